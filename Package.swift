@@ -1,0 +1,41 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "Bookend",
+    products: [
+        .library(name: "Bookend", targets: ["Bookend"]),
+        .executable(name: "bookend", targets: ["bookend"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        // Fork/exec shim in C: only async-signal-safe code may run between fork and exec.
+        .target(
+            name: "Bookend",
+            dependencies: ["SQLite", logging],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        .executableTarget(name: "bookend", dependencies: ["Bookend", argumentParser], swiftSettings: swiftSettings),
+
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
+        .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
+
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
+        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,50 @@
+import Foundation
+import SQLite
+
+/// Opens a Bookend data directory: creates it if needed, opens `<dir>/bookend.db` and brings its
+/// schema up to date.
+public enum DataDirectory {
+    /// Why a data directory could not be opened. Each case names the path and the cause.
+    public struct OpenError: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// The database file of a data directory.
+    public static func databasePath(_ directory: String) -> String {
+        (directory as NSString).appendingPathComponent(Schema.databaseFileName)
+    }
+
+    /// Creates `directory` when its parent exists; fails with a clear message otherwise.
+    public static func prepare(_ directory: String) throws(OpenError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw OpenError(path: directory, reason: "exists and is not a directory") }
+            guard access(directory, W_OK | X_OK) == 0 else {
+                throw OpenError(path: directory, reason: "directory is not writable (\(String(cString: strerror(errno))))")
+            }
+            return
+        }
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
+            throw OpenError(path: directory, reason: "cannot create the data directory: \(parent) does not exist")
+        }
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw OpenError(path: directory, reason: "cannot create the data directory (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Opens the writer connection and migrates the file to `Schema.version`.
+    public static func openMigrated(
+        _ directory: String, options: ConnectionOptions = ConnectionOptions()
+    ) throws -> (connection: Connection, version: Int) {
+        try prepare(directory)
+        let path = databasePath(directory)
+        let connection = try Connection(path: path, options: options)
+        let version = try connection.migrate(Schema.migrations) { migration in
+            CrashPoint.hit("migration.\(migration.version).before-commit")
+        }
+        return (connection, version)
+    }
+}

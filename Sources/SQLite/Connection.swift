@@ -1,0 +1,170 @@
+import CSQLite
+
+/// How a connection is opened.
+public struct ConnectionOptions: Sendable {
+    /// `PRAGMA synchronous` level. `FULL` (the default) makes a committed transaction survive power loss
+    /// in WAL mode; `NORMAL` may lose the last transactions on power loss (never on a process crash).
+    public enum Synchronous: String, Sendable { case off = "OFF", normal = "NORMAL", full = "FULL" }
+
+    public var readOnly: Bool
+    public var synchronous: Synchronous
+    /// How long a connection waits for another connection's lock before failing with SQLITE_BUSY.
+    public var busyTimeoutMilliseconds: Int32
+    /// Create the file if it does not exist (read-write connections only).
+    public var create: Bool
+
+    public init(
+        readOnly: Bool = false, synchronous: Synchronous = .full, busyTimeoutMilliseconds: Int32 = 5_000,
+        create: Bool = true
+    ) {
+        self.readOnly = readOnly
+        self.synchronous = synchronous
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+        self.create = create
+    }
+}
+
+/// One SQLite connection with its pragmas applied and a cache of prepared statements.
+///
+/// A connection is used from one queue at a time (the `Database` actor's), never concurrently.
+public final class Connection {
+    let handle: OpaquePointer
+    public let path: String
+    private var cache: [String: Statement] = [:]
+
+    public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
+        self.path = path
+        var flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX
+        if options.readOnly {
+            flags |= SQLITE_OPEN_READONLY
+        } else {
+            flags |= SQLITE_OPEN_READWRITE
+            if options.create { flags |= SQLITE_OPEN_CREATE }
+        }
+        var db: OpaquePointer?
+        let code = sqlite3_open_v2(path, &db, flags, nil)
+        guard code == SQLITE_OK, let db else {
+            // "Whether or not an error occurs when it is opened, resources associated with the database
+            // connection handle should be released by passing it to sqlite3_close() when it is no longer
+            // required."
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
+            let extended = db.map { sqlite3_extended_errcode($0) } ?? code
+            sqlite3_close_v2(db)
+            throw SQLiteError(extendedCode: extended, message: Self.explain(message, code: extended), path: path)
+        }
+        self.handle = db
+        do {
+            try setUp(options)
+        } catch {
+            sqlite3_close_v2(db)
+            throw SQLiteError(
+                extendedCode: error.extendedCode, message: Self.explain(error.message, code: error.extendedCode),
+                sql: error.sql, path: path)
+        }
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    private func setUp(_ options: ConnectionOptions) throws(SQLiteError) {
+        sqlite3_busy_timeout(handle, options.busyTimeoutMilliseconds)
+        // Reading the schema here makes a non-database or corrupt file fail at open, naming the file,
+        // instead of at some later query.
+        _ = try query("SELECT count(*) FROM sqlite_schema")
+        if options.readOnly {
+            try execute("PRAGMA query_only = ON")
+        } else {
+            let mode = try query("PRAGMA journal_mode = WAL").first?[0].string?.lowercased()
+            guard mode == "wal" else {
+                throw SQLiteError(extendedCode: SQLITE_ERROR, message: "could not switch to WAL journal mode (got \(mode ?? "nothing"))")
+            }
+            try execute("PRAGMA synchronous = \(options.synchronous.rawValue)")
+        }
+        try execute("PRAGMA foreign_keys = ON")
+    }
+
+    private static func explain(_ message: String, code: Int32) -> String {
+        switch code & 0xFF {
+        case SQLITE_NOTADB: "\(message): the file exists but is not a SQLite database"
+        case SQLITE_CORRUPT: "\(message): the database file is corrupt"
+        case SQLITE_CANTOPEN: "\(message): check that the directory exists and is writable"
+        case SQLITE_READONLY: "\(message): the file or its directory is read-only"
+        case SQLITE_FULL: "\(message): the disk is full"
+        default: message
+        }
+    }
+
+    func error(code: Int32, sql: String?) -> SQLiteError {
+        let extended = sqlite3_extended_errcode(handle)
+        return SQLiteError(
+            extendedCode: extended != 0 ? extended : code, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+
+    /// Runs one or more statements without parameters (schema scripts, pragmas).
+    public func execute(_ sql: String) throws(SQLiteError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &message)
+        if code != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(message)
+            throw SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: text, sql: sql)
+        }
+    }
+
+    /// The cached prepared statement for `sql`.
+    public func statement(_ sql: String) throws(SQLiteError) -> Statement {
+        if let cached = cache[sql] { return cached }
+        let statement = try Statement(connection: self, sql: sql)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Runs a query with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws(SQLiteError) -> [Row] {
+        let statement = try statement(sql)
+        try statement.bind(arguments)
+        return try statement.rows()
+    }
+
+    /// Runs a statement with bound parameters and returns the number of rows it changed.
+    @discardableResult
+    public func run(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws(SQLiteError) -> Int {
+        try query(sql, arguments)
+        return Int(sqlite3_changes(handle))
+    }
+
+    /// The first column of the first row, or `.null`.
+    public func scalar(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws(SQLiteError) -> SQLiteValue {
+        try query(sql, arguments).first?.values.first ?? .null
+    }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if anything throws and rethrowing
+    /// the first error.
+    public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            if isInTransaction { try? execute("ROLLBACK") }
+            throw error
+        }
+        do {
+            try execute("COMMIT")
+        } catch {
+            if isInTransaction { try? execute("ROLLBACK") }
+            throw error
+        }
+        return value
+    }
+}
+
+// A connection is confined to one queue at a time; see `Database`.
+@available(*, unavailable)
+extension Connection: Sendable {}

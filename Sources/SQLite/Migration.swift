@@ -1,0 +1,74 @@
+/// One schema version: `NNNN_name.sql` parsed into its number and text.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// Parses a file name of the form `NNNN_name.sql`.
+    public init?(file: String, sql: String) {
+        guard file.hasSuffix(".sql"), let underscore = file.firstIndex(of: "_"),
+            let version = Int(file[..<underscore]), version > 0
+        else { return nil }
+        self.init(version: version, name: String(file[file.index(after: underscore)...].dropLast(4)), sql: sql)
+    }
+}
+
+/// Why migrating failed.
+public enum MigrationError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The file's `user_version` is newer than anything this code knows.
+    case databaseNewerThanCode(path: String, databaseVersion: Int, knownVersion: Int)
+    /// The list of migrations is not strictly increasing from 1 without gaps.
+    case invalidMigrationList(String)
+
+    public var description: String {
+        switch self {
+        case .databaseNewerThanCode(let path, let databaseVersion, let knownVersion):
+            "\(path) has schema version \(databaseVersion), newer than this build of Bookend knows "
+                + "(\(knownVersion)); use a newer Bookend or restore an older copy of the file"
+        case .invalidMigrationList(let why): "invalid migration list: \(why)"
+        }
+    }
+}
+
+extension Connection {
+    /// The schema version stored in the file (`PRAGMA user_version`).
+    public func userVersion() throws(SQLiteError) -> Int {
+        try scalar("PRAGMA user_version").int ?? 0
+    }
+
+    /// Applies every migration newer than the file's `user_version`, each in its own transaction that
+    /// also sets `user_version`, and returns the resulting version.
+    ///
+    /// `beforeCommit` is called inside each migration's transaction (tests use it to crash there).
+    @discardableResult
+    public func migrate(_ migrations: [Migration], beforeCommit: (Migration) -> Void = { _ in }) throws -> Int {
+        for (index, migration) in migrations.enumerated() where migration.version != index + 1 {
+            throw MigrationError.invalidMigrationList(
+                "expected version \(index + 1) at position \(index + 1), found \(migration.version) (\(migration.name))")
+        }
+        let known = migrations.last?.version ?? 0
+        let current = try userVersion()
+        if current > known {
+            throw MigrationError.databaseNewerThanCode(path: path, databaseVersion: current, knownVersion: known)
+        }
+        for migration in migrations where migration.version > current {
+            try transaction { connection in
+                try connection.execute(migration.sql)
+                // Rebuilt tables must not leave dangling references behind.
+                let violations = try connection.query("PRAGMA foreign_key_check")
+                if !violations.isEmpty {
+                    throw SQLiteError(extendedCode: 787, message: "migration \(migration.version) leaves foreign key violations")
+                }
+                try connection.execute("PRAGMA user_version = \(migration.version)")
+                beforeCommit(migration)
+            }
+        }
+        return try userVersion()
+    }
+}

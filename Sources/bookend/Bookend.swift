@@ -1,0 +1,40 @@
+import ArgumentParser
+import Bookend
+import Foundation
+
+@main
+struct BookendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bookend",
+        abstract: "A self-hosted batch engine with Azure Batch jobs, tasks, and job preparation and release tasks.",
+        subcommands: [Migrate.self]
+    )
+}
+
+/// Options shared by commands that work on a data directory.
+struct DataDirectoryOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The data directory; the database is <data-dir>/bookend.db.")
+    var dataDirectory: String
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or upgrade <data-dir>/bookend.db and print its schema version.")
+
+    @OptionGroup var options: DataDirectoryOptions
+
+    func run() async throws {
+        do {
+            let (_, version) = try DataDirectory.openMigrated(options.dataDirectory)
+            print("\(DataDirectory.databasePath(options.dataDirectory)): schema version \(version)")
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// A one-line error for people: printed as `error: <message>`, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
