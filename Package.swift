@@ -24,9 +24,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         // Fork/exec shim in C: only async-signal-safe code may run between fork and exec.
+        .target(name: "CSupervisor"),
+        .target(name: "Supervisor", dependencies: ["CSupervisor"], swiftSettings: swiftSettings),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", logging],
+            dependencies: ["SQLite", "Supervisor", logging],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
@@ -36,6 +38,7 @@ let package = Package(
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
 
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
-        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite"], swiftSettings: swiftSettings),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
+        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,0 +1,133 @@
+import Foundation
+
+/// An ISO 8601 duration as Azure Batch writes it (`PT15M`, `P7D`, `PT1.5S`), held as milliseconds.
+///
+/// `nil` stands for "unlimited" everywhere in Bookend; on the wire unlimited is the .NET maximum
+/// TimeSpan, `P10675199DT2H48M5.4775807S`, which is accepted on input and emitted on output.
+public enum ISODuration {
+    /// The wire form of "unlimited".
+    public static let unlimited = "P10675199DT2H48M5.4775807S"
+
+    /// Durations at or above this many milliseconds (about 292 million years) are treated as unlimited.
+    static let unlimitedThreshold: Int64 = 10_675_199 * 86_400_000
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public let text: String
+        public var description: String { "'\(text)' is not an ISO 8601 duration such as PT15M or P7D" }
+    }
+
+    /// Parses `text` into milliseconds; `nil` means unlimited.
+    public static func parse(_ text: String) throws(ParseError) -> Int64? {
+        var rest = Substring(text.uppercased())
+        guard rest.first == "P", rest.count > 1 else { throw ParseError(text: text) }
+        rest = rest.dropFirst()
+        var total = 0.0
+        var inTime = false
+        var number = ""
+        var sawComponent = false
+        for character in rest {
+            if character == "T" {
+                guard !inTime, number.isEmpty else { throw ParseError(text: text) }
+                inTime = true
+                continue
+            }
+            if character.isNumber || character == "." || character == "," {
+                number.append(character == "," ? "." : character)
+                continue
+            }
+            guard let value = Double(number) else { throw ParseError(text: text) }
+            number = ""
+            sawComponent = true
+            switch (character, inTime) {
+            case ("W", false): total += value * 7 * 86_400_000
+            case ("D", false): total += value * 86_400_000
+            case ("H", true): total += value * 3_600_000
+            case ("M", true): total += value * 60_000
+            case ("S", true): total += value * 1000
+            default: throw ParseError(text: text)
+            }
+        }
+        guard number.isEmpty, sawComponent else { throw ParseError(text: text) }
+        let milliseconds = total.rounded()
+        if milliseconds >= Double(unlimitedThreshold) { return nil }
+        return Int64(milliseconds)
+    }
+
+    /// Formats milliseconds (`nil` = unlimited) the way Azure Batch returns durations.
+    public static func format(_ milliseconds: Int64?) -> String {
+        guard let milliseconds else { return unlimited }
+        if milliseconds == 0 { return "PT0S" }
+        var remaining = milliseconds
+        let days = remaining / 86_400_000
+        remaining %= 86_400_000
+        let hours = remaining / 3_600_000
+        remaining %= 3_600_000
+        let minutes = remaining / 60_000
+        remaining %= 60_000
+        var text = "P"
+        if days > 0 { text += "\(days)D" }
+        if remaining > 0 || hours > 0 || minutes > 0 {
+            text += "T"
+            if hours > 0 { text += "\(hours)H" }
+            if minutes > 0 { text += "\(minutes)M" }
+            if remaining > 0 {
+                let seconds = remaining / 1000
+                let fraction = remaining % 1000
+                text += fraction == 0 ? "\(seconds)S" : String(format: "%lld.%03lldS", seconds, fraction)
+                    .replacingOccurrences(of: "0+S$", with: "S", options: .regularExpression)
+            }
+        }
+        return text
+    }
+}
+
+/// Times as Bookend stores and returns them: ISO 8601 UTC with milliseconds and a `Z`.
+public enum Timestamp {
+    public static func string(_ date: Date) -> String {
+        var time = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let milliseconds = Int((date.timeIntervalSince1970 - Double(time)) * 1000) % 1000
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds)
+    }
+
+    /// Parses the stored form (and any ISO 8601 UTC time with up to 7 fractional digits).
+    public static func date(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20 else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int? {
+            var value = 0
+            for index in from..<(from + count) {
+                let byte = bytes[index]
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+            let minute = number(14, 2), let second = number(17, 2)
+        else { return nil }
+        var fraction = 0.0
+        var index = 19
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            var scale = 0.1
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                fraction += Double(bytes[index] - 48) * scale
+                scale /= 10
+                index += 1
+            }
+        }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        let seconds = timegm(&parts)
+        return Date(timeIntervalSince1970: Double(seconds) + fraction)
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+
+/// How an engine runs. Every field has a default that suits a single machine.
+public struct EngineConfiguration: Sendable {
+    /// The account name tasks see in `AZ_BATCH_ACCOUNT_NAME` (and the daemon authenticates).
+    public var accountName: String
+    /// The account URL tasks see in `AZ_BATCH_ACCOUNT_URL`.
+    public var accountURL: String
+    /// The account non-admin work runs as when the engine runs as root. Never root.
+    public var nonAdminUser: String
+    /// `PRAGMA synchronous`: `.full` (default) keeps every acknowledged change through a power cut.
+    public var synchronous: SynchronousLevel
+    /// How often the scheduler looks at clocks (wall-clock limits, retention) when nothing else wakes it.
+    public var tickInterval: Duration
+    /// How long a process group has between SIGTERM and SIGKILL when Bookend ends it.
+    public var killGracePeriod: Duration
+    /// When the engine shuts down: leave running executions for the next start to adopt (default), or
+    /// wait for them up to a deadline.
+    public var drainOnShutdown: Duration?
+
+    public enum SynchronousLevel: String, Sendable { case normal, full }
+
+    public init(
+        accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nonAdminUser: String = "nobody",
+        synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
+        killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil
+    ) {
+        self.accountName = accountName
+        self.accountURL = accountURL
+        self.nonAdminUser = nonAdminUser
+        self.synchronous = synchronous
+        self.tickInterval = tickInterval
+        self.killGracePeriod = killGracePeriod
+        self.drainOnShutdown = drainOnShutdown
+    }
+}

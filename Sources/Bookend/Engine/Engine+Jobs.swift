@@ -1,0 +1,394 @@
+import Foundation
+import SQLite
+
+/// Changes to a job (`PATCH /jobs/{id}`): nil fields stay as they are.
+public struct JobUpdate: Codable, Sendable, Hashable {
+    public var priority: Int?
+    public var maxParallelTasks: Int?
+    public var allowTaskPreemption: Bool?
+    public var onAllTasksComplete: String?
+    public var constraints: JobConstraints?
+    public var poolInfo: PoolInfo?
+    public var metadata: [MetadataItem]?
+    public init(priority: Int? = nil, maxParallelTasks: Int? = nil, onAllTasksComplete: String? = nil, constraints: JobConstraints? = nil) {
+        self.priority = priority
+        self.maxParallelTasks = maxParallelTasks
+        self.onAllTasksComplete = onAllTasksComplete
+        self.constraints = constraints
+    }
+}
+
+extension Engine {
+    /// The release task may run at most this long (and defaults to it).
+    public static let releaseWallClockCap: Int64 = 15 * 60_000
+    static let defaultRetention: Int64 = 7 * 86_400_000
+
+    /// Creates a job. Its tasks run on the nodes of `poolInfo.poolId` (which may not exist yet).
+    @discardableResult
+    public func createJob(_ spec: JobSpec) throws -> Job {
+        try Validate.id(spec.id, property: "id")
+        try Validate.displayName(spec.displayName)
+        try Validate.metadata(spec.metadata)
+        try Validate.environment(spec.commonEnvironmentSettings, property: "commonEnvironmentSettings")
+        guard spec.poolInfo.autoPoolSpecification == nil else {
+            throw BookendError.invalidProperty("poolInfo.autoPoolSpecification", nil, "auto pools are not supported by Bookend; create a pool and give its poolId")
+        }
+        guard let poolID = spec.poolInfo.poolId, !poolID.isEmpty else { throw BookendError.missingProperty("poolInfo.poolId") }
+        try Validate.id(poolID, property: "poolInfo.poolId")
+        let priority = spec.priority ?? 0
+        guard (-1000...1000).contains(priority) else { throw BookendError.invalidProperty("priority", "\(priority)", "must be -1000 to 1000") }
+        let maxParallel = spec.maxParallelTasks ?? -1
+        guard maxParallel == -1 || maxParallel > 0 else { throw BookendError.invalidProperty("maxParallelTasks", "\(maxParallel)", "must be -1 or at least 1") }
+        let wallClock = try Validate.duration(spec.constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
+        try Validate.retryCount(spec.constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
+        let onAll = try Validate.oneOf(spec.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") ?? "noaction"
+        let onFailure = try Validate.oneOf(spec.onTaskFailure, ["noaction", "performexitoptionsjobaction"], property: "onTaskFailure") ?? "noaction"
+        let prep = try spec.jobPreparationTask.map(normalizedPreparation)
+        let release = try spec.jobReleaseTask.map(normalizedRelease)
+        if release != nil, prep == nil {
+            throw BookendError.invalidProperty("jobReleaseTask", nil, "a job release task needs a job preparation task")
+        }
+        if let prep, let release, prep.id?.lowercased() == release.id?.lowercased() {
+            throw BookendError.invalidProperty("jobReleaseTask.id", release.id, "must differ from the job preparation task's id")
+        }
+        var manager = spec.jobManagerTask
+        if let jm = manager {
+            try Validate.id(jm.id, property: "jobManagerTask.id")
+            try Validate.commandLine(jm.commandLine, property: "jobManagerTask.commandLine")
+            if [prep?.id, release?.id].contains(where: { $0?.lowercased() == jm.id.lowercased() }) {
+                throw BookendError.invalidProperty("jobManagerTask.id", jm.id, "must differ from the preparation and release task ids")
+            }
+            manager?.killJobOnCompletion = jm.killJobOnCompletion ?? true
+            manager?.runExclusive = jm.runExclusive ?? true
+        }
+        var extra: [String: JSONValue] = [:]
+        extra["networkConfiguration"] = spec.networkConfiguration
+        let now = Engine.now()
+        let pk: Int64 = try transaction { db in
+            if try db.scalar("SELECT 1 FROM job WHERE id = ?", [spec.id]) != .null {
+                throw BookendError.conflict("JobExists", "The specified job already exists")
+            }
+            try db.run(
+                """
+                INSERT INTO job (id, display_name, pool_id, priority, max_parallel_tasks, allow_task_preemption,
+                    max_wall_clock_time_ms, max_task_retry_count, on_all_tasks_complete, on_task_failure,
+                    uses_task_dependencies, job_manager_task, job_preparation_task, job_release_task,
+                    common_environment_settings, metadata, spec, state, creation_time, last_modified,
+                    state_transition_time, e_tag)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
+                """,
+                [spec.id, spec.displayName, poolID, priority, maxParallel, spec.allowTaskPreemption ?? false, wallClock,
+                 spec.constraints?.maxTaskRetryCount ?? 0, onAll, onFailure, spec.usesTaskDependencies ?? false,
+                 manager.map(encodeJSON), prep.map(encodeJSON), release.map(encodeJSON),
+                 encodeJSON(spec.commonEnvironmentSettings ?? []), encodeJSON(spec.metadata ?? []), encodeJSON(extra),
+                 now, now, now, Engine.newETag()])
+            let pk = db.lastInsertRowID
+            try record(db, "job.created", pool: poolID, job: spec.id, to: "active", now: now)
+            if let jm = manager {
+                var task = TaskSpec(id: jm.id, commandLine: jm.commandLine, environmentSettings: jm.environmentSettings,
+                    resourceFiles: jm.resourceFiles, constraints: jm.constraints, requiredSlots: jm.requiredSlots,
+                    userIdentity: jm.userIdentity)
+                task.displayName = jm.displayName
+                task.outputFiles = jm.outputFiles
+                _ = try insertTask(db, jobPK: pk, jobID: spec.id, spec: task, jobRow: nil, isJobManager: true,
+                    killJobOnCompletion: jm.killJobOnCompletion ?? true, now: now)
+            }
+            return pk
+        }
+        wake()
+        return try job(pk: pk)
+    }
+
+    private func normalizedPreparation(_ task: JobPreparationTask) throws -> JobPreparationTask {
+        var prep = task
+        prep.id = task.id ?? "jobpreparation"
+        try Validate.id(prep.id ?? "", property: "jobPreparationTask.id")
+        try Validate.commandLine(task.commandLine, property: "jobPreparationTask.commandLine")
+        try Validate.environment(task.environmentSettings, property: "jobPreparationTask.environmentSettings")
+        try Validate.resourceFiles(task.resourceFiles, property: "jobPreparationTask.resourceFiles")
+        try Validate.retryCount(task.constraints?.maxTaskRetryCount, property: "jobPreparationTask.constraints.maxTaskRetryCount")
+        let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
+        let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
+            ?? (task.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
+        prep.constraints = TaskConstraints(
+            maxWallClockTime: ISODuration.format(wall), retentionTime: ISODuration.format(retention),
+            maxTaskRetryCount: task.constraints?.maxTaskRetryCount ?? 0)
+        prep.waitForSuccess = task.waitForSuccess ?? true
+        prep.rerunOnNodeRebootAfterSuccess = task.rerunOnNodeRebootAfterSuccess ?? true
+        prep.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobPreparationTask.userIdentity")
+        return prep
+    }
+
+    private func normalizedRelease(_ task: JobReleaseTask) throws -> JobReleaseTask {
+        var release = task
+        release.id = task.id ?? "jobrelease"
+        try Validate.id(release.id ?? "", property: "jobReleaseTask.id")
+        try Validate.commandLine(task.commandLine, property: "jobReleaseTask.commandLine")
+        try Validate.environment(task.environmentSettings, property: "jobReleaseTask.environmentSettings")
+        try Validate.resourceFiles(task.resourceFiles, property: "jobReleaseTask.resourceFiles")
+        let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? Engine.releaseWallClockCap : nil)
+        guard let wall, wall <= Engine.releaseWallClockCap else {
+            throw BookendError.invalidProperty("jobReleaseTask.maxWallClockTime", task.maxWallClockTime, "a job release task may run at most PT15M")
+        }
+        let retention = try Validate.duration(task.retentionTime, property: "jobReleaseTask.retentionTime")
+            ?? (task.retentionTime == nil ? Engine.defaultRetention : nil)
+        release.maxWallClockTime = ISODuration.format(wall)
+        release.retentionTime = ISODuration.format(retention)
+        release.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobReleaseTask.userIdentity")
+        return release
+    }
+
+    /// The job with this id (case-insensitive).
+    public func job(id: String) throws -> Job {
+        guard let pk = try db.scalar("SELECT pk FROM job WHERE id = ?", [id]).int64 else {
+            throw BookendError.notFound("JobNotFound", "The job \(id)")
+        }
+        return try job(pk: pk)
+    }
+
+    /// Every job, ordered by id.
+    public func jobs() throws -> [Job] {
+        try db.query("SELECT pk FROM job ORDER BY id").map { try job(pk: $0[0].int64 ?? 0) }
+    }
+
+    func job(pk: Int64) throws -> Job {
+        guard let row = try db.query("SELECT * FROM job WHERE pk = ?", [pk]).first else {
+            throw BookendError.notFound("JobNotFound", "The job")
+        }
+        let completed = row["state"].string == "completed"
+        let common = decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? []
+        let metadata = decodeJSON([MetadataItem].self, row["metadata"].string) ?? []
+        let extra = decodeJSON([String: JSONValue].self, row["spec"].string) ?? [:]
+        return Job(
+            id: row["id"].string ?? "", displayName: row["display_name"].string,
+            usesTaskDependencies: row["uses_task_dependencies"].int == 1, eTag: row["e_tag"].string ?? "",
+            lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
+            state: row["state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
+            previousState: row["previous_state"].string, previousStateTransitionTime: row["previous_state_transition_time"].string,
+            priority: row["priority"].int ?? 0, allowTaskPreemption: row["allow_task_preemption"].int == 1,
+            maxParallelTasks: row["max_parallel_tasks"].int ?? -1,
+            constraints: JobConstraints(
+                maxWallClockTime: ISODuration.format(row["max_wall_clock_time_ms"].int64),
+                maxTaskRetryCount: row["max_task_retry_count"].int ?? 0),
+            jobManagerTask: decodeJSON(JobManagerTask.self, row["job_manager_task"].string),
+            jobPreparationTask: decodeJSON(JobPreparationTask.self, row["job_preparation_task"].string),
+            jobReleaseTask: decodeJSON(JobReleaseTask.self, row["job_release_task"].string),
+            commonEnvironmentSettings: common.isEmpty ? nil : common,
+            poolInfo: PoolInfo(poolId: row["pool_id"].string ?? ""),
+            onAllTasksComplete: row["on_all_tasks_complete"].string ?? "noaction",
+            onTaskFailure: row["on_task_failure"].string ?? "noaction", networkConfiguration: extra["networkConfiguration"],
+            metadata: metadata.isEmpty ? nil : metadata,
+            executionInfo: JobExecutionInfo(
+                startTime: row["creation_time"].string ?? "", endTime: completed ? row["end_time"].string : nil,
+                poolId: row["pool_id"].string ?? "",
+                schedulingError: decodeJSON(SchedulingError.self, row["scheduling_error"].string),
+                terminateReason: completed ? row["terminate_reason"].string : nil))
+    }
+
+    func jobRow(_ db: Connection, _ id: String) throws -> Row {
+        guard let row = try db.query("SELECT * FROM job WHERE id = ?", [id]).first else {
+            throw BookendError.notFound("JobNotFound", "The job \(id)")
+        }
+        return row
+    }
+
+    /// Throws the Batch error for a job that no longer accepts changes.
+    func requireModifiable(_ row: Row) throws {
+        switch row["state"].string {
+        case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
+        case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
+        case "terminating": throw BookendError.conflict("JobBeingTerminated", "The specified job is being terminated")
+        default: break
+        }
+    }
+
+    /// Moves a job to a new state with its bookkeeping (previous state, ETag, event).
+    func setJobState(_ db: Connection, _ row: Row, _ state: String, now: String, extra: String = "", arguments: [any SQLiteBindable] = []) throws {
+        let from = row["state"].string
+        try db.run(
+            "UPDATE job SET state = ?, previous_state = ?, previous_state_transition_time = state_transition_time, state_transition_time = ?, e_tag = ?, last_modified = ?\(extra) WHERE pk = ?",
+            [state, from, now, Engine.newETag(), now] + arguments + [row["pk"]])
+        try record(db, "job.\(state)", pool: row["pool_id"].string, job: row["id"].string, from: from, to: state, now: now)
+    }
+
+    /// Updates the given properties of a job (Batch PATCH semantics).
+    public func updateJob(id: String, _ update: JobUpdate) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try jobRow(db, id)
+            try requireModifiable(row)
+            var sets: [String] = []
+            var arguments: [any SQLiteBindable] = []
+            if let priority = update.priority {
+                guard (-1000...1000).contains(priority) else { throw BookendError.invalidProperty("priority", "\(priority)", "must be -1000 to 1000") }
+                sets.append("priority = ?")
+                arguments.append(priority)
+            }
+            if let maxParallel = update.maxParallelTasks {
+                guard maxParallel == -1 || maxParallel > 0 else { throw BookendError.invalidProperty("maxParallelTasks", "\(maxParallel)", "must be -1 or at least 1") }
+                sets.append("max_parallel_tasks = ?")
+                arguments.append(maxParallel)
+            }
+            if let allow = update.allowTaskPreemption {
+                sets.append("allow_task_preemption = ?")
+                arguments.append(allow)
+            }
+            if let value = try Validate.oneOf(update.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") {
+                if value == "noaction", row["on_all_tasks_complete"].string == "terminatejob" {
+                    throw BookendError.invalidProperty("onAllTasksComplete", value, "cannot change from terminatejob to noaction")
+                }
+                sets.append("on_all_tasks_complete = ?")
+                arguments.append(value)
+            }
+            if let constraints = update.constraints {
+                let wall = try Validate.duration(constraints.maxWallClockTime, property: "constraints.maxWallClockTime")
+                try Validate.retryCount(constraints.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
+                sets.append("max_wall_clock_time_ms = ?")
+                arguments.append(wall)
+                sets.append("max_task_retry_count = ?")
+                arguments.append(constraints.maxTaskRetryCount ?? 0)
+            }
+            if let poolInfo = update.poolInfo {
+                guard row["state"].string == "disabled" else {
+                    throw BookendError.conflict("OperationInvalidForCurrentState", "The pool of a job can only change while the job is disabled")
+                }
+                guard let poolID = poolInfo.poolId else { throw BookendError.missingProperty("poolInfo.poolId") }
+                try Validate.id(poolID, property: "poolInfo.poolId")
+                sets.append("pool_id = ?")
+                arguments.append(poolID)
+            }
+            if let metadata = update.metadata {
+                try Validate.metadata(metadata)
+                sets.append("metadata = ?")
+                arguments.append(encodeJSON(metadata))
+            }
+            sets.append(contentsOf: ["e_tag = ?", "last_modified = ?"])
+            arguments.append(Engine.newETag())
+            arguments.append(now)
+            arguments.append(row["pk"])
+            try db.run("UPDATE job SET \(sets.joined(separator: ", ")) WHERE pk = ?", arguments)
+            try record(db, "job.updated", pool: row["pool_id"].string, job: row["id"].string, now: now)
+        }
+        wake()
+    }
+
+    /// Stops new tasks of the job from starting; `disableTasks` says what happens to running ones:
+    /// `requeue` (kill and run again later), `terminate` (kill, task fails) or `wait` (let them finish).
+    public func disableJob(id: String, disableTasks: String) throws {
+        guard let option = try Validate.oneOf(disableTasks, ["requeue", "terminate", "wait"], property: "disableTasks") else {
+            throw BookendError.missingProperty("disableTasks")
+        }
+        let now = Engine.now()
+        try transaction { db in
+            let row = try jobRow(db, id)
+            try requireModifiable(row)
+            switch row["state"].string {
+            case "disabling", "disabled": return
+            case "active": try setJobState(db, row, "disabling", now: now, extra: ", disable_tasks = ?", arguments: [option])
+            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be disabled in state \(row["state"].string ?? "")")
+            }
+        }
+        wake()
+    }
+
+    /// Lets a disabled job schedule tasks again.
+    public func enableJob(id: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try jobRow(db, id)
+            try requireModifiable(row)
+            switch row["state"].string {
+            case "active", "enabling": return
+            case "disabled", "disabling": try setJobState(db, row, "enabling", now: now, extra: ", disable_tasks = NULL")
+            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be enabled in state \(row["state"].string ?? "")")
+            }
+        }
+        wake()
+    }
+
+    /// Ends a job: running tasks are killed, then the release task runs once on every node that ran
+    /// preparation, then the job is `completed`. `terminateReason` defaults to `UserTerminate`.
+    public func terminateJob(id: String, terminateReason: String? = nil) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try jobRow(db, id)
+            switch row["state"].string {
+            case "terminating": return
+            case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
+            case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
+            default:
+                let reason = terminateReason.flatMap { $0.isEmpty ? nil : $0 } ?? "UserTerminate"
+                try setJobState(db, row, "terminating", now: now, extra: ", terminate_reason = ?", arguments: [reason])
+            }
+        }
+        wake()
+    }
+
+    /// Deletes a job: running tasks are killed, release runs where it is still owed, then the job,
+    /// its tasks and their files are removed.
+    public func deleteJob(id: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try jobRow(db, id)
+            guard row["state"].string != "deleting" else { return }
+            let reason: String? = row["terminate_reason"].string ?? "UserDelete"
+            try setJobState(db, row, "deleting", now: now, extra: ", terminate_reason = ?", arguments: [reason])
+        }
+        wake()
+    }
+
+    /// Each node's preparation and release record for the job.
+    public func prepReleaseStatus(jobID: String) throws -> [PrepReleaseStatus] {
+        let job = try jobRow(db, jobID)
+        guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
+            throw BookendError.conflict("JobPreparationTaskNotSpecified", "The specified job does not have a job preparation task")
+        }
+        let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string)
+        let jobID = job["id"].string ?? ""
+        return try db.query(
+            """
+            SELECT r.*, n.id AS node_id, p.id AS pool_id FROM job_node r JOIN node n ON n.pk = r.node_pk
+            JOIN pool p ON p.pk = n.pool_pk WHERE r.job_pk = ? ORDER BY n.pk
+            """, [job["pk"]]
+        ).map { row in
+            let prepCompleted = row["prep_state"].string == "completed"
+            var releaseInfo: ReleaseTaskExecutionInfo?
+            if let state = row["release_state"].string, state != "pending", let start = row["release_start_time"].string {
+                let done = state == "completed"
+                releaseInfo = ReleaseTaskExecutionInfo(
+                    startTime: start, endTime: done ? row["release_end_time"].string : nil, state: done ? "completed" : "running",
+                    taskRootDirectory: "workitems/\(jobID)/job-1/\(release?.id ?? "jobrelease")",
+                    exitCode: row["release_exit_code"].int,
+                    failureInfo: decodeJSON(FailureInfo.self, row["release_failure_info"].string), result: row["release_result"].string)
+            }
+            return PrepReleaseStatus(
+                poolId: row["pool_id"].string ?? "", nodeId: row["node_id"].string ?? "",
+                jobPreparationTaskExecutionInfo: PreparationTaskExecutionInfo(
+                    startTime: row["prep_start_time"].string ?? "", endTime: prepCompleted ? row["prep_end_time"].string : nil,
+                    state: row["prep_state"].string ?? "running",
+                    taskRootDirectory: "workitems/\(jobID)/job-1/\(prep.id ?? "jobpreparation")",
+                    exitCode: row["prep_exit_code"].int, failureInfo: decodeJSON(FailureInfo.self, row["prep_failure_info"].string),
+                    retryCount: row["prep_retry_count"].int ?? 0, lastRetryTime: row["prep_last_retry_time"].string,
+                    result: row["prep_result"].string),
+                jobReleaseTaskExecutionInfo: releaseInfo)
+        }
+    }
+
+    /// Task and slot counts by state (prep, release and start tasks are not counted).
+    public func taskCounts(jobID: String) throws -> TaskCounts {
+        let job = try jobRow(db, jobID)
+        var tasks: [String: Int] = [:]
+        var slots: [String: Int] = [:]
+        for row in try db.query("SELECT bucket, tasks, slots FROM task_count WHERE job_pk = ?", [job["pk"]]) {
+            tasks[row["bucket"].string ?? ""] = row["tasks"].int ?? 0
+            slots[row["bucket"].string ?? ""] = row["slots"].int ?? 0
+        }
+        func counts(_ values: [String: Int]) -> TaskCountsByState {
+            let succeeded = values["succeeded"] ?? 0
+            let failed = values["failed"] ?? 0
+            return TaskCountsByState(active: values["active"] ?? 0, running: values["running"] ?? 0,
+                completed: succeeded + failed, succeeded: succeeded, failed: failed)
+        }
+        return TaskCounts(taskCounts: counts(tasks), taskSlotCounts: counts(slots))
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import SQLite
+
+extension Engine {
+    /// Adds one task to a job.
+    @discardableResult
+    public func addTask(jobID: String, _ spec: TaskSpec) throws -> JobTask {
+        let now = Engine.now()
+        let pk: Int64 = try transaction { db in
+            let job = try jobRow(db, jobID)
+            try requireModifiable(job)
+            return try insertTask(db, jobPK: job["pk"].int64 ?? 0, jobID: job["id"].string ?? jobID, spec: spec, jobRow: job,
+                isJobManager: false, killJobOnCompletion: false, now: now)
+        }
+        wake()
+        return try task(pk: pk)
+    }
+
+    /// Adds up to 100 tasks in one transaction; each task succeeds or fails on its own.
+    public func addTasks(jobID: String, _ specs: [TaskSpec]) throws -> [TaskAddResult] {
+        guard specs.count <= 100 else {
+            throw BookendError.invalidProperty("value", "\(specs.count)", "at most 100 tasks can be added in one call")
+        }
+        let now = Engine.now()
+        let results: [TaskAddResult] = try transaction { db in
+            let job = try jobRow(db, jobID)
+            try requireModifiable(job)
+            var results: [TaskAddResult] = []
+            for spec in specs {
+                do {
+                    try db.execute("SAVEPOINT add_task")
+                    let pk = try insertTask(db, jobPK: job["pk"].int64 ?? 0, jobID: job["id"].string ?? jobID, spec: spec,
+                        jobRow: job, isJobManager: false, killJobOnCompletion: false, now: now)
+                    try db.execute("RELEASE add_task")
+                    let row = try db.query("SELECT e_tag, last_modified FROM task WHERE pk = ?", [pk]).first
+                    results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: row?["e_tag"].string,
+                        lastModified: row?["last_modified"].string, error: nil))
+                } catch let error as BookendError {
+                    try db.execute("ROLLBACK TO add_task")
+                    try db.execute("RELEASE add_task")
+                    results.append(TaskAddResult(status: "clienterror", taskId: spec.id, error: error))
+                }
+            }
+            return results
+        }
+        wake()
+        return results
+    }
+
+    /// Validates and inserts a task inside the caller's transaction; returns its primary key.
+    func insertTask(
+        _ db: Connection, jobPK: Int64, jobID: String, spec: TaskSpec, jobRow: Row?, isJobManager: Bool,
+        killJobOnCompletion: Bool, now: String
+    ) throws -> Int64 {
+        try Validate.id(spec.id, property: "id")
+        try Validate.displayName(spec.displayName)
+        try Validate.commandLine(spec.commandLine, property: "commandLine")
+        try Validate.environment(spec.environmentSettings, property: "environmentSettings")
+        try Validate.resourceFiles(spec.resourceFiles, property: "resourceFiles")
+        try Validate.retryCount(spec.constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
+        if spec.multiInstanceSettings != nil {
+            throw BookendError.invalidProperty("multiInstanceSettings", nil, "multi-instance tasks are not supported by Bookend")
+        }
+        let slots = spec.requiredSlots ?? 1
+        guard slots >= 1 else { throw BookendError.invalidProperty("requiredSlots", "\(slots)", "must be at least 1") }
+        let wall = try Validate.duration(spec.constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
+        let retention = try Validate.duration(spec.constraints?.retentionTime, property: "constraints.retentionTime")
+            ?? (spec.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
+        var stored = spec
+        stored.userIdentity = try Validate.userIdentity(spec.userIdentity, property: "userIdentity")
+        let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first!
+        let onTaskFailure = job["on_task_failure"].string ?? "noaction"
+        if let conditions = spec.exitConditions {
+            let options = (conditions.exitCodes ?? []).map(\.exitOptions) + (conditions.exitCodeRanges ?? []).map(\.exitOptions)
+                + [conditions.preProcessingError, conditions.fileUploadError, conditions.default].compactMap { $0 }
+            for option in options {
+                if let action = try Validate.oneOf(option.jobAction, ["none", "disable", "terminate"], property: "exitConditions.jobAction"),
+                    action != "none", onTaskFailure == "noaction" {
+                    throw BookendError.invalidProperty("exitConditions.jobAction", action, "a jobAction needs the job's onTaskFailure to be performexitoptionsjobaction")
+                }
+                _ = try Validate.oneOf(option.dependencyAction, ["satisfy", "block"], property: "exitConditions.dependencyAction")
+            }
+        }
+        if let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string), prep.id?.lowercased() == spec.id.lowercased() {
+            throw BookendError.conflict("TaskIdSameAsJobPreparationTask", "The task id is the same as the job preparation task's")
+        }
+        if let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string), release.id?.lowercased() == spec.id.lowercased() {
+            throw BookendError.conflict("TaskIdSameAsJobReleaseTask", "The task id is the same as the job release task's")
+        }
+        var dependencies: [String] = []
+        if let dependsOn = spec.dependsOn, !(dependsOn.taskIds ?? []).isEmpty || !(dependsOn.taskIdRanges ?? []).isEmpty {
+            guard job["uses_task_dependencies"].int == 1 else {
+                throw BookendError(.invalidRequest, "TaskDependenciesNotSpecifiedOnJob", "The job does not use task dependencies (usesTaskDependencies is false)")
+            }
+            let ids = dependsOn.taskIds ?? []
+            guard ids.reduce(0, { $0 + $1.count }) <= 64_000 else {
+                throw BookendError(.invalidRequest, "TaskDependencyListTooLong", "The dependsOn.taskIds list is longer than 64000 characters")
+            }
+            dependencies = ids
+            for range in dependsOn.taskIdRanges ?? [] {
+                guard range.start <= range.end, range.end - range.start < 100_000 else {
+                    throw BookendError.invalidProperty("dependsOn.taskIdRanges", "\(range.start)-\(range.end)", "start must not exceed end, and a range spans at most 100000 ids")
+                }
+                dependencies.append(contentsOf: (range.start...range.end).map(String.init))
+            }
+        }
+        let maxRetries = spec.constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
+        // The stored spec drops what has its own column.
+        stored.constraints = nil
+        stored.requiredSlots = nil
+        if try db.scalar("SELECT 1 FROM task WHERE job_pk = ? AND id = ?", [jobPK, spec.id]) != .null {
+            throw BookendError.conflict("TaskExists", "The specified task already exists")
+        }
+        try db.run(
+            """
+            INSERT INTO task (job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion,
+                required_slots, max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time,
+                last_modified, state_transition_time, e_tag)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
+            """,
+            [jobPK, spec.id, spec.displayName, spec.commandLine, encodeJSON(stored), isJobManager, killJobOnCompletion,
+             slots, wall, retention, maxRetries, now, now, now, Engine.newETag()])
+        let pk = db.lastInsertRowID
+        for dependency in Set(dependencies.map { $0.lowercased() }) {
+            try db.run("INSERT INTO task_dependency (task_pk, depends_on_id) VALUES (?, ?)", [pk, dependency])
+        }
+        try record(db, "task.added", pool: job["pool_id"].string, job: jobID, task: spec.id, to: "active", now: now)
+        return pk
+    }
+
+    /// One task of a job.
+    public func task(jobID: String, taskID: String) throws -> JobTask {
+        try task(pk: taskPK(jobID: jobID, taskID: taskID))
+    }
+
+    func taskPK(jobID: String, taskID: String) throws -> Int64 {
+        let job = try jobRow(db, jobID)
+        guard let pk = try db.scalar("SELECT pk FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).int64 else {
+            throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+        }
+        return pk
+    }
+
+    /// The tasks of a job in the order they were added.
+    public func tasks(jobID: String) throws -> [JobTask] {
+        let job = try jobRow(db, jobID)
+        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(pk: $0[0].int64 ?? 0) }
+    }
+
+    func task(pk: Int64) throws -> JobTask {
+        guard let row = try db.query(
+            """
+            SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk
+            LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk WHERE t.pk = ?
+            """, [pk]).first
+        else { throw BookendError.notFound("TaskNotFound", "The task") }
+        let spec = decodeJSON(TaskSpec.self, row["spec"].string)
+        let id = row["id"].string ?? ""
+        var nodeInfo: TaskNodeInfo?
+        if let nodeID = row["node_id"].string {
+            nodeInfo = TaskNodeInfo(affinityId: "TVM:\(nodeID)", poolId: row["node_pool_id"].string ?? "", nodeId: nodeID,
+                taskRootDirectory: "workitems/\(row["job_id"].string ?? "")/job-1/\(id)")
+        }
+        let retries = row["retry_count"].int ?? 0
+        let requeues = row["requeue_count"].int ?? 0
+        return JobTask(
+            id: id, displayName: row["display_name"].string, eTag: row["e_tag"].string ?? "",
+            lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
+            exitConditions: spec?.exitConditions, state: row["state"].string ?? "",
+            stateTransitionTime: row["state_transition_time"].string ?? "", previousState: row["previous_state"].string,
+            previousStateTransitionTime: row["previous_state_transition_time"].string, commandLine: row["command_line"].string ?? "",
+            containerSettings: spec?.containerSettings, resourceFiles: spec?.resourceFiles, outputFiles: spec?.outputFiles,
+            environmentSettings: spec?.environmentSettings, affinityInfo: spec?.affinityInfo,
+            constraints: TaskConstraints(
+                maxWallClockTime: ISODuration.format(row["max_wall_clock_time_ms"].int64),
+                retentionTime: ISODuration.format(row["retention_time_ms"].int64),
+                maxTaskRetryCount: row["max_task_retry_count"].int ?? 0),
+            requiredSlots: row["required_slots"].int ?? 1, userIdentity: spec?.userIdentity ?? .nonAdmin,
+            executionInfo: TaskExecutionInfo(
+                startTime: row["start_time"].string, endTime: row["end_time"].string, exitCode: row["exit_code"].int,
+                failureInfo: decodeJSON(FailureInfo.self, row["failure_info"].string), retryCount: retries,
+                lastRetryTime: row["last_retry_time"].string, requeueCount: requeues,
+                lastRequeueTime: row["last_requeue_time"].string, result: row["result"].string),
+            nodeInfo: nodeInfo, dependsOn: spec?.dependsOn, applicationPackageReferences: spec?.applicationPackageReferences)
+    }
+
+    /// Ends a task: kills it if it runs; it completes as failed with `TaskEnded`.
+    public func terminateTask(jobID: String, taskID: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let job = try jobRow(db, jobID)
+            try requireModifiable(job)
+            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+            }
+            switch row["state"].string {
+            case "completed": throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
+            case "running":
+                try requestKill(db, taskPK: row["pk"].int64 ?? 0, reason: "terminate", now: now)
+            default:
+                try completeTask(db, row, job: job, result: .ended(reason: "UserTerminate", exitCode: nil), now: now)
+            }
+        }
+        wake()
+    }
+
+    /// Deletes a task and its files; a running task is killed first.
+    public func deleteTask(jobID: String, taskID: String) throws {
+        let now = Engine.now()
+        var directory: String?
+        try transaction { db in
+            let job = try jobRow(db, jobID)
+            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+            }
+            let pk = row["pk"].int64 ?? 0
+            for live in try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk]) {
+                killNow(live)
+            }
+            directory = try db.scalar("SELECT task_dir FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).string
+            try db.run("DELETE FROM task WHERE pk = ?", [pk])
+            try record(db, "task.deleted", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
+                from: row["state"].string, now: now)
+        }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+        wake()
+    }
+
+    /// Makes a failed task runnable again (retry count reset).
+    public func reactivateTask(jobID: String, taskID: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let job = try jobRow(db, jobID)
+            try requireModifiable(job)
+            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+            }
+            guard row["state"].string == "completed" else { throw BookendError.conflict("TaskNotCompleted", "The specified task is not completed") }
+            guard row["result"].string == "failure" else { throw BookendError.conflict("TaskSucceeded", "The specified task succeeded") }
+            try db.run(
+                """
+                UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
+                    state_transition_time = ?, retry_count = 0, last_retry_time = NULL, exit_code = NULL, result = NULL,
+                    failure_info = NULL, end_time = NULL, satisfies_dependents = NULL, e_tag = ?, last_modified = ? WHERE pk = ?
+                """, [now, Engine.newETag(), now, row["pk"]])
+            try db.run("UPDATE execution SET retention_deadline = NULL WHERE task_pk = ?", [row["pk"]])
+            try record(db, "task.active", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
+                from: "completed", to: "active", detail: #"{"reason":"reactivated"}"#, now: now)
+        }
+        wake()
+    }
+
+    /// Replaces a task's constraints (Batch PUT semantics: omitted values return to their defaults).
+    public func updateTask(jobID: String, taskID: String, constraints: TaskConstraints?) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let job = try jobRow(db, jobID)
+            try requireModifiable(job)
+            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+            }
+            guard row["state"].string != "completed" else { throw BookendError.conflict("TaskCompleted", "The specified task is already completed") }
+            let wall = try Validate.duration(constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
+            let retention = try Validate.duration(constraints?.retentionTime, property: "constraints.retentionTime")
+                ?? (constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
+            try Validate.retryCount(constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
+            let retries = constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
+            if retries != -1, retries < row["retry_count"].int ?? 0 {
+                throw BookendError.invalidProperty("constraints.maxTaskRetryCount", "\(retries)", "is below the task's retry count so far")
+            }
+            try db.run(
+                "UPDATE task SET max_wall_clock_time_ms = ?, retention_time_ms = ?, max_task_retry_count = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
+                [wall, retention, retries, Engine.newETag(), now, row["pk"]])
+            try record(db, "task.updated", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string, now: now)
+        }
+    }
+
+    /// The directory of a task on its node, for reading its files (`stdout.txt`, `stderr.txt`, `wd/…`).
+    public func taskDirectory(jobID: String, taskID: String) throws -> String {
+        let pk = try taskPK(jobID: jobID, taskID: taskID)
+        guard let row = try db.query("SELECT task_dir, files_deleted_time FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).first,
+            let directory = row["task_dir"].string
+        else {
+            throw BookendError.conflict("OperationInvalidForCurrentState", "The task has not run on a node yet, so it has no files")
+        }
+        if row["files_deleted_time"] != .null {
+            throw BookendError.conflict("TaskFilesCleanedup", "The task's files were deleted when its retention time passed")
+        }
+        return directory
+    }
+
+    /// Reads a file of a task, by a path relative to the task directory that must stay inside it.
+    public func readTaskFile(jobID: String, taskID: String, path: String) throws -> Data {
+        try FileAccess.read(root: taskDirectory(jobID: jobID, taskID: taskID), relativePath: path)
+    }
+
+    /// Reads a file of a node, by a path relative to the node's root directory that must stay inside it.
+    public func readNodeFile(poolID: String, nodeID: String, path: String) throws -> Data {
+        try FileAccess.read(root: node(poolID: poolID, nodeID: nodeID).rootDirectory, relativePath: path)
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import SQLite
+import Supervisor
+
+/// Runs pools of local nodes, jobs, tasks, and job preparation and release tasks, keeping every
+/// state change in `<data-dir>/bookend.db` in the same transaction as the event that records it.
+///
+/// All state lives in SQLite; the actor holds only caches and wake-up plumbing. Its executor is a
+/// private dispatch queue, so sqlite3 calls and fork() never block Swift's cooperative pool. The
+/// scheduling loop runs inside the engine from `open` until `shutdown`; processes it starts run
+/// under a shim in their own session and outlive the engine, which adopts them on the next open.
+public actor Engine {
+    let executor: QueueExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    // Confined to this actor's queue.
+    let db: Connection
+    public nonisolated let dataDirectory: String
+    public nonisolated let configuration: EngineConfiguration
+    let logger: Logger
+    let watcher: ExitWatcher
+    let exits: ExitInbox
+    let wakeSignal: AsyncStream<Void>.Continuation
+    private let wakeStream: AsyncStream<Void>
+    private var loop: Task<Void, Never>?
+    private var ticker: Task<Void, Never>?
+    var subscribers: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
+    var pendingEvents: [EngineEvent] = []
+    /// Executions Bookend has signalled, with when to escalate to SIGKILL.
+    var killEscalations: [Int64: ContinuousClock.Instant] = [:]
+    /// Executions whose resource files are being downloaded (not yet spawned).
+    var downloading: Set<Int64> = []
+    let runAsNonAdmin: RunAs?
+    let isRoot: Bool
+    var stopped = false
+
+    /// Opens (creating if needed) the data directory, migrates its database, settles executions a
+    /// previous engine left behind, and starts scheduling.
+    public static func open(
+        dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
+        logger: Logger = Logger(label: "bookend")
+    ) async throws -> Engine {
+        let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
+        let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
+        let engine = try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger)
+        try await engine.start()
+        return engine
+    }
+
+    private init(connection: Connection, dataDirectory: String, configuration: EngineConfiguration, logger: Logger) throws {
+        executor = QueueExecutor(label: "bookend.engine")
+        db = connection
+        self.dataDirectory = (dataDirectory as NSString).standardizingPath
+        self.configuration = configuration
+        self.logger = logger
+        let inbox = ExitInbox()
+        exits = inbox
+        (wakeStream, wakeSignal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let signal = wakeSignal
+        watcher = try ExitWatcher { identity in
+            inbox.append(identity)
+            signal.yield()
+        }
+        isRoot = geteuid() == 0
+        if isRoot {
+            guard let account = getpwnam(configuration.nonAdminUser), account.pointee.pw_uid != 0 else {
+                throw BookendError(
+                    .invalidRequest, "InvalidConfiguration",
+                    "the non-admin account '\(configuration.nonAdminUser)' does not exist or is root; non-admin work never runs as root")
+            }
+            runAsNonAdmin = RunAs(uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
+        } else {
+            runAsNonAdmin = nil
+        }
+    }
+
+    private func start() throws {
+        try reconcile()
+        let stream = wakeStream
+        loop = Task { [weak self] in
+            for await _ in stream {
+                guard let self, !Task.isCancelled else { break }
+                await self.tick()
+            }
+        }
+        let interval = configuration.tickInterval
+        let signal = wakeSignal
+        ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                signal.yield()
+            }
+        }
+        wake()
+    }
+
+    /// Stops scheduling. Running executions keep running (they are adopted by the next `open`),
+    /// unless `configuration.drainOnShutdown` asks to wait for them first.
+    public func shutdown() async {
+        if let drain = configuration.drainOnShutdown {
+            let deadline = ContinuousClock.now + drain
+            stopped = true
+            while ContinuousClock.now < deadline, (try? liveExecutionCount()) ?? 0 > 0 {
+                tick(dispatching: false)
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        stopped = true
+        ticker?.cancel()
+        loop?.cancel()
+        wakeSignal.finish()
+        watcher.stop()
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers.removeAll()
+    }
+
+    /// Asks the scheduling loop to run soon. Cheap; wake-ups coalesce.
+    nonisolated func wake() { wakeSignal.yield() }
+
+    /// Events as they are committed: state changes of pools, nodes, jobs and tasks.
+    public func events() -> AsyncStream<EngineEvent> {
+        let (stream, continuation) = AsyncStream<EngineEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let id = UUID()
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            Task { await self.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
+
+    func liveExecutionCount() throws -> Int {
+        try db.scalar("SELECT count(*) FROM execution WHERE state <> 'completed'").int ?? 0
+    }
+
+    /// Runs `body` in one write transaction; events it records are published after the commit.
+    func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        let value: T
+        do {
+            value = try db.transaction(body)
+        } catch {
+            pendingEvents.removeAll()
+            throw error
+        }
+        publishEvents()
+        return value
+    }
+
+    private func publishEvents() {
+        guard !pendingEvents.isEmpty else { return }
+        for event in pendingEvents {
+            for continuation in subscribers.values { continuation.yield(event) }
+        }
+        pendingEvents.removeAll()
+    }
+
+    /// Appends to the event log (inside the caller's transaction).
+    func record(
+        _ db: Connection, _ kind: String, pool: String? = nil, node: String? = nil, job: String? = nil,
+        task: String? = nil, from: String? = nil, to: String? = nil, detail: String? = nil, now: String
+    ) throws {
+        try db.run(
+            "INSERT INTO event (time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+            [now, kind, pool, node, job, task, from, to, detail])
+        pendingEvents.append(EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to))
+    }
+
+    nonisolated static func newETag() -> String {
+        String(format: "0x%016llX", UInt64.random(in: 0...UInt64.max))
+    }
+
+    nonisolated static func now() -> String { Timestamp.string(Date()) }
+}
+
+/// Exit notifications from the watcher thread, drained by the engine's loop.
+final class ExitInbox: @unchecked Sendable {
+    // Guarded by `lock`: appended from the watcher's thread, drained on the engine's queue.
+    private let lock = NSLock()
+    private var identities: [ProcessIdentity] = []
+
+    func append(_ identity: ProcessIdentity) {
+        lock.lock()
+        identities.append(identity)
+        lock.unlock()
+    }
+
+    func drain() -> [ProcessIdentity] {
+        lock.lock()
+        defer { lock.unlock() }
+        let drained = identities
+        identities.removeAll()
+        return drained
+    }
+}
+
+let jsonEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+}()
+
+func encodeJSON<T: Encodable>(_ value: T) -> String {
+    // Encoding our own Codable value types cannot fail.
+    String(decoding: (try? jsonEncoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+}
+
+func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
+    guard let text else { return nil }
+    return try? JSONDecoder().decode(type, from: Data(text.utf8))
+}

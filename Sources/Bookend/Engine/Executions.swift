@@ -1,0 +1,274 @@
+import Foundation
+import SQLite
+import Logging
+import Supervisor
+
+/// Everything needed to start one execution, rebuilt from the database (so a restart can redo it).
+struct LaunchPlan {
+    var executionPK: Int64
+    var commandLine: String
+    var taskDirectory: String
+    var statusDirectory: String
+    var environment: [String: String]
+    var resourceFiles: [ResourceFile]
+    var isAdmin: Bool
+}
+
+extension Engine {
+    /// The minimal system environment tasks start from; the daemon's own environment (which may hold
+    /// secrets) is never passed on.
+    static let systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Inserts an execution in state `starting` (inside the caller's transaction) and returns its key.
+    /// The process is spawned only after the transaction commits.
+    func beginExecution(
+        _ db: Connection, kind: String, nodePK: Int64, jobPK: Int64?, taskPK: Int64?, attempt: Int,
+        taskDirectory: String, wallClockMilliseconds: Int64?, retryCount: Int, requeueCount: Int, now: Date
+    ) throws -> Int64 {
+        let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string ?? ""
+        let deadline = wallClockMilliseconds.map { Timestamp.string(now.addingTimeInterval(Double($0) / 1000)) }
+        try db.run(
+            """
+            INSERT INTO execution (kind, node_pk, job_pk, task_pk, attempt, state, task_dir, status_dir, start_time,
+                deadline, retry_count, requeue_count)
+            VALUES (?, ?, ?, ?, ?, 'starting', ?, '', ?, ?, ?, ?)
+            """,
+            [kind, nodePK, jobPK, taskPK, attempt, taskDirectory, Timestamp.string(now), deadline, retryCount, requeueCount])
+        let pk = db.lastInsertRowID
+        try db.run("UPDATE execution SET status_dir = ? WHERE pk = ?", [(root as NSString).appendingPathComponent("volatile/executions/\(pk)"), pk])
+        return pk
+    }
+
+    /// Rebuilds the launch plan of an execution from its rows.
+    func launchPlan(_ db: Connection, _ pk: Int64) throws -> LaunchPlan {
+        guard let row = try db.query(
+            """
+            SELECT e.*, n.id AS node_id, n.root_dir, n.is_dedicated, p.id AS pool_id, p.start_task,
+                j.id AS job_id, j.job_preparation_task, j.job_release_task, j.common_environment_settings,
+                t.id AS task_id, t.command_line, t.spec AS task_spec
+            FROM execution e JOIN node n ON n.pk = e.node_pk JOIN pool p ON p.pk = n.pool_pk
+            LEFT JOIN job j ON j.pk = e.job_pk LEFT JOIN task t ON t.pk = e.task_pk WHERE e.pk = ?
+            """, [pk]).first
+        else { throw BookendError.internalError("execution \(pk) vanished") }
+        let kind = row["kind"].string ?? ""
+        let root = row["root_dir"].string ?? ""
+        let prep = decodeJSON(JobPreparationTask.self, row["job_preparation_task"].string)
+        var commandLine = ""
+        var ownSettings: [EnvironmentSetting] = []
+        var files: [ResourceFile] = []
+        var identity = UserIdentity.nonAdmin
+        var taskID: String?
+        switch kind {
+        case "task":
+            let spec = decodeJSON(TaskSpec.self, row["task_spec"].string)
+            commandLine = row["command_line"].string ?? ""
+            ownSettings = spec?.environmentSettings ?? []
+            files = spec?.resourceFiles ?? []
+            identity = spec?.userIdentity ?? .nonAdmin
+            taskID = row["task_id"].string
+        case "preparation":
+            commandLine = prep?.commandLine ?? ""
+            ownSettings = prep?.environmentSettings ?? []
+            files = prep?.resourceFiles ?? []
+            identity = prep?.userIdentity ?? .nonAdmin
+            taskID = prep?.id
+        case "release":
+            let release = decodeJSON(JobReleaseTask.self, row["job_release_task"].string)
+            commandLine = release?.commandLine ?? ""
+            ownSettings = release?.environmentSettings ?? []
+            files = release?.resourceFiles ?? []
+            identity = release?.userIdentity ?? .nonAdmin
+            taskID = release?.id
+        default:
+            let start = decodeJSON(StartTask.self, row["start_task"].string)
+            commandLine = start?.commandLine ?? ""
+            ownSettings = start?.environmentSettings ?? []
+            files = start?.resourceFiles ?? []
+            identity = start?.userIdentity ?? .nonAdmin
+        }
+        let taskDirectory = row["task_dir"].string ?? ""
+        let workingDirectory = (taskDirectory as NSString).appendingPathComponent("wd")
+        let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : configuration.nonAdminUser
+        // Precedence, low to high: system, the job's common settings (not for start tasks), the task's
+        // own settings, then the Batch-defined variables, which cannot be overridden.
+        var environment: [String: String] = ["PATH": Engine.systemPath, "LANG": "C.UTF-8"]
+        if kind != "start" {
+            for setting in decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? [] {
+                environment[setting.name] = setting.value ?? ""
+            }
+        }
+        for setting in ownSettings { environment[setting.name] = setting.value ?? "" }
+        let shared = (root as NSString).appendingPathComponent("shared")
+        let scope = identity.autoUser?.scope?.lowercased() == "task" ? "Task" : "Pool"
+        var batch: [String: String] = [
+            "AZ_BATCH_ACCOUNT_NAME": configuration.accountName,
+            "AZ_BATCH_ACCOUNT_URL": configuration.accountURL,
+            "AZ_BATCH_POOL_ID": row["pool_id"].string ?? "",
+            "AZ_BATCH_NODE_ID": row["node_id"].string ?? "",
+            "AZ_BATCH_NODE_IS_DEDICATED": row["is_dedicated"].int == 1 ? "true" : "false",
+            "AZ_BATCH_NODE_ROOT_DIR": root,
+            "AZ_BATCH_NODE_SHARED_DIR": shared,
+            "AZ_BATCH_NODE_STARTUP_DIR": (root as NSString).appendingPathComponent("startup"),
+            "AZ_BATCH_NODE_MOUNTS_DIR": (root as NSString).appendingPathComponent("fsmounts"),
+            "AZ_BATCH_TASK_DIR": taskDirectory,
+            "AZ_BATCH_TASK_WORKING_DIR": workingDirectory,
+            "AZ_BATCH_CERTIFICATES_DIR": (taskDirectory as NSString).appendingPathComponent("certs"),
+            "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": "0",
+            "AZ_BATCH_TASK_USER": user,
+            "AZ_BATCH_TASK_USER_IDENTITY": scope + (identity.isAdmin ? "Admin" : "NonAdmin"),
+        ]
+        if kind != "start" {
+            let jobID = row["job_id"].string ?? ""
+            batch["AZ_BATCH_JOB_ID"] = jobID
+            batch["AZ_BATCH_TASK_ID"] = taskID ?? ""
+            if let prep, kind != "preparation" {
+                let prepDirectory = (root as NSString).appendingPathComponent("workitems/\(jobID)/job-1/\(prep.id ?? "jobpreparation")")
+                batch["AZ_BATCH_JOB_PREP_DIR"] = prepDirectory
+                batch["AZ_BATCH_JOB_PREP_WORKING_DIR"] = (prepDirectory as NSString).appendingPathComponent("wd")
+            }
+        }
+        environment.merge(batch) { _, batchValue in batchValue }
+        environment["HOME"] = workingDirectory
+        environment["PWD"] = workingDirectory
+        environment["USER"] = user
+        environment["PATH"] = (environment["PATH"] ?? Engine.systemPath) + ":\(shared):\(workingDirectory)"
+        return LaunchPlan(
+            executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
+            statusDirectory: row["status_dir"].string ?? "", environment: environment, resourceFiles: files,
+            isAdmin: identity.isAdmin)
+    }
+
+    /// Spawns the planned executions (after their `starting` rows committed) and records each one's
+    /// process identity, or its launch failure, in one transaction.
+    func launch(_ pks: [Int64]) {
+        guard !pks.isEmpty else { return }
+        var identities: [(Int64, ProcessIdentity)] = []
+        var failures: [(Int64, FailureInfo)] = []
+        for pk in pks {
+            do {
+                let plan = try launchPlan(db, pk)
+                let owner = ownerFor(plan)
+                try prepareDirectories(plan, owner: owner)
+                if !plan.resourceFiles.isEmpty {
+                    downloading.insert(pk)
+                    let files = plan.resourceFiles
+                    let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
+                    Task {
+                        let failure = await ResourceFiles.download(files, into: workingDirectory, owner: owner.map { ($0.uid, $0.gid) })
+                        await self.downloadFinished(pk, failure)
+                    }
+                    continue
+                }
+                switch spawn(plan, owner: owner) {
+                case .success(let identity): identities.append((pk, identity))
+                case .failure(let failure): failures.append((pk, failure))
+                }
+            } catch {
+                failures.append((pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))
+            }
+        }
+        recordLaunches(identities, failures)
+    }
+
+    private func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
+        downloading.remove(pk)
+        guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string) == "starting",
+            (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null
+        else { return }
+        if let failure {
+            recordLaunches([], [(pk, failure)])
+            return
+        }
+        do {
+            let plan = try launchPlan(db, pk)
+            switch spawn(plan, owner: ownerFor(plan)) {
+            case .success(let identity): recordLaunches([(pk, identity)], [])
+            case .failure(let failure): recordLaunches([], [(pk, failure)])
+            }
+        } catch {
+            recordLaunches([], [(pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)"))])
+        }
+    }
+
+    private func recordLaunches(_ identities: [(Int64, ProcessIdentity)], _ failures: [(Int64, FailureInfo)]) {
+        guard !identities.isEmpty || !failures.isEmpty else { return }
+        CrashPoint.hit("launch.after-spawn")
+        var followUps: [Int64] = []
+        do {
+            try transaction { db in
+                for (pk, identity) in identities {
+                    try db.run("UPDATE execution SET state = 'running', pid = ?, pid_start_time = ? WHERE pk = ? AND state = 'starting'",
+                        [identity.pid, Int64(bitPattern: identity.startTime), pk])
+                }
+                let now = Date()
+                for (pk, failure) in failures {
+                    if let row = try db.query("SELECT * FROM execution WHERE pk = ?", [pk]).first {
+                        followUps += try finishExecution(db, row, .preProcessing(failure), now: now)
+                    }
+                }
+            }
+        } catch {
+            logger.error("recording launches failed: \(error)")
+        }
+        CrashPoint.hit("launch.after-record")
+        for (_, identity) in identities { watcher.watch(identity) }
+        launch(followUps)
+    }
+
+    private func ownerFor(_ plan: LaunchPlan) -> RunAs? {
+        plan.isAdmin ? nil : runAsNonAdmin
+    }
+
+    private func prepareDirectories(_ plan: LaunchPlan, owner: RunAs?) throws {
+        let fm = FileManager.default
+        let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
+        try fm.createDirectory(atPath: workingDirectory, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: (plan.taskDirectory as NSString).appendingPathComponent("certs"), withIntermediateDirectories: true)
+        if let owner {
+            chown(workingDirectory, owner.uid, owner.gid)
+        }
+    }
+
+    private func spawn(_ plan: LaunchPlan, owner: RunAs?) -> Result<ProcessIdentity, FailureInfo> {
+        if plan.isAdmin, !isRoot {
+            return .failure(FailureInfo(code: "CommandLaunchFailed",
+                message: "The task asks for admin elevation, but Bookend is not running as root and cannot grant it"))
+        }
+        let arguments: [String]
+        do {
+            arguments = try CommandLineSplitter.split(plan.commandLine)
+        } catch {
+            return .failure(FailureInfo(code: "CommandLaunchFailed", message: "The command line cannot be parsed: \(error.message)"))
+        }
+        let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
+        guard let executable = Supervisor.resolveExecutable(arguments[0], path: plan.environment["PATH"], workingDirectory: workingDirectory) else {
+            return .failure(FailureInfo(code: "CommandProgramNotFound", message: "The program \(arguments[0]) was not found or is not executable"))
+        }
+        let request = LaunchRequest(
+            executablePath: executable, arguments: arguments, environment: plan.environment, workingDirectory: workingDirectory,
+            stdoutPath: (plan.taskDirectory as NSString).appendingPathComponent("stdout.txt"),
+            stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
+            statusDirectory: plan.statusDirectory, runAs: owner)
+        do {
+            return .success(try Supervisor.launch(request))
+        } catch {
+            return .failure(FailureInfo(code: "CommandLaunchFailed", message: "Starting \(arguments[0]) failed: \(error.message)"))
+        }
+    }
+
+    static func currentUserName() -> String {
+        guard let entry = getpwuid(geteuid()) else { return "\(geteuid())" }
+        return String(cString: entry.pointee.pw_name)
+    }
+
+    /// Sends SIGKILL to a live execution's process group right away (task or job deletion).
+    func killNow(_ row: Row) {
+        guard let pid = row["pid"].int64, let start = row["pid_start_time"].int64 else { return }
+        _ = Supervisor.signalGroup(ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start)), SIGKILL)
+    }
+
+    /// Records why Bookend will end a task's live execution; the loop sends the signals after commit.
+    func requestKill(_ db: Connection, taskPK: Int64, reason: String, now: String) throws {
+        try db.run("UPDATE execution SET kill_reason = ? WHERE task_pk = ? AND state <> 'completed' AND kill_reason IS NULL", [reason, taskPK])
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Downloads an execution's resource files into its working directory before the command runs.
+enum ResourceFiles {
+    /// Whether `path` is relative and cannot climb out of the directory it is joined to.
+    static func isContained(_ path: String) -> Bool {
+        guard !path.hasPrefix("/"), !path.isEmpty else { return false }
+        var depth = 0
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == ".." { depth -= 1 } else if part != "." { depth += 1 }
+            if depth < 0 { return false }
+        }
+        return depth > 0
+    }
+
+    /// Fetches every file; returns the failure to record, or nil when all arrived.
+    static func download(_ files: [ResourceFile], into workingDirectory: String, owner: (uid: UInt32, gid: UInt32)?) async -> FailureInfo? {
+        for file in files {
+            guard let url = file.httpUrl else {
+                return FailureInfo(code: "BlobDownloadMiscError",
+                    message: "Storage container resource files are not supported by Bookend; use httpUrl")
+            }
+            guard let path = file.filePath, isContained(path) else {
+                return FailureInfo(code: "ResourceFileCreateFailed", message: "The resource file path leaves the working directory")
+            }
+            let destination = (workingDirectory as NSString).appendingPathComponent(path)
+            let data: Data
+            do {
+                data = try await fetch(url)
+            } catch let failure as FailureInfo {
+                return failure
+            } catch {
+                return FailureInfo(code: "BlobDownloadMiscError", message: "Downloading \(url) failed: \(error.localizedDescription)")
+            }
+            let directory = (destination as NSString).deletingLastPathComponent
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                return FailureInfo(code: "ResourceDirectoryCreateFailed", message: "Creating \(directory) failed: \(error.localizedDescription)")
+            }
+            guard FileManager.default.createFile(atPath: destination, contents: data) else {
+                return FailureInfo(code: errno == ENOSPC ? "DiskFull" : "ResourceFileWriteFailed", message: "Writing \(path) failed")
+            }
+            let mode = file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770
+            chmod(destination, mode_t(mode))
+            if let owner { chown(destination, owner.uid, owner.gid) }
+        }
+        return nil
+    }
+
+    private static func fetch(_ text: String) async throws -> Data {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else {
+            throw FailureInfo(code: "BlobDownloadMiscError", message: "\(text) is not a URL")
+        }
+        switch scheme {
+        case "file":
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw FailureInfo(code: "BlobNotFound", message: "\(url.path) does not exist")
+            }
+            return data
+        case "http", "https":
+            var request = URLRequest(url: url)
+            request.timeoutInterval = 300
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            switch status {
+            case 200..<300: return data
+            case 404: throw FailureInfo(code: "BlobNotFound", message: "\(text) answered 404")
+            case 401, 403: throw FailureInfo(code: "BlobAccessDenied", message: "\(text) answered \(status)")
+            default: throw FailureInfo(code: "BlobDownloadMiscError", message: "\(text) answered \(status)")
+            }
+        default:
+            throw FailureInfo(code: "BlobDownloadMiscError", message: "unsupported URL scheme \(scheme)")
+        }
+    }
+}
+
+extension FailureInfo: Error {}

@@ -1,0 +1,445 @@
+import Foundation
+import SQLite
+import Logging
+import Supervisor
+
+extension Engine {
+    /// One pass of the scheduling loop. Each step commits its own transactions and spawns processes
+    /// only after the rows that describe them have committed.
+    func tick(dispatching: Bool = true) {
+        guard !stopped || !dispatching else { return }
+        do {
+            try collectExits()
+            try signalKills()
+            try advanceNodes()
+            try advanceJobs()
+            if dispatching { try dispatch() }
+            try updateBusyNodes()
+            try enforceRetention()
+        } catch {
+            logger.error("scheduler pass failed: \(error)")
+        }
+    }
+
+    /// Completes executions whose process has ended, from the shim's exit file and the kill reason.
+    func collectExits() throws {
+        let notified = exits.drain()
+        let live = try db.query("SELECT * FROM execution WHERE state = 'running'")
+        guard !live.isEmpty else { return }
+        let notifiedSet = Set(notified)
+        var ended: [(Row, Outcome)] = []
+        for row in live {
+            let identity = ProcessIdentity(pid: Int32(row["pid"].int64 ?? 0), startTime: UInt64(bitPattern: row["pid_start_time"].int64 ?? 0))
+            let status = Supervisor.readStatus(in: row["status_dir"].string ?? "")
+            if status == nil, !notifiedSet.contains(identity), Supervisor.isAlive(identity) { continue }
+            if status == nil, Supervisor.isAlive(identity) { continue }
+            ended.append((row, outcome(for: row, status: status)))
+        }
+        guard !ended.isEmpty else { return }
+        let now = Date()
+        let launches: [Int64] = try transaction { db in
+            var launches: [Int64] = []
+            for (row, outcome) in ended {
+                launches += try finishExecution(db, row, outcome, now: now)
+                killEscalations[row["pk"].int64 ?? 0] = nil
+            }
+            return launches
+        }
+        launch(launches)
+    }
+
+    /// What an ended process means, given its exit file (if the shim wrote one) and why Bookend killed it.
+    func outcome(for row: Row, status: ExitStatus?) -> Outcome {
+        let code = status?.exitCode
+        switch row["kill_reason"].string {
+        case "timeout": return .ended(reason: "MaxWallClockTimeExpiry", exitCode: code ?? 137)
+        case "terminate": return .ended(reason: "UserTerminate", exitCode: code ?? 137)
+        case "delete": return .ended(reason: "JobDeleted", exitCode: code ?? 137)
+        case "requeue", "shutdown": return .interrupted
+        default: break
+        }
+        switch status {
+        case .exited(let exitCode)?: return .exited(exitCode)
+        case .signaled(let signal)?: return .exited(128 + signal)
+        case .launchFailed(let stage, let error)?:
+            return .preProcessing(FailureInfo(code: stage == "exec" && error == ENOENT ? "CommandProgramNotFound" : "CommandLaunchFailed",
+                message: "Starting the command failed at \(stage): \(String(cString: strerror(error)))"))
+        case nil:
+            // The shim vanished without writing a status and nobody here killed it: the node's process
+            // tree was lost (reboot of the machine, kill of the whole session). Batch treats that like a
+            // node failure: the work runs again.
+            return .interrupted
+        }
+    }
+
+    /// Sends SIGTERM to executions Bookend decided to end, then SIGKILL after the grace period.
+    /// Executions that never spawned are completed directly.
+    func signalKills() throws {
+        let rows = try db.query("SELECT * FROM execution WHERE state <> 'completed' AND kill_reason IS NOT NULL")
+        guard !rows.isEmpty else { return }
+        var unspawned: [Row] = []
+        for row in rows {
+            let pk = row["pk"].int64 ?? 0
+            guard let pid = row["pid"].int64, let start = row["pid_start_time"].int64 else {
+                if !downloading.contains(pk) || row["kill_reason"].string != nil { unspawned.append(row) }
+                continue
+            }
+            let identity = ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start))
+            if let deadline = killEscalations[pk] {
+                if ContinuousClock.now >= deadline { _ = Supervisor.signalGroup(identity, SIGKILL) }
+            } else {
+                killEscalations[pk] = ContinuousClock.now + configuration.killGracePeriod
+                _ = Supervisor.signalGroup(identity, SIGTERM)
+            }
+        }
+        guard !unspawned.isEmpty else { return }
+        let now = Date()
+        let launches: [Int64] = try transaction { db in
+            var launches: [Int64] = []
+            for row in unspawned { launches += try finishExecution(db, row, outcome(for: row, status: nil), now: now) }
+            return launches
+        }
+        launch(launches)
+    }
+
+    /// Node lifecycle: creating → starting → (start task) → idle; rebooting; leaving the pool.
+    func advanceNodes() throws {
+        let now = Date()
+        let nowText = Timestamp.string(now)
+        // Executions on nodes that reboot or leave end first (per the reboot option).
+        for row in try db.query("SELECT pk, state, reboot_option FROM node WHERE state IN ('rebooting', 'leavingpool') AND removed_time IS NULL") {
+            let nodePK = row["pk"].int64 ?? 0
+            let option = row["reboot_option"].string ?? "requeue"
+            try transaction { db in
+                if option == "requeue" || option == "terminate" || row["state"].string == "leavingpool" {
+                    let taskReason = row["state"].string == "leavingpool" || option == "requeue" ? "requeue" : "terminate"
+                    try db.run("UPDATE execution SET kill_reason = ? WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind = 'task'",
+                        [taskReason, nodePK])
+                    try db.run("UPDATE execution SET kill_reason = 'requeue' WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind <> 'task'",
+                        [nodePK])
+                }
+                if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed' AND kind <> 'start'", [nodePK]).int ?? 0 > 0 {
+                    return
+                }
+                // Start tasks do not hold a node back: they are simply interrupted.
+                try db.run("UPDATE execution SET kill_reason = 'requeue' WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind = 'start'", [nodePK])
+                for task in try db.query("SELECT t.*, j.pool_id AS job_pool, j.id AS job_id FROM task t JOIN job j ON j.pk = t.job_pk WHERE t.node_pk = ? AND t.state = 'preparing'", [nodePK]) {
+                    try db.run(
+                        """
+                        UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
+                            state_transition_time = ?, requeue_count = requeue_count + 1, last_requeue_time = ?, node_pk = NULL,
+                            e_tag = ?, last_modified = ? WHERE pk = ?
+                        """, [nowText, nowText, Engine.newETag(), nowText, task["pk"]])
+                    try record(db, "task.active", pool: task["job_pool"].string, job: task["job_id"].string, task: task["id"].string,
+                        from: "preparing", to: "active", detail: #"{"reason":"requeued"}"#, now: nowText)
+                }
+                if row["state"].string == "leavingpool" {
+                    if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed'", [nodePK]).int ?? 0 == 0 {
+                        try db.run("UPDATE node SET removed_time = ? WHERE pk = ?", [nowText, nodePK])
+                    }
+                } else {
+                    try db.run("UPDATE node SET reboot_option = NULL, state = 'creating' WHERE pk = ?", [nodePK])
+                }
+            }
+        }
+        // Boot nodes: create their folders, count the boot, start the start task.
+        let booting = try db.query(
+            "SELECT n.*, p.start_task, p.id AS pool_id FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.state = 'creating' AND n.removed_time IS NULL")
+        var launches: [Int64] = []
+        for node in booting {
+            let root = node["root_dir"].string ?? ""
+            for folder in ["shared", "startup", "workitems", "volatile", "fsmounts", "applications"] {
+                try? FileManager.default.createDirectory(atPath: (root as NSString).appendingPathComponent(folder), withIntermediateDirectories: true)
+            }
+            // Every task on the node may write to shared/, whichever account it runs as.
+            chmod((root as NSString).appendingPathComponent("shared"), 0o1777)
+            chmod(root, 0o755)
+            let nodePK = node["pk"].int64 ?? 0
+            launches += try transaction { db -> [Int64] in
+                try db.run("UPDATE node SET boot_count = boot_count + 1, last_boot_time = ? WHERE pk = ?", [nowText, nodePK])
+                try setNodeState(db, nodePK, "starting", now: nowText)
+                guard let start = decodeJSON(StartTask.self, node["start_task"].string) else {
+                    try setNodeState(db, nodePK, "idle", now: nowText)
+                    return []
+                }
+                let pk = try beginExecution(db, kind: "start", nodePK: nodePK, jobPK: nil, taskPK: nil, attempt: 1,
+                    taskDirectory: (root as NSString).appendingPathComponent("startup"), wallClockMilliseconds: nil,
+                    retryCount: 0, requeueCount: 0, now: now)
+                try setNodeState(db, nodePK, start.waitForSuccess == false ? "idle" : "waitingforstarttask", now: nowText)
+                return [pk]
+            }
+        }
+        launch(launches)
+        // Pools: resizing → steady once every node has booted; deleting → gone once every node left.
+        for pool in try db.query("SELECT * FROM pool WHERE deleted_time IS NULL AND (allocation_state = 'resizing' OR state = 'deleting')") {
+            let pk = pool["pk"].int64 ?? 0
+            try transaction { db in
+                if pool["state"].string == "deleting" {
+                    if try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND removed_time IS NULL", [pk]).int ?? 0 == 0 {
+                        try db.run("UPDATE pool SET deleted_time = ? WHERE pk = ?", [nowText, pk])
+                        try record(db, "pool.deleted", pool: pool["id"].string, from: "deleting", now: nowText)
+                    }
+                } else if try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state IN ('creating', 'leavingpool')", [pk]).int ?? 0 == 0 {
+                    try db.run("UPDATE pool SET allocation_state = 'steady', allocation_state_transition_time = ?, e_tag = ? WHERE pk = ?",
+                        [nowText, Engine.newETag(), pk])
+                    try record(db, "pool.steady", pool: pool["id"].string, from: "resizing", to: "steady", now: nowText)
+                }
+            }
+        }
+    }
+
+    /// Job lifecycle: wall-clock expiry, all-tasks-complete, disabling, enabling, and termination with
+    /// its release tasks, then completion or deletion.
+    func advanceJobs() throws {
+        let now = Date()
+        let nowText = Timestamp.string(now)
+        try transaction { db in
+            for job in try db.query("SELECT * FROM job WHERE state = 'active'") {
+                if let limit = job["max_wall_clock_time_ms"].int64, let created = Timestamp.date(job["creation_time"].string ?? ""),
+                    created.addingTimeInterval(Double(limit) / 1000) <= now {
+                    try setJobState(db, job, "terminating", now: nowText, extra: ", terminate_reason = ?", arguments: ["MaxWallClockTimeExpiry"])
+                } else if job["on_all_tasks_complete"].string == "terminatejob",
+                    try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE job_pk = ? AND bucket IN ('active', 'running')", [job["pk"]]).int ?? 0 == 0 {
+                    try setJobState(db, job, "terminating", now: nowText, extra: ", terminate_reason = ?", arguments: ["AllTasksComplete"])
+                }
+            }
+            for job in try db.query("SELECT * FROM job WHERE state = 'enabling'") {
+                try setJobState(db, job, "active", now: nowText)
+            }
+            for job in try db.query("SELECT * FROM job WHERE state = 'disabling'") {
+                let jobPK = job["pk"].int64 ?? 0
+                let option = job["disable_tasks"].string ?? "requeue"
+                if option != "wait" {
+                    try db.run("UPDATE execution SET kill_reason = ? WHERE job_pk = ? AND kind = 'task' AND state <> 'completed' AND kill_reason IS NULL",
+                        [option == "terminate" ? "terminate" : "requeue", jobPK])
+                }
+                try returnPreparingTasks(db, job, now: nowText)
+                if try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN ('preparing', 'running')", [jobPK]).int ?? 0 == 0 {
+                    try setJobState(db, job, "disabled", now: nowText)
+                }
+            }
+        }
+        var launches: [Int64] = []
+        var deleted: [(String, [String])] = []
+        for job in try db.query("SELECT * FROM job WHERE state IN ('terminating', 'deleting')") {
+            let jobPK = job["pk"].int64 ?? 0
+            let deleting = job["state"].string == "deleting"
+            launches += try transaction { db -> [Int64] in
+                // R4: running tasks and preparation are ended; preparing tasks go back to active.
+                try returnPreparingTasks(db, job, now: nowText)
+                try db.run("UPDATE execution SET kill_reason = ? WHERE job_pk = ? AND kind IN ('task', 'preparation') AND state <> 'completed' AND kill_reason IS NULL",
+                    [deleting ? "delete" : "terminate", jobPK])
+                if try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND kind IN ('task', 'preparation') AND state <> 'completed'", [jobPK]).int ?? 0 > 0 {
+                    return []
+                }
+                // R3/R6: release is owed once on every node whose preparation completed; never twice.
+                var launches: [Int64] = []
+                if let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string) {
+                    try db.run(
+                        """
+                        UPDATE job_node SET release_state = 'pending' WHERE job_pk = ? AND prep_state = 'completed' AND release_state IS NULL
+                            AND node_pk IN (SELECT pk FROM node WHERE removed_time IS NULL)
+                        """, [jobPK])
+                    let wall = release.maxWallClockTime.flatMap { try? ISODuration.parse($0) } ?? Engine.releaseWallClockCap
+                    for owed in try db.query(
+                        """
+                        SELECT r.node_pk, n.root_dir, n.state FROM job_node r JOIN node n ON n.pk = r.node_pk
+                        WHERE r.job_pk = ? AND r.release_state = 'pending'
+                        """, [jobPK]) {
+                        let nodeState = owed["state"].string ?? ""
+                        guard ["idle", "running", "starttaskfailed", "waitingforstarttask"].contains(nodeState) else { continue }
+                        let nodePK = owed["node_pk"].int64 ?? 0
+                        try db.run("UPDATE job_node SET release_state = 'running', release_start_time = ? WHERE job_pk = ? AND node_pk = ?",
+                            [nowText, jobPK, nodePK])
+                        let directory = ((owed["root_dir"].string ?? "") as NSString).appendingPathComponent(
+                            "workitems/\(job["id"].string ?? "")/job-1/\(release.id ?? "jobrelease")")
+                        let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'release'", [jobPK, nodePK]).int ?? 0) + 1
+                        launches.append(try beginExecution(db, kind: "release", nodePK: nodePK, jobPK: jobPK, taskPK: nil,
+                            attempt: attempt, taskDirectory: directory, wallClockMilliseconds: min(wall, Engine.releaseWallClockCap),
+                            retryCount: 0, requeueCount: 0, now: now))
+                        try record(db, "release.running", pool: job["pool_id"].string, job: job["id"].string, to: "running", now: nowText)
+                    }
+                    CrashPoint.hit("release.after-begin")
+                }
+                if try db.scalar("SELECT count(*) FROM job_node WHERE job_pk = ? AND release_state IN ('pending', 'running')", [jobPK]).int ?? 0 > 0 {
+                    return launches
+                }
+                if deleting {
+                    let roots = try db.query("SELECT DISTINCT n.root_dir FROM execution e JOIN node n ON n.pk = e.node_pk WHERE e.job_pk = ?", [jobPK])
+                        .compactMap { $0[0].string }
+                    try db.run("DELETE FROM job WHERE pk = ?", [jobPK])
+                    try record(db, "job.deleted", pool: job["pool_id"].string, job: job["id"].string, from: "deleting", now: nowText)
+                    deleted.append((job["id"].string ?? "", roots))
+                } else {
+                    try setJobState(db, job, "completed", now: nowText, extra: ", end_time = ?", arguments: [nowText])
+                }
+                return launches
+            }
+        }
+        launch(launches)
+        for (jobID, roots) in deleted {
+            CrashPoint.hit("delete.before-files")
+            for root in roots { try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent("workitems/\(jobID)")) }
+        }
+    }
+
+    private func returnPreparingTasks(_ db: Connection, _ job: Row, now: String) throws {
+        for task in try db.query("SELECT pk, id FROM task WHERE job_pk = ? AND state = 'preparing'", [job["pk"]]) {
+            try db.run(
+                """
+                UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
+                    state_transition_time = ?, node_pk = NULL, e_tag = ?, last_modified = ? WHERE pk = ?
+                """, [now, Engine.newETag(), now, task["pk"]])
+            try record(db, "task.active", pool: job["pool_id"].string, job: job["id"].string, task: task["id"].string,
+                from: "preparing", to: "active", now: now)
+        }
+    }
+
+    /// Places active tasks on nodes with free slots: higher job priority first, then submission order;
+    /// preparation runs first on a node that has not prepared for the job.
+    func dispatch() throws {
+        struct Slot { var pk: Int64; var free: Int; var bootCount: Int }
+        let candidates = try db.query(
+            """
+            SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
+                WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
+            FROM node n JOIN pool p ON p.pk = n.pool_pk
+            WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
+            """)
+        var freeByPool: [Int64: [Slot]] = [:]
+        for row in candidates where (row["free"].int ?? 0) > 0 {
+            freeByPool[row["pool_pk"].int64 ?? 0, default: []].append(Slot(pk: row["pk"].int64 ?? 0, free: row["free"].int ?? 0, bootCount: row["boot_count"].int ?? 0))
+        }
+        guard !freeByPool.isEmpty else { return }
+        let now = Date()
+        let launches: [Int64] = try transaction { db in
+            var launches: [Int64] = []
+            for job in try db.query("SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL WHERE j.state = 'active' ORDER BY j.priority DESC, j.pk") {
+                let poolPK = job["live_pool_pk"].int64 ?? 0
+                guard var slots = freeByPool[poolPK], slots.contains(where: { $0.free > 0 }) else { continue }
+                let jobPK = job["pk"].int64 ?? 0
+                var budget = slots.reduce(0) { $0 + $1.free }
+                if let cap = job["max_parallel_tasks"].int, cap > 0 {
+                    let running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN ('preparing', 'running')", [jobPK]).int ?? 0
+                    budget = min(budget, cap - running)
+                }
+                guard budget > 0 else { continue }
+                let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK]).compactMap { $0[0].int64 })
+                let tasks = try db.query(
+                    """
+                    SELECT t.* FROM task t WHERE t.job_pk = ? AND t.state = 'active'
+                      AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.task_pk = t.pk AND NOT EXISTS (
+                          SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
+                    ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
+                    """, [jobPK, budget])
+                let packing = job["node_fill_type"].string == "pack"
+                for task in tasks {
+                    guard budget > 0 else { break }
+                    let need = task["required_slots"].int ?? 1
+                    let fitting = slots.indices.filter { slots[$0].free >= need && !ineligible.contains(slots[$0].pk) }
+                    guard !fitting.isEmpty else { continue }
+                    // spread: the node with the most free slots; pack: the fullest node that still fits.
+                    let chosen = packing
+                        ? fitting.min { (slots[$0].free, slots[$0].pk) < (slots[$1].free, slots[$1].pk) }!
+                        : fitting.max { (slots[$0].free, -slots[$0].pk) < (slots[$1].free, -slots[$1].pk) }!
+                    slots[chosen].free -= need
+                    budget -= 1
+                    launches += try assign(db, task, job: job, node: slots[chosen].pk, bootCount: slots[chosen].bootCount, now: now)
+                }
+                freeByPool[poolPK] = slots
+            }
+            return launches
+        }
+        CrashPoint.hit("dispatch.after-commit")
+        launch(launches)
+    }
+
+    /// Assigns a task to a node (inside the dispatch transaction), running preparation first when the
+    /// node has not prepared for the job (P1–P3, P6, P7).
+    private func assign(_ db: Connection, _ task: Row, job: Row, node nodePK: Int64, bootCount: Int, now: Date) throws -> [Int64] {
+        let nowText = Timestamp.string(now)
+        let jobPK = job["pk"].int64 ?? 0
+        guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
+            return [try startTask(db, task, job: job, nodePK: nodePK, now: now)]
+        }
+        var launches: [Int64] = []
+        let record = try db.query("SELECT * FROM job_node WHERE job_pk = ? AND node_pk = ?", [jobPK, nodePK]).first
+        let prepSucceeded = record?["prep_result"].string == "success"
+        let staleBoot = (record?["prep_boot_count"].int ?? bootCount) < bootCount
+        let prepRunning = record?["prep_state"].string == "running"
+        let liveAttempt = try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation' AND state <> 'completed'", [jobPK, nodePK]).int ?? 0 > 0
+        let needsRun = record == nil
+            || (staleBoot && (!prepSucceeded || prep.rerunOnNodeRebootAfterSuccess != false))
+            || (prepRunning && !liveAttempt)
+        if needsRun {
+            let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string ?? ""
+            let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(prep.id ?? "jobpreparation")")
+            if record == nil {
+                try db.run(
+                    "INSERT INTO job_node (job_pk, node_pk, prep_state, prep_start_time, prep_boot_count) VALUES (?, ?, 'running', ?, ?)",
+                    [jobPK, nodePK, nowText, bootCount])
+            } else {
+                try db.run(
+                    """
+                    UPDATE job_node SET prep_state = 'running', prep_start_time = ?, prep_end_time = NULL, prep_result = NULL,
+                        prep_exit_code = NULL, prep_failure_info = NULL, prep_boot_count = ? WHERE job_pk = ? AND node_pk = ?
+                    """, [nowText, bootCount, jobPK, nodePK])
+            }
+            let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation'", [jobPK, nodePK]).int ?? 0) + 1
+            let wall = prep.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
+            launches.append(try beginExecution(db, kind: "preparation", nodePK: nodePK, jobPK: jobPK, taskPK: nil, attempt: attempt,
+                taskDirectory: directory, wallClockMilliseconds: wall, retryCount: record?["prep_retry_count"].int ?? 0,
+                requeueCount: 0, now: now))
+            let nodeID = try db.scalar("SELECT id FROM node WHERE pk = ?", [nodePK]).string
+            try self.record(db, "preparation.running", pool: job["pool_id"].string, node: nodeID, job: job["id"].string, to: "running", now: nowText)
+        }
+        let ready = !needsRun && (prepSucceeded || record?["prep_state"].string == "completed")
+        if prep.waitForSuccess != false && !ready {
+            try db.run(
+                """
+                UPDATE task SET state = 'preparing', previous_state = state, previous_state_transition_time = state_transition_time,
+                    state_transition_time = ?, node_pk = ?, e_tag = ?, last_modified = ? WHERE pk = ?
+                """, [nowText, nodePK, Engine.newETag(), nowText, task["pk"]])
+            try self.record(db, "task.preparing", pool: job["pool_id"].string, job: job["id"].string, task: task["id"].string,
+                from: "active", to: "preparing", now: nowText)
+            return launches
+        }
+        launches.append(try startTask(db, task, job: job, nodePK: nodePK, now: now))
+        return launches
+    }
+
+    /// Nodes read `running` while any job task, preparation or release executes there, else `idle`.
+    func updateBusyNodes() throws {
+        let rows = try db.query(
+            """
+            SELECT n.pk, n.state, EXISTS (SELECT 1 FROM execution e WHERE e.node_pk = n.pk AND e.state <> 'completed' AND e.kind <> 'start') AS busy
+            FROM node n WHERE n.state IN ('idle', 'running') AND n.removed_time IS NULL
+            """)
+        let changes = rows.filter { ($0["busy"].int == 1) != ($0["state"].string == "running") }
+        guard !changes.isEmpty else { return }
+        let now = Engine.now()
+        try transaction { db in
+            for row in changes { try setNodeState(db, row["pk"].int64 ?? 0, row["busy"].int == 1 ? "running" : "idle", now: now) }
+        }
+    }
+
+    /// Deletes task, preparation and release directories whose retention time has passed.
+    func enforceRetention() throws {
+        let now = Engine.now()
+        let due = try db.query(
+            "SELECT pk, task_dir FROM execution WHERE files_deleted_time IS NULL AND retention_deadline IS NOT NULL AND retention_deadline <= ? LIMIT 100",
+            [now])
+        for row in due {
+            let directory = row["task_dir"].string ?? ""
+            // A later execution (a reactivated task, a rerun preparation) may use the same folder.
+            if try db.scalar("SELECT count(*) FROM execution WHERE task_dir = ? AND pk > ? AND (state <> 'completed' OR retention_deadline IS NULL OR retention_deadline > ?)",
+                [directory, row["pk"], now]).int ?? 0 > 0 {
+                try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
+                continue
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+            CrashPoint.hit("retention.after-delete")
+            try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
+        }
+    }
+}

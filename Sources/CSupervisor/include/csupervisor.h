@@ -1,0 +1,75 @@
+// csupervisor.h — fork-based process spawning for Bookend's Supervisor module.
+//
+// Process tree produced by bks_spawn:
+//
+//   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
+//                      │  writes <status_dir>/pid, forks, waits, writes <status_dir>/exit
+//                      └──fork──▶ grandchild ──execve──▶ user command
+//
+// The shim is what the engine identifies and signals (kill(-shim_pid, sig) hits the
+// whole group). Because it lives in its own session it survives the engine's death and
+// still records the user command's exit status on disk.
+#ifndef CSUPERVISOR_H
+#define CSUPERVISOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// Stage codes reported when the user command could not be started.
+enum {
+    BKS_STAGE_NONE = 0,
+    BKS_STAGE_OPEN = 1,    // opening /dev/null, stdout or stderr file
+    BKS_STAGE_CHDIR = 2,   // chdir(working_dir)
+    BKS_STAGE_SETUID = 3,  // setgroups / setgid / setuid
+    BKS_STAGE_EXEC = 4,    // execve
+    BKS_STAGE_STATUS = 5,  // shim could not write <status_dir>/pid
+    BKS_STAGE_FORK = 6,    // shim could not create the grandchild (pipe/fork)
+    BKS_STAGE_SETSID = 7,  // shim could not create its session
+};
+
+typedef struct bks_spawn_request {
+    const char *path;         // resolved executable path
+    char *const *argv;        // NULL-terminated, argv[0] included
+    char *const *envp;        // NULL-terminated "K=V" strings
+    const char *working_dir;
+    const char *stdout_path;
+    const char *stderr_path;
+    const char *status_dir;   // must already exist
+    int set_ids;              // non-zero: switch to uid/gid before exec
+    uid_t uid;
+    gid_t gid;
+} bks_spawn_request;
+
+typedef struct bks_spawn_result {
+    pid_t pid;   // shim pid (valid when bks_spawn returns 0 or 1)
+    int stage;   // BKS_STAGE_* when bks_spawn returns 1 (or -1 with a stage)
+    int err;     // errno value describing the failure
+} bks_spawn_result;
+
+// Returns 0: user command exec'd; result->pid is the shim (still running or an unreaped
+//            zombie: the caller, or an ExitWatcher, must reap it).
+//         1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
+//        -1: could not even fork the shim (err set).
+int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result);
+
+// Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
+const char *bks_stage_name(int stage);
+
+// pidfd_open(2) via syscall(); -1 + errno on failure.
+int bks_pidfd_open(pid_t pid);
+
+// Reap `pid` if it is our exited child (waitid(P_PIDFD) when pidfd >= 0, else waitpid).
+// Never blocks. Returns 1 if reaped, 0 otherwise (not our child / not exited).
+int bks_reap(int pidfd, pid_t pid);
+
+// Thin epoll/eventfd wrappers (struct epoll_event is packed on x86_64; keep it out of Swift).
+int bks_epoll_create(void);
+int bks_epoll_add(int epfd, int fd, uint64_t token);
+int bks_epoll_del(int epfd, int fd);
+// Waits for events, stores each ready token into tokens[i]; returns count or -1 + errno.
+int bks_epoll_wait(int epfd, uint64_t *tokens, int max_tokens, int timeout_ms);
+int bks_eventfd(void);
+int bks_eventfd_signal(int efd);
+void bks_eventfd_drain(int efd);
+
+#endif

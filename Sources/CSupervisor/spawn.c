@@ -1,0 +1,362 @@
+// spawn.c — see csupervisor.h for the process tree.
+//
+// Everything that runs in the shim or the grandchild (after fork) is restricted to
+// async-signal-safe calls: no malloc, no stdio, no locks. All strings are prepared by
+// the parent before fork().
+#define _GNU_SOURCE
+#include "csupervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define REPORT_FD 3  // where the shim keeps the write end of the engine's report pipe
+
+typedef struct { int32_t stage; int32_t err; } launch_report;
+
+typedef struct {
+    char pid_tmp[PATH_MAX], pid_final[PATH_MAX];
+    char exit_tmp[PATH_MAX], exit_final[PATH_MAX];
+} status_paths;
+
+const char *bks_stage_name(int stage) {
+    switch (stage) {
+    case BKS_STAGE_OPEN: return "open";
+    case BKS_STAGE_CHDIR: return "chdir";
+    case BKS_STAGE_SETUID: return "setuid";
+    case BKS_STAGE_EXEC: return "exec";
+    case BKS_STAGE_STATUS: return "status";
+    case BKS_STAGE_FORK: return "fork";
+    case BKS_STAGE_SETSID: return "setsid";
+    default: return "unknown";
+    }
+}
+
+// ---- async-signal-safe helpers -------------------------------------------------------
+
+static int write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        p += n; len -= (size_t)n;
+    }
+    return 0;
+}
+
+// Reads until `len` bytes or EOF; returns bytes read or -1.
+static ssize_t read_full(int fd, void *buf, size_t len) {
+    char *p = buf; size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+static void report(int fd, int stage, int err) {
+    launch_report r = { stage, err };
+    (void)write_all(fd, &r, sizeof r);
+}
+
+// Appends decimal `v` at dst; returns number of chars written.
+static size_t put_u64(char *dst, uint64_t v) {
+    char tmp[24]; size_t n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (size_t i = 0; i < n; i++) dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t put_str(char *dst, const char *s) {
+    size_t n = 0;
+    while (s[n]) { dst[n] = s[n]; n++; }
+    return n;
+}
+
+// write tmp, fsync, rename over final, fsync the directory. Returns 0 or an errno.
+static int write_file_atomic(const char *tmp, const char *final, const char *dir,
+                             const char *data, size_t len) {
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) { int e = errno; close(fd); return e; }
+    if (close(fd) < 0 && errno != EINTR) return errno;
+    if (rename(tmp, final) < 0) return errno;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
+    return 0;
+}
+
+// Field 22 (starttime, clock ticks since boot) of /proc/self/stat; 0 if unreadable.
+static uint64_t self_starttime(void) {
+    char buf[2048];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read_full(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    // comm (field 2) may contain spaces and ')': fields resume after the LAST ')'.
+    ssize_t i = n - 1;
+    while (i >= 0 && buf[i] != ')') i--;
+    if (i < 0) return 0;
+    int field = 2; uint64_t v = 0;
+    for (i = i + 1; i < n; i++) {
+        if (buf[i] == ' ') { if (++field > 22) break; continue; }
+        if (field == 22 && buf[i] >= '0' && buf[i] <= '9') v = v * 10 + (uint64_t)(buf[i] - '0');
+    }
+    return v;
+}
+
+static void close_from(int lowfd) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
+#endif
+    struct rlimit rl; long max = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536)
+        max = (long)rl.rlim_cur;
+    for (long fd = lowfd; fd < max; fd++) (void)close((int)fd);
+}
+
+// Open `path` and place it exactly on fd `target` (without CLOEXEC).
+static int open_onto(const char *path, int flags, int target) {
+    int fd = open(path, flags, 0644);
+    if (fd < 0) return -1;
+    if (fd != target) {
+        if (dup2(fd, target) < 0) { int e = errno; close(fd); errno = e; return -1; }
+        close(fd);
+    }
+    return 0;
+}
+
+static void set_all_signals(void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &sa, NULL);  // KILL/STOP fail: fine
+}
+
+static void set_signal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(sig, &sa, NULL);
+}
+
+// ---- grandchild: becomes the user command --------------------------------------------
+
+static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *req, int efd) {
+    (void)close(REPORT_FD);  // only the shim talks to the engine
+    if (open_onto("/dev/null", O_RDONLY, 0) < 0 ||
+        open_onto(req->stdout_path, O_WRONLY | O_CREAT | O_APPEND, 1) < 0 ||
+        open_onto(req->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 2) < 0) {
+        report(efd, BKS_STAGE_OPEN, errno); _exit(127);
+    }
+    if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
+    if (req->set_ids) {
+        // Raw syscalls: we are single-threaded here, and glibc's wrappers would try to
+        // broadcast the id change to threads that only existed in the engine.
+        gid_t groups[1] = { req->gid };
+        if (syscall(SYS_setgroups, 1, groups) < 0 ||
+            syscall(SYS_setgid, req->gid) < 0 ||
+            syscall(SYS_setuid, req->uid) < 0) {
+            report(efd, BKS_STAGE_SETUID, errno); _exit(127);
+        }
+    }
+    set_all_signals(SIG_DFL);  // the shim ignores a few signals; SIG_IGN survives exec
+    sigset_t empty; sigemptyset(&empty);
+    (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+    execve(req->path, req->argv, req->envp);
+    report(efd, BKS_STAGE_EXEC, errno);
+    _exit(127);
+}
+
+// ---- shim: session leader, records identity and exit status -----------------------------
+
+static void write_exit_line(const bks_spawn_request *req, const status_paths *p,
+                            const char *kind, const char *word, uint64_t num) {
+    char line[96]; size_t n = 0;
+    n += put_str(line + n, kind); line[n++] = ' ';
+    if (word) { n += put_str(line + n, word); line[n++] = ' '; }
+    n += put_u64(line + n, num); line[n++] = '\n';
+    (void)write_file_atomic(p->exit_tmp, p->exit_final, req->status_dir, line, n);
+}
+
+static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, const status_paths *p,
+                                                int pipe_r, int pipe_w) {
+    // Fresh signal state: engine handlers must never run here. The parent blocked all
+    // signals around fork, so nothing was delivered before this point.
+    set_all_signals(SIG_DFL);
+    // The shim outlives polite termination requests so it can record how the user command
+    // reacted to them; SIGKILL of the group still takes it down.
+    set_signal(SIGHUP, SIG_IGN); set_signal(SIGINT, SIG_IGN);
+    set_signal(SIGTERM, SIG_IGN); set_signal(SIGQUIT, SIG_IGN); set_signal(SIGPIPE, SIG_IGN);
+    sigset_t empty; sigemptyset(&empty);
+    (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+
+    (void)close(pipe_r);
+    if (pipe_w != REPORT_FD) {
+        if (dup3(pipe_w, REPORT_FD, O_CLOEXEC) < 0) _exit(127);
+        (void)close(pipe_w);
+    }
+    close_from(REPORT_FD + 1);
+    if (open_onto("/dev/null", O_RDWR, 0) < 0 || dup2(0, 1) < 0 || dup2(0, 2) < 0) {
+        report(REPORT_FD, BKS_STAGE_OPEN, errno); _exit(127);
+    }
+    if (setsid() < 0) { report(REPORT_FD, BKS_STAGE_SETSID, errno); _exit(127); }
+
+    char line[64]; size_t n = 0;
+    n += put_u64(line + n, (uint64_t)getpid()); line[n++] = ' ';
+    n += put_u64(line + n, self_starttime()); line[n++] = '\n';
+    int e = write_file_atomic(p->pid_tmp, p->pid_final, req->status_dir, line, n);
+    if (e) { report(REPORT_FD, BKS_STAGE_STATUS, e); _exit(127); }
+
+    // Private pipe so the shim itself learns whether the grandchild reached execve.
+    int gp[2];
+    pid_t gc = -1;
+    if (pipe2(gp, O_CLOEXEC) < 0 || (gc = fork()) < 0) {
+        e = errno;
+        report(REPORT_FD, BKS_STAGE_FORK, e);
+        write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_FORK), (uint64_t)e);
+        _exit(0);
+    }
+    if (gc == 0) { (void)close(gp[0]); grandchild_main(req, gp[1]); }
+    (void)close(gp[1]);
+    launch_report r = { 0, 0 };
+    ssize_t got = read_full(gp[0], &r, sizeof r);  // EOF without data == exec succeeded
+    (void)close(gp[0]);
+    int failed = (got == (ssize_t)sizeof r);
+    if (failed) report(REPORT_FD, r.stage, r.err);
+    (void)close(REPORT_FD);  // engine's read() sees EOF now
+
+    int status = 0;
+    while (waitpid(gc, &status, 0) < 0) {
+        if (errno != EINTR) { status = 255 << 8; break; }
+    }
+    if (failed)
+        write_exit_line(req, p, "launch", bks_stage_name(r.stage), (uint64_t)(uint32_t)r.err);
+    else if (WIFSIGNALED(status))
+        write_exit_line(req, p, "signal", NULL, (uint64_t)WTERMSIG(status));
+    else
+        write_exit_line(req, p, "exit", NULL, (uint64_t)WEXITSTATUS(status));
+    _exit(0);
+}
+
+// ---- parent (engine side) -------------------------------------------------------------
+
+static int make_path(char *dst, const char *dir, const char *name) {
+    int n = snprintf(dst, PATH_MAX, "%s/%s", dir, name);
+    return (n < 0 || n >= PATH_MAX) ? -1 : 0;
+}
+
+int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
+    result->pid = -1; result->stage = BKS_STAGE_NONE; result->err = 0;
+    status_paths p;
+    if (make_path(p.pid_tmp, req->status_dir, "pid.tmp") || make_path(p.pid_final, req->status_dir, "pid") ||
+        make_path(p.exit_tmp, req->status_dir, "exit.tmp") || make_path(p.exit_final, req->status_dir, "exit")) {
+        result->err = ENAMETOOLONG; return -1;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) { result->err = errno; return -1; }
+
+    // Block every signal across fork so no engine handler can run in the shim before it
+    // resets its dispositions (same trick as glibc's posix_spawn).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) shim_main(req, &p, fds[0], fds[1]);
+    int fork_err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void)close(fds[1]);
+    if (pid < 0) { (void)close(fds[0]); result->err = fork_err; return -1; }
+
+    launch_report r = { 0, 0 };
+    ssize_t got = read_full(fds[0], &r, sizeof r);
+    (void)close(fds[0]);
+    result->pid = pid;
+    if (got == 0) return 0;
+    // Launch failure (or a garbled report): the shim exits right after writing `exit`.
+    if (got == (ssize_t)sizeof r) { result->stage = r.stage; result->err = r.err; }
+    else { result->stage = BKS_STAGE_NONE; result->err = got < 0 ? errno : EIO; }
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return 1;
+}
+
+// ---- pidfd / epoll helpers ------------------------------------------------------------
+
+int bks_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS; return -1;
+#endif
+}
+
+int bks_reap(int pidfd, pid_t pid) {
+    if (pidfd >= 0) {
+        for (;;) {
+            siginfo_t si; memset(&si, 0, sizeof si);
+            if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) == 0)
+                return si.si_pid != 0;
+            if (errno == EINTR) continue;
+            if (errno != EINVAL) return 0;  // ECHILD: not our child
+            break;                          // kernel without P_PIDFD: fall back
+        }
+    }
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        return r > 0;
+    }
+}
+
+int bks_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int bks_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int bks_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int bks_epoll_wait(int epfd, uint64_t *tokens, int max_tokens, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max_tokens > 64) max_tokens = 64;
+    int n = epoll_wait(epfd, evs, max_tokens, timeout_ms);
+    for (int i = 0; i < n; i++) tokens[i] = evs[i].data.u64;
+    return n;
+}
+
+int bks_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int bks_eventfd_signal(int efd) {
+    uint64_t one = 1;
+    return write(efd, &one, sizeof one) == (ssize_t)sizeof one ? 0 : -1;
+}
+
+void bks_eventfd_drain(int efd) {
+    uint64_t v;
+    while (read(efd, &v, sizeof v) > 0) {}
+}

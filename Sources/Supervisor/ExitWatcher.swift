@@ -1,0 +1,216 @@
+import CSupervisor
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// Watches processes (our own shims, or processes adopted after an engine restart that are
+/// not our children) and calls `onExit` exactly once per watched identity when it exits.
+///
+/// One dedicated `Thread` (not the cooperative pool) blocks in `epoll_wait` over one
+/// `pidfd_open` descriptor per process plus an eventfd used for `stop()`. Exited children
+/// are reaped (`waitid(P_PIDFD)`) before `onExit` runs, so no zombies remain. If no pidfd
+/// can be opened (e.g. EMFILE), the process is polled via /proc every 250 ms instead.
+/// `onExit` runs on the watcher thread: keep it short, hand work off elsewhere.
+///
+/// `@unchecked Sendable` is safe: the only stored property is the immutable reference to
+/// `WatcherCore`, whose mutable state is entirely behind a `Mutex` and whose descriptors
+/// are immutable `let`s that are closed only after the watcher thread has finished.
+public final class ExitWatcher: @unchecked Sendable {
+    private let core: WatcherCore
+
+    public convenience init(onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
+        try self.init(usePidfd: true, onExit: onExit)
+    }
+
+    /// `usePidfd: false` forces the /proc polling fallback (for tests).
+    init(usePidfd: Bool, onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
+        core = try WatcherCore(usePidfd: usePidfd, onExit: onExit)
+        let core = self.core
+        let thread = Thread { core.run() }
+        thread.name = "bookend.exit-watcher"
+        thread.start()
+    }
+
+    deinit { core.stop() }
+
+    /// Starts watching `id`. Safe from any thread. If the process is already gone (or its
+    /// pid now belongs to another process), `onExit` is called right away on this thread.
+    /// Watching an identity that is already being watched is a no-op.
+    public func watch(_ id: ProcessIdentity) { core.watch(id) }
+
+    /// Number of identities currently being watched.
+    public var watchedCount: Int { core.watchedCount }
+
+    /// Stops the watcher thread and closes all descriptors; pending processes are no longer
+    /// reported. Idempotent; waits for the thread unless called from `onExit` itself.
+    public func stop() { core.stop() }
+}
+
+final class WatcherCore: @unchecked Sendable {
+    // Safe to share: `state` is a Mutex; `epfd`/`eventfd`/`onExit`/`done` are immutable and the
+    // descriptors are closed only by the watcher thread as its very last action.
+    private struct Entry { var id: ProcessIdentity; var fd: Int32 }
+    private struct State {
+        var entries: [UInt64: Entry] = [:]          // epoll token → pidfd entry
+        var polled: [ProcessIdentity] = []           // no pidfd available: /proc polling
+        var watched: Set<ProcessIdentity> = []
+        var nextToken: UInt64 = 1                    // 0 is the eventfd
+        var stopped = false
+        var threadID: pthread_t? = nil
+    }
+
+    private let state = Mutex(State())
+    private let epfd: Int32
+    private let eventfd: Int32
+    private let onExit: @Sendable (ProcessIdentity) -> Void
+    private let done = DispatchSemaphore(value: 0)
+
+    private let usePidfd: Bool
+
+    init(usePidfd: Bool, onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
+        self.onExit = onExit
+        self.usePidfd = usePidfd
+        epfd = bks_epoll_create()
+        guard epfd >= 0 else { throw SupervisorError(code: .watcherFailed, errno: errno, message: "epoll_create1 failed") }
+        eventfd = bks_eventfd()
+        guard eventfd >= 0 else {
+            let e = errno
+            close(epfd)
+            throw SupervisorError(code: .watcherFailed, errno: e, message: "eventfd failed")
+        }
+        guard bks_epoll_add(epfd, eventfd, 0) == 0 else {
+            let e = errno
+            close(epfd); close(eventfd)
+            throw SupervisorError(code: .watcherFailed, errno: e, message: "epoll_ctl(eventfd) failed")
+        }
+    }
+
+    var watchedCount: Int { state.withLock { $0.watched.count } }
+
+    func watch(_ id: ProcessIdentity) {
+        let reserved = state.withLock { s -> Bool in
+            guard !s.stopped, !s.watched.contains(id) else { return false }
+            s.watched.insert(id)
+            return true
+        }
+        guard reserved else { return }
+
+        let fd = usePidfd ? bks_pidfd_open(id.pid) : -1
+        if fd < 0 {
+            let e = usePidfd ? errno : EMFILE
+            if e == ESRCH || id.pid <= 0 {
+                finishImmediately(id)
+            } else {
+                // EMFILE/ENFILE/ENOSYS…: fall back to polling /proc.
+                state.withLock { $0.polled.append(id) }
+                _ = bks_eventfd_signal(eventfd)  // re-evaluate the epoll timeout
+            }
+            return
+        }
+        // The pidfd pins the process it refers to; make sure that is still *our* process
+        // (the pid may have been reused before pidfd_open). Zombies still match.
+        guard let stat = ProcStat.read(pid: id.pid), stat.startTime == id.startTime else {
+            close(fd)
+            finishImmediately(id)
+            return
+        }
+        let added = state.withLock { s -> Bool in
+            guard !s.stopped else { return false }
+            let token = s.nextToken
+            s.nextToken += 1
+            guard bks_epoll_add(epfd, fd, token) == 0 else { return false }
+            s.entries[token] = Entry(id: id, fd: fd)
+            return true
+        }
+        if !added {
+            close(fd)
+            state.withLock { _ = $0.watched.remove(id) }
+        }
+    }
+
+    private func finishImmediately(_ id: ProcessIdentity) {
+        state.withLock { _ = $0.watched.remove(id) }
+        onExit(id)
+    }
+
+    func stop() {
+        let (wasStopped, isWatcherThread) = state.withLock { s -> (Bool, Bool) in
+            let was = s.stopped
+            s.stopped = true
+            let onThread = s.threadID.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+            return (was, onThread)
+        }
+        guard !wasStopped else { return }
+        _ = bks_eventfd_signal(eventfd)
+        if !isWatcherThread { done.wait() }
+    }
+
+    func run() {
+        state.withLock { $0.threadID = pthread_self() }
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while true {
+            let timeout: Int32 = state.withLock { $0.polled.isEmpty } ? -1 : 250
+            let n = tokens.withUnsafeMutableBufferPointer {
+                bks_epoll_wait(epfd, $0.baseAddress, Int32($0.count), timeout)
+            }
+            if n < 0 && errno != EINTR {
+                usleep(10_000)  // should not happen; avoid a hot loop
+            }
+            var exited: [ProcessIdentity] = []
+            for token in tokens.prefix(Int(max(n, 0))) {
+                if token == 0 {
+                    bks_eventfd_drain(eventfd)
+                    continue
+                }
+                guard let entry = state.withLock({ s -> Entry? in
+                    guard let e = s.entries.removeValue(forKey: token) else { return nil }
+                    s.watched.remove(e.id)
+                    return e
+                }) else { continue }
+                _ = bks_epoll_del(epfd, entry.fd)
+                _ = bks_reap(entry.fd, entry.id.pid)  // no-op (ECHILD) if not our child
+                close(entry.fd)
+                exited.append(entry.id)
+            }
+            exited += pollWithoutPidfd()
+            let stopped = state.withLock { $0.stopped }
+            if stopped { break }
+            for id in exited { onExit(id) }
+        }
+        let fds = state.withLock { s -> [Int32] in
+            let fds = s.entries.values.map(\.fd)
+            s.entries.removeAll()
+            s.polled.removeAll()
+            s.watched.removeAll()
+            return fds
+        }
+        for fd in fds { close(fd) }
+        close(epfd)
+        close(eventfd)
+        done.signal()
+    }
+
+    /// Checks the processes that have no pidfd; returns (and unregisters) the exited ones.
+    private func pollWithoutPidfd() -> [ProcessIdentity] {
+        let candidates = state.withLock { $0.polled }
+        guard !candidates.isEmpty else { return [] }
+        var gone: [ProcessIdentity] = []
+        for id in candidates {
+            let stat = ProcStat.read(pid: id.pid)
+            if let stat, stat.startTime == id.startTime {
+                guard stat.isZombie else { continue }
+                _ = bks_reap(-1, id.pid)  // a zombie's pid cannot be reused, so this is ours
+            }
+            gone.append(id)
+        }
+        if !gone.isEmpty {
+            let goneSet = Set(gone)
+            state.withLock { s in
+                s.polled.removeAll { goneSet.contains($0) }
+                s.watched.subtract(goneSet)
+            }
+        }
+        return gone
+    }
+}

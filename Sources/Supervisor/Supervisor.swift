@@ -1,0 +1,252 @@
+import CSupervisor
+import Glibc
+
+func errnoDescription(_ e: Int32) -> String {
+    guard let s = strerror(e) else { return "errno \(e)" }
+    return String(cString: s)
+}
+
+/// Fields of `/proc/<pid>/stat` the supervisor cares about.
+struct ProcStat: Sendable {
+    var state: UInt8       // field 3 ('R', 'S', 'Z', ...)
+    var ppid: Int32        // field 4
+    var pgrp: Int32        // field 5
+    var session: Int32     // field 6
+    var startTime: UInt64  // field 22
+
+    var isZombie: Bool { state == UInt8(ascii: "Z") || state == UInt8(ascii: "X") }
+
+    static func read(pid: Int32) -> ProcStat? {
+        guard pid > 0, let bytes = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        return parse(bytes)
+    }
+
+    static func parse(_ bytes: [UInt8]) -> ProcStat? {
+        // comm (field 2) may contain spaces and ')': the other fields follow the LAST ')'.
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        // fields[0] is field 3.
+        guard fields.count >= 20, let state = fields[0].first,
+              let ppid = Int32(decoding(fields[1])), let pgrp = Int32(decoding(fields[2])),
+              let session = Int32(decoding(fields[3])), let start = UInt64(decoding(fields[19]))
+        else { return nil }
+        return ProcStat(state: state, ppid: ppid, pgrp: pgrp, session: session, startTime: start)
+    }
+
+    private static func decoding(_ s: ArraySlice<UInt8>) -> String {
+        String(decoding: s, as: UTF8.self).trimmingNewlines
+    }
+}
+
+extension String {
+    var trimmingNewlines: String {
+        var s = Substring(self)
+        while let last = s.last, last == "\n" || last == "\r" || last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Reads a small file (≤ 64 KiB) with plain open/read; nil if it cannot be opened.
+func readSmallFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while result.count < 65536 {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        if n == 0 { break }
+        result.append(contentsOf: buffer[0..<n])
+    }
+    return result
+}
+
+public enum Supervisor {
+    /// Starts `r` under a detached shim and returns the shim's identity once the user
+    /// command has exec'd. The shim is a child of the calling process until reaped: either
+    /// watch it with an `ExitWatcher` or `waitpid` it yourself.
+    public static func launch(_ r: LaunchRequest) throws(SupervisorError) -> ProcessIdentity {
+        guard !r.arguments.isEmpty else {
+            throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
+        }
+        let scalarStrings = [r.executablePath, r.workingDirectory, r.stdoutPath, r.stderrPath, r.statusDirectory]
+            + r.arguments + r.environment.keys + r.environment.values
+        if let bad = scalarStrings.first(where: { $0.utf8.contains(0) }) {
+            throw SupervisorError(code: .invalidArgument, message: "string contains a NUL byte: \(bad.debugDescription)")
+        }
+        if let bad = r.environment.keys.first(where: { $0.isEmpty || $0.contains("=") }) {
+            throw SupervisorError(code: .invalidArgument, message: "invalid environment variable name \(bad.debugDescription)")
+        }
+        try prepareStatusDirectory(r.statusDirectory)
+
+        let argv = CStringArray(r.arguments)
+        let envp = CStringArray(r.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        defer { argv.free(); envp.free() }
+
+        var result = bks_spawn_result()
+        let rc: Int32 = r.executablePath.withCString { path in
+            r.workingDirectory.withCString { wd in
+                r.stdoutPath.withCString { out in
+                    r.stderrPath.withCString { err in
+                        r.statusDirectory.withCString { status in
+                            var req = bks_spawn_request()
+                            req.path = path
+                            req.argv = UnsafePointer(argv.pointer)
+                            req.envp = UnsafePointer(envp.pointer)
+                            req.working_dir = wd
+                            req.stdout_path = out
+                            req.stderr_path = err
+                            req.status_dir = status
+                            if let runAs = r.runAs {
+                                req.set_ids = 1
+                                req.uid = runAs.uid
+                                req.gid = runAs.gid
+                            }
+                            return bks_spawn(&req, &result)
+                        }
+                    }
+                }
+            }
+        }
+        switch rc {
+        case 0:
+            break
+        case 1:
+            let stage = String(cString: bks_stage_name(result.stage))
+            throw SupervisorError(
+                code: .launchFailed, errno: result.err,
+                message: "could not start \(r.executablePath)", stage: stage)
+        default:
+            throw SupervisorError(code: .spawnFailed, errno: result.err, message: "could not fork the supervisor shim")
+        }
+        // The shim wrote its pid file before the exec report pipe reached EOF.
+        if let id = readIdentity(in: r.statusDirectory), id.pid == result.pid {
+            return id
+        }
+        // Fallback: the shim is our unreaped child, so /proc/<pid> exists (maybe as a zombie).
+        if let stat = ProcStat.read(pid: result.pid) {
+            return ProcessIdentity(pid: result.pid, startTime: stat.startTime)
+        }
+        _ = bks_reap(-1, result.pid)
+        throw SupervisorError(code: .spawnFailed, message: "shim \(result.pid) vanished before reporting its identity")
+    }
+
+    /// Identity of a live or zombie process; nil if there is no such pid.
+    public static func identity(ofPID pid: Int32) -> ProcessIdentity? {
+        ProcStat.read(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }
+    }
+
+    /// True if `id.pid` exists, has the same start time, and is not a zombie.
+    public static func isAlive(_ id: ProcessIdentity) -> Bool {
+        guard let stat = ProcStat.read(pid: id.pid) else { return false }
+        return stat.startTime == id.startTime && !stat.isZombie
+    }
+
+    /// Parses `<statusDirectory>/exit`; nil while the command runs (or if the shim was killed).
+    public static func readStatus(in statusDirectory: String) -> ExitStatus? {
+        guard let bytes = readSmallFile(statusDirectory + "/exit") else { return nil }
+        let words = String(decoding: bytes, as: UTF8.self).trimmingNewlines.split(separator: " ")
+        switch (words.first, words.count) {
+        case ("exit"?, 2): return Int32(words[1]).map { .exited($0) }
+        case ("signal"?, 2): return Int32(words[1]).map { .signaled($0) }
+        case ("launch"?, 3): return Int32(words[2]).map { .launchFailed(stage: String(words[1]), errno: $0) }
+        default: return nil
+        }
+    }
+
+    /// Parses `<statusDirectory>/pid` (`<pid> <starttime>`), the shim's identity.
+    public static func readIdentity(in statusDirectory: String) -> ProcessIdentity? {
+        guard let bytes = readSmallFile(statusDirectory + "/pid") else { return nil }
+        let words = String(decoding: bytes, as: UTF8.self).trimmingNewlines.split(separator: " ")
+        guard words.count == 2, let pid = Int32(words[0]), pid > 0, let start = UInt64(words[1]) else { return nil }
+        return ProcessIdentity(pid: pid, startTime: start)
+    }
+
+    /// Sends `signal` to the process group led by `id` (the shim and everything below it),
+    /// but only if `id` still names the same process, so a reused pid is never signalled.
+    /// An unreaped zombie shim still counts: its pid cannot be reused until it is reaped.
+    @discardableResult
+    public static func signalGroup(_ id: ProcessIdentity, _ signal: Int32) -> Bool {
+        guard id.pid > 1, let stat = ProcStat.read(pid: id.pid), stat.startTime == id.startTime else { return false }
+        return kill(-id.pid, signal) == 0
+    }
+
+    /// Resolves a command name the way execvp would, but relative to `workingDirectory`:
+    /// names containing "/" are absolute or relative to `workingDirectory`; bare names are
+    /// searched in `path` (colon-separated; nil = a default system PATH; empty or relative
+    /// entries are relative to `workingDirectory`). The result must be a regular file that
+    /// is executable by the engine's user.
+    public static func resolveExecutable(_ name: String, path: String?, workingDirectory: String) -> String? {
+        guard !name.isEmpty, !name.utf8.contains(0) else { return nil }
+        if name.contains("/") {
+            let candidate = name.hasPrefix("/") ? name : join(workingDirectory, name)
+            return isExecutableFile(candidate) ? candidate : nil
+        }
+        let searchPath = path ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for entry in searchPath.split(separator: ":", omittingEmptySubsequences: false) {
+            let dir: String
+            if entry.isEmpty { dir = workingDirectory }
+            else if entry.hasPrefix("/") { dir = String(entry) }
+            else { dir = join(workingDirectory, String(entry)) }
+            let candidate = join(dir, name)
+            if isExecutableFile(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func join(_ dir: String, _ name: String) -> String {
+        if dir.hasSuffix("/") { return dir + name }
+        return dir + "/" + name
+    }
+
+    static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(path, X_OK) == 0
+    }
+
+    /// mkdir -p (0700) and removal of any stale protocol files from a previous run.
+    static func prepareStatusDirectory(_ dir: String) throws(SupervisorError) {
+        guard !dir.isEmpty else {
+            throw SupervisorError(code: .statusDirectory, message: "empty status directory")
+        }
+        var current = dir.hasPrefix("/") ? "" : "."
+        for component in dir.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o700) != 0 {
+                let e = errno
+                var st = stat()
+                guard e == EEXIST, stat(current, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw SupervisorError(code: .statusDirectory, errno: e, message: "cannot create \(current)")
+                }
+            }
+        }
+        for name in ["exit", "exit.tmp", "pid", "pid.tmp"] {
+            if unlink(join(dir, name)) != 0 && errno != ENOENT {
+                throw SupervisorError(code: .statusDirectory, errno: errno, message: "cannot remove stale \(join(dir, name))")
+            }
+        }
+    }
+}
+
+/// A NULL-terminated `char *[]` built (and freed) by the caller, before fork.
+struct CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { pointer[i] = strdup(s) }
+        pointer[strings.count] = nil
+    }
+
+    func free() {
+        for i in 0..<count { Glibc.free(pointer[i]) }
+        pointer.deallocate()
+    }
+}

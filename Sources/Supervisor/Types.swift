@@ -1,0 +1,124 @@
+/// Identity of a process that survives pid reuse: `startTime` is field 22 of
+/// `/proc/<pid>/stat` (clock ticks after boot), which differs for any later process
+/// that happens to get the same pid.
+public struct ProcessIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var pid: Int32
+    public var startTime: UInt64
+
+    public init(pid: Int32, startTime: UInt64) {
+        self.pid = pid
+        self.startTime = startTime
+    }
+
+    public var description: String { "\(pid)@\(startTime)" }
+}
+
+/// Credentials the user command runs with (supplementary groups are reset to just `gid`).
+public struct RunAs: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// Everything needed to start a user command; all paths are already resolved by the caller.
+public struct LaunchRequest: Sendable {
+    public var executablePath: String
+    /// argv, argv[0] included.
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String
+    /// Opened with O_APPEND|O_CREAT (mode 0644), so relaunches append.
+    public var stdoutPath: String
+    public var stderrPath: String
+    /// Receives the `pid` and `exit` files; created (mkdir -p, 0700) if missing.
+    public var statusDirectory: String
+    /// nil = run as the engine's own user.
+    public var runAs: RunAs?
+
+    public init(
+        executablePath: String, arguments: [String], environment: [String: String] = [:],
+        workingDirectory: String, stdoutPath: String, stderrPath: String,
+        statusDirectory: String, runAs: RunAs? = nil
+    ) {
+        self.executablePath = executablePath
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        self.statusDirectory = statusDirectory
+        self.runAs = runAs
+    }
+}
+
+/// How a user command ended, as recorded in `<statusDirectory>/exit`.
+public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+    /// The command never started; `stage` is one of open, chdir, setuid, exec, status, fork, setsid.
+    case launchFailed(stage: String, errno: Int32)
+
+    /// Shell-style exit code: exited → code, signaled → 128 + n, launchFailed → nil.
+    public var exitCode: Int32? {
+        switch self {
+        case .exited(let code): return code
+        case .signaled(let n): return 128 + n
+        case .launchFailed: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): return "exit \(code)"
+        case .signaled(let n): return "signal \(n)"
+        case .launchFailed(let stage, let err): return "launch \(stage) \(err)"
+        }
+    }
+}
+
+public struct SupervisorError: Error, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The shim process could not be created (pipe/fork failed, bad status directory path).
+        public static let spawnFailed = Code(rawValue: "spawnFailed")
+        /// The shim started but the user command did not reach execve; see `stage`.
+        public static let launchFailed = Code(rawValue: "launchFailed")
+        public static let notFound = Code(rawValue: "notFound")
+        /// Strings containing NUL bytes, empty argv, malformed environment names.
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
+        /// The status directory could not be created or cleaned.
+        public static let statusDirectory = Code(rawValue: "statusDirectory")
+        /// CommandLineSplitter rejected the command line.
+        public static let invalidCommandLine = Code(rawValue: "invalidCommandLine")
+        /// ExitWatcher could not create its epoll/eventfd descriptors.
+        public static let watcherFailed = Code(rawValue: "watcherFailed")
+    }
+
+    public var code: Code
+    /// 0 when not applicable.
+    public var errno: Int32
+    public var message: String
+    /// For `.launchFailed`: open, chdir, setuid, exec, status, fork or setsid.
+    public var stage: String?
+
+    public init(code: Code, errno: Int32 = 0, message: String, stage: String? = nil) {
+        self.code = code
+        self.errno = errno
+        self.message = message
+        self.stage = stage
+    }
+
+    public var description: String {
+        var s = "\(code): \(message)"
+        if let stage { s += " [stage \(stage)]" }
+        if errno != 0 { s += " (errno \(errno): \(errnoDescription(errno)))" }
+        return s
+    }
+}

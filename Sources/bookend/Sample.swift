@@ -1,0 +1,94 @@
+import ArgumentParser
+import Bookend
+import Foundation
+
+struct SampleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample", abstract: "Run a built-in sample end to end.", subcommands: [JobPrepReleaseSample.self])
+}
+
+/// The Azure Batch JobPrepRelease sample, on local nodes: a preparation task writes the node id to a
+/// file in the node's shared folder, eight tasks append their ids, the release task deletes it.
+struct JobPrepReleaseSample: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job-prep-release",
+        abstract: "Run the JobPrepRelease sample: a pool of two local nodes, a job with preparation and release tasks, eight tasks.")
+
+    @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
+    var dataDirectory: String = "var/sample"
+
+    @Flag(help: "Keep the job after the sample ends (it is deleted by default).")
+    var keepJob = false
+
+    @Flag(help: "Keep the pool after the sample ends (it is deleted by default).")
+    var keepPool = false
+
+    func run() async throws {
+        let poolID = "JobPrepReleaseSamplePool"
+        let jobID = "JobPrepReleaseSampleJob"
+        let sharedFile = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
+        let engine: Engine
+        do {
+            engine = try await Engine.open(dataDirectory: dataDirectory)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        do {
+            if (try? await engine.pool(id: poolID)) == nil {
+                print("Pool \(poolID) not found, creating...")
+                try await engine.createPool(PoolSpec(id: poolID, vmSize: "small", targetDedicatedNodes: 2, taskSlotsPerNode: 1))
+            }
+            if (try? await engine.job(id: jobID)) == nil {
+                print("Job \(jobID) not found, creating...")
+                try await engine.createJob(JobSpec(
+                    id: jobID, poolID: poolID,
+                    jobPreparationTask: JobPreparationTask(commandLine: "/bin/sh -c 'echo \"$AZ_BATCH_NODE_ID tasks:\" > \"\(sharedFile)\"'"),
+                    jobReleaseTask: JobReleaseTask(commandLine: "/bin/sh -c 'rm \"\(sharedFile)\"'")))
+            }
+            let tasks = (1...8).map { index in
+                TaskSpec(id: "task" + String(format: "%03d", index), commandLine: "/bin/sh -c 'echo \"  $AZ_BATCH_TASK_ID\" >> \"\(sharedFile)\"'")
+            }
+            print("Submitting tasks and awaiting completion...")
+            for result in try await engine.addTasks(jobID: jobID, tasks) where result.status != "success" {
+                print("  \(result.taskId): \(result.error?.description ?? result.status)")
+            }
+            try await engine.waitForTasks(jobID: jobID, timeout: .seconds(600))
+            print("All tasks completed.")
+            print()
+            for node in try await engine.nodes(poolID: poolID) where node.state == "idle" {
+                guard let data = try? await engine.readNodeFile(poolID: poolID, nodeID: node.id, path: "shared/job_prep_and_release.txt") else {
+                    continue
+                }
+                print("Contents of shared/job_prep_and_release.txt on \(node.id):")
+                print("-------------------------------------------")
+                print(String(decoding: data, as: UTF8.self))
+            }
+            try await engine.terminateJob(id: jobID)
+            try await engine.waitForJob(id: jobID, state: "completed", timeout: .seconds(120))
+            for status in try await engine.prepReleaseStatus(jobID: jobID) {
+                print()
+                print("\(status.nodeId): ")
+                print("  Prep task exit code:    \(status.jobPreparationTaskExecutionInfo.exitCode.map(String.init) ?? "")")
+                if let release = status.jobReleaseTaskExecutionInfo {
+                    print("  Release task exit code: \(release.exitCode.map(String.init) ?? "")")
+                }
+            }
+            print()
+            if !keepJob {
+                print("Deleting job \(jobID)...")
+                try await engine.deleteJob(id: jobID)
+                try await engine.waitForJob(id: jobID, state: "deleted", timeout: .seconds(120))
+            }
+            if !keepPool {
+                print("Deleting pool \(poolID)...")
+                try await engine.deletePool(id: poolID)
+            }
+            print()
+            print("Sample complete. History is in \(DataDirectory.databasePath(dataDirectory)).")
+        } catch {
+            await engine.shutdown()
+            throw CLIError("\(error)")
+        }
+        await engine.shutdown()
+    }
+}

@@ -1,0 +1,291 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+@testable import Supervisor
+
+/// Real processes, no mocks. Serialized so the zombie checks see only this suite's children.
+@Suite(.serialized) struct SupervisorTests {
+    @Test func exitCodesLandInStatusFile() throws {
+        let s = Scratch(); defer { s.remove() }
+        let zero = try launchAndWait(s.request(["/bin/sh", "-c", "exit 0"]))
+        #expect(zero == .exited(0))
+        #expect(zero?.exitCode == 0)
+        let three = try launchAndWait(s.request(["/bin/sh", "-c", "exit 3"], status: "s3"))
+        #expect(three == .exited(3))
+        #expect(three?.exitCode == 3)
+        #expect(readText(s.file("s3/exit")) == "exit 3\n")
+    }
+
+    @Test func signaledProcess() throws {
+        let s = Scratch(); defer { s.remove() }
+        let status = try launchAndWait(s.request(["/bin/sh", "-c", "kill -9 $$"]))
+        #expect(status == .signaled(9))
+        #expect(status?.exitCode == 137)
+    }
+
+    @Test func stdoutAndStderrAreAppended() throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request(["/bin/sh", "-c", "echo out; echo err >&2"])
+        #expect(try launchAndWait(req) == .exited(0))
+        #expect(try launchAndWait(req) == .exited(0))  // same status dir: stale files are cleared
+        #expect(readText(s.file("stdout")) == "out\nout\n")
+        #expect(readText(s.file("stderr")) == "err\nerr\n")
+    }
+
+    @Test func environmentAndWorkingDirectory() throws {
+        let s = Scratch(); defer { s.remove() }
+        let env = ["FOO": "bar baz", "BOOKEND_X": "1"]
+        #expect(try launchAndWait(s.request(["/usr/bin/env"], env: env)) == .exited(0))
+        let lines = readText(s.file("stdout")).split(separator: "\n").map(String.init)
+        #expect(Set(lines) == ["FOO=bar baz", "BOOKEND_X=1"])
+
+        let wd = s.file("work dir")
+        try FileManager.default.createDirectory(atPath: wd, withIntermediateDirectories: true)
+        var req = s.request(["/bin/pwd"], status: "s2", cwd: wd)
+        req.stdoutPath = s.file("pwd.out")
+        #expect(try launchAndWait(req) == .exited(0))
+        #expect(readText(s.file("pwd.out")) == wd + "\n")
+    }
+
+    @Test func missingExecutableIsALaunchFailure() throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request([s.file("no-such-binary")])
+        do {
+            _ = try Supervisor.launch(req)
+            Issue.record("launch should have failed")
+        } catch {
+            #expect(error.code == .launchFailed)
+            #expect(error.stage == "exec")
+            #expect(error.errno == ENOENT)
+        }
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .launchFailed(stage: "exec", errno: ENOENT))
+        #expect(Supervisor.readStatus(in: req.statusDirectory)?.exitCode == nil)
+        #expect(zombieChildren().isEmpty)
+    }
+
+    @Test func badWorkingDirectoryIsALaunchFailure() throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request(["/bin/true"], cwd: s.file("missing-dir"))
+        #expect(throws: SupervisorError.self) { try Supervisor.launch(req) }
+        do { _ = try Supervisor.launch(req) } catch {
+            #expect(error.code == .launchFailed)
+            #expect(error.stage == "chdir")
+            #expect(error.errno == ENOENT)
+        }
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .launchFailed(stage: "chdir", errno: ENOENT))
+        #expect(zombieChildren().isEmpty)
+    }
+
+    @Test func shimRunsInItsOwnSession() throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request(["/bin/sleep", "30"])
+        let id = try Supervisor.launch(req)
+        defer { Supervisor.signalGroup(id, SIGKILL); waitShim(id) }
+        #expect(Supervisor.readIdentity(in: req.statusDirectory) == id)
+        #expect(Supervisor.isAlive(id))
+        let st = try #require(ProcStat.read(pid: id.pid))
+        #expect(st.session == id.pid)
+        #expect(st.pgrp == id.pid)
+        #expect(st.pgrp != getpgrp())
+        #expect(st.session != getsid(0))
+        #expect(readText("/proc/\(id.pid)/status").contains("PPid:\t\(getpid())"))
+    }
+
+    @Test func sigtermIsRecordedBecauseTheShimOutlivesIt() throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request(["/bin/sleep", "30"])
+        let id = try Supervisor.launch(req)
+        #expect(Supervisor.signalGroup(id, SIGTERM))
+        waitShim(id)
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .signaled(SIGTERM))
+        #expect(!Supervisor.isAlive(id))
+    }
+
+    @Test func signalGroupKillsGrandchildren() throws {
+        let s = Scratch(); defer { s.remove() }
+        let pidFile = s.file("bg.pid")
+        let req = s.request(["/bin/sh", "-c", "sleep 100 & echo $! > '\(pidFile)'; sleep 100; wait"])
+        let id = try Supervisor.launch(req)
+        #expect(pollUntil { readText(pidFile).hasSuffix("\n") })
+        let bg = try #require(Int32(readText(pidFile).trimmingNewlines))
+        let bgID = try #require(Supervisor.identity(ofPID: bg))
+        #expect(Supervisor.isAlive(bgID))
+        #expect(ProcStat.read(pid: bg)?.pgrp == id.pid)
+
+        #expect(Supervisor.signalGroup(id, SIGKILL))
+        waitShim(id)
+        #expect(!Supervisor.isAlive(id))
+        // Killed: gone, or a zombie waiting for whoever adopted it.
+        #expect(pollUntil { !Supervisor.isAlive(bgID) })
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == nil)  // shim died with the group
+    }
+
+    @Test func identityGuardsAgainstPidReuse() throws {
+        let me = try #require(Supervisor.identity(ofPID: getpid()))
+        #expect(Supervisor.isAlive(me))
+        let impostor = ProcessIdentity(pid: me.pid, startTime: me.startTime + 1)
+        #expect(!Supervisor.isAlive(impostor))
+        #expect(!Supervisor.signalGroup(impostor, 0))
+        #expect(Supervisor.identity(ofPID: Int32.max) == nil)
+        #expect(!Supervisor.isAlive(ProcessIdentity(pid: Int32.max, startTime: 1)))
+    }
+
+    @Test func resolveExecutable() throws {
+        let s = Scratch(); defer { s.remove() }
+        let sh = try #require(Supervisor.resolveExecutable("sh", path: "/nonexistent:/usr/bin:/bin", workingDirectory: "/"))
+        #expect(sh == "/usr/bin/sh" || sh == "/bin/sh")
+        #expect(Supervisor.resolveExecutable("/bin/sh", path: nil, workingDirectory: "/") == "/bin/sh")
+        #expect(Supervisor.resolveExecutable("no-such-cmd-xyz", path: nil, workingDirectory: "/") == nil)
+        #expect(Supervisor.resolveExecutable("/usr", path: nil, workingDirectory: "/") == nil)  // a directory
+
+        let script = s.file("bin/run.sh")
+        try FileManager.default.createDirectory(atPath: s.file("bin"), withIntermediateDirectories: true)
+        try "#!/bin/sh\nexit 0\n".write(toFile: script, atomically: true, encoding: .utf8)
+        #expect(Supervisor.resolveExecutable("bin/run.sh", path: nil, workingDirectory: s.path) == nil)  // not +x
+        chmod(script, 0o755)
+        #expect(Supervisor.resolveExecutable("bin/run.sh", path: nil, workingDirectory: s.path) == script)
+        #expect(Supervisor.resolveExecutable("./bin/run.sh", path: nil, workingDirectory: s.path) == s.path + "/./bin/run.sh")
+        #expect(Supervisor.resolveExecutable("run.sh", path: "bin", workingDirectory: s.path) == script)
+        #expect(Supervisor.resolveExecutable("run.sh", path: "/usr/bin", workingDirectory: s.path) == nil)
+    }
+
+    @Test func readStatusParsing() throws {
+        let s = Scratch(); defer { s.remove() }
+        func status(_ text: String) -> BKExitStatus? {
+            try? text.write(toFile: s.file("exit"), atomically: true, encoding: .utf8)
+            return Supervisor.readStatus(in: s.path)
+        }
+        #expect(status("exit 0\n") == .exited(0))
+        #expect(status("signal 15\n") == .signaled(15))
+        #expect(status("launch setuid 1\n") == .launchFailed(stage: "setuid", errno: 1))
+        #expect(status("exit\n") == nil)
+        #expect(status("garbage 1 2 3") == nil)
+        #expect(Supervisor.readStatus(in: s.file("nowhere")) == nil)
+    }
+
+    @Test func watcherReportsManyConcurrentProcessesExactlyOnce() throws {
+        let s = Scratch(); defer { s.remove() }
+        let recorder = Recorder()
+        let watcher = try ExitWatcher { recorder.record($0) }
+        defer { watcher.stop() }
+        let launched = Mutex<[ProcessIdentity]>([])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 200) { i in
+            do {
+                let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "exit \(i % 7)"], status: "st\(i)"))
+                watcher.watch(id)
+                launched.withLock { $0.append(id) }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        let ids = launched.withLock { $0 }
+        #expect(ids.count == 200)
+        #expect(pollUntil(seconds: 60) { recorder.total >= ids.count })
+        #expect(recorder.total == ids.count)
+        for id in ids { #expect(recorder.count(id) == 1) }
+        #expect(ids.allSatisfy(isGone))
+        #expect(zombieChildren().isEmpty)
+        for i in 0..<200 {
+            #expect(Supervisor.readStatus(in: s.file("st\(i)")) == .exited(Int32(i % 7)))
+        }
+        #expect(watcher.watchedCount == 0)
+    }
+
+    @Test func watcherHandlesProcessesThatExitedBeforeWatch() throws {
+        let s = Scratch(); defer { s.remove() }
+        let recorder = Recorder()
+        let watcher = try ExitWatcher { recorder.record($0) }
+        defer { watcher.stop() }
+
+        // 1. Exited but not reaped (a zombie child): pidfd is readable at once; we reap it.
+        let req = s.request(["/bin/true"], status: "zombie")
+        let zombie = try Supervisor.launch(req)
+        #expect(pollUntil { ProcStat.read(pid: zombie.pid)?.isZombie == true })
+        watcher.watch(zombie)
+        #expect(pollUntil { recorder.count(zombie) == 1 })
+        #expect(isGone(zombie))
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .exited(0))
+
+        // 2. Exited and already reaped: pidfd_open fails with ESRCH, onExit runs immediately.
+        let reaped = try Supervisor.launch(s.request(["/bin/true"], status: "reaped"))
+        waitShim(reaped)
+        watcher.watch(reaped)
+        #expect(recorder.count(reaped) == 1)
+        #expect(zombieChildren().isEmpty)
+    }
+
+    @Test func watcherHandlesNonChildProcesses() throws {
+        let s = Scratch(); defer { s.remove() }
+        // The shell backgrounds a sleep and exits: the sleep is orphaned, so not our child.
+        let req = s.request(["/bin/sh", "-c", "sleep 1 & echo $!"])
+        #expect(try launchAndWait(req) == .exited(0))
+        let pid = try #require(Int32(readText(s.file("stdout")).trimmingNewlines))
+        let orphan = try #require(Supervisor.identity(ofPID: pid))
+        #expect(ProcStat.read(pid: pid)?.ppid != getpid())
+
+        let recorder = Recorder()
+        let watcher = try ExitWatcher { recorder.record($0) }
+        defer { watcher.stop() }
+        watcher.watch(orphan)
+        watcher.watch(orphan)  // duplicate watch is ignored
+        #expect(pollUntil { recorder.count(orphan) >= 1 })
+        #expect(recorder.count(orphan) == 1)
+        #expect(!Supervisor.isAlive(orphan))
+    }
+
+    @Test func watcherPollingFallbackReapsAndReports() throws {
+        let s = Scratch(); defer { s.remove() }
+        let recorder = Recorder()
+        let watcher = try ExitWatcher(usePidfd: false) { recorder.record($0) }
+        defer { watcher.stop() }
+        var ids: [ProcessIdentity] = []
+        for i in 0..<5 {
+            let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "sleep 0.1; exit \(i)"], status: "st\(i)"))
+            watcher.watch(id)
+            ids.append(id)
+        }
+        #expect(pollUntil { recorder.total >= ids.count })
+        for id in ids { #expect(recorder.count(id) == 1) }
+        #expect(ids.allSatisfy(isGone))
+        #expect(zombieChildren().isEmpty)
+        #expect(Supervisor.readStatus(in: s.file("st4")) == .exited(4))
+    }
+
+    @Test func watcherStopEndsTheThread() throws {
+        let s = Scratch(); defer { s.remove() }
+        let recorder = Recorder()
+        let watcher = try ExitWatcher { recorder.record($0) }
+        let id = try Supervisor.launch(s.request(["/bin/sleep", "30"]))
+        watcher.watch(id)
+        #expect(watcher.watchedCount == 1)
+        watcher.stop()
+        watcher.stop()  // idempotent
+        #expect(watcher.watchedCount == 0)
+        Supervisor.signalGroup(id, SIGKILL)
+        waitShim(id)
+        #expect(recorder.total == 0)
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to switch users"))
+    func runAsAnotherUser() throws {
+        let s = Scratch(); defer { s.remove() }
+        let out = s.file("open")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        chmod(out, 0o777)
+        var req = s.request(["/usr/bin/id", "-u"], cwd: "/", runAs: RunAs(uid: 65534, gid: 65534))
+        req.stdoutPath = out + "/stdout"
+        req.stderrPath = out + "/stderr"
+        #expect(try launchAndWait(req) == .exited(0))
+        #expect(readText(out + "/stdout") == "65534\n")
+
+        var groups = req
+        groups.arguments = ["/usr/bin/id", "-G"]
+        groups.stdoutPath = out + "/groups"
+        #expect(try launchAndWait(groups) == .exited(0))
+        #expect(readText(out + "/groups") == "65534\n")  // supplementary groups dropped
+    }
+}
