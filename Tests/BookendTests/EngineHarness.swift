@@ -1,0 +1,83 @@
+import Bookend
+import Foundation
+import Testing
+
+/// A fresh data directory and engine per test, removed afterwards.
+struct EngineHarness {
+    let directory: String
+    let engine: Engine
+
+    static func make(_ name: String = #function, configuration: EngineConfiguration = EngineConfiguration(tickInterval: .milliseconds(20))) async throws -> EngineHarness {
+        let base = ProcessInfo.processInfo.environment["BOOKEND_TEST_TMP"] ?? NSTemporaryDirectory()
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let directory = (base as NSString).appendingPathComponent("bookend-\(safe)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Tasks run as an unprivileged account when the tests run as root: let it reach the folder.
+        chmod(directory, 0o755)
+        let engine = try await Engine.open(dataDirectory: directory, configuration: configuration)
+        return EngineHarness(directory: directory, engine: engine)
+    }
+
+    /// Reopens the engine on the same directory (after `shutdown`), as a restarted daemon would.
+    func reopened() async throws -> EngineHarness {
+        let engine = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        return EngineHarness(directory: directory, engine: engine)
+    }
+
+    func finish() async {
+        await engine.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A folder tasks can write side effects into (mode 0777), outside any node: counting lines there
+    /// counts real runs, independent of what the database says.
+    func sideEffects() throws -> String {
+        let path = (directory as NSString).appendingPathComponent("effects")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o777)
+        return path
+    }
+
+    /// Creates a pool and waits until every node is idle.
+    @discardableResult
+    func pool(_ id: String = "pool", nodes: Int = 1, slots: Int = 1, fill: String? = nil, startTask: StartTask? = nil) async throws -> [Node] {
+        try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots, nodeFillType: fill, startTask: startTask))
+        try await engine.wait(timeout: .seconds(30)) { engine in
+            let nodes = try engine.nodes(poolID: id)
+            return nodes.count == nodes.filter { ["idle", "starttaskfailed"].contains($0.state) }.count
+        }
+        return try await engine.nodes(poolID: id)
+    }
+
+    func waitForTasks(_ job: String) async throws {
+        try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
+    }
+
+    func waitForJob(_ job: String, _ state: String) async throws {
+        try await engine.waitForJob(id: job, state: state, timeout: .seconds(60))
+    }
+
+    /// Lines in a side-effect file (0 when it does not exist).
+    static func lines(_ path: String) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    /// Runs SQL on the database file through a separate read-only connection, as a user would.
+    func sql(_ query: String) throws -> [[String]] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-readonly", "-separator", "|", (directory as NSString).appendingPathComponent("bookend.db"), query]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+    }
+}
+
+/// `sh -c '<script>'` with the script's single quotes escaped.
+func sh(_ script: String) -> String {
+    "/bin/sh -c '" + script.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

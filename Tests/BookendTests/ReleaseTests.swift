@@ -1,0 +1,194 @@
+import Bookend
+import Foundation
+import Testing
+
+/// Rules R1–R9 of the spec (§4.5): release runs once on every node that ran preparation, when the
+/// job ends however it ends, and never twice.
+@Suite struct ReleaseTests {
+    /// A job on two nodes with one task per node, whose release appends the node id to a file.
+    private func jobOnTwoNodes(_ h: EngineHarness, _ effects: String, configure: (inout JobSpec) -> Void = { _ in }) async throws {
+        try await h.pool(nodes: 2, slots: 1)
+        var spec = JobSpec(id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release")))
+        configure(&spec)
+        try await h.engine.createJob(spec)
+        // Long enough that both nodes get one.
+        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.3"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.3")])
+    }
+
+    private func expectReleasedOnceWherePrepared(_ effects: String) {
+        let prepared = EngineHarness.lines("\(effects)/prep")
+        let released = EngineHarness.lines("\(effects)/release")
+        #expect(prepared.count == 2)
+        #expect(released.sorted() == prepared.sorted())
+    }
+
+    @Test func releaseRunsOncePerPreparedNodeOnTerminateAndNotAgainOnDelete() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await jobOnTwoNodes(h, effects)
+        try await h.waitForTasks("job")
+        try await h.engine.terminateJob(id: "job", terminateReason: "done here")
+        try await h.waitForJob("job", "completed")
+        expectReleasedOnceWherePrepared(effects)
+        let job = try await h.engine.job(id: "job")
+        #expect(job.executionInfo.terminateReason == "done here")
+        #expect(job.executionInfo.endTime != nil)
+        for status in try await h.engine.prepReleaseStatus(jobID: "job") {
+            #expect(status.jobReleaseTaskExecutionInfo?.state == "completed")
+            #expect(status.jobReleaseTaskExecutionInfo?.exitCode == 0)
+        }
+        try await h.engine.deleteJob(id: "job")
+        try await h.waitForJob("job", "deleted")
+        #expect(EngineHarness.lines("\(effects)/release").count == 2)
+    }
+
+    @Test func deletingAnActiveJobRunsReleaseThenRemovesIt() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await jobOnTwoNodes(h, effects)
+        try await h.waitForTasks("job")
+        try await h.engine.deleteJob(id: "job")
+        #expect(try await h.engine.job(id: "job").state == "deleting")
+        try await h.waitForJob("job", "deleted")
+        expectReleasedOnceWherePrepared(effects)
+        await #expect(throws: BookendError.self) { try await h.engine.job(id: "job") }
+        // The job's folders are gone from every node; the event log keeps its history.
+        for node in try await h.engine.nodes(poolID: "pool") {
+            #expect(!FileManager.default.fileExists(atPath: node.rootDirectory + "/workitems/job"))
+        }
+        #expect(try h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'release.completed'") == [["2"]])
+    }
+
+    @Test func releaseRunsWhenTheJobWallClockExpires() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await jobOnTwoNodes(h, effects) { $0.constraints = JobConstraints(maxWallClockTime: "PT2S") }
+        try await h.waitForJob("job", "completed")
+        expectReleasedOnceWherePrepared(effects)
+        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
+    }
+
+    @Test func releaseRunsWhenAllTasksComplete() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await h.pool(nodes: 2, slots: 1)
+        // As with Azure Batch, a job with no tasks counts as complete, so the tasks go in first and
+        // the job is switched to terminatejob afterwards.
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
+        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.3"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.3")])
+        try await h.engine.updateJob(id: "job", JobUpdate(onAllTasksComplete: "terminatejob"))
+        try await h.waitForJob("job", "completed")
+        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "AllTasksComplete")
+        let released = EngineHarness.lines("\(effects)/release")
+        #expect(released.sorted() == EngineHarness.lines("\(effects)/prep").sorted())
+    }
+
+    @Test func jobManagerCompletionEndsTheJobAndRunsRelease() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await h.pool(nodes: 1, slots: 2)
+        var spec = JobSpec(id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo released >> \(effects)/release")))
+        spec.jobManagerTask = JobManagerTask(id: "manager", commandLine: "/bin/sleep 0.2")
+        try await h.engine.createJob(spec)
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 30"))
+        try await h.waitForJob("job", "completed")
+        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "JMComplete")
+        #expect(EngineHarness.lines("\(effects)/release") == ["released"])
+        let long = try await h.engine.task(jobID: "job", taskID: "long")
+        #expect(long.state == "completed" || long.state == "active")
+        if long.state == "completed" { #expect(long.executionInfo.failureInfo?.code == "TaskEnded") }
+    }
+
+    @Test func theJobStaysTerminatingUntilEveryReleaseEnds() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await h.pool(nodes: 1)
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("touch \(effects)/started; sleep 1; exit 4"))))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+        try await h.waitForTasks("job")
+        try await h.engine.terminateJob(id: "job")
+        try await h.engine.wait(timeout: .seconds(10)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
+        #expect(try await h.engine.job(id: "job").state == "terminating")
+        try await h.waitForJob("job", "completed")
+        // A failed release never blocks completion.
+        let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
+        #expect(release.result == "failure")
+        #expect(release.exitCode == 4)
+    }
+
+    @Test func terminateKillsRunningTasksAndLeavesActiveOnesActive() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        try await h.pool(nodes: 1, slots: 1)
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
+        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
+        try await h.engine.terminateJob(id: "job")
+        try await h.waitForJob("job", "completed")
+        let running = try await h.engine.task(jobID: "job", taskID: "running")
+        #expect(running.state == "completed")
+        #expect(running.executionInfo.result == "failure")
+        #expect(running.executionInfo.failureInfo?.code == "TaskEnded")
+        #expect(try await h.engine.task(jobID: "job", taskID: "queued").state == "active")
+        await #expect(throws: BookendError.self) { try await h.engine.addTask(jobID: "job", TaskSpec(id: "late", commandLine: "/bin/true")) }
+    }
+
+    @Test func releaseNeedsPreparationAndIsCappedAtFifteenMinutes() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        do {
+            try await h.engine.createJob(JobSpec(id: "a", poolID: "pool", jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            Issue.record("a release without preparation was accepted")
+        } catch let error as BookendError {
+            #expect(error.code == "InvalidPropertyValue")
+            #expect(error.details.contains(BookendError.Detail(key: "PropertyName", value: "jobReleaseTask")))
+        }
+        do {
+            try await h.engine.createJob(JobSpec(id: "b", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: "/bin/true", maxWallClockTime: "PT16M")))
+            Issue.record("a release longer than PT15M was accepted")
+        } catch let error as BookendError {
+            #expect(error.code == "InvalidPropertyValue")
+        }
+        let job = try await h.engine.createJob(JobSpec(id: "c", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+            jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+        #expect(job.jobReleaseTask?.maxWallClockTime == "PT15M")
+        #expect(job.jobReleaseTask?.retentionTime == "P7D")
+        #expect(job.jobReleaseTask?.id == "jobrelease")
+        #expect(job.jobPreparationTask?.id == "jobpreparation")
+        #expect(job.jobPreparationTask?.waitForSuccess == true)
+        #expect(job.jobPreparationTask?.rerunOnNodeRebootAfterSuccess == true)
+        #expect(job.jobPreparationTask?.constraints?.maxWallClockTime == "P10675199DT2H48M5.4775807S")
+        #expect(try await h.sql("SELECT count(*) FROM job") == [["1"]])
+    }
+
+    @Test func statusListNeedsPreparationAndIsEmptyBeforeAnyNode() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        try await h.engine.createJob(JobSpec(id: "plain", poolID: "nowhere"))
+        do {
+            _ = try await h.engine.prepReleaseStatus(jobID: "plain")
+            Issue.record("status of a job without preparation was answered")
+        } catch let error as BookendError {
+            #expect(error.code == "JobPreparationTaskNotSpecified")
+            #expect(error.kind == .conflict)
+        }
+        try await h.engine.createJob(JobSpec(id: "prepared", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
+        #expect(try await h.engine.prepReleaseStatus(jobID: "prepared").isEmpty)
+    }
+}
