@@ -59,6 +59,13 @@ extension Connection {
         }
         for migration in migrations where migration.version > current {
             try transaction { connection in
+                // Another process may have applied this migration between reading `current` above and
+                // taking the write lock here (BEGIN IMMEDIATE); re-read the version under the lock.
+                let locked = try connection.userVersion()
+                if locked > known {
+                    throw MigrationError.databaseNewerThanCode(path: path, databaseVersion: locked, knownVersion: known)
+                }
+                guard locked < migration.version else { return }
                 try connection.execute(migration.sql)
                 // Rebuilt tables must not leave dangling references behind.
                 let violations = try connection.query("PRAGMA foreign_key_check")

@@ -29,11 +29,26 @@ public final class Statement {
             switch value.sqliteValue {
             case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
             case .real(let number): code = sqlite3_bind_double(handle, index, number)
-            case .text(let text): code = sqlite3_bind_text(handle, index, text, -1, bookend_sqlite_transient())
-            case .blob(let bytes):
-                code = bytes.withUnsafeBytes { buffer in
-                    sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), bookend_sqlite_transient())
+            case .text(let text):
+                // Pass the byte count: with -1 SQLite would stop at the first embedded NUL.
+                // A nil pointer (which an empty string may give) would bind NULL instead of ''.
+                var text = text
+                code = text.withUTF8 { bytes in
+                    guard let base = bytes.baseAddress, bytes.count > 0 else {
+                        return sqlite3_bind_text(handle, index, "", 0, bookend_sqlite_transient())
+                    }
+                    return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                        sqlite3_bind_text(handle, index, $0, Int32(bytes.count), bookend_sqlite_transient())
+                    }
                 }
+            case .blob(let bytes):
+                // A nil pointer (which an empty array may give) would bind NULL instead of an empty blob.
+                code =
+                    bytes.isEmpty
+                    ? sqlite3_bind_zeroblob(handle, index, 0)
+                    : bytes.withUnsafeBytes { buffer in
+                        sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), bookend_sqlite_transient())
+                    }
             case .null: code = sqlite3_bind_null(handle, index)
             }
             guard code == SQLITE_OK else { throw connection.error(code: code, sql: sql) }
@@ -65,8 +80,10 @@ public final class Statement {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, index))
         case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, index))
         case SQLITE_TEXT:
+            // Read by byte count, not up to the first NUL, so text with embedded NULs comes back whole.
             guard let text = sqlite3_column_text(handle, index) else { return .text("") }
-            return .text(String(cString: text))
+            let count = Int(sqlite3_column_bytes(handle, index))
+            return .text(String(decoding: UnsafeRawBufferPointer(start: text, count: count), as: UTF8.self))
         case SQLITE_BLOB:
             let count = Int(sqlite3_column_bytes(handle, index))
             guard count > 0, let pointer = sqlite3_column_blob(handle, index) else { return .blob([]) }
