@@ -319,7 +319,10 @@ final class HTTPFileServer: @unchecked Sendable {
     }
 
     func stop() {
-        process.terminate()
-        process.waitUntilExit()
+        // SIGKILL and a plain waitpid: Foundation's waitUntilExit can hang inside Swift Testing's async
+        // context. If Foundation reaped it first, waitpid just fails with ECHILD.
+        let pid = process.processIdentifier
+        kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
     }
 }

@@ -62,10 +62,11 @@ func pollUntil(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
 }
 
 /// Our own children that are zombies right now.
-func zombieChildren() -> [Int32] {
+/// Which of `pids` are unreaped children of this process. Only the test's own pids are looked at:
+/// every suite shares one test process, and other suites' children come and go meanwhile.
+func zombieChildren(among pids: [Int32]) -> [Int32] {
     let me = getpid()
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.filter { pid in
+    return pids.filter { pid in
         guard let st = ProcStat.read(pid: pid) else { return false }
         return st.ppid == me && st.isZombie
     }

@@ -75,6 +75,13 @@ extension Engine {
     /// Sends SIGTERM to executions Bookend decided to end, then SIGKILL after the grace period.
     /// Executions that never spawned are completed directly.
     func signalKills() throws {
+        let now = Engine.now()
+        // Wall-clock limits: record the decision first, so a restart finishes what this one started.
+        if try db.scalar("SELECT 1 FROM execution WHERE state <> 'completed' AND kill_reason IS NULL AND deadline <= ? LIMIT 1", [now]) != .null {
+            try transaction { db in
+                try db.run("UPDATE execution SET kill_reason = 'timeout' WHERE state <> 'completed' AND kill_reason IS NULL AND deadline <= ?", [now])
+            }
+        }
         let rows = try db.query("SELECT * FROM execution WHERE state <> 'completed' AND kill_reason IS NOT NULL")
         guard !rows.isEmpty else { return }
         var unspawned: [Row] = []
@@ -93,10 +100,10 @@ extension Engine {
             }
         }
         guard !unspawned.isEmpty else { return }
-        let now = Date()
+        let date = Date()
         let launches: [Int64] = try transaction { db in
             var launches: [Int64] = []
-            for row in unspawned { launches += try finishExecution(db, row, outcome(for: row, status: nil), now: now) }
+            for row in unspawned { launches += try finishExecution(db, row, outcome(for: row, status: nil), now: date) }
             return launches
         }
         launch(launches)
