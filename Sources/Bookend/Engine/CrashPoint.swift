@@ -9,6 +9,9 @@ public enum CrashPoint {
     private static let after: Int = Int(ProcessInfo.processInfo.environment["BOOKEND_CRASH_AFTER"] ?? "") ?? 1
     private static let counter = HitCounter()
 
+    /// True when a crash point is configured (lets callers skip building names).
+    public static var isArmed: Bool { target != nil }
+
     /// Dies with SIGKILL when `name` is the configured crash point (on its configured hit).
     public static func hit(_ name: String) {
         guard let target, target == name || (target.hasSuffix("*") && name.hasPrefix(target.dropLast())) else { return }

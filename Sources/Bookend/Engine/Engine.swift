@@ -145,6 +145,11 @@ public actor Engine {
             pendingEvents.removeAll()
             throw error
         }
+        // Crash points after the commit of every transaction that changed a state: one per kind of
+        // event it recorded (`after-commit:task.running`, `after-commit:release.completed`, ...).
+        if CrashPoint.isArmed {
+            for kind in Set(pendingEvents.map(\.kind)).sorted() { CrashPoint.hit("after-commit:" + kind) }
+        }
         publishEvents()
         return value
     }

@@ -23,19 +23,24 @@ extension Engine {
 
     /// Completes executions whose process has ended, from the shim's exit file and the kill reason.
     func collectExits() throws {
-        let notified = exits.drain()
+        // Notifications only wake the loop; the exit files decide (they also cover adopted processes).
+        _ = exits.drain()
         let live = try db.query("SELECT * FROM execution WHERE state = 'running'")
         guard !live.isEmpty else { return }
-        let notifiedSet = Set(notified)
         var ended: [(Row, Outcome)] = []
         for row in live {
             let identity = ProcessIdentity(pid: Int32(row["pid"].int64 ?? 0), startTime: UInt64(bitPattern: row["pid_start_time"].int64 ?? 0))
             let status = Supervisor.readStatus(in: row["status_dir"].string ?? "")
-            if status == nil, !notifiedSet.contains(identity), Supervisor.isAlive(identity) { continue }
-            if status == nil, Supervisor.isAlive(identity) { continue }
+            if status == nil, Supervisor.isAlive(identity) {
+                // A release task is running right now (a crash here leaves it to the next engine).
+                if row["kind"].string == "release" { CrashPoint.hit("release.while-running") }
+                continue
+            }
             ended.append((row, outcome(for: row, status: status)))
         }
         guard !ended.isEmpty else { return }
+        // The exit files are on disk; nothing about them is recorded yet.
+        CrashPoint.hit("exits.before-record")
         let now = Date()
         let launches: [Int64] = try transaction { db in
             var launches: [Int64] = []
@@ -45,6 +50,7 @@ extension Engine {
             }
             return launches
         }
+        CrashPoint.hit("exits.after-commit")
         launch(launches)
     }
 
@@ -81,6 +87,8 @@ extension Engine {
             try transaction { db in
                 try db.run("UPDATE execution SET kill_reason = 'timeout' WHERE state <> 'completed' AND kill_reason IS NULL AND deadline <= ?", [now])
             }
+            // Decided and durable, not yet signalled.
+            CrashPoint.hit("kill.after-decision")
         }
         let rows = try db.query("SELECT * FROM execution WHERE state <> 'completed' AND kill_reason IS NOT NULL")
         guard !rows.isEmpty else { return }
@@ -97,6 +105,7 @@ extension Engine {
             } else {
                 killEscalations[pk] = ContinuousClock.now + configuration.killGracePeriod
                 _ = Supervisor.signalGroup(identity, SIGTERM)
+                CrashPoint.hit("kill.after-signal")
             }
         }
         guard !unspawned.isEmpty else { return }
@@ -287,6 +296,7 @@ extension Engine {
         for (jobID, roots) in deleted {
             CrashPoint.hit("delete.before-files")
             for root in roots { try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent("workitems/\(jobID)")) }
+            CrashPoint.hit("delete.after-files")
         }
     }
 
@@ -444,6 +454,7 @@ extension Engine {
                 try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
                 continue
             }
+            CrashPoint.hit("retention.before-delete")
             try? FileManager.default.removeItem(atPath: directory)
             CrashPoint.hit("retention.after-delete")
             try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
