@@ -3,11 +3,28 @@ import SQLite
 import Supervisor
 
 extension Engine {
+    /// How long `reconcile` waits for a shim that may have been forked just before the crash to
+    /// write its pid file. A forked shim writes it within microseconds of starting; a restart takes
+    /// far longer than that, so this wait only matters in the worst interleavings.
+    static let shimIdentityGrace: Duration = .milliseconds(300)
+
     /// Settles what a previous engine left behind, before anything new is dispatched: adopts
     /// executions still running, records the exits of those that ended while it was down, re-runs
     /// the ones that never spawned, and treats those that vanished as lost with their node.
     func reconcile() throws {
         let rows = try db.query("SELECT * FROM execution WHERE state <> 'completed' ORDER BY pk")
+        // A `starting` row without a pid file may belong to a shim forked an instant before the
+        // crash that has not written its identity yet: give it a moment before deciding it never
+        // spawned, or the command would run twice.
+        let unknown = rows.filter { $0["pid"] == .null && Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil
+            && FileManager.default.fileExists(atPath: $0["status_dir"].string ?? "") }
+        if !unknown.isEmpty {
+            let deadline = ContinuousClock.now + Engine.shimIdentityGrace
+            while ContinuousClock.now < deadline,
+                unknown.contains(where: { Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil }) {
+                usleep(10_000)
+            }
+        }
         var respawn: [Int64] = []
         var ended: [(Row, Outcome)] = []
         for row in rows {
@@ -19,14 +36,19 @@ extension Engine {
                 identity = Supervisor.readIdentity(in: statusDirectory)
             }
             if let status = Supervisor.readStatus(in: statusDirectory) {
+                // Finished while nobody watched: its exit is recorded now, exactly once.
                 ended.append((row, outcome(for: row, status: status)))
             } else if let identity, Supervisor.isAlive(identity) {
+                // Still running: adopt it. Its wall clock keeps counting from its original start
+                // (the stored deadline), and a kill decided before the crash is signalled by the loop.
                 if row["pid"] == .null {
                     try db.run("UPDATE execution SET state = 'running', pid = ?, pid_start_time = ? WHERE pk = ?",
                         [identity.pid, Int64(bitPattern: identity.startTime), row["pk"]])
                 }
                 watcher.watch(identity)
             } else if identity != nil || row["kill_reason"] != .null {
+                // Spawned, then vanished without an exit status (its process tree was lost), or
+                // meant to be killed before it ever spawned.
                 ended.append((row, outcome(for: row, status: nil)))
             } else {
                 // Committed as starting but never spawned: starting it now runs it once, not twice.
@@ -41,6 +63,20 @@ extension Engine {
                 return launches
             }
         }
+        if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
+        try removeOrphanedJobFolders()
+    }
+
+    /// A crash between deleting a job's rows and removing its folders leaves folders no row
+    /// points at any more: remove them (job ids are the folder names under each node's workitems/).
+    func removeOrphanedJobFolders() throws {
+        let jobs = Set(try db.query("SELECT id FROM job").compactMap { $0[0].string?.lowercased() })
+        for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NULL").compactMap({ $0[0].string }) {
+            let workitems = (root as NSString).appendingPathComponent("workitems")
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: workitems)) ?? [] where !jobs.contains(name.lowercased()) {
+                try? FileManager.default.removeItem(atPath: (workitems as NSString).appendingPathComponent(name))
+            }
+        }
     }
 }
