@@ -175,7 +175,7 @@ struct WorkloadDriver {
         let a = JobSpec(
             id: "A", poolID: "crashA",
             jobPreparationTask: JobPreparationTask(commandLine: Self.sh(append("A.prep.$AZ_BATCH_NODE_ID"))),
-            jobReleaseTask: JobReleaseTask(commandLine: Self.sh(append("A.release.$AZ_BATCH_NODE_ID"))))
+            jobReleaseTask: JobReleaseTask(commandLine: Self.sh(append("A.release.$AZ_BATCH_NODE_ID") + "; sleep 0.3")))
         var aTasks = (1...6).map { TaskSpec(id: "ok\($0)", commandLine: Self.sh(append("A.ok\($0)")), constraints: retention) }
         aTasks.append(TaskSpec(id: "retry", commandLine: Self.sh(append("A.retry") + "; exit 3"),
             constraints: TaskConstraints(retentionTime: "PT1S", maxTaskRetryCount: 2)))
@@ -205,7 +205,8 @@ struct WorkloadDriver {
     }
 
     /// `tasks` tasks over five jobs with preparation and release on one pool. Task i exits 0, except
-    /// i % 10 == 3 (fails its first run, then succeeds: 2 runs) and i % 10 == 7 (exits 5 twice: 2 runs).
+    /// i % 10 == 3 (fails its first run, then succeeds: 2 runs) and i % 10 == 7 (exits 5 twice: 2 runs);
+    /// the others sleep 0.1 s, so that the workload lasts long enough to be killed many times.
     static func randomPlan(tasks: Int, seed: UInt64, effects: String) -> [PlannedJob] {
         let jobs = 5
         return (0..<jobs).map { j in
@@ -225,7 +226,7 @@ struct WorkloadDriver {
                 case 7:
                     return TaskSpec(id: "t\(i)", commandLine: sh(append(name) + "; exit 5"), constraints: TaskConstraints(maxTaskRetryCount: 1))
                 default:
-                    return TaskSpec(id: "t\(i)", commandLine: sh(append(name)))
+                    return TaskSpec(id: "t\(i)", commandLine: sh(append(name) + "; sleep 0.1"))
                 }
             }
             return PlannedJob(spec: spec, tasks: specs, ending: .terminateWhenTasksComplete)

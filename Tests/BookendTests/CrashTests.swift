@@ -1,0 +1,329 @@
+import Foundation
+import Testing
+
+/// Crash safety: the `bookend workload run` driver is killed with SIGKILL at named crash points and
+/// at random moments, restarted until it finishes, and the end state is checked against a crash-free
+/// run: task states and exit codes, runs counted by side effects on disk, preparation at most once
+/// and release exactly once per (job, node), task counts, database integrity, no leftover process.
+@Suite struct CrashTests {
+    /// Crash points hit by the mixed workload. `name#n` crashes on the n-th hit; `a > b` crashes at
+    /// `a`, then the restart crashes at `b` (reconciliation itself interrupted).
+    static let points: [String] = [
+        "migration.1.before-commit", "migration.2.before-commit",
+        "after-commit:pool.created", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
+        "after-commit:task.preparing", "after-commit:preparation.running", "after-commit:preparation.completed",
+        "after-commit:task.running", "after-commit:task.running#6", "after-commit:task.active",
+        "after-commit:task.completed", "after-commit:task.completed#8",
+        "after-commit:job.terminating", "after-commit:job.terminating#3", "after-commit:job.deleting",
+        "after-commit:release.running", "after-commit:release.completed", "after-commit:release.completed#3",
+        "after-commit:job.completed", "after-commit:job.deleted",
+        "dispatch.after-commit", "dispatch.after-commit#3",
+        "launch.after-spawn", "launch.after-spawn#5", "launch.after-record", "launch.after-record#5",
+        "exits.before-record", "exits.before-record#4", "exits.after-commit", "exits.after-commit#6",
+        "execution.completed", "execution.completed#10",
+        "kill.after-decision", "kill.after-signal", "kill.after-signal#2", "kill.after-signal#3",
+        "release.after-begin", "release.while-running", "release.while-running#2",
+        "delete.before-files", "delete.after-files",
+        "retention.before-delete", "retention.before-delete#3", "retention.after-delete", "retention.after-delete#3",
+        "exits.before-record#4 > reconcile.after-collect", "launch.after-spawn#5 > reconcile.after-collect",
+    ]
+
+    @Test func mixedWorkloadWithoutCrashes() async throws {
+        let reference = try await Reference.shared.value()
+        #expect(reference.jobs == ["A|completed", "B|completed", "C|completed"])
+        #expect(reference.taskRuns["A.retry"] == 3 && reference.taskRuns["A.flaky"] == 2 && reference.taskRuns["A.timeout"] == 1)
+        #expect(reference.tasks.contains("A|timeout|completed|143|failure"))
+        #expect(reference.tasks.contains("C|long|completed|143|failure"))
+        #expect(reference.tasks.contains("A|retry|completed|3|failure"))
+    }
+
+    @Test(arguments: points)
+    func mixedWorkloadSurvivesACrashAt(_ point: String) async throws {
+        let reference = try await Reference.shared.value()
+        try await Limiter.shared.run {
+            let directory = try Driver.directory("crash-\(point)")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            for step in point.components(separatedBy: " > ") {
+                let parts = step.split(separator: "#")
+                var environment = ["BOOKEND_CRASH_AT": String(parts[0])]
+                if parts.count > 1 { environment["BOOKEND_CRASH_AFTER"] = String(parts[1]) }
+                let ended = try await Driver.run(directory, spec: "mixed", environment: environment)
+                try #require(ended == .killed, "the driver should die by SIGKILL at \(step), but \(ended)")
+            }
+            try await Driver.finish(directory, spec: "mixed")
+            let outcome = try Snapshot(directory)
+            #expect(outcome.tasks == reference.tasks)
+            #expect(outcome.jobs == reference.jobs)
+            #expect(outcome.taskRuns == reference.taskRuns)
+            outcome.checkInvariants(deletedJobs: ["D"])
+        }
+    }
+
+    /// At least 50 SIGKILLs at random moments (seeded) while 500 tasks with preparation and release run.
+    @Test func randomKillsDuringALargeWorkload() async throws {
+        try await Limiter.shared.run(weight: 2) {
+            var random = SplitMix64(seed: 20_261_128)
+            let directory = try Driver.directory("random")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var kills = 0
+            var finished = false
+            while kills < 50 {
+                let delay = Duration.milliseconds(Int(random.next() % 350) + 30)
+                let ended = try await Driver.run(directory, spec: "random", killAfter: delay)
+                if ended == .killed { kills += 1 } else {
+                    try #require(ended == .exited(0), "the driver failed: \(ended)")
+                    finished = true
+                    break
+                }
+            }
+            #expect(kills >= 50, "the workload finished after only \(kills) kills")
+            if !finished { try await Driver.finish(directory, spec: "random") }
+            let outcome = try Snapshot(directory)
+            #expect(outcome.jobs == (0..<5).map { "R\($0)|completed" })
+            #expect(outcome.tasks.count == 500)
+            for i in 0..<500 {
+                let job = "R\(i % 5)"
+                let (runs, exitCode, result) = i % 10 == 7 ? (2, 5, "failure") : i % 10 == 3 ? (2, 0, "success") : (1, 0, "success")
+                #expect(outcome.taskRuns["\(job).t\(i)"] == runs, "runs of \(job).t\(i)")
+                #expect(outcome.tasks.contains("\(job)|t\(i)|completed|\(exitCode)|\(result)"), "end of \(job).t\(i)")
+            }
+            outcome.checkInvariants(deletedJobs: [])
+        }
+    }
+}
+
+/// The crash-free run of the mixed workload, computed once and shared by the tests.
+actor Reference {
+    static let shared = Reference()
+    private var task: Task<Snapshot, any Error>?
+
+    func value() async throws -> Snapshot {
+        if task == nil {
+            task = Task {
+                try await Limiter.shared.run {
+                    let directory = try Driver.directory("reference")
+                    defer { try? FileManager.default.removeItem(atPath: directory) }
+                    let ended = try await Driver.run(directory, spec: "mixed", environment: [:])
+                    try #require(ended == .exited(0), "the crash-free run failed: \(ended)")
+                    let snapshot = try Snapshot(directory)
+                    snapshot.checkInvariants(deletedJobs: ["D"])
+                    return snapshot
+                }
+            }
+        }
+        return try await task!.value
+    }
+}
+
+/// Runs at most a few drivers at once: the machine has two cores shared with other builds.
+actor Limiter {
+    static let shared = Limiter(capacity: 4)
+    private let capacity: Int
+    private var used = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func run<T: Sendable>(weight: Int = 1, _ body: @Sendable () async throws -> T) async throws -> T {
+        while used + weight > capacity {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        used += weight
+        defer {
+            used -= weight
+            let woken = waiting
+            waiting.removeAll()
+            for continuation in woken { continuation.resume() }
+        }
+        return try await body()
+    }
+}
+
+enum Driver {
+    enum Ended: Equatable, CustomStringConvertible {
+        case exited(Int32), killed, signaled(Int32)
+        var description: String {
+            switch self {
+            case .exited(let code): return "exit \(code)"
+            case .killed: return "SIGKILL"
+            case .signaled(let signal): return "signal \(signal)"
+            }
+        }
+    }
+
+    static let binary = Repository.path(".build/debug/bookend")
+
+    static func directory(_ name: String) throws -> String {
+        let base = ProcessInfo.processInfo.environment["BOOKEND_TEST_TMP"] ?? NSTemporaryDirectory()
+        let safe = name.filter { $0.isLetter || $0.isNumber || $0 == "-" }
+        let directory = (base as NSString).appendingPathComponent("bookend-\(safe)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        chmod(directory, 0o755)
+        return directory
+    }
+
+    /// Runs the driver once (SIGKILLed after `killAfter` if given) and says how it ended.
+    static func run(_ directory: String, spec: String, environment: [String: String] = [:], killAfter: Duration? = nil) async throws -> Ended {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["workload", "run", "--data-dir", directory, "--spec", spec, "--timeout", "120"]
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BOOKEND_CRASH") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        let log = (directory as NSString).appendingPathComponent("driver.log")
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let ended = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in ended.continuation.yield(); ended.continuation.finish() }
+        try process.run()
+        let pid = process.processIdentifier
+        let killer: Task<Void, Never>? = killAfter.map { delay in
+            Task {
+                try? await Task.sleep(for: delay)
+                if !Task.isCancelled { kill(pid, SIGKILL) }
+            }
+        }
+        for await _ in ended.stream {}
+        killer?.cancel()
+        try? handle.close()
+        if process.terminationReason == .uncaughtSignal {
+            return process.terminationStatus == SIGKILL ? .killed : .signaled(process.terminationStatus)
+        }
+        return .exited(process.terminationStatus)
+    }
+
+    /// Restarts the driver (no crash point) until it reports the workload complete.
+    static func finish(_ directory: String, spec: String) async throws {
+        for _ in 0..<3 {
+            let ended = try await run(directory, spec: spec)
+            if ended == .exited(0) { return }
+            Issue.record("restarted driver ended with \(ended); log: \(tail(directory))")
+        }
+        throw CancellationError()
+    }
+
+    static func tail(_ directory: String) -> String {
+        let text = (try? String(contentsOfFile: (directory as NSString).appendingPathComponent("driver.log"), encoding: .utf8)) ?? ""
+        return String(text.suffix(2000))
+    }
+}
+
+/// The end state of a workload, read from the database (through sqlite3) and from side-effect files.
+struct Snapshot: Sendable {
+    let directory: String
+    /// `job|task|state|exitCode|result`, sorted.
+    let tasks: [String]
+    /// `job|state`, sorted.
+    let jobs: [String]
+    /// Runs of each task command, by side-effect file (`<job>.<task>`).
+    let taskRuns: [String: Int]
+    /// Runs of preparation and release, by `<job>.prep.<node>` / `<job>.release.<node>`.
+    let prepReleaseRuns: [String: Int]
+    /// `job|node|prep_state|release_state` for jobs that still exist.
+    let jobNodes: [String]
+    let integrity: [String]
+    let taskCountsStored: [String]
+    let taskCountsCounted: [String]
+    let nodeRoots: [String]
+
+    init(_ directory: String) throws {
+        self.directory = directory
+        func sql(_ query: String) throws -> [String] {
+            let result = try run("/usr/bin/sqlite3", ["-readonly", (directory as NSString).appendingPathComponent("bookend.db"), query])
+            return result.stdout.split(separator: "\n").map(String.init)
+        }
+        tasks = try sql("SELECT j.id, t.id, t.state, t.exit_code, t.result FROM task t JOIN job j ON j.pk = t.job_pk").sorted()
+        jobs = try sql("SELECT id, state FROM job").sorted()
+        jobNodes = try sql(
+            "SELECT j.id, n.id, r.prep_state, r.release_state FROM job_node r JOIN job j ON j.pk = r.job_pk JOIN node n ON n.pk = r.node_pk").sorted()
+        integrity = try sql("PRAGMA integrity_check")
+        taskCountsStored = try sql("SELECT job_pk, bucket, tasks FROM task_count WHERE tasks <> 0").sorted()
+        taskCountsCounted = try sql(
+            """
+            SELECT job_pk, CASE state WHEN 'active' THEN 'active' WHEN 'completed' THEN CASE result WHEN 'success' THEN 'succeeded'
+                ELSE 'failed' END ELSE 'running' END AS bucket, count(*) FROM task GROUP BY job_pk, bucket
+            """).sorted()
+        nodeRoots = try sql("SELECT root_dir FROM node")
+        let effects = (directory as NSString).appendingPathComponent("effects")
+        var taskRuns: [String: Int] = [:]
+        var prepRelease: [String: Int] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: effects) {
+            let text = (try? String(contentsOfFile: (effects as NSString).appendingPathComponent(name), encoding: .utf8)) ?? ""
+            let count = text.split(separator: "\n").count
+            if name.contains(".prep.") || name.contains(".release.") { prepRelease[name] = count } else { taskRuns[name] = count }
+        }
+        self.taskRuns = taskRuns
+        prepReleaseRuns = prepRelease
+    }
+
+    /// What must hold after any run, crashed or not.
+    func checkInvariants(deletedJobs: [String]) {
+        #expect(integrity == ["ok"])
+        #expect(taskCountsStored == taskCountsCounted, "task counts")
+        #expect(jobs.allSatisfy { $0.hasSuffix("|completed") }, "every job ended: \(jobs)")
+        #expect(tasks.allSatisfy { $0.split(separator: "|", omittingEmptySubsequences: false)[2] == "completed" }, "every task completed")
+        // Preparation at most once per (job, node) (no preparation retries in these workloads);
+        // release exactly once on every node where preparation ran, and nowhere else.
+        for (name, runs) in prepReleaseRuns where name.contains(".prep.") {
+            #expect(runs == 1, "\(name) ran \(runs) times")
+            let release = name.replacingOccurrences(of: ".prep.", with: ".release.")
+            #expect(prepReleaseRuns[release] == 1, "\(release) ran \(prepReleaseRuns[release] ?? 0) times")
+        }
+        for name in prepReleaseRuns.keys where name.contains(".release.") {
+            #expect(prepReleaseRuns[name.replacingOccurrences(of: ".release.", with: ".prep.")] != nil, "\(name) without preparation")
+        }
+        // The stored records agree: every (job, node) that prepared has its release completed.
+        for row in jobNodes {
+            let fields = row.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            #expect(fields[2] == "completed" && fields[3] == "completed", "job_node \(row)")
+            #expect(prepReleaseRuns["\(fields[0]).prep.\(fields[1])"] == 1, "\(row): preparation ran once")
+        }
+        // A deleted job's folders are gone from every node.
+        for job in deletedJobs {
+            for root in nodeRoots {
+                #expect(!FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent("workitems/\(job)")), "\(job) files on \(root)")
+            }
+        }
+        #expect(leftoverProcesses().isEmpty, "processes of the workload still running: \(leftoverProcesses())")
+    }
+
+    /// Live (non-zombie) processes whose command line or environment mentions the data directory:
+    /// shims carry it in their command line, user commands in their AZ_BATCH_* environment.
+    func leftoverProcesses() -> [String] {
+        var found: [String] = []
+        let needle = Array(directory.utf8)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid() else { continue }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] != "Z"
+            else { continue }
+            for file in ["cmdline", "environ"] {
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/\(file)") else { continue }
+                let bytes = Array(data)
+                if bytes.count >= needle.count, (0...(bytes.count - needle.count)).contains(where: { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }) {
+                    found.append("\(pid): \(String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).prefix(200))")
+                    break
+                }
+            }
+        }
+        return found
+    }
+}
+
+/// A small seeded generator, so random kill times repeat from run to run.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
