@@ -150,7 +150,20 @@ extension Engine {
             let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string)
         else { return [] }
         if case .interrupted = outcome {
-            // The node rebooted (or left) mid-preparation: it reruns before the next task there (P7).
+            // The node rebooted (or left) mid-preparation, or its process tree vanished while the
+            // engine was down: it reruns before the next task there (P7). Tasks waiting for it go
+            // back to the queue now, as on a node failure; otherwise nothing would ever dispatch
+            // them again (dispatch only places active tasks) and their slots would stay taken.
+            for task in try db.query("SELECT pk, id FROM task WHERE job_pk = ? AND node_pk = ? AND state = 'preparing'", [jobPK, nodePK]) {
+                try db.run(
+                    """
+                    UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
+                        state_transition_time = ?, requeue_count = requeue_count + 1, last_requeue_time = ?, node_pk = NULL,
+                        e_tag = ?, last_modified = ? WHERE pk = ?
+                    """, [now, now, Engine.newETag(), now, task["pk"]])
+                try self.record(db, "task.active", pool: job["pool_id"].string, job: job["id"].string, task: task["id"].string,
+                    from: "preparing", to: "active", detail: #"{"reason":"requeued"}"#, now: now)
+            }
             return []
         }
         let jobIsLive = ["active", "disabling", "disabled", "enabling"].contains(job["state"].string ?? "")
