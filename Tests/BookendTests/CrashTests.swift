@@ -1,3 +1,4 @@
+import Bookend
 import Foundation
 import Testing
 
@@ -325,5 +326,102 @@ struct SplitMix64 {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// Recovery rules that need a process tree to vanish or a clock to run out while the engine is down.
+extension CrashTests {
+    /// Kills a live execution's whole process group (shim included), as losing the machine would,
+    /// and reaps the shim (a child of this test process since the engine that spawned it is gone).
+    static func loseProcessTree(_ h: EngineHarness, kind: String) throws {
+        let rows = try h.sql("SELECT pid FROM execution WHERE kind = '\(kind)' AND state = 'running'")
+        let pid = try #require(rows.first.flatMap { Int32($0[0]) })
+        kill(-pid, SIGKILL)
+        waitpid(pid, nil, 0)
+    }
+
+    @Test func aTaskWhoseProcessTreeVanishedWhileDownIsRequeued() async throws {
+        let h = try await EngineHarness.make()
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 30")))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        await h.engine.shutdown()
+        try Self.loseProcessTree(h, kind: "task")
+        let restarted = try await h.reopened()
+        defer { Task { await restarted.finish() } }
+        try await restarted.waitForTasks("job")
+        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+        #expect(task.executionInfo.exitCode == 0)
+        #expect(task.executionInfo.requeueCount == 1)
+        #expect(task.executionInfo.retryCount == 0)
+        #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+    }
+
+    @Test func aPreparationWhoseProcessTreeVanishedWhileDownRunsAgainAndTasksGoOn() async throws {
+        let h = try await EngineHarness.make()
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(
+            id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep; [ $(wc -l < \(effects)/prep) -ge 2 ] || sleep 30")),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release"))))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/prep").isEmpty }
+        await h.engine.shutdown()
+        try Self.loseProcessTree(h, kind: "preparation")
+        let restarted = try await h.reopened()
+        defer { Task { await restarted.finish() } }
+        try await restarted.waitForTasks("job")
+        try await restarted.engine.terminateJob(id: "job")
+        try await restarted.waitForJob("job", "completed")
+        #expect(EngineHarness.lines("\(effects)/prep").count == 2)
+        #expect(EngineHarness.lines("\(effects)/task").count == 1)
+        #expect(EngineHarness.lines("\(effects)/release").count == 1)
+        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+        #expect(task.executionInfo.exitCode == 0)
+    }
+
+    @Test func anAdoptedExecutionKeepsItsWallClockFromItsOriginalStart() async throws {
+        let h = try await EngineHarness.make()
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30; :"),
+            constraints: TaskConstraints(maxWallClockTime: "PT2S")))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        await h.engine.shutdown()
+        try await Task.sleep(for: .milliseconds(2500))
+        let started = ContinuousClock.now
+        let restarted = try await h.reopened()
+        defer { Task { await restarted.finish() } }
+        try await restarted.waitForTasks("job")
+        // Killed right after the restart (its deadline had passed while down), not 2 s after it.
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+        #expect(task.executionInfo.exitCode == 143)
+        #expect(task.executionInfo.failureInfo?.code == "MaxWallClockTimeExpiry" || task.executionInfo.result == "failure")
+        #expect(EngineHarness.lines("\(effects)/runs").count == 1)
+    }
+
+    @Test func aGracefulShutdownLeavesWorkRunningUnlessAskedToDrain() async throws {
+        // Default: the engine stops, the task keeps running, the next engine collects it.
+        let h = try await EngineHarness.make()
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 1; echo done >> \(effects)/done")))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        await h.engine.shutdown()
+        #expect(try h.sql("SELECT state FROM execution WHERE kind = 'task'") == [["running"]])
+        // Drain: a second engine asked to drain waits for the task and records it before returning.
+        let draining = try await Engine.open(dataDirectory: h.directory,
+            configuration: EngineConfiguration(tickInterval: .milliseconds(20), drainOnShutdown: .seconds(10)))
+        await draining.shutdown()
+        #expect(EngineHarness.lines("\(effects)/done") == ["done"])
+        #expect(try h.sql("SELECT state, exit_code FROM execution WHERE kind = 'task'") == [["completed", "0"]])
+        #expect(EngineHarness.lines("\(effects)/runs").count == 1)
+        try? FileManager.default.removeItem(atPath: h.directory)
     }
 }
