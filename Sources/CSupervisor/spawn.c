@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
@@ -33,6 +35,10 @@ typedef struct {
     char pid_tmp[PATH_MAX], pid_final[PATH_MAX];
     char exit_tmp[PATH_MAX], exit_final[PATH_MAX];
 } status_paths;
+
+// With the crash point spawn.after-fork armed (see below), BOOKEND_TEST_SHIM_DELAY_MS makes that shim wait before writing its pid
+// file, so the restarted engine reliably finds a forked shim that has not identified itself yet.
+static unsigned shim_delay_ms = 0;
 
 const char *bks_stage_name(int stage) {
     switch (stage) {
@@ -221,6 +227,10 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
         report(REPORT_FD, BKS_STAGE_OPEN, errno); _exit(127);
     }
     if (setsid() < 0) { report(REPORT_FD, BKS_STAGE_SETSID, errno); _exit(127); }
+    if (shim_delay_ms) {
+        struct timespec ts = { shim_delay_ms / 1000, (long)(shim_delay_ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+    }
 
     char line[64]; size_t n = 0;
     n += put_u64(line + n, (uint64_t)getpid()); line[n++] = ' ';
@@ -266,8 +276,24 @@ static int make_path(char *dst, const char *dir, const char *name) {
     return (n < 0 || n >= PATH_MAX) ? -1 : 0;
 }
 
+// Crash point `spawn.after-fork` (see Bookend's CrashPoint): with BOOKEND_CRASH_AT=spawn.after-fork
+// the engine dies by SIGKILL right after fork() on the n-th spawn (BOOKEND_CRASH_AFTER, default 1),
+// before the shim has necessarily written its pid file: the window reconciliation must cover.
+static int crash_after_fork_due(void) {
+    static int hits = 0;
+    const char *target = getenv("BOOKEND_CRASH_AT");
+    if (!target || strcmp(target, "spawn.after-fork") != 0) return 0;
+    const char *after = getenv("BOOKEND_CRASH_AFTER");
+    int n = after ? atoi(after) : 1;
+    if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) < (n > 0 ? n : 1)) return 0;
+    const char *delay = getenv("BOOKEND_TEST_SHIM_DELAY_MS");
+    shim_delay_ms = delay ? (unsigned)atoi(delay) : 0;
+    return 1;
+}
+
 int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
     result->pid = -1; result->stage = BKS_STAGE_NONE; result->err = 0;
+    int crash_after_fork = crash_after_fork_due();
     status_paths p;
     if (make_path(p.pid_tmp, req->status_dir, "pid.tmp") || make_path(p.pid_final, req->status_dir, "pid") ||
         make_path(p.exit_tmp, req->status_dir, "exit.tmp") || make_path(p.exit_final, req->status_dir, "exit")) {
@@ -283,6 +309,7 @@ int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) shim_main(req, &p, fds[0], fds[1]);
+    if (pid > 0 && crash_after_fork) kill(getpid(), SIGKILL);
     int fork_err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)close(fds[1]);

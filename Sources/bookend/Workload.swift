@@ -52,7 +52,7 @@ struct WorkloadRun: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(timeout)
         do {
             while true {
-                let done = spec == "mixed" ? try await driver.mixedStep() : try await driver.plannedStep(plan, pool: "crashR", nodes: 3, slots: 4)
+                let done = spec == "mixed" ? try await driver.mixedStep() : try await driver.plannedStep(plan, pool: "crashR", nodes: 2, slots: 2)
                 if done { break }
                 guard ContinuousClock.now < deadline else { throw CLIError("workload did not finish in \(timeout) s") }
                 try await Task.sleep(for: .milliseconds(25))
@@ -206,7 +206,8 @@ struct WorkloadDriver {
 
     /// `tasks` tasks over five jobs with preparation and release on one pool. Task i exits 0, except
     /// i % 10 == 3 (fails its first run, then succeeds: 2 runs) and i % 10 == 7 (exits 5 twice: 2 runs);
-    /// the others sleep 0.1 s, so that the workload lasts long enough to be killed many times.
+    /// the others sleep 0.1 s. On 2 nodes x 2 slots that is at least 12 s of running time, so the
+    /// workload outlasts 50 kills at random moments (30-330 ms apart) whatever the machine speed.
     static func randomPlan(tasks: Int, seed: UInt64, effects: String) -> [PlannedJob] {
         let jobs = 5
         return (0..<jobs).map { j in

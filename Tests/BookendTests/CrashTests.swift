@@ -19,6 +19,7 @@ import Testing
         "after-commit:release.running", "after-commit:release.completed", "after-commit:release.completed#3",
         "after-commit:job.completed", "after-commit:job.deleted",
         "dispatch.after-commit", "dispatch.after-commit#3",
+        "spawn.after-fork", "spawn.after-fork#5", "spawn.after-fork#12",
         "launch.after-spawn", "launch.after-spawn#5", "launch.after-record", "launch.after-record#5",
         "exits.before-record", "exits.before-record#4", "exits.after-commit", "exits.after-commit#6",
         "execution.completed", "execution.completed#10",
@@ -27,6 +28,7 @@ import Testing
         "delete.before-files", "delete.after-files",
         "retention.before-delete", "retention.before-delete#3", "retention.after-delete", "retention.after-delete#3",
         "exits.before-record#4 > reconcile.after-collect", "launch.after-spawn#5 > reconcile.after-collect",
+        "spawn.after-fork#3 > spawn.after-fork#2",
     ]
 
     @Test func mixedWorkloadWithoutCrashes() async throws {
@@ -48,6 +50,8 @@ import Testing
                 let parts = step.split(separator: "#")
                 var environment = ["BOOKEND_CRASH_AT": String(parts[0])]
                 if parts.count > 1 { environment["BOOKEND_CRASH_AFTER"] = String(parts[1]) }
+                // The shim forked at the crash writes its pid file only after the restart began.
+                if parts[0] == "spawn.after-fork" { environment["BOOKEND_TEST_SHIM_DELAY_MS"] = "800" }
                 let ended = try await Driver.run(directory, spec: "mixed", environment: environment)
                 try #require(ended == .killed, "the driver should die by SIGKILL at \(step), but \(ended)")
             }

@@ -5,7 +5,8 @@ import Supervisor
 extension Engine {
     /// How long `reconcile` waits for a shim that may have been forked just before the crash to
     /// write its pid file. A forked shim writes it within microseconds of starting; a restart takes
-    /// far longer than that, so this wait only matters in the worst interleavings.
+    /// far longer than that, so this wait only matters in the worst interleavings (and on a loaded
+    /// machine it is extended while a process that may be that shim exists).
     static let shimIdentityGrace: Duration = .milliseconds(300)
 
     /// Settles what a previous engine left behind, before anything new is dispatched: adopts
@@ -19,9 +20,16 @@ extension Engine {
         let unknown = rows.filter { $0["pid"] == .null && Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil
             && FileManager.default.fileExists(atPath: $0["status_dir"].string ?? "") }
         if !unknown.isEmpty {
-            let deadline = ContinuousClock.now + Engine.shimIdentityGrace
-            while ContinuousClock.now < deadline,
-                unknown.contains(where: { Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil }) {
+            let started = ContinuousClock.now
+            let known = Set(rows.compactMap { row -> Int32? in
+                row["pid"].int64.map { Int32($0) } ?? Supervisor.readIdentity(in: row["status_dir"].string ?? "")?.pid
+            })
+            while unknown.contains(where: { Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil }) {
+                let waited = ContinuousClock.now - started
+                // Past the grace period, keep waiting (up to 10x) only while a process that could be
+                // such a shim exists: a fork of a program like this one that is not a known shim.
+                if waited >= Engine.shimIdentityGrace * 10 { break }
+                if waited >= Engine.shimIdentityGrace, !Engine.possibleShimInFlight(excluding: known) { break }
                 usleep(10_000)
             }
         }
@@ -66,6 +74,22 @@ extension Engine {
         if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
         try removeOrphanedJobFolders()
+    }
+
+    /// True if some other live process runs this executable and is not one of `known`: a shim is a
+    /// fork of the engine (same executable, no exec) until it has written its pid file. Other
+    /// engines running the same program also match; that only lengthens the wait, up to its cap.
+    nonisolated static func possibleShimInFlight(excluding known: Set<Int32>) -> Bool {
+        let me = getpid()
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return false }
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != me, !known.contains(pid),
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == exe,
+                let identity = Supervisor.identity(ofPID: pid), Supervisor.isAlive(identity)
+            else { continue }
+            return true
+        }
+        return false
     }
 
     /// A crash between deleting a job's rows and removing its folders leaves folders no row
