@@ -31,6 +31,9 @@ struct WorkloadRun: AsyncParsableCommand {
     @Option(help: "Give up after this many seconds.")
     var timeout: Int = 300
 
+    @Option(help: "On SIGTERM/SIGINT, wait up to this many seconds for running work (default: leave it running for the next start).")
+    var drain: Int?
+
     func run() async throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         chmod(dataDirectory, 0o755)
@@ -39,9 +42,22 @@ struct WorkloadRun: AsyncParsableCommand {
         for folder in [effects, markers] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         // Tasks run as an unprivileged account when this runs as root.
         chmod(effects, 0o777)
+        // Graceful shutdown: SIGTERM or SIGINT stops dispatching and leaves running executions to the
+        // next start (or drains them with --drain); the process then exits with status 3.
+        let stop = StopSignal()
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.raise() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
         let engine = try await Engine.open(
             dataDirectory: dataDirectory,
-            configuration: EngineConfiguration(tickInterval: .milliseconds(20), killGracePeriod: .seconds(1)))
+            configuration: EngineConfiguration(
+                tickInterval: .milliseconds(20), killGracePeriod: .seconds(1), drainOnShutdown: drain.map { .seconds($0) }))
         var driver = WorkloadDriver(engine: engine, effects: effects, markers: markers)
         let plan: [PlannedJob]
         switch spec {
@@ -52,11 +68,18 @@ struct WorkloadRun: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(timeout)
         do {
             while true {
+                if stop.raised {
+                    await engine.shutdown()
+                    print("stopped by signal; running work \(drain == nil ? "left running for the next start" : "drained")")
+                    throw ExitCode(3)
+                }
                 let done = spec == "mixed" ? try await driver.mixedStep() : try await driver.plannedStep(plan, pool: "crashR", nodes: 2, slots: 2)
                 if done { break }
                 guard ContinuousClock.now < deadline else { throw CLIError("workload did not finish in \(timeout) s") }
                 try await Task.sleep(for: .milliseconds(25))
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             await engine.shutdown()
             throw CLIError("\(error)")
@@ -64,6 +87,15 @@ struct WorkloadRun: AsyncParsableCommand {
         await engine.shutdown()
         print("workload complete")
     }
+}
+
+/// Set from a signal handler's queue, read by the driving loop.
+final class StopSignal: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func raise() { lock.lock(); value = true; lock.unlock() }
+    var raised: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// A job of the workload: its spec, its tasks, and when the driver ends it.

@@ -64,6 +64,26 @@ import Testing
         }
     }
 
+    /// SIGTERM stops the driver gracefully: it exits without killing the running task (a restart
+    /// never kills user work by itself), and the next start adopts it and finishes the same way.
+    @Test func sigtermLeavesRunningWorkForTheNextStart() async throws {
+        let reference = try await Reference.shared.value()
+        try await Limiter.shared.run {
+            let directory = try Driver.directory("sigterm")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let started = (directory as NSString).appendingPathComponent("effects/A.timeout")
+            let ended = try await Driver.run(directory, spec: "mixed", signal: (SIGTERM, { FileManager.default.fileExists(atPath: started) }))
+            try #require(ended == .exited(3), "SIGTERM should stop the driver with status 3, but \(ended)")
+            let snapshot = try Snapshot(directory)
+            #expect(!snapshot.leftoverProcesses().isEmpty, "the running task should outlive the engine")
+            try await Driver.finish(directory, spec: "mixed")
+            let outcome = try Snapshot(directory)
+            #expect(outcome.tasks == reference.tasks)
+            #expect(outcome.taskRuns == reference.taskRuns)
+            outcome.checkInvariants(deletedJobs: ["D"])
+        }
+    }
+
     /// At least 50 SIGKILLs at random moments (seeded) while 500 tasks with preparation and release run.
     @Test func randomKillsDuringALargeWorkload() async throws {
         try await Limiter.shared.run(weight: 2) {
@@ -168,7 +188,10 @@ enum Driver {
     }
 
     /// Runs the driver once (SIGKILLed after `killAfter` if given) and says how it ended.
-    static func run(_ directory: String, spec: String, environment: [String: String] = [:], killAfter: Duration? = nil) async throws -> Ended {
+    static func run(
+        _ directory: String, spec: String, environment: [String: String] = [:], killAfter: Duration? = nil,
+        signal: (Int32, @Sendable () -> Bool)? = nil
+    ) async throws -> Ended {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -193,8 +216,16 @@ enum Driver {
                 if !Task.isCancelled { kill(pid, SIGKILL) }
             }
         }
+        // Sends `signal` once its condition holds (polled), unless the driver ended first.
+        let signaller: Task<Void, Never>? = signal.map { signal in
+            Task {
+                while !Task.isCancelled, !signal.1() { try? await Task.sleep(for: .milliseconds(20)) }
+                if !Task.isCancelled { kill(pid, signal.0) }
+            }
+        }
         for await _ in ended.stream {}
         killer?.cancel()
+        signaller?.cancel()
         try? handle.close()
         if process.terminationReason == .uncaughtSignal {
             return process.terminationStatus == SIGKILL ? .killed : .signaled(process.terminationStatus)
