@@ -460,3 +460,33 @@ extension CrashTests {
         try? FileManager.default.removeItem(atPath: h.directory)
     }
 }
+
+extension CrashTests {
+    @Test func aReleaseWhoseProcessTreeVanishedWhileDownRunsAgainOnce() async throws {
+        let h = try await EngineHarness.make()
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(
+            id: "job", poolID: "pool",
+            jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep")),
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release; [ $(wc -l < \(effects)/release) -ge 2 ] || sleep 30"))))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
+        try await h.waitForTasks("job")
+        try await h.engine.terminateJob(id: "job")
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/release").isEmpty }
+        await h.engine.shutdown()
+        try Self.loseProcessTree(h, kind: "release")
+        let restarted = try await h.reopened()
+        defer { Task { await restarted.finish() } }
+        try await restarted.waitForJob("job", "completed")
+        #expect(EngineHarness.lines("\(effects)/prep").count == 1)
+        #expect(EngineHarness.lines("\(effects)/release").count == 2)
+        #expect(try restarted.sql("SELECT release_state, release_exit_code FROM job_node") == [["completed", "0"]])
+        // Done means done: another restart does not run it again.
+        await restarted.engine.shutdown()
+        let again = try await h.reopened()
+        try await Task.sleep(for: .milliseconds(300))
+        await again.engine.shutdown()
+        #expect(EngineHarness.lines("\(effects)/release").count == 2)
+    }
+}
