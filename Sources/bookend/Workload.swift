@@ -126,9 +126,9 @@ struct WorkloadDriver {
     }
 
     /// Creates the pool when missing; true once every node is idle or running.
-    func ensurePool(_ id: String, nodes: Int, slots: Int) async throws -> Bool {
+    func ensurePool(_ id: String, nodes: Int, slots: Int, startTask: StartTask? = nil) async throws -> Bool {
         if (try? await engine.pool(id: id)) == nil {
-            try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots))
+            try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots, startTask: startTask))
         }
         let states = try await engine.nodes(poolID: id).map(\.state)
         return states.count == nodes && states.allSatisfy { ["idle", "running"].contains($0) }
@@ -184,11 +184,13 @@ struct WorkloadDriver {
         return done
     }
 
-    /// Two pools; A: preparation, release, retries, a timeout, short retention; B: preparation that
-    /// fails on one node; C: terminated while a task runs; D: deleted while a task runs.
+    /// Two pools; A: preparation, release, retries, a timeout, short retention; B (nodes with a start
+    /// task): preparation that fails on one node; C: terminated while a task runs; D: deleted while a task runs.
     mutating func mixedStep() async throws -> Bool {
         let poolA = try await ensurePool("crashA", nodes: 2, slots: 2)
-        let poolB = try await ensurePool("crashB", nodes: 2, slots: 1)
+        // Pool B's nodes run a start task once per boot (side effect start.<node>).
+        let poolB = try await ensurePool("crashB", nodes: 2, slots: 1,
+            startTask: StartTask(commandLine: Self.sh(append("start.$AZ_BATCH_NODE_ID")), waitForSuccess: true))
         guard poolA, poolB else { return false }
         let failing = try await engine.nodes(poolID: "crashB").map(\.id).sorted().first ?? ""
         let plan = mixedPlan(failingNode: failing)

@@ -11,7 +11,7 @@ import Testing
     /// `a`, then the restart crashes at `b` (reconciliation itself interrupted).
     static let points: [String] = [
         "migration.1.before-commit", "migration.2.before-commit",
-        "after-commit:pool.created", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
+        "after-commit:pool.created", "after-commit:node.starting", "after-commit:node.waitingforstarttask", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
         "after-commit:task.preparing", "after-commit:preparation.running", "after-commit:preparation.completed",
         "after-commit:task.running", "after-commit:task.running#6", "after-commit:task.active",
         "after-commit:task.completed", "after-commit:task.completed#8",
@@ -34,6 +34,7 @@ import Testing
     @Test func mixedWorkloadWithoutCrashes() async throws {
         let reference = try await Reference.shared.value()
         #expect(reference.jobs == ["A|completed", "B|completed", "C|completed"])
+        #expect(reference.prepReleaseRuns.keys.filter { $0.hasPrefix("start.") }.count == 2)
         #expect(reference.taskRuns["A.retry"] == 3 && reference.taskRuns["A.flaky"] == 2 && reference.taskRuns["A.timeout"] == 1)
         #expect(reference.tasks.contains("A|timeout|completed|143|failure"))
         #expect(reference.tasks.contains("C|long|completed|143|failure"))
@@ -60,6 +61,7 @@ import Testing
             #expect(outcome.tasks == reference.tasks)
             #expect(outcome.jobs == reference.jobs)
             #expect(outcome.taskRuns == reference.taskRuns)
+            #expect(outcome.prepReleaseRuns.keys.filter { $0.hasPrefix("start.") }.count == 2, "a start task per pool B node")
             outcome.checkInvariants(deletedJobs: ["D"])
         }
     }
@@ -291,7 +293,7 @@ struct Snapshot: Sendable {
         for name in try FileManager.default.contentsOfDirectory(atPath: effects) {
             let text = (try? String(contentsOfFile: (effects as NSString).appendingPathComponent(name), encoding: .utf8)) ?? ""
             let count = text.split(separator: "\n").count
-            if name.contains(".prep.") || name.contains(".release.") { prepRelease[name] = count } else { taskRuns[name] = count }
+            if name.contains(".prep.") || name.contains(".release.") || name.hasPrefix("start.") { prepRelease[name] = count } else { taskRuns[name] = count }
         }
         self.taskRuns = taskRuns
         prepReleaseRuns = prepRelease
@@ -309,6 +311,10 @@ struct Snapshot: Sendable {
             #expect(runs == 1, "\(name) ran \(runs) times")
             let release = name.replacingOccurrences(of: ".prep.", with: ".release.")
             #expect(prepReleaseRuns[release] == 1, "\(release) ran \(prepReleaseRuns[release] ?? 0) times")
+        }
+        // Start tasks ran once per node boot (no reboots here).
+        for (name, runs) in prepReleaseRuns where name.hasPrefix("start.") {
+            #expect(runs == 1, "\(name) ran \(runs) times")
         }
         for name in prepReleaseRuns.keys where name.contains(".release.") {
             #expect(prepReleaseRuns[name.replacingOccurrences(of: ".release.", with: ".prep.")] != nil, "\(name) without preparation")
