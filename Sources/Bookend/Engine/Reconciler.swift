@@ -60,6 +60,12 @@ extension Engine {
                 ended.append((row, outcome(for: row, status: nil)))
             } else {
                 // Committed as starting but never spawned: starting it now runs it once, not twice.
+                // Its wall clock has not begun: it starts now, with the same limit.
+                if let start = Timestamp.date(row["start_time"].string ?? ""), let deadline = Timestamp.date(row["deadline"].string ?? "") {
+                    let now = Date()
+                    try db.run("UPDATE execution SET start_time = ?, deadline = ? WHERE pk = ?",
+                        [Timestamp.string(now), Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))), row["pk"]])
+                }
                 respawn.append(row["pk"].int64 ?? 0)
             }
         }
