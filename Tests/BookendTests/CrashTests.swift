@@ -89,7 +89,9 @@ import Testing
     /// At least 50 SIGKILLs at random moments (seeded) while 500 tasks with preparation and release run.
     @Test func randomKillsDuringALargeWorkload() async throws {
         try await Limiter.shared.run(weight: 2) {
-            var random = SplitMix64(seed: 20_261_128)
+            // BOOKEND_CRASH_SEED explores other kill schedules; the default keeps runs comparable.
+            let seed = ProcessInfo.processInfo.environment["BOOKEND_CRASH_SEED"].flatMap { UInt64($0) } ?? 20_261_128
+            var random = SplitMix64(seed: seed)
             let directory = try Driver.directory("random")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             var kills = 0
