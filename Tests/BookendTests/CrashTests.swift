@@ -66,6 +66,30 @@ import Testing
         }
     }
 
+    /// Twenty SIGKILLs at random moments through the mixed workload (terminate, delete, timeout,
+    /// failing preparation), then the same comparison with the crash-free run.
+    @Test func mixedWorkloadSurvivesRandomKills() async throws {
+        let reference = try await Reference.shared.value()
+        try await Limiter.shared.run {
+            let seed = ProcessInfo.processInfo.environment["BOOKEND_CRASH_SEED"].flatMap { UInt64($0) } ?? 7
+            var random = SplitMix64(seed: seed)
+            let directory = try Driver.directory("mixed-random")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var finished = false
+            for _ in 0..<20 {
+                let ended = try await Driver.run(directory, spec: "mixed", killAfter: .milliseconds(Int(random.next() % 400) + 50))
+                if ended == .exited(0) { finished = true; break }
+                try #require(ended == .killed, "the driver failed: \(ended)")
+            }
+            if !finished { try await Driver.finish(directory, spec: "mixed") }
+            let outcome = try Snapshot(directory)
+            #expect(outcome.tasks == reference.tasks)
+            #expect(outcome.jobs == reference.jobs)
+            #expect(outcome.taskRuns == reference.taskRuns)
+            outcome.checkInvariants(deletedJobs: ["D"])
+        }
+    }
+
     /// SIGTERM stops the driver gracefully: it exits without killing the running task (a restart
     /// never kills user work by itself), and the next start adopts it and finishes the same way.
     @Test func sigtermLeavesRunningWorkForTheNextStart() async throws {
