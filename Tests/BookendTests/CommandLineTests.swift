@@ -6,6 +6,26 @@ import Testing
 @Suite struct CommandLineTests {
     let binary = Repository.path(".build/debug/bookend")
 
+    @Test func theJobPrepReleaseSampleRunsWithARelativeDataDirectory() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let result = try run(binary, ["sample", "job-prep-release", "--data-dir", "var/demo", "--keep-job"], in: directory.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        // Each node's shared file lists the tasks that ran there, under the node's own line.
+        let taskLines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  task") }
+        #expect(taskLines.count == 8)
+        #expect(result.stdout.components(separatedBy: "Prep task exit code:    0").count == 3)
+        #expect(result.stdout.components(separatedBy: "Release task exit code: 0").count == 3)
+        let database = directory.file("var/demo/bookend.db")
+        let status = try run("/usr/bin/sqlite3", ["-readonly", database,
+            "SELECT count(*), sum(prep_exit_code), sum(release_exit_code) FROM prep_release_status WHERE release_state = 'completed'"])
+        #expect(status.stdout == "2|0|0\n")
+        // Release deleted the file on both nodes.
+        let leftovers = try run("/usr/bin/find", [directory.file("var/demo/nodes"), "-name", "job_prep_and_release.txt"])
+        #expect(leftovers.stdout.isEmpty)
+    }
+
     @Test func migrateCreatesADatabaseTheSQLiteShellCanRead() throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
