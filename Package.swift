@@ -32,7 +32,7 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
-        .executableTarget(name: "bookend", dependencies: ["Bookend", argumentParser], swiftSettings: swiftSettings),
+        .executableTarget(name: "bookend", dependencies: ["Bookend", "SQLite", argumentParser], swiftSettings: swiftSettings),
 
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),

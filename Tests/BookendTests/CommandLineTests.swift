@@ -26,6 +26,25 @@ import Testing
         #expect(leftovers.stdout.isEmpty)
     }
 
+    @Test func sqlAnswersQueriesAndRefusesWrites() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        let data = directory.file("data")
+        #expect(try run(binary, ["migrate", "--data-dir", data]).status == 0)
+        let version = try run(binary, ["sql", "--data-dir", data, "--output", "json", "PRAGMA user_version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.contains("\"user_version\" : \(Schema.version)"))
+        let table = try run(binary, ["sql", "--data-dir", data, "SELECT 'a' AS x, 1 AS y UNION ALL SELECT 'bb', NULL"])
+        #expect(table.stdout == "x   y\na   1\nbb\n")
+        let write = try run(binary, ["sql", "--data-dir", data, "INSERT INTO setting VALUES ('k', 'v')"])
+        #expect(write.status != 0)
+        #expect(write.stderr.contains("readonly"))
+        #expect(try run(binary, ["sql", "--data-dir", data, "SELECT count(*) FROM setting"]).stdout.hasSuffix("0\n"))
+        let missing = try run(binary, ["sql", "--data-dir", directory.file("nothing"), "SELECT 1"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no database here"))
+    }
+
     @Test func migrateCreatesADatabaseTheSQLiteShellCanRead() throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()

@@ -96,6 +96,20 @@ import Testing
         #expect(peak == 2)
     }
 
+    @Test func higherPriorityJobsRunFirstThenSubmissionOrder() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        // Everything is queued before the pool exists, so the first dispatch sees all of it.
+        for (id, priority) in [("low", -5), ("first", 0), ("high", 100), ("second", 0)] {
+            try await h.engine.createJob(JobSpec(id: id, poolID: "pool", priority: priority))
+            _ = try await h.engine.addTasks(jobID: id, (1...2).map { TaskSpec(id: "t\($0)", commandLine: sh("echo \(id) >> \(effects)/order")) })
+        }
+        try await h.pool(nodes: 1, slots: 1)
+        for id in ["low", "first", "high", "second"] { try await h.waitForTasks(id) }
+        #expect(EngineHarness.lines("\(effects)/order") == ["high", "high", "first", "first", "second", "second", "low", "low"])
+    }
+
     @Test func theJobManagerRunsBeforeOtherTasks() async throws {
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }
