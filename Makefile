@@ -26,7 +26,7 @@ test: deps ## run the whole test suite
 
 demo: deps ## run the JobPrepRelease sample on two local nodes (fresh data dir in var/demo)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend
-	rm -rf $(DATA_DIR)
+	rm -rf $(DATA_DIR) && mkdir -p $(dir $(DATA_DIR))
 	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend sample job-prep-release --data-dir $(DATA_DIR)
 
 release: deps ## build the release binary

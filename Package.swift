@@ -8,6 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
     name: "Bookend",
@@ -18,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
@@ -32,7 +34,9 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
-        .executableTarget(name: "bookend", dependencies: ["Bookend", argumentParser], swiftSettings: swiftSettings),
+        // A client of the Azure Batch REST API with Shared Key signing, for the CLI (and any Swift program).
+        .target(name: "Client", dependencies: [crypto], swiftSettings: swiftSettings),
+        .executableTarget(name: "bookend", dependencies: ["Bookend", "SQLite", "Client", argumentParser], swiftSettings: swiftSettings),
 
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
@@ -40,5 +44,6 @@ let package = Package(
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ClientTests", dependencies: ["Client"], swiftSettings: swiftSettings),
     ]
 )

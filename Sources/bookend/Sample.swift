@@ -29,6 +29,8 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
         let sharedFile = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
         let engine: Engine
         do {
+            // A sample should just work from anywhere: make the folder and its parents.
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
             engine = try await Engine.open(dataDirectory: dataDirectory)
         } catch {
             throw CLIError("\(error)")

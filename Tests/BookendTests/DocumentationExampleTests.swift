@@ -83,17 +83,17 @@ import Testing
                 ORDER BY seq;
                 """,
             expected: [
-                [.integer(1), .text("2026-11-20T10:00:00.000Z"), .text("job.state"), .null, .null, .null, .text("active")],
+                [.integer(1), .text("2026-11-20T10:00:00.000Z"), .text("job.created"), .null, .null, .null, .text("active")],
                 [
-                    .integer(2), .text("2026-11-20T10:01:00.000Z"), .text("task.state"), .text("node-1"), .text("t1"),
+                    .integer(2), .text("2026-11-20T10:01:00.000Z"), .text("task.running"), .text("node-1"), .text("t1"),
                     .text("active"), .text("running"),
                 ],
                 [
-                    .integer(3), .text("2026-11-20T10:02:00.000Z"), .text("task.state"), .text("node-1"), .text("t1"),
+                    .integer(3), .text("2026-11-20T10:02:00.000Z"), .text("task.completed"), .text("node-1"), .text("t1"),
                     .text("running"), .text("completed"),
                 ],
                 [
-                    .integer(4), .text("2026-11-20T10:04:00.000Z"), .text("job.state"), .null, .null, .text("active"),
+                    .integer(4), .text("2026-11-20T10:04:00.000Z"), .text("job.completed"), .null, .null, .text("active"),
                     .text("completed"),
                 ],
             ]),

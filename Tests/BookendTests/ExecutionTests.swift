@@ -130,6 +130,27 @@ import Testing
         #expect(absent.executionInfo.retryCount == 0)
     }
 
+    @Test func containerResourceFilesComeFromTheLocalStorageFolder() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let container = (h.engine.storageDirectory as NSString).appendingPathComponent("inputs")
+        try FileManager.default.createDirectory(atPath: container + "/a", withIntermediateDirectories: true)
+        try "x\n".write(toFile: container + "/a/x.txt", atomically: true, encoding: .utf8)
+        try "b\n".write(toFile: container + "/b.txt", atomically: true, encoding: .utf8)
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "prefixed", commandLine: sh("cat in/a/x.txt; test ! -e in/b.txt"),
+            resourceFiles: [ResourceFile(autoStorageContainerName: "inputs", blobPrefix: "a/", filePath: "in")]))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "byURL", commandLine: sh("cat b.txt a/x.txt"),
+            resourceFiles: [ResourceFile(storageContainerUrl: "https://account.blob.core.windows.net/inputs?sv=2024&sig=secret")]))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "missing", commandLine: "/bin/true",
+            resourceFiles: [ResourceFile(autoStorageContainerName: "absent")]))
+        try await h.waitForTasks("job")
+        #expect(String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "prefixed", path: "stdout.txt"), as: UTF8.self) == "x\n")
+        #expect(String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "byURL", path: "stdout.txt"), as: UTF8.self) == "b\nx\n")
+        #expect(try await h.engine.task(jobID: "job", taskID: "missing").executionInfo.failureInfo?.code == "BlobNotFound")
+    }
+
     @Test func aResourceFilePathThatLeavesTheWorkingDirectoryIsRefused() async throws {
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }

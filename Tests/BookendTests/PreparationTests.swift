@@ -74,7 +74,9 @@ import Testing
         #expect(failed?.jobPreparationTaskExecutionInfo.result == "failure")
         #expect(failed?.jobPreparationTaskExecutionInfo.exitCode == 7)
         #expect(failed?.jobPreparationTaskExecutionInfo.failureInfo?.code == "FailureExitCode")
-        #expect(try h.sql("SELECT prep_result, prep_exit_code FROM prep_release_status WHERE node_id = '\(bad)'") == [["failure", "7"]])
+        #expect(try h.sql("SELECT prep_result, prep_exit_code, eligible, prep_failure_code FROM prep_release_status WHERE node_id = '\(bad)'")
+            == [["failure", "7", "0", "FailureExitCode"]])
+        #expect(try h.sql("SELECT scheduling_error_code FROM job_history WHERE job_id = 'job'") == [["JobPreparationTaskFailed"]])
     }
 
     @Test func preparationRetriesUpToItsRetryCount() async throws {

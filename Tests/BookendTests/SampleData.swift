@@ -123,14 +123,14 @@ enum SampleData {
 
         INSERT INTO event (seq, time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail)
         VALUES
-            (1, '2026-11-20T10:00:00.000Z', 'job.state', 'pool-a', NULL, 'render', NULL, NULL, 'active', NULL),
-            (2, '2026-11-20T10:01:00.000Z', 'task.state', 'pool-a', 'node-1', 'render', 't1', 'active', 'running', NULL),
-            (3, '2026-11-20T10:02:00.000Z', 'task.state', 'pool-a', 'node-1', 'render', 't1', 'running', 'completed',
+            (1, '2026-11-20T10:00:00.000Z', 'job.created', 'pool-a', NULL, 'render', NULL, NULL, 'active', NULL),
+            (2, '2026-11-20T10:01:00.000Z', 'task.running', 'pool-a', 'node-1', 'render', 't1', 'active', 'running', NULL),
+            (3, '2026-11-20T10:02:00.000Z', 'task.completed', 'pool-a', 'node-1', 'render', 't1', 'running', 'completed',
                 '{"exitCode":0}'),
-            (4, '2026-11-20T10:04:00.000Z', 'job.state', 'pool-a', NULL, 'render', NULL, 'active', 'completed',
+            (4, '2026-11-20T10:04:00.000Z', 'job.completed', 'pool-a', NULL, 'render', NULL, 'active', 'completed',
                 '{"terminateReason":"AllTasksComplete"}'),
-            (5, '2026-11-20T10:59:00.000Z', 'job.state', 'pool-a', NULL, 'etl', NULL, NULL, 'active', NULL),
-            (6, '2026-11-20T11:05:00.000Z', 'job.state', 'pool-a', NULL, 'etl', NULL, 'active', 'terminating',
+            (5, '2026-11-20T10:59:00.000Z', 'job.created', 'pool-a', NULL, 'etl', NULL, NULL, 'active', NULL),
+            (6, '2026-11-20T11:05:00.000Z', 'job.terminating', 'pool-a', NULL, 'etl', NULL, 'active', 'terminating',
                 '{"terminateReason":"UserTerminate"}');
         """
 }

@@ -61,10 +61,11 @@ struct ProcessResult {
 }
 
 /// Runs `executable` with `arguments` and waits for it.
-func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
+func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

@@ -77,6 +77,9 @@ enum Validate {
             if file.httpUrl != nil {
                 guard let path = file.filePath, !path.isEmpty else { throw BookendError.missingProperty(name + ".filePath") }
             }
+            if file.httpUrl == nil, ResourceFiles.containerFolder(file, storage: "/") == nil {
+                throw BookendError.invalidProperty(name, file.storageContainerUrl ?? file.autoStorageContainerName, "the storage container name is missing or invalid")
+            }
             if let path = file.filePath {
                 guard ResourceFiles.isContained(path) else {
                     throw BookendError.invalidProperty(name + ".filePath", path, "must be a relative path that stays inside the working directory")

@@ -51,7 +51,11 @@ public actor Engine {
     private init(connection: Connection, dataDirectory: String, configuration: EngineConfiguration, logger: Logger) throws {
         executor = QueueExecutor(label: "bookend.engine")
         db = connection
-        self.dataDirectory = (dataDirectory as NSString).standardizingPath
+        // Node roots and execution folders are stored as absolute paths: processes change directory,
+        // and a relative data directory would mean something else to them.
+        let absolute = dataDirectory.hasPrefix("/")
+            ? dataDirectory : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dataDirectory)
+        self.dataDirectory = (absolute as NSString).standardizingPath
         self.configuration = configuration
         self.logger = logger
         let inbox = ExitInbox()

@@ -153,8 +153,10 @@ extension Engine {
                     downloading.insert(pk)
                     let files = plan.resourceFiles
                     let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
+                    let storage = storageDirectory
                     Task {
-                        let failure = await ResourceFiles.download(files, into: workingDirectory, owner: owner.map { ($0.uid, $0.gid) })
+                        let failure = await ResourceFiles.download(
+                            files, into: workingDirectory, storage: storage, owner: owner.map { ($0.uid, $0.gid) })
                         await self.downloadFinished(pk, failure)
                     }
                     continue
@@ -255,6 +257,9 @@ extension Engine {
             return .failure(FailureInfo(code: "CommandLaunchFailed", message: "Starting \(arguments[0]) failed: \(error.message)"))
         }
     }
+
+    /// Where blob containers of `storageContainerUrl` / `autoStorageContainerName` resource files live.
+    public nonisolated var storageDirectory: String { (dataDirectory as NSString).appendingPathComponent("storage") }
 
     static func currentUserName() -> String {
         guard let entry = getpwuid(geteuid()) else { return "\(geteuid())" }

@@ -17,11 +17,13 @@ enum ResourceFiles {
     }
 
     /// Fetches every file; returns the failure to record, or nil when all arrived.
-    static func download(_ files: [ResourceFile], into workingDirectory: String, owner: (uid: UInt32, gid: UInt32)?) async -> FailureInfo? {
+    static func download(
+        _ files: [ResourceFile], into workingDirectory: String, storage: String, owner: (uid: UInt32, gid: UInt32)?
+    ) async -> FailureInfo? {
         for file in files {
             guard let url = file.httpUrl else {
-                return FailureInfo(code: "BlobDownloadMiscError",
-                    message: "Storage container resource files are not supported by Bookend; use httpUrl")
+                if let failure = copyContainer(file, into: workingDirectory, storage: storage, owner: owner) { return failure }
+                continue
             }
             guard let path = file.filePath, isContained(path) else {
                 return FailureInfo(code: "ResourceFileCreateFailed", message: "The resource file path leaves the working directory")
@@ -45,6 +47,53 @@ enum ResourceFiles {
                 return FailureInfo(code: errno == ENOSPC ? "DiskFull" : "ResourceFileWriteFailed", message: "Writing \(path) failed")
             }
             let mode = file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770
+            chmod(destination, mode_t(mode))
+            if let owner { chown(destination, owner.uid, owner.gid) }
+        }
+        return nil
+    }
+
+    /// The local folder standing for a blob container: `<data-dir>/storage/<container>`, where the
+    /// container is `autoStorageContainerName`, or the first path segment of `storageContainerUrl`
+    /// (`https://account.blob.core.windows.net/<container>?sas` → `<container>`).
+    static func containerFolder(_ file: ResourceFile, storage: String) -> String? {
+        var name = file.autoStorageContainerName
+        if name == nil, let text = file.storageContainerUrl, let url = URL(string: text) {
+            name = url.path.split(separator: "/").first.map(String.init)
+        }
+        guard let name, !name.isEmpty, !name.contains(".."), !name.contains("/") else { return nil }
+        return (storage as NSString).appendingPathComponent(name)
+    }
+
+    /// Copies every file of a container folder whose relative path starts with `blobPrefix` into
+    /// `filePath` (a folder under the working directory, or the working directory itself).
+    private static func copyContainer(
+        _ file: ResourceFile, into workingDirectory: String, storage: String, owner: (uid: UInt32, gid: UInt32)?
+    ) -> FailureInfo? {
+        guard let folder = containerFolder(file, storage: storage) else {
+            return FailureInfo(code: "BlobDownloadMiscError", message: "The storage container name is missing or invalid")
+        }
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return FailureInfo(code: "BlobNotFound", message: "The container folder \(folder) does not exist")
+        }
+        let target = file.filePath.map { (workingDirectory as NSString).appendingPathComponent($0) } ?? workingDirectory
+        let prefix = file.blobPrefix ?? ""
+        let mode = file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770
+        for case let relative as String in fm.enumerator(atPath: folder)?.allObjects ?? [] where relative.hasPrefix(prefix) {
+            let source = (folder as NSString).appendingPathComponent(relative)
+            guard fm.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            // Links inside the container could point anywhere on this machine: only regular files are copied.
+            guard (try? fm.destinationOfSymbolicLink(atPath: source)) == nil else { continue }
+            let destination = (target as NSString).appendingPathComponent(relative)
+            do {
+                try fm.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
+                try fm.copyItem(atPath: source, toPath: destination)
+            } catch {
+                return FailureInfo(code: "ResourceFileWriteFailed", message: "Copying \(relative) failed: \(error.localizedDescription)")
+            }
             chmod(destination, mode_t(mode))
             if let owner { chown(destination, owner.uid, owner.gid) }
         }

@@ -35,6 +35,16 @@ public enum DataDirectory {
         }
     }
 
+    /// Opens a read-only connection for user SQL (history queries): it can never change the file, and
+    /// in WAL mode it never blocks the engine's writer nor waits for it.
+    public static func openReadOnly(_ directory: String) throws -> Database {
+        let path = databasePath(directory)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw OpenError(path: path, reason: "no database here (run `bookend migrate --data-dir \(directory)` first)")
+        }
+        return try Database(path: path, options: ConnectionOptions(readOnly: true, create: false), label: "bookend.readonly")
+    }
+
     /// Opens the writer connection and migrates the file to `Schema.version`.
     public static func openMigrated(
         _ directory: String, options: ConnectionOptions = ConnectionOptions()

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Bookend
+import Foundation
+import SQLite
+
+/// Runs read-only SQL against a data directory's database, for people without the sqlite3 shell.
+struct SQLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sql",
+        abstract: "Run a read-only SQL query on <data-dir>/bookend.db (e.g. SELECT * FROM job_history).",
+        discussion: "The connection is read-only: statements that would change the database fail. See docs/sql.md for the views.")
+
+    @OptionGroup var options: DataDirectoryOptions
+
+    @Option(help: "Output format: table or json.")
+    var output: OutputFormat = .table
+
+    @Argument(help: "The SQL query.")
+    var query: String
+
+    enum OutputFormat: String, ExpressibleByArgument { case table, json }
+
+    func run() async throws {
+        let rows: [Row]
+        do {
+            let database = try DataDirectory.openReadOnly(options.dataDirectory)
+            let sql = query
+            rows = try await database.read { try $0.query(sql) }
+        } catch {
+            throw CLIError("\(error)")
+        }
+        switch output {
+        case .json:
+            let objects = rows.map { row in
+                Dictionary(uniqueKeysWithValues: zip(row.columns, row.values.map(\.jsonValue)))
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        case .table:
+            guard let columns = rows.first?.columns else { return }
+            let cells = rows.map { $0.values.map(\.display) }
+            let widths = columns.indices.map { index in max(columns[index].count, cells.map { $0[index].count }.max() ?? 0) }
+            func line(_ values: [String]) -> String {
+                zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                    .trimmingCharacters(in: .whitespaces)
+            }
+            print(line(columns))
+            for row in cells { print(line(row)) }
+        }
+    }
+}
+
+extension SQLiteValue {
+    var display: String {
+        switch self {
+        case .integer(let value): "\(value)"
+        case .real(let value): "\(value)"
+        case .text(let value): value
+        case .blob(let bytes): "<\(bytes.count) bytes>"
+        case .null: ""
+        }
+    }
+
+    var jsonValue: Any {
+        switch self {
+        case .integer(let value): value
+        case .real(let value): value
+        case .text(let value): value
+        case .blob(let bytes): Data(bytes).base64EncodedString()
+        case .null: NSNull()
+        }
+    }
+}
