@@ -10,7 +10,7 @@ import Testing
     /// Crash points hit by the mixed workload. `name#n` crashes on the n-th hit; `a > b` crashes at
     /// `a`, then the restart crashes at `b` (reconciliation itself interrupted).
     static let points: [String] = [
-        "migration.1.before-commit", "migration.2.before-commit",
+        "migration.1.before-commit", "migration.2.before-commit", "migration.3.before-commit",
         "after-commit:pool.created", "after-commit:node.starting", "after-commit:node.waitingforstarttask", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
         "after-commit:task.preparing", "after-commit:preparation.running", "after-commit:preparation.completed",
         "after-commit:task.running", "after-commit:task.running#6", "after-commit:task.active",
@@ -112,7 +112,7 @@ import Testing
 
     /// At least 50 SIGKILLs at random moments (seeded) while 500 tasks with preparation and release run.
     @Test func randomKillsDuringALargeWorkload() async throws {
-        try await Limiter.shared.run(weight: 2) {
+        try await Limiter.shared.run(weight: 1) {
             // BOOKEND_CRASH_SEED explores other kill schedules; the default keeps runs comparable.
             let seed = ProcessInfo.processInfo.environment["BOOKEND_CRASH_SEED"].flatMap { UInt64($0) } ?? 20_261_128
             var random = SplitMix64(seed: seed)
@@ -168,9 +168,10 @@ actor Reference {
     }
 }
 
-/// Runs at most a few drivers at once: the machine has two cores shared with other builds.
+/// Runs at most two drivers at once: the machine has two cores shared with other builds, and the
+/// rest of the suite has timing-sensitive tests running alongside.
 actor Limiter {
-    static let shared = Limiter(capacity: 4)
+    static let shared = Limiter(capacity: 2)
     private let capacity: Int
     private var used = 0
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -456,16 +457,16 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30; :"),
-            constraints: TaskConstraints(maxWallClockTime: "PT2S")))
+            constraints: TaskConstraints(maxWallClockTime: "PT3S")))
         try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(for: .milliseconds(3200))
         let started = ContinuousClock.now
         let restarted = try await h.reopened()
         defer { Task { await restarted.finish() } }
         try await restarted.waitForTasks("job")
-        // Killed right after the restart (its deadline had passed while down), not 2 s after it.
-        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        // Killed right after the restart (its deadline had passed while down), not 3 s after it.
+        #expect(ContinuousClock.now - started < .milliseconds(2500))
         let task = try await restarted.engine.task(jobID: "job", taskID: "t")
         #expect(task.executionInfo.exitCode == 143)
         #expect(task.executionInfo.failureInfo?.code == "MaxWallClockTimeExpiry" || task.executionInfo.result == "failure")
