@@ -11,7 +11,7 @@ import Testing
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 0.5")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 5")))
         try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.disableJob(id: "job", disableTasks: "requeue")
         try await h.waitForJob("job", "disabled")
@@ -157,7 +157,7 @@ import Testing
         defer { Task { await h.finish() } }
         let nodes = try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/sleep 0.5"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/sleep 3"))
         try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
         do {
