@@ -5,7 +5,7 @@ DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build test demo release bench clean
+.PHONY: help deps build test sdk-test sdk-venv serve demo release bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,30 @@ deps: ## install the system packages Bookend needs (libsqlite3-dev, sqlite3) whe
 build: deps ## build everything (debug)
 	$(SWIFT) build $(BUILD_FLAGS)
 
-test: deps ## run the whole test suite
+test: deps ## run the whole test suite (swift test, then the official Python SDK against bookend serve)
 	$(SWIFT) test $(BUILD_FLAGS)
+	$(MAKE) sdk-test
+
+# The official azure-batch SDK, pinned, in a venv created on first use (a stamp keeps reruns fast).
+PYTHON ?= python3
+SDK_VENV ?= .venv-sdk
+SDK_VERSION ?= 15.1.0
+SDK_STAMP := $(SDK_VENV)/.installed-azure-batch-$(SDK_VERSION)
+
+$(SDK_STAMP):
+	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK_VERSION)' 'pytest>=8'
+	@touch $@
+
+sdk-venv: $(SDK_STAMP) ## create .venv-sdk with the pinned azure-batch SDK (only when missing)
+
+sdk-test: deps sdk-venv ## run Tests/sdk (azure-batch SDK) against a fresh `bookend serve`
+	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+
+serve: deps ## run the daemon on 127.0.0.1:8080 over $(DATA_DIR)
+	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend serve --data-dir $(DATA_DIR)
 
 demo: deps ## run the JobPrepRelease sample on two local nodes (fresh data dir in var/demo)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend

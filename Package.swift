@@ -8,6 +8,10 @@ let swiftSettings: [SwiftSetting] = [
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
     name: "Bookend",
@@ -18,6 +22,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
@@ -32,7 +39,13 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
-        .executableTarget(name: "bookend", dependencies: ["Bookend", argumentParser], swiftSettings: swiftSettings),
+        // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
+        .target(name: "API", dependencies: ["Bookend", hummingbird, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "bookend",
+            dependencies: ["Bookend", "API", argumentParser, logging, serviceLifecycle, unixSignals],
+            swiftSettings: swiftSettings
+        ),
 
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
@@ -40,5 +53,10 @@ let package = Package(
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "APITests",
+            dependencies: ["API", "Bookend", crypto, logging, serviceLifecycle],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -7,7 +7,7 @@ struct BookendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bookend",
         abstract: "A self-hosted batch engine with Azure Batch jobs, tasks, and job preparation and release tasks.",
-        subcommands: [Migrate.self, SampleCommand.self]
+        subcommands: [Migrate.self, SampleCommand.self, Serve.self]
     )
 }
 

@@ -1,0 +1,99 @@
+import Bookend
+import Foundation
+
+/// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
+struct PoolController: Sendable {
+    let engine: Engine
+
+    struct ResizeBody: Decodable {
+        var targetDedicatedNodes: Int?
+        var targetLowPriorityNodes: Int?
+        var resizeTimeout: String?
+        var nodeDeallocationOption: String?
+    }
+
+    func list(_ request: APIRequest) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.pools)
+        let items = try await engine.pools().map { (key: $0.id, object: try Render.pool($0, request.baseURL)) }
+        return query.page(items, request: request, metadata: "pools")
+    }
+
+    func add(_ request: APIRequest) async throws -> Reply {
+        let spec = try request.decode(PoolSpec.self)
+        let pool = try await engine.createPool(spec)
+        let url = Wire.poolURL(request.baseURL, pool.id)
+        return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)
+    }
+
+    func get(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        return try Render.single(request, try Render.pool(pool, request.baseURL), metadata: "pools/@Element",
+            eTag: pool.eTag, lastModified: pool.lastModified)
+    }
+
+    func delete(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        try await engine.deletePool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id))
+    }
+
+    func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        let update = try request.decode(PoolUpdate.self)
+        let updated = try await engine.updatePool(id: id, update)
+        return Render.mutation(200, dataServiceID: Wire.poolURL(request.baseURL, updated.id), eTag: updated.eTag,
+            lastModified: updated.lastModified)
+    }
+
+    func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        let body = try request.decode(ResizeBody.self)
+        if let timeout = body.resizeTimeout {
+            guard let milliseconds = try? ISODuration.parse(timeout), milliseconds >= 300_000 else {
+                throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: must be at least PT5M",
+                    details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
+            }
+        }
+        try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
+            targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
+        let after = try await engine.pool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/resize", eTag: after.eTag,
+            lastModified: after.lastModified)
+    }
+}
+
+/// `/pools/{id}/nodes…`.
+struct NodeController: Sendable {
+    let engine: Engine
+
+    struct RebootBody: Decodable {
+        var nodeRebootOption: String?
+    }
+
+    func list(_ request: APIRequest, _ poolID: String) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.nodes)
+        let items = try await engine.nodes(poolID: poolID).map { (key: $0.id, object: try Render.node($0, request.baseURL)) }
+        return query.page(items, request: request, metadata: "nodes")
+    }
+
+    func get(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let node = try await engine.node(poolID: poolID, nodeID: nodeID)
+        var headers = [("Last-Modified", Wire.httpDate(iso: node.stateTransitionTime))]
+        if try Preconditions.notModified(request, eTag: "", lastModified: node.stateTransitionTime) {
+            return .empty(304, headers: headers)
+        }
+        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try Render.node(node, request.baseURL))
+        body["odata.metadata"] = Wire.metadata(request.baseURL, "nodes/@Element")
+        headers.append(("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID)))
+        return .json(body, headers: headers)
+    }
+
+    func reboot(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let body = try request.decodeOptional(RebootBody.self)
+        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption)
+        return Render.mutation(202, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/reboot")
+    }
+}

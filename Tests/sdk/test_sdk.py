@@ -1,0 +1,120 @@
+"""The JobPrepRelease scenario with the official azure-batch SDK (15.x), unmodified, against `bookend serve`."""
+import time
+
+import pytest
+from azure.batch import BatchClient, models
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+POOL = "JobPrepReleaseSamplePool"
+JOB = "JobPrepReleaseSampleJob"
+SHARED = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
+
+
+def client_for(bookend, key=None):
+    return BatchClient(bookend["endpoint"], AzureNamedKeyCredential(bookend["account"], key or bookend["key"]))
+
+
+def wait_until(condition, timeout=120, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss" % timeout)
+
+
+def test_job_prep_release(bookend):
+    client = client_for(bookend)
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=POOL, vm_size="standard_d1_v2", target_dedicated_nodes=2, task_slots_per_node=1))
+    pool = client.get_pool(POOL)
+    assert pool.id == POOL and pool.state == models.BatchPoolState.ACTIVE
+    wait_until(lambda: client.get_pool(POOL).allocation_state == models.AllocationState.STEADY)
+    assert len(list(client.list_nodes(POOL))) == 2
+
+    client.create_job(models.BatchJobCreateOptions(
+        id=JOB,
+        pool_info=models.BatchPoolInfo(pool_id=POOL),
+        job_preparation_task=models.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo \"$AZ_BATCH_NODE_ID tasks:\" > \"%s\"'" % SHARED),
+        job_release_task=models.BatchJobReleaseTask(command_line="/bin/sh -c 'rm \"%s\"'" % SHARED)))
+    job = client.get_job(JOB)
+    assert job.state == models.BatchJobState.ACTIVE
+    assert job.job_preparation_task.id == "jobpreparation"
+
+    tasks = [models.BatchTaskCreateOptions(
+        id="task%03d" % index, command_line="/bin/sh -c 'echo \"  $AZ_BATCH_TASK_ID\" >> \"%s\"'" % SHARED)
+        for index in range(1, 9)]
+    result = client.create_tasks(JOB, tasks[:4])
+    assert sorted(item.task_id for item in result.values_property) == ["task001", "task002", "task003", "task004"]
+    collection = client.create_task_collection(JOB, models.BatchTaskGroup(task_values=tasks[4:]))
+    assert all(item.status == models.BatchTaskAddStatus.SUCCESS for item in collection.values_property)
+
+    wait_until(lambda: all(task.state == models.BatchTaskState.COMPLETED for task in client.list_tasks(JOB)))
+    listed = list(client.list_tasks(JOB, max_results=3))
+    assert [task.id for task in listed] == ["task%03d" % index for index in range(1, 9)]
+    assert all(task.execution_info.exit_code == 0 for task in listed)
+    counts = client.get_job_task_counts(JOB)
+    assert counts.task_counts.succeeded == 8
+
+    contents = []
+    for node in client.list_nodes(POOL):
+        try:
+            data = b"".join(client.download_node_file(POOL, node.id, "shared/job_prep_and_release.txt"))
+        except ResourceNotFoundError:
+            continue
+        properties = client.get_node_file_properties(POOL, node.id, "shared/job_prep_and_release.txt")
+        assert int(properties.content_length) == len(data)
+        text = data.decode()
+        print("Contents of shared/job_prep_and_release.txt on %s:\n%s" % (node.id, text))
+        assert text.startswith(node.id + " tasks:")
+        contents.append(text)
+    assert contents, "no node had the shared file"
+    for index in range(1, 9):
+        assert sum(text.count("task%03d" % index) for text in contents) == 1
+
+    client.begin_terminate_job(
+        JOB, models.BatchJobTerminateOptions(terminate_reason="SampleDone"), polling_interval=1).result()
+    wait_until(lambda: client.get_job(JOB).state == models.BatchJobState.COMPLETED)
+    assert client.get_job(JOB).execution_info.terminate_reason == "SampleDone"
+
+    statuses = list(client.list_job_preparation_and_release_task_status(JOB))
+    assert statuses
+    for status in statuses:
+        print("%s: prep exit %s, release exit %s" % (status.node_id, status.job_preparation_task_execution_info.exit_code,
+                                                     status.job_release_task_execution_info.exit_code))
+        assert status.job_preparation_task_execution_info.exit_code == 0
+        assert status.job_release_task_execution_info.exit_code == 0
+    # The release task removed the shared file on every node that ran preparation.
+    for status in statuses:
+        with pytest.raises(ResourceNotFoundError):
+            b"".join(client.download_node_file(POOL, status.node_id, "shared/job_prep_and_release.txt"))
+
+    client.begin_delete_job(JOB, polling_interval=1).result()
+    with pytest.raises(ResourceNotFoundError):
+        client.get_job(JOB)
+    client.begin_delete_pool(POOL, polling_interval=1).result()
+    with pytest.raises(ResourceNotFoundError):
+        client.get_pool(POOL)
+
+
+def test_errors_map_to_sdk_exceptions(bookend):
+    client = client_for(bookend)
+    with pytest.raises(ResourceNotFoundError) as missing:
+        client.get_job("no-such-job")
+    assert missing.value.error.code == "JobNotFound"
+    client.create_job(models.BatchJobCreateOptions(id="dup", pool_info=models.BatchPoolInfo(pool_id="nopool")))
+    with pytest.raises(ResourceExistsError) as exists:
+        client.create_job(models.BatchJobCreateOptions(id="DUP", pool_info=models.BatchPoolInfo(pool_id="nopool")))
+    assert exists.value.error.code == "JobExists"
+    with pytest.raises(HttpResponseError) as invalid:
+        client.create_job(models.BatchJobCreateOptions(id="bad id!", pool_info=models.BatchPoolInfo(pool_id="p")))
+    assert invalid.value.status_code == 400
+    assert [job.id for job in client.list_jobs(filter="startswith(id,'du')")] == ["dup"]
+    client.begin_delete_job("dup", polling_interval=1).result()
+
+    wrong = client_for(bookend, key="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    with pytest.raises(HttpResponseError) as denied:
+        wrong.get_job("anything")
+    assert denied.value.status_code == 403
