@@ -109,9 +109,16 @@ final class LiveServer: Sendable {
             headers["Authorization"] = "SharedKey \(account):\(Data(mac).base64EncodedString())"
         }
         let port = self.port
-        let response = try await Task.detached {
-            try RawHTTP.send(port: port, method: method.rawValue, target: target, headers: headers.map { ($0.key, $0.value) }, body: payload)
-        }.value
+        let headerList = headers.map { ($0.key, $0.value) }
+        // Blocking socket I/O runs on a dispatch thread: blocking the (small) cooperative pool
+        // would starve the server's own request handling in this process.
+        let response = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RawHTTP.Response, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try RawHTTP.send(port: port, method: method.rawValue, target: target, headers: headerList, body: payload)
+                })
+            }
+        }
         return Reply(status: response.status, headers: response.headers, body: response.body)
     }
 

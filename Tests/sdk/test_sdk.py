@@ -47,9 +47,9 @@ def test_job_prep_release(bookend):
         id="task%03d" % index, command_line="/bin/sh -c 'echo \"  $AZ_BATCH_TASK_ID\" >> \"%s\"'" % SHARED)
         for index in range(1, 9)]
     result = client.create_tasks(JOB, tasks[:4])
-    assert sorted(item.task_id for item in result.values_property) == ["task001", "task002", "task003", "task004"]
+    assert sorted(item.task_id for item in result.result_values) == ["task001", "task002", "task003", "task004"]
     collection = client.create_task_collection(JOB, models.BatchTaskGroup(task_values=tasks[4:]))
-    assert all(item.status == models.BatchTaskAddStatus.SUCCESS for item in collection.values_property)
+    assert all(item.status == models.BatchTaskAddStatus.SUCCESS for item in collection.result_values)
 
     wait_until(lambda: all(task.state == models.BatchTaskState.COMPLETED for task in client.list_tasks(JOB)))
     listed = list(client.list_tasks(JOB, max_results=3))
@@ -74,10 +74,11 @@ def test_job_prep_release(bookend):
     for index in range(1, 9):
         assert sum(text.count("task%03d" % index) for text in contents) == 1
 
-    client.begin_terminate_job(
-        JOB, models.BatchJobTerminateOptions(terminate_reason="SampleDone"), polling_interval=1).result()
+    # SDK 15.1 does not export BatchJobTerminateOptions and fails without options (client bug, spec §10).
+    terminate_options = models._models.BatchJobTerminateOptions(termination_reason="SampleDone")  # pylint: disable=protected-access
+    client.begin_terminate_job(JOB, terminate_options, polling_interval=1).result()
     wait_until(lambda: client.get_job(JOB).state == models.BatchJobState.COMPLETED)
-    assert client.get_job(JOB).execution_info.terminate_reason == "SampleDone"
+    assert client.get_job(JOB).execution_info.termination_reason == "SampleDone"
 
     statuses = list(client.list_job_preparation_and_release_task_status(JOB))
     assert statuses
