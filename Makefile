@@ -25,22 +25,32 @@ test: deps ## run the whole test suite (swift test, then the official Python SDK
 	$(SWIFT) test $(BUILD_FLAGS)
 	$(MAKE) sdk-test
 
-# The official azure-batch SDK, pinned, in a venv created on first use (a stamp keeps reruns fast).
+# The official azure-batch SDKs, pinned, each in a venv created on first use (a stamp keeps reruns
+# fast): 15.x (azure-core, api-version 2025-06-01) and 14.2.0 (msrest, as older az CLIs pin it).
 PYTHON ?= python3
 SDK_VENV ?= .venv-sdk
 SDK_VERSION ?= 15.1.0
+SDK14_VENV ?= .venv-sdk14
+SDK14_VERSION ?= 14.2.0
 SDK_STAMP := $(SDK_VENV)/.installed-azure-batch-$(SDK_VERSION)
+SDK14_STAMP := $(SDK14_VENV)/.installed-azure-batch-$(SDK14_VERSION)
 
 $(SDK_STAMP):
 	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK_VERSION)' 'pytest>=8'
 	@touch $@
 
-sdk-venv: $(SDK_STAMP) ## create .venv-sdk with the pinned azure-batch SDK (only when missing)
+$(SDK14_STAMP):
+	@test -x $(SDK14_VENV)/bin/python || $(PYTHON) -m venv $(SDK14_VENV)
+	$(SDK14_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK14_VERSION)' 'pytest>=8'
+	@touch $@
 
-sdk-test: deps sdk-venv ## run Tests/sdk (azure-batch SDK) against a fresh `bookend serve`
+sdk-venv: $(SDK_STAMP) $(SDK14_STAMP) ## create the SDK venvs (.venv-sdk, .venv-sdk14) only when missing
+
+sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh `bookend serve` each
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 
 serve: deps ## run the daemon on 127.0.0.1:8080 over $(DATA_DIR)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend

@@ -2,7 +2,12 @@
 import time
 
 import pytest
-from azure.batch import BatchClient, models
+
+batch = pytest.importorskip("azure.batch")
+if not hasattr(batch, "BatchClient"):
+    pytest.skip("SDK 15 tests need azure-batch 15.x", allow_module_level=True)
+
+from azure.batch import BatchClient, models  # noqa: E402
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
