@@ -35,15 +35,15 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "bookend.serve")
         let (host, port) = try Serve.parseListen(listen)
+        if keyFile == nil, !Serve.isLoopback(host) {
+            throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
+        }
         do {
             try DataDirectory.prepare(dataDirectory)
         } catch {
             throw CLIError("\(error)")
         }
         let keyPath = keyFile ?? (dataDirectory as NSString).appendingPathComponent("account.key")
-        if keyFile == nil, !Serve.isLoopback(host) {
-            throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
-        }
         let key = try Serve.loadOrCreateKey(at: keyPath, create: keyFile == nil)
         let engine: Engine
         do {
