@@ -47,6 +47,10 @@ public struct BatchResponder: HTTPResponder {
                     throw BookendError(.invalidRequest, "UnsupportedRequestVersion", "The specified Request Version is not supported.",
                         details: [.init(key: "QueryParameterName", value: "api-version"), .init(key: "QueryParameterValue", value: version)])
                 }
+                if let timeout = query.first("timeout"), Int(timeout).map({ $0 > 0 }) != true {
+                    // Accepted values are clamped to 30 s; the engine answers well within that.
+                    throw APIErrors.invalidQuery("timeout", timeout, "must be a positive number of seconds")
+                }
                 let body = try await collectBody(&request, headers: headers)
                 let api = APIRequest(
                     method: method, rawPath: rawPath,

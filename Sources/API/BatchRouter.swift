@@ -39,8 +39,13 @@ struct BatchRouter: Sendable {
             handlers = ["GET": { try await nodes.list(request, request.decodedSegment(1)) }]
         case 4 where s[0] == "pools" && s[2] == "nodes":
             handlers = ["GET": { try await nodes.get(request, request.decodedSegment(1), request.decodedSegment(3)) }]
-        case 5 where s[0] == "pools" && s[2] == "nodes" && s[4] == "reboot":
-            handlers = ["POST": { try await nodes.reboot(request, request.decodedSegment(1), request.decodedSegment(3)) }]
+        case 5 where s[0] == "pools" && s[2] == "nodes" && ["reboot", "disablescheduling", "enablescheduling"].contains(s[4]):
+            let (poolID, nodeID) = (request.decodedSegment(1), request.decodedSegment(3))
+            switch s[4] {
+            case "reboot": handlers = ["POST": { try await nodes.reboot(request, poolID, nodeID) }]
+            case "disablescheduling": handlers = ["POST": { try await nodes.disableScheduling(request, poolID, nodeID) }]
+            default: handlers = ["POST": { try await nodes.enableScheduling(request, poolID, nodeID) }]
+            }
         case 5 where s[0] == "pools" && s[2] == "nodes" && s[4] == "files":
             handlers = ["GET": { try await files.listNode(request, request.decodedSegment(1), request.decodedSegment(3)) }]
         case 6... where s[0] == "pools" && s[2] == "nodes" && s[4] == "files":

@@ -91,6 +91,21 @@ struct NodeController: Sendable {
         return .json(body, headers: headers)
     }
 
+    struct DisableSchedulingBody: Decodable {
+        var nodeDisableSchedulingOption: String?
+    }
+
+    func disableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let body = try request.decodeOptional(DisableSchedulingBody.self)
+        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption)
+        return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/disablescheduling")
+    }
+
+    func enableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        try await engine.enableNodeScheduling(poolID: poolID, nodeID: nodeID)
+        return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/enablescheduling")
+    }
+
     func reboot(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
         let body = try request.decodeOptional(RebootBody.self)
         try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption)
