@@ -47,8 +47,9 @@ $(SDK14_STAMP):
 
 sdk-venv: $(SDK_STAMP) $(SDK14_STAMP) ## create the SDK venvs (.venv-sdk, .venv-sdk14) only when missing
 
+# Built with --build-tests like `swift test`, so after `swift test` nothing is compiled again.
 sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh `bookend serve` each
-	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 

@@ -62,11 +62,15 @@ struct ListQuery {
     /// One page of `items` (already in wire form, keyed for stable ordering), with `odata.nextLink`
     /// when more remain.
     func page(_ items: [(key: String, object: [String: JSONValue])], request: APIRequest, metadata: String) -> Reply {
-        let sorted = items.sorted { $0.key.lowercased() < $1.key.lowercased() }
+        // Case-insensitive order (ids are unique that way), ties broken by exact text (file names).
+        func precedes(_ a: String, _ b: String) -> Bool {
+            let (x, y) = (a.lowercased(), b.lowercased())
+            return x != y ? x < y : a < b
+        }
+        let sorted = items.sorted { precedes($0.key, $1.key) }
         var remaining = sorted[...]
         if let after {
-            let lowered = after.lowercased()
-            remaining = sorted.drop { $0.key.lowercased() <= lowered }
+            remaining = sorted.drop { !precedes(after, $0.key) }
         }
         var value: [JSONValue] = []
         var lastKey: String?

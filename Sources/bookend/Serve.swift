@@ -34,7 +34,9 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "bookend.serve")
-        let (host, port) = try Serve.parseListen(listen)
+        let (host, requestedPort) = try Serve.parseListen(listen)
+        // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
+        let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
         if keyFile == nil, !Serve.isLoopback(host) {
             throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
         }
@@ -95,6 +97,37 @@ struct Serve: AsyncParsableCommand {
         }
         if host == "localhost" { host = "127.0.0.1" }
         return (String(host), port)
+    }
+
+    /// A port that is free on `host` right now (bind to port 0, read it back, close).
+    static func freePort(host: String) throws -> Int {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "0", &hints, &result) == 0, let info = result else {
+            throw CLIError("--listen: \(host) is not a numeric IP address")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("cannot create a socket to find a free port") }
+        defer { close(fd) }
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            throw CLIError("cannot bind \(host): \(String(cString: strerror(errno)))")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw CLIError("cannot read the bound port") }
+        let port = withUnsafePointer(to: &storage) { pointer -> UInt16 in
+            if info.pointee.ai_family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        return Int(port)
     }
 
     static func isLoopback(_ host: String) -> Bool {

@@ -37,7 +37,9 @@ def bookend():
     yield {"endpoint": endpoint, "account": "sdkacct", "key": key, "data_dir": data_dir}
     process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(data_dir, ignore_errors=True)
+        # SIGTERM is a graceful shutdown: the server stops and exits 0.
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
