@@ -79,6 +79,13 @@ import Testing
                 let node = try await server.send(.get, "/pools/fp/nodes/\(nodeID)/files/\(path)")
                 #expect(node.status == 400 || node.status == 404, "\(path)")
             }
+            for root in [".", "wd%2F..", "%2F", "wd%2F."] {
+                let delete = try await server.send(.delete, "/jobs/fj/tasks/ft/files/\(root)", query: [("recursive", "true")])
+                #expect(delete.status == 400 || delete.status == 404, "\(root): \(delete.status)")
+                let node = try await server.send(.delete, "/pools/fp/nodes/\(nodeID)/files/\(root)", query: [("recursive", "true")])
+                #expect(node.status == 400 || node.status == 404, "\(root): \(node.status)")
+            }
+            #expect(try await server.send(.get, "/jobs/fj/tasks/ft/files/stdout.txt").status == 200)
             #expect(FileManager.default.fileExists(atPath: server.dataDirectory + "/bookend.db"))
             // The link itself is listed only if it resolves inside; its target is never followed out.
             let deep = try await server.send(.get, "/jobs/fj/tasks/ft/files", query: [("recursive", "true")])

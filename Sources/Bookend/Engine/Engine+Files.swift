@@ -80,8 +80,13 @@ enum FileListing {
     }
 
     static func delete(root: String, path: String, recursive: Bool) throws {
-        guard !path.split(separator: "/").isEmpty else {
-            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The root directory itself cannot be deleted")
+        let components = path.split(separator: "/")
+        let realRoot = (root as NSString).resolvingSymlinksInPath
+        guard !components.isEmpty, !components.contains("."),
+            try FileAccess.resolve(root: root, relativePath: path) != realRoot
+        else {
+            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The root directory itself cannot be deleted",
+                details: [.init(key: "PropertyName", value: "filePath"), .init(key: "PropertyValue", value: path)])
         }
         let info = try properties(root: root, path: path)
         // Delete the entry itself (a symlink inside the root is removed, not what it points to).
