@@ -69,6 +69,9 @@ public struct BatchResponder: HTTPResponder {
                     base: base, requestID: requestID, method: method)
             }
         }
+        logger.debug("request", metadata: [
+            "request-id": "\(requestID)", "method": "\(method)", "path": "\(rawPath)", "status": "\(reply.status)",
+        ])
         return response(reply, requestID: requestID, headers: headers, method: method)
     }
 

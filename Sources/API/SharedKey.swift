@@ -3,7 +3,8 @@ import Crypto
 import Foundation
 
 /// Verifies `Authorization: SharedKey <account>:<signature>` (§7). Clients canonicalize the query and
-/// an empty body's Content-Length differently, so four strings-to-sign are tried; any match passes.
+/// an empty body's Content-Length differently, so the four strings-to-sign of §7.2 are tried (and, only
+/// when a client sends both `Date` and `ocp-date`, each with and without the Date line); any match passes.
 struct SharedKeyVerifier: Sendable {
     let accountName: String
     /// Kept as bytes (SymmetricKey is not Sendable); a key is made per verification.
@@ -39,7 +40,8 @@ struct SharedKeyVerifier: Sendable {
         guard account == accountName else {
             throw APIErrors.authentication("The account name in the Authorization header is not this account.")
         }
-        guard let dateText = headers["ocp-date"] ?? headers["date"] else {
+        let ocpDate = headers["ocp-date"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let dateText = ocpDate ?? headers["date"] else {
             throw APIErrors.authentication("The request has neither an ocp-date nor a Date header.")
         }
         guard let date = Wire.parseHTTPDate(dateText) else {
@@ -78,14 +80,23 @@ struct SharedKeyVerifier: Sendable {
         var ocp = headers.filter { $0.key.hasPrefix("ocp-") && !$0.value.isEmpty }.map { ($0.key, $0.value) }
         ocp.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
         let canonicalHeaders = ocp.map { "\($0.0):\($0.1)\n" }.joined()
+        // The docs leave the Date line empty when ocp-date is sent; the Python SDKs sign whatever Date they send.
+        let date = headers["date"] ?? ""
+        let dates = Set([date, (headers["ocp-date"] ?? "").isEmpty ? date : ""])
         var results: [String] = []
         for contentLength in lengths {
-            var lines = [method.uppercased()]
-            for name in SharedKeyVerifier.signedHeaders {
-                lines.append(name == "content-length" ? contentLength : headers[name] ?? "")
+            for dateLine in dates {
+                var lines = [method.uppercased()]
+                for name in SharedKeyVerifier.signedHeaders {
+                    switch name {
+                    case "content-length": lines.append(contentLength)
+                    case "date": lines.append(dateLine)
+                    default: lines.append(headers[name] ?? "")
+                    }
+                }
+                let head = lines.joined(separator: "\n") + "\n" + canonicalHeaders + "/" + accountName + rawPath
+                for query in queries { results.append(head + query) }
             }
-            let head = lines.joined(separator: "\n") + "\n" + canonicalHeaders + "/" + accountName + rawPath
-            for query in queries { results.append(head + query) }
         }
         return results
     }

@@ -24,6 +24,20 @@ import Testing
         }
     }
 
+    @Test func dateHeaderNextToOcpDate() async throws {
+        try await withServer { server in
+            let date = LiveServer.httpDate(Date())
+            // Python signs the Date it sends; the docs leave the Date line empty when ocp-date is present.
+            #expect(try await server.send(.get, "/pools", headers: ["Date": date]).status == 200)
+            #expect(try await server.send(.get, "/pools", headers: ["Date": date], style: .docs, signDateLine: false).status == 200)
+            // With an empty ocp-date, Date is the request time and must be signed.
+            let onlyDate = try await server.send(.get, "/pools", headers: ["Date": date, "ocp-date": ""], signDateLine: false)
+            #expect(onlyDate.status == 403)
+            #expect(onlyDate.values["AuthenticationErrorDetail"]?.contains("signature") == true)
+            #expect(try await server.send(.get, "/pools", headers: ["Date": date, "ocp-date": ""]).status == 200)
+        }
+    }
+
     @Test func wrongKeyIsRefused() async throws {
         try await withServer { server in
             let reply = try await server.send(.get, "/pools", signingKey: Data(repeating: 7, count: 32))

@@ -89,7 +89,7 @@ final class LiveServer: Sendable {
     func send(
         _ method: Method, _ path: String, query: [(String, String)] = [], apiVersion: String? = LiveServer.apiVersion,
         body: String? = nil, rawBody: Data? = nil, headers extra: [String: String] = [:], style: SignStyle = .python,
-        signingKey: Data? = nil, date: Date = Date(), sign: Bool = true
+        signingKey: Data? = nil, date: Date = Date(), sign: Bool = true, signDateLine: Bool = true
     ) async throws -> Reply {
         var pairs = query
         if let apiVersion { pairs.insert(("api-version", apiVersion), at: 0) }
@@ -103,8 +103,10 @@ final class LiveServer: Sendable {
         }
         for (name, value) in extra { headers[name] = value }
         if sign {
+            var signed = headers
+            if !signDateLine { signed = signed.filter { $0.key.lowercased() != "date" } }
             let toSign = LiveServer.stringToSign(
-                method: method.rawValue, path: path, query: pairs, headers: headers, account: account, style: style)
+                method: method.rawValue, path: path, query: pairs, headers: signed, account: account, style: style)
             let mac = HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: SymmetricKey(data: signingKey ?? key))
             headers["Authorization"] = "SharedKey \(account):\(Data(mac).base64EncodedString())"
         }
@@ -146,7 +148,7 @@ final class LiveServer: Sendable {
         let names = ["content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
             "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range"]
         var text = method + "\n" + names.map { $0 == "content-length" ? length : lowered[$0] ?? "" }.joined(separator: "\n") + "\n"
-        for (name, value) in lowered.filter({ $0.key.hasPrefix("ocp-") }).sorted(by: { $0.key < $1.key }) {
+        for (name, value) in lowered.filter({ $0.key.hasPrefix("ocp-") && !$0.value.isEmpty }).sorted(by: { $0.key < $1.key }) {
             text += "\(name):\(value)\n"
         }
         text += "/\(account)\(path)"
