@@ -124,3 +124,80 @@ def test_errors_map_to_sdk_exceptions(bookend):
     with pytest.raises(HttpResponseError) as denied:
         wrong.get_job("anything")
     assert denied.value.status_code == 403
+
+
+def test_operations_surface(bookend):
+    """The other everyday SDK 15 calls, each checked for the exact status code and shape the SDK expects."""
+    client = client_for(bookend)
+    pool_id, job_id = "surface-pool", "surface-job"
+    client.create_pool(models.BatchPoolCreateOptions(id=pool_id, vm_size="small", target_dedicated_nodes=1))
+    assert client.pool_exists(pool_id)
+    wait_until(lambda: [n.state for n in client.list_nodes(pool_id)] == [models.BatchNodeState.IDLE])
+    client.update_pool(pool_id, models.BatchPoolUpdateOptions(
+        metadata=[models.BatchMetadataItem(name="owner", value="tests")]))
+    assert client.get_pool(pool_id).metadata[0].value == "tests"
+    client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=1).result()
+    wait_until(lambda: len([n for n in client.list_nodes(pool_id) if n.state == models.BatchNodeState.IDLE]) == 2)
+    assert [pool.id for pool in client.list_pools(filter="startswith(id,'surface')", select=["id", "state"])] == [pool_id]
+
+    node = next(iter(client.list_nodes(pool_id)))
+    client.disable_node_scheduling(pool_id, node.id, models.BatchNodeDisableSchedulingOptions(
+        node_disable_scheduling_option=models.BatchNodeDisableSchedulingOption.TASK_COMPLETION))
+    assert client.get_node(pool_id, node.id).scheduling_state == models.SchedulingState.DISABLED
+    client.enable_node_scheduling(pool_id, node.id)
+    # SDK 15.1 fails client-side without options and does not export the options class.
+    reboot = models._models.BatchNodeRebootOptions(node_reboot_kind="requeue")  # pylint: disable=protected-access
+    client.begin_reboot_node(pool_id, node.id, reboot, polling_interval=1).result()
+    wait_until(lambda: client.get_node(pool_id, node.id).state == models.BatchNodeState.IDLE)
+
+    client.create_job(models.BatchJobCreateOptions(id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id), priority=10))
+    client.update_job(job_id, models.BatchJobUpdateOptions(priority=20))
+    assert client.get_job(job_id).priority == 20
+    job = client.get_job(job_id)
+    job.priority = 30
+    client.replace_job(job_id, job)
+    assert client.get_job(job_id).priority == 30
+    client.begin_disable_job(job_id, models.BatchJobDisableOptions(disable_tasks=models.DisableBatchJobOption.WAIT),
+                             polling_interval=1).result()
+    assert client.get_job(job_id).state == models.BatchJobState.DISABLED
+    client.begin_enable_job(job_id, polling_interval=1).result()
+    assert client.get_job(job_id).state == models.BatchJobState.ACTIVE
+
+    client.create_task(job_id, models.BatchTaskCreateOptions(
+        id="writer", command_line="/bin/sh -c 'mkdir -p out && echo result > out/r.txt && exit 4'"))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="sleeper", command_line="/bin/sleep 60"))
+    wait_until(lambda: client.get_task(job_id, "writer").state == models.BatchTaskState.COMPLETED)
+    writer = client.get_task(job_id, "writer")
+    assert writer.execution_info.result == models.BatchTaskExecutionResult.FAILURE
+    assert writer.execution_info.failure_info.category == models.BatchErrorSourceCategory.USER_ERROR
+    names = [f.name for f in client.list_task_files(job_id, "writer", recursive=True)]
+    assert "wd/out/r.txt" in names and "stdout.txt" in names
+    properties = client.get_task_file_properties(job_id, "writer", "wd/out/r.txt")
+    assert int(properties.content_length) == 7 and not properties.is_directory
+    assert b"".join(client.download_task_file(job_id, "writer", "wd/out/r.txt", ocp_range="bytes=0-2")) == b"res"
+    client.delete_task_file(job_id, "writer", "wd/out/r.txt")
+    with pytest.raises(ResourceNotFoundError):
+        client.get_task_file_properties(job_id, "writer", "wd/out/r.txt")
+    client.reactivate_task(job_id, "writer")
+    wait_until(lambda: client.get_task(job_id, "writer").execution_info.retry_count == 0
+               and client.get_task(job_id, "writer").state == models.BatchTaskState.COMPLETED)
+
+    wait_until(lambda: client.get_task(job_id, "sleeper").state == models.BatchTaskState.RUNNING)
+    sleeper = client.get_task(job_id, "sleeper")
+    sleeper.constraints = models.BatchTaskConstraints(max_task_retry_count=2)
+    client.replace_task(job_id, "sleeper", sleeper)
+    assert client.get_task(job_id, "sleeper").constraints.max_task_retry_count == 2
+    assert list(client.list_subtasks(job_id, "sleeper")) == []
+    client.terminate_task(job_id, "sleeper")
+    wait_until(lambda: client.get_task(job_id, "sleeper").state == models.BatchTaskState.COMPLETED)
+    assert client.get_task(job_id, "sleeper").execution_info.failure_info.code == "TaskEnded"
+    failed = [t.id for t in client.list_tasks(job_id, filter="executionInfo/result eq 'failure'")]
+    assert sorted(failed) == ["sleeper", "writer"]
+    client.delete_task(job_id, "writer")
+    assert [t.id for t in client.list_tasks(job_id)] == ["sleeper"]
+
+    with pytest.raises(HttpResponseError) as conflict:
+        client.list_job_preparation_and_release_task_status(job_id).next()
+    assert conflict.value.error.code == "JobPreparationTaskNotSpecified"
+    client.begin_delete_job(job_id, polling_interval=1).result()
+    client.begin_delete_pool(pool_id, polling_interval=1).result()
