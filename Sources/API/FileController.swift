@@ -75,50 +75,48 @@ struct FileController: Sendable {
             throw BookendError(.conflict, "OperationInvalidForCurrentState", "The path \(path) is a directory")
         }
         let url = try await filesURL(request, target) + "/" + Wire.escape(file.name)
-        let data: Data
+        let root: String
         switch target {
-        case .task(let jobID, let taskID): data = try await engine.readTaskFile(jobID: jobID, taskID: taskID, path: path)
-        case .node(let poolID, let nodeID): data = try await engine.readNodeFile(poolID: poolID, nodeID: nodeID, path: path)
+        case .task(let jobID, let taskID): root = try await engine.taskDirectory(jobID: jobID, taskID: taskID)
+        case .node(let poolID, let nodeID): root = try await engine.node(poolID: poolID, nodeID: nodeID).rootDirectory
         }
-        var body = data
-        if let range = request.header("ocp-range") {
-            body = try FileController.slice(data, range: range)
+        // Read outside the engine (a large stdout must not hold it up), only the requested range.
+        let path = try FileAccess.resolve(root: root, relativePath: path)
+        let range = try request.header("ocp-range").map { try FileController.range($0, size: file.contentLength) }
+            ?? (start: 0, count: file.contentLength)
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw BookendError(.notFound, "FileNotFound", "The file \(file.name) cannot be read")
         }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(range.start))
+        let body = try handle.read(upToCount: Int(range.count)) ?? Data()
         return Reply(status: 200, headers: headers(request, file, url: url), body: body, contentType: "application/octet-stream")
     }
 
-    /// `bytes=start-end` (inclusive; `start-` and `-suffix` too). Answered with 200, as Batch does.
-    static func slice(_ data: Data, range: String) throws -> Data {
+    /// `bytes=start-end` (inclusive; `start-` and `-suffix` too) as (start, count) within `size`.
+    /// Answered with 200, as Batch does.
+    static func range(_ header: String, size: Int64) throws -> (start: Int64, count: Int64) {
         let invalid = BookendError(.invalidRequest, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.",
-            details: [.init(key: "HeaderName", value: "ocp-range"), .init(key: "HeaderValue", value: range)])
-        let trimmed = range.trimmingCharacters(in: .whitespaces)
+            details: [.init(key: "HeaderName", value: "ocp-range"), .init(key: "HeaderValue", value: header)])
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
         guard trimmed.lowercased().hasPrefix("bytes=") else { throw invalid }
-        let spec = trimmed.dropFirst(6)
-        let pieces = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        let pieces = trimmed.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard pieces.count == 2 else { throw invalid }
-        let count = data.count
-        var start: Int
-        var end: Int
         if pieces[0].isEmpty {
-            guard let suffix = Int(pieces[1]), suffix > 0 else { throw invalid }
-            start = max(0, count - suffix)
-            end = count - 1
-        } else {
-            guard let first = Int(pieces[0]), first >= 0 else { throw invalid }
-            start = first
-            if pieces[1].isEmpty {
-                end = count - 1
-            } else {
-                guard let last = Int(pieces[1]), last >= first else { throw invalid }
-                end = min(last, count - 1)
-            }
+            guard let suffix = Int64(pieces[1]), suffix > 0 else { throw invalid }
+            let start = max(0, size - suffix)
+            return (start, size - start)
         }
-        guard start < count || (count == 0 && start == 0) else {
+        guard let start = Int64(pieces[0]), start >= 0 else { throw invalid }
+        var end = size - 1
+        if !pieces[1].isEmpty {
+            guard let last = Int64(pieces[1]), last >= start else { throw invalid }
+            end = min(last, size - 1)
+        }
+        guard start < size || (size == 0 && start == 0) else {
             throw BookendError(.invalidRequest, "InvalidRange", "The range specified is invalid for the current size of the resource.")
         }
-        if count == 0 { return Data() }
-        start = min(start, count - 1)
-        return data.subdata(in: (data.startIndex + start)..<(data.startIndex + end + 1))
+        return (start, max(0, end - start + 1))
     }
 
     func delete(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
