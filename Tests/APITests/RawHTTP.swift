@@ -33,7 +33,7 @@ enum RawHTTP {
         head += "\r\n"
         var request = Data(head.utf8)
         request.append(body)
-        try request.withUnsafeBytes { buffer in
+        request.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let sent = Glibc.send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
