@@ -35,6 +35,8 @@ struct BatchRouter: Sendable {
             ]
         case 3 where s[0] == "pools" && s[2] == "resize":
             handlers = ["POST": { try await pools.resize(request, request.decodedSegment(1)) }]
+        case 3 where s[0] == "pools" && s[2] == "stopresize":
+            handlers = ["POST": { try await pools.stopResize(request, request.decodedSegment(1)) }]
         case 3 where s[0] == "pools" && s[2] == "nodes":
             handlers = ["GET": { try await nodes.list(request, request.decodedSegment(1)) }]
         case 4 where s[0] == "pools" && s[2] == "nodes":

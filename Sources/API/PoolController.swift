@@ -47,6 +47,15 @@ struct PoolController: Sendable {
             lastModified: updated.lastModified)
     }
 
+    func stopResize(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        try await engine.stopPoolResize(id: id)
+        let after = try await engine.pool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/stopresize", eTag: after.eTag,
+            lastModified: after.lastModified)
+    }
+
     func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
         let pool = try await engine.pool(id: id)
         try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)

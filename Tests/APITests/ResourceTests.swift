@@ -63,6 +63,10 @@ import Testing
             #expect(resize.status == 202)
             let again = try await server.send(.post, "/pools/pool1/resize", body: #"{"targetDedicatedNodes":3}"#)
             #expect(again.status == 409 || again.status == 202)
+            #expect(try await server.send(.post, "/pools/pool1/stopresize").status == 202)
+            #expect(try await eventually {
+                (try await server.send(.get, "/pools/pool1").json["allocationState"] as? String) == "steady"
+            })
             let badTimeout = try await server.send(.post, "/pools/pool1/resize", body: #"{"targetDedicatedNodes":1,"resizeTimeout":"PT1M"}"#)
             #expect(badTimeout.code == "InvalidPropertyValue")
 

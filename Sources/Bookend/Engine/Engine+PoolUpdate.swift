@@ -48,3 +48,27 @@ extension Engine {
         return try pool(pk: pk)
     }
 }
+
+extension Engine {
+    /// Stops a pool's resize: the target becomes the nodes it has now (nodes already leaving still
+    /// leave); the pool turns `steady` once those settle. On a `steady` pool this changes nothing.
+    public func stopPoolResize(id: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try livePool(db, id)
+            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
+            guard row["allocation_state"].string == "resizing" else { return }
+            let pk = row["pk"].int64 ?? 0
+            func count(_ dedicated: Int) throws -> Int {
+                try db.scalar(
+                    "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
+                    [pk, dedicated]).int ?? 0
+            }
+            try db.run(
+                "UPDATE pool SET target_dedicated_nodes = ?, target_low_priority_nodes = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
+                [try count(1), try count(0), Engine.newETag(), now, pk])
+            try record(db, "pool.resize.stopped", pool: row["id"].string, now: now)
+        }
+        wake()
+    }
+}
