@@ -54,6 +54,8 @@ struct BatchRouter: Sendable {
             let target = FileController.Target.node(poolID: request.decodedSegment(1), nodeID: request.decodedSegment(3))
             let path = (5..<s.count).map { request.decodedSegment($0) }.joined(separator: "/")
             handlers = fileHandlers(request, target, path)
+        case 1 where s[0] == "nodecounts":
+            handlers = ["GET": { try await nodes.counts(request) }]
         case 1 where s[0] == "jobs":
             handlers = ["GET": { try await jobs.list(request) }, "POST": { try await jobs.add(request) }]
         case 2 where s[0] == "jobs":

@@ -17,6 +17,11 @@ import Testing
         try await withServer { server in
             let nodeID = try await idleNode(server, pool: "np")
             let base = "/pools/np/nodes/\(nodeID)"
+            let counts = try await server.send(.get, "/nodecounts")
+            let dedicated = (counts.json["value"] as? [[String: Any]])?.first?["dedicated"] as? [String: Any]
+            #expect(dedicated?["idle"] as? Int == 1)
+            #expect(dedicated?["total"] as? Int == 1)
+            #expect(dedicated?["startTaskFailed"] as? Int == 0)
             #expect(try await server.send(.post, "\(base)/disablescheduling", body: #"{"nodeDisableSchedulingOption":"taskcompletion"}"#).status == 200)
             #expect(try await server.send(.post, "\(base)/disablescheduling").code == "NodeAlreadyInTargetSchedulingState")
             #expect(try await server.send(.get, base).json["schedulingState"] as? String == "disabled")

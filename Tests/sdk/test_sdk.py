@@ -139,6 +139,8 @@ def test_operations_surface(bookend):
     client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=1).result()
     wait_until(lambda: len([n for n in client.list_nodes(pool_id) if n.state == models.BatchNodeState.IDLE]) == 2)
     assert [pool.id for pool in client.list_pools(filter="startswith(id,'surface')", select=["id", "state"])] == [pool_id]
+    counts = [c for c in client.list_pool_node_counts() if c.pool_id == pool_id]
+    assert counts[0].dedicated.idle == 2 and counts[0].dedicated.total == 2 and counts[0].low_priority.total == 0
 
     node = next(iter(client.list_nodes(pool_id)))
     client.disable_node_scheduling(pool_id, node.id, models.BatchNodeDisableSchedulingOptions(
