@@ -36,12 +36,12 @@ SDK_STAMP := $(SDK_VENV)/.installed-azure-batch-$(SDK_VERSION)
 SDK14_STAMP := $(SDK14_VENV)/.installed-azure-batch-$(SDK14_VERSION)
 
 $(SDK_STAMP):
-	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV) || { echo "cannot create $(SDK_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
 	$(SDK_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK_VERSION)' 'pytest>=8'
 	@touch $@
 
 $(SDK14_STAMP):
-	@test -x $(SDK14_VENV)/bin/python || $(PYTHON) -m venv $(SDK14_VENV)
+	@test -x $(SDK14_VENV)/bin/python || $(PYTHON) -m venv $(SDK14_VENV) || { echo "cannot create $(SDK14_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
 	$(SDK14_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK14_VERSION)' 'pytest>=8'
 	@touch $@
 
