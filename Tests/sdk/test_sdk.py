@@ -60,6 +60,10 @@ def test_job_prep_release(bookend):
     listed = list(client.list_tasks(JOB, max_results=3))
     assert [task.id for task in listed] == ["task%03d" % index for index in range(1, 9)]
     assert all(task.execution_info.exit_code == 0 for task in listed)
+    # Paging with a filter and a selection: odata.nextLink must carry both through SDK 15's re-encoding.
+    paged = list(client.list_tasks(JOB, filter="state eq 'completed' and startswith(id,'task')", max_results=2,
+                                   select=["id", "state"]))
+    assert [task.id for task in paged] == ["task%03d" % index for index in range(1, 9)]
     counts = client.get_job_task_counts(JOB)
     assert counts.task_counts.succeeded == 8
 
