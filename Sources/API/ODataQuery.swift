@@ -62,15 +62,10 @@ struct ListQuery {
     /// One page of `items` (already in wire form, keyed for stable ordering), with `odata.nextLink`
     /// when more remain.
     func page(_ items: [(key: String, object: [String: JSONValue])], request: APIRequest, metadata: String) -> Reply {
-        // Case-insensitive order (ids are unique that way), ties broken by exact text (file names).
-        func precedes(_ a: String, _ b: String) -> Bool {
-            let (x, y) = (a.lowercased(), b.lowercased())
-            return x != y ? x < y : a < b
-        }
-        let sorted = items.sorted { precedes($0.key, $1.key) }
+        let sorted = items.sorted { ListQuery.precedes($0.key, $1.key) }
         var remaining = sorted[...]
         if let after {
-            remaining = sorted.drop { !precedes(after, $0.key) }
+            remaining = sorted.drop { !ListQuery.precedes(after, $0.key) }
         }
         var value: [JSONValue] = []
         var lastKey: String?
@@ -84,8 +79,46 @@ struct ListQuery {
             value.append(.object(ListQuery.apply(select: select, to: item.object)))
             lastKey = item.key
         }
+        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+    }
+
+    /// One page fetched in key order from `fetch(after, limit)` (which returns items after a key),
+    /// for lists too long to load whole. Filtered items are skipped until the page is full.
+    func page(
+        request: APIRequest, metadata: String,
+        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, object: [String: JSONValue])]
+    ) async throws -> Reply {
+        let batchSize = min(1000, maxResults + 1)
+        var cursor = after
+        var value: [JSONValue] = []
+        var lastKey: String?
+        var more = false
+        fetching: while true {
+            let batch = try await fetch(cursor, batchSize)
+            for item in batch {
+                if let filter, !filter.matches(item.object) { continue }
+                if value.count == maxResults {
+                    more = true
+                    break fetching
+                }
+                value.append(.object(ListQuery.apply(select: select, to: item.object)))
+                lastKey = item.key
+            }
+            guard batch.count == batchSize, let last = batch.last else { break }
+            cursor = last.key
+        }
+        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+    }
+
+    /// Case-insensitive order (ids are unique that way), ties broken by exact text (file names).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (a.lowercased(), b.lowercased())
+        return x != y ? x < y : a < b
+    }
+
+    private func reply(_ value: [JSONValue], lastKey: String?, request: APIRequest, metadata: String) -> Reply {
         var body: [String: JSONValue] = ["odata.metadata": Wire.metadata(request.baseURL, metadata), "value": .array(value)]
-        if more, let lastKey {
+        if let lastKey {
             body["odata.nextLink"] = .string(nextLink(request, token: ListQuery.encodeToken(lastKey)))
         }
         return .json(body)

@@ -11,10 +11,11 @@ struct TaskController: Sendable {
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
         let job = try await engine.job(id: jobID)
-        let items = try await engine.tasks(jobID: jobID).map {
-            (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
+        return try await query.page(request: request, metadata: "tasks") { after, limit in
+            try await engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
+                (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
+            }
         }
-        return query.page(items, request: request, metadata: "tasks")
     }
 
     func add(_ request: APIRequest, _ jobID: String) async throws -> Reply {

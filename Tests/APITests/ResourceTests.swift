@@ -191,6 +191,32 @@ import Testing
         }
     }
 
+    @Test func pagingWithFilterAcrossPages() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"pj","poolInfo":{"poolId":"nowhere"}}"#).status == 201)
+            let ids = (0..<40).map { String(format: "%@%02d", $0 % 3 == 0 ? "B" : "a", $0) }
+            let body = ids.map { #"{"id":"\#($0)","commandLine":"/bin/true"}"# }.joined(separator: ",")
+            #expect(try await server.send(.post, "/jobs/pj/addtaskcollection", body: #"{"value":[\#(body)]}"#).status == 200)
+            var seen: [String] = []
+            var pages = 0
+            var query: [(String, String)] = [("maxresults", "4"), ("$filter", "startswith(id,'b') and state eq 'active'")]
+            while pages < 20 {
+                let page = try await server.send(.get, "/jobs/pj/tasks", query: query)
+                #expect(page.status == 200, "\(page.text)")
+                pages += 1
+                seen += (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                query = (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") }
+            }
+            let expected = ids.filter { $0.hasPrefix("B") }.sorted { $0.lowercased() < $1.lowercased() }
+            #expect(seen == expected)
+            #expect(pages == 4)
+            let all = try await server.send(.get, "/jobs/pj/tasks")
+            #expect((all.json["value"] as? [Any])?.count == 40)
+            #expect(all.json["odata.nextLink"] == nil)
+        }
+    }
+
     @Test func prepStatusNeedsPrepTask() async throws {
         try await withServer { server in
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"plain","poolInfo":{"poolId":"nopool"}}"#).status == 201)
