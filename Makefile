@@ -5,7 +5,7 @@ DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build test demo release bench clean
+.PHONY: help deps build test sdk-test sdk-venv serve demo release bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,41 @@ deps: ## install the system packages Bookend needs (libsqlite3-dev, sqlite3) whe
 build: deps ## build everything (debug)
 	$(SWIFT) build $(BUILD_FLAGS)
 
-test: deps ## run the whole test suite
+test: deps ## run the whole test suite (swift test, then the official Python SDK against bookend serve)
 	$(SWIFT) test $(BUILD_FLAGS)
+	$(MAKE) sdk-test
+
+# The official azure-batch SDKs, pinned, each in a venv created on first use (a stamp keeps reruns
+# fast): 15.x (azure-core, api-version 2025-06-01) and 14.2.0 (msrest, as older az CLIs pin it).
+PYTHON ?= python3
+SDK_VENV ?= .venv-sdk
+SDK_VERSION ?= 15.1.0
+SDK14_VENV ?= .venv-sdk14
+SDK14_VERSION ?= 14.2.0
+SDK_STAMP := $(SDK_VENV)/.installed-azure-batch-$(SDK_VERSION)
+SDK14_STAMP := $(SDK14_VENV)/.installed-azure-batch-$(SDK14_VERSION)
+
+$(SDK_STAMP):
+	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV) || { echo "cannot create $(SDK_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
+	$(SDK_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK_VERSION)' 'pytest>=8'
+	@touch $@
+
+$(SDK14_STAMP):
+	@test -x $(SDK14_VENV)/bin/python || $(PYTHON) -m venv $(SDK14_VENV) || { echo "cannot create $(SDK14_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
+	$(SDK14_VENV)/bin/pip install -q --disable-pip-version-check 'azure-batch==$(SDK14_VERSION)' 'pytest>=8'
+	@touch $@
+
+sdk-venv: $(SDK_STAMP) $(SDK14_STAMP) ## create the SDK venvs (.venv-sdk, .venv-sdk14) only when missing
+
+# Built with --build-tests like `swift test`, so after `swift test` nothing is compiled again.
+sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh `bookend serve` each
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+
+serve: deps ## run the daemon on 127.0.0.1:8080 over $(DATA_DIR)
+	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend serve --data-dir $(DATA_DIR)
 
 demo: deps ## run the JobPrepRelease sample on two local nodes (fresh data dir in var/demo)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend

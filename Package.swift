@@ -8,6 +8,9 @@ let swiftSettings: [SwiftSetting] = [
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
@@ -19,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
@@ -36,7 +41,13 @@ let package = Package(
         ),
         // A client of the Azure Batch REST API with Shared Key signing, for the CLI (and any Swift program).
         .target(name: "Client", dependencies: [crypto], swiftSettings: swiftSettings),
-        .executableTarget(name: "bookend", dependencies: ["Bookend", "SQLite", "Client", argumentParser], swiftSettings: swiftSettings),
+        // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
+        .target(name: "API", dependencies: ["Bookend", hummingbird, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "bookend",
+            dependencies: ["Bookend", "SQLite", "Client", "API", argumentParser, logging, serviceLifecycle, unixSignals],
+            swiftSettings: swiftSettings
+        ),
 
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
@@ -45,5 +56,10 @@ let package = Package(
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "ClientTests", dependencies: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "APITests",
+            dependencies: ["API", "Bookend", crypto, logging, serviceLifecycle],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

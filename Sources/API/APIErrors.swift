@@ -1,0 +1,96 @@
+import Bookend
+import Foundation
+
+/// Errors the API layer raises itself (the library raises the rest), and the Batch error body.
+enum APIErrors {
+    static func status(_ kind: BookendError.Kind) -> Int {
+        switch kind {
+        case .invalidRequest: 400
+        case .notFound: 404
+        case .conflict: 409
+        case .preconditionFailed: 412
+        case .internalError: 500
+        }
+    }
+
+    /// Status for codes whose HTTP status is not the one their kind implies.
+    static func status(for error: BookendError) -> Int {
+        switch error.code {
+        case "AuthenticationFailed": 403
+        case "RequestBodyTooLarge": 413
+        case "UnsupportedHttpVerb": 405
+        case "MissingContentLengthHeader": 411
+        case "InvalidRange": 416
+        case "ServerBusy": 503
+        default: status(error.kind)
+        }
+    }
+
+    static func decoding(_ error: DecodingError) -> BookendError {
+        func path(_ codingPath: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
+            (codingPath + (last.map { [$0] } ?? [])).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let name = path(context.codingPath, key)
+            return BookendError(.invalidRequest, "MissingRequiredProperty", "The property \(name) is required",
+                details: [.init(key: "PropertyName", value: name)])
+        case .valueNotFound(_, let context):
+            let name = path(context.codingPath)
+            return BookendError(.invalidRequest, "MissingRequiredProperty", "The property \(name) is required",
+                details: [.init(key: "PropertyName", value: name)])
+        case .typeMismatch(let type, let context):
+            let name = path(context.codingPath)
+            return BookendError(.invalidRequest, "InvalidRequestBody",
+                "The request body is invalid: \(name) must be of type \(type)",
+                details: [.init(key: "PropertyName", value: name)])
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return BookendError(.invalidRequest, "InvalidRequestBody", "The request body is not valid JSON")
+            }
+            let name = path(context.codingPath)
+            return BookendError(.invalidRequest, "InvalidRequestBody", "The request body is invalid at \(name)",
+                details: [.init(key: "PropertyName", value: name)])
+        @unknown default:
+            return BookendError(.invalidRequest, "InvalidRequestBody", "The request body is invalid")
+        }
+    }
+
+    static func invalidQuery(_ name: String, _ value: String, _ why: String) -> BookendError {
+        BookendError(.invalidRequest, "InvalidQueryParameterValue", "The value for query parameter \(name) is invalid: \(why)",
+            details: [.init(key: "QueryParameterName", value: name), .init(key: "QueryParameterValue", value: value)])
+    }
+
+    static func authentication(_ why: String) -> BookendError {
+        BookendError(.invalidRequest, "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            details: [.init(key: "AuthenticationErrorDetail", value: why)])
+    }
+
+    static let conditionNotMet = BookendError(.preconditionFailed, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")
+
+    static func resourceNotFound(_ path: String) -> BookendError {
+        BookendError(.notFound, "ResourceNotFound", "The specified resource does not exist.")
+    }
+
+    static func unsupportedVerb(_ method: String) -> BookendError {
+        BookendError(.invalidRequest, "UnsupportedHttpVerb", "The resource doesn't support the specified HTTP verb \(method).")
+    }
+
+    /// The Batch error body (§6.5).
+    static func body(_ error: BookendError, base: String, requestID: String) -> Data {
+        var object: [String: JSONValue] = [
+            "odata.metadata": Wire.metadata(base, "Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element"),
+            "code": .string(error.code),
+            "message": .object([
+                "lang": .string("en-US"),
+                "value": .string("\(error.message)\nRequestId:\(requestID)\nTime:\(Wire.isoString(Date()))"),
+            ]),
+        ]
+        if !error.details.isEmpty {
+            object["values"] = .array(error.details.map { .object(["key": .string($0.key), "value": .string($0.value)]) })
+        }
+        return Wire.encode(.object(object))
+    }
+}

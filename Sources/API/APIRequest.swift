@@ -1,0 +1,96 @@
+import Bookend
+import Foundation
+
+/// A request as the controllers see it: raw path segments, decoded query, headers, the body.
+struct APIRequest: Sendable {
+    let method: String
+    /// The path as sent, still percent-encoded (what Shared Key signs).
+    let rawPath: String
+    /// Raw path segments; decode a segment only after routing.
+    let segments: [String]
+    let query: QueryParameters
+    /// Header names lowercased; the first value of each.
+    let headers: [String: String]
+    let body: Data
+    /// `scheme://host[:port]` the client used, for URLs in bodies.
+    let baseURL: String
+    let requestID: String
+
+    func header(_ name: String) -> String? { headers[name.lowercased()] }
+
+    /// Decodes the JSON body into a request shape, mapping decoding failures to Batch errors.
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        guard !body.isEmpty else {
+            throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is missing")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: body)
+        } catch let error as DecodingError {
+            throw APIErrors.decoding(error)
+        }
+    }
+
+    /// Decodes an optional body: nil when the body is empty (e.g. SDK14 terminate with Content-Length 0).
+    func decodeOptional<T: Decodable>(_ type: T.Type) throws -> T? {
+        guard !body.isEmpty, !body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else { return nil }
+        return try decode(type)
+    }
+
+    /// A segment after routing, percent-decoded (`wd%2Fout.txt` → `wd/out.txt`).
+    func decodedSegment(_ index: Int) -> String {
+        segments[index].removingPercentEncoding ?? segments[index]
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let value = query.first(name) else { return nil }
+        switch value.lowercased() {
+        case "true": return true
+        case "false": return false
+        default:
+            throw APIErrors.invalidQuery(name, value, "must be true or false")
+        }
+    }
+}
+
+/// Query parameters, percent-decoded (`+` is a space), in the order sent.
+struct QueryParameters: Sendable {
+    let pairs: [(name: String, value: String)]
+
+    init(rawQuery: String?) {
+        var pairs: [(String, String)] = []
+        for part in (rawQuery ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = QueryParameters.decode(pieces[0])
+            let value = pieces.count > 1 ? QueryParameters.decode(pieces[1]) : ""
+            pairs.append((name, value))
+        }
+        self.pairs = pairs
+    }
+
+    static func decode(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+
+    /// First value of a parameter, name matched case-insensitively.
+    func first(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return pairs.first { $0.name.lowercased() == lowered }?.value
+    }
+}
+
+/// What a controller answers; `BatchResponder` adds the common headers.
+struct Reply: Sendable {
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: Data = Data()
+    var contentType: String?
+
+    static func empty(_ status: Int, headers: [(String, String)] = []) -> Reply {
+        Reply(status: status, headers: headers)
+    }
+
+    static func json(_ object: [String: JSONValue], status: Int = 200, headers: [(String, String)] = []) -> Reply {
+        Reply(status: status, headers: headers, body: Wire.encode(.object(object)), contentType: Wire.jsonContentType)
+    }
+}

@@ -1,0 +1,131 @@
+import Bookend
+import Foundation
+
+/// Task and node files: list, GET (with `ocp-range`), HEAD properties, DELETE. Paths are decoded
+/// after routing and resolved by the library, which never leaves the task directory or node root.
+struct FileController: Sendable {
+    let engine: Engine
+
+    enum Target: Sendable {
+        case task(jobID: String, taskID: String)
+        case node(poolID: String, nodeID: String)
+    }
+
+    private func filesURL(_ request: APIRequest, _ target: Target) async throws -> String {
+        switch target {
+        case .task(let jobID, let taskID):
+            let job = try await engine.job(id: jobID)
+            let task = try await engine.task(jobID: jobID, taskID: taskID)
+            return Wire.taskURL(request.baseURL, job.id, task.id) + "/files"
+        case .node(let poolID, let nodeID):
+            let pool = try await engine.pool(id: poolID)
+            return Wire.nodeURL(request.baseURL, pool.id, nodeID) + "/files"
+        }
+    }
+
+    private func list(_ request: APIRequest, _ target: Target) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.files)
+        let recursive = try request.bool("recursive") ?? false
+        let prefix = try await filesURL(request, target)
+        let files: [NodeFileInfo]
+        switch target {
+        case .task(let jobID, let taskID): files = try await engine.taskFiles(jobID: jobID, taskID: taskID, recursive: recursive)
+        case .node(let poolID, let nodeID): files = try await engine.nodeFiles(poolID: poolID, nodeID: nodeID, recursive: recursive)
+        }
+        return query.page(files.map { (key: $0.name, object: Render.file($0, urlPrefix: prefix)) }, request: request, metadata: "files")
+    }
+
+    func listTask(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        try await list(request, .task(jobID: jobID, taskID: taskID))
+    }
+
+    func listNode(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        try await list(request, .node(poolID: poolID, nodeID: nodeID))
+    }
+
+    private func info(_ target: Target, _ path: String) async throws -> NodeFileInfo {
+        switch target {
+        case .task(let jobID, let taskID): try await engine.taskFileProperties(jobID: jobID, taskID: taskID, path: path)
+        case .node(let poolID, let nodeID): try await engine.nodeFileProperties(poolID: poolID, nodeID: nodeID, path: path)
+        }
+    }
+
+    private func headers(_ request: APIRequest, _ file: NodeFileInfo, url: String) -> [(String, String)] {
+        let modified = Wire.httpDate(file.lastModified)
+        return [
+            ("Last-Modified", modified), ("ocp-creation-time", modified),
+            ("ocp-batch-file-isdirectory", file.isDirectory ? "true" : "false"), ("ocp-batch-file-url", url),
+            ("ocp-batch-file-mode", file.fileMode),
+            ("ETag", String(format: "0x%llX", UInt64(max(0, file.lastModified.timeIntervalSince1970 * 1_000_000)) ^ UInt64(file.contentLength))),
+        ]
+    }
+
+    func properties(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
+        let file = try await info(target, path)
+        let url = try await filesURL(request, target) + "/" + Wire.escape(file.name)
+        var reply = Reply.empty(200, headers: headers(request, file, url: url))
+        reply.contentType = "application/octet-stream"
+        reply.headers.append(("Content-Length", String(file.contentLength)))
+        return reply
+    }
+
+    func get(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
+        let file = try await info(target, path)
+        guard !file.isDirectory else {
+            throw BookendError(.conflict, "OperationInvalidForCurrentState", "The path \(path) is a directory")
+        }
+        let url = try await filesURL(request, target) + "/" + Wire.escape(file.name)
+        let root: String
+        switch target {
+        case .task(let jobID, let taskID): root = try await engine.taskDirectory(jobID: jobID, taskID: taskID)
+        case .node(let poolID, let nodeID): root = try await engine.node(poolID: poolID, nodeID: nodeID).rootDirectory
+        }
+        // Read outside the engine (a large stdout must not hold it up), only the requested range.
+        let path = try FileAccess.resolve(root: root, relativePath: path)
+        let range = try request.header("ocp-range").map { try FileController.range($0, size: file.contentLength) }
+            ?? (start: 0, count: file.contentLength)
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw BookendError(.notFound, "FileNotFound", "The file \(file.name) cannot be read")
+        }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(range.start))
+        let body = try handle.read(upToCount: Int(range.count)) ?? Data()
+        return Reply(status: 200, headers: headers(request, file, url: url), body: body, contentType: "application/octet-stream")
+    }
+
+    /// `bytes=start-end` (inclusive; `start-` and `-suffix` too) as (start, count) within `size`.
+    /// Answered with 200, as Batch does.
+    static func range(_ header: String, size: Int64) throws -> (start: Int64, count: Int64) {
+        let invalid = BookendError(.invalidRequest, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.",
+            details: [.init(key: "HeaderName", value: "ocp-range"), .init(key: "HeaderValue", value: header)])
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard trimmed.lowercased().hasPrefix("bytes=") else { throw invalid }
+        let pieces = trimmed.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard pieces.count == 2 else { throw invalid }
+        if pieces[0].isEmpty {
+            guard let suffix = Int64(pieces[1]), suffix > 0 else { throw invalid }
+            let start = max(0, size - suffix)
+            return (start, size - start)
+        }
+        guard let start = Int64(pieces[0]), start >= 0 else { throw invalid }
+        var end = size - 1
+        if !pieces[1].isEmpty {
+            guard let last = Int64(pieces[1]), last >= start else { throw invalid }
+            end = min(last, size - 1)
+        }
+        guard start < size || (size == 0 && start == 0) else {
+            throw BookendError(.invalidRequest, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+        }
+        return (start, max(0, end - start + 1))
+    }
+
+    func delete(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
+        let recursive = try request.bool("recursive") ?? false
+        let url = try await filesURL(request, target) + "/" + Wire.escape(path)
+        switch target {
+        case .task(let jobID, let taskID): try await engine.deleteTaskFile(jobID: jobID, taskID: taskID, path: path, recursive: recursive)
+        case .node(let poolID, let nodeID): try await engine.deleteNodeFile(poolID: poolID, nodeID: nodeID, path: path, recursive: recursive)
+        }
+        return Render.mutation(200, dataServiceID: url)
+    }
+}

@@ -1,0 +1,115 @@
+import Bookend
+import Foundation
+
+/// `/jobs`, `/jobs/{id}` and the job actions.
+struct JobController: Sendable {
+    let engine: Engine
+
+    struct TerminateBody: Decodable { var terminateReason: String? }
+    struct DisableBody: Decodable { var disableTasks: String }
+
+    /// PUT body: omitted fields return to their defaults.
+    struct ReplaceBody: Decodable {
+        var poolInfo: PoolInfo
+        var priority: Int?
+        var maxParallelTasks: Int?
+        var allowTaskPreemption: Bool?
+        var constraints: JobConstraints?
+        var metadata: [MetadataItem]?
+        var onAllTasksComplete: String?
+    }
+
+    func list(_ request: APIRequest) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.jobs)
+        let items = try await engine.jobs().map { (key: $0.id, object: try Render.job($0, request.baseURL)) }
+        return query.page(items, request: request, metadata: "jobs")
+    }
+
+    func add(_ request: APIRequest) async throws -> Reply {
+        let spec = try request.decode(JobSpec.self)
+        let job = try await engine.createJob(spec)
+        let url = Wire.jobURL(request.baseURL, job.id)
+        return Render.mutation(201, dataServiceID: url, eTag: job.eTag, lastModified: job.lastModified, location: url)
+    }
+
+    func get(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let job = try await engine.job(id: id)
+        return try Render.single(request, try Render.job(job, request.baseURL), metadata: "jobs/@Element",
+            eTag: job.eTag, lastModified: job.lastModified)
+    }
+
+    /// Checks preconditions against the current job and returns it.
+    private func current(_ request: APIRequest, _ id: String) async throws -> Job {
+        let job = try await engine.job(id: id)
+        try Preconditions.checkWrite(request, eTag: job.eTag, lastModified: job.lastModified)
+        return job
+    }
+
+    private func updated(_ request: APIRequest, _ id: String, _ status: Int, suffix: String = "") async throws -> Reply {
+        let job = try? await engine.job(id: id)
+        return Render.mutation(status, dataServiceID: Wire.jobURL(request.baseURL, job?.id ?? id) + suffix, eTag: job?.eTag,
+            lastModified: job?.lastModified)
+    }
+
+    func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
+        _ = try await current(request, id)
+        let update = try request.decode(JobUpdate.self)
+        try await engine.updateJob(id: id, update)
+        return try await updated(request, id, 200)
+    }
+
+    func replace(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let job = try await current(request, id)
+        let body = try request.decode(ReplaceBody.self)
+        var update = JobUpdate(
+            priority: body.priority ?? 0, maxParallelTasks: body.maxParallelTasks ?? -1,
+            onAllTasksComplete: body.onAllTasksComplete ?? "noaction", constraints: body.constraints ?? JobConstraints())
+        update.allowTaskPreemption = body.allowTaskPreemption ?? false
+        update.metadata = body.metadata ?? []
+        if body.poolInfo.poolId?.lowercased() != job.poolInfo.poolId?.lowercased() || body.poolInfo.autoPoolSpecification != nil {
+            update.poolInfo = body.poolInfo
+        }
+        try await engine.updateJob(id: id, update)
+        return try await updated(request, id, 200)
+    }
+
+    func delete(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let job = try await current(request, id)
+        try await engine.deleteJob(id: id)
+        return Render.mutation(202, dataServiceID: Wire.jobURL(request.baseURL, job.id))
+    }
+
+    func terminate(_ request: APIRequest, _ id: String) async throws -> Reply {
+        _ = try await current(request, id)
+        let body = try request.decodeOptional(TerminateBody.self)
+        try await engine.terminateJob(id: id, terminateReason: body?.terminateReason)
+        return try await updated(request, id, 202, suffix: "/terminate")
+    }
+
+    func disable(_ request: APIRequest, _ id: String) async throws -> Reply {
+        _ = try await current(request, id)
+        let body = try request.decode(DisableBody.self)
+        try await engine.disableJob(id: id, disableTasks: body.disableTasks)
+        return try await updated(request, id, 202, suffix: "/disable")
+    }
+
+    func enable(_ request: APIRequest, _ id: String) async throws -> Reply {
+        _ = try await current(request, id)
+        try await engine.enableJob(id: id)
+        return try await updated(request, id, 202, suffix: "/enable")
+    }
+
+    func prepReleaseStatus(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.prepRelease)
+        let items = try await engine.prepReleaseStatus(jobID: id).map {
+            (key: $0.nodeId, object: try Render.prepRelease($0, request.baseURL))
+        }
+        return query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
+    }
+
+    func taskCounts(_ request: APIRequest, _ id: String) async throws -> Reply {
+        var object = try Wire.object(try await engine.taskCounts(jobID: id))
+        object["odata.metadata"] = Wire.metadata(request.baseURL, "taskcounts/@Element")
+        return .json(object)
+    }
+}

@@ -1,0 +1,77 @@
+import Bookend
+import Foundation
+
+/// `/pools/{id}/nodes…`.
+struct NodeController: Sendable {
+    let engine: Engine
+
+    struct RebootBody: Decodable {
+        var nodeRebootOption: String?
+    }
+
+    func list(_ request: APIRequest, _ poolID: String) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.nodes)
+        let items = try await engine.nodes(poolID: poolID).map { (key: $0.id, object: try Render.node($0, request.baseURL)) }
+        return query.page(items, request: request, metadata: "nodes")
+    }
+
+    func get(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let node = try await engine.node(poolID: poolID, nodeID: nodeID)
+        var headers = [("Last-Modified", Wire.httpDate(iso: node.stateTransitionTime))]
+        if try Preconditions.notModified(request, eTag: "", lastModified: node.stateTransitionTime) {
+            return .empty(304, headers: headers)
+        }
+        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try Render.node(node, request.baseURL))
+        body["odata.metadata"] = Wire.metadata(request.baseURL, "nodes/@Element")
+        headers.append(("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID)))
+        return .json(body, headers: headers)
+    }
+
+    struct DisableSchedulingBody: Decodable {
+        var nodeDisableSchedulingOption: String?
+    }
+
+    func disableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let body = try request.decodeOptional(DisableSchedulingBody.self)
+        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption)
+        return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/disablescheduling")
+    }
+
+    func enableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        try await engine.enableNodeScheduling(poolID: poolID, nodeID: nodeID)
+        return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/enablescheduling")
+    }
+
+    func reboot(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let body = try request.decodeOptional(RebootBody.self)
+        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption)
+        return Render.mutation(202, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/reboot")
+    }
+
+    /// `GET /nodecounts`: nodes per pool by state, dedicated and low-priority apart.
+    func counts(_ request: APIRequest) async throws -> Reply {
+        let query = try ListQuery(request, properties: ["poolId"])
+        let wireStates: [String: String] = [
+            "starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool", "waitingforstarttask": "waitingForStartTask",
+            "upgradingos": "upgradingOS",
+        ]
+        let names = ["creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting", "startTaskFailed",
+            "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated", "deallocating", "upgradingOS"]
+        var items: [(key: String, object: [String: JSONValue])] = []
+        for pool in try await engine.pools() {
+            var dedicated = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
+            var low = dedicated
+            for node in try await engine.nodes(poolID: pool.id) {
+                let name = wireStates[node.state] ?? node.state
+                if node.isDedicated { dedicated[name, default: 0] += 1 } else { low[name, default: 0] += 1 }
+            }
+            func object(_ counts: [String: Int]) -> JSONValue {
+                var result = counts.mapValues { JSONValue.number(Double($0)) }
+                result["total"] = .number(Double(counts.values.reduce(0, +)))
+                return .object(result)
+            }
+            items.append((key: pool.id, object: ["poolId": .string(pool.id), "dedicated": object(dedicated), "lowPriority": object(low)]))
+        }
+        return query.page(items, request: request, metadata: "poolnodecounts")
+    }
+}

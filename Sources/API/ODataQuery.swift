@@ -1,0 +1,139 @@
+import Bookend
+import Foundation
+
+/// `$filter`, `$select`, `maxresults` and `$skiptoken` of a list request, and the page it yields (§6.4, §8).
+struct ListQuery {
+    let filter: ODataFilter?
+    let select: Set<String>?
+    let maxResults: Int
+    /// The last key of the previous page.
+    let after: String?
+
+    init(_ request: APIRequest, properties: Set<String>) throws {
+        if let text = request.query.first("$filter"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            filter = try ODataFilter.parse(text, properties: properties)
+        } else {
+            filter = nil
+        }
+        select = try ListQuery.selection(request)
+        if let text = request.query.first("maxresults") {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw BookendError(.invalidRequest, "OutOfRangeQueryParameterValue",
+                    "The value for query parameter maxresults must be between 1 and 1000",
+                    details: [.init(key: "QueryParameterName", value: "maxresults"), .init(key: "QueryParameterValue", value: text)])
+            }
+            maxResults = value
+        } else {
+            maxResults = APILimits.defaultMaxResults
+        }
+        if let token = request.query.first("$skiptoken"), !token.isEmpty {
+            guard let key = ListQuery.decodeToken(token) else { throw APIErrors.invalidQuery("$skiptoken", token, "not a token this server issued") }
+            after = key
+        } else {
+            after = nil
+        }
+    }
+
+    static func selection(_ request: APIRequest) throws -> Set<String>? {
+        guard let text = request.query.first("$select"), !text.isEmpty else { return nil }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "/" } }) else {
+            throw APIErrors.invalidQuery("$select", text, "a comma-separated list of property names")
+        }
+        return Set(names.map { String($0.split(separator: "/").first ?? "") })
+    }
+
+    static func apply(select: Set<String>?, to object: [String: JSONValue]) -> [String: JSONValue] {
+        guard let select else { return object }
+        return object.filter { select.contains($0.key) || $0.key == "odata.metadata" }
+    }
+
+    static func encodeToken(_ key: String) -> String {
+        Data(key.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeToken(_ token: String) -> String? {
+        var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        return Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// One page of `items` (already in wire form, keyed for stable ordering), with `odata.nextLink`
+    /// when more remain.
+    func page(_ items: [(key: String, object: [String: JSONValue])], request: APIRequest, metadata: String) -> Reply {
+        let sorted = items.sorted { ListQuery.precedes($0.key, $1.key) }
+        var remaining = sorted[...]
+        if let after {
+            remaining = sorted.drop { !ListQuery.precedes(after, $0.key) }
+        }
+        var value: [JSONValue] = []
+        var lastKey: String?
+        var more = false
+        for item in remaining {
+            if let filter, !filter.matches(item.object) { continue }
+            if value.count == maxResults {
+                more = true
+                break
+            }
+            value.append(.object(ListQuery.apply(select: select, to: item.object)))
+            lastKey = item.key
+        }
+        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+    }
+
+    /// One page fetched in key order from `fetch(after, limit)` (which returns items after a key),
+    /// for lists too long to load whole. Filtered items are skipped until the page is full.
+    func page(
+        request: APIRequest, metadata: String,
+        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, object: [String: JSONValue])]
+    ) async throws -> Reply {
+        let batchSize = min(1000, maxResults + 1)
+        var cursor = after
+        var value: [JSONValue] = []
+        var lastKey: String?
+        var more = false
+        fetching: while true {
+            let batch = try await fetch(cursor, batchSize)
+            for item in batch {
+                if let filter, !filter.matches(item.object) { continue }
+                if value.count == maxResults {
+                    more = true
+                    break fetching
+                }
+                value.append(.object(ListQuery.apply(select: select, to: item.object)))
+                lastKey = item.key
+            }
+            guard batch.count == batchSize, let last = batch.last else { break }
+            cursor = last.key
+        }
+        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+    }
+
+    /// Case-insensitive order (ids are unique that way), ties broken by exact text (file names).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (a.lowercased(), b.lowercased())
+        return x != y ? x < y : a < b
+    }
+
+    private func reply(_ value: [JSONValue], lastKey: String?, request: APIRequest, metadata: String) -> Reply {
+        var body: [String: JSONValue] = ["odata.metadata": Wire.metadata(request.baseURL, metadata), "value": .array(value)]
+        if let lastKey {
+            body["odata.nextLink"] = .string(nextLink(request, token: ListQuery.encodeToken(lastKey)))
+        }
+        return .json(body)
+    }
+
+    private func nextLink(_ request: APIRequest, token: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
+        var parts = ["api-version=" + encode(request.query.first("api-version") ?? "")]
+        for name in ["$filter", "$select", "$expand", "recursive"] {
+            if let value = request.query.first(name) { parts.append("\(name)=\(encode(value))") }
+        }
+        parts.append("maxresults=\(maxResults)")
+        parts.append("$skiptoken=\(token)")
+        return request.baseURL + request.rawPath + "?" + parts.joined(separator: "&")
+    }
+}

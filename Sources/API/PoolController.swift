@@ -1,0 +1,75 @@
+import Bookend
+import Foundation
+
+/// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
+struct PoolController: Sendable {
+    let engine: Engine
+
+    struct ResizeBody: Decodable {
+        var targetDedicatedNodes: Int?
+        var targetLowPriorityNodes: Int?
+        var resizeTimeout: String?
+        var nodeDeallocationOption: String?
+    }
+
+    func list(_ request: APIRequest) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.pools)
+        let items = try await engine.pools().map { (key: $0.id, object: try Render.pool($0, request.baseURL)) }
+        return query.page(items, request: request, metadata: "pools")
+    }
+
+    func add(_ request: APIRequest) async throws -> Reply {
+        let spec = try request.decode(PoolSpec.self)
+        let pool = try await engine.createPool(spec)
+        let url = Wire.poolURL(request.baseURL, pool.id)
+        return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)
+    }
+
+    func get(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        return try Render.single(request, try Render.pool(pool, request.baseURL), metadata: "pools/@Element",
+            eTag: pool.eTag, lastModified: pool.lastModified)
+    }
+
+    func delete(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        try await engine.deletePool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id))
+    }
+
+    func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        let update = try request.decode(PoolUpdate.self)
+        let updated = try await engine.updatePool(id: id, update)
+        return Render.mutation(200, dataServiceID: Wire.poolURL(request.baseURL, updated.id), eTag: updated.eTag,
+            lastModified: updated.lastModified)
+    }
+
+    func stopResize(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        try await engine.stopPoolResize(id: id)
+        let after = try await engine.pool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/stopresize", eTag: after.eTag,
+            lastModified: after.lastModified)
+    }
+
+    func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let pool = try await engine.pool(id: id)
+        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
+        let body = try request.decode(ResizeBody.self)
+        if let timeout = body.resizeTimeout {
+            guard let milliseconds = try? ISODuration.parse(timeout), milliseconds >= 300_000 else {
+                throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: must be at least PT5M",
+                    details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
+            }
+        }
+        try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
+            targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
+        let after = try await engine.pool(id: id)
+        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/resize", eTag: after.eTag,
+            lastModified: after.lastModified)
+    }
+}

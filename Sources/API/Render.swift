@@ -1,0 +1,93 @@
+import Bookend
+import Foundation
+
+/// Library entities → wire objects with `url`s (and the per-entity fields Azure adds).
+enum Render {
+    static func pool(_ pool: Pool, _ base: String) throws -> [String: JSONValue] {
+        var object = try Wire.object(pool)
+        object["url"] = .string(Wire.poolURL(base, pool.id))
+        return object
+    }
+
+    static func node(_ node: Node, _ base: String) throws -> [String: JSONValue] {
+        var object = try Wire.object(node)
+        // Bookend-only fields: the pool is in the URL, and local paths are not part of the API.
+        object["poolId"] = nil
+        object["rootDirectory"] = nil
+        object["url"] = .string(Wire.nodeURL(base, node.poolId, node.id))
+        return object
+    }
+
+    static func job(_ job: Job, _ base: String) throws -> [String: JSONValue] {
+        var object = try Wire.object(job)
+        object["url"] = .string(Wire.jobURL(base, job.id))
+        return object
+    }
+
+    static func task(_ task: JobTask, jobID: String, _ base: String) throws -> [String: JSONValue] {
+        var object = try Wire.object(task)
+        object["url"] = .string(Wire.taskURL(base, jobID, task.id))
+        if let info = task.nodeInfo, case .object(var nodeInfo)? = object["nodeInfo"] {
+            let nodeURL = Wire.nodeURL(base, info.poolId, info.nodeId)
+            nodeInfo["nodeUrl"] = .string(nodeURL)
+            nodeInfo["taskRootDirectoryUrl"] = .string("\(nodeURL)/files/\(info.taskRootDirectory)")
+            object["nodeInfo"] = .object(nodeInfo)
+        }
+        return object
+    }
+
+    static func prepRelease(_ status: PrepReleaseStatus, _ base: String) throws -> [String: JSONValue] {
+        var object = try Wire.object(status)
+        let nodeURL = Wire.nodeURL(base, status.poolId, status.nodeId)
+        object["nodeUrl"] = .string(nodeURL)
+        for key in ["jobPreparationTaskExecutionInfo", "jobReleaseTaskExecutionInfo"] {
+            if case .object(var info)? = object[key], case .string(let directory)? = info["taskRootDirectory"] {
+                info["taskRootDirectoryUrl"] = .string("\(nodeURL)/files/\(directory)")
+                object[key] = .object(info)
+            }
+        }
+        return object
+    }
+
+    static func file(_ file: NodeFileInfo, urlPrefix: String) -> [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "name": .string(file.name),
+            "url": .string("\(urlPrefix)/\(Wire.escape(file.name))"),
+            "isDirectory": .bool(file.isDirectory),
+        ]
+        if !file.isDirectory {
+            object["properties"] = .object([
+                "lastModified": .string(Wire.isoString(file.lastModified)),
+                "contentLength": .string(String(file.contentLength)),
+                "contentType": .string("application/octet-stream"),
+                "fileMode": .string(file.fileMode),
+            ])
+        }
+        return object
+    }
+
+    /// A single entity GET: the object with `odata.metadata`, `$select` applied, ETag headers,
+    /// or 304 when `If-None-Match`/`If-Modified-Since` say the client has it.
+    static func single(
+        _ request: APIRequest, _ object: [String: JSONValue], metadata: String, eTag: String, lastModified: String
+    ) throws -> Reply {
+        let headers = [("ETag", eTag), ("Last-Modified", Wire.httpDate(iso: lastModified))]
+        if try Preconditions.notModified(request, eTag: eTag, lastModified: lastModified) {
+            return .empty(304, headers: headers)
+        }
+        var body = ListQuery.apply(select: try ListQuery.selection(request), to: object)
+        body["odata.metadata"] = Wire.metadata(request.baseURL, metadata)
+        return .json(body, headers: headers)
+    }
+
+    /// Headers of a successful mutation (§6.2).
+    static func mutation(
+        _ status: Int, dataServiceID: String, eTag: String? = nil, lastModified: String? = nil, location: String? = nil
+    ) -> Reply {
+        var headers = [("DataServiceId", dataServiceID)]
+        if let eTag { headers.append(("ETag", eTag)) }
+        if let lastModified { headers.append(("Last-Modified", Wire.httpDate(iso: lastModified))) }
+        if let location { headers.append(("Location", location)) }
+        return .empty(status, headers: headers)
+    }
+}

@@ -1,0 +1,128 @@
+import Bookend
+import Foundation
+
+/// `/jobs/{id}/tasks…` and `/jobs/{id}/addtaskcollection`.
+struct TaskController: Sendable {
+    let engine: Engine
+
+    struct CollectionBody: Decodable { var value: [TaskSpec] }
+    struct ReplaceBody: Decodable { var constraints: TaskConstraints? }
+
+    func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.tasks)
+        let job = try await engine.job(id: jobID)
+        return try await query.page(request: request, metadata: "tasks") { after, limit in
+            try await engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
+                (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
+            }
+        }
+    }
+
+    func add(_ request: APIRequest, _ jobID: String) async throws -> Reply {
+        let spec = try request.decode(TaskSpec.self)
+        try TaskController.reject(spec)
+        let job = try await engine.job(id: jobID)
+        let task = try await engine.addTask(jobID: jobID, spec)
+        let url = Wire.taskURL(request.baseURL, job.id, task.id)
+        return Render.mutation(201, dataServiceID: url, eTag: task.eTag, lastModified: task.lastModified, location: url)
+    }
+
+    /// What the library stores but the daemon must refuse (§2.8).
+    static func reject(_ spec: TaskSpec) throws {
+        if spec.multiInstanceSettings != nil {
+            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for multiInstanceSettings is invalid: multi-instance tasks are not supported by Bookend",
+                details: [.init(key: "PropertyName", value: "multiInstanceSettings")])
+        }
+    }
+
+    func addCollection(_ request: APIRequest, _ jobID: String) async throws -> Reply {
+        let body = try request.decode(CollectionBody.self)
+        guard !body.value.isEmpty else {
+            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
+                details: [.init(key: "PropertyName", value: "value")])
+        }
+        let job = try await engine.job(id: jobID)
+        var rejected: [Int: BookendError] = [:]
+        var accepted: [TaskSpec] = []
+        for (index, spec) in body.value.enumerated() {
+            do { try TaskController.reject(spec); accepted.append(spec) } catch let error as BookendError { rejected[index] = error }
+        }
+        var results: [JSONValue] = []
+        for result in try await engine.addTasks(jobID: jobID, accepted) {
+            var item: [String: JSONValue] = ["status": .string(result.status), "taskId": .string(result.taskId)]
+            if result.status == "success" {
+                if let eTag = result.eTag { item["eTag"] = .string(eTag) }
+                if let lastModified = result.lastModified { item["lastModified"] = .string(lastModified) }
+                item["location"] = .string(Wire.taskURL(request.baseURL, job.id, result.taskId))
+            }
+            if let error = result.error { item["error"] = TaskController.errorObject(error) }
+            results.append(.object(item))
+        }
+        for (index, error) in rejected.sorted(by: { $0.key < $1.key }) {
+            results.append(.object(["status": .string("clienterror"), "taskId": .string(body.value[index].id), "error": TaskController.errorObject(error)]))
+        }
+        return .json([
+            "odata.metadata": Wire.metadata(request.baseURL, "taskaddresult"), "value": .array(results),
+        ])
+    }
+
+    static func errorObject(_ error: BookendError) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "code": .string(error.code), "message": .object(["lang": .string("en-US"), "value": .string(error.message)]),
+        ]
+        if !error.details.isEmpty {
+            object["values"] = .array(error.details.map { .object(["key": .string($0.key), "value": .string($0.value)]) })
+        }
+        return .object(object)
+    }
+
+    func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        let job = try await engine.job(id: jobID)
+        let task = try await engine.task(jobID: jobID, taskID: taskID)
+        return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL), metadata: "tasks/@Element",
+            eTag: task.eTag, lastModified: task.lastModified)
+    }
+
+    private func current(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> (Job, JobTask) {
+        let job = try await engine.job(id: jobID)
+        let task = try await engine.task(jobID: jobID, taskID: taskID)
+        try Preconditions.checkWrite(request, eTag: task.eTag, lastModified: task.lastModified)
+        return (job, task)
+    }
+
+    private func done(_ request: APIRequest, _ job: Job, _ taskID: String, _ status: Int, suffix: String = "") async -> Reply {
+        let task = try? await engine.task(jobID: job.id, taskID: taskID)
+        return Render.mutation(status, dataServiceID: Wire.taskURL(request.baseURL, job.id, task?.id ?? taskID) + suffix,
+            eTag: task?.eTag, lastModified: task?.lastModified)
+    }
+
+    func replace(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        let (job, _) = try await current(request, jobID, taskID)
+        let body = try request.decodeOptional(ReplaceBody.self)
+        try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
+        return await done(request, job, taskID, 200)
+    }
+
+    func delete(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        let (job, task) = try await current(request, jobID, taskID)
+        try await engine.deleteTask(jobID: jobID, taskID: taskID)
+        return Render.mutation(200, dataServiceID: Wire.taskURL(request.baseURL, job.id, task.id))
+    }
+
+    func terminate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        let (job, _) = try await current(request, jobID, taskID)
+        try await engine.terminateTask(jobID: jobID, taskID: taskID)
+        return await done(request, job, taskID, 204, suffix: "/terminate")
+    }
+
+    func reactivate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        let (job, _) = try await current(request, jobID, taskID)
+        try await engine.reactivateTask(jobID: jobID, taskID: taskID)
+        return await done(request, job, taskID, 204, suffix: "/reactivate")
+    }
+
+    func subtasks(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
+        _ = try await engine.task(jobID: jobID, taskID: taskID)
+        return .json(["odata.metadata": Wire.metadata(request.baseURL, "subtaskinformationlist"), "value": .array([])])
+    }
+}

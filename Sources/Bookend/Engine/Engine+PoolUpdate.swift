@@ -1,0 +1,74 @@
+import Foundation
+import SQLite
+
+/// Changes to a pool (`PATCH /pools/{id}`): nil fields stay as they are; `metadata: []` clears it.
+public struct PoolUpdate: Codable, Sendable, Hashable {
+    public var startTask: StartTask?
+    public var metadata: [MetadataItem]?
+    public init(startTask: StartTask? = nil, metadata: [MetadataItem]? = nil) {
+        self.startTask = startTask
+        self.metadata = metadata
+    }
+}
+
+extension Engine {
+    /// Updates the given properties of a pool. A new start task applies to nodes when they next boot.
+    @discardableResult
+    public func updatePool(id: String, _ update: PoolUpdate) throws -> Pool {
+        var startTask = update.startTask
+        if let task = startTask {
+            try Validate.commandLine(task.commandLine, property: "startTask.commandLine")
+            try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
+            try Validate.environment(task.environmentSettings, property: "startTask.environmentSettings")
+            try Validate.resourceFiles(task.resourceFiles, property: "startTask.resourceFiles")
+            startTask?.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
+            startTask?.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
+            startTask?.waitForSuccess = task.waitForSuccess ?? true
+        }
+        try Validate.metadata(update.metadata)
+        let now = Engine.now()
+        let pk: Int64 = try transaction { db in
+            let row = try livePool(db, id)
+            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
+            var sets = ["e_tag = ?", "last_modified = ?"]
+            var arguments: [any SQLiteBindable] = [Engine.newETag(), now]
+            if let startTask {
+                sets.append("start_task = ?")
+                arguments.append(encodeJSON(startTask))
+            }
+            if let metadata = update.metadata {
+                sets.append("metadata = ?")
+                arguments.append(encodeJSON(metadata))
+            }
+            arguments.append(row["pk"])
+            try db.run("UPDATE pool SET \(sets.joined(separator: ", ")) WHERE pk = ?", arguments)
+            try record(db, "pool.updated", pool: row["id"].string, now: now)
+            return row["pk"].int64 ?? 0
+        }
+        return try pool(pk: pk)
+    }
+}
+
+extension Engine {
+    /// Stops a pool's resize: the target becomes the nodes it has now (nodes already leaving still
+    /// leave); the pool turns `steady` once those settle. On a `steady` pool this changes nothing.
+    public func stopPoolResize(id: String) throws {
+        let now = Engine.now()
+        try transaction { db in
+            let row = try livePool(db, id)
+            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
+            guard row["allocation_state"].string == "resizing" else { return }
+            let pk = row["pk"].int64 ?? 0
+            func count(_ dedicated: Int) throws -> Int {
+                try db.scalar(
+                    "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
+                    [pk, dedicated]).int ?? 0
+            }
+            try db.run(
+                "UPDATE pool SET target_dedicated_nodes = ?, target_low_priority_nodes = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
+                [try count(1), try count(0), Engine.newETag(), now, pk])
+            try record(db, "pool.resize.stopped", pool: row["id"].string, now: now)
+        }
+        wake()
+    }
+}

@@ -1,0 +1,157 @@
+import API
+import ArgumentParser
+import Bookend
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `bookend serve`: the Azure Batch data-plane REST API with Shared Key auth, over a data directory.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the Azure Batch REST API (Shared Key auth) for the data directory.")
+
+    @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
+    var dataDirectory: String
+
+    @Option(help: "Address and port to listen on (port 0 picks a free one).")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "The Batch account name clients sign with.")
+    var account = "bookend"
+
+    @Option(name: .customLong("key-file"), help: "File holding the base64 account key. Default: <data-dir>/account.key, generated on first start (loopback only).")
+    var keyFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "bookend.serve")
+        let (host, requestedPort) = try Serve.parseListen(listen)
+        // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
+        let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
+        if keyFile == nil, !Serve.isLoopback(host) {
+            throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
+        }
+        do {
+            try DataDirectory.prepare(dataDirectory)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let keyPath = keyFile ?? (dataDirectory as NSString).appendingPathComponent("account.key")
+        let key = try Serve.loadOrCreateKey(at: keyPath, create: keyFile == nil)
+        let engine: Engine
+        do {
+            let urlHost = host.contains(":") ? "[\(host)]" : host
+            engine = try await Engine.open(
+                dataDirectory: dataDirectory,
+                configuration: EngineConfiguration(accountName: account, accountURL: "http://\(urlHost):\(port)/"),
+                logger: Logger(label: "bookend.engine"))
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let accountName = account
+        let service = APIServer.makeService(
+            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key), logger: logger
+        ) { boundPort in
+            let urlHost = host.contains(":") ? "[\(host)]" : host
+            print("Account:  \(accountName)")
+            print("Endpoint: http://\(urlHost):\(boundPort)")
+            print("Key file: \(keyPath)")
+            fflush(nil)
+            logger.info("serving the Batch API", metadata: ["endpoint": "http://\(urlHost):\(boundPort)", "account": "\(accountName)"])
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await engine.shutdown()
+            throw CLIError("\(error)")
+        }
+        logger.info("shutting down; running tasks are left to be adopted on the next start")
+        await engine.shutdown()
+    }
+
+    static func parseListen(_ text: String) throws -> (String, Int) {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[close...].dropFirst().drop { $0 == ":" }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
+            throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        if host == "localhost" { host = "127.0.0.1" }
+        return (String(host), port)
+    }
+
+    /// A port that is free on `host` right now (bind to port 0, read it back, close).
+    static func freePort(host: String) throws -> Int {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "0", &hints, &result) == 0, let info = result else {
+            throw CLIError("--listen: \(host) is not a numeric IP address")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("cannot create a socket to find a free port") }
+        defer { close(fd) }
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            throw CLIError("cannot bind \(host): \(String(cString: strerror(errno)))")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw CLIError("cannot read the bound port") }
+        let port = withUnsafePointer(to: &storage) { pointer -> UInt16 in
+            if info.pointee.ai_family == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        return Int(port)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Reads the base64 key, or (for the default path) generates a random 256-bit key stored with mode 0600.
+    static func loadOrCreateKey(at path: String, create: Bool) throws -> Data {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            guard let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), !key.isEmpty else {
+                throw CLIError("\(path) does not hold a base64 account key")
+            }
+            return key
+        }
+        guard create else { throw CLIError("cannot read the key file \(path)") }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let text = Data(bytes).base64EncodedString() + "\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        guard written == text.utf8.count else { throw CLIError("cannot write \(path)") }
+        return Data(bytes)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+@Suite struct NodeAndConditionTests {
+    func idleNode(_ server: LiveServer, pool: String) async throws -> String {
+        #expect(try await server.send(.post, "/pools", body: #"{"id":"\#(pool)","vmSize":"small","targetDedicatedNodes":1}"#).status == 201)
+        var nodeID = ""
+        #expect(try await eventually {
+            let nodes = try await server.send(.get, "/pools/\(pool)/nodes", query: [("$filter", "state eq 'idle'")])
+            nodeID = (nodes.json["value"] as? [[String: Any]])?.first?["id"] as? String ?? ""
+            return !nodeID.isEmpty
+        })
+        return nodeID
+    }
+
+    @Test func schedulingAndReboot() async throws {
+        try await withServer { server in
+            let nodeID = try await idleNode(server, pool: "np")
+            let base = "/pools/np/nodes/\(nodeID)"
+            let counts = try await server.send(.get, "/nodecounts")
+            let dedicated = (counts.json["value"] as? [[String: Any]])?.first?["dedicated"] as? [String: Any]
+            #expect(dedicated?["idle"] as? Int == 1)
+            #expect(dedicated?["total"] as? Int == 1)
+            #expect(dedicated?["startTaskFailed"] as? Int == 0)
+            #expect(try await server.send(.post, "\(base)/disablescheduling", body: #"{"nodeDisableSchedulingOption":"taskcompletion"}"#).status == 200)
+            #expect(try await server.send(.post, "\(base)/disablescheduling").code == "NodeAlreadyInTargetSchedulingState")
+            #expect(try await server.send(.get, base).json["schedulingState"] as? String == "disabled")
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"nj","poolInfo":{"poolId":"np"}}"#).status == 201)
+            #expect(try await server.send(.post, "/jobs/nj/tasks", body: #"{"id":"t","commandLine":"/bin/true"}"#).status == 201)
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await server.send(.get, "/jobs/nj/tasks/t").json["state"] as? String == "active")
+            #expect(try await server.send(.post, "\(base)/enablescheduling").status == 200)
+            #expect(try await eventually { (try await server.send(.get, "/jobs/nj/tasks/t").json["state"] as? String) == "completed" })
+
+            let reboot = try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"requeue"}"#)
+            #expect(reboot.status == 202)
+            #expect(try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"sideways"}"#).status != 202)
+            #expect(try await eventually { (try await server.send(.get, base).json["state"] as? String) == "idle" })
+            #expect(try await server.send(.post, "/pools/np/nodes/nonode/reboot").code == "NodeNotFound")
+        }
+    }
+
+    @Test func preconditionsOnJobsAndTasks() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"cj","poolInfo":{"poolId":"none"}}"#).status == 201)
+            let job = try await server.send(.get, "/jobs/cj")
+            let eTag = job.header("ETag") ?? ""
+            let stale = try await server.send(.patch, "/jobs/cj", body: #"{"priority":3}"#, headers: ["If-Match": "0xDEADBEEF"])
+            #expect(stale.status == 412)
+            #expect(stale.code == "ConditionNotMet")
+            #expect(try await server.send(.get, "/jobs/cj").json["priority"] as? Int == 0)
+            let fresh = try await server.send(.patch, "/jobs/cj", body: #"{"priority":3}"#, headers: ["If-Match": eTag])
+            #expect(fresh.status == 200)
+            #expect(fresh.header("ETag") != eTag)
+            #expect(try await server.send(.get, "/jobs/cj", headers: ["If-None-Match": eTag]).status == 200)
+            let future = LiveServer.httpDate(Date().addingTimeInterval(3600))
+            #expect(try await server.send(.get, "/jobs/cj", headers: ["If-Modified-Since": future]).status == 304)
+            #expect(try await server.send(.get, "/jobs/cj", headers: ["If-Modified-Since": "yesterday"]).code == "InvalidHeaderValue")
+            #expect(try await server.send(.get, "/jobs", query: [("timeout", "soon")]).code == "InvalidQueryParameterValue")
+            #expect(try await server.send(.get, "/jobs", query: [("timeout", "90")]).status == 200)
+        }
+    }
+
+    @Test func taskCollectionErrorsLeaveNothingBehind() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"tj","poolInfo":{"poolId":"none"}}"#).status == 201)
+            let malformed = try await server.send(.post, "/jobs/tj/addtaskcollection",
+                body: #"{"value":[{"id":"a","commandLine":"x"},{"id":"b","commandLine":7}]}"#)
+            #expect(malformed.status == 400)
+            #expect(malformed.code == "InvalidRequestBody")
+            let tooMany = (0...100).map { #"{"id":"t\#($0)","commandLine":"x"}"# }.joined(separator: ",")
+            let many = try await server.send(.post, "/jobs/tj/addtaskcollection", body: #"{"value":[\#(tooMany)]}"#)
+            #expect(many.status == 400)
+            #expect(many.code == "InvalidPropertyValue")
+            #expect(try await server.send(.post, "/jobs/nojob/addtaskcollection", body: #"{"value":[{"id":"a","commandLine":"x"}]}"#).code == "JobNotFound")
+            let mixed = try await server.send(.post, "/jobs/tj/addtaskcollection",
+                body: #"{"value":[{"id":"ok","commandLine":"x"},{"id":"bad id","commandLine":"x"},{"id":"mi","commandLine":"x","multiInstanceSettings":{"numberOfInstances":2}}]}"#)
+            let statuses = Dictionary(uniqueKeysWithValues: (mixed.json["value"] as? [[String: Any]] ?? []).map {
+                ($0["taskId"] as? String ?? "", $0["status"] as? String ?? "")
+            })
+            #expect(statuses == ["ok": "success", "bad id": "clienterror", "mi": "clienterror"])
+            let list = try await server.send(.get, "/jobs/tj/tasks")
+            #expect((list.json["value"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["ok"])
+            #expect(try await server.send(.post, "/jobs/tj/tasks", body: #"{"id":"dep","commandLine":"x","dependsOn":{"taskIds":["ok"]}}"#).code == "TaskDependenciesNotSpecifiedOnJob")
+        }
+    }
+}

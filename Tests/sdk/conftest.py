@@ -1,0 +1,45 @@
+"""Starts `bookend serve` on a free loopback port with a temporary data directory for the SDK tests."""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="session")
+def bookend():
+    binary = os.environ.get("BOOKEND_BIN") or os.path.join(ROOT, ".build", "debug", "bookend")
+    data_dir = tempfile.mkdtemp(prefix="bookend-sdk-")
+    # mkdtemp makes it 0700; under root, non-admin tasks run as an unprivileged user and must reach their node dirs.
+    os.chmod(data_dir, 0o755)
+    process = subprocess.Popen(
+        [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", "--account", "sdkacct"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    endpoint = None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Endpoint:"):
+            endpoint = line.split(":", 1)[1].strip()
+            break
+    if endpoint is None:
+        process.kill()
+        raise RuntimeError("bookend serve did not start:\n" + "".join(lines))
+    # Keep draining the server's output so it never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    with open(os.path.join(data_dir, "account.key")) as handle:
+        key = handle.read().strip()
+    assert (os.stat(os.path.join(data_dir, "account.key")).st_mode & 0o777) == 0o600
+    yield {"endpoint": endpoint, "account": "sdkacct", "key": key, "data_dir": data_dir}
+    process.terminate()
+    try:
+        # SIGTERM is a graceful shutdown: the server stops and exits 0.
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
