@@ -236,14 +236,22 @@ enum Driver {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         let ended = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in ended.continuation.yield(); ended.continuation.finish() }
+        let exitedFlag = ExitedFlag()
+        process.terminationHandler = { _ in
+            exitedFlag.set()
+            ended.continuation.yield()
+            ended.continuation.finish()
+        }
         try process.run()
         let pid = process.processIdentifier
-        let killer: Task<Void, Never>? = killAfter.map { delay in
-            Task {
-                try? await Task.sleep(for: delay)
-                if !Task.isCancelled { kill(pid, SIGKILL) }
-            }
+        // A dispatch timer, not a Task: when the whole suite loads the cooperative pool, a sleeping
+        // Task wakes late and the driver can finish before it is killed.
+        let killer: DispatchWorkItem? = killAfter.map { delay in
+            let item = DispatchWorkItem { if !exitedFlag.isSet { kill(pid, SIGKILL) } }
+            let (seconds, attoseconds) = delay.components
+            DispatchQueue.global().asyncAfter(
+                deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)), execute: item)
+            return item
         }
         // Sends `signal` once its condition holds (polled), unless the driver ended first.
         let signaller: Task<Void, Never>? = signal.map { signal in
@@ -522,4 +530,13 @@ extension CrashTests {
         await again.engine.shutdown()
         #expect(EngineHarness.lines("\(effects)/release").count == 2)
     }
+}
+
+/// Set once the driver has exited, so a late kill timer never signals a reused pid.
+final class ExitedFlag: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
