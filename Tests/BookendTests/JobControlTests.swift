@@ -155,9 +155,11 @@ import Testing
     @Test func rebootingANodeRequeuesItsRunningTasks() async throws {
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
         let nodes = try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/sleep 3"))
+        // Long only on its first run, so it is surely still running when the reboot lands.
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("test -f \(effects)/ran && exit 0; touch \(effects)/ran; sleep 60")))
         try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
         do {

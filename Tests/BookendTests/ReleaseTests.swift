@@ -67,7 +67,7 @@ import Testing
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }
         let effects = try h.sideEffects()
-        try await jobOnTwoNodes(h, effects) { $0.constraints = JobConstraints(maxWallClockTime: "PT6S") }
+        try await jobOnTwoNodes(h, effects) { $0.constraints = JobConstraints(maxWallClockTime: "PT15S") }
         try await h.waitForJob("job", "completed")
         expectReleasedOnceWherePrepared(effects)
         #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
