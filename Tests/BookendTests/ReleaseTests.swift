@@ -67,7 +67,10 @@ import Testing
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }
         let effects = try h.sideEffects()
-        try await jobOnTwoNodes(h, effects) { $0.constraints = JobConstraints(maxWallClockTime: "PT15S") }
+        try await jobOnTwoNodes(h, effects)
+        // Once both nodes have prepared, the limit is set to zero: the job has outlived it at once.
+        try await h.waitForTasks("job")
+        try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
         try await h.waitForJob("job", "completed")
         expectReleasedOnceWherePrepared(effects)
         #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
