@@ -63,6 +63,17 @@ struct EngineHarness {
         return text.split(separator: "\n").map(String.init)
     }
 
+    /// The most `start` lines without a matching `end` at any point of a log tasks append to.
+    static func peakConcurrency(_ path: String) -> Int {
+        var running = 0
+        var peak = 0
+        for line in lines(path) {
+            running += line == "start" ? 1 : -1
+            peak = max(peak, running)
+        }
+        return peak
+    }
+
     /// Runs SQL on the database file through a separate read-only connection, as a user would.
     func sql(_ query: String) throws -> [[String]] {
         let process = Process()

@@ -87,13 +87,7 @@ import Testing
         let script = "echo start >> \(effects)/log; sleep 0.3; echo end >> \(effects)/log"
         _ = try await h.engine.addTasks(jobID: "job", (1...6).map { TaskSpec(id: "t\($0)", commandLine: sh(script)) })
         try await h.waitForTasks("job")
-        var running = 0
-        var peak = 0
-        for line in EngineHarness.lines("\(effects)/log") {
-            running += line == "start" ? 1 : -1
-            peak = max(peak, running)
-        }
-        #expect(peak == 2)
+        #expect(EngineHarness.peakConcurrency("\(effects)/log") == 2)
     }
 
     @Test func higherPriorityJobsRunFirstThenSubmissionOrder() async throws {
