@@ -68,5 +68,12 @@ demo: deps ## run the JobPrepRelease sample on two local nodes (fresh data dir i
 release: deps ## build the release binary
 	$(SWIFT) build -c release --product bookend
 
+# Release build of the daemon, the benchmark and the clock-stamp program tasks run; results in var/bench.
+bench: deps ## build in release mode and run the benchmarks (prints a table; JSON in var/bench/results.json)
+	$(SWIFT) build -c release --product bookend
+	$(SWIFT) build -c release --product bookend-bench
+	$(SWIFT) build -c release --product bench-stamp
+	$$($(SWIFT) build -c release --show-bin-path)/bookend-bench --dir var/bench $(BENCH_FLAGS)
+
 clean: ## remove build products and the demo data
 	rm -rf .build var

@@ -49,6 +49,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // `make bench`: the benchmark program, and a C program tasks run to read the clock when they start.
+        .executableTarget(name: "bookend-bench", dependencies: ["Bookend", "SQLite", "Client"], swiftSettings: swiftSettings),
+        .executableTarget(name: "bench-stamp"),
+
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
 

@@ -1,0 +1,116 @@
+import Foundation
+import SQLite
+
+/// The floors Bookend's figures are read against, measured in the same run on the same machine.
+enum Baselines {
+    /// Spawns `/bin/true` `count` times keeping `inFlight` processes running: the most any process
+    /// runner on this machine can do with that parallelism. Returns processes per second.
+    static func rawSpawn(count: Int, inFlight: Int, durable database: String? = nil) throws -> Double {
+        let connection = try database.map { path -> Connection in
+            try? FileManager.default.removeItem(atPath: path)
+            let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
+            try connection.execute("CREATE TABLE run (pk INTEGER PRIMARY KEY, pid INTEGER, exit_code INTEGER, state TEXT NOT NULL)")
+            return connection
+        }
+        let program = strdup("/bin/true")
+        defer { free(program) }
+        var argv: [UnsafeMutablePointer<CChar>?] = [program, nil]
+        var running: [pid_t: Int64] = [:]
+        var started = 0
+        var finished = 0
+        let start = monotonicSeconds()
+        while finished < count {
+            while running.count < inFlight, started < count {
+                // With a database: one transaction records the run before it starts, one its exit after:
+                // the least a runner that survives a crash must write.
+                var row: Int64 = 0
+                if let connection {
+                    row = try connection.transaction { db in
+                        _ = try db.run("INSERT INTO run (state) VALUES ('starting')")
+                        return db.lastInsertRowID
+                    }
+                }
+                var pid: pid_t = 0
+                let rc = posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ)
+                guard rc == 0 else { throw BenchError("posix_spawn failed: \(String(cString: strerror(rc)))") }
+                running[pid] = row
+                started += 1
+            }
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            guard pid > 0, let row = running.removeValue(forKey: pid) else { continue }
+            if let connection {
+                try connection.transaction { db in
+                    _ = try db.run("UPDATE run SET state = 'completed', pid = ?, exit_code = ? WHERE pk = ?", [Int64(pid), Int64(status), row])
+                }
+            }
+            finished += 1
+        }
+        return Double(count) / (monotonicSeconds() - start)
+    }
+}
+
+extension Baselines {
+    /// From just before `posix_spawn` to the spawned `bench-stamp` reading the clock: the floor of
+    /// any submit → start latency on this machine. Milliseconds.
+    static func spawnLatency(stamp: String, samples: Int) throws -> [Double] {
+        var latencies: [Double] = []
+        let program = strdup(stamp)
+        defer { free(program) }
+        var argv: [UnsafeMutablePointer<CChar>?] = [program, nil]
+        for _ in 0..<samples {
+            var pipeEnds: [Int32] = [0, 0]
+            guard pipe(&pipeEnds) == 0 else { throw BenchError("pipe failed") }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+            var pid: pid_t = 0
+            let before = wallNanoseconds()
+            let rc = posix_spawn(&pid, stamp, &actions, nil, &argv, environ)
+            posix_spawn_file_actions_destroy(&actions)
+            close(pipeEnds[1])
+            guard rc == 0 else { throw BenchError("posix_spawn \(stamp) failed: \(String(cString: strerror(rc)))") }
+            var output = [UInt8](repeating: 0, count: 64)
+            var length = 0
+            while true {
+                let n = output[length...].withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                length += n
+            }
+            close(pipeEnds[0])
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            let started = try LibraryBenches.stampValue(Data(output[0..<length]))
+            latencies.append(Double(started - before) / 1e6)
+        }
+        return latencies
+    }
+
+    /// Inserts rows shaped like stored tasks (a unique id per job, a JSON spec), 100 per transaction
+    /// with `synchronous=FULL`: the floor of durable ingest. Rows per second.
+    static func rawInsert(count: Int, path: String) throws -> Double {
+        try? FileManager.default.removeItem(atPath: path)
+        let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
+        try connection.execute("""
+            CREATE TABLE task (pk INTEGER PRIMARY KEY, job_pk INTEGER NOT NULL, id TEXT NOT NULL, command_line TEXT NOT NULL,
+                spec TEXT NOT NULL, state TEXT NOT NULL, creation_time TEXT NOT NULL, UNIQUE (job_pk, id))
+            """)
+        let start = monotonicSeconds()
+        var next = 0
+        while next < count {
+            let end = min(next + 100, count)
+            try connection.transaction { db in
+                for i in next..<end {
+                    _ = try db.run(
+                        "INSERT INTO task (job_pk, id, command_line, spec, state, creation_time) VALUES (1, ?, '/bin/true', ?, 'active', ?)",
+                        ["task-\(i)", #"{"commandLine":"/bin/true","id":"task-\#(i)"}"#, "2026-11-28T00:00:00.000Z"])
+                }
+            }
+            next = end
+        }
+        let rate = Double(count) / (monotonicSeconds() - start)
+        try? FileManager.default.removeItem(atPath: path)
+        return rate
+    }
+}

@@ -1,0 +1,179 @@
+import Bookend
+import Foundation
+
+/// `bookend-bench`: measures Bookend on this machine next to baselines measured in the same run, and
+/// prints one table (also written as JSON). `make bench` builds it in release mode and runs it.
+@main
+struct BenchMain {
+    struct Options {
+        var root = "var/bench"
+        var json: String?
+        var quick = false
+        var only: Set<String> = []
+        var keep = false
+    }
+
+    static func parse() throws -> Options {
+        var options = Options()
+        var arguments = CommandLine.arguments.dropFirst()
+        while let argument = arguments.popFirst() {
+            switch argument {
+            case "--dir": options.root = try value(&arguments, argument)
+            case "--json": options.json = try value(&arguments, argument)
+            case "--quick": options.quick = true
+            case "--keep": options.keep = true
+            case "--only": options.only = Set(try value(&arguments, argument).split(separator: ",").map(String.init))
+            case "-h", "--help":
+                print("""
+                    usage: bookend-bench [--dir DIR] [--json FILE] [--quick] [--keep] [--only SECTIONS]
+                      --dir DIR        scratch data directories (default var/bench; removed afterwards unless --keep)
+                      --json FILE      also write the figures as JSON (default DIR/results.json)
+                      --quick          small sizes, to check that every benchmark runs
+                      --only SECTIONS  comma-separated: throughput,latency,ingest,scale,load,recovery
+                    """)
+                exit(0)
+            default: throw BenchError("unknown argument \(argument); see --help")
+            }
+        }
+        return options
+    }
+
+    static func value(_ arguments: inout ArraySlice<String>, _ name: String) throws -> String {
+        guard let value = arguments.popFirst() else { throw BenchError("\(name) needs a value") }
+        return value
+    }
+
+    static func main() async {
+        do {
+            try await run(try parse())
+        } catch {
+            FileHandle.standardError.write(Data("bookend-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run(_ options: Options) async throws {
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let bookend = (binaries as NSString).appendingPathComponent("bookend")
+        let stamp = (binaries as NSString).appendingPathComponent("bench-stamp")
+        for program in [bookend, stamp] where !FileManager.default.isExecutableFile(atPath: program) {
+            throw BenchError("\(program) is missing: build the bookend and bench-stamp products first (make bench does)")
+        }
+        let root = ((options.root.hasPrefix("/") ? options.root : FileManager.default.currentDirectoryPath + "/" + options.root) as NSString).standardizingPath
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Tasks run as an unprivileged account when this runs as root; their folders live under here.
+        chmod(root, 0o755)
+        let report = Report()
+        let q = options.quick
+        report.environment = [
+            "cores": String(ProcessInfo.processInfo.activeProcessorCount),
+            "memoryGiB": String(ProcessInfo.processInfo.physicalMemory >> 30),
+            "kernel": ProcessInfo.processInfo.operatingSystemVersionString,
+            "date": ISO8601DateFormatter().string(from: Date()),
+            "quick": String(q),
+        ]
+        func wants(_ section: String) -> Bool { options.only.isEmpty || options.only.contains(section) }
+        let library = LibraryBenches(root: root, stamp: stamp, report: report)
+        let daemon = DaemonBenches(root: root, binary: bookend, stamp: stamp, report: report)
+
+        if wants("throughput") {
+            let tasks = q ? 1_000 : 10_000
+            print("1. throughput: \(tasks) × /bin/true, job with prep and release, 2 nodes × 2 slots")
+            let raw = try Baselines.rawSpawn(count: tasks, inFlight: 4)
+            report.add(Figure(section: "throughput", name: "raw posix_spawn, 4 in flight", value: raw, unit: "/s", note: "baseline"))
+            let durable = try Baselines.rawSpawn(count: tasks, inFlight: 4, durable: root + "/raw-durable.db")
+            report.add(Figure(section: "throughput", name: "raw spawn + 2 FULL-sync transactions per process", value: durable, unit: "/s",
+                baseline: raw, baselineName: "raw spawn"))
+            let full = try await library.throughput(tasks: tasks, synchronous: .full)
+            report.add(Figure(section: "throughput", name: "Bookend tasks/s (synchronous=FULL, default)", value: full, unit: "/s",
+                baseline: raw, baselineName: "raw spawn", target: "≥ 0.50 of raw"))
+            let normal = try await library.throughput(tasks: tasks, synchronous: .normal)
+            report.add(Figure(section: "throughput", name: "Bookend tasks/s (synchronous=NORMAL)", value: normal, unit: "/s",
+                baseline: raw, baselineName: "raw spawn"))
+        }
+        if wants("latency") {
+            let samples = q ? 100 : 1_000
+            print("2. latency: submit → process start, \(samples) tasks one at a time on an idle node")
+            let floor = try Baselines.spawnLatency(stamp: stamp, samples: samples)
+            let latencies = try await library.latency(samples: samples)
+            report.add(Figure(section: "latency", name: "submit → start p50", value: median(latencies), unit: "ms",
+                baseline: median(floor), baselineName: "posix_spawn → start p50", target: "≤ 2 ms"))
+            report.add(Figure(section: "latency", name: "submit → start p99", value: quantile(latencies, 0.99), unit: "ms",
+                baseline: quantile(floor, 0.99), baselineName: "posix_spawn → start p99", target: "≤ 10 ms"))
+            let gaps = try await library.preparationGap(jobs: q ? 20 : 100)
+            report.add(Figure(section: "latency", name: "prep start → first task start p50", value: median(gaps), unit: "ms",
+                baseline: median(floor), baselineName: "posix_spawn → start p50", target: "≤ 5 ms"))
+            report.add(Figure(section: "latency", name: "prep start → first task start p99", value: quantile(gaps, 0.99), unit: "ms"))
+        }
+        if wants("ingest") {
+            let tasks = q ? 10_000 : 100_000
+            print("3. ingest: \(tasks) tasks, 100 per call")
+            let floor = try Baselines.rawInsert(count: tasks, path: root + "/raw-insert.db")
+            report.add(Figure(section: "ingest", name: "raw INSERT, 100 rows per FULL-sync transaction", value: floor, unit: "/s", note: "baseline"))
+            let viaLibrary = try await library.ingest(tasks: tasks)
+            report.add(Figure(section: "ingest", name: "library addTasks", value: viaLibrary, unit: "tasks/s", baseline: floor, baselineName: "raw INSERT"))
+            for clients in [1, 4] {
+                let viaREST = try daemon.ingest(tasks: tasks, clients: clients)
+                report.add(Figure(section: "ingest", name: "REST addtaskcollection, \(clients) client\(clients == 1 ? "" : "s")", value: viaREST, unit: "tasks/s",
+                    baseline: viaLibrary, baselineName: "library", target: "≥ 20,000/s"))
+            }
+        }
+        let scaleDirectory = root + "/scale"
+        let sizes = q ? [1_000, 10_000] : [10_000, 100_000, 1_000_000]
+        var scaleReady = false
+        if wants("scale") || wants("load") || wants("recovery") {
+            print("4. scale: \(sizes.map(String.init).joined(separator: ", ")) tasks stored")
+            try? FileManager.default.removeItem(atPath: scaleDirectory)
+            let cold = try daemon.coldStart()
+            let points = try await daemon.scale(sizes: sizes, directory: scaleDirectory)
+            scaleReady = true
+            let first = points[0]
+            report.add(Figure(section: "scale", name: "daemon start on an empty data dir", value: cold * 1000, unit: "ms", note: "baseline"))
+            for point in points {
+                let label = point.tasks >= 1_000_000 ? "\(point.tasks / 1_000_000)M" : "\(point.tasks / 1_000)k"
+                let isFirst = point.tasks == first.tasks
+                report.add(Figure(section: "scale", name: "\(label): daemon RSS", value: Double(point.rssBytes) / 1e6, unit: "MB",
+                    baseline: isFirst ? nil : Double(first.rssBytes) / 1e6, baselineName: isFirst ? nil : "at \(first.tasks)",
+                    target: point.tasks >= 1_000_000 ? "≤ 150 MB" : nil))
+                report.add(Figure(section: "scale", name: "\(label): GET taskcounts", value: point.taskCountsMs, unit: "ms",
+                    baseline: isFirst ? nil : first.taskCountsMs, baselineName: isFirst ? nil : "at \(first.tasks)",
+                    target: point.tasks >= 1_000_000 ? "≤ 5 ms" : nil))
+                report.add(Figure(section: "scale", name: "\(label): GET tasks, first page (1000)", value: point.firstPageMs, unit: "ms",
+                    baseline: isFirst ? nil : first.firstPageMs, baselineName: isFirst ? nil : "at \(first.tasks)"))
+                report.add(Figure(section: "scale", name: "\(label): GET prep/release status", value: point.prepReleaseMs, unit: "ms",
+                    baseline: isFirst ? nil : first.prepReleaseMs, baselineName: isFirst ? nil : "at \(first.tasks)"))
+                report.add(Figure(section: "scale", name: "\(label): daemon start → serving", value: point.readySeconds * 1000, unit: "ms",
+                    baseline: cold * 1000, baselineName: "empty data dir"))
+            }
+        }
+        if scaleReady, wants("load") {
+            print("6. API under load: 16 clients, GET job and a 100-task page, while the job's tasks run")
+            let result = try daemon.load(directory: scaleDirectory, clients: 16, seconds: q ? 3 : 10)
+            report.add(Figure(section: "load", name: "requests/s (GET job + task page, 16 clients)", value: result.requestsPerSecond, unit: "/s",
+                baseline: result.healthRequestsPerSecond, baselineName: "GET /health, new connection each", target: "≥ 5,000/s",
+                note: "\(result.tasksRunDuring) tasks completed during the run"))
+            report.add(Figure(section: "load", name: "GET job p50", value: result.jobP50, unit: "ms"))
+            report.add(Figure(section: "load", name: "GET job p99", value: result.jobP99, unit: "ms"))
+            report.add(Figure(section: "load", name: "GET tasks page p50", value: result.pageP50, unit: "ms"))
+            report.add(Figure(section: "load", name: "GET tasks page p99", value: result.pageP99, unit: "ms"))
+            report.add(Figure(section: "load", name: "tasks completed during the load", value: Double(result.tasksRunDuring), unit: "tasks"))
+        }
+        if scaleReady, wants("recovery") {
+            print("5. recovery: kill -9 with \(sizes.last!) tasks stored, 4 long tasks and the job's tasks running")
+            let result = try daemon.recovery(directory: scaleDirectory)
+            let cold = report.figures.first { $0.name == "daemon start on an empty data dir" }?.value
+            report.add(Figure(section: "recovery", name: "restart → serving", value: result.readySeconds * 1000, unit: "ms",
+                baseline: cold, baselineName: "empty data dir"))
+            report.add(Figure(section: "recovery", name: "restart → next dispatch", value: result.dispatchSeconds * 1000, unit: "ms",
+                baseline: cold, baselineName: "empty data dir", target: "≤ 1000 ms",
+                note: result.adopted ? "the 4 long tasks were adopted, not rerun" : "WARNING: long tasks were not adopted as expected"))
+            guard result.adopted else { throw BenchError("recovery: the running tasks were not adopted (see the data directory \(scaleDirectory))") }
+        }
+        print("")
+        print(report.table())
+        let jsonPath = options.json ?? root + "/results.json"
+        try report.json().write(to: URL(fileURLWithPath: jsonPath))
+        print("\nJSON: \(jsonPath)")
+        if !options.keep { try? FileManager.default.removeItem(atPath: scaleDirectory) }
+    }
+}
