@@ -5,7 +5,7 @@ DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build test sdk-test sdk-venv serve demo release bench clean
+.PHONY: help deps build test sdk-test sdk-venv az-venv az-demo serve demo release bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,29 @@ sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+
+# The Azure CLI, pinned, in its own venv (it is large: a few minutes to install; not needed by make test).
+AZ_VENV ?= .venv-az
+AZ_VERSION ?= 2.91.0
+AZ_STAMP := $(AZ_VENV)/.installed-azure-cli-$(AZ_VERSION)
+AZ_PORT ?= 8092
+
+$(AZ_STAMP):
+	@test -x $(AZ_VENV)/bin/python || $(PYTHON) -m venv $(AZ_VENV) || { echo "cannot create $(AZ_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
+	$(AZ_VENV)/bin/pip install -q --disable-pip-version-check 'azure-cli==$(AZ_VERSION)'
+	@touch $@
+
+az-venv: $(AZ_STAMP) ## install the Azure CLI into .venv-az (for `az batch` against the daemon)
+
+az-demo: deps az-venv ## run docs/examples/az/run.sh with `az batch` against a fresh daemon on 127.0.0.1:$(AZ_PORT)
+	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	rm -rf var/az-demo && mkdir -p var
+	@bin=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend; \
+	$$bin serve --data-dir var/az-demo --listen 127.0.0.1:$(AZ_PORT) & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	while [ ! -s var/az-demo/account.key ] || ! curl -sf http://127.0.0.1:$(AZ_PORT)/health >/dev/null; do sleep 0.2; done; \
+	AZURE_BATCH_ENDPOINT=http://127.0.0.1:$(AZ_PORT) AZURE_BATCH_ACCOUNT=bookend AZURE_BATCH_ACCESS_KEY=$$(cat var/az-demo/account.key) \
+	AZ=$(AZ_VENV)/bin/az sh docs/examples/az/run.sh
 
 serve: deps ## run the daemon on 127.0.0.1:8080 over $(DATA_DIR)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend
