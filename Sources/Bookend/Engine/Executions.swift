@@ -222,10 +222,13 @@ extension Engine {
     }
 
     private func prepareDirectories(_ plan: LaunchPlan, owner: RunAs?) throws {
-        let fm = FileManager.default
         let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
-        try fm.createDirectory(atPath: workingDirectory, withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: (plan.taskDirectory as NSString).appendingPathComponent("certs"), withIntermediateDirectories: true)
+        let certificates = (plan.taskDirectory as NSString).appendingPathComponent("certs")
+        // mkdir(2) first: one call per folder when the parent exists (every task after a job's first on
+        // a node); Foundation's path walk only when it does not. Measured in `make bench`.
+        for folder in [plan.taskDirectory, workingDirectory, certificates] where mkdir(folder, 0o755) != 0 && errno != EEXIST {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
         if let owner {
             chown(workingDirectory, owner.uid, owner.gid)
         }
@@ -252,7 +255,7 @@ extension Engine {
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
             statusDirectory: plan.statusDirectory, runAs: owner)
         do {
-            return .success(try Supervisor.launch(request))
+            return .success(try Supervisor.start(request))
         } catch {
             return .failure(FailureInfo(code: "CommandLaunchFailed", message: "Starting \(arguments[0]) failed: \(error.message)"))
         }

@@ -43,10 +43,13 @@ extension Engine {
             } else {
                 identity = Supervisor.readIdentity(in: statusDirectory)
             }
+            // Liveness before the exit file, as in collectExits: a file read after the process was
+            // seen gone is final.
+            let alive = identity.map(Supervisor.isAlive) ?? false
             if let status = Supervisor.readStatus(in: statusDirectory) {
                 // Finished while nobody watched: its exit is recorded now, exactly once.
                 ended.append((row, outcome(for: row, status: status)))
-            } else if let identity, Supervisor.isAlive(identity) {
+            } else if let identity, alive {
                 // Still running: adopt it. Its wall clock keeps counting from its original start
                 // (the stored deadline), and a kill decided before the crash is signalled by the loop.
                 if row["pid"] == .null {

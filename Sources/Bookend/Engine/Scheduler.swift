@@ -30,8 +30,12 @@ extension Engine {
         var ended: [(Row, Outcome)] = []
         for row in live {
             let identity = ProcessIdentity(pid: Int32(row["pid"].int64 ?? 0), startTime: UInt64(bitPattern: row["pid_start_time"].int64 ?? 0))
+            // Liveness first, then the exit file: the shim writes the file before it exits, so a file
+            // read after the process was seen gone is final. The other order would take a shim that
+            // wrote its file and exited between the two reads for one that vanished, and rerun it.
+            let alive = Supervisor.isAlive(identity)
             let status = Supervisor.readStatus(in: row["status_dir"].string ?? "")
-            if status == nil, Supervisor.isAlive(identity) {
+            if status == nil, alive {
                 // A release task is running right now (a crash here leaves it to the next engine).
                 if row["kind"].string == "release" { CrashPoint.hit("release.while-running") }
                 continue
@@ -71,6 +75,14 @@ extension Engine {
             return .preProcessing(FailureInfo(code: stage == "exec" && error == ENOENT ? "CommandProgramNotFound" : "CommandLaunchFailed",
                 message: "Starting the command failed at \(stage): \(String(cString: strerror(error)))"))
         case nil:
+            // A shim that ended without even its pid file failed to set itself up (it could not write
+            // to its status folder), so the command never started.
+            let statusDirectory = row["status_dir"].string ?? ""
+            if row["pid"] != .null, !statusDirectory.isEmpty, Supervisor.readIdentity(in: statusDirectory) == nil,
+                FileManager.default.fileExists(atPath: statusDirectory) {
+                return .preProcessing(FailureInfo(code: "CommandLaunchFailed",
+                    message: "The launcher could not record the command's start in \(statusDirectory)"))
+            }
             // The shim vanished without writing a status and nobody here killed it: the node's process
             // tree was lost (reboot of the machine, kill of the whole session). Batch treats that like a
             // node failure: the work runs again.
@@ -102,11 +114,15 @@ extension Engine {
             let identity = ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start))
             if let deadline = killEscalations[pk] {
                 if ContinuousClock.now >= deadline { _ = Supervisor.signalGroup(identity, SIGKILL) }
-            } else {
+            } else if Supervisor.signalGroup(identity, SIGTERM) {
                 killEscalations[pk] = ContinuousClock.now + configuration.killGracePeriod
-                _ = Supervisor.signalGroup(identity, SIGTERM)
                 CrashPoint.hit("kill.after-signal")
+            } else if !Supervisor.isAlive(identity) {
+                // Gone already: collectExits records it. Escalate at once should it linger as a zombie.
+                killEscalations[pk] = ContinuousClock.now
             }
+            // Else the shim is alive but has no process group yet (it was forked a moment ago and has
+            // not called setsid): the next pass signals again.
         }
         guard !unspawned.isEmpty else { return }
         let date = Date()
@@ -461,3 +477,4 @@ extension Engine {
         }
     }
 }
+
