@@ -215,15 +215,11 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     // signals around fork, so nothing was delivered before this point.
     set_all_signals(SIG_DFL);
     // The shim outlives polite termination requests so it can record how the user command
-    // reacted to them; SIGKILL of the group still takes it down. They are blocked, not ignored:
-    // one that arrives before the command is forked stays pending, and the shim then records it
-    // instead of starting the command (the engine no longer waits for the exec, so a terminate can
-    // come that early). The grandchild unblocks them before exec.
-    set_signal(SIGPIPE, SIG_IGN);
-    sigset_t polite; sigemptyset(&polite);
-    sigaddset(&polite, SIGHUP); sigaddset(&polite, SIGINT);
-    sigaddset(&polite, SIGTERM); sigaddset(&polite, SIGQUIT);
-    (void)sigprocmask(SIG_SETMASK, &polite, NULL);
+    // reacted to them; SIGKILL of the group still takes it down.
+    set_signal(SIGHUP, SIG_IGN); set_signal(SIGINT, SIG_IGN);
+    set_signal(SIGTERM, SIG_IGN); set_signal(SIGQUIT, SIG_IGN); set_signal(SIGPIPE, SIG_IGN);
+    sigset_t empty; sigemptyset(&empty);
+    (void)sigprocmask(SIG_SETMASK, &empty, NULL);
 
     (void)close(pipe_r);
     if (pipe_w != REPORT_FD) {
@@ -261,19 +257,6 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
         // neither file and treats that as this failure.
         write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_STATUS), (uint64_t)e);
         _exit(127);
-    }
-
-    // A termination request that reached the group before the command exists: it never starts.
-    sigset_t pending; sigemptyset(&pending);
-    if (sigpending(&pending) == 0) {
-        int asked[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
-        for (int i = 0; i < 4; i++) {
-            if (sigismember(&pending, asked[i])) {
-                (void)close(REPORT_FD);
-                write_exit_line(req, p, "signal", NULL, (uint64_t)asked[i]);
-                _exit(0);
-            }
-        }
     }
 
     // Private pipe so the shim itself learns whether the grandchild reached execve.
@@ -356,13 +339,6 @@ int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)close(fds[1]);
     if (pid < 0) { (void)close(fds[0]); result->err = fork_err; return -1; }
-    if (req->return_after_fork) {
-        // The shim's reports now meet a closed pipe (it ignores SIGPIPE); it writes every launch
-        // failure to its exit file as well, which is where the caller will read it.
-        (void)close(fds[0]);
-        result->pid = pid;
-        return 0;
-    }
 
     launch_report r = { 0, 0 };
     ssize_t got = read_full(fds[0], &r, sizeof r);

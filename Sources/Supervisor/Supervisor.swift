@@ -70,18 +70,6 @@ public enum Supervisor {
     /// command has exec'd. The shim is a child of the calling process until reaped: either
     /// watch it with an `ExitWatcher` or `waitpid` it yourself.
     public static func launch(_ r: LaunchRequest) throws(SupervisorError) -> ProcessIdentity {
-        try spawnShim(r, returnAfterFork: false)
-    }
-
-    /// Starts `r` under a detached shim and returns the shim's identity as soon as it is forked,
-    /// without waiting for the command's exec. A failure to start the command is then read from the
-    /// status directory's `exit` file (`launch <stage> <errno>`), like any other exit. The engine
-    /// uses this: waiting for each exec would serialize every launch behind two forks and an exec.
-    public static func start(_ r: LaunchRequest) throws(SupervisorError) -> ProcessIdentity {
-        try spawnShim(r, returnAfterFork: true)
-    }
-
-    private static func spawnShim(_ r: LaunchRequest, returnAfterFork: Bool) throws(SupervisorError) -> ProcessIdentity {
         guard !r.arguments.isEmpty else {
             throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
         }
@@ -113,7 +101,6 @@ public enum Supervisor {
                             req.stdout_path = out
                             req.stderr_path = err
                             req.status_dir = status
-                            req.return_after_fork = returnAfterFork ? 1 : 0
                             if let runAs = r.runAs {
                                 req.set_ids = 1
                                 req.uid = runAs.uid
@@ -136,8 +123,8 @@ public enum Supervisor {
         default:
             throw SupervisorError(code: .spawnFailed, errno: result.err, message: "could not fork the supervisor shim")
         }
-        // After an exec report, the shim has written its pid file.
-        if !returnAfterFork, let id = readIdentity(in: r.statusDirectory), id.pid == result.pid {
+        // The shim wrote its pid file before the exec report pipe reached EOF.
+        if let id = readIdentity(in: r.statusDirectory), id.pid == result.pid {
             return id
         }
         // Fallback: the shim is our unreaped child, so /proc/<pid> exists (maybe as a zombie).

@@ -96,7 +96,7 @@ extension Engine {
             return pk
         }
         wake()
-        return try job(pk: pk)
+        return try job(db, pk: pk)
     }
 
     private func normalizedPreparation(_ task: JobPreparationTask) throws -> JobPreparationTask {
@@ -138,20 +138,22 @@ extension Engine {
         return release
     }
 
-    /// The job with this id (case-insensitive).
-    public func job(id: String) throws -> Job {
-        guard let pk = try db.scalar("SELECT pk FROM job WHERE id = ?", [id]).int64 else {
-            throw BookendError.notFound("JobNotFound", "The job \(id)")
+    /// The job with this id (case-insensitive), as last committed. Reads on a reader connection.
+    public nonisolated func job(id: String) throws -> Job {
+        try readers.read { db in
+            guard let pk = try db.scalar("SELECT pk FROM job WHERE id = ?", [id]).int64 else {
+                throw BookendError.notFound("JobNotFound", "The job \(id)")
+            }
+            return try job(db, pk: pk)
         }
-        return try job(pk: pk)
     }
 
     /// Every job, ordered by id.
     public func jobs() throws -> [Job] {
-        try db.query("SELECT pk FROM job ORDER BY id").map { try job(pk: $0[0].int64 ?? 0) }
+        try db.query("SELECT pk FROM job ORDER BY id").map { try job(db, pk: $0[0].int64 ?? 0) }
     }
 
-    func job(pk: Int64) throws -> Job {
+    nonisolated func job(_ db: Connection, pk: Int64) throws -> Job {
         guard let row = try db.query("SELECT * FROM job WHERE pk = ?", [pk]).first else {
             throw BookendError.notFound("JobNotFound", "The job")
         }
@@ -185,7 +187,7 @@ extension Engine {
                 terminateReason: completed ? row["terminate_reason"].string : nil))
     }
 
-    func jobRow(_ db: Connection, _ id: String) throws -> Row {
+    nonisolated func jobRow(_ db: Connection, _ id: String) throws -> Row {
         guard let row = try db.query("SELECT * FROM job WHERE id = ?", [id]).first else {
             throw BookendError.notFound("JobNotFound", "The job \(id)")
         }
@@ -337,8 +339,12 @@ extension Engine {
         wake()
     }
 
-    /// Each node's preparation and release record for the job.
-    public func prepReleaseStatus(jobID: String) throws -> [PrepReleaseStatus] {
+    /// Each node's preparation and release record for the job. Reads on a reader connection.
+    public nonisolated func prepReleaseStatus(jobID: String) throws -> [PrepReleaseStatus] {
+        try readers.read { db in try prepReleaseStatus(db, jobID: jobID) }
+    }
+
+    nonisolated func prepReleaseStatus(_ db: Connection, jobID: String) throws -> [PrepReleaseStatus] {
         let job = try jobRow(db, jobID)
         guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
             throw BookendError.conflict("JobPreparationTaskNotSpecified", "The specified job does not have a job preparation task")
@@ -375,7 +381,11 @@ extension Engine {
     }
 
     /// Task and slot counts by state (prep, release and start tasks are not counted).
-    public func taskCounts(jobID: String) throws -> TaskCounts {
+    public nonisolated func taskCounts(jobID: String) throws -> TaskCounts {
+        try readers.read { db in try taskCounts(db, jobID: jobID) }
+    }
+
+    nonisolated func taskCounts(_ db: Connection, jobID: String) throws -> TaskCounts {
         let job = try jobRow(db, jobID)
         var tasks: [String: Int] = [:]
         var slots: [String: Int] = [:]

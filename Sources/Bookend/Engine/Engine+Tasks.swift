@@ -13,7 +13,7 @@ extension Engine {
                 isJobManager: false, killJobOnCompletion: false, now: now)
         }
         wake()
-        return try task(pk: pk)
+        return try task(db, pk: pk)
     }
 
     /// Adds up to 100 tasks in one transaction; each task succeeds or fails on its own.
@@ -143,12 +143,16 @@ extension Engine {
         return pk
     }
 
-    /// One task of a job.
-    public func task(jobID: String, taskID: String) throws -> JobTask {
-        try task(pk: taskPK(jobID: jobID, taskID: taskID))
+    /// One task of a job, as last committed. Reads on a reader connection.
+    public nonisolated func task(jobID: String, taskID: String) throws -> JobTask {
+        try readers.read { db in try task(db, pk: taskPK(db, jobID: jobID, taskID: taskID)) }
     }
 
     func taskPK(jobID: String, taskID: String) throws -> Int64 {
+        try taskPK(db, jobID: jobID, taskID: taskID)
+    }
+
+    nonisolated func taskPK(_ db: Connection, jobID: String, taskID: String) throws -> Int64 {
         let job = try jobRow(db, jobID)
         guard let pk = try db.scalar("SELECT pk FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).int64 else {
             throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
@@ -159,10 +163,10 @@ extension Engine {
     /// The tasks of a job in the order they were added.
     public func tasks(jobID: String) throws -> [JobTask] {
         let job = try jobRow(db, jobID)
-        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(pk: $0[0].int64 ?? 0) }
+        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(db, pk: $0[0].int64 ?? 0) }
     }
 
-    func task(pk: Int64) throws -> JobTask {
+    nonisolated func task(_ db: Connection, pk: Int64) throws -> JobTask {
         guard let row = try db.query(
             """
             SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk

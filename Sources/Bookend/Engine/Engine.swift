@@ -16,6 +16,9 @@ public actor Engine {
 
     // Confined to this actor's queue.
     let db: Connection
+    /// Read-only connections for lookups that need no write transaction (the API's GETs), so they
+    /// do not queue behind the scheduling loop on the actor.
+    nonisolated let readers: ReaderPool
     public nonisolated let dataDirectory: String
     public nonisolated let configuration: EngineConfiguration
     let logger: Logger
@@ -51,6 +54,7 @@ public actor Engine {
     private init(connection: Connection, dataDirectory: String, configuration: EngineConfiguration, logger: Logger) throws {
         executor = QueueExecutor(label: "bookend.engine")
         db = connection
+        readers = ReaderPool(path: connection.path)
         // Node roots and execution folders are stored as absolute paths: processes change directory,
         // and a relative data directory would mean something else to them.
         let absolute = dataDirectory.hasPrefix("/")

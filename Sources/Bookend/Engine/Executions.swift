@@ -255,7 +255,7 @@ extension Engine {
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
             statusDirectory: plan.statusDirectory, runAs: owner)
         do {
-            return .success(try Supervisor.start(request))
+            return .success(try Supervisor.launch(request))
         } catch {
             return .failure(FailureInfo(code: "CommandLaunchFailed", message: "Starting \(arguments[0]) failed: \(error.message)"))
         }

@@ -75,14 +75,6 @@ extension Engine {
             return .preProcessing(FailureInfo(code: stage == "exec" && error == ENOENT ? "CommandProgramNotFound" : "CommandLaunchFailed",
                 message: "Starting the command failed at \(stage): \(String(cString: strerror(error)))"))
         case nil:
-            // A shim that ended without even its pid file failed to set itself up (it could not write
-            // to its status folder), so the command never started.
-            let statusDirectory = row["status_dir"].string ?? ""
-            if row["pid"] != .null, !statusDirectory.isEmpty, Supervisor.readIdentity(in: statusDirectory) == nil,
-                FileManager.default.fileExists(atPath: statusDirectory) {
-                return .preProcessing(FailureInfo(code: "CommandLaunchFailed",
-                    message: "The launcher could not record the command's start in \(statusDirectory)"))
-            }
             // The shim vanished without writing a status and nobody here killed it: the node's process
             // tree was lost (reboot of the machine, kill of the whole session). Batch treats that like a
             // node failure: the work runs again.

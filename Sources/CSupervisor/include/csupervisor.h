@@ -38,8 +38,6 @@ typedef struct bks_spawn_request {
     int set_ids;              // non-zero: switch to uid/gid before exec
     uid_t uid;
     gid_t gid;
-    int return_after_fork;    // non-zero: return once the shim is forked; launch failures then
-                              // reach the caller only through <status_dir>/exit ("launch ...")
 } bks_spawn_request;
 
 typedef struct bks_spawn_result {
