@@ -1,0 +1,54 @@
+@testable import API
+import Bookend
+import Foundation
+import Testing
+
+/// The hand-written rendering path must produce what the JSONEncoder round trip it replaced did.
+@Suite struct WireTests {
+    struct Inner: Codable { var name: String; var value: Int? }
+    struct Sample: Codable {
+        var id: String
+        var count: Int
+        var ratio: Double
+        var enabled: Bool
+        var missing: String?
+        var present: String?
+        var items: [Inner]
+        var map: [String: Int]
+        var raw: JSONValue
+        var empty: [String]
+    }
+
+    static let sample = Sample(
+        id: "t-1", count: -7, ratio: 1.5, enabled: false, missing: nil, present: "yes",
+        items: [Inner(name: "a", value: nil), Inner(name: "b", value: 3)], map: ["x": 1, "y": 2],
+        raw: .object(["nested": .array([.number(1), .string("two"), .bool(true), .null])]), empty: [])
+
+    @Test func valueEncoderMatchesTheJSONRoundTrip() throws {
+        let direct = try ValueEncoder.encode(Self.sample)
+        let roundTrip = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(Self.sample))
+        #expect(direct == roundTrip)
+        guard case .object(let object) = direct else { Issue.record("not an object"); return }
+        #expect(object["missing"] == nil, "nil optionals are omitted")
+        #expect(object["count"] == .number(-7))
+    }
+
+    @Test func serializedJSONParsesBackToTheSameValues() throws {
+        let tricky = "quote \" backslash \\ newline \n tab \t bell \u{07} slash / é ✓"
+        let value: JSONValue = .object(["s": .string(tricky), "i": .number(42), "f": .number(0.25), "b": .bool(true), "n": .null,
+                                        "a": .array([.number(-1), .string("")])])
+        let data = Wire.encode(value)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(parsed["s"] as? String == tricky)
+        #expect((parsed["i"] as? NSNumber)?.intValue == 42)
+        #expect((parsed["f"] as? NSNumber)?.doubleValue == 0.25)
+        #expect(parsed["n"] is NSNull)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""i":42"#), "integers are written without a fraction")
+    }
+
+    @Test func idsNeedNoEscapingButOtherSegmentsAreEncoded() {
+        #expect(Wire.escape("Job_1-a") == "Job_1-a")
+        #expect(Wire.escape("a b/c?d") == "a%20b%2Fc%3Fd")
+        #expect(Wire.escape("é") == "%C3%A9")
+    }
+}
