@@ -3,8 +3,9 @@
 // Process tree produced by bks_spawn:
 //
 //   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
-//                      │  writes <status_dir>/pid, forks, waits, writes <status_dir>/exit
-//                      └──fork──▶ grandchild ──execve──▶ user command
+//                      │  writes <status_dir>/pid (rename), vforks, waits,
+//                      │  writes <status_dir>/exit (fsync + rename)
+//                      └──vfork──▶ grandchild ──execve──▶ user command
 //
 // The shim is what the engine identifies and signals (kill(-shim_pid, sig) hits the
 // whole group). Because it lives in its own session it survives the engine's death and
