@@ -29,16 +29,17 @@ final class Daemon: @unchecked Sendable {
         startedAt = monotonicSeconds()
         try process.run()
         let keyPath = (dataDirectory as NSString).appendingPathComponent("account.key")
-        var key: String?
-        while monotonicSeconds() - startedAt < 120 {
-            if key == nil { key = try? String(contentsOfFile: keyPath, encoding: .utf8) }
-            if key != nil, Daemon.healthy(port: port) { break }
+        // The key file is complete before the daemon listens, so it is read only once /health answers.
+        while monotonicSeconds() - startedAt < 120, !Daemon.healthy(port: port) {
             guard process.isRunning else { throw BenchError("bookend serve exited early; see \(log)") }
             watch?()
             usleep(1_000)
         }
-        guard let key, Daemon.healthy(port: port) else { throw BenchError("bookend serve did not become healthy; see \(log)") }
-        readyAfter = monotonicSeconds() - startedAt
+        let ready = monotonicSeconds() - startedAt
+        guard Daemon.healthy(port: port), let key = try? String(contentsOfFile: keyPath, encoding: .utf8) else {
+            throw BenchError("bookend serve did not become healthy; see \(log)")
+        }
+        readyAfter = ready
         signer = try SharedKeySigner(account: "bookend", base64Key: key)
     }
 
@@ -59,17 +60,8 @@ final class Daemon: @unchecked Sendable {
     }
 
     static func healthy(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard case .success(let fd) = connectLoopback(port: port) else { return false }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { return false }
         let request = Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return false }
         var reply = [UInt8](repeating: 0, count: 64)

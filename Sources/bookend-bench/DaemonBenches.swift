@@ -44,12 +44,7 @@ struct DaemonBenches {
     let stamp: String
     let report: Report
 
-    func freshDirectory(_ name: String) throws -> String {
-        let directory = (root as NSString).appendingPathComponent(name)
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return directory
-    }
+    func freshDirectory(_ name: String) throws -> String { try emptyDirectory(name, under: root) }
 
     /// Seconds from starting `bookend serve` on an empty data directory until `/health` answers.
     func coldStart() throws -> Double {

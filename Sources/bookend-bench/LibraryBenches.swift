@@ -8,12 +8,7 @@ struct LibraryBenches {
     let stamp: String
     let report: Report
 
-    func freshDirectory(_ name: String) throws -> String {
-        let directory = (root as NSString).appendingPathComponent(name)
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return directory
-    }
+    func freshDirectory(_ name: String) throws -> String { try emptyDirectory(name, under: root) }
 
     static func open(_ directory: String, synchronous: EngineConfiguration.SynchronousLevel = .full) async throws -> Engine {
         var logger = Logger(label: "bench")

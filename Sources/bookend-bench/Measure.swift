@@ -119,6 +119,33 @@ final class Report: @unchecked Sendable {
     }
 }
 
+/// `root/name`, emptied (or created) for one benchmark.
+func emptyDirectory(_ name: String, under root: String) throws -> String {
+    let directory = (root as NSString).appendingPathComponent(name)
+    try? FileManager.default.removeItem(atPath: directory)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// A TCP socket connected to 127.0.0.1:`port`, or the errno of the failure.
+func connectLoopback(port: Int) -> Result<Int32, BenchError> {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return .failure(BenchError("socket: \(String(cString: strerror(errno)))")) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+        let message = String(cString: strerror(errno))
+        close(fd)
+        return .failure(BenchError("connect to 127.0.0.1:\(port): \(message)"))
+    }
+    return .success(fd)
+}
+
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
