@@ -317,6 +317,11 @@ static int crash_after_fork_due(void) {
 }
 
 int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
+    int report_fd = bks_spawn_start(req, result);
+    return report_fd < 0 ? -1 : bks_spawn_finish(report_fd, result);
+}
+
+int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
     result->pid = -1; result->stage = BKS_STAGE_NONE; result->err = 0;
     int crash_after_fork = crash_after_fork_due();
     status_paths p;
@@ -339,11 +344,15 @@ int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)close(fds[1]);
     if (pid < 0) { (void)close(fds[0]); result->err = fork_err; return -1; }
-
-    launch_report r = { 0, 0 };
-    ssize_t got = read_full(fds[0], &r, sizeof r);
-    (void)close(fds[0]);
     result->pid = pid;
+    return fds[0];
+}
+
+int bks_spawn_finish(int report_fd, bks_spawn_result *result) {
+    pid_t pid = result->pid;
+    launch_report r = { 0, 0 };
+    ssize_t got = read_full(report_fd, &r, sizeof r);
+    (void)close(report_fd);
     if (got == 0) return 0;
     // Launch failure (or a garbled report): the shim exits right after writing `exit`.
     if (got == (ssize_t)sizeof r) { result->stage = r.stage; result->err = r.err; }

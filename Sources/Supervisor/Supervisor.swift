@@ -70,6 +70,36 @@ public enum Supervisor {
     /// command has exec'd. The shim is a child of the calling process until reaped: either
     /// watch it with an `ExitWatcher` or `waitpid` it yourself.
     public static func launch(_ r: LaunchRequest) throws(SupervisorError) -> ProcessIdentity {
+        try launch([r])[0].get()
+    }
+
+    /// Starts every request under its own shim, forking all the shims before waiting for any
+    /// command's exec, so the waits overlap. Each result is what `launch` would have returned;
+    /// when this returns, every command that started has exec'd (its process group exists).
+    public static func launch(_ requests: [LaunchRequest]) -> [Result<ProcessIdentity, SupervisorError>] {
+        var results: [Result<ProcessIdentity, SupervisorError>?] = Array(repeating: nil, count: requests.count)
+        var started: [(index: Int, fd: Int32, pid: pid_t)] = []
+        for (index, r) in requests.enumerated() {
+            do {
+                let (fd, pid) = try start(r)
+                started.append((index, fd, pid))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        for (index, fd, pid) in started {
+            var result = bks_spawn_result()
+            result.pid = pid
+            let rc = bks_spawn_finish(fd, &result)
+            results[index] = Result { () throws(SupervisorError) -> ProcessIdentity in
+                try identify(requests[index], rc: rc, result: result)
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Validates `r` and forks its shim; returns the shim's report pipe and pid.
+    private static func start(_ r: LaunchRequest) throws(SupervisorError) -> (Int32, pid_t) {
         guard !r.arguments.isEmpty else {
             throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
         }
@@ -85,10 +115,11 @@ public enum Supervisor {
 
         let argv = CStringArray(r.arguments)
         let envp = CStringArray(r.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        // The shim has its own copy of these once forked.
         defer { argv.free(); envp.free() }
 
         var result = bks_spawn_result()
-        let rc: Int32 = r.executablePath.withCString { path in
+        let fd: Int32 = r.executablePath.withCString { path in
             r.workingDirectory.withCString { wd in
                 r.stdoutPath.withCString { out in
                     r.stderrPath.withCString { err in
@@ -106,22 +137,25 @@ public enum Supervisor {
                                 req.uid = runAs.uid
                                 req.gid = runAs.gid
                             }
-                            return bks_spawn(&req, &result)
+                            return bks_spawn_start(&req, &result)
                         }
                     }
                 }
             }
         }
-        switch rc {
-        case 0:
-            break
-        case 1:
+        guard fd >= 0 else {
+            throw SupervisorError(code: .spawnFailed, errno: result.err, message: "could not fork the supervisor shim")
+        }
+        return (fd, result.pid)
+    }
+
+    /// The outcome of `bks_spawn_finish` for `r`: the shim's identity, or why the command did not start.
+    private static func identify(_ r: LaunchRequest, rc: Int32, result: bks_spawn_result) throws(SupervisorError) -> ProcessIdentity {
+        if rc == 1 {
             let stage = String(cString: bks_stage_name(result.stage))
             throw SupervisorError(
                 code: .launchFailed, errno: result.err,
                 message: "could not start \(r.executablePath)", stage: stage)
-        default:
-            throw SupervisorError(code: .spawnFailed, errno: result.err, message: "could not fork the supervisor shim")
         }
         // The shim wrote its pid file before the exec report pipe reached EOF.
         if let id = readIdentity(in: r.statusDirectory), id.pid == result.pid {

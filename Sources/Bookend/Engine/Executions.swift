@@ -144,6 +144,7 @@ extension Engine {
         guard !pks.isEmpty else { return }
         var identities: [(Int64, ProcessIdentity)] = []
         var failures: [(Int64, FailureInfo)] = []
+        var ready: [(Int64, LaunchRequest)] = []
         for pk in pks {
             do {
                 let plan = try launchPlan(db, pk)
@@ -161,12 +162,20 @@ extension Engine {
                     }
                     continue
                 }
-                switch spawn(plan, owner: owner) {
-                case .success(let identity): identities.append((pk, identity))
+                switch request(plan, owner: owner) {
+                case .success(let request): ready.append((pk, request))
                 case .failure(let failure): failures.append((pk, failure))
                 }
             } catch {
                 failures.append((pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))
+            }
+        }
+        // All shims are forked before any exec is awaited: with several tasks to start (a pass that
+        // collected several exits), their start-ups overlap instead of queueing on this thread.
+        for ((pk, request), result) in zip(ready, Supervisor.launch(ready.map { $0.1 })) {
+            switch result {
+            case .success(let identity): identities.append((pk, identity))
+            case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))
             }
         }
         recordLaunches(identities, failures)
@@ -235,6 +244,18 @@ extension Engine {
     }
 
     private func spawn(_ plan: LaunchPlan, owner: RunAs?) -> Result<ProcessIdentity, FailureInfo> {
+        request(plan, owner: owner).flatMap { request in
+            Supervisor.launch([request])[0].mapError { Engine.launchFailure(request, $0) }
+        }
+    }
+
+    private static func launchFailure(_ request: LaunchRequest, _ error: SupervisorError) -> FailureInfo {
+        FailureInfo(code: "CommandLaunchFailed", message: "Starting \(request.arguments[0]) failed: \(error.message)")
+    }
+
+    /// What to start for `plan`, or why it cannot start (admin without root, unparsable command
+    /// line, program not found).
+    private func request(_ plan: LaunchPlan, owner: RunAs?) -> Result<LaunchRequest, FailureInfo> {
         if plan.isAdmin, !isRoot {
             return .failure(FailureInfo(code: "CommandLaunchFailed",
                 message: "The task asks for admin elevation, but Bookend is not running as root and cannot grant it"))
@@ -249,16 +270,11 @@ extension Engine {
         guard let executable = Supervisor.resolveExecutable(arguments[0], path: plan.environment["PATH"], workingDirectory: workingDirectory) else {
             return .failure(FailureInfo(code: "CommandProgramNotFound", message: "The program \(arguments[0]) was not found or is not executable"))
         }
-        let request = LaunchRequest(
+        return .success(LaunchRequest(
             executablePath: executable, arguments: arguments, environment: plan.environment, workingDirectory: workingDirectory,
             stdoutPath: (plan.taskDirectory as NSString).appendingPathComponent("stdout.txt"),
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
-            statusDirectory: plan.statusDirectory, runAs: owner)
-        do {
-            return .success(try Supervisor.launch(request))
-        } catch {
-            return .failure(FailureInfo(code: "CommandLaunchFailed", message: "Starting \(arguments[0]) failed: \(error.message)"))
-        }
+            statusDirectory: plan.statusDirectory, runAs: owner))
     }
 
     /// Where blob containers of `storageContainerUrl` / `autoStorageContainerName` resource files live.

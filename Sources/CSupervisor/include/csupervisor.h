@@ -53,6 +53,12 @@ typedef struct bks_spawn_result {
 //        -1: could not even fork the shim (err set).
 int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result);
 
+// bks_spawn in two halves, so a caller can fork several shims before waiting for any exec:
+// bks_spawn_start forks the shim and returns the read end of its report pipe (result->pid set),
+// or -1 (result->err set); bks_spawn_finish waits on that pipe, closes it, and returns as bks_spawn.
+int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result);
+int bks_spawn_finish(int report_fd, bks_spawn_result *result);
+
 // Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
 const char *bks_stage_name(int stage);
 
