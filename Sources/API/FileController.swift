@@ -14,8 +14,8 @@ struct FileController: Sendable {
     private func filesURL(_ request: APIRequest, _ target: Target) async throws -> String {
         switch target {
         case .task(let jobID, let taskID):
-            let job = try await engine.job(id: jobID)
-            let task = try await engine.task(jobID: jobID, taskID: taskID)
+            let job = try engine.job(id: jobID)
+            let task = try engine.task(jobID: jobID, taskID: taskID)
             return Wire.taskURL(request.baseURL, job.id, task.id) + "/files"
         case .node(let poolID, let nodeID):
             let pool = try await engine.pool(id: poolID)

@@ -33,20 +33,20 @@ struct JobController: Sendable {
     }
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let job = try await engine.job(id: id)
+        let job = try engine.job(id: id)
         return try Render.single(request, try Render.job(job, request.baseURL), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }
 
     /// Checks preconditions against the current job and returns it.
     private func current(_ request: APIRequest, _ id: String) async throws -> Job {
-        let job = try await engine.job(id: id)
+        let job = try engine.job(id: id)
         try Preconditions.checkWrite(request, eTag: job.eTag, lastModified: job.lastModified)
         return job
     }
 
     private func updated(_ request: APIRequest, _ id: String, _ status: Int, suffix: String = "") async throws -> Reply {
-        let job = try? await engine.job(id: id)
+        let job = try? engine.job(id: id)
         return Render.mutation(status, dataServiceID: Wire.jobURL(request.baseURL, job?.id ?? id) + suffix, eTag: job?.eTag,
             lastModified: job?.lastModified)
     }
@@ -101,14 +101,14 @@ struct JobController: Sendable {
 
     func prepReleaseStatus(_ request: APIRequest, _ id: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.prepRelease)
-        let items = try await engine.prepReleaseStatus(jobID: id).map {
+        let items = try engine.prepReleaseStatus(jobID: id).map {
             (key: $0.nodeId, object: try Render.prepRelease($0, request.baseURL))
         }
         return query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
     }
 
     func taskCounts(_ request: APIRequest, _ id: String) async throws -> Reply {
-        var object = try Wire.object(try await engine.taskCounts(jobID: id))
+        var object = try Wire.object(try engine.taskCounts(jobID: id))
         object["odata.metadata"] = Wire.metadata(request.baseURL, "taskcounts/@Element")
         return .json(object)
     }

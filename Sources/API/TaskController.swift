@@ -10,9 +10,9 @@ struct TaskController: Sendable {
 
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
-        let job = try await engine.job(id: jobID)
+        let job = try engine.job(id: jobID)
         return try await query.page(request: request, metadata: "tasks") { after, limit in
-            try await engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
+            try engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
                 (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
             }
         }
@@ -21,7 +21,7 @@ struct TaskController: Sendable {
     func add(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let spec = try request.decode(TaskSpec.self)
         try TaskController.reject(spec)
-        let job = try await engine.job(id: jobID)
+        let job = try engine.job(id: jobID)
         let task = try await engine.addTask(jobID: jobID, spec)
         let url = Wire.taskURL(request.baseURL, job.id, task.id)
         return Render.mutation(201, dataServiceID: url, eTag: task.eTag, lastModified: task.lastModified, location: url)
@@ -41,7 +41,7 @@ struct TaskController: Sendable {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
                 details: [.init(key: "PropertyName", value: "value")])
         }
-        let job = try await engine.job(id: jobID)
+        let job = try engine.job(id: jobID)
         var rejected: [Int: BookendError] = [:]
         var accepted: [TaskSpec] = []
         for (index, spec) in body.value.enumerated() {
@@ -77,21 +77,21 @@ struct TaskController: Sendable {
     }
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let job = try await engine.job(id: jobID)
-        let task = try await engine.task(jobID: jobID, taskID: taskID)
+        let job = try engine.job(id: jobID)
+        let task = try engine.task(jobID: jobID, taskID: taskID)
         return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL), metadata: "tasks/@Element",
             eTag: task.eTag, lastModified: task.lastModified)
     }
 
     private func current(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> (Job, JobTask) {
-        let job = try await engine.job(id: jobID)
-        let task = try await engine.task(jobID: jobID, taskID: taskID)
+        let job = try engine.job(id: jobID)
+        let task = try engine.task(jobID: jobID, taskID: taskID)
         try Preconditions.checkWrite(request, eTag: task.eTag, lastModified: task.lastModified)
         return (job, task)
     }
 
     private func done(_ request: APIRequest, _ job: Job, _ taskID: String, _ status: Int, suffix: String = "") async -> Reply {
-        let task = try? await engine.task(jobID: job.id, taskID: taskID)
+        let task = try? engine.task(jobID: job.id, taskID: taskID)
         return Render.mutation(status, dataServiceID: Wire.taskURL(request.baseURL, job.id, task?.id ?? taskID) + suffix,
             eTag: task?.eTag, lastModified: task?.lastModified)
     }
@@ -122,7 +122,7 @@ struct TaskController: Sendable {
     }
 
     func subtasks(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        _ = try await engine.task(jobID: jobID, taskID: taskID)
+        _ = try engine.task(jobID: jobID, taskID: taskID)
         return .json(["odata.metadata": Wire.metadata(request.baseURL, "subtaskinformationlist"), "value": .array([])])
     }
 }

@@ -51,11 +51,11 @@ struct LibraryBenches {
             try await engine.enableJob(id: "throughput")
             try await engine.waitForTasks(jobID: "throughput", timeout: .seconds(600))
         }
-        let counts = try await engine.taskCounts(jobID: "throughput").taskCounts
+        let counts = try engine.taskCounts(jobID: "throughput").taskCounts
         guard counts.succeeded == tasks else { throw BenchError("throughput: \(counts.succeeded) of \(tasks) tasks succeeded") }
         try await engine.terminateJob(id: "throughput")
         try await engine.waitForJob(id: "throughput", state: "completed", timeout: .seconds(60))
-        let released = try await engine.prepReleaseStatus(jobID: "throughput").filter { $0.jobReleaseTaskExecutionInfo?.exitCode == 0 }.count
+        let released = try engine.prepReleaseStatus(jobID: "throughput").filter { $0.jobReleaseTaskExecutionInfo?.exitCode == 0 }.count
         guard released == 2 else { throw BenchError("throughput: release ran on \(released) of 2 nodes") }
         await engine.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
@@ -126,7 +126,7 @@ struct LibraryBenches {
         let seconds = try await elapsed {
             try await LibraryBenches.addTasks(engine, job: "ingest", ids: 0..<tasks, prefix: "task-", commandLine: "/bin/true")
         }
-        let counts = try await engine.taskCounts(jobID: "ingest").taskCounts
+        let counts = try engine.taskCounts(jobID: "ingest").taskCounts
         guard counts.active == tasks else { throw BenchError("ingest: \(counts.active) of \(tasks) tasks stored") }
         await engine.shutdown()
         try? FileManager.default.removeItem(atPath: directory)

@@ -40,7 +40,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
                 print("Pool \(poolID) not found, creating...")
                 try await engine.createPool(PoolSpec(id: poolID, vmSize: "small", targetDedicatedNodes: 2, taskSlotsPerNode: 1))
             }
-            if (try? await engine.job(id: jobID)) == nil {
+            if (try? engine.job(id: jobID)) == nil {
                 print("Job \(jobID) not found, creating...")
                 try await engine.createJob(JobSpec(
                     id: jobID, poolID: poolID,
@@ -67,7 +67,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             }
             try await engine.terminateJob(id: jobID)
             try await engine.waitForJob(id: jobID, state: "completed", timeout: .seconds(120))
-            for status in try await engine.prepReleaseStatus(jobID: jobID) {
+            for status in try engine.prepReleaseStatus(jobID: jobID) {
                 print()
                 print("\(status.nodeId): ")
                 print("  Prep task exit code:    \(status.jobPreparationTaskExecutionInfo.exitCode.map(String.init) ?? "")")

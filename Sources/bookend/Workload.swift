@@ -139,7 +139,7 @@ struct WorkloadDriver {
     mutating func ensureJob(_ planned: PlannedJob) async throws -> Job? {
         let id = planned.spec.id
         let marker = (markers as NSString).appendingPathComponent(id)
-        var job = try? await engine.job(id: id)
+        var job = try? engine.job(id: id)
         if job == nil {
             guard !FileManager.default.fileExists(atPath: marker) else { return nil }
             job = try await engine.createJob(planned.spec)
