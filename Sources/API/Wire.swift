@@ -61,7 +61,6 @@ enum Wire {
         out.append(UInt8(ascii: "\""))
     }
 
-
     /// The entity as a JSON object (absent optionals omitted, as the Codable shapes do).
     static func object<T: Encodable>(_ value: T) throws -> [String: JSONValue] {
         guard case .object(let object) = try ValueEncoder.encode(value) else {

@@ -228,17 +228,9 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     }
     close_from(REPORT_FD + 1);
     if (open_onto("/dev/null", O_RDWR, 0) < 0 || dup2(0, 1) < 0 || dup2(0, 2) < 0) {
-        int e = errno;
-        report(REPORT_FD, BKS_STAGE_OPEN, e);
-        write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_OPEN), (uint64_t)e);
-        _exit(127);
+        report(REPORT_FD, BKS_STAGE_OPEN, errno); _exit(127);
     }
-    if (setsid() < 0) {
-        int e = errno;
-        report(REPORT_FD, BKS_STAGE_SETSID, e);
-        write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_SETSID), (uint64_t)e);
-        _exit(127);
-    }
+    if (setsid() < 0) { report(REPORT_FD, BKS_STAGE_SETSID, errno); _exit(127); }
     if (shim_delay_ms) {
         struct timespec ts = { shim_delay_ms / 1000, (long)(shim_delay_ms % 1000) * 1000000L };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
@@ -251,13 +243,7 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     // the machine) leaves the page cache intact, so the next engine reads it all the same. Skipping
     // the two fsyncs takes milliseconds off every launch, which the engine waits for.
     int e = write_file_atomic(p->pid_tmp, p->pid_final, req->status_dir, line, n, 0);
-    if (e) {
-        report(REPORT_FD, BKS_STAGE_STATUS, e);
-        // Likely to fail too (the same folder); when it does, the engine sees a dead shim with
-        // neither file and treats that as this failure.
-        write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_STATUS), (uint64_t)e);
-        _exit(127);
-    }
+    if (e) { report(REPORT_FD, BKS_STAGE_STATUS, e); _exit(127); }
 
     // Private pipe so the shim itself learns whether the grandchild reached execve.
     int gp[2];

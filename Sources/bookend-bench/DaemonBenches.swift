@@ -41,8 +41,6 @@ func jsonObject(_ response: LoopbackHTTP.Response) -> [String: Any] {
 struct DaemonBenches {
     let root: String
     let binary: String
-    let stamp: String
-    let report: Report
 
     func freshDirectory(_ name: String) throws -> String { try emptyDirectory(name, under: root) }
 
@@ -200,6 +198,7 @@ struct DaemonBenches {
         let pages = try pageTimes.result()
         // The same clients against /health: what the HTTP stack alone serves on this machine.
         let healthCount = Collector<Int>()
+        // Divided by the time the threads really ran, which ends with the last one.
         let healthWall = elapsed {
             onThreads(clients) { _ in
                 var done = 0
@@ -208,8 +207,7 @@ struct DaemonBenches {
                 healthCount.add([done])
             }
         }
-        _ = healthWall
-        let health = Double(try healthCount.result().reduce(0, +)) / (seconds / 2)
+        let health = Double(try healthCount.result().reduce(0, +)) / healthWall
         return LoadResult(
             requestsPerSecond: Double(jobs.count + pages.count) / wall,
             jobP50: median(jobs), jobP99: quantile(jobs, 0.99), pageP50: median(pages), pageP99: quantile(pages, 0.99),

@@ -6,7 +6,6 @@ import Logging
 struct LibraryBenches {
     let root: String
     let stamp: String
-    let report: Report
 
     func freshDirectory(_ name: String) throws -> String { try emptyDirectory(name, under: root) }
 

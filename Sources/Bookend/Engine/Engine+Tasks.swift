@@ -148,10 +148,6 @@ extension Engine {
         try readers.read { db in try task(db, pk: taskPK(db, jobID: jobID, taskID: taskID)) }
     }
 
-    func taskPK(jobID: String, taskID: String) throws -> Int64 {
-        try taskPK(db, jobID: jobID, taskID: taskID)
-    }
-
     nonisolated func taskPK(_ db: Connection, jobID: String, taskID: String) throws -> Int64 {
         let job = try jobRow(db, jobID)
         guard let pk = try db.scalar("SELECT pk FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).int64 else {
@@ -296,7 +292,7 @@ extension Engine {
 
     /// The directory of a task on its node, for reading its files (`stdout.txt`, `stderr.txt`, `wd/…`).
     public func taskDirectory(jobID: String, taskID: String) throws -> String {
-        let pk = try taskPK(jobID: jobID, taskID: taskID)
+        let pk = try taskPK(db, jobID: jobID, taskID: taskID)
         guard let row = try db.query("SELECT task_dir, files_deleted_time FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).first,
             let directory = row["task_dir"].string
         else {

@@ -106,15 +106,11 @@ extension Engine {
             let identity = ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start))
             if let deadline = killEscalations[pk] {
                 if ContinuousClock.now >= deadline { _ = Supervisor.signalGroup(identity, SIGKILL) }
-            } else if Supervisor.signalGroup(identity, SIGTERM) {
+            } else {
                 killEscalations[pk] = ContinuousClock.now + configuration.killGracePeriod
+                _ = Supervisor.signalGroup(identity, SIGTERM)
                 CrashPoint.hit("kill.after-signal")
-            } else if !Supervisor.isAlive(identity) {
-                // Gone already: collectExits records it. Escalate at once should it linger as a zombie.
-                killEscalations[pk] = ContinuousClock.now
             }
-            // Else the shim is alive but has no process group yet (it was forked a moment ago and has
-            // not called setsid): the next pass signals again.
         }
         guard !unspawned.isEmpty else { return }
         let date = Date()
@@ -469,4 +465,3 @@ extension Engine {
         }
     }
 }
-
