@@ -302,11 +302,6 @@ static int crash_after_fork_due(void) {
     return 1;
 }
 
-int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result) {
-    int report_fd = bks_spawn_start(req, result);
-    return report_fd < 0 ? -1 : bks_spawn_finish(report_fd, result);
-}
-
 int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
     result->pid = -1; result->stage = BKS_STAGE_NONE; result->err = 0;
     int crash_after_fork = crash_after_fork_due();

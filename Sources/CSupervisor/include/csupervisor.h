@@ -1,6 +1,6 @@
 // csupervisor.h — fork-based process spawning for Bookend's Supervisor module.
 //
-// Process tree produced by bks_spawn:
+// Process tree produced by bks_spawn_start:
 //
 //   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
 //                      │  writes <status_dir>/pid (rename), vforks, waits,
@@ -42,21 +42,19 @@ typedef struct bks_spawn_request {
 } bks_spawn_request;
 
 typedef struct bks_spawn_result {
-    pid_t pid;   // shim pid (valid when bks_spawn returns 0 or 1)
-    int stage;   // BKS_STAGE_* when bks_spawn returns 1 (or -1 with a stage)
+    pid_t pid;   // shim pid (set by bks_spawn_start)
+    int stage;   // BKS_STAGE_* when bks_spawn_finish returns 1
     int err;     // errno value describing the failure
 } bks_spawn_result;
 
-// Returns 0: user command exec'd; result->pid is the shim (still running or an unreaped
-//            zombie: the caller, or an ExitWatcher, must reap it).
-//         1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
-//        -1: could not even fork the shim (err set).
-int bks_spawn(const bks_spawn_request *req, bks_spawn_result *result);
-
-// bks_spawn in two halves, so a caller can fork several shims before waiting for any exec:
+// Spawning is in two halves, so a caller can fork several shims before waiting for any exec.
 // bks_spawn_start forks the shim and returns the read end of its report pipe (result->pid set),
-// or -1 (result->err set); bks_spawn_finish waits on that pipe, closes it, and returns as bks_spawn.
+// or -1 when it could not even fork (result->err set).
 int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result);
+// bks_spawn_finish waits on that pipe and closes it. Returns
+//          0: user command exec'd; result->pid is the shim (still running or an unreaped
+//             zombie: the caller, or an ExitWatcher, must reap it).
+//          1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
 int bks_spawn_finish(int report_fd, bks_spawn_result *result);
 
 // Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
