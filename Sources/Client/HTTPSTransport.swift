@@ -26,13 +26,7 @@ public struct TLSTrust: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         if let caCertificateFile {
-            let bytes: [UInt8]
-            do {
-                bytes = Array(try Data(contentsOf: URL(fileURLWithPath: caCertificateFile)))
-            } catch {
-                throw ClientError(status: 0, code: "InvalidCACertificate",
-                    message: "cannot read the CA certificate file \(caCertificateFile): \(Self.reason(error))")
-            }
+            let bytes = try Self.read(caCertificateFile)
             let certificates = (try? NIOSSLCertificate.fromPEMBytes(bytes)) ?? []
             guard !certificates.isEmpty else {
                 throw ClientError(status: 0, code: "InvalidCACertificate",
@@ -48,11 +42,27 @@ public struct TLSTrust: Sendable {
         self.caCertificateFile = caCertificateFile
     }
 
-    static func reason(_ error: any Error) -> String {
-        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+    /// The file's bytes, or an error that names it and says why in the system's words (ENOENT, EISDIR…).
+    static func read(_ path: String) throws -> [UInt8] {
+        func failure() -> ClientError {
+            ClientError(status: 0, code: "InvalidCACertificate",
+                message: "cannot read the CA certificate file \(path): \(String(cString: strerror(errno)))")
         }
-        return error.localizedDescription
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure() }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = Glibc.read(fd, &chunk, chunk.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { throw failure() }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+            guard bytes.count <= 16 << 20 else {
+                throw ClientError(status: 0, code: "InvalidCACertificate", message: "the CA certificate file \(path) is larger than 16 MiB")
+            }
+        }
     }
 }
 
@@ -64,6 +74,8 @@ enum HTTPSTransport {
         let headers: [String: String]
         let body: Data
     }
+
+    static let answerTimeout: TimeInterval = 60
 
     static func send(method: String, url: URL, headers: [String: String], body: Data?, trust: TLSTrust) async throws -> Answer {
         guard let host = url.host, !host.isEmpty else {
@@ -95,25 +107,50 @@ enum HTTPSTransport {
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
+        // URLSession gives up on a silent server after 60 s; so do we, and say so.
+        let deadline = Date().addingTimeInterval(Self.answerTimeout)
+        let underlying = channel.channel
+        let timer = underlying.eventLoop.scheduleTask(in: .seconds(Int64(Self.answerTimeout))) { underlying.close(promise: nil) }
+        defer { timer.cancel() }
+        func timedOut() -> ClientError? {
+            Date() >= deadline
+                ? ClientError(status: 0, code: "ConnectionFailed", message: "no answer from \(url.host ?? "") within \(Int(Self.answerTimeout)) s")
+                : nil
+        }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(head))
-            if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            do {
+                try await outbound.write(.head(head))
+                if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                try await outbound.write(.end(nil))
+            } catch {
+                // A failed handshake closes the channel, so writing fails with "I/O on closed
+                // channel"; the reason (say, an untrusted certificate) arrives on the inbound side.
+                do {
+                    for try await _ in inbound {}
+                } catch let reason {
+                    throw reason
+                }
+                throw error
+            }
             var status = 0
             var responseHeaders: [String: String] = [:]
             var data = Data()
-            for try await part in inbound {
-                switch part {
-                case .head(let response):
-                    status = Int(response.status.code)
-                    for (name, value) in response.headers { responseHeaders[name.lowercased()] = value }
-                case .body(let buffer):
-                    data.append(contentsOf: buffer.readableBytesView)
-                case .end:
-                    return Answer(status: status, headers: responseHeaders, body: data)
+            do {
+                for try await part in inbound {
+                    switch part {
+                    case .head(let response):
+                        status = Int(response.status.code)
+                        for (name, value) in response.headers { responseHeaders[name.lowercased()] = value }
+                    case .body(let buffer):
+                        data.append(contentsOf: buffer.readableBytesView)
+                    case .end:
+                        return Answer(status: status, headers: responseHeaders, body: data)
+                    }
                 }
+            } catch {
+                throw timedOut() ?? error
             }
-            throw ClientError(status: 0, code: "ConnectionFailed", message: "the connection closed before the whole answer arrived")
+            throw timedOut() ?? ClientError(status: 0, code: "ConnectionFailed", message: "the connection closed before the whole answer arrived")
         }
     }
 
