@@ -30,7 +30,9 @@ public enum APIServer {
         engine: Engine, configuration: Configuration, logger: Logger,
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> any Service {
-        let responder = BatchResponder(engine: engine, accountName: configuration.accountName, key: configuration.key, logger: logger)
+        let responder = BatchResponder(
+            engine: engine, accountName: configuration.accountName, key: configuration.key, logger: logger,
+            scheme: configuration.tls == nil ? "http" : "https")
         // TLS wraps every accepted connection before HTTP parsing: bytes that are not a TLS
         // handshake end the connection and never reach the router.
         let server = configuration.tls?.server ?? .http1()

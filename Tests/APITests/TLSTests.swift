@@ -44,6 +44,14 @@ struct SelfSignedCertificate {
             _ = try await api.send("POST", "/pools", body: Data(#"{"id":"tlspool","vmSize":"small","targetDedicatedNodes":0}"#.utf8), expect: [201])
             let pool = try await api.send("GET", "/pools/tlspool", expect: [200])
             #expect((try JSONSerialization.jsonObject(with: pool.body) as? [String: Any])?["id"] as? String == "tlspool")
+            // Links handed out must say https: a client following odata.nextLink to http:// would
+            // reach the TLS port in clear and be cut off (the SDKs page this way).
+            _ = try await api.send("POST", "/pools", body: Data(#"{"id":"tlspool2","vmSize":"small","targetDedicatedNodes":0}"#.utf8), expect: [201])
+            let page = try await api.send("GET", "/pools", query: [("maxresults", "1")], expect: [200])
+            let nextLink = (try JSONSerialization.jsonObject(with: page.body) as? [String: Any])?["odata.nextLink"] as? String
+            #expect(nextLink?.hasPrefix("https://127.0.0.1:\(server.port)/pools?") == true, "\(nextLink ?? "no nextLink")")
+            struct Pool: Decodable { let id: String }
+            #expect(try await api.list("/pools", query: [("maxresults", "1")], as: Pool.self).map(\.id) == ["tlspool", "tlspool2"])
             // By name: the name travels as SNI and must match the certificate's DNS entry.
             let byName = try client(server, host: "localhost", trust: trust)
             #expect(try await byName.send("GET", "/pools/tlspool", expect: [200]).status == 200)
