@@ -73,7 +73,7 @@ public struct BatchHTTPClient: Sendable {
                 throw error
             } catch {
                 throw ClientError(status: 0, code: "ConnectionFailed",
-                    message: "cannot reach \(endpoint.absoluteString): \(HTTPSTransport.describe(error, trust: trust))")
+                    message: "cannot reach \(endpoint.absoluteString): \(HTTPSTransport.describe(error, host: url.host ?? "", trust: trust))")
             }
             (data, status, responseHeaders) = (answer.body, answer.status, answer.headers)
         } else {

@@ -93,7 +93,8 @@ enum HTTPSTransport {
         var target = url.path.isEmpty ? "/" : URLComponents(url: url, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? url.path
         if let query = URLComponents(url: url, resolvingAgainstBaseURL: false)?.percentEncodedQuery { target += "?" + query }
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: target)
-        head.headers.add(name: "Host", value: url.port.map { "\(host):\($0)" } ?? host)
+        let hostHeader = bareHost.contains(":") ? "[\(bareHost)]" : bareHost
+        head.headers.add(name: "Host", value: url.port.map { "\(hostHeader):\($0)" } ?? hostHeader)
         for (name, value) in headers where name.lowercased() != "content-length" { head.headers.add(name: name, value: value) }
         if let body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
         head.headers.add(name: "Connection", value: "close")
@@ -155,15 +156,26 @@ enum HTTPSTransport {
     }
 
     /// Names the usual TLS failures in words a user can act on.
-    static func describe(_ error: any Error, trust: TLSTrust) -> String {
+    static func describe(_ error: any Error, host: String, trust: TLSTrust) -> String {
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
             let hint = trust.caCertificateFile.map { "it is not signed by a CA in \($0)" }
                 ?? "pass --ca-cert PEM (or set BOOKEND_CA_CERT) to trust a self-signed daemon certificate"
             return "the server's TLS certificate is not trusted (\(hint))"
         }
+        if let connection = error as? NIOConnectionError {
+            if let io = connection.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first {
+                return String(cString: strerror(io.errnoCode))
+            }
+            if connection.connectionErrors.isEmpty, connection.dnsAError != nil || connection.dnsAAAAError != nil {
+                return "cannot resolve \(connection.host)"
+            }
+        }
+        if error is ChannelError, case .connectTimeout = error as? ChannelError {
+            return "no connection within 30 s"
+        }
         if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
-            return "the server's TLS certificate does not name this host: \(extra)"
+            return "the server's TLS certificate is not issued for \(host) (\(extra))"
         }
         return text
     }

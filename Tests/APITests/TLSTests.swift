@@ -9,14 +9,14 @@ struct SelfSignedCertificate {
     var certificate: String { directory + "/cert.pem" }
     var key: String { directory + "/key.pem" }
 
-    init(days: Int = 2) throws {
+    init(days: Int = 2, names: String = "IP:127.0.0.1,DNS:localhost") throws {
         directory = NSTemporaryDirectory() + "bookend-tls-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "\(days)",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -86,6 +86,23 @@ struct SelfSignedCertificate {
             // Nothing was created by the refused requests.
             let trusted = try client(server, trust: try TLSTrust(caCertificateFile: certificate.certificate))
             await #expect(throws: ClientError.self) { try await trusted.send("GET", "/pools/untrusted", expect: [200]) }
+        }
+    }
+
+    @Test func aTrustedCertificateForAnotherNameIsRefused() async throws {
+        // Trusted (it is its own CA) but issued for localhost only, not for the address dialled.
+        let certificate = try SelfSignedCertificate(names: "DNS:localhost")
+        defer { certificate.remove() }
+        try await withServer(tls: try TLSIdentity(certificateFile: certificate.certificate, keyFile: certificate.key)) { server in
+            let trust = try TLSTrust(caCertificateFile: certificate.certificate)
+            #expect(try await client(server, host: "localhost", trust: trust).send("GET", "/pools", expect: [200]).status == 200)
+            do {
+                _ = try await client(server, trust: trust).send("GET", "/pools", expect: [200])
+                Issue.record("a certificate for localhost was accepted for 127.0.0.1")
+            } catch let error as ClientError {
+                #expect(error.code == "ConnectionFailed")
+                #expect(error.message.contains("the server's TLS certificate is not issued for 127.0.0.1"), "\(error.message)")
+            }
         }
     }
 
