@@ -25,13 +25,14 @@ def bookend():
     certificate = None
     if tls:
         tls_dir = tempfile.mkdtemp(prefix="bookend-sdk-tls-")
-        certificate, key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+        certificate, tls_key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
+             "-keyout", tls_key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        arguments += ["--tls-cert", certificate, "--tls-key", key]
+        arguments += ["--tls-cert", certificate, "--tls-key", tls_key]
+        previous_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
         os.environ["REQUESTS_CA_BUNDLE"] = certificate
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     endpoint = None
@@ -60,5 +61,8 @@ def bookend():
             process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
         if tls:
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            if previous_bundle is None:
+                os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            else:
+                os.environ["REQUESTS_CA_BUNDLE"] = previous_bundle
             shutil.rmtree(tls_dir, ignore_errors=True)
