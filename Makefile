@@ -10,8 +10,8 @@ DATA_DIR ?= var/demo
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## install the system packages Bookend needs (libsqlite3-dev, sqlite3) when missing
-	@missing=""; for p in libsqlite3-dev sqlite3; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+deps: ## install the system packages Bookend needs (libsqlite3-dev, sqlite3; openssl makes the tests' certificates) when missing
+	@missing=""; for p in libsqlite3-dev sqlite3 openssl; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -51,9 +51,11 @@ $(SDK14_STAMP):
 sdk-venv: $(SDK_STAMP) $(SDK14_STAMP) ## create the SDK venvs (.venv-sdk, .venv-sdk14) only when missing
 
 # Built with --build-tests like `swift test`, so after `swift test` nothing is compiled again.
-sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh `bookend serve` each
+# The 15.x run talks HTTPS to a daemon with a self-signed certificate made at test time; the 14.2.0
+# run stays on plain HTTP over loopback, so both ways of serving are covered without a third run.
+sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh `bookend serve` each (15.x over HTTPS)
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+	BOOKEND_SDK_TLS=1 BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 
 # The Azure CLI, pinned, in its own venv (it is large: a few minutes to install; not needed by make test).

@@ -12,6 +12,9 @@ let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummi
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let hummingbirdTLS = Target.Dependency.product(name: "HummingbirdTLS", package: "hummingbird")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let nio: [Target.Dependency] = ["NIOCore", "NIOPosix", "NIOHTTP1"].map { .product(name: $0, package: "swift-nio") }
 
 let package = Package(
     name: "Bookend",
@@ -25,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
@@ -40,9 +45,10 @@ let package = Package(
             plugins: ["EmbedMigrations"]
         ),
         // A client of the Azure Batch REST API with Shared Key signing, for the CLI (and any Swift program).
-        .target(name: "Client", dependencies: [crypto], swiftSettings: swiftSettings),
+        // https goes through swift-nio-ssl: FoundationNetworking on Linux cannot trust a custom CA.
+        .target(name: "Client", dependencies: [crypto, nioSSL] + nio, swiftSettings: swiftSettings),
         // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
-        .target(name: "API", dependencies: ["Bookend", hummingbird, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .target(name: "API", dependencies: ["Bookend", hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(
             name: "bookend",
             dependencies: ["Bookend", "SQLite", "Client", "API", argumentParser, logging, serviceLifecycle, unixSignals],
@@ -62,7 +68,7 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "Bookend", crypto, logging, serviceLifecycle],
+            dependencies: ["API", "Bookend", "Client", crypto, logging, serviceLifecycle],
             swiftSettings: swiftSettings
         ),
     ]

@@ -14,11 +14,14 @@ public enum APIServer {
         public var accountName: String
         /// The account key bytes (the base64 text clients are given, decoded).
         public var key: Data
-        public init(host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data) {
+        /// With an identity the server speaks only HTTPS; without one, plain HTTP.
+        public var tls: TLSIdentity?
+        public init(host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data, tls: TLSIdentity? = nil) {
             self.host = host
             self.port = port
             self.accountName = accountName
             self.key = key
+            self.tls = tls
         }
     }
 
@@ -27,9 +30,15 @@ public enum APIServer {
         engine: Engine, configuration: Configuration, logger: Logger,
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> any Service {
-        let responder = BatchResponder(engine: engine, accountName: configuration.accountName, key: configuration.key, logger: logger)
+        let responder = BatchResponder(
+            engine: engine, accountName: configuration.accountName, key: configuration.key, logger: logger,
+            scheme: configuration.tls == nil ? "http" : "https")
+        // TLS wraps every accepted connection before HTTP parsing: bytes that are not a TLS
+        // handshake end the connection and never reach the router.
+        let server = configuration.tls?.server ?? .http1()
         return Application(
             responder: responder,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "Bookend"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

@@ -13,11 +13,15 @@ public struct BatchResponder: HTTPResponder {
     let router: BatchRouter
     let verifier: SharedKeyVerifier
     let logger: Logger
+    /// `https` behind TLS: the links we hand out (`odata.nextLink`, `url`, `DataServiceId`) are
+    /// followed by clients, and an `http` link to the TLS port would fail (or leak the request).
+    let scheme: String
 
-    init(engine: Engine, accountName: String, key: Data, logger: Logger) {
+    init(engine: Engine, accountName: String, key: Data, logger: Logger, scheme: String = "http") {
         router = BatchRouter(engine: engine)
         verifier = SharedKeyVerifier(accountName: accountName, keyBytes: key)
         self.logger = logger
+        self.scheme = scheme
     }
 
     public func respond(to request: Request, context: BatchRequestContext) async throws -> Response {
@@ -30,7 +34,7 @@ public struct BatchResponder: HTTPResponder {
             headers[field.name.canonicalName] = field.value
         }
         let host = request.head.authority ?? headers["host"] ?? "127.0.0.1"
-        let base = "http://\(host)"
+        let base = "\(scheme)://\(host)"
         let method = request.method.rawValue
         var reply: Reply
         if rawPath == "/health", method == "GET" || method == "HEAD" {

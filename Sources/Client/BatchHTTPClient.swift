@@ -21,10 +21,13 @@ public struct BatchHTTPClient: Sendable {
     public static let apiVersion = "2025-06-01"
     public let endpoint: URL
     public let signer: SharedKeySigner
+    /// For an `https` endpoint: whom to trust. `nil` means the system's certificate authorities.
+    public let trust: TLSTrust?
 
-    public init(endpoint: URL, signer: SharedKeySigner) {
+    public init(endpoint: URL, signer: SharedKeySigner, trust: TLSTrust? = nil) {
         self.endpoint = endpoint
         self.signer = signer
+        self.trust = trust
     }
 
     public struct Response: Sendable {
@@ -58,18 +61,33 @@ public struct BatchHTTPClient: Sendable {
             headers["Content-Length"] = "0"
         }
         headers["Authorization"] = "SharedKey \(signer.account):\(signer.signature(method: method, url: url, headers: headers))"
-        for (name, value) in headers where name != "Content-Length" { request.setValue(value, forHTTPHeaderField: name) }
         let data: Data
-        let response: URLResponse
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
-            throw ClientError(status: 0, code: "ConnectionFailed", message: "cannot reach \(endpoint.absoluteString): \(error.localizedDescription)")
-        }
-        let http = response as? HTTPURLResponse
-        let status = http?.statusCode ?? 0
+        let status: Int
         var responseHeaders: [String: String] = [:]
-        for (key, value) in http?.allHeaderFields ?? [:] { responseHeaders["\(key)".lowercased()] = "\(value)" }
+        if url.scheme?.lowercased() == "https" {
+            let trust = try self.trust ?? TLSTrust.system()
+            let answer: HTTPSTransport.Answer
+            do {
+                answer = try await HTTPSTransport.send(method: method, url: url, headers: headers, body: request.httpBody, trust: trust)
+            } catch let error as ClientError {
+                throw error
+            } catch {
+                throw ClientError(status: 0, code: "ConnectionFailed",
+                    message: "cannot reach \(endpoint.absoluteString): \(HTTPSTransport.describe(error, host: url.host ?? "", trust: trust))")
+            }
+            (data, status, responseHeaders) = (answer.body, answer.status, answer.headers)
+        } else {
+            for (name, value) in headers where name != "Content-Length" { request.setValue(value, forHTTPHeaderField: name) }
+            let response: URLResponse
+            do {
+                (data, response) = try await URLSession.shared.data(for: request)
+            } catch {
+                throw ClientError(status: 0, code: "ConnectionFailed", message: "cannot reach \(endpoint.absoluteString): \(error.localizedDescription)")
+            }
+            let http = response as? HTTPURLResponse
+            status = http?.statusCode ?? 0
+            for (key, value) in http?.allHeaderFields ?? [:] { responseHeaders["\(key)".lowercased()] = "\(value)" }
+        }
         guard expect.contains(status) else {
             struct Body: Decodable {
                 struct Message: Decodable { let value: String }

@@ -3,8 +3,8 @@ import Client
 import Foundation
 
 /// How the CLI reaches a daemon: flags, else environment (`BOOKEND_ENDPOINT`, `BOOKEND_ACCOUNT`,
-/// `BOOKEND_KEY` or `BOOKEND_KEY_FILE`), else `~/.config/bookend/client.json`
-/// (`{"endpoint": …, "account": …, "keyFile": …}`), else the defaults of `bookend serve`.
+/// `BOOKEND_KEY` or `BOOKEND_KEY_FILE`, `BOOKEND_CA_CERT`), else `~/.config/bookend/client.json`
+/// (`{"endpoint": …, "account": …, "keyFile": …, "caCert": …}`), else the defaults of `bookend serve`.
 struct ClientOptions: ParsableArguments {
     @Option(help: "The daemon's URL (default http://127.0.0.1:8080).")
     var endpoint: String?
@@ -15,6 +15,9 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("key-file"), help: "A file holding the Base64 account key (e.g. <data-dir>/account.key).")
     var keyFile: String?
 
+    @Option(name: .customLong("ca-cert"), help: "For an https endpoint: a PEM file of certificates to trust besides the system's (e.g. the daemon's self-signed --tls-cert).")
+    var caCert: String?
+
     @Option(help: "Output: table (for people) or json (the service's JSON, for scripts).")
     var output: OutputFormat = .table
 
@@ -24,6 +27,7 @@ struct ClientOptions: ParsableArguments {
         var endpoint: String?
         var account: String?
         var keyFile: String?
+        var caCert: String?
     }
 
     func client() throws -> BatchHTTPClient {
@@ -45,8 +49,14 @@ struct ClientOptions: ParsableArguments {
         guard let key else {
             throw CLIError("no account key: pass --key-file <data-dir>/account.key, or set BOOKEND_KEY_FILE or BOOKEND_KEY")
         }
+        if caCert != nil, url.scheme != "https" {
+            throw CLIError("--ca-cert is for https endpoints; \(endpointText) is plain HTTP")
+        }
+        let caPath = caCert ?? environment["BOOKEND_CA_CERT"] ?? config?.caCert
         do {
-            return BatchHTTPClient(endpoint: url, signer: try SharedKeySigner(account: accountName, base64Key: key))
+            // Loaded before any request, so a bad file is one clear line rather than a failed handshake.
+            let trust = url.scheme == "https" ? try TLSTrust(caCertificateFile: caPath) : nil
+            return BatchHTTPClient(endpoint: url, signer: try SharedKeySigner(account: accountName, base64Key: key), trust: trust)
         } catch {
             throw CLIError("\(error)")
         }

@@ -26,6 +26,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain (leaf first): serve HTTPS instead of HTTP. Needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (unencrypted; keep it mode 0600).")
+    var tlsKey: String?
+
+    @Flag(name: .customLong("insecure-http"), help: "Allow plain HTTP on a non-loopback --listen address (requests and bodies travel unencrypted).")
+    var insecureHTTP = false
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -40,6 +49,9 @@ struct Serve: AsyncParsableCommand {
         if keyFile == nil, !Serve.isLoopback(host) {
             throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
         }
+        // Everything about TLS is settled before the data directory, the engine or the listener exist.
+        let tls = try Serve.tlsIdentity(certificate: tlsCert, key: tlsKey, host: host, insecureHTTP: insecureHTTP)
+        let scheme = tls == nil ? "http" : "https"
         do {
             try DataDirectory.prepare(dataDirectory)
         } catch {
@@ -52,21 +64,22 @@ struct Serve: AsyncParsableCommand {
             let urlHost = host.contains(":") ? "[\(host)]" : host
             engine = try await Engine.open(
                 dataDirectory: dataDirectory,
-                configuration: EngineConfiguration(accountName: account, accountURL: "http://\(urlHost):\(port)/"),
+                configuration: EngineConfiguration(accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/"),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
         }
         let accountName = account
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key), logger: logger
+            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key, tls: tls), logger: logger
         ) { boundPort in
             let urlHost = host.contains(":") ? "[\(host)]" : host
             print("Account:  \(accountName)")
-            print("Endpoint: http://\(urlHost):\(boundPort)")
+            print("Endpoint: \(scheme)://\(urlHost):\(boundPort)")
             print("Key file: \(keyPath)")
+            if let tls { print("TLS cert: \(tls.certificateFile)") }
             fflush(nil)
-            logger.info("serving the Batch API", metadata: ["endpoint": "http://\(urlHost):\(boundPort)", "account": "\(accountName)"])
+            logger.info("serving the Batch API", metadata: ["endpoint": "\(scheme)://\(urlHost):\(boundPort)", "account": "\(accountName)"])
         }
         let group = ServiceGroup(configuration: .init(
             services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -128,6 +141,30 @@ struct Serve: AsyncParsableCommand {
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
         }
         return Int(port)
+    }
+
+    /// The TLS identity to serve with, or nil for plain HTTP, which only loopback gets without asking:
+    /// elsewhere Shared Key would still authenticate requests, but their bodies (commands,
+    /// environment settings, file contents) would cross the network readable by anyone on the path.
+    static func tlsIdentity(certificate: String?, key: String?, host: String, insecureHTTP: Bool) throws -> TLSIdentity? {
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            if insecureHTTP { throw CLIError("--insecure-http contradicts --tls-cert/--tls-key: choose HTTPS or plain HTTP") }
+            do {
+                return try TLSIdentity(certificateFile: certificate, keyFile: key)
+            } catch {
+                throw CLIError(error.description)
+            }
+        case (_?, nil):
+            throw CLIError("--tls-cert needs --tls-key (the certificate's PEM private key)")
+        case (nil, _?):
+            throw CLIError("--tls-key needs --tls-cert (the PEM certificate chain)")
+        case (nil, nil):
+            if !isLoopback(host), !insecureHTTP {
+                throw CLIError("refusing plain HTTP on \(host): requests and bodies would cross the network unencrypted; pass --tls-cert PEM --tls-key PEM, or --insecure-http to accept that")
+            }
+            return nil
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {

@@ -58,7 +58,8 @@ final class LiveServer: Sendable {
         self.serverTask = serverTask
     }
 
-    static func start() async throws -> LiveServer {
+    /// With `tls` the server speaks only HTTPS (`send` then cannot reach it; use a TLS client).
+    static func start(tls: TLSIdentity? = nil) async throws -> LiveServer {
         let directory = NSTemporaryDirectory() + "bookend-api-\(UUID().uuidString.prefix(8))"
         let engine = try await Engine.open(dataDirectory: directory)
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
@@ -66,7 +67,7 @@ final class LiveServer: Sendable {
         var logger = Logger(label: "api-test")
         logger.logLevel = .critical  // cancelling the server at the end of a test logs errors
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: "127.0.0.1", port: 0, accountName: "testacct", key: key), logger: logger
+            engine: engine, configuration: .init(host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls), logger: logger
         ) { port in continuation.yield(port) }
         let task = Task { try await service.run() }
         var port = 0
@@ -167,8 +168,8 @@ final class LiveServer: Sendable {
 }
 
 /// Runs `body` against a fresh server and stops it afterwards.
-func withServer(_ body: (LiveServer) async throws -> Void) async throws {
-    let server = try await LiveServer.start()
+func withServer(tls: TLSIdentity? = nil, _ body: (LiveServer) async throws -> Void) async throws {
+    let server = try await LiveServer.start(tls: tls)
     do {
         try await body(server)
     } catch {

@@ -1,4 +1,8 @@
-"""Starts `bookend serve` on a free loopback port with a temporary data directory for the SDK tests."""
+"""Starts `bookend serve` on a free loopback port with a temporary data directory for the SDK tests.
+
+With BOOKEND_SDK_TLS=1 the daemon serves HTTPS with a self-signed certificate made here by openssl,
+and the SDKs (which send through `requests`) trust it through REQUESTS_CA_BUNDLE, as a user would.
+"""
 import os
 import shutil
 import subprocess
@@ -16,9 +20,21 @@ def bookend():
     data_dir = tempfile.mkdtemp(prefix="bookend-sdk-")
     # mkdtemp makes it 0700; under root, non-admin tasks run as an unprivileged user and must reach their node dirs.
     os.chmod(data_dir, 0o755)
-    process = subprocess.Popen(
-        [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", "--account", "sdkacct"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tls = os.environ.get("BOOKEND_SDK_TLS") == "1"
+    arguments = [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", "--account", "sdkacct"]
+    certificate = None
+    if tls:
+        tls_dir = tempfile.mkdtemp(prefix="bookend-sdk-tls-")
+        certificate, tls_key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", tls_key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        arguments += ["--tls-cert", certificate, "--tls-key", tls_key]
+        previous_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+        os.environ["REQUESTS_CA_BUNDLE"] = certificate
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     endpoint = None
     lines = []
     for line in process.stdout:
@@ -34,7 +50,8 @@ def bookend():
     with open(os.path.join(data_dir, "account.key")) as handle:
         key = handle.read().strip()
     assert (os.stat(os.path.join(data_dir, "account.key")).st_mode & 0o777) == 0o600
-    yield {"endpoint": endpoint, "account": "sdkacct", "key": key, "data_dir": data_dir}
+    assert endpoint.startswith("https://" if tls else "http://"), endpoint
+    yield {"endpoint": endpoint, "account": "sdkacct", "key": key, "data_dir": data_dir, "tls": tls, "ca_cert": certificate}
     process.terminate()
     try:
         # SIGTERM is a graceful shutdown: the server stops and exits 0.
@@ -43,3 +60,9 @@ def bookend():
         if process.poll() is None:
             process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
+        if tls:
+            if previous_bundle is None:
+                os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            else:
+                os.environ["REQUESTS_CA_BUNDLE"] = previous_bundle
+            shutil.rmtree(tls_dir, ignore_errors=True)

@@ -9,7 +9,8 @@ if not hasattr(batch, "BatchClient"):
 
 from azure.batch import BatchClient, models  # noqa: E402
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
+                                   ResourceNotFoundError, ServiceRequestError)
 
 POOL = "JobPrepReleaseSamplePool"
 JOB = "JobPrepReleaseSampleJob"
@@ -128,6 +129,24 @@ def test_errors_map_to_sdk_exceptions(bookend):
     with pytest.raises(HttpResponseError) as denied:
         wrong.get_job("anything")
     assert denied.value.status_code == 403
+
+
+def test_https_trusts_only_the_daemon_certificate(bookend):
+    """Over HTTPS the SDK verifies the daemon's certificate: trusted through REQUESTS_CA_BUNDLE it
+    works; with only the public CAs (certifi's bundle, the `requests` default) it refuses to send."""
+    if not bookend["tls"]:
+        pytest.skip("this run serves plain HTTP (BOOKEND_SDK_TLS=1 runs it over HTTPS)")
+    import certifi
+    assert bookend["endpoint"].startswith("https://127.0.0.1:")
+    client = client_for(bookend)
+    client.create_job(models.BatchJobCreateOptions(id="tls-job", pool_info=models.BatchPoolInfo(pool_id="nopool")))
+    assert client.get_job("tls-job").id == "tls-job"
+    untrusted = BatchClient(bookend["endpoint"], AzureNamedKeyCredential(bookend["account"], bookend["key"]),
+                            connection_verify=certifi.where())
+    with pytest.raises(ServiceRequestError) as refused:
+        untrusted.get_job("tls-job")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+    client.begin_delete_job("tls-job", polling_interval=1).result()
 
 
 def test_operations_surface(bookend):

@@ -1,0 +1,195 @@
+import Foundation
+import Testing
+
+/// `bookend serve` and the CLI as processes: TLS start-up checks, refusing plain HTTP off loopback,
+/// and the CLI over HTTPS with a self-signed certificate made by openssl for the test.
+@Suite struct ServeTests {
+    let binary = Repository.path(".build/debug/bookend")
+
+    /// A self-signed certificate for 127.0.0.1 and localhost in `directory`.
+    static func makeCertificate(in directory: TemporaryDirectory, name: String = "server") throws -> (certificate: String, key: String) {
+        let certificate = directory.file("\(name).crt")
+        let key = directory.file("\(name).key")
+        let result = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        try #require(result.status == 0, "openssl req failed: \(result.stderr)")
+        return (certificate, key)
+    }
+
+    /// A running `bookend serve`, started once it has printed its `Endpoint:` line.
+    final class Daemon {
+        let process = Process()
+        let endpoint: String
+        private let output: Pipe
+
+        init(binary: String, arguments: [String]) throws {
+            output = Pipe()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["serve", "--log-level", "warning"] + arguments
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            // Read on a thread of its own so the wait below has a deadline and can say what it saw.
+            let lines = LineCollector()
+            let handle = output.fileHandleForReading
+            Thread.detachNewThread {
+                while true {
+                    let data = handle.availableData
+                    if data.isEmpty { lines.finish(); return }
+                    lines.append(data)
+                }
+            }
+            let deadline = Date().addingTimeInterval(120)
+            while true {
+                if let line = lines.text.split(separator: "\n").first(where: { $0.hasPrefix("Endpoint: ") }) {
+                    endpoint = String(line.dropFirst("Endpoint: ".count))
+                    return
+                }
+                if lines.finished || Date() > deadline {
+                    if process.isRunning { process.terminate() }
+                    throw Failure(description: "bookend serve did not print its endpoint (\(lines.finished ? "it exited" : "120 s passed")): \(lines.text)")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+
+        /// SIGTERM (a graceful shutdown) and its exit status.
+        func stop() -> Int32 {
+            process.terminate()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        struct Failure: Error, CustomStringConvertible { let description: String }
+
+        final class LineCollector: @unchecked Sendable {
+            // Guarded by `lock`: written by the reader thread, read by the test.
+            private let lock = NSLock()
+            private var data = Data()
+            private var done = false
+            func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
+            func finish() { lock.withLock { done = true } }
+            var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+            var finished: Bool { lock.withLock { done } }
+        }
+    }
+
+    /// Runs the CLI with `environment` added to a minimal one (no BOOKEND_* from the caller's).
+    func cli(_ arguments: [String], environment: [String: String] = [:], home: String) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                             stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// The one line of a failed command's stderr.
+    func errorLine(_ result: ProcessResult) -> String {
+        let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
+        return lines.first.map(String.init) ?? ""
+    }
+
+    @Test func badTLSFilesStopServeBeforeAnythingStarts() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        let (certificate, key) = try Self.makeCertificate(in: directory)
+        let (_, otherKey) = try Self.makeCertificate(in: directory, name: "other")
+        let data = directory.file("data")
+        let missing = directory.file("missing.pem")
+        let cases: [([String], String)] = [
+            (["--tls-cert", missing, "--tls-key", key], "cannot read --tls-cert \(missing): No such file or directory"),
+            (["--tls-cert", certificate, "--tls-key", missing], "cannot read --tls-key \(missing): No such file or directory"),
+            (["--tls-cert", key, "--tls-key", key], "--tls-cert \(key) holds no PEM certificate"),
+            (["--tls-cert", certificate, "--tls-key", otherKey], "--tls-key \(otherKey) does not belong to the certificate in --tls-cert \(certificate)"),
+            (["--tls-cert", certificate], "--tls-cert needs --tls-key"),
+            (["--tls-key", key], "--tls-key needs --tls-cert"),
+            (["--tls-cert", certificate, "--tls-key", key, "--insecure-http"], "--insecure-http contradicts --tls-cert/--tls-key"),
+        ]
+        for (arguments, message) in cases {
+            let result = try run(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"] + arguments)
+            #expect(result.status != 0)
+            #expect(errorLine(result).contains(message), "\(arguments): \(result.stderr)")
+            #expect(result.stdout.isEmpty, "nothing was served: \(result.stdout)")
+            // Refused before the data directory (and so the engine) was touched.
+            #expect(!FileManager.default.fileExists(atPath: data))
+        }
+    }
+
+    @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let keyFile = directory.file("account.key")
+        try Data((Data(repeating: 1, count: 32).base64EncodedString() + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))
+        let data = directory.file("data")
+
+        let refused = try run(binary, ["serve", "--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile])
+        #expect(refused.status != 0)
+        #expect(errorLine(refused).contains(
+            "refusing plain HTTP on 0.0.0.0: requests and bodies would cross the network unencrypted; pass --tls-cert PEM --tls-key PEM, or --insecure-http to accept that"))
+        #expect(!FileManager.default.fileExists(atPath: data))
+
+        let insecure = try Daemon(binary: binary, arguments: ["--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile, "--insecure-http"])
+        #expect(insecure.endpoint.hasPrefix("http://0.0.0.0:"))
+        #expect(insecure.stop() == 0)
+
+        let (certificate, key) = try Self.makeCertificate(in: directory)
+        let secure = try Daemon(binary: binary, arguments: [
+            "--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile, "--tls-cert", certificate, "--tls-key", key])
+        #expect(secure.endpoint.hasPrefix("https://0.0.0.0:"))
+        #expect(secure.stop() == 0)
+    }
+
+    @Test func theCLIUsesAnHTTPSDaemonWhoseCertificateItIsGiven() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        // Under root, tasks run as an unprivileged account that must reach their node folders.
+        chmod(directory.path, 0o755)
+        let (certificate, key) = try Self.makeCertificate(in: directory)
+        let (otherCertificate, _) = try Self.makeCertificate(in: directory, name: "other")
+        let data = directory.file("data")
+        let daemon = try Daemon(binary: binary, arguments: [
+            "--data-dir", data, "--listen", "127.0.0.1:0", "--tls-cert", certificate, "--tls-key", key])
+        defer { _ = daemon.stop() }
+        #expect(daemon.endpoint.hasPrefix("https://127.0.0.1:"))
+        let home = directory.path
+        let client = ["--endpoint", daemon.endpoint, "--key-file", data + "/account.key"]
+
+        let pool = try cli(["pool", "create", "--id", "tlspool", "--nodes", "1"] + client + ["--ca-cert", certificate], home: home)
+        #expect(pool.status == 0, "\(pool.stderr)")
+        // The CA file can come from the environment too.
+        let trusted = ["BOOKEND_CA_CERT": certificate]
+        #expect(try cli(["job", "create", "--id", "tlsjob", "--pool", "tlspool"] + client, environment: trusted, home: home).status == 0)
+        let add = try cli(["task", "add", "tlsjob", "--id", "url", "--command", "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"] + client,
+                          environment: trusted, home: home)
+        #expect(add.status == 0, "\(add.stderr)")
+        let wait = try cli(["job", "wait", "tlsjob", "--timeout", "120"] + client, environment: trusted, home: home)
+        #expect(wait.status == 0, "\(wait.stdout) \(wait.stderr)")
+        // Tasks are told the https URL of the account.
+        let stdout = try cli(["task", "file", "tlsjob", "url", "stdout.txt"] + client, environment: trusted, home: home)
+        #expect(stdout.stdout == daemon.endpoint + "/\n", "\(stdout.stderr)")
+
+        // Without the CA, or with the wrong one, the CLI refuses the daemon in one line.
+        let untrusted = try cli(["pool", "list"] + client, home: home)
+        #expect(untrusted.status != 0)
+        #expect(errorLine(untrusted).contains("the server's TLS certificate is not trusted (pass --ca-cert PEM (or set BOOKEND_CA_CERT)"))
+        let wrong = try cli(["pool", "list"] + client + ["--ca-cert", otherCertificate], home: home)
+        #expect(wrong.status != 0)
+        #expect(errorLine(wrong).contains("the server's TLS certificate is not trusted (it is not signed by a CA in \(otherCertificate))"))
+        // A CA file makes no sense for plain HTTP: say so rather than silently sending in clear.
+        let plain = try cli(["pool", "list", "--endpoint", "http://127.0.0.1:1", "--key-file", data + "/account.key", "--ca-cert", certificate], home: home)
+        #expect(plain.status != 0)
+        #expect(errorLine(plain).contains("--ca-cert is for https endpoints"))
+    }
+}
