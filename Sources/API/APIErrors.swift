@@ -57,6 +57,38 @@ enum APIErrors {
         }
     }
 
+    /// Properties whose wire type is an integer (Int on the request shapes).
+    static let integerProperties: Set<String> = [
+        "targetDedicatedNodes", "targetLowPriorityNodes", "taskSlotsPerNode", "requiredSlots", "priority",
+        "maxParallelTasks", "maxTaskRetryCount", "start", "end", "code",
+    ]
+
+    /// JSONDecoder reports a number that does not fit an `Int` (1.5, 1e400, 2^63) as "not valid JSON"
+    /// without a path. When the body is valid JSON, this finds such a number under an integer
+    /// property and names it, so the client learns which value to fix.
+    static func unfitNumber(in body: Data) -> BookendError? {
+        guard let root = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else { return nil }
+        var pending: [(path: String, value: Any)] = [("", root)]
+        while let (path, value) = pending.popLast() {
+            if let object = value as? [String: Any] {
+                for (key, member) in object {
+                    let name = path.isEmpty ? key : path + "." + key
+                    // Below Int64.min JSONSerialization returns an NSDecimalNumber, which Int(exactly:) wraps.
+                    if integerProperties.contains(key), let number = member as? NSNumber, !(member is Bool),
+                        number is NSDecimalNumber ? Int(number.description) == nil : Int(exactly: number) == nil {
+                        return BookendError(.invalidRequest, "InvalidPropertyValue",
+                            "The value provided for \(name) is invalid: must be a whole number from \(Int.min) to \(Int.max)",
+                            details: [.init(key: "PropertyName", value: name), .init(key: "PropertyValue", value: "\(number)")])
+                    }
+                    pending.append((name, member))
+                }
+            } else if let array = value as? [Any] {
+                for (index, member) in array.enumerated() { pending.append((path + "[\(index)]", member)) }
+            }
+        }
+        return nil
+    }
+
     static func invalidQuery(_ name: String, _ value: String, _ why: String) -> BookendError {
         BookendError(.invalidRequest, "InvalidQueryParameterValue", "The value for query parameter \(name) is invalid: \(why)",
             details: [.init(key: "QueryParameterName", value: name), .init(key: "QueryParameterValue", value: value)])

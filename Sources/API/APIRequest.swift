@@ -23,9 +23,17 @@ struct APIRequest: Sendable {
         guard !body.isEmpty else {
             throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is missing")
         }
+        // JSONDecoder checks the UTF-8 only of strings it decodes: a malformed value under a key
+        // the shape ignores would otherwise be accepted, so the whole body is checked first.
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is not valid UTF-8")
+        }
         do {
             return try JSONDecoder().decode(type, from: body)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let named = APIErrors.unfitNumber(in: body) {
+                throw named
+            }
             throw APIErrors.decoding(error)
         }
     }

@@ -56,6 +56,12 @@ public struct BatchResponder: HTTPResponder {
                     throw APIErrors.invalidQuery("timeout", timeout, "must be a positive number of seconds")
                 }
                 let body = try await collectBody(&request, headers: headers)
+                // Shared Key signs the Content-Length header, not the bytes: a body sent without one
+                // (chunked) would be covered by no signature at all, so it is refused, as Batch does.
+                if !body.isEmpty, headers["content-length"].flatMap(Int.init) != body.count {
+                    throw BookendError(.invalidRequest, "MissingContentLengthHeader",
+                        "The request body must be sent with a Content-Length header that the signature covers.")
+                }
                 let api = APIRequest(
                     method: method, rawPath: rawPath,
                     segments: rawPath.split(separator: "/", omittingEmptySubsequences: true).map(String.init),

@@ -56,8 +56,17 @@ struct FileController: Sendable {
             ("Last-Modified", modified), ("ocp-creation-time", modified),
             ("ocp-batch-file-isdirectory", file.isDirectory ? "true" : "false"), ("ocp-batch-file-url", url),
             ("ocp-batch-file-mode", file.fileMode),
-            ("ETag", String(format: "0x%llX", UInt64(max(0, file.lastModified.timeIntervalSince1970 * 1_000_000)) ^ UInt64(file.contentLength))),
+            ("ETag", String(format: "0x%llX", FileController.microseconds(file.lastModified) ^ UInt64(max(0, file.contentLength)))),
         ]
+    }
+
+    /// A file's modification time in microseconds, clamped: a task can set any mtime (`touch -d`), and
+    /// converting one beyond UInt64 would trap.
+    static func microseconds(_ date: Date) -> UInt64 {
+        let value = date.timeIntervalSince1970 * 1_000_000
+        guard value.isFinite, value > 0 else { return 0 }
+        // Double(UInt64.max) is 2^64, the first value UInt64(_:) cannot hold.
+        return value >= Double(UInt64.max) ? UInt64.max : UInt64(value)
     }
 
     func properties(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {

@@ -13,8 +13,20 @@ indirect enum ODataFilter: Sendable {
         case string(String), number(Double), bool(Bool), null
     }
 
+    /// Longest `$filter` text, in UTF-8 bytes: well above what the SDKs build, far below what could
+    /// make parsing or matching every listed entity costly.
+    static let maxLength = 4096
+    /// Deepest nesting of parentheses and `not`: the parser and `matches` recurse once per level,
+    /// so without a bound `((((…` would overflow the stack and end the process.
+    static let maxDepth = 32
+    /// Most comparisons (and `startswith` calls) in one filter; `and`/`or` chains nest one level per term.
+    static let maxTerms = 100
+
     /// Parses `text`, allowing only `properties` (paths with `/`; names case-sensitive as on the wire).
     static func parse(_ text: String, properties: Set<String>) throws -> ODataFilter {
+        guard text.utf8.count <= maxLength else {
+            throw APIErrors.invalidQuery("$filter", String(text.prefix(64)) + "…", "at most \(maxLength) bytes")
+        }
         var parser = Parser(tokens: try tokenize(text), properties: properties, text: text)
         let filter = try parser.expression()
         guard parser.index == parser.tokens.count else { throw parser.failure("unexpected text after the expression") }
@@ -127,7 +139,13 @@ indirect enum ODataFilter: Sendable {
                     end += 1
                 }
                 let word = String(characters[index..<end])
-                if let number = Double(word) { tokens.append(.number(number)) } else { tokens.append(.string(word)) }
+                if let number = Double(word) {
+                    // 400 digits parse as infinity, which no property equals or orders against.
+                    guard number.isFinite else { throw fail("the number \(word.prefix(32))… is out of range") }
+                    tokens.append(.number(number))
+                } else {
+                    tokens.append(.string(word))
+                }
                 index = end
             } else if character.isLetter || character == "_" || character == "$" {
                 var end = index + 1
@@ -149,6 +167,8 @@ indirect enum ODataFilter: Sendable {
         let properties: Set<String>
         let text: String
         var index = 0
+        var depth = 0
+        var terms = 0
 
         func failure(_ why: String) -> BookendError { APIErrors.invalidQuery("$filter", text, why) }
 
@@ -184,9 +204,23 @@ indirect enum ODataFilter: Sendable {
         mutating func unary() throws -> ODataFilter {
             if peekWord() == "not" {
                 index += 1
+                try enter()
+                defer { depth -= 1 }
                 return .not(try unary())
             }
             return try primary()
+        }
+
+        mutating func enter() throws {
+            depth += 1
+            guard depth <= ODataFilter.maxDepth else {
+                throw failure("parentheses and not nest at most \(ODataFilter.maxDepth) deep")
+            }
+        }
+
+        mutating func countTerm() throws {
+            terms += 1
+            guard terms <= ODataFilter.maxTerms else { throw failure("at most \(ODataFilter.maxTerms) comparisons") }
         }
 
         mutating func property(_ word: String) throws -> [String] {
@@ -198,6 +232,8 @@ indirect enum ODataFilter: Sendable {
         mutating func primary() throws -> ODataFilter {
             switch next() {
             case .open?:
+                try enter()
+                defer { depth -= 1 }
                 let inner = try expression()
                 guard next() == .close else { throw failure("missing ')'") }
                 return inner
@@ -205,8 +241,10 @@ indirect enum ODataFilter: Sendable {
                 guard next() == .open, case .word(let name)? = next(), next() == .comma, case .string(let prefix)? = next(),
                     next() == .close
                 else { throw failure("startswith takes (property, 'prefix')") }
+                try countTerm()
                 return .startsWith(path: try property(name), prefix: prefix)
             case .word(let word)?:
+                try countTerm()
                 let path = try property(word)
                 guard case .word(let op)? = next(), ["eq", "ne", "gt", "ge", "lt", "le"].contains(op.lowercased()) else {
                     throw failure("expected eq, ne, gt, ge, lt or le after \(word)")

@@ -61,10 +61,13 @@ struct PoolController: Sendable {
         try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
         let body = try request.decode(ResizeBody.self)
         if let timeout = body.resizeTimeout {
-            guard let milliseconds = try? ISODuration.parse(timeout), milliseconds >= 300_000 else {
-                throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: must be at least PT5M",
+            func invalid(_ why: String) -> BookendError {
+                BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
                     details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
             }
+            let milliseconds: Int64?
+            do { milliseconds = try ISODuration.parse(timeout) } catch { throw invalid(error.description) }
+            guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
         }
         try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
             targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -71,14 +72,97 @@ import Testing
         }
     }
 
+    /// An Authorization header signed (python style) for exactly this request; tests then send
+    /// something else under it.
+    static func authorization(
+        _ server: LiveServer, _ method: Method, _ path: String, query: [(String, String)] = [], headers: [String: String]
+    ) -> String {
+        let pairs = [("api-version", LiveServer.apiVersion)] + query
+        let toSign = LiveServer.stringToSign(method: method.rawValue, path: path, query: pairs, headers: headers, account: server.account, style: .python)
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: SymmetricKey(data: server.key))
+        return "SharedKey \(server.account):\(Data(mac).base64EncodedString())"
+    }
+
+    static func expectRefused(_ reply: Reply, _ what: String) {
+        #expect(reply.status == 403, "\(what): \(reply.text)")
+        #expect(reply.code == "AuthenticationFailed", "\(what)")
+        #expect(reply.values["AuthenticationErrorDetail"] != nil, "\(what)")
+    }
+
     @Test func tamperedRequestIsRefused() async throws {
         try await withServer { server in
-            // Signed for one path, sent to another: the signature covers the raw path.
-            let reply = try await server.send(.get, "/pools", headers: ["ocp-date": LiveServer.httpDate(Date())])
-            #expect(reply.status == 200)
+            let now = Date()
+            let date = LiveServer.httpDate(now)
+            // The signature each tampered request reuses; sent unchanged it passes, so every 403 below
+            // comes from the change alone.
+            let listAuth = AuthTests.authorization(server, .get, "/pools", query: [("maxresults", "10")], headers: ["ocp-date": date])
+            let genuine = try await server.send(.get, "/pools", query: [("maxresults", "10")], headers: ["Authorization": listAuth], date: now, sign: false)
+            #expect(genuine.status == 200, "\(genuine.text)")
+
+            AuthTests.expectRefused(
+                try await server.send(.get, "/jobs", query: [("maxresults", "10")], headers: ["Authorization": listAuth], date: now, sign: false),
+                "signed for /pools, sent to /jobs")
+            AuthTests.expectRefused(
+                try await server.send(.get, "/pools", query: [("maxresults", "5")], headers: ["Authorization": listAuth], date: now, sign: false),
+                "query value changed")
+            AuthTests.expectRefused(
+                try await server.send(.get, "/pools", query: [("maxresults", "10"), ("$filter", "id eq 'x'")],
+                    headers: ["Authorization": listAuth], date: now, sign: false),
+                "query parameter added")
+            AuthTests.expectRefused(
+                try await server.send(.get, "/pools", headers: ["Authorization": listAuth], date: now, sign: false),
+                "query parameter removed")
+
+            // A body of another length under a signature for the original Content-Length.
+            let body = #"{"id":"signed","vmSize":"small"}"#
+            let createHeaders = ["ocp-date": date, "Content-Length": String(body.utf8.count), "Content-Type": "application/json; odata=minimalmetadata"]
+            let createAuth = AuthTests.authorization(server, .post, "/pools", headers: createHeaders)
+            AuthTests.expectRefused(
+                try await server.send(.post, "/pools", body: #"{"id":"tampered-longer","vmSize":"small"}"#,
+                    headers: ["Authorization": createAuth], date: now, sign: false),
+                "body length changed")
+            #expect(try await server.send(.get, "/pools/tampered-longer").status == 404)
+            let signedCreate = try await server.send(.post, "/pools", body: body, headers: ["Authorization": createAuth], date: now, sign: false)
+            #expect(signedCreate.status == 201, "\(signedCreate.text)")
+
+            // No date at all, a date that does not parse, a date outside the 15-minute window:
+            // each signed correctly, each refused.
+            AuthTests.expectRefused(try await server.send(.get, "/pools", headers: ["ocp-date": ""]), "no date header")
+            AuthTests.expectRefused(try await server.send(.get, "/pools", headers: ["ocp-date": "yesterday at noon"]), "unparsable ocp-date")
+            AuthTests.expectRefused(
+                try await server.send(.get, "/pools", headers: ["ocp-date": "", "Date": "Sun, 99 Foo 2026 25:61:61 GMT"]), "unparsable Date")
+            AuthTests.expectRefused(try await server.send(.get, "/pools", date: now.addingTimeInterval(-16 * 60)), "16 minutes old")
+            AuthTests.expectRefused(try await server.send(.get, "/pools", date: now.addingTimeInterval(16 * 60)), "16 minutes ahead")
+
             let wrongAccount = try await server.send(.get, "/pools", headers: ["Authorization": "SharedKey other:AAAA"], sign: false)
             #expect(wrongAccount.status == 403)
             #expect(!wrongAccount.text.contains(server.key.base64EncodedString()))
+        }
+    }
+
+    /// A chunked body has no Content-Length, so no signature covers its bytes: refused before use.
+    @Test func bodyWithoutContentLengthIsRefused() async throws {
+        try await withServer { server in
+            let now = Date()
+            let date = LiveServer.httpDate(now)
+            let headers = ["ocp-date": date, "Content-Type": "application/json; odata=minimalmetadata", "Transfer-Encoding": "chunked"]
+            let auth = AuthTests.authorization(server, .post, "/pools", headers: headers.filter { $0.key != "Transfer-Encoding" })
+            let json = Data(#"{"id":"chunked","vmSize":"small"}"#.utf8)
+            var chunked = Data(String(json.count, radix: 16).utf8 + Array("\r\n".utf8))
+            chunked.append(json)
+            chunked.append(Data("\r\n0\r\n\r\n".utf8))
+            let payload = chunked
+            let port = server.port
+            let list = (headers.map { ($0.key, $0.value) }) + [("Authorization", auth)]
+            let target = "/pools?api-version=\(LiveServer.apiVersion)"
+            let response = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RawHTTP.Response, any Error>) in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result { try RawHTTP.send(port: port, method: "POST", target: target, headers: list, body: payload) })
+                }
+            }
+            #expect(response.status == 411, "\(String(decoding: response.body, as: UTF8.self))")
+            #expect(String(decoding: response.body, as: UTF8.self).contains("MissingContentLengthHeader"))
+            #expect(try await server.send(.get, "/pools/chunked").status == 404)
         }
     }
 

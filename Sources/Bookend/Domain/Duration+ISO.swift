@@ -8,12 +8,22 @@ public enum ISODuration {
     /// The wire form of "unlimited".
     public static let unlimited = "P10675199DT2H48M5.4775807S"
 
-    /// Durations at or above this many milliseconds (about 292 million years) are treated as unlimited.
+    /// Durations at or above this many milliseconds (10675199 days, about 29 000 years) are treated as unlimited.
     static let unlimitedThreshold: Int64 = 10_675_199 * 86_400_000
+
+    /// The wire form of unlimited in milliseconds (the .NET maximum TimeSpan). Anything longer is no
+    /// TimeSpan at all, so it is refused rather than silently read as unlimited.
+    static let largestMilliseconds = 922_337_203_685_477.5807
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public let text: String
-        public var description: String { "'\(text)' is not an ISO 8601 duration such as PT15M or P7D" }
+        /// Well formed, but longer than the longest duration (the unlimited value).
+        public var tooLong = false
+        public var description: String {
+            tooLong
+                ? "'\(text)' is longer than the longest duration, \(ISODuration.unlimited) (unlimited)"
+                : "'\(text)' is not an ISO 8601 duration such as PT15M or P7D"
+        }
     }
 
     /// Parses `text` into milliseconds; `nil` means unlimited.
@@ -48,7 +58,12 @@ public enum ISODuration {
             }
         }
         guard number.isEmpty, sawComponent else { throw ParseError(text: text) }
+        // Components are summed as Double, so a huge one becomes a huge or infinite total, never an
+        // overflow; that total is range-checked before it becomes an integer.
         let milliseconds = total.rounded()
+        guard milliseconds.isFinite, milliseconds <= largestMilliseconds.rounded(.up) else {
+            throw ParseError(text: text, tooLong: true)
+        }
         if milliseconds >= Double(unlimitedThreshold) { return nil }
         return Int64(milliseconds)
     }
@@ -82,15 +97,39 @@ public enum ISODuration {
 }
 
 /// Times as Bookend stores and returns them: ISO 8601 UTC with milliseconds and a `Z`.
+///
+/// The stored text is compared as text in SQL (`deadline <= ?`), which orders correctly only while
+/// the year has four digits. So no time after `latest` is ever written: a deadline beyond it is no
+/// deadline (`deadline(after:milliseconds:)`), and any other later time (a file's modification time,
+/// which a task can set) is shown as `latest`.
 public enum Timestamp {
+    /// 9999-12-31T23:59:59.999Z in milliseconds, the last time the fixed-width form can hold.
+    static let latestMilliseconds: Int64 = 253_402_300_799_999
+    /// 0000-01-01T00:00:00.000Z, the first.
+    static let earliestMilliseconds: Int64 = -62_167_219_200_000
+    static var latestSeconds: Double { Double(latestMilliseconds) / 1000 }
+
     public static func string(_ date: Date) -> String {
-        var time = time_t(date.timeIntervalSince1970.rounded(.down))
+        // Clamped while still a Double: converting one beyond Int64 to an integer would trap.
+        let exact = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        let clamped = exact.isNaN ? 0 : min(max(exact, Double(earliestMilliseconds)), Double(latestMilliseconds))
+        let total = Int64(clamped)
+        let (quotient, remainder) = total.quotientAndRemainder(dividingBy: 1000)
+        var time = time_t(remainder < 0 ? quotient - 1 : quotient)
         var parts = tm()
         gmtime_r(&time, &parts)
-        let milliseconds = Int((date.timeIntervalSince1970 - Double(time)) * 1000) % 1000
+        let milliseconds = Int(remainder < 0 ? remainder + 1000 : remainder)
         return String(
             format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
             parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds)
+    }
+
+    /// The stored form of `start` plus `milliseconds`, or nil (no deadline) when that is past `latest`:
+    /// a limit that far away can never be reached, and written as text it would sort before today.
+    public static func deadline(after start: Date, milliseconds: Int64) -> String? {
+        let seconds = start.timeIntervalSince1970 + Double(milliseconds) / 1000
+        guard seconds <= latestSeconds else { return nil }
+        return string(Date(timeIntervalSince1970: seconds))
     }
 
     /// Parses the stored form (and any ISO 8601 UTC time with up to 7 fractional digits).

@@ -28,6 +28,76 @@ enum Validate {
         }
     }
 
+    /// Local nodes one pool may have: each is a folder and a share of this machine, and each
+    /// resize inserts its nodes in one transaction (docs/decisions.md).
+    static let maxNodesPerPool = 1000
+
+    /// `targetDedicatedNodes` and `targetLowPriorityNodes` of a create or resize. Each is checked on
+    /// its own before they are added, so no pair of client numbers can overflow the sum.
+    static func nodeCounts(dedicated: Int, lowPriority: Int) throws(BookendError) {
+        let limit = maxNodesPerPool
+        for (property, value) in [("targetDedicatedNodes", dedicated), ("targetLowPriorityNodes", lowPriority)] {
+            guard (0...limit).contains(value) else {
+                throw BookendError.invalidProperty(property, "\(value)", "must be 0 to \(limit) (local nodes per pool)")
+            }
+        }
+        guard dedicated + lowPriority <= limit else {
+            throw BookendError.invalidProperty("targetDedicatedNodes", "\(dedicated)",
+                "targetDedicatedNodes + targetLowPriorityNodes must be at most \(limit) (local nodes per pool)")
+        }
+    }
+
+    /// `requiredSlots`: at least 1 and at most the largest `taskSlotsPerNode` (256). More could never
+    /// fit any node, and the per-job slot totals are sums that must not overflow.
+    static func requiredSlots(_ value: Int, property: String) throws(BookendError) {
+        guard (1...256).contains(value) else {
+            throw BookendError.invalidProperty(property, "\(value)", "must be 1 to 256 (the largest taskSlotsPerNode)")
+        }
+    }
+
+    /// Ids `dependsOn.taskIdRanges` may expand to in one task, all ranges together: each becomes a
+    /// row, so the total is bounded like `taskIds` (64000 characters) rather than by the body size.
+    static let maxRangeDependencies = 100_000
+
+    /// Expands `taskIdRanges` into task ids, refusing a range whose start exceeds its end and a list
+    /// that would expand to more than `maxRangeDependencies` ids. Counted with checked arithmetic,
+    /// because `start` and `end` are any 64-bit numbers a client sends.
+    static func expand(_ ranges: [TaskIDRange], property: String) throws(BookendError) -> [String] {
+        var total = 0
+        for (index, range) in ranges.enumerated() {
+            let name = "\(property)[\(index)]"
+            let value = "\(range.start)-\(range.end)"
+            guard range.start <= range.end else {
+                throw BookendError.invalidProperty(name, value, "start must not be greater than end")
+            }
+            let (span, spanOverflow) = range.end.subtractingReportingOverflow(range.start)
+            let (sum, sumOverflow) = total.addingReportingOverflow(span)
+            guard !spanOverflow, !sumOverflow, sum < maxRangeDependencies else {
+                throw BookendError.invalidProperty(name, value,
+                    "the ranges of one task may cover at most \(maxRangeDependencies) task ids in all")
+            }
+            total = sum + 1
+        }
+        var ids: [String] = []
+        ids.reserveCapacity(total)
+        for range in ranges { ids.append(contentsOf: (range.start...range.end).lazy.map(String.init)) }
+        return ids
+    }
+
+    /// A resource file's `fileMode`: octal permission bits only (at most 0777). setuid, setgid and
+    /// sticky bits are refused: the engine may run as root, and such a file would hand the task's
+    /// privileges to whoever runs it later.
+    static func fileMode(_ mode: String, property: String) throws(BookendError) {
+        guard !mode.isEmpty, mode.utf8.count <= 4, mode.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x37 }),
+            let bits = UInt32(mode, radix: 8)
+        else {
+            throw BookendError.invalidProperty(property, mode, "must be an octal mode such as 0644")
+        }
+        guard bits <= 0o777 else {
+            throw BookendError.invalidProperty(property, mode, "setuid, setgid and sticky bits are not allowed; at most 0777")
+        }
+    }
+
     static func retryCount(_ value: Int?, property: String) throws(BookendError) {
         if let value, value < -1 { throw BookendError.invalidProperty(property, "\(value)", "must be -1 (unlimited) or at least 0") }
     }
@@ -85,9 +155,7 @@ enum Validate {
                     throw BookendError.invalidProperty(name + ".filePath", path, "must be a relative path that stays inside the working directory")
                 }
             }
-            if let mode = file.fileMode, UInt32(mode, radix: 8) == nil || mode.count > 4 {
-                throw BookendError.invalidProperty(name + ".fileMode", mode, "must be an octal mode such as 0644")
-            }
+            if let mode = file.fileMode { try fileMode(mode, property: name + ".fileMode") }
         }
     }
 }

@@ -52,9 +52,9 @@ extension Engine {
                 : decodeJSON(JobReleaseTask.self, job["job_release_task"].string)?.retentionTime
             retention = text.flatMap { try? ISODuration.parse($0) } ?? (text == nil ? Engine.defaultRetention : nil)
         }
-        guard let retention else { return }
-        try db.run("UPDATE execution SET retention_deadline = ? WHERE pk = ?",
-            [Timestamp.string(date.addingTimeInterval(Double(retention) / 1000)), executionPK])
+        // A retention too long to reach (past year 9999) is kept forever: no deadline.
+        guard let retention, let deadline = Timestamp.deadline(after: date, milliseconds: retention) else { return }
+        try db.run("UPDATE execution SET retention_deadline = ? WHERE pk = ?", [deadline, executionPK])
     }
 
     private func recordForJob(_ db: Connection, _ jobPK: Int64, nodePK: Int64, _ kind: String, to: String?, now: String) throws {

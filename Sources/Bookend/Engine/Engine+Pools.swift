@@ -14,11 +14,7 @@ extension Engine {
         }
         let dedicated = spec.targetDedicatedNodes ?? 0
         let lowPriority = spec.targetLowPriorityNodes ?? 0
-        guard dedicated >= 0 else { throw BookendError.invalidProperty("targetDedicatedNodes", "\(dedicated)", "must be at least 0") }
-        guard lowPriority >= 0 else { throw BookendError.invalidProperty("targetLowPriorityNodes", "\(lowPriority)", "must be at least 0") }
-        guard dedicated + lowPriority <= 1000 else {
-            throw BookendError.invalidProperty("targetDedicatedNodes", "\(dedicated)", "at most 1000 local nodes per pool")
-        }
+        try Validate.nodeCounts(dedicated: dedicated, lowPriority: lowPriority)
         let slots = spec.taskSlotsPerNode ?? 1
         guard (1...256).contains(slots) else { throw BookendError.invalidProperty("taskSlotsPerNode", "\(slots)", "must be 1 to 256") }
         let fill = try Validate.oneOf(spec.taskSchedulingPolicy?.nodeFillType, ["spread", "pack"], property: "taskSchedulingPolicy.nodeFillType") ?? "spread"
@@ -130,9 +126,7 @@ extension Engine {
             let pk = poolRow["pk"].int64 ?? 0
             let dedicated = targetDedicatedNodes ?? poolRow["target_dedicated_nodes"].int ?? 0
             let lowPriority = targetLowPriorityNodes ?? poolRow["target_low_priority_nodes"].int ?? 0
-            guard dedicated >= 0, lowPriority >= 0, dedicated + lowPriority <= 1000 else {
-                throw BookendError.invalidProperty("targetDedicatedNodes", "\(dedicated)", "must be 0 to 1000")
-            }
+            try Validate.nodeCounts(dedicated: dedicated, lowPriority: lowPriority)
             try db.run(
                 "UPDATE pool SET target_dedicated_nodes = ?, target_low_priority_nodes = ?, allocation_state = 'resizing', allocation_state_transition_time = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
                 [dedicated, lowPriority, now, Engine.newETag(), now, pk])

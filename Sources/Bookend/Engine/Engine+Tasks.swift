@@ -76,13 +76,15 @@ extension Engine {
             throw BookendError.invalidProperty("multiInstanceSettings", nil, "multi-instance tasks are not supported by Bookend")
         }
         let slots = spec.requiredSlots ?? 1
-        guard slots >= 1 else { throw BookendError.invalidProperty("requiredSlots", "\(slots)", "must be at least 1") }
+        try Validate.requiredSlots(slots, property: "requiredSlots")
         let wall = try Validate.duration(spec.constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
         let retention = try Validate.duration(spec.constraints?.retentionTime, property: "constraints.retentionTime")
             ?? (spec.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
         var stored = spec
         stored.userIdentity = try Validate.userIdentity(spec.userIdentity, property: "userIdentity")
-        let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first!
+        guard let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first else {
+            throw BookendError.notFound("JobNotFound", "The job \(jobID)")
+        }
         let onTaskFailure = job["on_task_failure"].string ?? "noaction"
         if let conditions = spec.exitConditions {
             let options = (conditions.exitCodes ?? []).map(\.exitOptions) + (conditions.exitCodeRanges ?? []).map(\.exitOptions)
@@ -112,12 +114,7 @@ extension Engine {
                 throw BookendError(.invalidRequest, "TaskDependencyListTooLong", "The dependsOn.taskIds list is longer than 64000 characters")
             }
             dependencies = ids
-            for range in dependsOn.taskIdRanges ?? [] {
-                guard range.start <= range.end, range.end - range.start < 100_000 else {
-                    throw BookendError.invalidProperty("dependsOn.taskIdRanges", "\(range.start)-\(range.end)", "start must not exceed end, and a range spans at most 100000 ids")
-                }
-                dependencies.append(contentsOf: (range.start...range.end).map(String.init))
-            }
+            dependencies += try Validate.expand(dependsOn.taskIdRanges ?? [], property: "dependsOn.taskIdRanges")
         }
         let maxRetries = spec.constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
         // The stored spec drops what has its own column.

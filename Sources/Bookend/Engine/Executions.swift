@@ -26,7 +26,7 @@ extension Engine {
         taskDirectory: String, wallClockMilliseconds: Int64?, retryCount: Int, requeueCount: Int, now: Date
     ) throws -> Int64 {
         let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string ?? ""
-        let deadline = wallClockMilliseconds.map { Timestamp.string(now.addingTimeInterval(Double($0) / 1000)) }
+        let deadline = wallClockMilliseconds.flatMap { Timestamp.deadline(after: now, milliseconds: $0) }
         try db.run(
             """
             INSERT INTO execution (kind, node_pk, job_pk, task_pk, attempt, state, task_dir, status_dir, start_time,
