@@ -44,6 +44,10 @@ public final class ExitWatcher: @unchecked Sendable {
     /// Call after `onExit` reported `id`; each value is handed out once.
     public func takeExitFileError(_ id: ProcessIdentity) -> Int32? { core.takeExitFileError(id) }
 
+    /// True while `id` is watched and its exit not yet reported. A dead process still watched is
+    /// being reaped: its shim's exit status (`takeExitFileError`) is known only once this is false.
+    public func isWatching(_ id: ProcessIdentity) -> Bool { core.isWatching(id) }
+
     /// Number of identities currently being watched.
     public var watchedCount: Int { core.watchedCount }
 
@@ -95,6 +99,8 @@ final class WatcherCore: @unchecked Sendable {
     }
 
     var watchedCount: Int { state.withLock { $0.watched.count } }
+
+    func isWatching(_ id: ProcessIdentity) -> Bool { state.withLock { $0.watched.contains(id) } }
 
     func takeExitFileError(_ id: ProcessIdentity) -> Int32? {
         state.withLock { $0.exitFileErrors.removeValue(forKey: id) }
@@ -184,12 +190,12 @@ final class WatcherCore: @unchecked Sendable {
                     continue
                 }
                 guard let entry = state.withLock({ s -> Entry? in
-                    guard let e = s.entries.removeValue(forKey: token) else { return nil }
-                    s.watched.remove(e.id)
-                    return e
+                    s.entries.removeValue(forKey: token)
                 }) else { continue }
                 _ = bks_epoll_del(epfd, entry.fd)
                 reap(entry.fd, entry.id)  // no-op (ECHILD) if not our child
+                // Only now, with the shim's exit status stored: see isWatching.
+                state.withLock { _ = $0.watched.remove(entry.id) }
                 close(entry.fd)
                 exited.append(entry.id)
             }

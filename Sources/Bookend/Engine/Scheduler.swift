@@ -41,6 +41,9 @@ extension Engine {
                 if row["kind"].string == "release" { CrashPoint.hit("release.while-running") }
                 continue
             }
+            // Ended without an exit file, and the watcher is still reaping it: whether the shim said
+            // it could not write the file is known once it has (it wakes the loop then).
+            if status == nil, watcher.isWatching(identity) { continue }
             ended.append((row, outcome(for: row, status: status)))
         }
         guard !ended.isEmpty else { return }
