@@ -166,6 +166,21 @@ import Testing
         #expect(left.isEmpty, "\(left)")
     }
 
+    @Test func aTaskDeletedWhileRunningTakesItsStatusFolderWithIt() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30")))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        let status = try #require(try h.sql("SELECT status_dir FROM execution WHERE kind = 'task'").first?.first)
+        #expect(FileManager.default.fileExists(atPath: "\(status)/pid"))
+        try await h.engine.deleteTask(jobID: "job", taskID: "t")
+        #expect(!FileManager.default.fileExists(atPath: status))
+        try await h.engine.wait(timeout: .seconds(10)) { _ in processesMentioning(h.directory).isEmpty }
+    }
+
     @Test func migrationFiveKeepsExecutionsAndNeverReusesTheirKeys() throws {
         let directory = try TemporaryDirectory()
         let connection = try Connection(path: DataDirectory.databasePath(directory.path))
