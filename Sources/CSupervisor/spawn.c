@@ -199,14 +199,25 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
 
 // ---- shim: session leader, records identity and exit status -----------------------------
 
-static void write_exit_line(const bks_spawn_request *req, const status_paths *p,
-                            const char *kind, const char *word, uint64_t num) {
+// Returns 0, or the errno of the write that failed (the outcome is then not on disk).
+static int write_exit_line(const bks_spawn_request *req, const status_paths *p,
+                           const char *kind, const char *word, uint64_t num) {
     char line[96]; size_t n = 0;
     n += put_str(line + n, kind); line[n++] = ' ';
     if (word) { n += put_str(line + n, word); line[n++] = ' '; }
     n += put_u64(line + n, num); line[n++] = '\n';
     // Durable: the outcome of a command that ran must survive a power cut until it is recorded.
-    (void)write_file_atomic(p->exit_tmp, p->exit_final, req->status_dir, line, n, 1);
+    int e = write_file_atomic(p->exit_tmp, p->exit_final, req->status_dir, line, n, 1);
+    if (e) (void)unlink(p->exit_tmp);  // a partial tmp file only takes space a retry could use
+    return e;
+}
+
+// The shim's own exit status: 0 once `exit` is written. When it could not be written (full disk,
+// folder made read-only), the errno of that write instead, so the engine that reaps its shim can
+// record the fault rather than mistake the execution for a lost one and run it again.
+static void __attribute__((noreturn)) shim_exit(int write_error) {
+    if (write_error == 0) _exit(0);
+    _exit(write_error > 0 && write_error < BKS_SHIM_EXIT_LIMIT ? write_error : EIO);
 }
 
 static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, const status_paths *p,
@@ -255,8 +266,7 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     if (pipe2(gp, O_CLOEXEC) < 0 || (gc = vfork()) < 0) {
         e = errno;
         report(REPORT_FD, BKS_STAGE_FORK, e);
-        write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_FORK), (uint64_t)e);
-        _exit(0);
+        shim_exit(write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_FORK), (uint64_t)e));
     }
     if (gc == 0) { (void)close(gp[0]); grandchild_main(req, gp[1]); }
     (void)close(gp[1]);
@@ -272,12 +282,11 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
         if (errno != EINTR) { status = 255 << 8; break; }
     }
     if (failed)
-        write_exit_line(req, p, "launch", bks_stage_name(r.stage), (uint64_t)(uint32_t)r.err);
+        shim_exit(write_exit_line(req, p, "launch", bks_stage_name(r.stage), (uint64_t)(uint32_t)r.err));
     else if (WIFSIGNALED(status))
-        write_exit_line(req, p, "signal", NULL, (uint64_t)WTERMSIG(status));
+        shim_exit(write_exit_line(req, p, "signal", NULL, (uint64_t)WTERMSIG(status)));
     else
-        write_exit_line(req, p, "exit", NULL, (uint64_t)WEXITSTATUS(status));
-    _exit(0);
+        shim_exit(write_exit_line(req, p, "exit", NULL, (uint64_t)WEXITSTATUS(status)));
 }
 
 // ---- parent (engine side) -------------------------------------------------------------
@@ -352,12 +361,18 @@ int bks_pidfd_open(pid_t pid) {
 #endif
 }
 
-int bks_reap(int pidfd, pid_t pid) {
+int bks_reap(int pidfd, pid_t pid) { return bks_reap_status(pidfd, pid, NULL); }
+
+int bks_reap_status(int pidfd, pid_t pid, int *exit_code) {
+    if (exit_code) *exit_code = -1;
     if (pidfd >= 0) {
         for (;;) {
             siginfo_t si; memset(&si, 0, sizeof si);
-            if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) == 0)
-                return si.si_pid != 0;
+            if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) == 0) {
+                if (si.si_pid == 0) return 0;
+                if (exit_code && si.si_code == CLD_EXITED) *exit_code = si.si_status;
+                return 1;
+            }
             if (errno == EINTR) continue;
             if (errno != EINVAL) return 0;  // ECHILD: not our child
             break;                          // kernel without P_PIDFD: fall back
@@ -367,6 +382,7 @@ int bks_reap(int pidfd, pid_t pid) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r < 0 && errno == EINTR) continue;
+        if (r > 0 && exit_code && WIFEXITED(st)) *exit_code = WEXITSTATUS(st);
         return r > 0;
     }
 }

@@ -39,6 +39,15 @@ public final class ExitWatcher: @unchecked Sendable {
     /// Watching an identity that is already being watched is a no-op.
     public func watch(_ id: ProcessIdentity) { core.watch(id) }
 
+    /// The errno a shim this watcher reaped exited with because it could not write its `exit` file
+    /// (see `BKS_SHIM_EXIT_LIMIT`), or nil (it wrote the file, it was killed, or it was not our child).
+    /// Call after `onExit` reported `id`; each value is handed out once.
+    public func takeExitFileError(_ id: ProcessIdentity) -> Int32? { core.takeExitFileError(id) }
+
+    /// True while `id` is watched and its exit not yet reported. A dead process still watched is
+    /// being reaped: its shim's exit status (`takeExitFileError`) is known only once this is false.
+    public func isWatching(_ id: ProcessIdentity) -> Bool { core.isWatching(id) }
+
     /// Number of identities currently being watched.
     public var watchedCount: Int { core.watchedCount }
 
@@ -58,6 +67,9 @@ final class WatcherCore: @unchecked Sendable {
         var nextToken: UInt64 = 1                    // 0 is the eventfd
         var stopped = false
         var threadID: pthread_t? = nil
+        /// Reaped shims that exited non-zero: they could not write their exit file (rare; each entry
+        /// is taken by the engine when it completes the execution).
+        var exitFileErrors: [ProcessIdentity: Int32] = [:]
     }
 
     private let state = Mutex(State())
@@ -87,6 +99,20 @@ final class WatcherCore: @unchecked Sendable {
     }
 
     var watchedCount: Int { state.withLock { $0.watched.count } }
+
+    func isWatching(_ id: ProcessIdentity) -> Bool { state.withLock { $0.watched.contains(id) } }
+
+    func takeExitFileError(_ id: ProcessIdentity) -> Int32? {
+        state.withLock { $0.exitFileErrors.removeValue(forKey: id) }
+    }
+
+    /// Reaps `id` if it is our exited child, remembering a non-zero exit of the shim.
+    private func reap(_ fd: Int32, _ id: ProcessIdentity) {
+        var code: Int32 = -1
+        if bks_reap_status(fd, id.pid, &code) == 1, code > 0 {
+            state.withLock { $0.exitFileErrors[id] = code }
+        }
+    }
 
     func watch(_ id: ProcessIdentity) {
         let reserved = state.withLock { s -> Bool in
@@ -164,12 +190,12 @@ final class WatcherCore: @unchecked Sendable {
                     continue
                 }
                 guard let entry = state.withLock({ s -> Entry? in
-                    guard let e = s.entries.removeValue(forKey: token) else { return nil }
-                    s.watched.remove(e.id)
-                    return e
+                    s.entries.removeValue(forKey: token)
                 }) else { continue }
                 _ = bks_epoll_del(epfd, entry.fd)
-                _ = bks_reap(entry.fd, entry.id.pid)  // no-op (ECHILD) if not our child
+                reap(entry.fd, entry.id)  // no-op (ECHILD) if not our child
+                // Only now, with the shim's exit status stored: see isWatching.
+                state.withLock { _ = $0.watched.remove(entry.id) }
                 close(entry.fd)
                 exited.append(entry.id)
             }
@@ -200,7 +226,7 @@ final class WatcherCore: @unchecked Sendable {
             let stat = ProcStat.read(pid: id.pid)
             if let stat, stat.startTime == id.startTime {
                 guard stat.isZombie else { continue }
-                _ = bks_reap(-1, id.pid)  // a zombie's pid cannot be reused, so this is ours
+                reap(-1, id)  // a zombie's pid cannot be reused, so this is ours
             }
             gone.append(id)
         }

@@ -25,6 +25,10 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         do {
+            try DataDirectory.prepare(options.dataDirectory)
+            // Not under a running engine: it migrates on open itself, and owns the file while it runs.
+            let lock = try DataDirectoryLock(directory: options.dataDirectory)
+            defer { lock.release() }
             let (_, version) = try DataDirectory.openMigrated(options.dataDirectory)
             print("\(DataDirectory.databasePath(options.dataDirectory)): schema version \(version)")
         } catch {

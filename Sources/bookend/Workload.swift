@@ -19,7 +19,7 @@ struct WorkloadRun: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
     var dataDirectory: String
 
-    @Option(help: "mixed | random")
+    @Option(help: "mixed | random | reuse")
     var spec: String = "mixed"
 
     @Option(help: "Seed for the random workload's shape.")
@@ -61,7 +61,7 @@ struct WorkloadRun: AsyncParsableCommand {
         var driver = WorkloadDriver(engine: engine, effects: effects, markers: markers)
         let plan: [PlannedJob]
         switch spec {
-        case "mixed": plan = []
+        case "mixed", "reuse": plan = []
         case "random": plan = WorkloadDriver.randomPlan(tasks: tasks, seed: seed, effects: effects)
         default: throw CLIError("unknown workload \(spec)")
         }
@@ -73,7 +73,11 @@ struct WorkloadRun: AsyncParsableCommand {
                     print("stopped by signal; running work \(drain == nil ? "left running for the next start" : "drained")")
                     throw ExitCode(3)
                 }
-                let done = spec == "mixed" ? try await driver.mixedStep() : try await driver.plannedStep(plan, pool: "crashR", nodes: 2, slots: 2)
+                let done = switch spec {
+                case "mixed": try await driver.mixedStep()
+                case "reuse": try await driver.reuseStep()
+                default: try await driver.plannedStep(plan, pool: "crashR", nodes: 2, slots: 2)
+                }
                 if done { break }
                 guard ContinuousClock.now < deadline else { throw CLIError("workload did not finish in \(timeout) s") }
                 try await Task.sleep(for: .milliseconds(25))
@@ -100,7 +104,7 @@ final class StopSignal: @unchecked Sendable {
 
 /// A job of the workload: its spec, its tasks, and when the driver ends it.
 struct PlannedJob {
-    enum Ending { case terminateWhenTasksComplete, terminateWhenRunning(String), deleteWhenRunning(String) }
+    enum Ending { case terminateWhenTasksComplete, terminateWhenRunning(String), deleteWhenRunning(String), deleteWhenTasksComplete }
     var spec: JobSpec
     var tasks: [TaskSpec]
     var ending: Ending
@@ -179,13 +183,17 @@ struct WorkloadDriver {
                 if completed.count == planned.tasks.count - 1, lines(long) > 0 { try await engine.terminateJob(id: job.id) }
             case .deleteWhenRunning(let long):
                 if completed.count == planned.tasks.count - 1, lines(long) > 0 { try await engine.deleteJob(id: job.id) }
+            case .deleteWhenTasksComplete:
+                if completed.count == planned.tasks.count { try await engine.deleteJob(id: job.id) }
             }
         }
         return done
     }
 
     /// Two pools; A: preparation, release, retries, a timeout, short retention; B (nodes with a start
-    /// task): preparation that fails on one node; C: terminated while a task runs; D: deleted while a task runs.
+    /// task): preparation that fails on one node; C: terminated while a task runs; D: deleted while a task runs;
+    /// E: submitted once all the others have ended, so its executions are the first after D's were
+    /// deleted (the numbers a reused id would have handed out again).
     mutating func mixedStep() async throws -> Bool {
         let poolA = try await ensurePool("crashA", nodes: 2, slots: 2)
         // Pool B's nodes run a start task once per boot (side effect start.<node>).
@@ -195,6 +203,11 @@ struct WorkloadDriver {
         let failing = try await engine.nodes(poolID: "crashB").map(\.id).sorted().first ?? ""
         let plan = mixedPlan(failingNode: failing)
         guard try await drive(plan) else { return false }
+        let e = PlannedJob(spec: JobSpec(id: "E", poolID: "crashA"), tasks: [
+            TaskSpec(id: "e1", commandLine: Self.sh(append("E.e1") + "; exit 4")),
+            TaskSpec(id: "e2", commandLine: Self.sh(append("E.e2"))),
+        ], ending: .terminateWhenTasksComplete)
+        guard try await drive([e]) else { return false }
         // Retention (PT1S) of job A's task folders must have been honoured.
         for task in plan[0].tasks {
             if let directory = try? await engine.taskDirectory(jobID: "A", taskID: task.id), FileManager.default.fileExists(atPath: directory) {
@@ -236,6 +249,20 @@ struct WorkloadDriver {
             PlannedJob(spec: c, tasks: cTasks, ending: .terminateWhenRunning("C.long")),
             PlannedJob(spec: d, tasks: dTasks, ending: .deleteWhenRunning("D.long")),
         ]
+    }
+
+    /// One node, one slot, no start task: job R1's task exits 7 and R1 is deleted; then job R2's task
+    /// exits 3. R2's execution is the first after R1's were deleted, so with reused ids it would get
+    /// R1's number and status folder; a crash right after its dispatch (`after-commit:task.running#2`)
+    /// then made the restart read R1's exit 7 as R2's.
+    mutating func reuseStep() async throws -> Bool {
+        guard try await ensurePool("reuse", nodes: 1, slots: 1) else { return false }
+        let first = PlannedJob(spec: JobSpec(id: "R1", poolID: "reuse"),
+            tasks: [TaskSpec(id: "t", commandLine: Self.sh(append("R1.t") + "; exit 7"))], ending: .deleteWhenTasksComplete)
+        guard try await drive([first]) else { return false }
+        let second = PlannedJob(spec: JobSpec(id: "R2", poolID: "reuse"),
+            tasks: [TaskSpec(id: "t", commandLine: Self.sh(append("R2.t") + "; sleep 1; exit 3"))], ending: .terminateWhenTasksComplete)
+        return try await drive([second])
     }
 
     /// `tasks` tasks over five jobs with preparation and release on one pool. Task i exits 0, except

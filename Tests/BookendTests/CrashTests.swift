@@ -10,7 +10,8 @@ import Testing
     /// Crash points hit by the mixed workload. `name#n` crashes on the n-th hit; `a > b` crashes at
     /// `a`, then the restart crashes at `b` (reconciliation itself interrupted).
     static let points: [String] = [
-        "migration.1.before-commit", "migration.2.before-commit", "migration.3.before-commit",
+        "migration.1.before-commit", "migration.2.before-commit", "migration.3.before-commit", "migration.4.before-commit",
+        "migration.5.before-commit",
         "after-commit:pool.created", "after-commit:node.starting", "after-commit:node.waitingforstarttask", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
         "after-commit:task.preparing", "after-commit:preparation.running", "after-commit:preparation.completed",
         "after-commit:task.running", "after-commit:task.running#6", "after-commit:task.active",
@@ -33,7 +34,8 @@ import Testing
 
     @Test func mixedWorkloadWithoutCrashes() async throws {
         let reference = try await Reference.shared.value()
-        #expect(reference.jobs == ["A|completed", "B|completed", "C|completed"])
+        #expect(reference.jobs == ["A|completed", "B|completed", "C|completed", "E|completed"])
+        #expect(reference.tasks.contains("E|e1|completed|4|failure") && reference.taskRuns["E.e1"] == 1)
         #expect(reference.prepReleaseRuns.keys.filter { $0.hasPrefix("start.") }.count == 2)
         #expect(reference.taskRuns["A.retry"] == 3 && reference.taskRuns["A.flaky"] == 2 && reference.taskRuns["A.timeout"] == 1)
         #expect(reference.tasks.contains("A|timeout|completed|143|failure"))
@@ -365,6 +367,12 @@ struct Snapshot: Sendable {
             for root in nodeRoots {
                 #expect(!FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent("workitems/\(job)")), "\(job) files on \(root)")
             }
+        }
+        // Every execution has completed, so no status folder is needed any more: none is left, whether
+        // its execution was retired or deleted with its job.
+        for root in nodeRoots {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: (root as NSString).appendingPathComponent("volatile/executions"))) ?? []
+            #expect(left.isEmpty, "status folders left on \(root): \(left)")
         }
         #expect(leftoverProcesses().isEmpty, "processes of the workload still running: \(leftoverProcesses())")
     }

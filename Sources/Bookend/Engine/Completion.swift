@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SQLite
 
 extension Engine {
@@ -16,6 +17,9 @@ extension Engine {
             """, [now, outcome.exitCode, result, outcome.failureInfo.map(encodeJSON), interrupted, pk])
         guard changed == 1 else { return [] }  // already completed: never twice
         CrashPoint.hit("execution.completed")
+        // The exit is recorded once this transaction commits; only then may its file go.
+        retiredStatusDirectories.append(row["status_dir"].string ?? "")
+        if case .fault(let info) = outcome { try recordFault(db, row, info, now: now) }
         let nodePK = row["node_pk"].int64 ?? 0
         switch row["kind"].string {
         case "task":
@@ -42,6 +46,20 @@ extension Engine {
         default:
             return try startTaskEnded(db, row, outcome, now: date)
         }
+    }
+
+    /// Logs a fault and appends it to the event log (`execution.fault`), so it is seen beside the
+    /// failed task's `failureInfo`.
+    private func recordFault(_ db: Connection, _ row: Row, _ info: FailureInfo, now: String) throws {
+        let names = try db.query(
+            """
+            SELECT n.id AS node_id, p.id AS pool_id, j.id AS job_id, t.id AS task_id FROM node n JOIN pool p ON p.pk = n.pool_pk
+            LEFT JOIN job j ON j.pk = ? LEFT JOIN task t ON t.pk = ? WHERE n.pk = ?
+            """, [row["job_pk"], row["task_pk"], row["node_pk"]]).first
+        logger.error("execution \(row["pk"].int64 ?? 0) (\(row["kind"].string ?? "")) failed: \(info.code): \(info.message ?? "")",
+            metadata: ["job": "\(names?["job_id"].string ?? "")", "task": "\(names?["task_id"].string ?? "")", "node": "\(names?["node_id"].string ?? "")"])
+        try record(db, "execution.fault", pool: names?["pool_id"].string, node: names?["node_id"].string, job: names?["job_id"].string,
+            task: names?["task_id"].string, to: "completed", detail: encodeJSON(info), now: now)
     }
 
     private func setRetention(_ db: Connection, _ executionPK: Int64, kind: String, jobPK: Int64?, taskRetention: Int64? = nil, date: Date) throws {

@@ -17,13 +17,16 @@ public struct EngineConfiguration: Sendable {
     /// When the engine shuts down: leave running executions for the next start to adopt (default), or
     /// wait for them up to a deadline.
     public var drainOnShutdown: Duration?
+    /// How many times a task (or a preparation, release or start task on a node) is run again after
+    /// its process vanished without an exit status; the next loss fails it with `ExecutionLostTooOften`.
+    public var maxLostExecutionRequeues: Int
 
     public enum SynchronousLevel: String, Sendable { case normal, full }
 
     public init(
         accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nonAdminUser: String = "nobody",
         synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
-        killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil
+        killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3
     ) {
         self.accountName = accountName
         self.accountURL = accountURL
@@ -32,5 +35,6 @@ public struct EngineConfiguration: Sendable {
         self.tickInterval = tickInterval
         self.killGracePeriod = killGracePeriod
         self.drainOnShutdown = drainOnShutdown
+        self.maxLostExecutionRequeues = maxLostExecutionRequeues
     }
 }

@@ -230,6 +230,10 @@ extension Engine {
                 killNow(live)
             }
             directory = try db.scalar("SELECT task_dir FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).string
+            // A live execution's shim was just killed: its folder goes with its row (completed ones
+            // lost theirs when their exit was recorded).
+            retiredStatusDirectories += try db.query("SELECT status_dir FROM execution WHERE task_pk = ? AND state <> 'completed'", [pk])
+                .compactMap { $0[0].string }
             try db.run("DELETE FROM task WHERE pk = ?", [pk])
             try record(db, "task.deleted", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
                 from: row["state"].string, now: now)

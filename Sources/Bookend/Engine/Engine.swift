@@ -37,6 +37,14 @@ public actor Engine {
     let runAsNonAdmin: RunAs?
     let isRoot: Bool
     var stopped = false
+    /// This engine's claim on the data directory, released by `shutdown`.
+    let lock: DataDirectoryLock
+    /// Status folders of executions completed by the transaction in progress; removed once it commits.
+    var retiredStatusDirectories: [String] = []
+    /// Launch outcomes the "record the process" transaction could not store: processes it could not
+    /// record were killed and complete as `LaunchNotRecorded`, launch failures as themselves, as soon
+    /// as a transaction commits again (each tick tries).
+    var unrecordedOutcomes: [Int64: Outcome] = [:]
 
     /// Opens (creating if needed) the data directory, migrates its database, settles executions a
     /// previous engine left behind, and starts scheduling.
@@ -45,13 +53,19 @@ public actor Engine {
         logger: Logger = Logger(label: "bookend")
     ) async throws -> Engine {
         let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
+        try DataDirectory.prepare(dataDirectory)
+        // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
+        let lock = try DataDirectoryLock(directory: dataDirectory)
         let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
-        let engine = try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger)
+        let engine = try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
         try await engine.start()
         return engine
     }
 
-    private init(connection: Connection, dataDirectory: String, configuration: EngineConfiguration, logger: Logger) throws {
+    private init(
+        connection: Connection, dataDirectory: String, configuration: EngineConfiguration, logger: Logger, lock: DataDirectoryLock
+    ) throws {
+        self.lock = lock
         executor = QueueExecutor(label: "bookend.engine")
         db = connection
         readers = ReaderPool(path: connection.path)
@@ -121,6 +135,7 @@ public actor Engine {
         watcher.stop()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
+        lock.release()
     }
 
     /// Asks the scheduling loop to run soon. Cheap; wake-ups coalesce.
@@ -151,6 +166,7 @@ public actor Engine {
             value = try db.transaction(body)
         } catch {
             pendingEvents.removeAll()
+            retiredStatusDirectories.removeAll()
             throw error
         }
         // Crash points after the commit of every transaction that changed a state: one per kind of
@@ -159,6 +175,7 @@ public actor Engine {
             for kind in Set(pendingEvents.map(\.kind)).sorted() { CrashPoint.hit("after-commit:" + kind) }
         }
         publishEvents()
+        removeRetiredStatusDirectories()
         return value
     }
 

@@ -35,8 +35,34 @@ extension Engine {
             """,
             [kind, nodePK, jobPK, taskPK, attempt, taskDirectory, Timestamp.string(now), deadline, retryCount, requeueCount])
         let pk = db.lastInsertRowID
-        try db.run("UPDATE execution SET status_dir = ? WHERE pk = ?", [(root as NSString).appendingPathComponent("volatile/executions/\(pk)"), pk])
+        // The key alone is never reused (AUTOINCREMENT, migration 5); the nonce also keeps apart a
+        // folder left from before that, or from a database restored from a backup: whatever the
+        // folder holds was written by this launch, never by an earlier execution of the same number.
+        let nonce = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
+        try db.run("UPDATE execution SET launch_nonce = ?, status_dir = ? WHERE pk = ?",
+            [nonce, (root as NSString).appendingPathComponent("volatile/executions/\(pk)-\(nonce)"), pk])
         return pk
+    }
+
+    /// Removes the status folders (`pid`, `exit`) of executions whose completion has just committed:
+    /// their exit is recorded, so nothing reads them again. A crash before this leaves them to the
+    /// sweep in `reconcile`.
+    func removeRetiredStatusDirectories() {
+        guard !retiredStatusDirectories.isEmpty else { return }
+        let directories = retiredStatusDirectories
+        retiredStatusDirectories.removeAll()
+        for directory in directories where !directory.isEmpty { Engine.removeStatusDirectory(directory) }
+    }
+
+    /// Removes one status folder and the files the shim writes there (nothing else ever is).
+    nonisolated static func removeStatusDirectory(_ directory: String) {
+        for name in ["exit", "exit.tmp", "pid", "pid.tmp"] {
+            unlink((directory as NSString).appendingPathComponent(name))
+        }
+        if rmdir(directory) != 0, errno != ENOENT {
+            // Something else was put there: leave it to whole-folder removal (job delete, reconcile).
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     /// Rebuilds the launch plan of an execution from its rows.
@@ -219,7 +245,16 @@ extension Engine {
                 }
             }
         } catch {
-            logger.error("recording launches failed: \(error)")
+            // The processes run, but no row names them: terminate, requeue and wall clocks could not
+            // reach them, and a restart would take them for lost and run them again. End them now;
+            // their executions complete as failed once a transaction commits (recordUnrecordedOutcomes).
+            logger.error("recording launches failed: \(error); ending \(identities.count) unrecorded processes (LaunchNotRecorded)")
+            for (pk, identity) in identities {
+                Supervisor.signalGroup(identity, SIGKILL)
+                unrecordedOutcomes[pk] = .fault(FailureInfo(category: "servererror", code: "LaunchNotRecorded",
+                    message: "The process started, but recording it failed (\(error)); it was killed and is not run again"))
+            }
+            for (pk, failure) in failures { unrecordedOutcomes[pk] = .preProcessing(failure) }
         }
         CrashPoint.hit("launch.after-record")
         for (_, identity) in identities { watcher.watch(identity) }

@@ -8,12 +8,16 @@ enum Outcome: Sendable {
     case preProcessing(FailureInfo)
     /// It stopped without a result of its own (requeue, node reboot); it will run again.
     case interrupted
+    /// Bookend cannot know how it ended, and running it again could repeat what it did: its exit
+    /// status could not be written (`ExitStatusNotRecorded`), its process could not be recorded
+    /// (`LaunchNotRecorded`), or it was lost too often (`ExecutionLostTooOften`). Failed, never retried.
+    case fault(FailureInfo)
 
     var exitCode: Int32? {
         switch self {
         case .exited(let code): code
         case .ended(_, let code): code
-        case .preProcessing, .interrupted: nil
+        case .preProcessing, .interrupted, .fault: nil
         }
     }
 
@@ -30,7 +34,7 @@ enum Outcome: Sendable {
                 details: [NameValuePair(name: "Message", value: "The task process exited with exit code \(code)")])
         case .ended(let reason, _):
             return FailureInfo(code: "TaskEnded", message: "The task was ended", details: [NameValuePair(name: "Reason", value: reason)])
-        case .preProcessing(let info): return info
+        case .preProcessing(let info), .fault(let info): return info
         }
     }
 }

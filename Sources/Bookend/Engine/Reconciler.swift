@@ -83,6 +83,7 @@ extension Engine {
         if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
         try removeOrphanedJobFolders()
+        try removeRetiredStatusFolders()
     }
 
     /// True if some other live process runs this executable and is not one of `known`: a shim is a
@@ -99,6 +100,20 @@ extension Engine {
             return true
         }
         return false
+    }
+
+    /// Status folders are removed right after their execution's exit is committed; a crash in between,
+    /// a task deleted while its shim ran, or a version before 5 leaves some behind. Only executions
+    /// that are not completed still need theirs: every other folder under `volatile/executions` goes.
+    func removeRetiredStatusFolders() throws {
+        let live = Set(try db.query("SELECT status_dir FROM execution WHERE state <> 'completed'").compactMap { $0[0].string })
+        for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NULL").compactMap({ $0[0].string }) {
+            let executions = (root as NSString).appendingPathComponent("volatile/executions")
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: executions)) ?? [] {
+                let folder = (executions as NSString).appendingPathComponent(name)
+                if !live.contains(folder) { Engine.removeStatusDirectory(folder) }
+            }
+        }
     }
 
     /// A crash between deleting a job's rows and removing its folders leaves folders no row

@@ -9,6 +9,7 @@ extension Engine {
     func tick(dispatching: Bool = true) {
         guard !stopped || !dispatching else { return }
         do {
+            try recordUnrecordedOutcomes()
             try collectExits()
             try signalKills()
             try advanceNodes()
@@ -40,6 +41,9 @@ extension Engine {
                 if row["kind"].string == "release" { CrashPoint.hit("release.while-running") }
                 continue
             }
+            // Ended without an exit file, and the watcher is still reaping it: whether the shim said
+            // it could not write the file is known once it has (it wakes the loop then).
+            if status == nil, watcher.isWatching(identity) { continue }
             ended.append((row, outcome(for: row, status: status)))
         }
         guard !ended.isEmpty else { return }
@@ -75,11 +79,56 @@ extension Engine {
             return .preProcessing(FailureInfo(code: stage == "exec" && error == ENOENT ? "CommandProgramNotFound" : "CommandLaunchFailed",
                 message: "Starting the command failed at \(stage): \(String(cString: strerror(error)))"))
         case nil:
+            // Our own shim that could not write its exit file says so through its exit status: the
+            // command ran, and how it ended is unknown. Running it again could repeat its effects.
+            if let pid = row["pid"].int64, let start = row["pid_start_time"].int64,
+                let error = watcher.takeExitFileError(ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start))) {
+                let directory = row["status_dir"].string ?? ""
+                return .fault(FailureInfo(category: "servererror", code: "ExitStatusNotRecorded",
+                    message: "The command ended, but its exit status could not be written to \(directory)/exit (\(String(cString: strerror(error)))); it is not run again",
+                    details: [NameValuePair(name: "Errno", value: "\(error)")]))
+            }
             // The shim vanished without writing a status and nobody here killed it: the node's process
-            // tree was lost (reboot of the machine, kill of the whole session). Batch treats that like a
-            // node failure: the work runs again.
+            // tree was lost (reboot of the machine, kill of the whole session), or an adopted shim could
+            // not write its exit file. Batch treats that like a node failure: the work runs again, but
+            // only so many times, so that a fault that recurs cannot run a command without end.
+            let lost = lostExecutions(like: row)
+            if lost >= configuration.maxLostExecutionRequeues {
+                return .fault(FailureInfo(category: "servererror", code: "ExecutionLostTooOften",
+                    message: "The process vanished without an exit status \(lost + 1) times (the limit is \(configuration.maxLostExecutionRequeues) requeues); it is not run again",
+                    details: [NameValuePair(name: "LostCount", value: "\(lost + 1)")]))
+            }
             return .interrupted
         }
+    }
+
+    /// How many earlier executions of the same task (or of the same preparation, release or start
+    /// task on the same node) were lost: interrupted without a kill Bookend decided.
+    func lostExecutions(like row: Row) -> Int {
+        let lost = "interrupted = 1 AND kill_reason IS NULL AND pk <> ?"
+        let count = row["kind"].string == "task"
+            ? try? db.scalar("SELECT count(*) FROM execution WHERE task_pk = ? AND \(lost)", [row["task_pk"], row["pk"]])
+            : try? db.scalar("SELECT count(*) FROM execution WHERE kind = ? AND node_pk = ? AND job_pk IS ? AND \(lost)",
+                [row["kind"], row["node_pk"], row["job_pk"], row["pk"]])
+        return count?.int ?? 0
+    }
+
+    /// Completes executions whose launch could not be recorded (see `recordLaunches`), once a
+    /// transaction can commit again.
+    func recordUnrecordedOutcomes() throws {
+        guard !unrecordedOutcomes.isEmpty else { return }
+        let pending = unrecordedOutcomes
+        let now = Date()
+        let launches: [Int64] = try transaction { db in
+            var launches: [Int64] = []
+            for (pk, outcome) in pending.sorted(by: { $0.key < $1.key }) {
+                guard let row = try db.query("SELECT * FROM execution WHERE pk = ?", [pk]).first else { continue }
+                launches += try finishExecution(db, row, outcome, now: now)
+            }
+            return launches
+        }
+        for pk in pending.keys { unrecordedOutcomes[pk] = nil }
+        launch(launches)
     }
 
     /// Sends SIGTERM to executions Bookend decided to end, then SIGKILL after the grace period.

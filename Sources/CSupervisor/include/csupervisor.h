@@ -4,7 +4,8 @@
 //
 //   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
 //                      │  writes <status_dir>/pid (rename), vforks, waits,
-//                      │  writes <status_dir>/exit (fsync + rename)
+//                      │  writes <status_dir>/exit (fsync + rename); exits 0, or with the
+//                      │  errno of that write when it failed (BKS_SHIM_EXIT_LIMIT)
 //                      └──vfork──▶ grandchild ──execve──▶ user command
 //
 // The shim is what the engine identifies and signals (kill(-shim_pid, sig) hits the
@@ -66,6 +67,13 @@ int bks_pidfd_open(pid_t pid);
 // Reap `pid` if it is our exited child (waitid(P_PIDFD) when pidfd >= 0, else waitpid).
 // Never blocks. Returns 1 if reaped, 0 otherwise (not our child / not exited).
 int bks_reap(int pidfd, pid_t pid);
+// bks_reap that also stores the child's exit code (-1 when it was killed by a signal or not reaped).
+int bks_reap_status(int pidfd, pid_t pid, int *exit_code);
+
+// A shim exits 0 once it has written <status_dir>/exit. When it could not (full disk, read-only
+// folder), it exits with the errno of the failed write, below this limit (EIO otherwise); 127 is
+// reserved for a shim that failed before the command started (reported through the pipe).
+#define BKS_SHIM_EXIT_LIMIT 126
 
 // Thin epoll/eventfd wrappers (struct epoll_event is packed on x86_64; keep it out of Swift).
 int bks_epoll_create(void);
