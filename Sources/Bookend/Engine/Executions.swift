@@ -12,6 +12,11 @@ struct LaunchPlan {
     var environment: [String: String]
     var resourceFiles: [ResourceFile]
     var isAdmin: Bool
+    /// The node's root folder; `taskDirectory` lies beneath it.
+    var nodeRoot: String
+    /// The account non-admin work runs as (`execution.uid`); nil for admin work and when the engine is
+    /// not root.
+    var uid: UInt32?
 }
 
 extension Engine {
@@ -36,6 +41,7 @@ extension Engine {
             [kind, nodePK, jobPK, taskPK, attempt, taskDirectory, Timestamp.string(now), deadline, retryCount, requeueCount])
         let pk = db.lastInsertRowID
         try db.run("UPDATE execution SET status_dir = ? WHERE pk = ?", [(root as NSString).appendingPathComponent("volatile/executions/\(pk)"), pk])
+        try assignAccount(db, executionPK: pk, kind: kind, nodePK: nodePK, jobPK: jobPK, taskPK: taskPK)
         return pk
     }
 
@@ -88,7 +94,8 @@ extension Engine {
         }
         let taskDirectory = row["task_dir"].string ?? ""
         let workingDirectory = (taskDirectory as NSString).appendingPathComponent("wd")
-        let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : configuration.nonAdminUser
+        let uid = row["uid"].int64.flatMap { UInt32(exactly: $0) }
+        let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : uid.map(TaskAccounts.name) ?? Engine.currentUserName()
         // Precedence, low to high: system, the job's common settings (not for start tasks), the task's
         // own settings, then the Batch-defined variables, which cannot be overridden.
         var environment: [String: String] = ["PATH": Engine.systemPath, "LANG": "C.UTF-8"]
@@ -131,11 +138,16 @@ extension Engine {
         environment["HOME"] = workingDirectory
         environment["PWD"] = workingDirectory
         environment["USER"] = user
-        environment["PATH"] = (environment["PATH"] ?? Engine.systemPath) + ":\(shared):\(workingDirectory)"
+        // Non-admin work finds programs in shared/ and its working folder, as on Azure. Admin work does
+        // not: both are writable by non-admin tasks, and a bare program name must never run something
+        // one of them planted with root's rights.
+        if !identity.isAdmin {
+            environment["PATH"] = (environment["PATH"] ?? Engine.systemPath) + ":\(shared):\(workingDirectory)"
+        }
         return LaunchPlan(
             executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
             statusDirectory: row["status_dir"].string ?? "", environment: environment, resourceFiles: files,
-            isAdmin: identity.isAdmin)
+            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid)
     }
 
     /// Spawns the planned executions (after their `starting` rows committed) and records each one's
@@ -148,7 +160,7 @@ extension Engine {
         for pk in pks {
             do {
                 let plan = try launchPlan(db, pk)
-                let owner = ownerFor(plan)
+                let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
                 if !plan.resourceFiles.isEmpty {
                     downloading.insert(pk)
@@ -192,7 +204,7 @@ extension Engine {
         }
         do {
             let plan = try launchPlan(db, pk)
-            switch spawn(plan, owner: ownerFor(plan)) {
+            switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): recordLaunches([(pk, identity)], [])
             case .failure(let failure): recordLaunches([], [(pk, failure)])
             }
@@ -226,20 +238,38 @@ extension Engine {
         launch(followUps)
     }
 
-    private func ownerFor(_ plan: LaunchPlan) -> RunAs? {
-        plan.isAdmin ? nil : runAsNonAdmin
+    /// The account `plan` runs as: nil (the engine's own) for admin work and when not root.
+    private func ownerFor(_ plan: LaunchPlan) throws -> RunAs? {
+        guard isRoot, !plan.isAdmin else { return nil }
+        guard let uid = plan.uid else {
+            // Only an execution committed by a Bookend without task accounts (before migration 6) and
+            // respawned now has none; it must not run as root instead.
+            throw BookendError(.internalError, "TaskAccountMissing",
+                "execution \(plan.executionPK) has no task account recorded; add the task again")
+        }
+        return RunAs(uid: uid, gid: uid)
     }
 
+    /// Creates the execution's folder, `wd/` and `certs/` beneath the node root without following
+    /// links, each mode 0700 and owned by the account the work runs as, so no other task account can
+    /// read or write them. stdout.txt and stderr.txt left by an earlier attempt are given to that
+    /// account too (the command opens them as itself).
     private func prepareDirectories(_ plan: LaunchPlan, owner: RunAs?) throws {
-        let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
-        let certificates = (plan.taskDirectory as NSString).appendingPathComponent("certs")
-        // mkdir(2) first: one call per folder when the parent exists (every task after a job's first on
-        // a node); Foundation's path walk only when it does not. Measured in `make bench`.
-        for folder in [plan.taskDirectory, workingDirectory, certificates] where mkdir(folder, 0o755) != 0 && errno != EEXIST {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        guard plan.taskDirectory.hasPrefix(plan.nodeRoot + "/") else {
+            throw NodeFolders.UnsafeFolder(path: plan.taskDirectory, reason: "not beneath the node root \(plan.nodeRoot)")
         }
-        if let owner {
-            chown(workingDirectory, owner.uid, owner.gid)
+        let relative = String(plan.taskDirectory.dropFirst(plan.nodeRoot.count + 1))
+        let account = owner.map { (uid: uid_t($0.uid), gid: gid_t($0.gid)) } ?? (isRoot ? (uid: 0, gid: 0) : nil)
+        let own = NodeFolders.Access(mode: 0o700, owner: account)
+        let task = try NodeFolders.make(relative, beneath: plan.nodeRoot, intermediate: NodeFolders.Access(mode: 0o755, owner: nil), leaf: own)
+        defer { close(task) }
+        for name in ["wd", "certs"] {
+            close(try NodeFolders.descend(task, name, access: own, path: plan.taskDirectory + "/" + name))
+        }
+        if let account {
+            for name in ["stdout.txt", "stderr.txt"] {
+                _ = fchownat(task, name, account.uid, account.gid, AT_SYMLINK_NOFOLLOW)
+            }
         }
     }
 
