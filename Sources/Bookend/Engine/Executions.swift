@@ -159,7 +159,7 @@ extension Engine {
         var ready: [(Int64, LaunchRequest)] = []
         for pk in pks {
             do {
-                let plan = try launchPlan(db, pk)
+                let plan = try launchPlanWithAccount(pk)
                 let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
                 if !plan.resourceFiles.isEmpty {
@@ -203,7 +203,7 @@ extension Engine {
             return
         }
         do {
-            let plan = try launchPlan(db, pk)
+            let plan = try launchPlanWithAccount(pk)
             switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): recordLaunches([(pk, identity)], [])
             case .failure(let failure): recordLaunches([], [(pk, failure)])
@@ -238,14 +238,25 @@ extension Engine {
         launch(followUps)
     }
 
+    /// The launch plan, after recording an account for non-admin work committed by a Bookend that had
+    /// none (before migration 6, or not running as root then) and started only now.
+    private func launchPlanWithAccount(_ pk: Int64) throws -> LaunchPlan {
+        let plan = try launchPlan(db, pk)
+        guard isRoot, !plan.isAdmin, plan.uid == nil else { return plan }
+        try transaction { db in
+            guard let row = try db.query("SELECT kind, node_pk, job_pk, task_pk FROM execution WHERE pk = ?", [pk]).first else { return }
+            try assignAccount(db, executionPK: pk, kind: row["kind"].string ?? "", nodePK: row["node_pk"].int64 ?? 0,
+                jobPK: row["job_pk"].int64, taskPK: row["task_pk"].int64)
+        }
+        return try launchPlan(db, pk)
+    }
+
     /// The account `plan` runs as: nil (the engine's own) for admin work and when not root.
     private func ownerFor(_ plan: LaunchPlan) throws -> RunAs? {
         guard isRoot, !plan.isAdmin else { return nil }
         guard let uid = plan.uid else {
-            // Only an execution committed by a Bookend without task accounts (before migration 6) and
-            // respawned now has none; it must not run as root instead.
-            throw BookendError(.internalError, "TaskAccountMissing",
-                "execution \(plan.executionPK) has no task account recorded; add the task again")
+            // `launchPlanWithAccount` records one; should that ever fail, the work must not run as root.
+            throw BookendError(.internalError, "TaskAccountMissing", "execution \(plan.executionPK) has no task account recorded")
         }
         return RunAs(uid: uid, gid: uid)
     }
