@@ -50,11 +50,12 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
         let jobID = "JobPrepReleaseSampleJob"
         let sharedFile = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
         let engine: Engine
+        let nodesDirectory: String?
         do {
             // A sample should just work from anywhere: make the folder and its parents.
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-            engine = try await Engine.open(
-                dataDirectory: dataDirectory, configuration: EngineConfiguration(nodesDirectory: try sampleNodesDirectory()))
+            nodesDirectory = try sampleNodesDirectory()
+            engine = try await Engine.open(dataDirectory: dataDirectory, configuration: EngineConfiguration(nodesDirectory: nodesDirectory))
         } catch {
             throw CLIError("\(error)")
         }
@@ -115,5 +116,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         await engine.shutdown()
+        // The folder made under /var/tmp held only this run's nodes, which are gone with the pool.
+        if let nodesDirectory, !keepPool { try? FileManager.default.removeItem(atPath: nodesDirectory) }
     }
 }

@@ -32,6 +32,8 @@ import Testing
             if tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep -q secret-in-environ; then echo environ:read; else echo environ:denied; fi
             if touch $v/wd/planted 2>/dev/null; then echo write:read; else echo write:denied; fi
             echo uid:$(id -u)
+            echo user:$AZ_BATCH_TASK_USER
+            echo identity:$AZ_BATCH_TASK_USER_IDENTITY
             echo victim-uid:$(stat -c %u /proc/$pid)
             touch \(effects)/done
             """), userIdentity: scope.map { UserIdentity(autoUser: .init(scope: $0, elevationLevel: "nonadmin")) })
@@ -69,6 +71,8 @@ import Testing
         let victimUID = try #require(found["victim-uid"].flatMap { UInt32($0) })
         #expect(uid != victimUID)
         #expect(uid != 0 && victimUID != 0)
+        #expect(found["user"] == "bookend-\(uid)")
+        #expect(found["identity"] == "TaskNonAdmin")
         // Neither account exists in /etc/passwd: they are reserved uids, recorded per task.
         #expect(getpwuid(uid) == nil && getpwuid(victimUID) == nil)
         #expect(try h.sql("SELECT id, uid FROM task ORDER BY id") == [["probe", "\(uid)"], ["victim", "\(victimUID)"]])
@@ -123,6 +127,46 @@ import Testing
         #expect(found["environ"] == "read")
         #expect(found["uid"] == found["victim-uid"])
         #expect(try h.sql("SELECT p.uid = e.uid FROM pool p, execution e WHERE e.kind = 'task' GROUP BY 1") == [["1"]])
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func linksATaskLeavesInItsFolderAreNeverFollowedByTheEngine() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let effects = try h.sideEffects()
+        // Root's own things a task would like the engine to chown or write for it on its next attempt.
+        let folder = h.directory + "/root-folder"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        chmod(folder, 0o755)
+        let file = h.directory + "/root-file"
+        try "root's\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        // First attempt: swap wd/ (and, in the other task, stdout.txt) for a link, then fail so that
+        // the task is retried.
+        let retry = TaskConstraints(maxTaskRetryCount: 1)
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "wdlink", commandLine: sh("""
+            echo attempt >> \(effects)/wdlink; cd $AZ_BATCH_TASK_DIR && mv wd wd.old && ln -s \(folder) wd; exit 1
+            """), constraints: retry))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "outlink", commandLine: sh("""
+            echo attempt >> \(effects)/outlink; cd $AZ_BATCH_TASK_DIR && rm -f stdout.txt && ln -s \(file) stdout.txt; exit 1
+            """), constraints: retry))
+        try await h.waitForTasks("job")
+        // Each ran once; the retry failed to start instead of following the link.
+        #expect(EngineHarness.lines("\(effects)/wdlink").count == 1)
+        #expect(EngineHarness.lines("\(effects)/outlink").count == 1)
+        let wdlink = try await h.engine.task(jobID: "job", taskID: "wdlink")
+        #expect(wdlink.executionInfo.result == "failure")
+        #expect(wdlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
+        #expect(wdlink.executionInfo.failureInfo?.message?.contains("not followed") == true, "\(String(describing: wdlink.executionInfo.failureInfo))")
+        let outlink = try await h.engine.task(jobID: "job", taskID: "outlink")
+        #expect(outlink.executionInfo.result == "failure")
+        #expect(outlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
+        var info = stat()
+        #expect(stat(folder, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
+        #expect(stat(file, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o644)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "root's\n")
     }
 
     @Test(.enabled(if: geteuid() == 0, "admin work exists only when Bookend runs as root"))

@@ -178,6 +178,10 @@ extension Engine {
                 case .success(let request): ready.append((pk, request))
                 case .failure(let failure): failures.append((pk, failure))
                 }
+            } catch let error as NodeFolders.UnsafeFolder {
+                // The task's own folder holds something that is not a folder, a link left by an earlier
+                // attempt, say: the task cannot start, and nothing was followed.
+                failures.append((pk, FailureInfo(code: "CommandLaunchFailed", message: "The task folder cannot be prepared: \(error)")))
             } catch {
                 failures.append((pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))
             }
