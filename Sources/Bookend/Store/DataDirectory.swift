@@ -40,7 +40,7 @@ public enum DataDirectory {
     /// environment settings and URLs, which no task account may read. SQLite creates `-wal` and `-shm`
     /// with the mode of the database file, so they stay 0600 as well.
     static func makePrivate(_ path: String) throws(OpenError) {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw OpenError(path: path, reason: "cannot open the database file (\(String(cString: strerror(errno))))")
         }
