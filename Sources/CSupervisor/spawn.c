@@ -142,9 +142,10 @@ static void close_from(int lowfd) {
     for (long fd = lowfd; fd < max; fd++) (void)close((int)fd);
 }
 
-// Open `path` and place it exactly on fd `target` (without CLOEXEC).
+// Open `path` and place it exactly on fd `target` (without CLOEXEC). Files it creates are 0600: a
+// task's output is for its own account (and the engine), never for other tasks.
 static int open_onto(const char *path, int flags, int target) {
-    int fd = open(path, flags, 0644);
+    int fd = open(path, flags, 0600);
     if (fd < 0) return -1;
     if (fd != target) {
         if (dup2(fd, target) < 0) { int e = errno; close(fd); errno = e; return -1; }
@@ -173,22 +174,25 @@ static void set_signal(int sig, void (*handler)(int)) {
 
 static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *req, int efd) {
     (void)close(REPORT_FD);  // only the shim talks to the engine
-    if (open_onto("/dev/null", O_RDONLY, 0) < 0 ||
-        open_onto(req->stdout_path, O_WRONLY | O_CREAT | O_APPEND, 1) < 0 ||
-        open_onto(req->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 2) < 0) {
-        report(efd, BKS_STAGE_OPEN, errno); _exit(127);
-    }
-    if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
     if (req->set_ids) {
         // Raw syscalls: we are single-threaded here, and glibc's wrappers would try to
-        // broadcast the id change to threads that only existed in the engine.
-        gid_t groups[1] = { req->gid };
-        if (syscall(SYS_setgroups, 1, groups) < 0 ||
+        // broadcast the id change to threads that only existed in the engine. No supplementary
+        // groups: a task account shares nothing with any other account.
+        if (syscall(SYS_setgroups, 0, NULL) < 0 ||
             syscall(SYS_setgid, req->gid) < 0 ||
             syscall(SYS_setuid, req->uid) < 0) {
             report(efd, BKS_STAGE_SETUID, errno); _exit(127);
         }
     }
+    // Only now, as the account the command runs as, are its output files opened and its folder
+    // entered: the task owns that folder, and root must not open whatever it put there. O_NOFOLLOW
+    // refuses a link planted in place of stdout.txt.
+    if (open_onto("/dev/null", O_RDONLY, 0) < 0 ||
+        open_onto(req->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 1) < 0 ||
+        open_onto(req->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 2) < 0) {
+        report(efd, BKS_STAGE_OPEN, errno); _exit(127);
+    }
+    if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
     set_all_signals(SIG_DFL);  // the shim ignores a few signals; SIG_IGN survives exec
     sigset_t empty; sigemptyset(&empty);
     (void)sigprocmask(SIG_SETMASK, &empty, NULL);

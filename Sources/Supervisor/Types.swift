@@ -13,7 +13,7 @@ public struct ProcessIdentity: Sendable, Hashable, Codable, CustomStringConverti
     public var description: String { "\(pid)@\(startTime)" }
 }
 
-/// Credentials the user command runs with (supplementary groups are reset to just `gid`).
+/// Credentials the user command runs with (supplementary groups are dropped).
 public struct RunAs: Sendable, Hashable {
     public var uid: UInt32
     public var gid: UInt32
@@ -31,7 +31,8 @@ public struct LaunchRequest: Sendable {
     public var arguments: [String]
     public var environment: [String: String]
     public var workingDirectory: String
-    /// Opened with O_APPEND|O_CREAT (mode 0644), so relaunches append.
+    /// Opened with O_APPEND|O_CREAT|O_NOFOLLOW (mode 0600) by the command's own account (`runAs`), after
+    /// it switched to it, so relaunches append and a link in their place is refused.
     public var stdoutPath: String
     public var stderrPath: String
     /// Receives the `pid` and `exit` files; created (mkdir -p, 0700) if missing.

@@ -23,15 +23,39 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
     @Flag(help: "Keep the pool after the sample ends (it is deleted by default).")
     var keepPool = false
 
+    /// As root, tasks run under accounts of their own that cannot pass a folder such as /root (a clone
+    /// there holds var/sample). The sample should just work, so then its nodes live in a fresh folder
+    /// under /var/tmp, and it says so. nil: `<data-dir>/nodes`, which the tasks can reach.
+    func sampleNodesDirectory() throws -> String? {
+        guard geteuid() == 0 else { return nil }
+        let absolute = dataDirectory.hasPrefix("/")
+            ? dataDirectory : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dataDirectory)
+        let standard = (absolute as NSString).standardizingPath
+        let dataDirectoryPath = (standard as NSString).resolvingSymlinksInPath
+        guard let blocking = Engine.unreachableFolder(nodesDirectory: (standard as NSString).appendingPathComponent("nodes")),
+            blocking != dataDirectoryPath
+        else { return nil }
+        var template = Array("/var/tmp/bookend-sample-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw CLIError("cannot create a node folder under /var/tmp: \(String(cString: strerror(errno)))")
+        }
+        let nodes = String(cString: made)
+        chmod(nodes, 0o755)
+        print("Node folders: \(nodes) (task accounts cannot pass \(blocking))")
+        return nodes
+    }
+
     func run() async throws {
         let poolID = "JobPrepReleaseSamplePool"
         let jobID = "JobPrepReleaseSampleJob"
         let sharedFile = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
         let engine: Engine
+        let nodesDirectory: String?
         do {
             // A sample should just work from anywhere: make the folder and its parents.
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-            engine = try await Engine.open(dataDirectory: dataDirectory)
+            nodesDirectory = try sampleNodesDirectory()
+            engine = try await Engine.open(dataDirectory: dataDirectory, configuration: EngineConfiguration(nodesDirectory: nodesDirectory))
         } catch {
             throw CLIError("\(error)")
         }
@@ -92,5 +116,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         await engine.shutdown()
+        // The folder made under /var/tmp held only this run's nodes, which are gone with the pool.
+        if let nodesDirectory, !keepPool { try? FileManager.default.removeItem(atPath: nodesDirectory) }
     }
 }

@@ -35,6 +35,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-http"), help: "Allow plain HTTP on a non-loopback --listen address (requests and bodies travel unencrypted).")
     var insecureHTTP = false
 
+    @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
+    var nodesDirectory: String?
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -64,7 +67,8 @@ struct Serve: AsyncParsableCommand {
             let urlHost = host.contains(":") ? "[\(host)]" : host
             engine = try await Engine.open(
                 dataDirectory: dataDirectory,
-                configuration: EngineConfiguration(accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/"),
+                configuration: EngineConfiguration(
+                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
@@ -173,6 +177,8 @@ struct Serve: AsyncParsableCommand {
 
     /// Reads the base64 key, or (for the default path) generates a random 256-bit key stored with mode 0600.
     static func loadOrCreateKey(at path: String, create: Bool) throws -> Data {
+        // The generated key (in the data directory) is private even if an older Bookend or a copy left it readable.
+        if create { chmod(path, 0o600) }
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             guard let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), !key.isEmpty else {
                 throw CLIError("\(path) does not hold a base64 account key")
@@ -184,9 +190,11 @@ struct Serve: AsyncParsableCommand {
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
         let text = Data(bytes).base64EncodedString() + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        // Explicitly: the key signs every request, and only the daemon's account may read it.
+        guard fchmod(fd, 0o600) == 0 else { throw CLIError("cannot make \(path) private: \(String(cString: strerror(errno)))") }
         let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
         guard written == text.utf8.count else { throw CLIError("cannot write \(path)") }
         return Data(bytes)

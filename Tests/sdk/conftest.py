@@ -18,8 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def bookend():
     binary = os.environ.get("BOOKEND_BIN") or os.path.join(ROOT, ".build", "debug", "bookend")
     data_dir = tempfile.mkdtemp(prefix="bookend-sdk-")
-    # mkdtemp makes it 0700; under root, non-admin tasks run as an unprivileged user and must reach their node dirs.
-    os.chmod(data_dir, 0o755)
+    # Left 0700 as mkdtemp makes it (like `mktemp -d`): as root, bookend serve must still run tasks, whose
+    # accounts reach their node folders because the engine gives its data directory o+x (never o+r).
     tls = os.environ.get("BOOKEND_SDK_TLS") == "1"
     arguments = [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", "--account", "sdkacct"]
     certificate = None

@@ -67,6 +67,8 @@ public struct UserIdentity: Codable, Sendable, Hashable {
     public static let nonAdmin = UserIdentity(autoUser: AutoUser(scope: "pool", elevationLevel: "nonadmin"))
 
     var isAdmin: Bool { autoUser?.elevationLevel?.lowercased() == "admin" }
+    /// Scope `task`: the work gets an account of its own instead of sharing its pool's.
+    var isTaskScope: Bool { autoUser?.scope?.lowercased() == "task" }
 }
 
 /// Limits on one task execution. Durations are ISO 8601 strings on the wire.

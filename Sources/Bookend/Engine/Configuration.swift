@@ -6,8 +6,10 @@ public struct EngineConfiguration: Sendable {
     public var accountName: String
     /// The account URL tasks see in `AZ_BATCH_ACCOUNT_URL`.
     public var accountURL: String
-    /// The account non-admin work runs as when the engine runs as root. Never root.
-    public var nonAdminUser: String
+    /// Where node folders live; `nil` means `<data-dir>/nodes`. When the engine runs as root, every
+    /// folder above it must be searchable by other accounts, since non-admin tasks run under their own
+    /// uids (see `Engine.open`).
+    public var nodesDirectory: String?
     /// `PRAGMA synchronous`: `.full` (default) keeps every acknowledged change through a power cut.
     public var synchronous: SynchronousLevel
     /// How often the scheduler looks at clocks (wall-clock limits, retention) when nothing else wakes it.
@@ -24,13 +26,13 @@ public struct EngineConfiguration: Sendable {
     public enum SynchronousLevel: String, Sendable { case normal, full }
 
     public init(
-        accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nonAdminUser: String = "nobody",
+        accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nodesDirectory: String? = nil,
         synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
         killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3
     ) {
         self.accountName = accountName
         self.accountURL = accountURL
-        self.nonAdminUser = nonAdminUser
+        self.nodesDirectory = nodesDirectory
         self.synchronous = synchronous
         self.tickInterval = tickInterval
         self.killGracePeriod = killGracePeriod

@@ -61,7 +61,7 @@ extension Engine {
         for index in 0..<(dedicated + lowPriority) {
             let isDedicated = index < dedicated
             let id = "tvmps_" + String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) + (isDedicated ? "_d" : "_p")
-            let root = (dataDirectory as NSString).appendingPathComponent("nodes/\(id)")
+            let root = (nodesDirectory as NSString).appendingPathComponent(id)
             try db.run(
                 """
                 INSERT INTO node (id, pool_pk, is_dedicated, state, scheduling_state, root_dir, ip_address, e_tag,

@@ -34,7 +34,11 @@ public actor Engine {
     var killEscalations: [Int64: ContinuousClock.Instant] = [:]
     /// Executions whose resource files are being downloaded (not yet spawned).
     var downloading: Set<Int64> = []
-    let runAsNonAdmin: RunAs?
+    /// Where node folders live (`configuration.nodesDirectory`, else `<data-dir>/nodes`), absolute.
+    public nonisolated let nodesDirectory: String
+    /// The reserved uids task accounts come from; nil when the engine is not root (tasks then share
+    /// its account).
+    let accountRange: ClosedRange<UInt32>?
     let isRoot: Bool
     var stopped = false
     /// This engine's claim on the data directory, released by `shutdown`.
@@ -84,17 +88,62 @@ public actor Engine {
             inbox.append(identity)
             signal.yield()
         }
+        nodesDirectory = Engine.absoluteNodesDirectory(configuration.nodesDirectory, dataDirectory: self.dataDirectory)
         isRoot = geteuid() == 0
         if isRoot {
-            guard let account = getpwnam(configuration.nonAdminUser), account.pointee.pw_uid != 0 else {
-                throw BookendError(
-                    .invalidRequest, "InvalidConfiguration",
-                    "the non-admin account '\(configuration.nonAdminUser)' does not exist or is root; non-admin work never runs as root")
+            guard let range = TaskAccounts.usableRange() else {
+                throw BookendError(.invalidRequest, "InvalidConfiguration",
+                    "no reserved uid range for task accounts is mapped in this user namespace (/proc/self/uid_map); non-admin work never runs as root")
             }
-            runAsNonAdmin = RunAs(uid: account.pointee.pw_uid, gid: account.pointee.pw_gid)
+            accountRange = range
+            try Engine.checkReachable(nodesDirectory: nodesDirectory, dataDirectory: self.dataDirectory)
         } else {
-            runAsNonAdmin = nil
+            accountRange = nil
         }
+    }
+
+    /// `configured` made absolute, or `<data-dir>/nodes`.
+    static func absoluteNodesDirectory(_ configured: String?, dataDirectory: String) -> String {
+        guard let configured else { return (dataDirectory as NSString).appendingPathComponent("nodes") }
+        let absolute = configured.hasPrefix("/")
+            ? configured : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(configured)
+        return (absolute as NSString).standardizingPath
+    }
+
+    /// As root, non-admin tasks run under uids of their own that belong to no group: a node folder
+    /// below a folder they cannot search (a data directory under `/root`, or made by `mktemp -d`) would
+    /// make every task fail with "Permission denied" and every job wait forever. So nothing starts
+    /// then, and the one line says which folder blocks and the ways out.
+    ///
+    /// A data directory the engine owns that holds the node folders is given search permission for
+    /// others (`o+x`, not read: nobody can list it, and the database and key inside are 0600).
+    static func checkReachable(nodesDirectory: String, dataDirectory: String) throws {
+        var blocking = NodeFolders.unsearchableFolder(on: nodesDirectory)
+        var info = stat()
+        if let folder = blocking, nodesDirectory.hasPrefix(dataDirectory + "/"),
+            folder == (dataDirectory as NSString).resolvingSymlinksInPath, stat(folder, &info) == 0, info.st_uid == geteuid()
+        {
+            chmod(folder, (info.st_mode & 0o7777) | S_IXGRP | S_IXOTH)
+            blocking = NodeFolders.unsearchableFolder(on: nodesDirectory)
+        }
+        if let blocking {
+            throw BookendError(.invalidRequest, "InvalidConfiguration", Engine.unreachableMessage(blocking: blocking, nodesDirectory: nodesDirectory))
+        }
+    }
+
+    static func unreachableMessage(blocking: String, nodesDirectory: String) -> String {
+        var mode = ""
+        var info = stat()
+        if stat(blocking, &info) == 0 { mode = " (mode " + String(format: "%04o", info.st_mode & 0o7777) + ")" }
+        return "task accounts cannot reach the node folders \(nodesDirectory): \(blocking)\(mode) is not searchable by other users; "
+            + "put them on a reachable path with --nodes-dir (EngineConfiguration.nodesDirectory), e.g. /var/lib/bookend/nodes, "
+            + "or use a data directory outside \(blocking)"
+    }
+
+    /// The folder on the way to `nodesDirectory` that task accounts could not search if the engine ran
+    /// as root, or nil (callers such as the sample pick another place for the node folders then).
+    public static func unreachableFolder(nodesDirectory: String) -> String? {
+        NodeFolders.unsearchableFolder(on: nodesDirectory)
     }
 
     private func start() throws {

@@ -12,6 +12,11 @@ struct LaunchPlan {
     var environment: [String: String]
     var resourceFiles: [ResourceFile]
     var isAdmin: Bool
+    /// The node's root folder; `taskDirectory` lies beneath it.
+    var nodeRoot: String
+    /// The account non-admin work runs as (`execution.uid`); nil for admin work and when the engine is
+    /// not root.
+    var uid: UInt32?
 }
 
 extension Engine {
@@ -41,6 +46,7 @@ extension Engine {
         let nonce = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
         try db.run("UPDATE execution SET launch_nonce = ?, status_dir = ? WHERE pk = ?",
             [nonce, (root as NSString).appendingPathComponent("volatile/executions/\(pk)-\(nonce)"), pk])
+        try assignAccount(db, executionPK: pk, kind: kind, nodePK: nodePK, jobPK: jobPK, taskPK: taskPK)
         return pk
     }
 
@@ -114,7 +120,8 @@ extension Engine {
         }
         let taskDirectory = row["task_dir"].string ?? ""
         let workingDirectory = (taskDirectory as NSString).appendingPathComponent("wd")
-        let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : configuration.nonAdminUser
+        let uid = row["uid"].int64.flatMap { UInt32(exactly: $0) }
+        let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : uid.map(TaskAccounts.name) ?? Engine.currentUserName()
         // Precedence, low to high: system, the job's common settings (not for start tasks), the task's
         // own settings, then the Batch-defined variables, which cannot be overridden.
         var environment: [String: String] = ["PATH": Engine.systemPath, "LANG": "C.UTF-8"]
@@ -157,11 +164,16 @@ extension Engine {
         environment["HOME"] = workingDirectory
         environment["PWD"] = workingDirectory
         environment["USER"] = user
-        environment["PATH"] = (environment["PATH"] ?? Engine.systemPath) + ":\(shared):\(workingDirectory)"
+        // Non-admin work finds programs in shared/ and its working folder, as on Azure. Admin work does
+        // not: both are writable by non-admin tasks, and a bare program name must never run something
+        // one of them planted with root's rights.
+        if !identity.isAdmin {
+            environment["PATH"] = (environment["PATH"] ?? Engine.systemPath) + ":\(shared):\(workingDirectory)"
+        }
         return LaunchPlan(
             executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
             statusDirectory: row["status_dir"].string ?? "", environment: environment, resourceFiles: files,
-            isAdmin: identity.isAdmin)
+            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid)
     }
 
     /// Spawns the planned executions (after their `starting` rows committed) and records each one's
@@ -173,8 +185,8 @@ extension Engine {
         var ready: [(Int64, LaunchRequest)] = []
         for pk in pks {
             do {
-                let plan = try launchPlan(db, pk)
-                let owner = ownerFor(plan)
+                let plan = try launchPlanWithAccount(pk)
+                let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
                 if !plan.resourceFiles.isEmpty {
                     downloading.insert(pk)
@@ -192,6 +204,10 @@ extension Engine {
                 case .success(let request): ready.append((pk, request))
                 case .failure(let failure): failures.append((pk, failure))
                 }
+            } catch let error as NodeFolders.UnsafeFolder {
+                // The task's own folder holds something that is not a folder, a link left by an earlier
+                // attempt, say: the task cannot start, and nothing was followed.
+                failures.append((pk, FailureInfo(code: "CommandLaunchFailed", message: "The task folder cannot be prepared: \(error)")))
             } catch {
                 failures.append((pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))
             }
@@ -217,8 +233,8 @@ extension Engine {
             return
         }
         do {
-            let plan = try launchPlan(db, pk)
-            switch spawn(plan, owner: ownerFor(plan)) {
+            let plan = try launchPlanWithAccount(pk)
+            switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): recordLaunches([(pk, identity)], [])
             case .failure(let failure): recordLaunches([], [(pk, failure)])
             }
@@ -261,20 +277,49 @@ extension Engine {
         launch(followUps)
     }
 
-    private func ownerFor(_ plan: LaunchPlan) -> RunAs? {
-        plan.isAdmin ? nil : runAsNonAdmin
+    /// The launch plan, after recording an account for non-admin work committed by a Bookend that had
+    /// none (before migration 6, or not running as root then) and started only now.
+    private func launchPlanWithAccount(_ pk: Int64) throws -> LaunchPlan {
+        let plan = try launchPlan(db, pk)
+        guard isRoot, !plan.isAdmin, plan.uid == nil else { return plan }
+        try transaction { db in
+            guard let row = try db.query("SELECT kind, node_pk, job_pk, task_pk FROM execution WHERE pk = ?", [pk]).first else { return }
+            try assignAccount(db, executionPK: pk, kind: row["kind"].string ?? "", nodePK: row["node_pk"].int64 ?? 0,
+                jobPK: row["job_pk"].int64, taskPK: row["task_pk"].int64)
+        }
+        return try launchPlan(db, pk)
     }
 
-    private func prepareDirectories(_ plan: LaunchPlan, owner: RunAs?) throws {
-        let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
-        let certificates = (plan.taskDirectory as NSString).appendingPathComponent("certs")
-        // mkdir(2) first: one call per folder when the parent exists (every task after a job's first on
-        // a node); Foundation's path walk only when it does not. Measured in `make bench`.
-        for folder in [plan.taskDirectory, workingDirectory, certificates] where mkdir(folder, 0o755) != 0 && errno != EEXIST {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    /// The account `plan` runs as: nil (the engine's own) for admin work and when not root.
+    private func ownerFor(_ plan: LaunchPlan) throws -> RunAs? {
+        guard isRoot, !plan.isAdmin else { return nil }
+        guard let uid = plan.uid else {
+            // `launchPlanWithAccount` records one; should that ever fail, the work must not run as root.
+            throw BookendError(.internalError, "TaskAccountMissing", "execution \(plan.executionPK) has no task account recorded")
         }
-        if let owner {
-            chown(workingDirectory, owner.uid, owner.gid)
+        return RunAs(uid: uid, gid: uid)
+    }
+
+    /// Creates the execution's folder, `wd/` and `certs/` beneath the node root without following
+    /// links, each mode 0700 and owned by the account the work runs as, so no other task account can
+    /// read or write them. stdout.txt and stderr.txt left by an earlier attempt are given to that
+    /// account too (the command opens them as itself).
+    private func prepareDirectories(_ plan: LaunchPlan, owner: RunAs?) throws {
+        guard plan.taskDirectory.hasPrefix(plan.nodeRoot + "/") else {
+            throw NodeFolders.UnsafeFolder(path: plan.taskDirectory, reason: "not beneath the node root \(plan.nodeRoot)")
+        }
+        let relative = String(plan.taskDirectory.dropFirst(plan.nodeRoot.count + 1))
+        let account = owner.map { (uid: uid_t($0.uid), gid: gid_t($0.gid)) } ?? (isRoot ? (uid: 0, gid: 0) : nil)
+        let own = NodeFolders.Access(mode: 0o700, owner: account)
+        let task = try NodeFolders.make(relative, beneath: plan.nodeRoot, intermediate: NodeFolders.Access(mode: 0o755, owner: nil), leaf: own)
+        defer { close(task) }
+        for name in ["wd", "certs"] {
+            close(try NodeFolders.descend(task, name, access: own, path: plan.taskDirectory + "/" + name))
+        }
+        if let account {
+            for name in ["stdout.txt", "stderr.txt"] {
+                _ = fchownat(task, name, account.uid, account.gid, AT_SYMLINK_NOFOLLOW)
+            }
         }
     }
 

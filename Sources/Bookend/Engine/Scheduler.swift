@@ -171,6 +171,23 @@ extension Engine {
         launch(launches)
     }
 
+    /// A node's root and the folders beneath it, created without following links. The engine owns them
+    /// all (mode 0755: task accounts pass through to their own folders) except `shared/`, which every
+    /// task on the node may write to, whichever account it runs as (1777, as on Azure). `startup/` is
+    /// given to the start task's account when it runs.
+    func makeNodeFolders(_ root: String) throws {
+        let parent = (root as NSString).deletingLastPathComponent
+        let base = try NodeFolders.openTrusted(parent)
+        defer { close(base) }
+        let engineOwned = NodeFolders.Access(mode: 0o755, owner: nil)
+        let node = try NodeFolders.descend(base, (root as NSString).lastPathComponent, access: engineOwned, path: root)
+        defer { close(node) }
+        for folder in ["startup", "workitems", "volatile", "fsmounts", "applications"] {
+            close(try NodeFolders.descend(node, folder, access: engineOwned, path: root + "/" + folder))
+        }
+        close(try NodeFolders.descend(node, "shared", access: NodeFolders.Access(mode: 0o1777, owner: nil), path: root + "/shared"))
+    }
+
     /// Node lifecycle: creating → starting → (start task) → idle; rebooting; leaving the pool.
     func advanceNodes() throws {
         let now = Date()
@@ -217,12 +234,11 @@ extension Engine {
         var launches: [Int64] = []
         for node in booting {
             let root = node["root_dir"].string ?? ""
-            for folder in ["shared", "startup", "workitems", "volatile", "fsmounts", "applications"] {
-                try? FileManager.default.createDirectory(atPath: (root as NSString).appendingPathComponent(folder), withIntermediateDirectories: true)
+            do {
+                try makeNodeFolders(root)
+            } catch {
+                logger.error("cannot prepare the node folder: \(error)")
             }
-            // Every task on the node may write to shared/, whichever account it runs as.
-            chmod((root as NSString).appendingPathComponent("shared"), 0o1777)
-            chmod(root, 0o755)
             let nodePK = node["pk"].int64 ?? 0
             launches += try transaction { db -> [Int64] in
                 try db.run("UPDATE node SET boot_count = boot_count + 1, last_boot_time = ? WHERE pk = ?", [nowText, nodePK])

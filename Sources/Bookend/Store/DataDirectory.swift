@@ -35,6 +35,22 @@ public enum DataDirectory {
         }
     }
 
+    /// Creates the database file with mode 0600 whatever the umask, and takes group and other access
+    /// away from an existing one and its `-wal` and `-shm`: it holds every job's command lines,
+    /// environment settings and URLs, which no task account may read. SQLite creates `-wal` and `-shm`
+    /// with the mode of the database file, so they stay 0600 as well.
+    static func makePrivate(_ path: String) throws(OpenError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw OpenError(path: path, reason: "cannot open the database file (\(String(cString: strerror(errno))))")
+        }
+        let changed = fchmod(fd, 0o600)
+        let cause = errno
+        close(fd)
+        guard changed == 0 else { throw OpenError(path: path, reason: "cannot make the database file private (\(String(cString: strerror(cause))))") }
+        for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+    }
+
     /// Opens a read-only connection for user SQL (history queries): it can never change the file, and
     /// in WAL mode it never blocks the engine's writer nor waits for it.
     public static func openReadOnly(_ directory: String) throws -> Database {
@@ -51,6 +67,7 @@ public enum DataDirectory {
     ) throws -> (connection: Connection, version: Int) {
         try prepare(directory)
         let path = databasePath(directory)
+        try makePrivate(path)
         let connection = try Connection(path: path, options: options)
         let version = try connection.migrate(Schema.migrations) { migration in
             CrashPoint.hit("migration.\(migration.version).before-commit")
