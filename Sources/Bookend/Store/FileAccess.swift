@@ -69,10 +69,11 @@ public enum FileAccess {
         }
     }
 
-    /// Opens `components` beneath `root` with `flags`; O_NONBLOCK is always added, so a FIFO never
-    /// holds a request.
+    /// Opens `components` beneath `root` with `flags`; O_NONBLOCK is added to real opens, so a FIFO
+    /// never holds a request (openat2 refuses it with O_PATH, which never waits anyway).
     static func openBeneath(_ root: FileDescriptor, _ components: [String], flags: Int32, display: String) throws -> FileDescriptor {
-        let fd = bk_open_beneath(root.rawValue, components.joined(separator: "/"), flags | O_NONBLOCK | O_NOCTTY, 0)
+        let opening = flags & bk_o_path != 0 ? flags : flags | O_NONBLOCK | O_NOCTTY
+        let fd = bk_open_beneath(root.rawValue, components.joined(separator: "/"), opening, 0)
         guard fd >= 0 else { throw failure(errno, display) }
         return FileDescriptor(fd)
     }
@@ -192,7 +193,9 @@ public enum FileAccess {
     /// removed, never what it points to; a non-empty folder needs `recursive`.
     static func delete(root: String, relativePath: String, recursive: Bool) throws {
         let parts = try components(relativePath)
-        guard let name = parts.last else {
+        // `wd/.` names the folder by its own entry: refused like the root, so a delete only ever
+        // removes the entry its last component names.
+        guard let name = parts.last, !relativePath.split(separator: "/").contains(".") else {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The root directory itself cannot be deleted",
                 details: [.init(key: "PropertyName", value: "filePath"), .init(key: "PropertyValue", value: relativePath)])
         }
