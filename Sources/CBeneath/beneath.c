@@ -79,8 +79,18 @@ static int open_walking(int rootfd, const char *path, int flags, mode_t mode) {
     }
 }
 
+// Whether `path` has a ".." component. openat2 would allow one that stays beneath the root; both
+// ways refuse it, so the rule does not depend on the kernel.
+static int climbs(const char *path) {
+    for (const char *p = path; *p != '\0'; p++) {
+        if ((p == path || p[-1] == '/') && p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0')) return 1;
+    }
+    return 0;
+}
+
 int bk_open_beneath(int rootfd, const char *path, int flags, mode_t mode) {
     int fd = -1;
+    if (climbs(path)) { errno = EXDEV; return -1; }
     if (!atomic_load(&force_fallback) && !atomic_load(&openat2_missing)) {
         struct open_how how;
         memset(&how, 0, sizeof how);

@@ -312,4 +312,87 @@ import Testing
             #expect(canary.intact)
         }
     }
+
+    /// Property: a random tree of folders, files, links (in and out, chained, dangling) and FIFOs
+    /// made by a real task, and a few hundred random paths (`..`, NULs, percent-encodings, raw bytes,
+    /// long names) thrown at GET, ranged GET, HEAD, list and DELETE, of the task and of the node.
+    /// Every answer is a well-formed HTTP response with an expected status, the canary is never
+    /// read, written or deleted. Seeded; the seed is printed so a failure can be replayed.
+    @Test func randomPathsNeverLeaveTheRoot() async throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        print("FileSafetyTests.randomPathsNeverLeaveTheRoot seed: \(seed)")
+        var random = SplitMix64(seed: seed)
+        let canary = try Canary()
+        defer { canary.remove() }
+        try await withServer { server in
+            var names = ["d0", "d0/d1", "d2", "f", "d0/f", "d0/d1/f"]
+            var script = ["mkdir -p d0/d1 d2", "echo inside0 > f", "echo inside1 > d0/f", "echo inside2 > d0/d1/f", "mkfifo p0 d0/p1"]
+            let ups = String(repeating: "../", count: 16)
+            let targets = [canary.folder, canary.file, "/", "/etc", "/etc/passwd", "..", "../..", "../../..", "d0", "d0/d1", "f", ".",
+                "\(ups)\(canary.file.dropFirst())", "d0/../../..", "l0", "l1", "missing", "d0/d1/../../../\(ups)etc"]
+            for index in 0..<12 {
+                let folder = ["", "d0/", "d0/d1/", "d2/"][Int(random.next() % 4)]
+                let name = "\(folder)l\(index)"
+                script.append("ln -s \(targets[Int(random.next() % UInt64(targets.count))]) \(name)")
+                names.append(name)
+            }
+            names += ["p0", "d0/p1", "canary.txt", "passwd", "etc"]
+            try await Self.run(server, "prop", script.joined(separator: " && ") + " && echo done")
+            let task = try await server.send(.get, "/jobs/fj/tasks/prop")
+            #expect((task.json["executionInfo"] as? [String: Any])?["exitCode"] as? Int == 0, "\(task.text)")
+            let nodeID = (task.json["nodeInfo"] as? [String: Any])?["nodeId"] as? String ?? ""
+
+            let tokens = ["..", ".", "", "%2E%2E", "%2e", "%00", "..%00", "%2F", "%252F", "..%2F..", "%", "%zz", "%C3%A9",
+                String(repeating: "n", count: 300), "%2F%2F", "wd", "~", "*"]
+            func segment() -> String {
+                switch random.next() % 4 {
+                case 0: return tokens[Int(random.next() % UInt64(tokens.count))]
+                case 1: return String(format: "%%%02X", Int(random.next() % 256))
+                default:
+                    let name = names[Int(random.next() % UInt64(names.count))]
+                    return name.replacingOccurrences(of: "/", with: random.next() % 2 == 0 ? "%2F" : "/")
+                }
+            }
+            // 405: DELETE of an empty path is the listing, which only answers GET.
+            let allowed: Set<Int> = [200, 400, 404, 405, 409, 416]
+            for number in 0..<300 {
+                let count = Int(random.next() % 4) + 1
+                var path = (0..<count).map { _ in segment() }.joined(separator: random.next() % 2 == 0 ? "%2F" : "/")
+                if random.next() % 4 != 0 { path = "wd%2F" + path }
+                let base = random.next() % 4 == 0
+                    ? "/pools/fp/nodes/\(nodeID)/files/workitems%2Ffj%2Fjob-1%2Fprop%2F" : "/jobs/fj/tasks/prop/files/"
+                let reply: Reply
+                switch random.next() % 10 {
+                case 0, 1, 2: reply = try await server.send(.get, base + path)
+                case 3: reply = try await server.send(.get, base + path, headers: ["ocp-range": "bytes=0-65535"])
+                case 4, 5: reply = try await server.send(.head, base + path)
+                case 6: reply = try await server.send(.get, "/jobs/fj/tasks/prop/files", query: [("recursive", "true")])
+                default: reply = try await server.send(.delete, base + path, query: [("recursive", random.next() % 2 == 0 ? "true" : "false")])
+                }
+                #expect(allowed.contains(reply.status), "case \(number) (seed \(seed)): \(base)\(path) answered \(reply.status) \(reply.text)")
+                #expect(!reply.text.contains(canary.content) && !reply.text.contains("root:x:0"), "case \(number) (seed \(seed)): \(path)")
+                if !canary.intact {
+                    Issue.record("case \(number) (seed \(seed)): \(path) touched the canary")
+                    break
+                }
+            }
+            #expect(canary.intact)
+            #expect(FileManager.default.fileExists(atPath: "/etc/passwd"))
+            #expect(try await server.send(.get, "/health", apiVersion: nil, sign: false).status == 200)
+            #expect(try await server.send(.get, "/jobs/fj/tasks/prop/files/stdout.txt").status == 200)
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a failing seed replays the same cases.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

@@ -6,7 +6,7 @@
 /// Opens `path` (relative, '/'-separated) beneath the directory `rootfd` without ever following a
 /// symbolic link or leaving `rootfd`: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 /// RESOLVE_NO_MAGICLINKS) where the kernel has it (Linux >= 5.6), else one openat(O_NOFOLLOW) per
-/// component. "" and "." open the root itself; ".." fails with EXDEV; a link anywhere fails with
+/// component. "" and "." open the root itself; any ".." fails with EXDEV (even one that stays inside); a link anywhere fails with
 /// ELOOP or ENOTDIR. O_CLOEXEC is always added. Returns the descriptor, or -1 with errno set.
 int bk_open_beneath(int rootfd, const char *path, int flags, mode_t mode);
 
