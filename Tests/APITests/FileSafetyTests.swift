@@ -282,9 +282,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: payload) }
         try await withServer { server in
             let retry: [String: Any] = ["constraints": ["maxTaskRetryCount": 1]]
-            // Static: the first attempt (after its own download) leaves `sub` as a link out and `name.txt`
-            // as a link to the canary.
-            let plant = "if [ -e attempted ]; then exit 0; fi; touch attempted; rm -rf sub name.txt; ln -s \(canary.folder) sub; ln -s \(canary.file) name.txt; exit 1"
+            // Static: the first attempt (after its own download) leaves `sub` as a link out and
+            // `name.txt` as a link to the canary. What root made there is renamed away, not removed:
+            // renaming needs only the working directory, which the task's user owns.
+            let plant = "if [ -e attempted ]; then exit 0; fi; touch attempted; mv -T sub sub.old; rm -f name.txt; "
+                + "ln -s \(canary.folder) sub; ln -s \(canary.file) name.txt; exit 1"
             var extra = retry
             extra["resourceFiles"] = [["httpUrl": "file://\(payload)", "filePath": "name.txt"],
                                       ["httpUrl": "file://\(payload)", "filePath": "sub/planted.txt"]]
@@ -297,15 +299,27 @@ import Testing
             // name.txt was replaced by a fresh file, not written through the link.
             #expect(try await server.send(.get, "/jobs/fj/tasks/static/files/wd%2Fname.txt").text == "payload")
 
-            // Racing: a process that outlives the first attempt swaps `swap` between a folder and a link out.
+            // Racing: a process that outlives the first attempt swaps `swap` between a folder and a
+            // link out, while the retry writes 20 files under `swap/`.
+            let swapper = canary.folder + ".sh"
             let pidFile = canary.folder + ".pid"
-            let swapper = "setsid timeout 60 sh -c \"echo \\$\\$ > \(pidFile); while :; do rm -rf swap; ln -s \(canary.folder) swap; rm -f swap; mkdir swap; done\" > /dev/null 2>&1 &"
-            let race = "if [ -e attempted ]; then exit 0; fi; touch attempted; \(swapper) sleep 1; exit 1"
+            try Data("""
+                echo $$ > "$2"
+                i=0
+                while :; do
+                  i=$((i+1)); mv -T swap old$i 2>/dev/null; ln -s "$1" swap; mv -T swap link$i; mkdir swap
+                done
+
+                """.utf8).write(to: URL(fileURLWithPath: swapper))
+            chmod(swapper, 0o755)
+            defer { try? FileManager.default.removeItem(atPath: swapper) }
+            let race = "if [ -e attempted ]; then exit 0; fi; touch attempted; "
+                + "setsid timeout 60 /bin/sh \(swapper) \(canary.folder) \(pidFile) > /dev/null 2>&1 & sleep 1; exit 1"
             extra = retry
             extra["resourceFiles"] = (0..<20).map { ["httpUrl": "file://\(payload)", "filePath": "swap/planted\($0).txt"] }
             try await Self.run(server, "race", race, extra: extra)
-            if let pid = try? String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let number = Int32(pid) {
-                kill(-number, SIGKILL)
+            if let pid = try? String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                let number = Int32(pid) {
                 kill(number, SIGKILL)
             }
             try? FileManager.default.removeItem(atPath: pidFile)
