@@ -38,9 +38,12 @@ let package = Package(
         // Fork/exec shim in C: only async-signal-safe code may run between fork and exec.
         .target(name: "CSupervisor"),
         .target(name: "Supervisor", dependencies: ["CSupervisor"], swiftSettings: swiftSettings),
+        // Opening, creating and removing paths beneath a directory descriptor without following links;
+        // in C because openat2 is only reachable through the variadic syscall(2).
+        .target(name: "CBeneath"),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", "Supervisor", logging],
+            dependencies: ["SQLite", "Supervisor", "CBeneath", logging],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
@@ -64,7 +67,7 @@ let package = Package(
 
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
-        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor"], swiftSettings: swiftSettings),
+        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath"], swiftSettings: swiftSettings),
         .testTarget(name: "ClientTests", dependencies: ["Client"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",

@@ -44,6 +44,21 @@ struct APIRequest: Sendable {
         return try decode(type)
     }
 
+    /// Refuses a path whose segments hold a control character (0x00–0x1F, 0x7F), sent raw or
+    /// percent-encoded: ids and file names never contain one, and a NUL would cut the path the
+    /// kernel sees short of the one that was checked.
+    func checkSegments() throws {
+        for (index, raw) in segments.enumerated() {
+            let decoded = raw.removingPercentEncoding ?? raw
+            for text in [raw, decoded] {
+                guard let bad = text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) else { continue }
+                throw BookendError(.invalidRequest, "InvalidUri",
+                    "The request URI is invalid: path segment \(index + 1) contains the control character 0x\(String(format: "%02X", bad.value))",
+                    details: [.init(key: "Reason", value: "Control characters are not allowed in the URI path")])
+            }
+        }
+    }
+
     /// A segment after routing, percent-decoded (`wd%2Fout.txt` → `wd/out.txt`).
     func decodedSegment(_ index: Int) -> String {
         segments[index].removingPercentEncoding ?? segments[index]
@@ -93,6 +108,8 @@ struct Reply: Sendable {
     var headers: [(String, String)] = []
     var body: Data = Data()
     var contentType: String?
+    /// A file body streamed from an open descriptor instead of `body`.
+    var file: FileBody?
 
     static func empty(_ status: Int, headers: [(String, String)] = []) -> Reply {
         Reply(status: status, headers: headers)
@@ -101,4 +118,13 @@ struct Reply: Sendable {
     static func json(_ object: [String: JSONValue], status: Int = 200, headers: [(String, String)] = []) -> Reply {
         Reply(status: status, headers: headers, body: Wire.encode(.object(object)), contentType: Wire.jsonContentType)
     }
+}
+
+/// `length` bytes of an open file from `offset`, written to the client in chunks so memory stays
+/// flat whatever the file's size. The length is fixed when the file is opened: a file that grows
+/// meanwhile does not make the body exceed its Content-Length.
+struct FileBody: Sendable {
+    let descriptor: FileDescriptor
+    let offset: Int64
+    let length: Int64
 }

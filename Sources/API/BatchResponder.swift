@@ -118,9 +118,36 @@ public struct BatchResponder: HTTPResponder {
             if fields[.contentLength] == nil { fields[.contentLength] = "0" }
             return Response(status: .init(code: reply.status), headers: fields, body: .init())
         }
+        if let file = reply.file {
+            fields[.contentLength] = String(file.length)
+            return Response(status: .init(code: reply.status), headers: fields, body: BatchResponder.stream(file))
+        }
         fields[.contentLength] = String(reply.body.count)
         var buffer = ByteBuffer()
         buffer.writeBytes(reply.body)
         return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: buffer))
+    }
+
+    /// Chunk size of streamed file bodies: what one response holds in memory at a time.
+    static let fileChunkBytes = 256 * 1024
+
+    /// Reads the file in chunks as the client takes them (the writer waits for the connection), with
+    /// `pread` on the descriptor the engine opened, so nothing is resolved again.
+    static func stream(_ file: FileBody) -> ResponseBody {
+        ResponseBody(contentLength: Int(file.length)) { writer in
+            var offset = file.offset
+            let end = file.offset + file.length
+            while offset < end {
+                let chunk = try FileAccess.readChunk(file.descriptor, at: offset, upTo: Int(min(Int64(fileChunkBytes), end - offset)))
+                // Truncated since it was opened: the promised length cannot be sent, so the
+                // connection is cut rather than padded with bytes the file does not hold.
+                guard !chunk.isEmpty else {
+                    throw BookendError(.internalError, "InternalError", "The file shrank while it was being sent")
+                }
+                try await writer.write(ByteBuffer(bytes: chunk))
+                offset += Int64(chunk.count)
+            }
+            try await writer.finish(nil)
+        }
     }
 }

@@ -21,6 +21,7 @@ struct BatchRouter: Sendable {
     typealias Handler = @Sendable () async throws -> Reply
 
     func route(_ request: APIRequest) async throws -> Reply {
+        try request.checkSegments()
         let s = request.segments.map { $0.lowercased() }
         let method = request.method
         let handlers: [String: Handler]

@@ -1,8 +1,9 @@
 import Bookend
 import Foundation
 
-/// Task and node files: list, GET (with `ocp-range`), HEAD properties, DELETE. Paths are decoded
-/// after routing and resolved by the library, which never leaves the task directory or node root.
+/// Task and node files: list, GET (with `ocp-range`, streamed), HEAD properties, DELETE. Paths are
+/// decoded after routing and opened by the library beneath the task directory or node root, never
+/// through a symbolic link.
 struct FileController: Sendable {
     let engine: Engine
 
@@ -79,27 +80,19 @@ struct FileController: Sendable {
     }
 
     func get(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
-        let file = try await info(target, path)
-        guard !file.isDirectory else {
-            throw BookendError(.conflict, "OperationInvalidForCurrentState", "The path \(path) is a directory")
-        }
-        let url = try await filesURL(request, target) + "/" + Wire.escape(file.name)
-        let root: String
+        // Opened beneath the root by the engine; read outside it (a large stdout must not hold it
+        // up), in chunks, from this descriptor, up to the size it had when it was opened.
+        let file: OpenedFile
         switch target {
-        case .task(let jobID, let taskID): root = try await engine.taskDirectory(jobID: jobID, taskID: taskID)
-        case .node(let poolID, let nodeID): root = try await engine.node(poolID: poolID, nodeID: nodeID).rootDirectory
+        case .task(let jobID, let taskID): file = try await engine.openTaskFile(jobID: jobID, taskID: taskID, path: path)
+        case .node(let poolID, let nodeID): file = try await engine.openNodeFile(poolID: poolID, nodeID: nodeID, path: path)
         }
-        // Read outside the engine (a large stdout must not hold it up), only the requested range.
-        let path = try FileAccess.resolve(root: root, relativePath: path)
-        let range = try request.header("ocp-range").map { try FileController.range($0, size: file.contentLength) }
-            ?? (start: 0, count: file.contentLength)
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw BookendError(.notFound, "FileNotFound", "The file \(file.name) cannot be read")
-        }
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(range.start))
-        let body = try handle.read(upToCount: Int(range.count)) ?? Data()
-        return Reply(status: 200, headers: headers(request, file, url: url), body: body, contentType: "application/octet-stream")
+        let url = try await filesURL(request, target) + "/" + Wire.escape(file.info.name)
+        let range = try request.header("ocp-range").map { try FileController.range($0, size: file.info.contentLength) }
+            ?? (start: 0, count: file.info.contentLength)
+        var reply = Reply(status: 200, headers: headers(request, file.info, url: url), contentType: "application/octet-stream")
+        reply.file = FileBody(descriptor: file.descriptor, offset: range.start, length: range.count)
+        return reply
     }
 
     /// `bytes=start-end` (inclusive; `start-` and `-suffix` too) as (start, count) within `size`.

@@ -238,7 +238,7 @@ extension Engine {
             try record(db, "task.deleted", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
                 from: row["state"].string, now: now)
         }
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+        if let directory { FileAccess.removeTree(atPath: directory) }
         wake()
     }
 

@@ -123,7 +123,7 @@ extension Engine {
         for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NULL").compactMap({ $0[0].string }) {
             let workitems = (root as NSString).appendingPathComponent("workitems")
             for name in (try? FileManager.default.contentsOfDirectory(atPath: workitems)) ?? [] where !jobs.contains(name.lowercased()) {
-                try? FileManager.default.removeItem(atPath: (workitems as NSString).appendingPathComponent(name))
+                FileAccess.removeTree(atPath: (workitems as NSString).appendingPathComponent(name))
             }
         }
     }

@@ -16,6 +16,43 @@ enum ResourceFiles {
         return depth > 0
     }
 
+    /// The components of a contained relative path with `.` and `..` applied (`a/../b` → `b`).
+    static func lexical(_ path: String) -> [String] {
+        var parts: [String] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(String(part)) }
+        }
+        return parts
+    }
+
+    static func mode(_ file: ResourceFile) -> mode_t {
+        mode_t(file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770)
+    }
+
+    /// Writes `data` to `components` under the working directory by descriptor: the working
+    /// directory belongs to the task's user (and to any process an earlier attempt left behind), so
+    /// no component is followed if it is a link, and mode and owner are set on the file written.
+    static func write(
+        _ data: Data, to components: [String], in workingDirectory: String, mode: mode_t, owner: (uid: UInt32, gid: UInt32)?,
+        display: String
+    ) -> FailureInfo? {
+        // The task directory is the daemon's; `wd` under it is where the task's user can write.
+        let root: FileDescriptor
+        do {
+            root = try FileAccess.openRoot((workingDirectory as NSString).deletingLastPathComponent)
+        } catch {
+            return FailureInfo(code: "ResourceDirectoryCreateFailed", message: "The task directory of \(workingDirectory) is missing")
+        }
+        let name = (workingDirectory as NSString).lastPathComponent
+        do {
+            try FileAccess.createFile(root: root, components: [name] + components, data: data, mode: mode, owner: owner)
+        } catch {
+            let code = error.code == ENOSPC ? "DiskFull" : "ResourceFileWriteFailed"
+            return FailureInfo(code: code, message: "Writing \(display) failed: \(error) (links in the working directory are never followed)")
+        }
+        return nil
+    }
+
     /// Fetches every file; returns the failure to record, or nil when all arrived.
     static func download(
         _ files: [ResourceFile], into workingDirectory: String, storage: String, owner: (uid: UInt32, gid: UInt32)?
@@ -28,7 +65,6 @@ enum ResourceFiles {
             guard let path = file.filePath, isContained(path) else {
                 return FailureInfo(code: "ResourceFileCreateFailed", message: "The resource file path leaves the working directory")
             }
-            let destination = (workingDirectory as NSString).appendingPathComponent(path)
             let data: Data
             do {
                 data = try await fetch(url)
@@ -37,18 +73,9 @@ enum ResourceFiles {
             } catch {
                 return FailureInfo(code: "BlobDownloadMiscError", message: "Downloading \(url) failed: \(error.localizedDescription)")
             }
-            let directory = (destination as NSString).deletingLastPathComponent
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                return FailureInfo(code: "ResourceDirectoryCreateFailed", message: "Creating \(directory) failed: \(error.localizedDescription)")
+            if let failure = write(data, to: lexical(path), in: workingDirectory, mode: mode(file), owner: owner, display: path) {
+                return failure
             }
-            guard FileManager.default.createFile(atPath: destination, contents: data) else {
-                return FailureInfo(code: errno == ENOSPC ? "DiskFull" : "ResourceFileWriteFailed", message: "Writing \(path) failed")
-            }
-            let mode = file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770
-            chmod(destination, mode_t(mode))
-            if let owner { chown(destination, owner.uid, owner.gid) }
         }
         return nil
     }
@@ -78,24 +105,19 @@ enum ResourceFiles {
         guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             return FailureInfo(code: "BlobNotFound", message: "The container folder \(folder) does not exist")
         }
-        let target = file.filePath.map { (workingDirectory as NSString).appendingPathComponent($0) } ?? workingDirectory
+        let target = file.filePath.map(lexical) ?? []
         let prefix = file.blobPrefix ?? ""
-        let mode = file.fileMode.flatMap { UInt16($0, radix: 8) } ?? 0o770
         for case let relative as String in fm.enumerator(atPath: folder)?.allObjects ?? [] where relative.hasPrefix(prefix) {
             let source = (folder as NSString).appendingPathComponent(relative)
             guard fm.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             // Links inside the container could point anywhere on this machine: only regular files are copied.
             guard (try? fm.destinationOfSymbolicLink(atPath: source)) == nil else { continue }
-            let destination = (target as NSString).appendingPathComponent(relative)
-            do {
-                try fm.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
-                try fm.copyItem(atPath: source, toPath: destination)
-            } catch {
-                return FailureInfo(code: "ResourceFileWriteFailed", message: "Copying \(relative) failed: \(error.localizedDescription)")
+            guard let data = fm.contents(atPath: source) else {
+                return FailureInfo(code: "ResourceFileWriteFailed", message: "Reading \(relative) from the container failed")
             }
-            chmod(destination, mode_t(mode))
-            if let owner { chown(destination, owner.uid, owner.gid) }
+            if let failure = write(data, to: target + lexical(relative), in: workingDirectory, mode: mode(file), owner: owner, display: relative) {
+                return failure
+            }
         }
         return nil
     }

@@ -364,7 +364,7 @@ extension Engine {
         launch(launches)
         for (jobID, roots) in deleted {
             CrashPoint.hit("delete.before-files")
-            for root in roots { try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent("workitems/\(jobID)")) }
+            for root in roots { FileAccess.removeTree(atPath: (root as NSString).appendingPathComponent("workitems/\(jobID)")) }
             CrashPoint.hit("delete.after-files")
         }
     }
@@ -524,7 +524,7 @@ extension Engine {
                 continue
             }
             CrashPoint.hit("retention.before-delete")
-            try? FileManager.default.removeItem(atPath: directory)
+            FileAccess.removeTree(atPath: directory)
             CrashPoint.hit("retention.after-delete")
             try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
         }

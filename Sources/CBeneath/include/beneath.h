@@ -1,0 +1,33 @@
+#ifndef BOOKEND_BENEATH_H
+#define BOOKEND_BENEATH_H
+
+#include <sys/types.h>
+
+/// Opens `path` (relative, '/'-separated) beneath the directory `rootfd` without ever following a
+/// symbolic link or leaving `rootfd`: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS) where the kernel has it (Linux >= 5.6), else one openat(O_NOFOLLOW) per
+/// component. "" and "." open the root itself; any ".." fails with EXDEV (even one that stays inside); a link anywhere fails with
+/// ELOOP or ENOTDIR. O_CLOEXEC is always added. Returns the descriptor, or -1 with errno set.
+int bk_open_beneath(int rootfd, const char *path, int flags, mode_t mode);
+
+/// Creates a fresh regular file at `path` beneath `rootfd` for writing: missing folders are made
+/// (mode `dir_mode`, given to `uid`:`gid` unless uid is (uid_t)-1), whatever entry was at the final
+/// name is unlinked (a link is removed, never followed) unless it is a folder, and the file is
+/// created with O_EXCL | O_NOFOLLOW, mode 0600. Returns the descriptor, or -1 with errno set.
+int bk_create_beneath(int rootfd, const char *path, mode_t dir_mode, uid_t uid, gid_t gid);
+
+/// Removes the entry `name` of the directory `dirfd`: a file, link, FIFO or socket is unlinked; a
+/// folder is emptied depth-first through descriptors opened with O_NOFOLLOW | O_DIRECTORY (a link
+/// met on the way is removed, never what it points to) and then removed. Returns 0, or -1 with
+/// errno set (ENOENT when nothing was there).
+int bk_remove_at(int dirfd, const char *name);
+
+/// O_PATH, which glibc defines only with _GNU_SOURCE and so Swift does not see: a descriptor that
+/// names a file without opening it (no FIFO wait, no device open), enough for fstat.
+extern const int bk_o_path;
+
+/// Tests only: 1 makes bk_open_beneath and bk_create_beneath walk component by component even where
+/// openat2 exists, so the fallback is exercised on new kernels too.
+void bk_beneath_force_fallback(int on);
+
+#endif
