@@ -167,4 +167,26 @@ import Testing
         try await h.waitForTasks("full")
         #expect(try h.engine.whyWaiting(jobID: "capped").state == .notWaiting)
     }
+
+    @Test func theSampleFailsFastWhenPreparationFailsOnBothNodes() async throws {
+        let binary = Repository.path(".build/debug/bookend")
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        // The sample's pool, made beforehand, with the file its preparation writes turned into a
+        // folder on both nodes: the real preparation command then fails there ("Is a directory").
+        let h = try await EngineHarness.make()
+        let nodes = try await h.pool("JobPrepReleaseSamplePool", nodes: 2, slots: 1)
+        for node in nodes {
+            try FileManager.default.createDirectory(atPath: (node.rootDirectory as NSString).appendingPathComponent("shared/job_prep_and_release.txt"),
+                withIntermediateDirectories: true)
+        }
+        await h.engine.shutdown()
+        defer { try? FileManager.default.removeItem(atPath: h.directory) }
+
+        let result = try run(binary, ["sample", "job-prep-release", "--data-dir", h.directory])
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("All tasks completed.") == false)
+        #expect(result.stderr.contains("job JobPrepReleaseSampleJob is blocked (JobPreparationTaskFailed)"), "\(result.stderr)")
+        for node in nodes { #expect(result.stderr.contains("\(node.id): exit code")) }
+        #expect(result.stderr.contains("Is a directory"))
+    }
 }

@@ -207,3 +207,27 @@ def test_operations_surface(bookend):
     assert conflict.value.error.code == "JobPreparationTaskNotSpecified"
     client.begin_delete_job(job_id, polling_interval=1).result()
     client.begin_delete_pool(pool_id, polling_interval=1).result()
+
+
+def test_blocked_job_reads_as_a_scheduling_error(bookend):
+    """A preparation that fails on every node: the SDK sees Azure's schedulingError with the failing nodes,
+    and parses jobs and tasks that carry Bookend's bookendWaitReason (an unknown property to it)."""
+    client = client_for(bookend)
+    pool_id, job_id = "blocked-pool", "blocked-job"
+    client.create_pool(models.BatchPoolCreateOptions(id=pool_id, vm_size="small", target_dedicated_nodes=2, task_slots_per_node=1))
+    client.create_job(models.BatchJobCreateOptions(
+        id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id),
+        job_preparation_task=models.BatchJobPreparationTask(command_line="/bin/sh -c 'echo boom >&2; exit 3'")))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="t1", command_line="/bin/true"))
+
+    def blocked():
+        error = client.get_job(job_id).execution_info.scheduling_error
+        return error is not None and sum(1 for d in error.details or [] if d.name == "NodeId") == 2
+    wait_until(blocked)
+    error = client.get_job(job_id).execution_info.scheduling_error
+    assert error.code == "JobPreparationTaskFailed"
+    assert error.category == models.ErrorCategory.USER_ERROR
+    assert [d.value for d in error.details if d.name == "StderrTail"] == ["boom", "boom"]
+    assert client.get_task(job_id, "t1").state == models.BatchTaskState.ACTIVE
+    client.delete_job(job_id)
+    client.delete_pool(pool_id)
