@@ -226,8 +226,8 @@ def test_blocked_job_reads_as_a_scheduling_error(bookend):
     wait_until(blocked)
     error = client.get_job(job_id).execution_info.scheduling_error
     assert error.code == "JobPreparationTaskFailed"
-    assert error.category == models.ErrorCategory.USER_ERROR
+    assert error.category == models.BatchErrorSourceCategory.USER_ERROR
     assert [d.value for d in error.details if d.name == "StderrTail"] == ["boom", "boom"]
     assert client.get_task(job_id, "t1").state == models.BatchTaskState.ACTIVE
-    client.delete_job(job_id)
-    client.delete_pool(pool_id)
+    client.begin_delete_job(job_id).result()
+    client.begin_delete_pool(pool_id).result()
