@@ -1,4 +1,6 @@
 """The JobPrepRelease scenario with the official azure-batch SDK (15.x), unmodified, against `bookend serve`."""
+import os
+import subprocess
 import time
 
 import pytest
@@ -229,5 +231,15 @@ def test_blocked_job_reads_as_a_scheduling_error(bookend):
     assert error.category == models.BatchErrorSourceCategory.USER_ERROR
     assert [d.value for d in error.details if d.name == "StderrTail"] == ["boom", "boom"]
     assert client.get_task(job_id, "t1").state == models.BatchTaskState.ACTIVE
+    # The bookend CLI against the same `bookend serve`: `job wait` stops with status 5 and says why.
+    binary = os.environ.get("BOOKEND_BIN") or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), ".build", "debug", "bookend")
+    env = dict(os.environ, BOOKEND_ENDPOINT=bookend["endpoint"], BOOKEND_ACCOUNT=bookend["account"], BOOKEND_KEY=bookend["key"])
+    waited = subprocess.run([binary, "job", "wait", job_id, "--timeout", "60"], env=env, capture_output=True, text=True, timeout=120)
+    assert waited.returncode == 5, waited.stdout + waited.stderr
+    assert "is blocked (JobPreparationTaskFailed)" in waited.stderr
+    assert waited.stderr.count("stderr: boom") == 2
+    why = subprocess.run([binary, "job", "why", job_id, "t1"], env=env, capture_output=True, text=True, timeout=60)
+    assert why.returncode == 0 and why.stdout.startswith("task t1 of job %s is blocked" % job_id), why.stdout + why.stderr
     client.begin_delete_job(job_id).result()
     client.begin_delete_pool(pool_id).result()
