@@ -23,12 +23,17 @@ SELECT job_id, pool_id, code,
 FROM (
     SELECT j.id AS job_id, j.pool_id AS pool_id, j.state AS state, j.terminate_reason AS terminate_reason,
         c.tasks AS active_tasks,
-        (SELECT group_concat(n.id || ' (' || CASE WHEN r.prep_exit_code IS NOT NULL THEN 'exit code ' || r.prep_exit_code
-                    ELSE coalesce(json_extract(r.prep_failure_info, '$.code'), 'failed') END || ')', ', ')
+        -- Nodes listed by id (the ordered subquery: group_concat has no ORDER BY before SQLite 3.44).
+        (SELECT group_concat(item, ', ') FROM (
+            SELECT n.id || ' (' || CASE WHEN r.prep_exit_code IS NOT NULL THEN 'exit code ' || r.prep_exit_code
+                    ELSE coalesce(json_extract(r.prep_failure_info, '$.code'), 'failed') END || ')' AS item
             FROM job_node r JOIN node n ON n.pk = r.node_pk
-            WHERE r.job_pk = j.pk AND r.eligible = 0 AND n.pool_pk = p.pk AND n.removed_time IS NULL AND n.state <> 'leavingpool') AS failed_nodes,
-        (SELECT group_concat(n.id || ' (' || CASE WHEN n.scheduling_state = 'disabled' THEN 'scheduling disabled' ELSE n.state END || ')', ', ')
-            FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.state <> 'leavingpool') AS unusable_nodes,
+            WHERE r.job_pk = j.pk AND r.eligible = 0 AND n.pool_pk = p.pk AND n.removed_time IS NULL AND n.state <> 'leavingpool'
+            ORDER BY n.id)) AS failed_nodes,
+        (SELECT group_concat(item, ', ') FROM (
+            SELECT n.id || ' (' || CASE WHEN n.scheduling_state = 'disabled' THEN 'scheduling disabled' ELSE n.state END || ')' AS item
+            FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.state <> 'leavingpool'
+            ORDER BY n.id)) AS unusable_nodes,
         CASE
             WHEN j.state IN ('terminating', 'completed') THEN 'JobTerminated'
             WHEN j.state IN ('disabling', 'disabled') THEN 'JobDisabled'

@@ -132,6 +132,21 @@ import Testing
         #expect(try h.sql("SELECT code FROM job_blockage WHERE job_id = 'off'") == [["JobDisabled"]])
     }
 
+    @Test func aPoolWhoseNodesCannotRunTasksBlocksTheJobUntilOneCan() async throws {
+        let h = try await EngineHarness.make()
+        defer { Task { await h.finish() } }
+        let nodes = try await h.pool(nodes: 1)
+        try await h.engine.disableNodeScheduling(poolID: "pool", nodeID: nodes[0].id)
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "t", commandLine: "/bin/true")])
+        let error = try await #require(throws: JobBlockedError.self) { try await h.waitForTasks("job") }
+        #expect(error.reason.code == "NoUsableNodes")
+        #expect(error.reason.message.contains("\(nodes[0].id) (scheduling disabled)"))
+        try await h.engine.enableNodeScheduling(poolID: "pool", nodeID: nodes[0].id)
+        try await h.waitForTasks("job")
+        #expect(try h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "success")
+    }
+
     @Test func aBusyJobIsWaitingNotBlocked() async throws {
         let h = try await EngineHarness.make()
         defer { Task { await h.finish() } }
