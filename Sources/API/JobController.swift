@@ -34,7 +34,8 @@ struct JobController: Sendable {
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let job = try engine.job(id: id)
-        return try Render.single(request, try Render.job(job, request.baseURL), metadata: "jobs/@Element",
+        let reason = try engine.whyWaiting(jobID: job.id)
+        return try Render.single(request, try Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }
 

@@ -18,15 +18,29 @@ enum Render {
         return object
     }
 
-    static func job(_ job: Job, _ base: String) throws -> [String: JSONValue] {
+    /// With `reason` (single GETs only: lists would pay a query per item), the job carries the Bookend
+    /// extension `bookendWaitReason`, and a blocked job's reason is its Azure `schedulingError`.
+    static func job(_ job: Job, _ base: String, reason: WaitReason? = nil) throws -> [String: JSONValue] {
         var object = try Wire.object(job)
         object["url"] = .string(Wire.jobURL(base, job.id))
+        if let reason {
+            object[waitReasonProperty] = .object(try Wire.object(reason))
+            if reason.state == .blocked, case .object(var info)? = object["executionInfo"] {
+                info["schedulingError"] = .object(try Wire.object(reason.schedulingError))
+                object["executionInfo"] = .object(info)
+            }
+        }
         return object
     }
 
-    static func task(_ task: JobTask, jobID: String, _ base: String) throws -> [String: JSONValue] {
+    /// The one name of Bookend's wait explanation on the wire (docs/daemon.md). Official SDKs ignore
+    /// properties they do not know.
+    static let waitReasonProperty = "bookendWaitReason"
+
+    static func task(_ task: JobTask, jobID: String, _ base: String, reason: WaitReason? = nil) throws -> [String: JSONValue] {
         var object = try Wire.object(task)
         object["url"] = .string(Wire.taskURL(base, jobID, task.id))
+        if let reason { object[waitReasonProperty] = .object(try Wire.object(reason)) }
         if let info = task.nodeInfo, case .object(var nodeInfo)? = object["nodeInfo"] {
             let nodeURL = Wire.nodeURL(base, info.poolId, info.nodeId)
             nodeInfo["nodeUrl"] = .string(nodeURL)

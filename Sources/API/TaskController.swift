@@ -79,7 +79,8 @@ struct TaskController: Sendable {
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         let job = try engine.job(id: jobID)
         let task = try engine.task(jobID: jobID, taskID: taskID)
-        return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL), metadata: "tasks/@Element",
+        let reason = try engine.whyWaiting(jobID: job.id, taskID: task.id)
+        return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
             eTag: task.eTag, lastModified: task.lastModified)
     }
 

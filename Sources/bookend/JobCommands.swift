@@ -5,7 +5,7 @@ import Foundation
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Create, watch and end jobs on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Terminate.self, Delete.self, Disable.self, Enable.self, Wait.self,
+        subcommands: [Create.self, List.self, Show.self, Terminate.self, Delete.self, Disable.self, Enable.self, Wait.self, Why.self,
                       PrepReleaseStatus.self, TaskCounts.self])
 
     struct Create: AsyncParsableCommand {
@@ -111,7 +111,13 @@ struct JobCommand: AsyncParsableCommand {
     struct Wait: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Wait until every task of a job has completed, with a live progress bar.",
-            discussion: "Exit status: 0 when every task succeeded, 3 when some failed, 4 when --timeout passed first.")
+            discussion: """
+                Exit status: 0 when every task succeeded, 3 when some failed, 4 when --timeout passed first, \
+                5 when the job is blocked: its remaining tasks can never complete until someone acts (the job \
+                preparation task failed on every node, the pool is gone or has no usable node, the job is \
+                disabled, ...). On 5 the reason, the failing nodes, exit codes and the preparation's last stderr \
+                lines are printed; `bookend job why` explains any wait.
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The job id.") var id: String
         @Option(help: "Give up after this many seconds.") var timeout: Double = 3600
@@ -140,6 +146,15 @@ struct JobCommand: AsyncParsableCommand {
                     if count("failed") > 0 { throw ExitCode(3) }
                     return
                 }
+                // The daemon says when no task can ever finish as things stand; waiting on would be silent forever.
+                let job = try await calling { try await api.send("GET", "/jobs/\(seg(id))", expect: [200]) }
+                if let reason = jsonObject(job.body)[waitReasonProperty] as? [String: Any], reason["state"] as? String == "blocked" {
+                    if interactive { print() }
+                    if client.output == .json { printJSON(reason) }
+                    let lines = describe(reason, subject: "job \(id)")
+                    FileHandle.standardError.write(Data(("error: " + lines.joined(separator: "\n") + "\n").utf8))
+                    throw ExitCode(5)
+                }
                 if Date() >= deadline {
                     if interactive { print() }
                     FileHandle.standardError.write(Data("error: timed out after \(Int(timeout)) s waiting for job \(id)\n".utf8))
@@ -154,6 +169,27 @@ struct JobCommand: AsyncParsableCommand {
             let filled = total == 0 ? width : width * completed / total
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             return "[\(bar)] \(completed)/\(total) completed, \(running) running, \(succeeded) succeeded, \(failed) failed"
+        }
+    }
+
+    struct Why: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Explain why a job's tasks, or one task, have not started: blocked (needs an action), waiting, or not waiting.",
+            discussion: "Exit status 0 whatever the answer; 1 when the job or task does not exist.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The job id.") var job: String
+        @Argument(help: "A task id (default: the job as a whole).") var task: String?
+
+        func run() async throws {
+            let api = try client.client()
+            let path = "/jobs/\(seg(job))" + (task.map { "/tasks/\(seg($0))" } ?? "")
+            let response = try await calling { try await api.send("GET", path, expect: [200]) }
+            guard let reason = jsonObject(response.body)[waitReasonProperty] as? [String: Any] else {
+                throw CLIError("the daemon did not say why (it predates \(waitReasonProperty))")
+            }
+            if client.output == .json { return printJSON(reason) }
+            let subject = task.map { "task \($0) of job \(job)" } ?? "job \(job)"
+            for line in describe(reason, subject: subject) { print(line) }
         }
     }
 
@@ -188,4 +224,30 @@ struct JobCommand: AsyncParsableCommand {
                 ("ACTIVE", "active"), ("RUNNING", "running"), ("COMPLETED", "completed"), ("SUCCEEDED", "succeeded"), ("FAILED", "failed")])
         }
     }
+}
+
+/// The daemon's extension property that explains a wait (docs/daemon.md).
+let waitReasonProperty = "bookendWaitReason"
+
+/// A `bookendWaitReason` for people: what state and why, then each failed node with its exit code
+/// and the preparation's last stderr lines.
+func describe(_ reason: [String: Any], subject: String) -> [String] {
+    let state = reason["state"] as? String ?? ""
+    let code = reason["code"] as? String ?? ""
+    let message = reason["message"] as? String ?? ""
+    let verdict: String
+    switch state {
+    case "blocked": verdict = "is blocked"
+    case "waiting": verdict = "is waiting"
+    case "notwaiting": verdict = "is not waiting"
+    default: verdict = "is \(state)"
+    }
+    var lines = ["\(subject) \(verdict) (\(code)): \(message)"]
+    for failure in reason["failedPreparations"] as? [[String: Any]] ?? [] {
+        let exit = (failure["exitCode"] as? NSNumber).map { "\($0)" } ?? "none"
+        let failureCode = ((failure["failureInfo"] as? [String: Any])?["code"] as? String).map { " (\($0))" } ?? ""
+        lines.append("  node \(failure["nodeId"] as? String ?? ""): exit code \(exit)\(failureCode)")
+        for line in (failure["stderrTail"] as? String ?? "").split(separator: "\n") { lines.append("    stderr: \(line)") }
+    }
+    return lines
 }

@@ -78,7 +78,13 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             for result in try await engine.addTasks(jobID: jobID, tasks) where result.status != "success" {
                 print("  \(result.taskId): \(result.error?.description ?? result.status)")
             }
-            try await engine.waitForTasks(jobID: jobID, timeout: .seconds(600))
+            do {
+                // Throws at once if the tasks can never complete (e.g. preparation failed on both nodes).
+                try await engine.waitForTasks(jobID: jobID, timeout: .seconds(600))
+            } catch let blocked as JobBlockedError {
+                // The outer handler shuts the engine down and prints this as the one error.
+                throw CLIError("\(blocked)\nThe job and pool are kept for inspection: bookend sql --data-dir \(dataDirectory) 'SELECT * FROM job_blockage'")
+            }
             print("All tasks completed.")
             print()
             for node in try await engine.nodes(poolID: poolID) where node.state == "idle" {

@@ -26,7 +26,7 @@ import Testing
         #expect(try connection.values("PRAGMA integrity_check") == [[.text("ok")]])
         #expect(try connection.values("PRAGMA foreign_key_check").isEmpty)
         let views = try connection.query("SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name").compactMap { $0[0].string }
-        #expect(views == ["job_history", "prep_release_status", "task_history"])
+        #expect(views == ["job_blockage", "job_history", "prep_release_status", "task_blockage", "task_history"])
         for view in views {
             #expect(try connection.query("SELECT * FROM \(view)").isEmpty)
         }

@@ -1,4 +1,6 @@
 """The JobPrepRelease scenario with the official azure-batch SDK (15.x), unmodified, against `bookend serve`."""
+import os
+import subprocess
 import time
 
 import pytest
@@ -226,3 +228,37 @@ def test_operations_surface(bookend):
     assert conflict.value.error.code == "JobPreparationTaskNotSpecified"
     client.begin_delete_job(job_id, polling_interval=1).result()
     client.begin_delete_pool(pool_id, polling_interval=1).result()
+
+
+def test_blocked_job_reads_as_a_scheduling_error(bookend):
+    """A preparation that fails on every node: the SDK sees Azure's schedulingError with the failing nodes,
+    and parses jobs and tasks that carry Bookend's bookendWaitReason (an unknown property to it)."""
+    client = client_for(bookend)
+    pool_id, job_id = "blocked-pool", "blocked-job"
+    client.create_pool(models.BatchPoolCreateOptions(id=pool_id, vm_size="small", target_dedicated_nodes=2, task_slots_per_node=1))
+    client.create_job(models.BatchJobCreateOptions(
+        id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id),
+        job_preparation_task=models.BatchJobPreparationTask(command_line="/bin/sh -c 'echo boom >&2; exit 3'")))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="t1", command_line="/bin/true"))
+
+    def blocked():
+        error = client.get_job(job_id).execution_info.scheduling_error
+        return error is not None and sum(1 for d in error.details or [] if d.name == "NodeId") == 2
+    wait_until(blocked)
+    error = client.get_job(job_id).execution_info.scheduling_error
+    assert error.code == "JobPreparationTaskFailed"
+    assert error.category == models.BatchErrorSourceCategory.USER_ERROR
+    assert [d.value for d in error.details if d.name == "StderrTail"] == ["boom", "boom"]
+    assert client.get_task(job_id, "t1").state == models.BatchTaskState.ACTIVE
+    # The bookend CLI against the same `bookend serve`: `job wait` stops with status 5 and says why.
+    binary = os.environ.get("BOOKEND_BIN") or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), ".build", "debug", "bookend")
+    env = dict(os.environ, BOOKEND_ENDPOINT=bookend["endpoint"], BOOKEND_ACCOUNT=bookend["account"], BOOKEND_KEY=bookend["key"])
+    waited = subprocess.run([binary, "job", "wait", job_id, "--timeout", "60"], env=env, capture_output=True, text=True, timeout=120)
+    assert waited.returncode == 5, waited.stdout + waited.stderr
+    assert "is blocked (JobPreparationTaskFailed)" in waited.stderr
+    assert waited.stderr.count("stderr: boom") == 2
+    why = subprocess.run([binary, "job", "why", job_id, "t1"], env=env, capture_output=True, text=True, timeout=60)
+    assert why.returncode == 0 and why.stdout.startswith("task t1 of job %s is blocked" % job_id), why.stdout + why.stderr
+    client.begin_delete_job(job_id).result()
+    client.begin_delete_pool(pool_id).result()

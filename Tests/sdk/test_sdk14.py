@@ -125,3 +125,22 @@ def test_operations_surface_sdk14(bookend):
     client.job.delete(job_id)
     client.pool.delete(pool_id)
     wait_until(lambda: not client.pool.exists(pool_id))
+
+
+def test_blocked_job_reads_as_a_scheduling_error_sdk14(bookend):
+    """SDK 14 (msrest) parses Bookend's extra bookendWaitReason and sees Azure's schedulingError."""
+    client = BatchServiceClient(SharedKeyCredentials(bookend["account"], bookend["key"]), batch_url=bookend["endpoint"])
+    pool_id, job_id = "s14-blocked-pool", "s14-blocked-job"
+    client.pool.add(batchmodels.PoolAddParameter(id=pool_id, vm_size="small", target_dedicated_nodes=1))
+    client.job.add(batchmodels.JobAddParameter(
+        id=job_id, pool_info=batchmodels.PoolInformation(pool_id=pool_id),
+        job_preparation_task=batchmodels.JobPreparationTask(command_line="/bin/sh -c 'echo boom >&2; exit 3'")))
+    client.task.add(job_id, batchmodels.TaskAddParameter(id="t1", command_line="/bin/true"))
+    wait_until(lambda: any(d.name == "StderrTail" for d in
+                           (client.job.get(job_id).execution_info.scheduling_error or batchmodels.JobSchedulingError(category="usererror")).details or []))
+    error = client.job.get(job_id).execution_info.scheduling_error
+    assert error.code == "JobPreparationTaskFailed"
+    assert [d.value for d in error.details if d.name == "ExitCode"] == ["3"]
+    assert client.task.get(job_id, "t1").state == batchmodels.TaskState.active
+    client.job.delete(job_id)
+    client.pool.delete(pool_id)

@@ -411,13 +411,17 @@ extension Engine {
                 }
                 guard budget > 0 else { continue }
                 let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK]).compactMap { $0[0].int64 })
+                // Only tasks that fit some node now: otherwise a task needing more slots than any node
+                // has (§12.24) would fill the LIMIT and hold back every task queued behind it, forever.
+                let largest = slots.filter { !ineligible.contains($0.pk) }.map(\.free).max() ?? 0
+                guard largest > 0 else { continue }
                 let tasks = try db.query(
                     """
-                    SELECT t.* FROM task t WHERE t.job_pk = ? AND t.state = 'active'
+                    SELECT t.* FROM task t WHERE t.job_pk = ? AND t.state = 'active' AND t.required_slots <= ?
                       AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.task_pk = t.pk AND NOT EXISTS (
                           SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
                     ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
-                    """, [jobPK, budget])
+                    """, [jobPK, largest, budget])
                 let packing = job["node_fill_type"].string == "pack"
                 for task in tasks {
                     guard budget > 0 else { break }

@@ -1,0 +1,119 @@
+import Bookend
+import Foundation
+import Testing
+
+/// `bookendWaitReason`, the job's `schedulingError`, and the real `bookend` binary's `job wait` and
+/// `job why` against a live daemon, with a preparation task that really fails on every node.
+@Suite struct WaitReasonTests {
+    static let binary = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/bookend").path
+
+    struct Ran {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs `bookend` against the server. The wait happens on a dispatch thread: the server answers
+    /// from this process's cooperative pool, which a blocking wait there could starve.
+    func bookend(_ server: LiveServer, _ arguments: [String]) async throws -> Ran {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments + ["--endpoint", "http://127.0.0.1:\(server.port)", "--account", server.account]
+        var environment = ProcessInfo.processInfo.environment
+        environment["BOOKEND_KEY"] = server.key.base64EncodedString()
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try process.run()
+                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    return Ran(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                        stderr: String(decoding: stderr, as: UTF8.self))
+                })
+            }
+        }
+    }
+
+    @Test func aJobWhosePreparationFailsEverywhereIsExplainedOnTheWireAndByTheCLI() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build bookend first (swift build)")
+        try await withServer { server in
+            let pool = try await server.send(.post, "/pools", body: #"{"id":"pool","vmSize":"small","targetDedicatedNodes":2,"taskSlotsPerNode":1}"#)
+            #expect(pool.status == 201, "\(pool.text)")
+            let job = try await server.send(.post, "/jobs", body: #"""
+                {"id":"job","poolInfo":{"poolId":"pool"},"jobPreparationTask":{"commandLine":"/bin/sh -c 'echo boom >&2; exit 3'"}}
+                """#)
+            #expect(job.status == 201, "\(job.text)")
+            for id in ["t1", "t2"] {
+                let task = try await server.send(.post, "/jobs/job/tasks", body: #"{"id":"\#(id)","commandLine":"/bin/true"}"#)
+                #expect(task.status == 201, "\(task.text)")
+            }
+            // `job wait` itself is what must notice: it starts while the preparation is still running or queued.
+            let waited = try await bookend(server, ["job", "wait", "job", "--timeout", "120"])
+            #expect(waited.status == 5, "\(waited.stdout)\(waited.stderr)")
+            #expect(waited.stderr.contains("JobPreparationTaskFailed"))
+            #expect(waited.stderr.contains("exit code 3"))
+            #expect(waited.stderr.contains("stderr: boom"))
+            let nodes = try await server.engine.nodes(poolID: "pool").map(\.id)
+            #expect(nodes.count == 2)
+            for node in nodes { #expect(waited.stderr.contains("node \(node): exit code 3")) }
+
+            // On the wire: Azure's schedulingError for SDKs, and Bookend's extension property.
+            let got = try await server.send(.get, "/jobs/job")
+            #expect(got.status == 200)
+            let reason = try #require(got.json["bookendWaitReason"] as? [String: Any])
+            #expect(reason["state"] as? String == "blocked")
+            #expect(reason["code"] as? String == "JobPreparationTaskFailed")
+            let failures = try #require(reason["failedPreparations"] as? [[String: Any]])
+            #expect(Set(failures.compactMap { $0["nodeId"] as? String }) == Set(nodes))
+            #expect(failures.allSatisfy { ($0["exitCode"] as? NSNumber)?.intValue == 3 && $0["stderrTail"] as? String == "boom" })
+            let schedulingError = try #require((got.json["executionInfo"] as? [String: Any])?["schedulingError"] as? [String: Any])
+            #expect(schedulingError["category"] as? String == "usererror")
+            #expect(schedulingError["code"] as? String == "JobPreparationTaskFailed")
+            let details = schedulingError["details"] as? [[String: String]] ?? []
+            #expect(details.filter { $0["name"] == "NodeId" }.compactMap { $0["value"] }.sorted() == nodes.sorted())
+            #expect(details.filter { $0["name"] == "StderrTail" }.allSatisfy { $0["value"] == "boom" })
+            // Tasks keep Azure's `active` state and explain themselves.
+            let task = try await server.send(.get, "/jobs/job/tasks/t1")
+            #expect(task.json["state"] as? String == "active")
+            #expect((task.json["bookendWaitReason"] as? [String: Any])?["code"] as? String == "JobPreparationTaskFailed")
+
+            let why = try await bookend(server, ["job", "why", "job"])
+            #expect(why.status == 0, "\(why.stderr)")
+            #expect(why.stdout.contains("job job is blocked (JobPreparationTaskFailed)"))
+            #expect(why.stdout.contains("stderr: boom"))
+            let whyTask = try await bookend(server, ["job", "why", "job", "t2"])
+            #expect(whyTask.status == 0, "\(whyTask.stderr)")
+            #expect(whyTask.stdout.hasPrefix("task t2 of job job is blocked (JobPreparationTaskFailed)"))
+            let missing = try await bookend(server, ["job", "why", "job", "nosuch"])
+            #expect(missing.status != 0)
+            #expect(missing.stderr.contains("TaskNotFound"))
+        }
+    }
+
+    @Test func aJobThatFinishesIsNotReportedBlocked() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build bookend first (swift build)")
+        try await withServer { server in
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"pool","vmSize":"small","targetDedicatedNodes":1,"taskSlotsPerNode":1}"#).status == 201)
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"job","poolInfo":{"poolId":"pool"},"maxParallelTasks":1}"#).status == 201)
+            for id in ["t1", "t2", "t3"] {
+                #expect(try await server.send(.post, "/jobs/job/tasks", body: #"{"id":"\#(id)","commandLine":"/bin/sh -c 'sleep 0.2'"}"#).status == 201)
+            }
+            let waited = try await bookend(server, ["job", "wait", "job", "--timeout", "120"])
+            #expect(waited.status == 0, "\(waited.stdout)\(waited.stderr)")
+            #expect(waited.stdout.contains("3/3 completed"))
+            let got = try await server.send(.get, "/jobs/job")
+            #expect(got.json["bookendWaitReason"].flatMap { ($0 as? [String: Any])?["state"] as? String } == "notwaiting")
+            #expect((got.json["executionInfo"] as? [String: Any])?["schedulingError"] == nil)
+            let why = try await bookend(server, ["job", "why", "job", "t1"])
+            #expect(why.stdout.hasPrefix("task t1 of job job is not waiting (TaskCompleted)"), "\(why.stdout)\(why.stderr)")
+        }
+    }
+}
