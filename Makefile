@@ -74,10 +74,15 @@ az-venv: $(AZ_STAMP) ## install the Azure CLI into .venv-az (for `az batch` agai
 az-demo: deps az-venv ## run docs/examples/az/run.sh with `az batch` against a fresh daemon on 127.0.0.1:$(AZ_PORT)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend
 	rm -rf var/az-demo && mkdir -p var
-	@bin=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend; \
-	$$bin serve --data-dir var/az-demo --listen 127.0.0.1:$(AZ_PORT) & pid=$$!; \
-	trap "kill $$pid" EXIT; \
-	while [ ! -s var/az-demo/account.key ] || ! curl -sf http://127.0.0.1:$(AZ_PORT)/health >/dev/null; do sleep 0.2; done; \
+	@# As root, tasks run under their own accounts, which may not enter a clone under /root: their
+	@# node folders then go to a fresh folder under /var/tmp (the sample does the same).
+	@bin=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend; nodes=""; \
+	if [ "$$(id -u)" = 0 ]; then nodes=$$(mktemp -d /var/tmp/bookend-az-demo-nodes.XXXXXX) && chmod 755 $$nodes; fi; \
+	$$bin serve --data-dir var/az-demo $${nodes:+--nodes-dir $$nodes} --listen 127.0.0.1:$(AZ_PORT) & pid=$$!; \
+	trap "kill $$pid 2>/dev/null; wait $$pid; [ -z \"$$nodes\" ] || rm -rf \"$$nodes\"" EXIT; \
+	while [ ! -s var/az-demo/account.key ] || ! curl -sf http://127.0.0.1:$(AZ_PORT)/health >/dev/null; do \
+		kill -0 $$pid 2>/dev/null || { echo "az-demo: bookend serve exited (its message is above)"; exit 1; }; sleep 0.2; \
+	done; \
 	AZURE_BATCH_ENDPOINT=http://127.0.0.1:$(AZ_PORT) AZURE_BATCH_ACCOUNT=bookend AZURE_BATCH_ACCESS_KEY=$$(cat var/az-demo/account.key) \
 	AZ=$(AZ_VENV)/bin/az sh docs/examples/az/run.sh
 

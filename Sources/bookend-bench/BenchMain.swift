@@ -59,10 +59,11 @@ struct BenchMain {
         for program in [bookend, stamp] where !FileManager.default.isExecutableFile(atPath: program) {
             throw BenchError("\(program) is missing: build the bookend and bench-stamp products first (make bench does)")
         }
-        let root = ((options.root.hasPrefix("/") ? options.root : FileManager.default.currentDirectoryPath + "/" + options.root) as NSString).standardizingPath
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        // Tasks run as an unprivileged account when this runs as root; their folders live under here.
-        chmod(root, 0o755)
+        let resultsRoot = ((options.root.hasPrefix("/") ? options.root : FileManager.default.currentDirectoryPath + "/" + options.root) as NSString).standardizingPath
+        try FileManager.default.createDirectory(atPath: resultsRoot, withIntermediateDirectories: true)
+        // Tasks run as unprivileged accounts when this runs as root; their folders live under here.
+        chmod(resultsRoot, 0o755)
+        let root = try scratchRoot(resultsRoot)
         let report = Report()
         let q = options.quick
         report.environment = [
@@ -172,9 +173,25 @@ struct BenchMain {
         }
         print("")
         print(report.table())
-        let jsonPath = options.json ?? root + "/results.json"
+        let jsonPath = options.json ?? resultsRoot + "/results.json"
         try report.json().write(to: URL(fileURLWithPath: jsonPath))
         print("\nJSON: \(jsonPath)")
         if !options.keep { try? FileManager.default.removeItem(atPath: scaleDirectory) }
+        if !options.keep, root != resultsRoot { try? FileManager.default.removeItem(atPath: root) }
     }
+}
+
+/// Where the benchmarks' data directories go: `--dir` itself, unless the engine runs as root and
+/// the task accounts could not reach node folders there (a clone under /root): then a fresh folder
+/// under /var/tmp, said in one line, as the sample does.
+private func scratchRoot(_ root: String) throws -> String {
+    guard geteuid() == 0, let blocking = Engine.unreachableFolder(nodesDirectory: root + "/probe/nodes") else { return root }
+    var template = Array("/var/tmp/bookend-bench-XXXXXX".utf8CString)
+    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw BenchError("cannot create a scratch folder under /var/tmp: \(String(cString: strerror(errno)))")
+    }
+    let scratch = String(cString: made)
+    chmod(scratch, 0o755)
+    print("bookend-bench: task accounts cannot enter \(blocking); data directories go to \(scratch) (results stay in \(root))")
+    return scratch
 }
