@@ -77,20 +77,7 @@ import Testing
 
     /// Runs the CLI with `environment` added to a minimal one (no BOOKEND_* from the caller's).
     func cli(_ arguments: [String], environment: [String: String] = [:], home: String) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                             stderr: String(decoding: stderr, as: UTF8.self))
+        try run(binary, arguments, environment: ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 })
     }
 
     /// The one line of a failed command's stderr.

@@ -60,12 +60,15 @@ struct ProcessResult {
     let stderr: String
 }
 
-/// Runs `executable` with `arguments` and waits for it.
-func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
+/// Runs `executable` with `arguments` and waits for it; `environment` replaces the caller's when given.
+func run(
+    _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = environment }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

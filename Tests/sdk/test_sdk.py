@@ -254,6 +254,8 @@ def test_blocked_job_reads_as_a_scheduling_error(bookend):
     binary = os.environ.get("BOOKEND_BIN") or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))), ".build", "debug", "bookend")
     env = dict(os.environ, BOOKEND_ENDPOINT=bookend["endpoint"], BOOKEND_ACCOUNT=bookend["account"], BOOKEND_KEY=bookend["key"])
+    if bookend["ca_cert"]:
+        env["BOOKEND_CA_CERT"] = bookend["ca_cert"]  # the daemon serves HTTPS with a certificate made for this run
     waited = subprocess.run([binary, "job", "wait", job_id, "--timeout", "60"], env=env, capture_output=True, text=True, timeout=120)
     assert waited.returncode == 5, waited.stdout + waited.stderr
     assert "is blocked (JobPreparationTaskFailed)" in waited.stderr
