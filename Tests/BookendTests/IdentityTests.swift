@@ -70,7 +70,7 @@ import Testing
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t",
             commandLine: sh("echo run >> \(effects)/runs; while [ ! -e \(effects)/go ]; do sleep 0.05; done; exit 5")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         let status = try #require(try h.sql("SELECT status_dir FROM execution WHERE kind = 'task' AND state = 'running'").first?.first)
         let immutable = try run("/usr/bin/chattr", ["+i", status])
         try #require(immutable.status == 0, "chattr +i \(status): \(immutable.stderr)")
@@ -99,7 +99,7 @@ import Testing
             "CREATE TRIGGER refuse_pid BEFORE UPDATE OF pid ON execution WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END"])
         try #require(refuse.status == 0, "\(refuse.stderr)")
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30; echo late >> \(effects)/runs")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300; echo late >> \(effects)/runs")))
         try await h.waitForTasks("job")
         let task = try await h.engine.task(jobID: "job", taskID: "t")
         #expect(task.executionInfo.result == "failure")
@@ -109,7 +109,7 @@ import Testing
         #expect(try h.sql("SELECT state, pid IS NULL FROM execution") == [["completed", "1"]])
         #expect(try h.sql("SELECT json_extract(detail, '$.code') FROM event WHERE kind = 'execution.fault'") == [["LaunchNotRecorded"]])
         // Killed, not left running where nothing could reach it.
-        try await h.engine.wait(timeout: .seconds(10)) { _ in processesMentioning(h.directory).isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
         #expect(EngineHarness.lines("\(effects)/runs").count <= 1)
         #expect(!EngineHarness.lines("\(effects)/runs").contains("late"))
     }
@@ -121,12 +121,12 @@ import Testing
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300")))
         for round in 1...2 {
-            try await h.engine.wait(timeout: .seconds(10)) { _ in EngineHarness.lines("\(effects)/runs").count == round }
-            try await h.engine.wait(timeout: .seconds(10)) { engine in try engine.task(jobID: "job", taskID: "t").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == round }
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.task(jobID: "job", taskID: "t").state == "running" }
             let current = h
-            try await h.engine.wait(timeout: .seconds(10)) { _ in (try? current.sql("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running'"))?.isEmpty == false }
+            try await h.engine.wait(timeout: .seconds(60)) { _ in (try? current.sql("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running'"))?.isEmpty == false }
             await h.engine.shutdown()
             try CrashTests.loseProcessTree(h, kind: "task")
             h = EngineHarness(directory: h.directory, engine: try await Engine.open(dataDirectory: h.directory, configuration: configuration))
@@ -172,13 +172,13 @@ import Testing
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300")))
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         let status = try #require(try h.sql("SELECT status_dir FROM execution WHERE kind = 'task'").first?.first)
         #expect(FileManager.default.fileExists(atPath: "\(status)/pid"))
         try await h.engine.deleteTask(jobID: "job", taskID: "t")
         #expect(!FileManager.default.fileExists(atPath: status))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in processesMentioning(h.directory).isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
     }
 
     @Test func migrationFiveKeepsExecutionsAndNeverReusesTheirKeys() throws {
