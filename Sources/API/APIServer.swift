@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -16,12 +17,20 @@ public enum APIServer {
         public var key: Data
         /// With an identity the server speaks only HTTPS; without one, plain HTTP.
         public var tls: TLSIdentity?
-        public init(host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data, tls: TLSIdentity? = nil) {
+        /// A connection that sends no complete request head or body part for this long is closed
+        /// (a response being written is never cut): without it anyone who can reach the port could
+        /// hold a descriptor per half-sent request for ever and starve the daemon of them.
+        public var idleTimeout: Duration
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data, tls: TLSIdentity? = nil,
+            idleTimeout: Duration = .seconds(75)
+        ) {
             self.host = host
             self.port = port
             self.accountName = accountName
             self.key = key
             self.tls = tls
+            self.idleTimeout = idleTimeout
         }
     }
 
@@ -35,7 +44,8 @@ public enum APIServer {
             scheme: configuration.tls == nil ? "http" : "https")
         // TLS wraps every accepted connection before HTTP parsing: bytes that are not a TLS
         // handshake end the connection and never reach the router.
-        let server = configuration.tls?.server ?? .http1()
+        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
+        let server = configuration.tls?.server(http1) ?? .http1(configuration: http1)
         return Application(
             responder: responder,
             server: server,

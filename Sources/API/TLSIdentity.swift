@@ -10,8 +10,9 @@ public struct TLSIdentity: Sendable {
     public let keyFile: String
     /// When the leaf certificate stops being valid.
     public let notValidAfter: Date
-    /// HTTP/1.1 inside TLS, for `Application(server:)`.
-    let server: HTTPServerBuilder
+    /// HTTP/1.1 inside TLS with Hummingbird's defaults, made (and so checked) in `init`.
+    let defaultServer: HTTPServerBuilder
+    let tlsConfiguration: TLSConfiguration
 
     /// Why a certificate or key cannot be used; `description` is one line naming the file.
     public struct LoadError: Error, CustomStringConvertible {
@@ -49,10 +50,17 @@ public struct TLSIdentity: Sendable {
         self.keyFile = keyFile
         self.notValidAfter = expiry
         do {
-            server = try .tls(.http1(), tlsConfiguration: configuration)
+            defaultServer = try .tls(.http1(), tlsConfiguration: configuration)
         } catch {
             throw LoadError(description: "cannot use --tls-cert \(certificateFile) with --tls-key \(keyFile): \(error)")
         }
+        tlsConfiguration = configuration
+    }
+
+    /// HTTP/1.1 inside TLS, for `Application(server:)`. `tls` only wraps a closure and succeeded in
+    /// `init` with the same TLS configuration; were it to fail, the server stays TLS, never plain.
+    func server(_ http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        (try? .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration)) ?? defaultServer
     }
 
     private static func read(_ path: String, option: String) throws(LoadError) -> [UInt8] {

@@ -152,29 +152,114 @@ int bk_create_beneath(int rootfd, const char *path, mode_t dir_mode, uid_t uid, 
     return fd;
 }
 
+// A task can nest folders deeper than the daemon's descriptor limit (and deeper than a thread's
+// stack would allow a recursion), so a removal walks down with a list of its own instead of
+// recursing, and keeps at most this many folders of the walk open: the ones above are closed and
+// found again on the way back up through "..", which must still be the same folder (device and
+// inode), or the pass starts over.
+#define BK_REMOVE_HELD 32
+// Folders one pass may enter: a process of the task that keeps making folders cannot keep the
+// removal going for ever.
+#define BK_REMOVE_BUDGET (1 << 20)
+
+typedef struct { int fd; dev_t dev; ino_t ino; char *name; } remove_level;
+
+// One pass over the folder `name` of `parent`: everything beneath it, depth first, then itself.
+static int remove_folder_pass(int parent, const char *name) {
+    int top = open_folder_at(parent, name);
+    if (top < 0) {
+        // Swapped for a link or a file since: remove that entry itself.
+        if (errno == ENOTDIR || errno == ELOOP) return unlinkat(parent, name, 0);
+        return -1;
+    }
+    struct stat info;
+    if (fstat(top, &info) != 0) { close_keeping_errno(top); return -1; }
+    size_t capacity = 64, depth = 0;
+    remove_level *levels = malloc(capacity * sizeof *levels);
+    if (levels == NULL) { close(top); errno = ENOMEM; return -1; }
+    levels[0] = (remove_level){ top, info.st_dev, info.st_ino, NULL };
+    int failure = 0;
+    long entered = 0;
+    for (;;) {
+        remove_level *here = &levels[depth];
+        // Everything but folders goes at once; the first folder met is entered.
+        int copy = dup(here->fd);
+        DIR *folder = copy >= 0 ? fdopendir(copy) : NULL;
+        if (folder == NULL) { failure = errno; if (copy >= 0) close(copy); break; }
+        char *child = NULL;
+        struct dirent *entry;
+        while ((entry = readdir(folder)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            if (unlinkat(here->fd, entry->d_name, 0) == 0 || errno == ENOENT) continue;
+            if (errno != EISDIR && errno != EPERM) { failure = errno; break; }
+            if ((child = strdup(entry->d_name)) == NULL) failure = ENOMEM;
+            break;
+        }
+        closedir(folder);
+        if (failure != 0) { free(child); break; }
+        if (child != NULL) {
+            int fd = open_folder_at(here->fd, child);
+            if (fd < 0) {
+                int e = errno;
+                // Swapped for a link or a file, or gone: that entry itself, then scan again.
+                if ((e == ENOTDIR || e == ELOOP) && unlinkat(here->fd, child, 0) != 0 && errno != ENOENT) failure = errno;
+                else if (e != ENOTDIR && e != ELOOP && e != ENOENT) failure = e;
+                free(child);
+                if (failure != 0) break;
+                continue;
+            }
+            if (++entered > BK_REMOVE_BUDGET) { failure = ENOTEMPTY; close(fd); free(child); break; }
+            if (fstat(fd, &info) != 0) { failure = errno; close(fd); free(child); break; }
+            if (depth + 1 == capacity) {
+                remove_level *grown = realloc(levels, 2 * capacity * sizeof *levels);
+                if (grown == NULL) { failure = ENOMEM; close(fd); free(child); break; }
+                levels = grown;
+                capacity *= 2;
+            }
+            depth++;
+            levels[depth] = (remove_level){ fd, info.st_dev, info.st_ino, child };
+            if (depth >= BK_REMOVE_HELD) {
+                remove_level *far = &levels[depth - BK_REMOVE_HELD];
+                if (far->fd >= 0) { close(far->fd); far->fd = -1; }
+            }
+            continue;
+        }
+        // The deepest folder is empty: back up one level and remove it there.
+        if (depth == 0) break;
+        remove_level *up = &levels[depth - 1];
+        if (up->fd < 0) {
+            int fd = openat(here->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) { failure = errno; break; }
+            // Moved elsewhere by the task meanwhile: never remove in a folder not reached from the top.
+            if (fstat(fd, &info) != 0 || info.st_dev != up->dev || info.st_ino != up->ino) {
+                close(fd); failure = ENOTEMPTY; break;
+            }
+            up->fd = fd;
+        }
+        close(here->fd);
+        here->fd = -1;
+        if (unlinkat(up->fd, here->name, AT_REMOVEDIR) != 0 && errno != ENOENT) { failure = errno; break; }
+        free(here->name);
+        here->name = NULL;
+        depth--;
+    }
+    for (size_t i = 0; i <= depth; i++) {
+        if (levels[i].fd >= 0) close(levels[i].fd);
+        free(levels[i].name);
+    }
+    free(levels);
+    if (failure != 0) { errno = failure; return -1; }
+    return unlinkat(parent, name, AT_REMOVEDIR);
+}
+
 int bk_remove_at(int parent, const char *name) {
     if (unlinkat(parent, name, 0) == 0) return 0;
     if (errno != EISDIR && errno != EPERM) return -1;
     // A process of the task may still be adding entries: a few passes before giving up.
     for (int attempt = 0; attempt < 8; attempt++) {
-        int fd = open_folder_at(parent, name);
-        if (fd < 0) {
-            // Swapped for a link or a file since: remove that entry itself.
-            if (errno == ENOTDIR || errno == ELOOP) return unlinkat(parent, name, 0);
-            return -1;
-        }
-        DIR *folder = fdopendir(fd);
-        if (folder == NULL) { close_keeping_errno(fd); return -1; }
-        int failure = 0;
-        struct dirent *entry;
-        while ((entry = readdir(folder)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-            if (bk_remove_at(dirfd(folder), entry->d_name) != 0 && errno != ENOENT && failure == 0) failure = errno;
-        }
-        closedir(folder);
-        if (unlinkat(parent, name, AT_REMOVEDIR) == 0) return 0;
+        if (remove_folder_pass(parent, name) == 0) return 0;
+        if (errno == ENOENT) return -1;
         if (errno != ENOTEMPTY && errno != EEXIST) return -1;
-        if (failure != 0) { errno = failure; return -1; }
     }
     errno = ENOTEMPTY;
     return -1;

@@ -115,6 +115,36 @@ import Testing
         }
     }
 
+    /// Attack: a task nests folders deeper than the daemon may hold descriptors open. A recursive
+    /// listing answers, and deleting the task removes the whole tree (a removal that held one
+    /// descriptor per level ran out of them, left the tree for ever and starved every other request
+    /// of descriptors meanwhile).
+    @Test func foldersNestedBeyondTheDescriptorLimitAreListedAndRemoved() async throws {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let depth = Int(min(limit.rlim_cur + 500, 100_000))
+        try await withServer { server in
+            try await Self.run(server, "deep", "",
+                extra: ["commandLine": "/usr/bin/perl -e \"for (1..\(depth)) { mkdir q(d) or die; chdir q(d) or die } print qq(nested)\""])
+            #expect(try await server.send(.get, "/jobs/fj/tasks/deep/files/stdout.txt").text == "nested")
+            // Listing it recursively used to recurse once per level and overflowed the stack: the
+            // daemon died. Paths no request could name (PATH_MAX bytes or more) are left out.
+            let listed = try await server.send(.get, "/jobs/fj/tasks/deep/files", query: [("recursive", "true")])
+            #expect(listed.status == 200)
+            let names = Self.names(listed)
+            #expect(names.contains("wd/d/d/d"))
+            #expect(names.allSatisfy { $0.utf8.count < Int(PATH_MAX) })
+            let nodes = server.dataDirectory + "/nodes"
+            let folders = try FileManager.default.contentsOfDirectory(atPath: nodes)
+                .map { nodes + "/\($0)/workitems/fj/job-1/deep" }
+                .filter { FileManager.default.fileExists(atPath: $0 + "/wd/d/d") }
+            #expect(folders.count == 1)
+            #expect(try await server.send(.delete, "/jobs/fj/tasks/deep").status == 200)
+            for folder in folders { #expect(!FileManager.default.fileExists(atPath: folder), "\(folder) is left") }
+            #expect(try await server.send(.get, "/jobs/fj/tasks").status == 200)
+        }
+    }
+
     /// Attack 3: a FIFO made by the task answers at once with an error instead of holding the
     /// request; the daemon keeps answering.
     @Test func fifosAreRefusedWithoutBlocking() async throws {

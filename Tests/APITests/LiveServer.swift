@@ -59,7 +59,7 @@ final class LiveServer: Sendable {
     }
 
     /// With `tls` the server speaks only HTTPS (`send` then cannot reach it; use a TLS client).
-    static func start(tls: TLSIdentity? = nil) async throws -> LiveServer {
+    static func start(tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75)) async throws -> LiveServer {
         let directory = NSTemporaryDirectory() + "bookend-api-\(UUID().uuidString.prefix(8))"
         let engine = try await Engine.open(dataDirectory: directory)
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
@@ -67,7 +67,8 @@ final class LiveServer: Sendable {
         var logger = Logger(label: "api-test")
         logger.logLevel = .critical  // cancelling the server at the end of a test logs errors
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls), logger: logger
+            engine: engine, configuration: .init(host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout),
+            logger: logger
         ) { port in continuation.yield(port) }
         let task = Task { try await service.run() }
         var port = 0

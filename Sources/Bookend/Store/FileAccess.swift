@@ -153,18 +153,31 @@ public enum FileAccess {
 
     /// Regular files and folders beneath `root`, sorted by name within each folder; links and
     /// special files are not shown, and folders are entered only by descriptor.
+    ///
+    /// A task can nest folders tens of thousands deep: the walk keeps its own stack (a recursion
+    /// overflowed the thread's stack and ended the daemon), holds only the root's descriptor (each
+    /// folder is opened beneath it by its relative path), and leaves out paths of `PATH_MAX` bytes
+    /// or more, which no file request could name anyway; that also bounds the answer's size.
     static func list(root: String, recursive: Bool) throws -> [NodeFileInfo] {
+        let rootFolder = try openRoot(root)
         var results: [NodeFileInfo] = []
-        func walk(_ folder: FileDescriptor, _ prefix: String) {
-            for (name, info) in entries(folder) where isRegular(info) || isDirectory(info) {
-                let child = prefix.isEmpty ? name : prefix + "/" + name
-                results.append(fileInfo(child, info))
-                guard recursive, isDirectory(info) else { continue }
-                let fd = bk_open_beneath(folder.rawValue, name, O_RDONLY | O_DIRECTORY, 0)
-                if fd >= 0 { walk(FileDescriptor(fd), child) }
+        var folders: [(prefix: String, entries: [(String, stat)], next: Int)] = [("", entries(rootFolder), 0)]
+        while let top = folders.indices.last {
+            guard folders[top].next < folders[top].entries.count else {
+                folders.removeLast()
+                continue
             }
+            let (name, info) = folders[top].entries[folders[top].next]
+            folders[top].next += 1
+            guard isRegular(info) || isDirectory(info) else { continue }
+            let prefix = folders[top].prefix
+            let child = prefix.isEmpty ? name : prefix + "/" + name
+            guard child.utf8.count < Int(PATH_MAX) else { continue }
+            results.append(fileInfo(child, info))
+            guard recursive, isDirectory(info) else { continue }
+            let fd = bk_open_beneath(rootFolder.rawValue, child, O_RDONLY | O_DIRECTORY, 0)
+            if fd >= 0 { folders.append((child, entries(FileDescriptor(fd)), 0)) }
         }
-        walk(try openRoot(root), "")
         return results
     }
 
