@@ -178,7 +178,7 @@ import Testing
         let nodes = try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "short", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "PT1S")))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "later", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "PT3S")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "later", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "PT6S")))
         try await h.waitForTasks("job")
         let short = "\(nodes[0].rootDirectory)/workitems/job/job-1/short"
         let later = "\(nodes[0].rootDirectory)/workitems/job/job-1/later"
@@ -193,7 +193,7 @@ import Testing
         // The engine is down when the second deadline passes; the next one honours it.
         await h.engine.shutdown()
         #expect(FileManager.default.fileExists(atPath: later))
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: .seconds(6))
         let restarted = try await h.reopened()
         defer { Task { await restarted.finish() } }
         try await restarted.engine.wait(timeout: .seconds(10)) { _ in !FileManager.default.fileExists(atPath: later) }
