@@ -13,7 +13,7 @@ import Testing
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         // The first run sleeps far longer than a requeue takes: with the whole suite loading both cores
         // the scheduling loop can be starved for seconds, and a short sleep could end by itself first.
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 30")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
         try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.disableJob(id: "job", disableTasks: "requeue")
         try await h.waitForJob("job", "disabled")

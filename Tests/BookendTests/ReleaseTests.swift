@@ -104,7 +104,7 @@ import Testing
             jobReleaseTask: JobReleaseTask(commandLine: sh("echo released >> \(effects)/release")))
         spec.jobManagerTask = JobManagerTask(id: "manager", commandLine: "/bin/sleep 0.2")
         try await h.engine.createJob(spec)
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 30"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 300"))
         try await h.waitForJob("job", "completed")
         #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "JMComplete")
         #expect(EngineHarness.lines("\(effects)/release") == ["released"])

@@ -275,8 +275,12 @@ import Testing
     @Test(.enabled(if: getuid() == 0, "needs root to switch users"))
     func runAsAnotherUser() throws {
         let s = Scratch(); defer { s.remove() }
-        let out = s.file("open")
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // The command opens its own output after switching users (root never opens what a task
+        // could have put there), so the folder must be reachable by that user: not under the
+        // package, which may sit in a 0700 home.
+        var template = Array("/tmp/bookend-runas-XXXXXX".utf8CString)
+        let out = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: out) }
         chmod(out, 0o777)
         var req = s.request(["/usr/bin/id", "-u"], cwd: "/", runAs: RunAs(uid: 65534, gid: 65534))
         req.stdoutPath = out + "/stdout"
