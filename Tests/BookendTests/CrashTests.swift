@@ -430,7 +430,7 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 30")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
         try Self.loseProcessTree(h, kind: "task")
         let restarted = try await h.reopened()
@@ -452,7 +452,7 @@ extension CrashTests {
             jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep; [ $(wc -l < \(effects)/prep) -ge 2 ] || sleep 30")),
             jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release"))))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/prep").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/prep").isEmpty }
         await h.engine.shutdown()
         try Self.loseProcessTree(h, kind: "preparation")
         let restarted = try await h.reopened()
@@ -474,7 +474,7 @@ extension CrashTests {
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30; :"),
             constraints: TaskConstraints(maxWallClockTime: "PT3S")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
         try await Task.sleep(for: .milliseconds(3200))
         let started = ContinuousClock.now
@@ -496,7 +496,7 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 1; echo done >> \(effects)/done")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
         #expect(try h.sql("SELECT state FROM execution WHERE kind = 'task'") == [["running"]])
         // Drain: a second engine asked to drain waits for the task and records it before returning.
@@ -522,7 +522,7 @@ extension CrashTests {
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
         try await h.waitForTasks("job")
         try await h.engine.terminateJob(id: "job")
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !EngineHarness.lines("\(effects)/release").isEmpty }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/release").isEmpty }
         await h.engine.shutdown()
         try Self.loseProcessTree(h, kind: "release")
         let restarted = try await h.reopened()

@@ -42,7 +42,7 @@ struct EngineHarness {
     @discardableResult
     func pool(_ id: String = "pool", nodes: Int = 1, slots: Int = 1, fill: String? = nil, startTask: StartTask? = nil) async throws -> [Node] {
         try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots, nodeFillType: fill, startTask: startTask))
-        try await engine.wait(timeout: .seconds(30)) { engine in
+        try await engine.wait(timeout: .seconds(60)) { engine in
             let nodes = try engine.nodes(poolID: id)
             return nodes.count == nodes.filter { ["idle", "starttaskfailed"].contains($0.state) }.count
         }

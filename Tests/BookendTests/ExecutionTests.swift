@@ -21,7 +21,7 @@ import Testing
         #expect(task.executionInfo.failureInfo?.details?.contains(NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")) == true)
         #expect(task.executionInfo.retryCount == 0)
         let pid = try #require(Int32(EngineHarness.lines("\(effects)/grandchild").first ?? ""))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in kill(pid, 0) != 0 }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in kill(pid, 0) != 0 }
         #expect(kill(pid, 0) != 0)
     }
 
@@ -183,7 +183,7 @@ import Testing
         let short = "\(nodes[0].rootDirectory)/workitems/job/job-1/short"
         let later = "\(nodes[0].rootDirectory)/workitems/job/job-1/later"
         #expect(FileManager.default.fileExists(atPath: later))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in !FileManager.default.fileExists(atPath: short) }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !FileManager.default.fileExists(atPath: short) }
         do {
             _ = try await h.engine.readTaskFile(jobID: "job", taskID: "short", path: "stdout.txt")
             Issue.record("files of a cleaned-up task were served")
@@ -196,7 +196,7 @@ import Testing
         try await Task.sleep(for: .seconds(6))
         let restarted = try await h.reopened()
         defer { Task { await restarted.finish() } }
-        try await restarted.engine.wait(timeout: .seconds(10)) { _ in !FileManager.default.fileExists(atPath: later) }
+        try await restarted.engine.wait(timeout: .seconds(60)) { _ in !FileManager.default.fileExists(atPath: later) }
         #expect(try restarted.sql("SELECT count(*) FROM task_history WHERE retention_deadline IS NOT NULL") == [["2"]])
     }
 
@@ -242,7 +242,7 @@ import Testing
             TaskSpec(id: "fails", commandLine: "/bin/false"),
             TaskSpec(id: "blocked", commandLine: "/bin/true", dependsOn: TaskDependencies(taskIds: ["fails"])),
         ])
-        try await h.engine.wait(timeout: .seconds(20)) { engine in
+        try await h.engine.wait(timeout: .seconds(60)) { engine in
             try engine.task(jobID: "job", taskID: "after").state == "completed" && engine.task(jobID: "job", taskID: "fails").state == "completed"
         }
         #expect(EngineHarness.lines("\(effects)/order").last == "after")
@@ -295,7 +295,7 @@ import Testing
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("touch \(effects)/started; sleep 1; echo done >> \(effects)/runs; exit 5")))
-        try await h.engine.wait(timeout: .seconds(10)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
         await h.engine.shutdown()
         try await Task.sleep(for: .milliseconds(1500))
         let restarted = try await h.reopened()

@@ -14,7 +14,7 @@ import Testing
         // The first run sleeps far longer than a requeue takes: with the whole suite loading both cores
         // the scheduling loop can be starved for seconds, and a short sleep could end by itself first.
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.disableJob(id: "job", disableTasks: "requeue")
         try await h.waitForJob("job", "disabled")
         let requeued = try await h.engine.task(jobID: "job", taskID: "t")
@@ -36,7 +36,7 @@ import Testing
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "long").state == "running" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == "running" }
         try await h.engine.terminateTask(jobID: "job", taskID: "long")
         try await h.waitForTasks("job")
         let ended = try await h.engine.task(jobID: "job", taskID: "long")
@@ -156,7 +156,7 @@ import Testing
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         // Long only on its first run, so it is surely still running when the reboot lands.
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("test -f \(effects)/ran && exit 0; touch \(effects)/ran; sleep 60")))
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
         do {
             try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
@@ -175,15 +175,15 @@ import Testing
         defer { Task { await h.finish() } }
         try await h.pool(nodes: 1)
         try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 3)
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.pool(id: "pool").allocationState == "steady" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.pool(id: "pool").allocationState == "steady" }
         #expect(try await h.engine.nodes(poolID: "pool").count == 3)
         try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
-        try await h.engine.wait(timeout: .seconds(10)) { engine in
+        try await h.engine.wait(timeout: .seconds(60)) { engine in
             try engine.pool(id: "pool").allocationState == "steady" && engine.nodes(poolID: "pool").count == 1
         }
         #expect(try await h.engine.pool(id: "pool").currentDedicatedNodes == 1)
         try await h.engine.deletePool(id: "pool")
-        try await h.engine.wait(timeout: .seconds(10)) { engine in (try? engine.pool(id: "pool")) == nil }
+        try await h.engine.wait(timeout: .seconds(60)) { engine in (try? engine.pool(id: "pool")) == nil }
         // The id is free again, and history still names the old nodes.
         try await h.pool(nodes: 1)
         #expect(try h.sql("SELECT count(*) FROM node") == [["4"]])

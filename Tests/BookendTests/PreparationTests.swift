@@ -47,7 +47,7 @@ import Testing
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
             jobPreparationTask: JobPreparationTask(commandLine: sh("sleep 1; touch \(effects)/ready"))))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("test -f \(effects)/ready")))
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "t").state == "preparing" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "preparing" }
         try await h.waitForTasks("job")
         let task = try await h.engine.task(jobID: "job", taskID: "t")
         #expect(task.executionInfo.result == "success")
@@ -88,7 +88,7 @@ import Testing
             jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep; exit 1"),
                 constraints: TaskConstraints(maxTaskRetryCount: 2))))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
-        try await h.engine.wait(timeout: .seconds(20)) { engine in
+        try await h.engine.wait(timeout: .seconds(60)) { engine in
             try engine.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == "completed"
         }
         let status = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first)
@@ -109,7 +109,7 @@ import Testing
         _ = try await h.engine.addTasks(jobID: "job", (1...3).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
         try await h.waitForTasks("job")
         #expect(try await h.engine.taskCounts(jobID: "job").taskCounts.succeeded == 3)
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == "completed" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == "completed" }
         #expect(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.exitCode == 3)
     }
 
@@ -124,7 +124,7 @@ import Testing
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "before", commandLine: "/bin/true"))
         try await h.waitForTasks("job")
         try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
-        try await h.engine.wait(timeout: .seconds(10)) { engine in
+        try await h.engine.wait(timeout: .seconds(60)) { engine in
             let node = try engine.node(poolID: "pool", nodeID: nodes[0].id)
             return node.state == "idle" && node.lastBootTime != nodes[0].lastBootTime
         }

@@ -124,7 +124,7 @@ import Testing
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
         try await h.waitForTasks("job")
         try await h.engine.terminateJob(id: "job")
-        try await h.engine.wait(timeout: .seconds(10)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
+        try await h.engine.wait(timeout: .seconds(60)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
         #expect(try await h.engine.job(id: "job").state == "terminating")
         try await h.waitForJob("job", "completed")
         // A failed release never blocks completion.
@@ -140,7 +140,7 @@ import Testing
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
             jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
         _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
-        try await h.engine.wait(timeout: .seconds(10)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
         try await h.engine.terminateJob(id: "job")
         try await h.waitForJob("job", "completed")
         let running = try await h.engine.task(jobID: "job", taskID: "running")
