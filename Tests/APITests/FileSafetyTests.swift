@@ -428,7 +428,8 @@ import Testing
     }
 }
 
-/// A small seeded generator (SplitMix64), so a failing seed replays the same cases.
+/// A small seeded generator (SplitMix64), so a failing seed replays the same cases (the file API
+/// property test and the hostile-body fuzz).
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
