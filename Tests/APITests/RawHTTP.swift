@@ -14,10 +14,10 @@ enum RawHTTP {
         let description: String
     }
 
-    static func send(port: Int, method: String, target: String, headers: [(String, String)], body: Data) throws -> Response {
+    /// A TCP socket connected to 127.0.0.1:`port` whose reads give up after 60 s; the caller closes it.
+    static func connectLoopback(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -25,9 +25,19 @@ enum RawHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure(description: "connect failed") }
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        guard connected == 0 else {
+            close(fd)
+            throw Failure(description: "connect failed")
+        }
+        var timeout = timeval()
+        timeout.tv_sec = 60
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    static func send(port: Int, method: String, target: String, headers: [(String, String)], body: Data) throws -> Response {
+        let fd = try connectLoopback(port: port)
+        defer { close(fd) }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
