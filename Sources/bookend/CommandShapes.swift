@@ -1,0 +1,137 @@
+import ArgumentParser
+import BatchModels
+import Client
+import Foundation
+
+// The three shapes of a command that talks to a daemon. A command says what to send and what to
+// print; connecting, error lines and output formats live here once.
+
+/// Sends one operation and prints one line saying what was done (`deleting pool p`).
+protocol ActionCommand: AsyncParsableCommand {
+    associatedtype Answer: Sendable
+    var options: ClientOptions { get }
+    func action() throws -> Action<Answer>
+}
+
+/// What an `ActionCommand` sends, and the line it prints once the daemon has accepted it.
+struct Action<Answer: Sendable> {
+    let request: BatchRequest<Answer>
+    let done: (Answer) -> String
+
+    init(_ request: BatchRequest<Answer>, done: @escaping (Answer) -> String) {
+        self.request = request
+        self.done = done
+    }
+}
+
+extension ActionCommand {
+    mutating func run() async throws {
+        let api = try options.client()
+        let action = try action()
+        let answer = try await calling { try await api.send(action.request) }
+        print(action.done(answer))
+    }
+}
+
+/// Gets one entity and prints it as a one-row table or as JSON.
+protocol ShowCommand: AsyncParsableCommand {
+    associatedtype Item: Encodable & Sendable
+    var options: ClientOptions { get }
+    func request() -> BatchRequest<Item>
+    static var columns: [Column<Item>] { get }
+}
+
+extension ShowCommand {
+    mutating func run() async throws {
+        let api = try options.client()
+        let request = request()
+        let item = try await calling { try await api.send(request) }
+        switch options.format {
+        case .json: try printJSON(item)
+        case .table: printTable([item], columns: Self.columns)
+        }
+    }
+}
+
+/// Gets every page of a list and prints the items as a table or as a JSON array.
+protocol ListCommand: AsyncParsableCommand {
+    associatedtype Item: Codable & Sendable & Hashable
+    var options: ClientOptions { get }
+    func request() -> BatchRequest<BatchPage<Item>>
+    static var columns: [Column<Item>] { get }
+}
+
+extension ListCommand {
+    mutating func run() async throws {
+        let api = try options.client()
+        let request = request()
+        let items = try await calling { try await api.list(request) }
+        switch options.format {
+        case .json: try printJSON(items)
+        case .table: printTable(items, columns: Self.columns)
+        }
+    }
+}
+
+/// Enum options take the wire values (`--node-fill-type pack`), checked before anything is sent.
+extension WireEnum where Self: ExpressibleByArgument {
+    public init?(argument: String) {
+        let value = Self(rawValue: argument)
+        guard value.isKnown else { return nil }
+        self = value
+    }
+
+    public static var allValueStrings: [String] { known.map(\.rawValue) }
+}
+
+extension BatchNodeFillType: ExpressibleByArgument {}
+extension BatchNodeRebootOption: ExpressibleByArgument {}
+extension DisableBatchJobOption: ExpressibleByArgument {}
+extension OnAllBatchTasksComplete: ExpressibleByArgument {}
+
+/// Reads `--json PATH` (or `-` for stdin) as `T`; a file that is not JSON, or not a `T`, is one line
+/// naming the file and the property.
+func readJSONFile<T: Decodable>(_ path: String, as type: T.Type, what: String) throws -> T {
+    guard let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path) else {
+        throw CLIError("cannot read \(path)")
+    }
+    guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
+        throw CLIError("\(path) is not valid JSON")
+    }
+    do {
+        return try JSONDecoder().decode(type, from: data)
+    } catch let error as DecodingError {
+        throw CLIError("\(path) is not \(what): \(describe(error))")
+    }
+}
+
+/// A decoding failure in one line: where (a dotted property path) and what.
+func describe(_ error: DecodingError) -> String {
+    func path(_ codingPath: [any CodingKey]) -> String {
+        let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            .replacingOccurrences(of: ".[", with: "[")
+        return text.isEmpty ? "the top level" : text
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        return "\(path(context.codingPath + [key])) is missing"
+    case .typeMismatch(let type, let context):
+        return "\(path(context.codingPath)) is not \(describe(type))"
+    case .valueNotFound(let type, let context):
+        return "\(path(context.codingPath)) is null, expected \(describe(type))"
+    case .dataCorrupted(let context):
+        return "\(path(context.codingPath)): \(context.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}
+
+private func describe(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type, is Double.Type: "a number"
+    case is Bool.Type: "true or false"
+    case is [Any].Type: "an array"
+    default: "an object"
+    }
+}
