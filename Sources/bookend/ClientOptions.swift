@@ -63,8 +63,23 @@ struct ClientOptions: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    func client() throws -> BatchHTTPClient { try connection.client() }
     var format: OutputFormat { output.format }
+
+    func client() throws -> BatchHTTPClient { try connection.client() }
+
+    /// Connects and runs `body`, turning service and connection errors into one-line CLI errors.
+    func withClient<T>(_ body: (BatchHTTPClient) async throws -> T) async throws -> T {
+        let client = try client()
+        return try await calling { try await body(client) }
+    }
+
+    /// Prints an answer: `json` as the service's JSON, or `rows` as a table of `columns`.
+    func present<JSON: Encodable, Item>(_ json: JSON, rows: [Item], columns: [Column<Item>]) throws {
+        switch format {
+        case .json: try printJSON(json)
+        case .table: printTable(rows, columns: columns)
+        }
+    }
 }
 
 /// Runs a client call, turning service and connection errors into one-line CLI errors.

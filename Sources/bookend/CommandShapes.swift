@@ -26,11 +26,56 @@ struct Action<Answer: Sendable> {
 
 extension ActionCommand {
     mutating func run() async throws {
-        let api = try options.client()
         let action = try action()
-        let answer = try await calling { try await api.send(action.request) }
+        let answer = try await options.withClient { try await $0.send(action.request) }
         print(action.done(answer))
     }
+}
+
+/// An operation that needs nothing but the ids of what it acts on (delete a pool, enable a job,
+/// terminate a task): its subcommand, its request, and the line printed once it is accepted.
+struct Verb<Target: ParsableArguments>: Sendable {
+    let configuration: CommandConfiguration
+    let request: @Sendable (Target) -> BatchRequest<NoContent>
+    let done: @Sendable (Target) -> String
+
+    init(_ name: String, abstract: String, done: @escaping @Sendable (Target) -> String,
+         request: @escaping @Sendable (Target) -> BatchRequest<NoContent>) {
+        self.configuration = CommandConfiguration(commandName: name, abstract: abstract)
+        self.request = request
+        self.done = done
+    }
+}
+
+protocol VerbDefinition {
+    associatedtype Target: ParsableArguments
+    static var verb: Verb<Target> { get }
+}
+
+/// The command of a `Verb`: so such operations are one line each, not one struct each.
+struct VerbCommand<Definition: VerbDefinition>: ActionCommand {
+    static var configuration: CommandConfiguration { Definition.verb.configuration }
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var target: Definition.Target
+
+    func action() -> Action<NoContent> {
+        let target = target
+        return Action(Definition.verb.request(target)) { _ in Definition.verb.done(target) }
+    }
+}
+
+/// What a `Verb` acts on: the ids, as positional arguments.
+struct PoolID: ParsableArguments {
+    @Argument(help: "The pool id.") var id: String
+}
+
+struct JobID: ParsableArguments {
+    @Argument(help: "The job id.") var id: String
+}
+
+struct TaskPath: ParsableArguments {
+    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The task id.") var id: String
 }
 
 /// Gets one entity and prints it as a one-row table or as JSON.
@@ -43,13 +88,9 @@ protocol ShowCommand: AsyncParsableCommand {
 
 extension ShowCommand {
     mutating func run() async throws {
-        let api = try options.client()
         let request = request()
-        let item = try await calling { try await api.send(request) }
-        switch options.format {
-        case .json: try printJSON(item)
-        case .table: printTable([item], columns: Self.columns)
-        }
+        let item = try await options.withClient { try await $0.send(request) }
+        try options.present(item, rows: [item], columns: Self.columns)
     }
 }
 
@@ -63,13 +104,9 @@ protocol ListCommand: AsyncParsableCommand {
 
 extension ListCommand {
     mutating func run() async throws {
-        let api = try options.client()
         let request = request()
-        let items = try await calling { try await api.list(request) }
-        switch options.format {
-        case .json: try printJSON(items)
-        case .table: printTable(items, columns: Self.columns)
-        }
+        let items = try await options.withClient { try await $0.list(request) }
+        try options.present(items, rows: items, columns: Self.columns)
     }
 }
 

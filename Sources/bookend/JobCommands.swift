@@ -6,7 +6,8 @@ import Foundation
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Create, watch and end jobs on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Terminate.self, Delete.self, Disable.self, Enable.self, Wait.self, Why.self,
+        subcommands: [Create.self, List.self, Show.self, Terminate.self, VerbCommand<Delete>.self, Disable.self, VerbCommand<Enable>.self,
+                      Wait.self, Why.self,
                       PrepReleaseStatus.self, TaskCounts.self])
 
     struct Create: ActionCommand {
@@ -77,11 +78,9 @@ struct JobCommand: AsyncParsableCommand {
         }
     }
 
-    struct Delete: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a job (release runs first where it is still owed).")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.deleteJob(id)) { _ in "deleting job \(id)" } }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<JobID>("delete", abstract: "Delete a job (release runs first where it is still owed).",
+                                     done: { "deleting job \($0.id)" }) { BatchOperations.deleteJob($0.id) }
     }
 
     struct Disable: ActionCommand {
@@ -95,11 +94,9 @@ struct JobCommand: AsyncParsableCommand {
         }
     }
 
-    struct Enable: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Let a disabled job's tasks start again.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.enableJob(id)) { _ in "enabling job \(id)" } }
+    enum Enable: VerbDefinition {
+        static let verb = Verb<JobID>("enable", abstract: "Let a disabled job's tasks start again.",
+                                     done: { "enabling job \($0.id)" }) { BatchOperations.enableJob($0.id) }
     }
 
     struct Wait: AsyncParsableCommand {
@@ -172,8 +169,7 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "A task id (default: the job as a whole).") var task: String?
 
         func run() async throws {
-            let api = try options.client()
-            let reason: BookendWaitReason? = try await calling {
+            let reason: BookendWaitReason? = try await options.withClient { api in
                 if let task { return try await api.send(BatchOperations.getTask(job, task)).bookendWaitReason }
                 return try await api.send(BatchOperations.getJob(job)).bookendWaitReason
             }
@@ -208,15 +204,10 @@ struct JobCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
         func run() async throws {
-            let api = try options.client()
-            let result = try await calling { try await api.send(BatchOperations.getJobTaskCounts(id)) }
-            switch options.format {
-            case .json: try printJSON(result)
-            case .table:
-                printTable([result.taskCounts], columns: [
-                    Column("ACTIVE") { $0.active }, Column("RUNNING") { $0.running }, Column("COMPLETED") { $0.completed },
-                    Column("SUCCEEDED") { $0.succeeded }, Column("FAILED") { $0.failed }])
-            }
+            let result = try await options.withClient { try await $0.send(BatchOperations.getJobTaskCounts(id)) }
+            try options.present(result, rows: [result.taskCounts], columns: [
+                Column("ACTIVE") { $0.active }, Column("RUNNING") { $0.running }, Column("COMPLETED") { $0.completed },
+                Column("SUCCEEDED") { $0.succeeded }, Column("FAILED") { $0.failed }])
         }
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool", abstract: "Create, list, resize and delete pools on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Resize.self, Delete.self])
+        subcommands: [Create.self, List.self, Show.self, Resize.self, VerbCommand<Delete>.self])
 
     struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a pool of local nodes.")
@@ -71,10 +71,8 @@ struct PoolCommand: AsyncParsableCommand {
         }
     }
 
-    struct Delete: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a pool (its running tasks are requeued).")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The pool id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.deletePool(id)) { _ in "deleting pool \(id)" } }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<PoolID>("delete", abstract: "Delete a pool (its running tasks are requeued).",
+                                      done: { "deleting pool \($0.id)" }) { BatchOperations.deletePool($0.id) }
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Add, list and control tasks on a running daemon.",
-        subcommands: [Add.self, List.self, Show.self, Terminate.self, Delete.self, Reactivate.self, File.self])
+        subcommands: [Add.self, List.self, Show.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self, VerbCommand<Reactivate>.self,
+                      File.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -83,28 +84,19 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct Terminate: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "End a task (it completes as failed with TaskEnded).")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.terminateTask(job, id)) { _ in "terminated task \(id)" } }
+    enum Terminate: VerbDefinition {
+        static let verb = Verb<TaskPath>("terminate", abstract: "End a task (it completes as failed with TaskEnded).",
+                                        done: { "terminated task \($0.id)" }) { BatchOperations.terminateTask($0.job, $0.id) }
     }
 
-    struct Delete: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a task and its files.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.deleteTask(job, id)) { _ in "deleted task \(id)" } }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<TaskPath>("delete", abstract: "Delete a task and its files.",
+                                        done: { "deleted task \($0.id)" }) { BatchOperations.deleteTask($0.job, $0.id) }
     }
 
-    struct Reactivate: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Run a failed task again.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func action() -> Action<NoContent> { Action(BatchOperations.reactivateTask(job, id)) { _ in "reactivated task \(id)" } }
+    enum Reactivate: VerbDefinition {
+        static let verb = Verb<TaskPath>("reactivate", abstract: "Run a failed task again.",
+                                        done: { "reactivated task \($0.id)" }) { BatchOperations.reactivateTask($0.job, $0.id) }
     }
 
     struct File: AsyncParsableCommand {
@@ -114,8 +106,7 @@ struct TaskCommand: AsyncParsableCommand {
         @Argument(help: "The task id.") var id: String
         @Argument(help: "The path inside the task directory.") var path = "stdout.txt"
         func run() async throws {
-            let api = try options.client()
-            let content = try await calling { try await api.send(BatchOperations.getTaskFile(job, id, path: path)) }
+            let content = try await options.withClient { try await $0.send(BatchOperations.getTaskFile(job, id, path: path)) }
             FileHandle.standardOutput.write(content)
         }
     }
