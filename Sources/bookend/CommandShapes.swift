@@ -129,12 +129,21 @@ extension OnAllBatchTasksComplete: ExpressibleByArgument {}
 /// Reads `--json PATH` (or `-` for stdin) as `T`; a file that is not JSON, or not a `T`, is one line
 /// naming the file and the property.
 func readJSONFile<T: Decodable>(_ path: String, as type: T.Type, what: String) throws -> T {
+    try decodeJSON(type, try readJSONFile(path), from: path, what: what)
+}
+
+/// The bytes of `--json PATH` (or `-`: stdin, which can be read only once), checked to be JSON.
+func readJSONFile(_ path: String) throws -> Data {
     guard let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path) else {
         throw CLIError("cannot read \(path)")
     }
     guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
         throw CLIError("\(path) is not valid JSON")
     }
+    return data
+}
+
+func decodeJSON<T: Decodable>(_ type: T.Type, _ data: Data, from path: String, what: String) throws -> T {
     do {
         return try JSONDecoder().decode(type, from: data)
     } catch let error as DecodingError {

@@ -8,7 +8,7 @@ struct JobCommand: AsyncParsableCommand {
         commandName: "job", abstract: "Create, watch and end jobs on a running daemon.",
         subcommands: [Create.self, List.self, Show.self, Terminate.self, VerbCommand<Delete>.self, Disable.self, VerbCommand<Enable>.self,
                       Wait.self, Why.self,
-                      PrepReleaseStatus.self, TaskCounts.self])
+                      JobPreparationAndReleaseTaskStatus.self, TaskCounts.self])
 
     struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a job, with optional preparation and release tasks.")
@@ -180,7 +180,7 @@ struct JobCommand: AsyncParsableCommand {
         }
     }
 
-    struct PrepReleaseStatus: ListCommand {
+    struct JobPreparationAndReleaseTaskStatus: ListCommand {
         static let configuration = CommandConfiguration(
             commandName: "prep-release-status", abstract: "Show, per node, the job's preparation and release tasks.")
         @OptionGroup var options: ClientOptions

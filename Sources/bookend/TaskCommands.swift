@@ -26,9 +26,12 @@ struct TaskCommand: AsyncParsableCommand {
 
         func tasks() throws -> [BatchTaskCreateOptions] {
             if let json {
-                // One object or an array of them: try the array first, and report against the single shape.
-                if let many = try? readJSONFile(json, as: [BatchTaskCreateOptions].self, what: "an array of tasks") { return many }
-                return [try readJSONFile(json, as: BatchTaskCreateOptions.self, what: "a task or an array of tasks")]
+                // One object or an array of them, told apart by the first character.
+                let data = try readJSONFile(json)
+                if data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[") {
+                    return try decodeJSON([BatchTaskCreateOptions].self, data, from: json, what: "an array of tasks")
+                }
+                return [try decodeJSON(BatchTaskCreateOptions.self, data, from: json, what: "a task")]
             }
             guard let id, let commandLine else { throw ValidationError("give --id and --command-line, or --json") }
             return [BatchTaskCreateOptions(

@@ -89,17 +89,21 @@ import Testing
             #expect(many.errorLines.count == 1)
             #expect(many.errorLines.first?.hasPrefix("error: task t1: TaskExists") == true, "\(many.stderr)")
 
+            // One task object on stdin.
+            let piped = try await BookendCLI.run(server, ["task", "add", "cj", "--json", "-"], stdin: #"{"id":"piped","commandLine":"/bin/true","requiredSlots":2}"#)
+            #expect(piped.status == 0 && piped.stdout == "added 1 of 1 tasks to job cj\n", "\(piped.stdout)\(piped.stderr)")
             let waited = try await bookend(server, ["job", "wait", "cj", "--timeout", "120"])
             #expect(waited.status == 3, "some failed: \(waited.stdout)\(waited.stderr)")
             let tasks = try decode([BatchTask].self, try await ok(server, ["task", "list", "cj", "--output", "json"]))
-            #expect(tasks.map(\.id).sorted() == ["f", "t1"])
+            #expect(tasks.map(\.id).sorted() == ["f", "piped", "t1"])
+            #expect(tasks.first { $0.id == "piped" }?.requiredSlots == 2)
             #expect(tasks.first { $0.id == "f" }?.executionInfo?.exitCode == 2)
             let failed = try await ok(server, ["task", "list", "cj", "--filter", "executionInfo/result eq 'failure'"]).split(separator: "\n")
             #expect(failed.count == 2 && failed[1].hasPrefix("f "), "\(failed)")
             #expect(try await ok(server, ["task", "show", "cj", "t1"]).contains("success"))
             #expect(try await ok(server, ["task", "file", "cj", "t1"]) == "hi\n")
             let counts = try decode(BatchTaskCountsResult.self, try await ok(server, ["job", "task-counts", "cj", "--output", "json"]))
-            #expect(counts.taskCounts == BatchTaskCounts(active: 0, running: 0, completed: 2, succeeded: 1, failed: 1))
+            #expect(counts.taskCounts == BatchTaskCounts(active: 0, running: 0, completed: 3, succeeded: 2, failed: 1))
 
             #expect(try await ok(server, ["task", "reactivate", "cj", "f"]) == "reactivated task f\n")
             #expect(try await ok(server, ["task", "add", "cj", "--id", "long", "--command-line", "/bin/sleep 300"]) == "added 1 of 1 tasks to job cj\n")
