@@ -47,14 +47,17 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
+        // The Azure Batch wire models (Codable, with the Azure property names and enum values), shared by
+        // the client, the CLI and the API; Foundation only.
+        .target(name: "BatchModels", swiftSettings: swiftSettings),
         // A client of the Azure Batch REST API with Shared Key signing, for the CLI (and any Swift program).
         // https goes through swift-nio-ssl: FoundationNetworking on Linux cannot trust a custom CA.
-        .target(name: "Client", dependencies: [crypto, nioSSL] + nio, swiftSettings: swiftSettings),
+        .target(name: "Client", dependencies: ["BatchModels", crypto, nioSSL] + nio, swiftSettings: swiftSettings),
         // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
-        .target(name: "API", dependencies: ["Bookend", hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .target(name: "API", dependencies: ["Bookend", "BatchModels", hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(
             name: "bookend",
-            dependencies: ["Bookend", "SQLite", "Client", "API", argumentParser, logging, serviceLifecycle, unixSignals],
+            dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", argumentParser, logging, serviceLifecycle, unixSignals],
             swiftSettings: swiftSettings
         ),
 
@@ -68,10 +71,10 @@ let package = Package(
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath"], swiftSettings: swiftSettings),
-        .testTarget(name: "ClientTests", dependencies: ["Client"], swiftSettings: swiftSettings),
+        .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "Bookend", "Client", crypto, logging, serviceLifecycle],
+            dependencies: ["API", "Bookend", "BatchModels", "Client", crypto, logging, serviceLifecycle],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,3 +1,4 @@
+import BatchModels
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -89,42 +90,37 @@ public struct BatchHTTPClient: Sendable {
             for (key, value) in http?.allHeaderFields ?? [:] { responseHeaders["\(key)".lowercased()] = "\(value)" }
         }
         guard expect.contains(status) else {
-            struct Body: Decodable {
-                struct Message: Decodable { let value: String }
-                let code: String?
-                let message: Message?
-            }
-            let decoded = try? JSONDecoder().decode(Body.self, from: data)
+            // Not every failure is a Batch error body (a proxy's 502, a HEAD): then the status is all we know.
+            let decoded = try? JSONDecoder().decode(BatchError.self, from: data)
             let message = decoded?.message?.value.split(separator: "\n").first.map(String.init) ?? "HTTP \(status)"
             throw ClientError(status: status, code: decoded?.code ?? "HTTP\(status)", message: message)
         }
         return Response(status: status, headers: responseHeaders, body: data)
     }
 
-    /// GETs a list and follows `odata.nextLink` until the last page.
-    public func list<T: Decodable>(_ path: String, query: [(String, String)] = [], as type: T.Type) async throws -> [T] {
-        var items: [T] = []
-        var response = try await send("GET", path, query: query, expect: [200])
-        while true {
-            let page = try decode(ListPage<T>.self, response.body)
+    /// Runs one operation and decodes what a success answers.
+    public func send<Answer>(_ request: BatchRequest<Answer>) async throws -> Answer {
+        let response = try await send(request.method, request.path, query: request.query, body: request.body, expect: request.expect)
+        return try request.decode(response.body)
+    }
+
+    /// GETs one JSON resource, e.g. `get(BatchPool.self, "/pools/p1")`.
+    public func get<T: Decodable & Sendable>(_ type: T.Type, _ path: String, query: [(String, String)] = []) async throws -> T {
+        try await send(BatchRequest<T>("GET", path, query: query, expect: [200]))
+    }
+
+    /// Every item of a list, following `odata.nextLink` until the last page.
+    public func list<Item>(_ request: BatchRequest<BatchPage<Item>>) async throws -> [Item] {
+        var page = try await send(request)
+        var items = page.value
+        while let next = page.odataNextLink {
+            guard let url = URL(string: next) else {
+                throw ClientError(status: 0, code: "InvalidResponse", message: "the service sent a next link that is not a URL: \(next)")
+            }
+            page = try request.decode(try await send("GET", url: url, body: nil, expect: [200]).body)
             items += page.value
-            guard let next = page.nextLink, let url = URL(string: next) else { return items }
-            response = try await send("GET", url: url, body: nil, expect: [200])
         }
-    }
-
-    struct ListPage<T: Decodable>: Decodable {
-        let value: [T]
-        let nextLink: String?
-        enum CodingKeys: String, CodingKey { case value, nextLink = "odata.nextLink" }
-    }
-
-    public func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
-        do {
-            return try JSONDecoder().decode(type, from: data)
-        } catch {
-            throw ClientError(status: 0, code: "InvalidResponse", message: "unexpected response from the service: \(error)")
-        }
+        return items
     }
 
     static func rfc1123(_ date: Date) -> String {

@@ -1,111 +1,102 @@
 import ArgumentParser
+import BatchModels
 import Client
 import Foundation
 
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Create, watch and end jobs on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Terminate.self, Delete.self, Disable.self, Enable.self, Wait.self, Why.self,
-                      PrepReleaseStatus.self, TaskCounts.self])
+        subcommands: [Create.self, List.self, Show.self, Terminate.self, VerbCommand<Delete>.self, Disable.self, VerbCommand<Enable>.self,
+                      Wait.self, Why.self,
+                      JobPreparationAndReleaseTaskStatus.self, TaskCounts.self])
 
-    struct Create: AsyncParsableCommand {
+    struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a job, with optional preparation and release tasks.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Option(help: "The job id.") var id: String?
-        @Option(help: "The pool its tasks run on.") var pool: String?
-        @Option(help: "The job preparation task's command line.") var prep: String?
-        @Option(help: "The job release task's command line (needs --prep).") var release: String?
+        @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
+        @Option(name: [.customLong("pool-id"), .customLong("pool")], help: "The pool its tasks run on.") var poolId: String?
+        @Option(name: [.customLong("job-preparation-task"), .customLong("prep")], help: "The job preparation task's command line.")
+        var jobPreparationTask: String?
+        @Option(name: [.customLong("job-release-task"), .customLong("release")], help: "The job release task's command line (needs a preparation task).")
+        var jobReleaseTask: String?
+        @Option(help: "From -1000 to 1000; higher runs first.") var priority: Int?
+        @Option(name: .customLong("max-task-retry-count"), help: "Retries of a failed task (-1: no limit); the default of the job's tasks.")
+        var maxTaskRetryCount: Int?
+        @Option(name: .customLong("on-all-tasks-complete"), help: "What the job does once all its tasks have completed.")
+        var onAllTasksComplete: OnAllBatchTasksComplete?
         @Option(help: "A JSON file (or - for stdin) with the whole job, as for Azure Batch's POST /jobs.") var json: String?
 
-        func run() async throws {
-            let api = try client.client()
-            let payload: Data
-            if let json {
-                payload = try readJSONFile(json)
-            } else {
-                guard let id, let pool else { throw ValidationError("give --id and --pool, or --json") }
-                var job: [String: Any] = ["id": id, "poolInfo": ["poolId": pool]]
-                if let prep { job["jobPreparationTask"] = ["commandLine": prep] }
-                if let release { job["jobReleaseTask"] = ["commandLine": release] }
-                payload = try body(job)
-            }
-            _ = try await calling { try await api.send("POST", "/jobs", body: payload, expect: [201]) }
-            print("created job \(jsonObject(payload)["id"] as? String ?? "")")
+        func job() throws -> BatchJobCreateOptions {
+            if let json { return try readJSONFile(json, as: BatchJobCreateOptions.self, what: "a job") }
+            guard let id, let poolId else { throw ValidationError("give --id and --pool-id, or --json") }
+            return BatchJobCreateOptions(
+                id: id, displayName: displayName, priority: priority,
+                constraints: maxTaskRetryCount.map { BatchJobConstraints(maxTaskRetryCount: $0) },
+                jobPreparationTask: jobPreparationTask.map { BatchJobPreparationTask(commandLine: $0) },
+                jobReleaseTask: jobReleaseTask.map { BatchJobReleaseTask(commandLine: $0) },
+                poolInfo: BatchPoolInfo(poolId: poolId), onAllTasksComplete: onAllTasksComplete)
+        }
+        func action() throws -> Action<NoContent> {
+            let job = try job()
+            return Action(try BatchOperations.createJob(job)) { _ in "created job \(job.id)" }
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ListCommand {
         static let configuration = CommandConfiguration(abstract: "List jobs.")
-        @OptionGroup var client: ClientOptions
-        func run() async throws {
-            let api = try client.client()
-            let jobs = try await calling { try await listObjects(api, "/jobs") }
-            if client.output == .json { return printJSON(jobs) }
-            printTable(jobs, columns: [("ID", "id"), ("STATE", "state"), ("POOL", "poolInfo.poolId"), ("PRIORITY", "priority"),
-                                       ("CREATED", "creationTime"), ("ENDED", "executionInfo.endTime"), ("REASON", "executionInfo.terminateReason")])
+        @OptionGroup var options: ClientOptions
+        @Option(help: "An OData filter, e.g. \"state eq 'active'\".") var filter: String?
+        func request() -> BatchRequest<BatchJobList> { BatchOperations.listJobs(filter: filter) }
+        static var columns: [Column<BatchJob>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("PRIORITY") { $0.priority },
+             Column("CREATED") { $0.creationTime }, Column("ENDED") { $0.executionInfo?.endTime },
+             Column("REASON") { $0.executionInfo?.terminateReason }]
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ShowCommand {
         static let configuration = CommandConfiguration(abstract: "Show one job.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/jobs/\(seg(id))", expect: [200]) }
-            let job = jsonObject(response.body)
-            if client.output == .json { return printJSON(job) }
-            printTable([job], columns: [("ID", "id"), ("STATE", "state"), ("POOL", "poolInfo.poolId"), ("CREATED", "creationTime"),
-                                        ("ENDED", "executionInfo.endTime"), ("REASON", "executionInfo.terminateReason"),
-                                        ("SCHEDULING ERROR", "executionInfo.schedulingError.code")])
+        func request() -> BatchRequest<BatchJob> { BatchOperations.getJob(id) }
+        static var columns: [Column<BatchJob>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("CREATED") { $0.creationTime },
+             Column("ENDED") { $0.executionInfo?.endTime }, Column("REASON") { $0.executionInfo?.terminateReason },
+             Column("SCHEDULING ERROR") { $0.executionInfo?.schedulingError?.code }]
         }
     }
 
-    struct Terminate: AsyncParsableCommand {
+    struct Terminate: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "End a job: running tasks stop, then release runs on every prepared node.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
-        @Option(help: "The terminate reason to record.") var reason: String?
-        func run() async throws {
-            let api = try client.client()
-            let payload = try body(reason.map { ["terminateReason": $0] } ?? [:])
-            _ = try await calling { try await api.send("POST", "/jobs/\(seg(id))/terminate", body: payload, expect: [202]) }
-            print("terminating job \(id)")
+        @Option(name: [.customLong("terminate-reason"), .customLong("reason")], help: "The terminate reason to record.")
+        var terminateReason: String?
+        func action() throws -> Action<NoContent> {
+            Action(try BatchOperations.terminateJob(id, BatchJobTerminateOptions(terminateReason: terminateReason))) { _ in "terminating job \(id)" }
         }
     }
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a job (release runs first where it is still owed).")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("DELETE", "/jobs/\(seg(id))", expect: [202]) }
-            print("deleting job \(id)")
-        }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<JobID>("delete", abstract: "Delete a job (release runs first where it is still owed).",
+                                     done: { "deleting job \($0.id)" }) { BatchOperations.deleteJob($0.id) }
     }
 
-    struct Disable: AsyncParsableCommand {
+    struct Disable: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Stop a job's tasks from starting.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
-        @Option(help: "What happens to running tasks: requeue, terminate or wait.") var tasks = "requeue"
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("POST", "/jobs/\(seg(id))/disable", body: try body(["disableTasks": tasks]), expect: [202]) }
-            print("disabling job \(id)")
+        @Option(name: [.customLong("disable-tasks"), .customLong("tasks")], help: "What happens to running tasks.")
+        var disableTasks: DisableBatchJobOption = .requeue
+        func action() throws -> Action<NoContent> {
+            Action(try BatchOperations.disableJob(id, BatchJobDisableOptions(disableTasks: disableTasks))) { _ in "disabling job \(id)" }
         }
     }
 
-    struct Enable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Let a disabled job's tasks start again.")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("POST", "/jobs/\(seg(id))/enable", expect: [202]) }
-            print("enabling job \(id)")
-        }
+    enum Enable: VerbDefinition {
+        static let verb = Verb<JobID>("enable", abstract: "Let a disabled job's tasks start again.",
+                                     done: { "enabling job \($0.id)" }) { BatchOperations.enableJob($0.id) }
     }
 
     struct Wait: AsyncParsableCommand {
@@ -118,39 +109,35 @@ struct JobCommand: AsyncParsableCommand {
                 disabled, ...). On 5 the reason, the failing nodes, exit codes and the preparation's last stderr \
                 lines are printed; `bookend job why` explains any wait.
                 """)
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
         @Option(help: "Give up after this many seconds.") var timeout: Double = 3600
 
         func run() async throws {
-            let api = try client.client()
+            let api = try options.client()
             let deadline = Date().addingTimeInterval(timeout)
             let interactive = isatty(STDOUT_FILENO) == 1
             var last = ""
             while true {
-                let response = try await calling { try await api.send("GET", "/jobs/\(seg(id))/taskcounts", expect: [200]) }
-                let counts = jsonObject(response.body)["taskCounts"] as? [String: Any] ?? [:]
-                func count(_ key: String) -> Int { (counts[key] as? NSNumber)?.intValue ?? 0 }
-                let total = count("active") + count("running") + count("completed")
-                let line = Self.progress(completed: count("completed"), total: total, running: count("running"),
-                                         succeeded: count("succeeded"), failed: count("failed"))
+                let counts = try await calling { try await api.send(BatchOperations.getJobTaskCounts(id)) }.taskCounts
+                let line = Self.progress(counts)
                 if interactive {
                     FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
                 } else if line != last {
                     print(line)
                 }
                 last = line
-                if count("active") == 0 && count("running") == 0 {
+                if counts.active == 0 && counts.running == 0 {
                     if interactive { print() }
-                    if client.output == .json { printJSON(counts) }
-                    if count("failed") > 0 { throw ExitCode(3) }
+                    if options.format == .json { try printJSON(counts) }
+                    if counts.failed > 0 { throw ExitCode(3) }
                     return
                 }
                 // The daemon says when no task can ever finish as things stand; waiting on would be silent forever.
-                let job = try await calling { try await api.send("GET", "/jobs/\(seg(id))", expect: [200]) }
-                if let reason = jsonObject(job.body)[waitReasonProperty] as? [String: Any], reason["state"] as? String == "blocked" {
+                let job = try await calling { try await api.send(BatchOperations.getJob(id)) }
+                if let reason = job.bookendWaitReason, reason.state == .blocked {
                     if interactive { print() }
-                    if client.output == .json { printJSON(reason) }
+                    if options.format == .json { try printJSON(reason) }
                     let lines = describe(reason, subject: "job \(id)")
                     FileHandle.standardError.write(Data(("error: " + lines.joined(separator: "\n") + "\n").utf8))
                     throw ExitCode(5)
@@ -164,11 +151,12 @@ struct JobCommand: AsyncParsableCommand {
             }
         }
 
-        static func progress(completed: Int, total: Int, running: Int, succeeded: Int, failed: Int) -> String {
+        static func progress(_ counts: BatchTaskCounts) -> String {
             let width = 30
-            let filled = total == 0 ? width : width * completed / total
+            let total = counts.active + counts.running + counts.completed
+            let filled = total == 0 ? width : width * counts.completed / total
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            return "[\(bar)] \(completed)/\(total) completed, \(running) running, \(succeeded) succeeded, \(failed) failed"
+            return "[\(bar)] \(counts.completed)/\(total) completed, \(counts.running) running, \(counts.succeeded) succeeded, \(counts.failed) failed"
         }
     }
 
@@ -176,78 +164,69 @@ struct JobCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Explain why a job's tasks, or one task, have not started: blocked (needs an action), waiting, or not waiting.",
             discussion: "Exit status 0 whatever the answer; 1 when the job or task does not exist.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var job: String
         @Argument(help: "A task id (default: the job as a whole).") var task: String?
 
         func run() async throws {
-            let api = try client.client()
-            let path = "/jobs/\(seg(job))" + (task.map { "/tasks/\(seg($0))" } ?? "")
-            let response = try await calling { try await api.send("GET", path, expect: [200]) }
-            guard let reason = jsonObject(response.body)[waitReasonProperty] as? [String: Any] else {
-                throw CLIError("the daemon did not say why (it predates \(waitReasonProperty))")
+            let reason: BookendWaitReason? = try await options.withClient { api in
+                if let task { return try await api.send(BatchOperations.getTask(job, task)).bookendWaitReason }
+                return try await api.send(BatchOperations.getJob(job)).bookendWaitReason
             }
-            if client.output == .json { return printJSON(reason) }
+            guard let reason else { throw CLIError("the daemon did not say why (it predates bookendWaitReason)") }
+            if options.format == .json { return try printJSON(reason) }
             let subject = task.map { "task \($0) of job \(job)" } ?? "job \(job)"
             for line in describe(reason, subject: subject) { print(line) }
         }
     }
 
-    struct PrepReleaseStatus: AsyncParsableCommand {
+    struct JobPreparationAndReleaseTaskStatus: ListCommand {
         static let configuration = CommandConfiguration(
             commandName: "prep-release-status", abstract: "Show, per node, the job's preparation and release tasks.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            let items = try await calling { try await listObjects(api, "/jobs/\(seg(id))/jobpreparationandreleasetaskstatus") }
-            if client.output == .json { return printJSON(items) }
-            printTable(items, columns: [
-                ("NODE", "nodeId"), ("PREP", "jobPreparationTaskExecutionInfo.state"), ("PREP RESULT", "jobPreparationTaskExecutionInfo.result"),
-                ("PREP EXIT", "jobPreparationTaskExecutionInfo.exitCode"), ("RETRIES", "jobPreparationTaskExecutionInfo.retryCount"),
-                ("PREP ENDED", "jobPreparationTaskExecutionInfo.endTime"), ("RELEASE", "jobReleaseTaskExecutionInfo.state"),
-                ("RELEASE EXIT", "jobReleaseTaskExecutionInfo.exitCode"), ("RELEASE ENDED", "jobReleaseTaskExecutionInfo.endTime"),
-            ])
+        func request() -> BatchRequest<BatchJobPreparationAndReleaseTaskStatusList> {
+            BatchOperations.listJobPreparationAndReleaseTaskStatus(id)
+        }
+        static var columns: [Column<BatchJobPreparationAndReleaseTaskStatus>] {
+            [Column("NODE") { $0.nodeId }, Column("PREP") { $0.jobPreparationTaskExecutionInfo?.state },
+             Column("PREP RESULT") { $0.jobPreparationTaskExecutionInfo?.result },
+             Column("PREP EXIT") { $0.jobPreparationTaskExecutionInfo?.exitCode },
+             Column("RETRIES") { $0.jobPreparationTaskExecutionInfo?.retryCount },
+             Column("PREP ENDED") { $0.jobPreparationTaskExecutionInfo?.endTime }, Column("RELEASE") { $0.jobReleaseTaskExecutionInfo?.state },
+             Column("RELEASE EXIT") { $0.jobReleaseTaskExecutionInfo?.exitCode },
+             Column("RELEASE ENDED") { $0.jobReleaseTaskExecutionInfo?.endTime }]
         }
     }
 
     struct TaskCounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "task-counts", abstract: "Count a job's tasks by state.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
         func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/jobs/\(seg(id))/taskcounts", expect: [200]) }
-            let object = jsonObject(response.body)
-            if client.output == .json { return printJSON(object) }
-            printTable([object["taskCounts"] as? [String: Any] ?? [:]], columns: [
-                ("ACTIVE", "active"), ("RUNNING", "running"), ("COMPLETED", "completed"), ("SUCCEEDED", "succeeded"), ("FAILED", "failed")])
+            let result = try await options.withClient { try await $0.send(BatchOperations.getJobTaskCounts(id)) }
+            try options.present(result, rows: [result.taskCounts], columns: [
+                Column("ACTIVE") { $0.active }, Column("RUNNING") { $0.running }, Column("COMPLETED") { $0.completed },
+                Column("SUCCEEDED") { $0.succeeded }, Column("FAILED") { $0.failed }])
         }
     }
 }
 
-/// The daemon's extension property that explains a wait (docs/daemon.md).
-let waitReasonProperty = "bookendWaitReason"
-
 /// A `bookendWaitReason` for people: what state and why, then each failed node with its exit code
 /// and the preparation's last stderr lines.
-func describe(_ reason: [String: Any], subject: String) -> [String] {
-    let state = reason["state"] as? String ?? ""
-    let code = reason["code"] as? String ?? ""
-    let message = reason["message"] as? String ?? ""
-    let verdict: String
-    switch state {
-    case "blocked": verdict = "is blocked"
-    case "waiting": verdict = "is waiting"
-    case "notwaiting": verdict = "is not waiting"
-    default: verdict = "is \(state)"
+func describe(_ reason: BookendWaitReason, subject: String) -> [String] {
+    let verdict = switch reason.state {
+    case .blocked: "is blocked"
+    case .waiting: "is waiting"
+    case .notWaiting: "is not waiting"
+    case .unrecognized(let state): "is \(state)"
     }
-    var lines = ["\(subject) \(verdict) (\(code)): \(message)"]
-    for failure in reason["failedPreparations"] as? [[String: Any]] ?? [] {
-        let exit = (failure["exitCode"] as? NSNumber).map { "\($0)" } ?? "none"
-        let failureCode = ((failure["failureInfo"] as? [String: Any])?["code"] as? String).map { " (\($0))" } ?? ""
-        lines.append("  node \(failure["nodeId"] as? String ?? ""): exit code \(exit)\(failureCode)")
-        for line in (failure["stderrTail"] as? String ?? "").split(separator: "\n") { lines.append("    stderr: \(line)") }
+    var lines = ["\(subject) \(verdict) (\(reason.code ?? "")): \(reason.message ?? "")"]
+    for failure in reason.failedPreparations ?? [] {
+        let exit = failure.exitCode.map(String.init) ?? "none"
+        let failureCode = failure.failureInfo?.code.map { " (\($0))" } ?? ""
+        lines.append("  node \(failure.nodeId): exit code \(exit)\(failureCode)")
+        for line in (failure.stderrTail ?? "").split(separator: "\n") { lines.append("    stderr: \(line)") }
     }
     return lines
 }

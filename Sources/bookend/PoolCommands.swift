@@ -1,132 +1,78 @@
 import ArgumentParser
+import BatchModels
 import Client
 import Foundation
 
 struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool", abstract: "Create, list, resize and delete pools on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Resize.self, Delete.self])
+        subcommands: [Create.self, List.self, Show.self, Resize.self, VerbCommand<Delete>.self])
 
-    struct Create: AsyncParsableCommand {
+    struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a pool of local nodes.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Option(help: "The pool id.") var id: String?
-        @Option(help: "Number of nodes.") var nodes = 1
-        @Option(help: "Task slots per node.") var slots = 1
-        @Option(help: "spread or pack.") var fill = "spread"
+        @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
+        @Option(name: .customLong("vm-size"), help: "Stored and echoed; local nodes have the machine's size.") var vmSize = "standard_d1_v2"
+        @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "Number of nodes.")
+        var targetDedicatedNodes = 1
+        @Option(name: [.customLong("task-slots-per-node"), .customLong("slots")], help: "Task slots per node.")
+        var taskSlotsPerNode = 1
+        @Option(name: [.customLong("node-fill-type"), .customLong("fill")], help: "How tasks are placed on the nodes.")
+        var nodeFillType: BatchNodeFillType = .spread
         @Option(help: "A JSON file (or - for stdin) with the whole pool, as for Azure Batch's POST /pools.") var json: String?
 
-        func run() async throws {
-            let api = try client.client()
-            let payload: Data
-            if let json {
-                payload = try readJSONFile(json)
-            } else {
-                guard let id else { throw ValidationError("give --id or --json") }
-                payload = try body(["id": id, "vmSize": "standard_d1_v2", "targetDedicatedNodes": nodes, "taskSlotsPerNode": slots,
-                                    "taskSchedulingPolicy": ["nodeFillType": fill]])
-            }
-            _ = try await calling { try await api.send("POST", "/pools", body: payload, expect: [201]) }
-            print("created pool \(id ?? (jsonObject(payload)["id"] as? String ?? ""))")
+        func pool() throws -> BatchPoolCreateOptions {
+            if let json { return try readJSONFile(json, as: BatchPoolCreateOptions.self, what: "a pool") }
+            guard let id else { throw ValidationError("give --id or --json") }
+            return BatchPoolCreateOptions(
+                id: id, displayName: displayName, vmSize: vmSize, targetDedicatedNodes: targetDedicatedNodes,
+                taskSlotsPerNode: taskSlotsPerNode, taskSchedulingPolicy: BatchTaskSchedulingPolicy(nodeFillType: nodeFillType))
+        }
+        func action() throws -> Action<NoContent> {
+            let pool = try pool()
+            return Action(try BatchOperations.createPool(pool)) { _ in "created pool \(pool.id)" }
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ListCommand {
         static let configuration = CommandConfiguration(abstract: "List pools.")
-        @OptionGroup var client: ClientOptions
-        func run() async throws {
-            let api = try client.client()
-            let pools = try await calling { try await listObjects(api, "/pools") }
-            if client.output == .json { return printJSON(pools) }
-            printTable(pools, columns: [("ID", "id"), ("STATE", "state"), ("ALLOCATION", "allocationState"),
-                                        ("NODES", "currentDedicatedNodes"), ("TARGET", "targetDedicatedNodes"), ("SLOTS", "taskSlotsPerNode")])
+        @OptionGroup var options: ClientOptions
+        @Option(help: "An OData filter, e.g. \"state eq 'active'\".") var filter: String?
+        func request() -> BatchRequest<BatchPoolList> { BatchOperations.listPools(filter: filter) }
+        static var columns: [Column<BatchPool>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
+             Column("NODES") { $0.currentDedicatedNodes }, Column("TARGET") { $0.targetDedicatedNodes },
+             Column("SLOTS") { $0.taskSlotsPerNode }]
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ShowCommand {
         static let configuration = CommandConfiguration(abstract: "Show one pool.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The pool id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/pools/\(seg(id))", expect: [200]) }
-            let pool = jsonObject(response.body)
-            if client.output == .json { return printJSON(pool) }
-            printTable([pool], columns: [("ID", "id"), ("STATE", "state"), ("ALLOCATION", "allocationState"),
-                                         ("NODES", "currentDedicatedNodes"), ("SLOTS", "taskSlotsPerNode"), ("CREATED", "creationTime")])
+        func request() -> BatchRequest<BatchPool> { BatchOperations.getPool(id) }
+        static var columns: [Column<BatchPool>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
+             Column("NODES") { $0.currentDedicatedNodes }, Column("SLOTS") { $0.taskSlotsPerNode }, Column("CREATED") { $0.creationTime }]
         }
     }
 
-    struct Resize: AsyncParsableCommand {
+    struct Resize: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Change a pool's node count.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The pool id.") var id: String
-        @Option(help: "The new number of nodes.") var nodes: Int
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling {
-                try await api.send("POST", "/pools/\(seg(id))/resize", body: try body(["targetDedicatedNodes": nodes]), expect: [202])
+        @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "The new number of nodes.")
+        var targetDedicatedNodes: Int
+        func action() throws -> Action<NoContent> {
+            Action(try BatchOperations.resizePool(id, BatchPoolResizeOptions(targetDedicatedNodes: targetDedicatedNodes))) { _ in
+                "resizing pool \(id) to \(targetDedicatedNodes) nodes"
             }
-            print("resizing pool \(id) to \(nodes) nodes")
         }
     }
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a pool (its running tasks are requeued).")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The pool id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("DELETE", "/pools/\(seg(id))", expect: [202]) }
-            print("deleting pool \(id)")
-        }
-    }
-}
-
-struct NodeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "List, show and reboot the nodes of a pool.", subcommands: [List.self, Show.self, Reboot.self])
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a pool's nodes.")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The pool id.") var pool: String
-        func run() async throws {
-            let api = try client.client()
-            let nodes = try await calling { try await listObjects(api, "/pools/\(seg(pool))/nodes") }
-            if client.output == .json { return printJSON(nodes) }
-            printTable(nodes, columns: [("ID", "id"), ("STATE", "state"), ("RUNNING", "runningTasksCount"), ("RUN", "totalTasksRun"),
-                                        ("SUCCEEDED", "totalTasksSucceeded"), ("START TASK", "startTaskInfo.result"), ("BOOTED", "lastBootTime")])
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one node.")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The pool id.") var pool: String
-        @Argument(help: "The node id.") var node: String
-        func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/pools/\(seg(pool))/nodes/\(seg(node))", expect: [200]) }
-            let object = jsonObject(response.body)
-            if client.output == .json { return printJSON(object) }
-            printTable([object], columns: [("ID", "id"), ("STATE", "state"), ("SCHEDULING", "schedulingState"),
-                                           ("RUNNING", "runningTasksCount"), ("RUN", "totalTasksRun"), ("BOOTED", "lastBootTime")])
-        }
-    }
-
-    struct Reboot: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reboot a node (its start task and, per job, preparation run again).")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The pool id.") var pool: String
-        @Argument(help: "The node id.") var node: String
-        @Option(help: "requeue, terminate, taskcompletion or retaineddata.") var option = "requeue"
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling {
-                try await api.send("POST", "/pools/\(seg(pool))/nodes/\(seg(node))/reboot", body: try body(["nodeRebootOption": option]), expect: [202])
-            }
-            print("rebooting node \(node)")
-        }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<PoolID>("delete", abstract: "Delete a pool (its running tasks are requeued).",
+                                      done: { "deleting pool \($0.id)" }) { BatchOperations.deletePool($0.id) }
     }
 }

@@ -11,14 +11,10 @@ struct SQLCommand: AsyncParsableCommand {
         discussion: "The connection is read-only: statements that would change the database fail. See docs/sql.md for the views.")
 
     @OptionGroup var options: DataDirectoryOptions
-
-    @Option(help: "Output format: table or json.")
-    var output: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "The SQL query.")
     var query: String
-
-    enum OutputFormat: String, ExpressibleByArgument { case table, json }
 
     func run() async throws {
         let rows: [Row]
@@ -29,7 +25,7 @@ struct SQLCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        switch output {
+        switch output.format {
         case .json:
             let objects = rows.map { row in
                 Dictionary(uniqueKeysWithValues: zip(row.columns, row.values.map(\.jsonValue)))
@@ -38,14 +34,7 @@ struct SQLCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         case .table:
             guard let columns = rows.first?.columns else { return }
-            let cells = rows.map { $0.values.map(\.display) }
-            let widths = columns.indices.map { index in max(columns[index].count, cells.map { $0[index].count }.max() ?? 0) }
-            func line(_ values: [String]) -> String {
-                zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                    .trimmingCharacters(in: .whitespaces)
-            }
-            print(line(columns))
-            for row in cells { print(line(row)) }
+            printTable(titles: columns, rows: rows.map { $0.values.map(\.display) })
         }
     }
 }

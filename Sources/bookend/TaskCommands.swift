@@ -1,44 +1,58 @@
 import ArgumentParser
+import BatchModels
 import Client
 import Foundation
 
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Add, list and control tasks on a running daemon.",
-        subcommands: [Add.self, List.self, Show.self, Terminate.self, Delete.self, Reactivate.self, File.self])
+        subcommands: [Add.self, List.self, Show.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self, VerbCommand<Reactivate>.self,
+                      File.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add one task, or many from a JSON array (sent 100 per call, as addtaskcollection).")
-        @OptionGroup var client: ClientOptions
+            abstract: "Add one task, or many from a JSON array (sent 100 per call, as addtaskcollection).",
+            discussion: "Exit status 1 when any task was refused; each refusal is one line on stderr.")
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var job: String
         @Option(help: "The task id.") var id: String?
-        @Option(help: "The command line (run without a shell).") var command: String?
+        @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
+        @Option(name: [.customLong("command-line"), .customLong("command")], help: "The command line (run without a shell).")
+        var commandLine: String?
+        @Option(name: .customLong("max-task-retry-count"), help: "Retries when it fails (-1: no limit; default: the job's).")
+        var maxTaskRetryCount: Int?
+        @Option(name: .customLong("required-slots"), help: "Task slots it takes on its node.") var requiredSlots: Int?
         @Option(help: "A JSON file (or - for stdin) with one task object or an array of them.") var json: String?
 
-        func run() async throws {
-            let api = try client.client()
-            var tasks: [Any] = []
+        func tasks() throws -> [BatchTaskCreateOptions] {
             if let json {
-                let value = try JSONSerialization.jsonObject(with: try readJSONFile(json))
-                tasks = value as? [Any] ?? [value]
-            } else {
-                guard let id, let command else { throw ValidationError("give --id and --command, or --json") }
-                tasks = [["id": id, "commandLine": command]]
+                // One object or an array of them, told apart by the first character.
+                let data = try readJSONFile(json)
+                if data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[") {
+                    return try decodeJSON([BatchTaskCreateOptions].self, data, from: json, what: "an array of tasks")
+                }
+                return [try decodeJSON(BatchTaskCreateOptions.self, data, from: json, what: "a task")]
             }
+            guard let id, let commandLine else { throw ValidationError("give --id and --command-line, or --json") }
+            return [BatchTaskCreateOptions(
+                id: id, displayName: displayName, commandLine: commandLine,
+                constraints: maxTaskRetryCount.map { BatchTaskConstraints(maxTaskRetryCount: $0) }, requiredSlots: requiredSlots)]
+        }
+
+        func run() async throws {
+            let api = try options.client()
+            let tasks = try tasks()
             var failed = 0
             var offset = 0
             while offset < tasks.count {
                 let chunk = Array(tasks[offset..<min(offset + 100, tasks.count)])
                 offset += chunk.count
-                let response = try await calling {
-                    try await api.send("POST", "/jobs/\(seg(job))/addtaskcollection", body: try JSONSerialization.data(withJSONObject: ["value": chunk]), expect: [200])
-                }
-                for item in jsonObject(response.body)["value"] as? [[String: Any]] ?? [] where item["status"] as? String != "success" {
+                let request = try BatchOperations.createTaskCollection(job, BatchTaskGroup(value: chunk))
+                let result = try await calling { try await api.send(request) }
+                for item in result.value where item.status != .success {
                     failed += 1
-                    let error = item["error"] as? [String: Any]
-                    let message = (error?["message"] as? [String: Any])?["value"] as? String ?? ""
-                    FileHandle.standardError.write(Data("error: task \(item["taskId"] ?? ""): \(error?["code"] ?? "") \(message.split(separator: "\n").first ?? "")\n".utf8))
+                    let message = item.error?.message?.value.split(separator: "\n").first.map(String.init) ?? ""
+                    FileHandle.standardError.write(Data("error: task \(item.taskId): \(item.error?.code ?? item.status.rawValue) \(message)\n".utf8))
                 }
             }
             print("added \(tasks.count - failed) of \(tasks.count) tasks to job \(job)")
@@ -46,83 +60,57 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ListCommand {
         static let configuration = CommandConfiguration(abstract: "List a job's tasks.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var job: String
         @Option(help: "An OData filter, e.g. \"state eq 'completed'\".") var filter: String?
-        func run() async throws {
-            let api = try client.client()
-            let tasks = try await calling { try await listObjects(api, "/jobs/\(seg(job))/tasks", query: filter.map { [("$filter", $0)] } ?? []) }
-            if client.output == .json { return printJSON(tasks) }
-            printTable(tasks, columns: [("ID", "id"), ("STATE", "state"), ("NODE", "nodeInfo.nodeId"), ("EXIT", "executionInfo.exitCode"),
-                                        ("RESULT", "executionInfo.result"), ("RETRIES", "executionInfo.retryCount"),
-                                        ("FAILURE", "executionInfo.failureInfo.code")])
+        func request() -> BatchRequest<BatchTaskList> { BatchOperations.listTasks(job, filter: filter) }
+        static var columns: [Column<BatchTask>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
+             Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
+             Column("RETRIES") { $0.executionInfo?.retryCount }, Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ShowCommand {
         static let configuration = CommandConfiguration(abstract: "Show one task.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var job: String
         @Argument(help: "The task id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/jobs/\(seg(job))/tasks/\(seg(id))", expect: [200]) }
-            let task = jsonObject(response.body)
-            if client.output == .json { return printJSON(task) }
-            printTable([task], columns: [("ID", "id"), ("STATE", "state"), ("NODE", "nodeInfo.nodeId"), ("EXIT", "executionInfo.exitCode"),
-                                         ("RESULT", "executionInfo.result"), ("STARTED", "executionInfo.startTime"),
-                                         ("ENDED", "executionInfo.endTime"), ("FAILURE", "executionInfo.failureInfo.code")])
+        func request() -> BatchRequest<BatchTask> { BatchOperations.getTask(job, id) }
+        static var columns: [Column<BatchTask>] {
+            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
+             Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
+             Column("STARTED") { $0.executionInfo?.startTime }, Column("ENDED") { $0.executionInfo?.endTime },
+             Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]
         }
     }
 
-    struct Terminate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End a task (it completes as failed with TaskEnded).")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("POST", "/jobs/\(seg(job))/tasks/\(seg(id))/terminate", expect: [204]) }
-            print("terminated task \(id)")
-        }
+    enum Terminate: VerbDefinition {
+        static let verb = Verb<TaskPath>("terminate", abstract: "End a task (it completes as failed with TaskEnded).",
+                                        done: { "terminated task \($0.id)" }) { BatchOperations.terminateTask($0.job, $0.id) }
     }
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a task and its files.")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("DELETE", "/jobs/\(seg(job))/tasks/\(seg(id))", expect: [200]) }
-            print("deleted task \(id)")
-        }
+    enum Delete: VerbDefinition {
+        static let verb = Verb<TaskPath>("delete", abstract: "Delete a task and its files.",
+                                        done: { "deleted task \($0.id)" }) { BatchOperations.deleteTask($0.job, $0.id) }
     }
 
-    struct Reactivate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run a failed task again.")
-        @OptionGroup var client: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func run() async throws {
-            let api = try client.client()
-            _ = try await calling { try await api.send("POST", "/jobs/\(seg(job))/tasks/\(seg(id))/reactivate", expect: [204]) }
-            print("reactivated task \(id)")
-        }
+    enum Reactivate: VerbDefinition {
+        static let verb = Verb<TaskPath>("reactivate", abstract: "Run a failed task again.",
+                                        done: { "reactivated task \($0.id)" }) { BatchOperations.reactivateTask($0.job, $0.id) }
     }
 
     struct File: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a file of a task, e.g. stdout.txt or wd/out.txt.")
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var job: String
         @Argument(help: "The task id.") var id: String
         @Argument(help: "The path inside the task directory.") var path = "stdout.txt"
         func run() async throws {
-            let api = try client.client()
-            let response = try await calling { try await api.send("GET", "/jobs/\(seg(job))/tasks/\(seg(id))/files/\(seg(path))", expect: [200]) }
-            FileHandle.standardOutput.write(response.body)
+            let content = try await options.withClient { try await $0.send(BatchOperations.getTaskFile(job, id, path: path)) }
+            FileHandle.standardOutput.write(content)
         }
     }
 }

@@ -16,8 +16,8 @@ struct WorkloadRun: AsyncParsableCommand {
         commandName: "run",
         abstract: "Submit a workload (if not yet submitted) and drive it until every job has ended; exit 0 then.")
 
-    @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
-    var dataDirectory: String
+    @OptionGroup var data: DataDirectoryOptions
+    var dataDirectory: String { data.dataDirectory }
 
     @Option(help: "mixed | random | reuse")
     var spec: String = "mixed"

@@ -5,41 +5,10 @@ import Testing
 /// `bookendWaitReason`, the job's `schedulingError`, and the real `bookend` binary's `job wait` and
 /// `job why` against a live daemon, with a preparation task that really fails on every node.
 @Suite struct WaitReasonTests {
-    static let binary = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(".build/debug/bookend").path
+    static let binary = BookendCLI.binary
 
-    struct Ran {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    /// Runs `bookend` against the server. The wait happens on a dispatch thread: the server answers
-    /// from this process's cooperative pool, which a blocking wait there could starve.
-    func bookend(_ server: LiveServer, _ arguments: [String]) async throws -> Ran {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments + ["--endpoint", "http://127.0.0.1:\(server.port)", "--account", server.account]
-        var environment = ProcessInfo.processInfo.environment
-        environment["BOOKEND_KEY"] = server.key.base64EncodedString()
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    try process.run()
-                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    return Ran(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                        stderr: String(decoding: stderr, as: UTF8.self))
-                })
-            }
-        }
+    func bookend(_ server: LiveServer, _ arguments: [String]) async throws -> BookendCLI.Ran {
+        try await BookendCLI.run(server, arguments)
     }
 
     @Test func aJobWhosePreparationFailsEverywhereIsExplainedOnTheWireAndByTheCLI() async throws {

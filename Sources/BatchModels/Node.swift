@@ -1,0 +1,209 @@
+// Compute nodes as on the wire.
+
+/// How a node's start task went (`startTaskInfo`).
+public struct BatchStartTaskInfo: Codable, Sendable, Hashable {
+    public var state: BatchStartTaskState
+    public var startTime: String?
+    public var endTime: String?
+    public var exitCode: Int?
+    public var containerInfo: OpaqueJSON?
+    public var failureInfo: BatchTaskFailureInfo?
+    public var retryCount: Int?
+    public var lastRetryTime: String?
+    public var result: BatchTaskExecutionResult?
+
+    public init(
+        state: BatchStartTaskState,
+        startTime: String? = nil,
+        endTime: String? = nil,
+        exitCode: Int? = nil,
+        containerInfo: OpaqueJSON? = nil,
+        failureInfo: BatchTaskFailureInfo? = nil,
+        retryCount: Int? = nil,
+        lastRetryTime: String? = nil,
+        result: BatchTaskExecutionResult? = nil
+    ) {
+        self.state = state
+        self.startTime = startTime
+        self.endTime = endTime
+        self.exitCode = exitCode
+        self.containerInfo = containerInfo
+        self.failureInfo = failureInfo
+        self.retryCount = retryCount
+        self.lastRetryTime = lastRetryTime
+        self.result = result
+    }
+}
+
+/// A task that ran on a node lately (`recentTasks`).
+public struct BatchTaskInfo: Codable, Sendable, Hashable {
+    public var taskUrl: String?
+    public var jobId: String?
+    public var taskId: String?
+    public var subtaskId: Int?
+    public var taskState: BatchTaskState?
+    public var executionInfo: BatchTaskExecutionInfo?
+
+    public init(
+        taskUrl: String? = nil,
+        jobId: String? = nil,
+        taskId: String? = nil,
+        subtaskId: Int? = nil,
+        taskState: BatchTaskState? = nil,
+        executionInfo: BatchTaskExecutionInfo? = nil
+    ) {
+        self.taskUrl = taskUrl
+        self.jobId = jobId
+        self.taskId = taskId
+        self.subtaskId = subtaskId
+        self.taskState = taskState
+        self.executionInfo = executionInfo
+    }
+}
+
+/// Something wrong with a node (`errors`).
+public struct BatchNodeError: Codable, Sendable, Hashable {
+    public var code: String?
+    public var message: String?
+    public var errorDetails: [NameValuePair]?
+
+    public init(code: String? = nil, message: String? = nil, errorDetails: [NameValuePair]? = nil) {
+        self.code = code
+        self.message = message
+        self.errorDetails = errorDetails
+    }
+}
+
+/// The agent on a node (`nodeAgentInfo`).
+public struct BatchNodeAgentInfo: Codable, Sendable, Hashable {
+    public var version: String?
+    public var lastUpdateTime: String?
+
+    public init(version: String? = nil, lastUpdateTime: String? = nil) {
+        self.version = version
+        self.lastUpdateTime = lastUpdateTime
+    }
+}
+
+/// The image a node runs (`virtualMachineInfo`): the pool's image reference.
+public struct VirtualMachineInfo: Codable, Sendable, Hashable {
+    public var imageReference: OpaqueJSON?
+    public var scaleSetVmResourceId: String?
+
+    public init(imageReference: OpaqueJSON? = nil, scaleSetVmResourceId: String? = nil) {
+        self.imageReference = imageReference
+        self.scaleSetVmResourceId = scaleSetVmResourceId
+    }
+}
+
+/// A compute node of a pool (`GET /pools/{poolId}/nodes/{nodeId}`).
+public struct BatchNode: Codable, Sendable, Hashable {
+    public var odataMetadata: String?
+    public var id: String
+    public var url: String?
+    public var state: BatchNodeState?
+    public var schedulingState: SchedulingState?
+    public var stateTransitionTime: String?
+    public var lastBootTime: String?
+    public var allocationTime: String?
+    public var ipAddress: String?
+    public var affinityId: String?
+    public var vmSize: String?
+    public var totalTasksRun: Int?
+    public var totalTasksSucceeded: Int?
+    public var runningTasksCount: Int?
+    public var runningTaskSlotsCount: Int?
+    public var isDedicated: Bool?
+    public var startTask: BatchStartTask?
+    public var startTaskInfo: BatchStartTaskInfo?
+    public var recentTasks: [BatchTaskInfo]?
+    public var errors: [BatchNodeError]?
+    public var nodeAgentInfo: BatchNodeAgentInfo?
+    public var virtualMachineInfo: VirtualMachineInfo?
+    public var endpointConfiguration: OpaqueJSON?
+
+    enum CodingKeys: String, CodingKey {
+        case odataMetadata = "odata.metadata"
+        case id
+        case url
+        case state
+        case schedulingState
+        case stateTransitionTime
+        case lastBootTime
+        case allocationTime
+        case ipAddress
+        case affinityId
+        case vmSize
+        case totalTasksRun
+        case totalTasksSucceeded
+        case runningTasksCount
+        case runningTaskSlotsCount
+        case isDedicated
+        case startTask
+        case startTaskInfo
+        case recentTasks
+        case errors
+        case nodeAgentInfo
+        case virtualMachineInfo
+        case endpointConfiguration
+    }
+
+    public init(
+        odataMetadata: String? = nil,
+        id: String,
+        url: String? = nil,
+        state: BatchNodeState? = nil,
+        schedulingState: SchedulingState? = nil,
+        stateTransitionTime: String? = nil,
+        lastBootTime: String? = nil,
+        allocationTime: String? = nil,
+        ipAddress: String? = nil,
+        affinityId: String? = nil,
+        vmSize: String? = nil,
+        totalTasksRun: Int? = nil,
+        totalTasksSucceeded: Int? = nil,
+        runningTasksCount: Int? = nil,
+        runningTaskSlotsCount: Int? = nil,
+        isDedicated: Bool? = nil,
+        startTask: BatchStartTask? = nil,
+        startTaskInfo: BatchStartTaskInfo? = nil,
+        recentTasks: [BatchTaskInfo]? = nil,
+        errors: [BatchNodeError]? = nil,
+        nodeAgentInfo: BatchNodeAgentInfo? = nil,
+        virtualMachineInfo: VirtualMachineInfo? = nil,
+        endpointConfiguration: OpaqueJSON? = nil
+    ) {
+        self.odataMetadata = odataMetadata
+        self.id = id
+        self.url = url
+        self.state = state
+        self.schedulingState = schedulingState
+        self.stateTransitionTime = stateTransitionTime
+        self.lastBootTime = lastBootTime
+        self.allocationTime = allocationTime
+        self.ipAddress = ipAddress
+        self.affinityId = affinityId
+        self.vmSize = vmSize
+        self.totalTasksRun = totalTasksRun
+        self.totalTasksSucceeded = totalTasksSucceeded
+        self.runningTasksCount = runningTasksCount
+        self.runningTaskSlotsCount = runningTaskSlotsCount
+        self.isDedicated = isDedicated
+        self.startTask = startTask
+        self.startTaskInfo = startTaskInfo
+        self.recentTasks = recentTasks
+        self.errors = errors
+        self.nodeAgentInfo = nodeAgentInfo
+        self.virtualMachineInfo = virtualMachineInfo
+        self.endpointConfiguration = endpointConfiguration
+    }
+}
+
+/// The body of `POST /pools/{poolId}/nodes/{nodeId}/reboot`.
+public struct BatchNodeRebootOptions: Codable, Sendable, Hashable {
+    public var nodeRebootOption: BatchNodeRebootOption?
+
+    public init(nodeRebootOption: BatchNodeRebootOption? = nil) {
+        self.nodeRebootOption = nodeRebootOption
+    }
+}
