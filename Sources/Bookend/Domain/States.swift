@@ -87,3 +87,16 @@ public enum DisableJobOption: String, CaseIterable, Sendable, Hashable, Codable 
 public enum NodeRebootOption: String, CaseIterable, Sendable, Hashable, Codable {
     case requeue, terminate, taskcompletion, retaineddata
 }
+
+extension KillReason {
+    /// The `Reason` of the `TaskEnded` failure of a process Bookend ended for this reason, or nil when
+    /// the process was interrupted to run again (requeue; `shutdown`, never written, reads the same).
+    public var endedReason: String? {
+        switch self {
+        case .timeout: "MaxWallClockTimeExpiry"
+        case .terminate: "UserTerminate"
+        case .delete: "JobDeleted"
+        case .requeue, .shutdown: nil
+        }
+    }
+}

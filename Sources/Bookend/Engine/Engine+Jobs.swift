@@ -196,21 +196,7 @@ extension Engine {
 
     /// Throws the Batch error for a job that no longer accepts changes.
     func requireModifiable(_ row: Row) throws {
-        switch row["state"].string {
-        case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
-        case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
-        case "terminating": throw BookendError.conflict("JobBeingTerminated", "The specified job is being terminated")
-        default: break
-        }
-    }
-
-    /// Moves a job to a new state with its bookkeeping (previous state, ETag, event).
-    func setJobState(_ db: Connection, _ row: Row, _ state: String, now: String, extra: String = "", arguments: [any SQLiteBindable] = []) throws {
-        let from = row["state"].string
-        try db.run(
-            "UPDATE job SET state = ?, previous_state = ?, previous_state_transition_time = state_transition_time, state_transition_time = ?, e_tag = ?, last_modified = ?\(extra) WHERE pk = ?",
-            [state, from, now, Engine.newETag(), now] + arguments + [row["pk"]])
-        try record(db, "job.\(state)", pool: row["pool_id"].string, job: row["id"].string, from: from, to: state, now: now)
+        try JobMachine.requireModifiable(row.state(JobState.self, table: "job"))
     }
 
     /// Updates the given properties of a job (Batch PATCH semantics).
@@ -219,56 +205,43 @@ extension Engine {
         try transaction { db in
             let row = try jobRow(db, id)
             try requireModifiable(row)
-            var sets: [String] = []
-            var arguments: [any SQLiteBindable] = []
+            var assignments: [(String, any SQLiteBindable)] = []
             if let priority = update.priority {
                 guard (-1000...1000).contains(priority) else { throw BookendError.invalidProperty("priority", "\(priority)", "must be -1000 to 1000") }
-                sets.append("priority = ?")
-                arguments.append(priority)
+                assignments.append(("priority", priority))
             }
             if let maxParallel = update.maxParallelTasks {
                 guard maxParallel == -1 || maxParallel > 0 else { throw BookendError.invalidProperty("maxParallelTasks", "\(maxParallel)", "must be -1 or at least 1") }
-                sets.append("max_parallel_tasks = ?")
-                arguments.append(maxParallel)
+                assignments.append(("max_parallel_tasks", maxParallel))
             }
             if let allow = update.allowTaskPreemption {
-                sets.append("allow_task_preemption = ?")
-                arguments.append(allow)
+                assignments.append(("allow_task_preemption", allow))
             }
             if let value = try Validate.oneOf(update.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") {
                 if value == "noaction", row["on_all_tasks_complete"].string == "terminatejob" {
                     throw BookendError.invalidProperty("onAllTasksComplete", value, "cannot change from terminatejob to noaction")
                 }
-                sets.append("on_all_tasks_complete = ?")
-                arguments.append(value)
+                assignments.append(("on_all_tasks_complete", value))
             }
             if let constraints = update.constraints {
                 let wall = try Validate.duration(constraints.maxWallClockTime, property: "constraints.maxWallClockTime")
                 try Validate.retryCount(constraints.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
-                sets.append("max_wall_clock_time_ms = ?")
-                arguments.append(wall)
-                sets.append("max_task_retry_count = ?")
-                arguments.append(constraints.maxTaskRetryCount ?? 0)
+                assignments.append(("max_wall_clock_time_ms", wall))
+                assignments.append(("max_task_retry_count", constraints.maxTaskRetryCount ?? 0))
             }
             if let poolInfo = update.poolInfo {
-                guard row["state"].string == "disabled" else {
+                guard try row.state(JobState.self, table: "job") == .disabled else {
                     throw BookendError.conflict("OperationInvalidForCurrentState", "The pool of a job can only change while the job is disabled")
                 }
                 guard let poolID = poolInfo.poolId else { throw BookendError.missingProperty("poolInfo.poolId") }
                 try Validate.id(poolID, property: "poolInfo.poolId")
-                sets.append("pool_id = ?")
-                arguments.append(poolID)
+                assignments.append(("pool_id", poolID))
             }
             if let metadata = update.metadata {
                 try Validate.metadata(metadata)
-                sets.append("metadata = ?")
-                arguments.append(encodeJSON(metadata))
+                assignments.append(("metadata", encodeJSON(metadata)))
             }
-            sets.append(contentsOf: ["e_tag = ?", "last_modified = ?"])
-            arguments.append(Engine.newETag())
-            arguments.append(now)
-            arguments.append(row["pk"])
-            try db.run("UPDATE job SET \(sets.joined(separator: ", ")) WHERE pk = ?", arguments)
+            try PropertyStore.update(db, .job, pk: row.int64("pk", table: "job"), assignments, now: now)
             try record(db, "job.updated", pool: row["pool_id"].string, job: row["id"].string, now: now)
         }
         wake()
@@ -277,18 +250,15 @@ extension Engine {
     /// Stops new tasks of the job from starting; `disableTasks` says what happens to running ones:
     /// `requeue` (kill and run again later), `terminate` (kill, task fails) or `wait` (let them finish).
     public func disableJob(id: String, disableTasks: String) throws {
-        guard let option = try Validate.oneOf(disableTasks, ["requeue", "terminate", "wait"], property: "disableTasks") else {
+        guard let value = try Validate.oneOf(disableTasks, DisableJobOption.allCases.map(\.rawValue), property: "disableTasks"),
+            let option = DisableJobOption(rawValue: value)
+        else {
             throw BookendError.missingProperty("disableTasks")
         }
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            try requireModifiable(row)
-            switch row["state"].string {
-            case "disabling", "disabled": return
-            case "active": try setJobState(db, row, "disabling", now: now, extra: ", disable_tasks = ?", arguments: [option])
-            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be disabled in state \(row["state"].string ?? "")")
-            }
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .disable(option), now: now, log: &pendingEvents)
         }
         wake()
     }
@@ -298,12 +268,7 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            try requireModifiable(row)
-            switch row["state"].string {
-            case "active", "enabling": return
-            case "disabled", "disabling": try setJobState(db, row, "enabling", now: now, extra: ", disable_tasks = NULL")
-            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be enabled in state \(row["state"].string ?? "")")
-            }
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .enable, now: now, log: &pendingEvents)
         }
         wake()
     }
@@ -314,14 +279,9 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            switch row["state"].string {
-            case "terminating": return
-            case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
-            case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
-            default:
-                let reason = terminateReason.flatMap { $0.isEmpty ? nil : $0 } ?? "UserTerminate"
-                try setJobState(db, row, "terminating", now: now, extra: ", terminate_reason = ?", arguments: [reason])
-            }
+            let reason = terminateReason.flatMap { $0.isEmpty ? nil : $0 } ?? "UserTerminate"
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .terminate(reason: reason), now: now,
+                log: &pendingEvents)
         }
         wake()
     }
@@ -332,9 +292,10 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            guard row["state"].string != "deleting" else { return }
-            let reason: String? = row["terminate_reason"].string ?? "UserDelete"
-            try setJobState(db, row, "deleting", now: now, extra: ", terminate_reason = ?", arguments: [reason])
+            // A job that was terminated keeps its reason.
+            let reason = row["terminate_reason"].string ?? "UserDelete"
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .delete(reason: reason), now: now,
+                log: &pendingEvents)
         }
         wake()
     }

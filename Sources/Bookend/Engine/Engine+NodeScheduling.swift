@@ -32,7 +32,7 @@ extension Engine {
                 throw BookendError.conflict("NodeAlreadyInTargetSchedulingState", "The node's scheduling is already \(state)")
             }
             let pk = row["pk"].int64 ?? 0
-            try db.run("UPDATE node SET scheduling_state = ?, e_tag = ? WHERE pk = ?", [state, Engine.newETag(), pk])
+            try PropertyStore.update(db, .node, pk: pk, [("scheduling_state", state)], now: now)
             try also(db, pk)
             try record(db, "node.scheduling.\(state)", pool: pool["id"].string, node: row["id"].string, to: state, now: now)
         }

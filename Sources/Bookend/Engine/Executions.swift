@@ -250,8 +250,8 @@ extension Engine {
         do {
             try transaction { db in
                 for (pk, identity) in identities {
-                    try db.run("UPDATE execution SET state = 'running', pid = ?, pid_start_time = ? WHERE pk = ? AND state = 'starting'",
-                        [identity.pid, Int64(bitPattern: identity.startTime), pk])
+                    // An execution completed meanwhile (killed before its launch was recorded) keeps its end.
+                    _ = try ExecutionStore.recordProcess(db, pk: pk, pid: identity.pid, pidStartTime: Int64(bitPattern: identity.startTime))
                 }
                 let now = Date()
                 for (pk, failure) in failures {
@@ -372,7 +372,4 @@ extension Engine {
     }
 
     /// Records why Bookend will end a task's live execution; the loop sends the signals after commit.
-    func requestKill(_ db: Connection, taskPK: Int64, reason: String, now: String) throws {
-        try db.run("UPDATE execution SET kill_reason = ? WHERE task_pk = ? AND state <> 'completed' AND kill_reason IS NULL", [reason, taskPK])
-    }
 }
