@@ -152,7 +152,7 @@ extension Engine {
         else { return [] }
         // A preparation execution exists only for a job that has a preparation task: a column that no
         // longer decodes is a corrupt row, not "no preparation".
-        guard let prep = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
+        guard let preparation = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
             throw job.corrupt("job", "job_preparation_task", "NULL, yet a preparation ran")
         }
         let jobKey = try JobKey(job)
@@ -170,9 +170,9 @@ extension Engine {
         let key = try jobNodeKey(db, jobPK: jobPK, nodePK: nodePK)
         let jobIsLive = try job.state(JobState.self, table: "job").isLive
         if case .exited(let code) = outcome, code != 0, jobIsLive,
-            RetryRule.allowsAnother(retryCount: record.retryCount, maxRetryCount: prep.constraints?.maxTaskRetryCount ?? 0) {
+            RetryRule.allowsAnother(retryCount: record.retryCount, maxRetryCount: preparation.constraints?.maxTaskRetryCount ?? 0) {
             try JobNodeStore.retryPreparation(db, key, from: record.phase, now: now)
-            let wall = prep.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
+            let wall = preparation.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
             let pk = try beginExecution(db, kind: ExecutionKind.preparation.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
                 attempt: (execution["attempt"].int ?? 1) + 1, taskDirectory: execution["task_dir"].string ?? "",
                 wallClockMilliseconds: wall, retryCount: record.retryCount + 1, requeueCount: 0, now: date)
@@ -180,7 +180,7 @@ extension Engine {
         }
         let succeeded = outcome.succeeded
         try JobNodeStore.completePreparation(db, key, from: record.phase, result: succeeded ? .success : .failure,
-            exitCode: outcome.exitCode, failureInfo: outcome.failureInfo, eligible: succeeded || prep.waitForSuccess == false,
+            exitCode: outcome.exitCode, failureInfo: outcome.failureInfo, eligible: succeeded || preparation.waitForSuccess == false,
             now: now, log: &pendingEvents)
         try setRetention(db, execution["pk"].int64 ?? 0, kind: .preparation, jobPK: jobPK, date: date)
         let waiting = try db.query("SELECT * FROM task WHERE job_pk = ? AND node_pk = ? AND state = ? ORDER BY pk",
@@ -191,7 +191,7 @@ extension Engine {
             for task in waiting { launches.append(try startTask(db, task, job: job, nodePK: nodePK, now: date)) }
             return launches
         }
-        if prep.waitForSuccess != false {
+        if preparation.waitForSuccess != false {
             // P5: the node is ineligible for this job; waiting tasks go back to the queue for other nodes.
             let node = key.nodeID ?? ""
             for task in waiting {

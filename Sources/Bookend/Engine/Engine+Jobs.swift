@@ -43,19 +43,19 @@ extension Engine {
         try Validate.retryCount(spec.constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
         let onAll = try Validate.oneOf(spec.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") ?? "noaction"
         let onFailure = try Validate.oneOf(spec.onTaskFailure, ["noaction", "performexitoptionsjobaction"], property: "onTaskFailure") ?? "noaction"
-        let prep = try spec.jobPreparationTask.map(normalizedPreparation)
+        let preparation = try spec.jobPreparationTask.map(normalizedPreparation)
         let release = try spec.jobReleaseTask.map(normalizedRelease)
-        if release != nil, prep == nil {
+        if release != nil, preparation == nil {
             throw BookendError.invalidProperty("jobReleaseTask", nil, "a job release task needs a job preparation task")
         }
-        if let prep, let release, prep.id?.lowercased() == release.id?.lowercased() {
+        if let preparation, let release, preparation.id?.lowercased() == release.id?.lowercased() {
             throw BookendError.invalidProperty("jobReleaseTask.id", release.id, "must differ from the job preparation task's id")
         }
         var manager = spec.jobManagerTask
         if let jm = manager {
             try Validate.id(jm.id, property: "jobManagerTask.id")
             try Validate.commandLine(jm.commandLine, property: "jobManagerTask.commandLine")
-            if [prep?.id, release?.id].contains(where: { $0?.lowercased() == jm.id.lowercased() }) {
+            if [preparation?.id, release?.id].contains(where: { $0?.lowercased() == jm.id.lowercased() }) {
                 throw BookendError.invalidProperty("jobManagerTask.id", jm.id, "must differ from the preparation and release task ids")
             }
             manager?.killJobOnCompletion = jm.killJobOnCompletion ?? true
@@ -79,7 +79,7 @@ extension Engine {
                 """,
                 [spec.id, spec.displayName, poolID, priority, maxParallel, spec.allowTaskPreemption ?? false, wallClock,
                  spec.constraints?.maxTaskRetryCount ?? 0, onAll, onFailure, spec.usesTaskDependencies ?? false,
-                 manager.map(encodeJSON), prep.map(encodeJSON), release.map(encodeJSON),
+                 manager.map(encodeJSON), preparation.map(encodeJSON), release.map(encodeJSON),
                  encodeJSON(spec.commonEnvironmentSettings ?? []), encodeJSON(spec.metadata ?? []), encodeJSON(extra),
                  now, now, now, Engine.newETag()])
             let pk = db.lastInsertRowID
@@ -100,9 +100,9 @@ extension Engine {
     }
 
     private func normalizedPreparation(_ task: JobPreparationTask) throws -> JobPreparationTask {
-        var prep = task
-        prep.id = task.id ?? "jobpreparation"
-        try Validate.id(prep.id ?? "", property: "jobPreparationTask.id")
+        var preparation = task
+        preparation.id = task.id ?? "jobpreparation"
+        try Validate.id(preparation.id ?? "", property: "jobPreparationTask.id")
         try Validate.commandLine(task.commandLine, property: "jobPreparationTask.commandLine")
         try Validate.environment(task.environmentSettings, property: "jobPreparationTask.environmentSettings")
         try Validate.resourceFiles(task.resourceFiles, property: "jobPreparationTask.resourceFiles")
@@ -110,13 +110,13 @@ extension Engine {
         let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
         let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
             ?? (task.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
-        prep.constraints = TaskConstraints(
+        preparation.constraints = TaskConstraints(
             maxWallClockTime: ISODuration.format(wall), retentionTime: ISODuration.format(retention),
             maxTaskRetryCount: task.constraints?.maxTaskRetryCount ?? 0)
-        prep.waitForSuccess = task.waitForSuccess ?? true
-        prep.rerunOnNodeRebootAfterSuccess = task.rerunOnNodeRebootAfterSuccess ?? true
-        prep.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobPreparationTask.userIdentity")
-        return prep
+        preparation.waitForSuccess = task.waitForSuccess ?? true
+        preparation.rerunOnNodeRebootAfterSuccess = task.rerunOnNodeRebootAfterSuccess ?? true
+        preparation.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobPreparationTask.userIdentity")
+        return preparation
     }
 
     private func normalizedRelease(_ task: JobReleaseTask) throws -> JobReleaseTask {
@@ -157,7 +157,7 @@ extension Engine {
         guard let row = try db.query("SELECT * FROM job WHERE pk = ?", [pk]).first else {
             throw BookendError.notFound("JobNotFound", "The job")
         }
-        let completed = row["state"].string == "completed"
+        let completed = try row.state(JobState.self, table: "job") == .completed
         let common = decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? []
         let metadata = decodeJSON([MetadataItem].self, row["metadata"].string) ?? []
         let extra = decodeJSON([String: JSONValue].self, row["spec"].string) ?? [:]
@@ -307,41 +307,53 @@ extension Engine {
 
     nonisolated func prepReleaseStatus(_ db: Connection, jobID: String) throws -> [PrepReleaseStatus] {
         let job = try jobRow(db, jobID)
-        guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
+        // A stored preparation task that does not decode is a corrupt job, not "no preparation task".
+        guard let preparation = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
             throw BookendError.conflict("JobPreparationTaskNotSpecified", "The specified job does not have a job preparation task")
         }
-        let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string)
-        let jobID = job["id"].string ?? ""
+        let release = try job.json(JobReleaseTask.self, "job_release_task", table: "job")
+        let jobID = try job.text("id", table: "job")
         return try db.query(
             """
             SELECT r.*, n.id AS node_id, p.id AS pool_id FROM job_node r JOIN node n ON n.pk = r.node_pk
             JOIN pool p ON p.pk = n.pool_pk WHERE r.job_pk = ? ORDER BY n.pk
             """, [job["pk"]]
         ).map { row in
-            let prepCompleted = row["prep_state"].string == "completed"
+            let record = try JobNodeRecord(row)
+            // The wire shows a release once it has started: running, then completed.
             var releaseInfo: ReleaseTaskExecutionInfo?
-            if let state = row["release_state"].string, state != "pending", let start = row["release_start_time"].string {
-                let done = state == "completed"
+            let releaseState: ReleaseState?
+            switch record.phase {
+            case .preparationRunning, .preparationCompleted, .releasePending: releaseState = nil
+            case .releaseRunning: releaseState = .running
+            case .releaseCompleted: releaseState = .completed
+            }
+            if let releaseState {
+                let done = releaseState == .completed
                 releaseInfo = ReleaseTaskExecutionInfo(
-                    startTime: start, endTime: done ? row["release_end_time"].string : nil, state: done ? "completed" : "running",
+                    startTime: try row.text("release_start_time", table: "job_node"), endTime: done ? row["release_end_time"].string : nil,
+                    state: releaseState.rawValue,
                     taskRootDirectory: "workitems/\(jobID)/job-1/\(release?.id ?? "jobrelease")",
                     exitCode: row["release_exit_code"].int,
-                    failureInfo: decodeJSON(FailureInfo.self, row["release_failure_info"].string), result: row["release_result"].string)
+                    failureInfo: try row.json(FailureInfo.self, "release_failure_info", table: "job_node"),
+                    result: row["release_result"].string)
             }
+            let preparationState = record.phase.preparation
             return PrepReleaseStatus(
-                poolId: row["pool_id"].string ?? "", nodeId: row["node_id"].string ?? "",
+                poolId: try row.text("pool_id", table: "pool"), nodeId: try row.text("node_id", table: "node"),
                 jobPreparationTaskExecutionInfo: PreparationTaskExecutionInfo(
-                    startTime: row["prep_start_time"].string ?? "", endTime: prepCompleted ? row["prep_end_time"].string : nil,
-                    state: row["prep_state"].string ?? "running",
-                    taskRootDirectory: "workitems/\(jobID)/job-1/\(prep.id ?? "jobpreparation")",
-                    exitCode: row["prep_exit_code"].int, failureInfo: decodeJSON(FailureInfo.self, row["prep_failure_info"].string),
-                    retryCount: row["prep_retry_count"].int ?? 0, lastRetryTime: row["prep_last_retry_time"].string,
-                    result: row["prep_result"].string),
+                    startTime: try row.text("prep_start_time", table: "job_node"),
+                    endTime: preparationState == .completed ? row["prep_end_time"].string : nil,
+                    state: preparationState.rawValue,
+                    taskRootDirectory: "workitems/\(jobID)/job-1/\(preparation.id ?? "jobpreparation")",
+                    exitCode: row["prep_exit_code"].int, failureInfo: try row.json(FailureInfo.self, "prep_failure_info", table: "job_node"),
+                    retryCount: record.retryCount, lastRetryTime: row["prep_last_retry_time"].string,
+                    result: record.result?.rawValue),
                 jobReleaseTaskExecutionInfo: releaseInfo)
         }
     }
 
-    /// Task and slot counts by state (prep, release and start tasks are not counted).
+    /// Task and slot counts by state (preparation, release and start tasks are not counted).
     public nonisolated func taskCounts(jobID: String) throws -> TaskCounts {
         try readers.read { db in try taskCounts(db, jobID: jobID) }
     }

@@ -29,7 +29,9 @@ extension Engine {
         let now = Engine.now()
         let pk: Int64 = try transaction { db in
             let row = try livePool(db, id)
-            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
+            guard try row.state(PoolState.self, table: "pool") == .active else {
+                throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
+            }
             var assignments: [(String, any SQLiteBindable)] = []
             if let startTask { assignments.append(("start_task", encodeJSON(startTask))) }
             if let metadata = update.metadata { assignments.append(("metadata", encodeJSON(metadata))) }
@@ -48,8 +50,10 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try livePool(db, id)
-            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
-            guard row["allocation_state"].string == "resizing" else { return }
+            guard try row.state(PoolState.self, table: "pool") == .active else {
+                throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
+            }
+            guard try row.state(AllocationState.self, "allocation_state", table: "pool") == .resizing else { return }
             let pk = row["pk"].int64 ?? 0
             func count(_ dedicated: Int) throws -> Int {
                 try db.scalar(

@@ -205,7 +205,7 @@ extension Engine {
         var startTaskInfo: StartTaskInfo?
         if let start = try db.query(
             "SELECT * FROM execution WHERE node_pk = ? AND kind = 'start' ORDER BY pk DESC LIMIT 1", [pk]).first {
-            let completed = start["state"].string == "completed" && start["interrupted"].int != 1
+            let completed = try start.state(ExecutionState.self, table: "execution") == .completed && start["interrupted"].int != 1
             startTaskInfo = StartTaskInfo(
                 state: completed ? "completed" : "running", startTime: start["start_time"].string ?? "",
                 endTime: completed ? start["end_time"].string : nil, exitCode: completed ? start["exit_code"].int : nil,

@@ -273,7 +273,9 @@ extension Engine {
             guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
                 throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
             }
-            guard row["state"].string != "completed" else { throw BookendError.conflict("TaskCompleted", "The specified task is already completed") }
+            guard try row.state(TaskState.self, table: "task") != .completed else {
+                throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
+            }
             let wall = try Validate.duration(constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
             let retention = try Validate.duration(constraints?.retentionTime, property: "constraints.retentionTime")
                 ?? (constraints?.retentionTime == nil ? Engine.defaultRetention : nil)

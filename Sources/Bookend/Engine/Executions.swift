@@ -225,7 +225,7 @@ extension Engine {
 
     private func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
         downloading.remove(pk)
-        guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string) == "starting",
+        guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string).flatMap(ExecutionState.init(rawValue:)) == .starting,
             (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null
         else { return }
         if let failure {

@@ -462,22 +462,22 @@ extension Engine {
         let nowText = Timestamp.string(now)
         let jobPK = try job.int64("pk", table: "job")
         // A stored preparation task that does not decode is a corrupt job, never "no preparation".
-        guard let prep = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
+        guard let preparation = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
             return [try startTask(db, task, job: job, nodePK: nodePK, now: now)]
         }
         var launches: [Int64] = []
         let record = try JobNodeStore.read(db, jobPK: jobPK, nodePK: nodePK)
-        let prepSucceeded = record?.result == .success
+        let preparationSucceeded = record?.result == .success
         let staleBoot = (record?.bootCount ?? bootCount) < bootCount
-        let prepRunning = record?.phase == .preparationRunning
+        let preparationRunning = record?.phase == .preparationRunning
         let liveAttempt = try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation' AND state <> 'completed'", [jobPK, nodePK]).int ?? 0 > 0
         let needsRun = record == nil
-            || (staleBoot && (!prepSucceeded || prep.rerunOnNodeRebootAfterSuccess != false))
-            || (prepRunning && !liveAttempt)
+            || (staleBoot && (!preparationSucceeded || preparation.rerunOnNodeRebootAfterSuccess != false))
+            || (preparationRunning && !liveAttempt)
         if needsRun {
             let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first
             let root = node?["root_dir"].string ?? ""
-            let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(prep.id ?? "jobpreparation")")
+            let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(preparation.id ?? "jobpreparation")")
             let key = JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: try job.text("id", table: "job"), poolID: try job.text("pool_id", table: "job"),
                 nodeID: node?["id"].string)
             if let record {
@@ -486,13 +486,13 @@ extension Engine {
                 try JobNodeStore.insert(db, key, bootCount: bootCount, now: nowText, log: &pendingEvents)
             }
             let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation'", [jobPK, nodePK]).int ?? 0) + 1
-            let wall = prep.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
+            let wall = preparation.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
             launches.append(try beginExecution(db, kind: ExecutionKind.preparation.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
                 attempt: attempt, taskDirectory: directory, wallClockMilliseconds: wall, retryCount: record?.retryCount ?? 0,
                 requeueCount: 0, now: now))
         }
-        let ready = !needsRun && (prepSucceeded || record?.phase.preparation == .completed)
-        if prep.waitForSuccess != false && !ready {
+        let ready = !needsRun && (preparationSucceeded || record?.phase.preparation == .completed)
+        if preparation.waitForSuccess != false && !ready {
             try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
                 .waitForPreparation(nodePK: nodePK), now: nowText, log: &pendingEvents)
             return launches
