@@ -81,18 +81,15 @@ extension Engine {
     private func taskExecutionEnded(_ db: Connection, _ task: Row, job: Row, execution: Row, _ outcome: Outcome, now: String) throws -> [Int64] {
         let key = try TaskKey(task: task, job: job)
         let from = try task.state(TaskState.self, table: "task")
-        switch outcome {
-        case .interrupted:
+        switch TaskExitDecision.decide(outcome, retryCount: Int(try task.int64("retry_count", table: "task")),
+            maxRetryCount: Int(try task.int64("max_task_retry_count", table: "task")), job: try job.state(JobState.self, table: "job")) {
+        case .requeue:
             try TaskStore.transition(db, key, from: from, .requeue, now: now, log: &pendingEvents)
             return []
-        case .exited(let code) where code != 0:
-            let retries = Int(try task.int64("retry_count", table: "task"))
-            let max = Int(try task.int64("max_task_retry_count", table: "task"))
-            if RetryRule.allowsAnother(retryCount: retries, maxRetryCount: max), try job.state(JobState.self, table: "job").isLive {
-                try TaskStore.transition(db, key, from: from, .retry(exitCode: code), now: now, log: &pendingEvents)
-                return []
-            }
-        case .exited, .ended, .preProcessing, .fault:
+        case .retry(let code):
+            try TaskStore.transition(db, key, from: from, .retry(exitCode: code), now: now, log: &pendingEvents)
+            return []
+        case .complete:
             break
         }
         let date = Timestamp.date(now) ?? Date()

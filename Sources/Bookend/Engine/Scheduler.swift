@@ -286,14 +286,16 @@ extension Engine {
         let nowText = Timestamp.string(now)
         try transaction { db in
             for job in try db.query("SELECT * FROM job WHERE state = ?", [JobState.active.rawValue]) {
-                if let limit = job["max_wall_clock_time_ms"].int64, let created = Timestamp.date(job["creation_time"].string ?? ""),
-                    created.addingTimeInterval(Double(limit) / 1000) <= now {
-                    try JobStore.transition(db, JobKey(job), from: .active, .terminate(reason: "MaxWallClockTimeExpiry"), now: nowText,
-                        log: &pendingEvents)
-                } else if job["on_all_tasks_complete"].string == "terminatejob",
-                    try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE job_pk = ? AND bucket IN ('active', 'running')", [job["pk"]]).int ?? 0 == 0 {
-                    try JobStore.transition(db, JobKey(job), from: .active, .terminate(reason: "AllTasksComplete"), now: nowText,
-                        log: &pendingEvents)
+                let reason = try JobEndDecision.terminateReason(
+                    created: Timestamp.date(try job.text("creation_time", table: "job")),
+                    maxWallClockMilliseconds: job["max_wall_clock_time_ms"].int64,
+                    terminateWhenAllComplete: job["on_all_tasks_complete"].string == "terminatejob",
+                    unfinishedTasks: {
+                        try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE job_pk = ? AND bucket IN ('active', 'running')",
+                            [job["pk"]]).int ?? 0
+                    }, now: now)
+                if let reason {
+                    try JobStore.transition(db, JobKey(job), from: .active, .terminate(reason: reason), now: nowText, log: &pendingEvents)
                 }
             }
             for job in try db.query("SELECT * FROM job WHERE state = ?", [JobState.enabling.rawValue]) {
@@ -396,7 +398,6 @@ extension Engine {
     /// Places active tasks on nodes with free slots: higher job priority first, then submission order;
     /// preparation runs first on a node that has not prepared for the job.
     func dispatch() throws {
-        struct Slot { var pk: Int64; var free: Int; var bootCount: Int }
         let candidates = try db.query(
             """
             SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
@@ -404,9 +405,10 @@ extension Engine {
             FROM node n JOIN pool p ON p.pk = n.pool_pk
             WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
             """)
-        var freeByPool: [Int64: [Slot]] = [:]
+        var freeByPool: [Int64: [NodeSlots]] = [:]
         for row in candidates where (row["free"].int ?? 0) > 0 {
-            freeByPool[row["pool_pk"].int64 ?? 0, default: []].append(Slot(pk: row["pk"].int64 ?? 0, free: row["free"].int ?? 0, bootCount: row["boot_count"].int ?? 0))
+            freeByPool[try row.int64("pool_pk", table: "node"), default: []].append(
+                NodeSlots(pk: try row.int64("pk", table: "node"), free: row["free"].int ?? 0, bootCount: Int(try row.int64("boot_count", table: "node"))))
         }
         guard !freeByPool.isEmpty else { return }
         let now = Date()
@@ -415,17 +417,19 @@ extension Engine {
             for job in try db.query("SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL WHERE j.state = 'active' ORDER BY j.priority DESC, j.pk") {
                 let poolPK = job["live_pool_pk"].int64 ?? 0
                 guard var slots = freeByPool[poolPK], slots.contains(where: { $0.free > 0 }) else { continue }
-                let jobPK = job["pk"].int64 ?? 0
-                var budget = slots.reduce(0) { $0 + $1.free }
-                if let cap = job["max_parallel_tasks"].int, cap > 0 {
-                    let running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN ('preparing', 'running')", [jobPK]).int ?? 0
-                    budget = min(budget, cap - running)
+                let jobPK = try job.int64("pk", table: "job")
+                let cap = job["max_parallel_tasks"].int
+                var running = 0
+                if let cap, cap > 0 {
+                    running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
+                        [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0
                 }
+                let budget = Placement.budget(freeSlots: slots.reduce(0) { $0 + $1.free }, maxParallelTasks: cap, running: running)
                 guard budget > 0 else { continue }
                 let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK]).compactMap { $0[0].int64 })
                 // Only tasks that fit some node now: otherwise a task needing more slots than any node
                 // has (§12.24) would fill the LIMIT and hold back every task queued behind it, forever.
-                let largest = slots.filter { !ineligible.contains($0.pk) }.map(\.free).max() ?? 0
+                let largest = Placement.largestFit(slots, ineligible: ineligible)
                 guard largest > 0 else { continue }
                 let tasks = try db.query(
                     """
@@ -434,19 +438,9 @@ extension Engine {
                           SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
                     ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
                     """, [jobPK, largest, budget])
-                let packing = job["node_fill_type"].string == "pack"
-                for task in tasks {
-                    guard budget > 0 else { break }
-                    let need = task["required_slots"].int ?? 1
-                    let fitting = slots.indices.filter { slots[$0].free >= need && !ineligible.contains(slots[$0].pk) }
-                    guard !fitting.isEmpty else { continue }
-                    // spread: the node with the most free slots; pack: the fullest node that still fits.
-                    let chosen = packing
-                        ? fitting.min { (slots[$0].free, slots[$0].pk) < (slots[$1].free, slots[$1].pk) }!
-                        : fitting.max { (slots[$0].free, -slots[$0].pk) < (slots[$1].free, -slots[$1].pk) }!
-                    slots[chosen].free -= need
-                    budget -= 1
-                    launches += try assign(db, task, job: job, node: slots[chosen].pk, bootCount: slots[chosen].bootCount, now: now)
+                let needs = try tasks.map { Int(try $0.int64("required_slots", table: "task")) }
+                for placement in Placement.place(needs, on: &slots, ineligible: ineligible, fill: NodeFill(job["node_fill_type"].string), budget: budget) {
+                    launches += try assign(db, tasks[placement.task], job: job, node: placement.node.pk, bootCount: placement.node.bootCount, now: now)
                 }
                 freeByPool[poolPK] = slots
             }
@@ -467,14 +461,11 @@ extension Engine {
         }
         var launches: [Int64] = []
         let record = try JobNodeStore.read(db, jobPK: jobPK, nodePK: nodePK)
-        let preparationSucceeded = record?.result == .success
-        let staleBoot = (record?.bootCount ?? bootCount) < bootCount
-        let preparationRunning = record?.phase == .preparationRunning
         let liveAttempt = try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation' AND state <> 'completed'", [jobPK, nodePK]).int ?? 0 > 0
-        let needsRun = record == nil
-            || (staleBoot && (!preparationSucceeded || preparation.rerunOnNodeRebootAfterSuccess != false))
-            || (preparationRunning && !liveAttempt)
-        if needsRun {
+        let decision = PreparationDecision.decide(
+            record: record.map { ($0.phase, $0.result, $0.bootCount) }, nodeBootCount: bootCount, liveAttempt: liveAttempt,
+            rerunOnNodeRebootAfterSuccess: preparation.rerunOnNodeRebootAfterSuccess, waitForSuccess: preparation.waitForSuccess)
+        if decision.runPreparation {
             let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first
             let root = node?["root_dir"].string ?? ""
             let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(preparation.id ?? "jobpreparation")")
@@ -491,8 +482,7 @@ extension Engine {
                 attempt: attempt, taskDirectory: directory, wallClockMilliseconds: wall, retryCount: record?.retryCount ?? 0,
                 requeueCount: 0, now: now))
         }
-        let ready = !needsRun && (preparationSucceeded || record?.phase.preparation == .completed)
-        if preparation.waitForSuccess != false && !ready {
+        if decision.taskWaits {
             try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
                 .waitForPreparation(nodePK: nodePK), now: nowText, log: &pendingEvents)
             return launches
