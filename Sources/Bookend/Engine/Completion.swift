@@ -136,7 +136,7 @@ extension Engine {
             if let match = conditions.exitCodes?.first(where: { $0.code == Int(code) }) { return match.exitOptions }
             if let match = conditions.exitCodeRanges?.first(where: { $0.start <= Int(code) && Int(code) <= $0.end }) { return match.exitOptions }
             return outcome.succeeded ? nil : conditions.default
-        default: return conditions.default
+        case .ended(_, nil), .interrupted, .fault: return conditions.default
         }
     }
 
