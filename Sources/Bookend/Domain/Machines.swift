@@ -32,9 +32,9 @@ extension StateMachine {
         }
     }
 
+    /// The conflict for an illegal pair. No details: the API's error bodies for these stay as they were.
     static func illegal(_ code: String, _ state: State, _ event: Event, _ message: String? = nil) -> BookendError {
-        BookendError(.conflict, code, message ?? "\(name): \(event.rawValue) is not allowed in state \(state.rawValue)",
-            details: [.init(key: "State", value: state.rawValue), .init(key: "Event", value: event.rawValue)])
+        BookendError(.conflict, code, message ?? "\(name): \(event.rawValue) is not allowed in state \(state.rawValue)")
     }
 }
 

@@ -205,13 +205,12 @@ extension Engine {
             guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
                 throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
             }
-            // A running task is killed and completes when its process has ended; one that is not
-            // running yet completes now. A completed one answers TaskCompleted.
+            // A running task is killed and completes when its process has ended; any other completes
+            // now, and the task machine answers TaskCompleted for one that already has.
             switch try row.state(TaskState.self, table: "task") {
-            case .completed: _ = try TaskMachine.next(from: .completed, on: .complete)
             case .running:
                 try ExecutionStore.decideKill(db, .terminate, where: "task_pk = ?", [row.int64("pk", table: "task")])
-            case .active, .preparing:
+            case .active, .preparing, .completed:
                 try completeTask(db, row, job: job, result: .ended(reason: "UserTerminate", exitCode: nil), now: now)
             }
         }
