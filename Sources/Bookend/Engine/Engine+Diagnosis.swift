@@ -41,12 +41,14 @@ extension Engine {
         }
         let active = try count("active")
         let running = try count("running")
-        let state = job["state"].string ?? ""
-        if state == "completed" {
+        let state = try job.state(JobState.self, table: "job")
+        switch state {
+        case .completed:
             return (WaitReason(state: .notWaiting, code: "JobCompleted", message: "The job has completed (\(job["terminate_reason"].string ?? ""))"), [])
-        }
-        if state == "deleting" {
+        case .deleting:
             return (WaitReason(state: .notWaiting, code: "JobBeingDeleted", message: "The job is being deleted"), [])
+        case .active, .disabling, .disabled, .enabling, .terminating:
+            break
         }
         if active == 0 && running == 0 {
             return (WaitReason(state: .notWaiting, code: "NoActiveTasks", message: "No task of the job is active or running"), [])
@@ -54,9 +56,12 @@ extension Engine {
         if active == 0 {
             return (WaitReason(state: .waiting, code: "TasksRunning", message: "\(running) task(s) running, none waiting to start"), [])
         }
-        if state == "terminating" || state == "enabling" {
-            return (WaitReason(state: .waiting, code: state == "enabling" ? "JobEnabling" : "JobTerminating",
-                message: "The job is \(state)"), [])
+        switch state {
+        case .terminating, .enabling:
+            return (WaitReason(state: .waiting, code: state == .enabling ? "JobEnabling" : "JobTerminating",
+                message: "The job is \(state.rawValue)"), [])
+        case .active, .disabling, .disabled, .completed, .deleting:
+            break
         }
         let cap = job["max_parallel_tasks"].int ?? -1
         if cap > 0 && running >= cap {
@@ -90,15 +95,15 @@ extension Engine {
         guard let task = try db.query(
             "SELECT t.*, n.id AS node_id FROM task t LEFT JOIN node n ON n.pk = t.node_pk WHERE t.pk = ?", [taskPK]).first
         else { throw BookendError.notFound("TaskNotFound", "The task") }
-        switch task["state"].string ?? "" {
-        case "completed":
+        switch try task.state(TaskState.self, table: "task") {
+        case .completed:
             return (WaitReason(state: .notWaiting, code: "TaskCompleted", message: "The task has completed (\(task["result"].string ?? ""))"), [])
-        case "running":
+        case .running:
             return (WaitReason(state: .notWaiting, code: "TaskRunning", message: "The task is running on node \(task["node_id"].string ?? "")"), [])
-        case "preparing":
+        case .preparing:
             return (WaitReason(state: .waiting, code: "JobPreparationTaskRunning",
                 message: "The task waits on node \(task["node_id"].string ?? "") for the job preparation task to succeed"), [])
-        default:
+        case .active:
             break
         }
         let jobBlockage = try blockage(db, job: job)
@@ -146,14 +151,14 @@ extension Engine {
     /// dependants, names no task, or (through active dependencies) depends on such a task; waiting when
     /// one has not completed yet; nil when all are satisfied. The order matches `task_blockage`.
     private nonisolated func dependencyReason(_ db: Connection, jobPK: Int64, taskPK: Int64) throws -> WaitReason? {
-        struct Dependency { var id: String; var pk: Int64?; var state: String?; var satisfies: Int? }
+        struct Dependency { var id: String; var pk: Int64?; var state: TaskState?; var satisfies: Int? }
         func dependencies(of pk: Int64) throws -> [Dependency] {
             try db.query(
                 """
                 SELECT d.depends_on_id, u.pk, u.state, u.satisfies_dependents FROM task_dependency d
                 LEFT JOIN task u ON u.job_pk = ? AND u.id = d.depends_on_id WHERE d.task_pk = ? ORDER BY d.depends_on_id
                 """, [jobPK, pk]).map {
-                Dependency(id: $0[0].string ?? "", pk: $0[1].int64, state: $0[2].string, satisfies: $0[3].int)
+                Dependency(id: $0[0].string ?? "", pk: $0[1].int64, state: $0[2].string.flatMap(TaskState.init(rawValue:)), satisfies: $0[3].int)
             }
         }
         func isStuck(_ dependency: Dependency) -> Bool { dependency.pk == nil || dependency.satisfies == 0 }
@@ -168,7 +173,7 @@ extension Engine {
         }
         // An active dependency that itself (transitively) waits on a stuck task can never run either.
         // Bounded so that a pathological graph costs a bounded read; past the bound the task reads as waiting.
-        for dependency in direct where dependency.state == "active" {
+        for dependency in direct where dependency.state == .active {
             var seen: Set<Int64> = [taskPK]
             var queue = [dependency.pk ?? 0]
             while let next = queue.popLast(), seen.count < 10_000 {
@@ -178,12 +183,12 @@ extension Engine {
                     return WaitReason(state: .blocked, code: "TaskDependencyBlocked",
                         message: "The task depends on \(dependency.id), which can never run", dependencyId: dependency.id)
                 }
-                queue += further.filter { $0.state == "active" }.compactMap(\.pk)
+                queue += further.filter { $0.state == .active }.compactMap(\.pk)
             }
         }
         if let pending = direct.first(where: { $0.satisfies != 1 }) {
             return WaitReason(state: .waiting, code: "WaitingForDependencies",
-                message: "The task waits for \(pending.id) (\(pending.state ?? "")) to complete", dependencyId: pending.id)
+                message: "The task waits for \(pending.id) (\(pending.state?.rawValue ?? "")) to complete", dependencyId: pending.id)
         }
         return nil
     }

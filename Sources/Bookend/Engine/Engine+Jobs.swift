@@ -43,19 +43,19 @@ extension Engine {
         try Validate.retryCount(spec.constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
         let onAll = try Validate.oneOf(spec.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") ?? "noaction"
         let onFailure = try Validate.oneOf(spec.onTaskFailure, ["noaction", "performexitoptionsjobaction"], property: "onTaskFailure") ?? "noaction"
-        let prep = try spec.jobPreparationTask.map(normalizedPreparation)
+        let preparation = try spec.jobPreparationTask.map(normalizedPreparation)
         let release = try spec.jobReleaseTask.map(normalizedRelease)
-        if release != nil, prep == nil {
+        if release != nil, preparation == nil {
             throw BookendError.invalidProperty("jobReleaseTask", nil, "a job release task needs a job preparation task")
         }
-        if let prep, let release, prep.id?.lowercased() == release.id?.lowercased() {
+        if let preparation, let release, preparation.id?.lowercased() == release.id?.lowercased() {
             throw BookendError.invalidProperty("jobReleaseTask.id", release.id, "must differ from the job preparation task's id")
         }
         var manager = spec.jobManagerTask
         if let jm = manager {
             try Validate.id(jm.id, property: "jobManagerTask.id")
             try Validate.commandLine(jm.commandLine, property: "jobManagerTask.commandLine")
-            if [prep?.id, release?.id].contains(where: { $0?.lowercased() == jm.id.lowercased() }) {
+            if [preparation?.id, release?.id].contains(where: { $0?.lowercased() == jm.id.lowercased() }) {
                 throw BookendError.invalidProperty("jobManagerTask.id", jm.id, "must differ from the preparation and release task ids")
             }
             manager?.killJobOnCompletion = jm.killJobOnCompletion ?? true
@@ -79,7 +79,7 @@ extension Engine {
                 """,
                 [spec.id, spec.displayName, poolID, priority, maxParallel, spec.allowTaskPreemption ?? false, wallClock,
                  spec.constraints?.maxTaskRetryCount ?? 0, onAll, onFailure, spec.usesTaskDependencies ?? false,
-                 manager.map(encodeJSON), prep.map(encodeJSON), release.map(encodeJSON),
+                 manager.map(encodeJSON), preparation.map(encodeJSON), release.map(encodeJSON),
                  encodeJSON(spec.commonEnvironmentSettings ?? []), encodeJSON(spec.metadata ?? []), encodeJSON(extra),
                  now, now, now, Engine.newETag()])
             let pk = db.lastInsertRowID
@@ -100,9 +100,9 @@ extension Engine {
     }
 
     private func normalizedPreparation(_ task: JobPreparationTask) throws -> JobPreparationTask {
-        var prep = task
-        prep.id = task.id ?? "jobpreparation"
-        try Validate.id(prep.id ?? "", property: "jobPreparationTask.id")
+        var preparation = task
+        preparation.id = task.id ?? "jobpreparation"
+        try Validate.id(preparation.id ?? "", property: "jobPreparationTask.id")
         try Validate.commandLine(task.commandLine, property: "jobPreparationTask.commandLine")
         try Validate.environment(task.environmentSettings, property: "jobPreparationTask.environmentSettings")
         try Validate.resourceFiles(task.resourceFiles, property: "jobPreparationTask.resourceFiles")
@@ -110,13 +110,13 @@ extension Engine {
         let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
         let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
             ?? (task.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
-        prep.constraints = TaskConstraints(
+        preparation.constraints = TaskConstraints(
             maxWallClockTime: ISODuration.format(wall), retentionTime: ISODuration.format(retention),
             maxTaskRetryCount: task.constraints?.maxTaskRetryCount ?? 0)
-        prep.waitForSuccess = task.waitForSuccess ?? true
-        prep.rerunOnNodeRebootAfterSuccess = task.rerunOnNodeRebootAfterSuccess ?? true
-        prep.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobPreparationTask.userIdentity")
-        return prep
+        preparation.waitForSuccess = task.waitForSuccess ?? true
+        preparation.rerunOnNodeRebootAfterSuccess = task.rerunOnNodeRebootAfterSuccess ?? true
+        preparation.userIdentity = try Validate.userIdentity(task.userIdentity, property: "jobPreparationTask.userIdentity")
+        return preparation
     }
 
     private func normalizedRelease(_ task: JobReleaseTask) throws -> JobReleaseTask {
@@ -157,7 +157,7 @@ extension Engine {
         guard let row = try db.query("SELECT * FROM job WHERE pk = ?", [pk]).first else {
             throw BookendError.notFound("JobNotFound", "The job")
         }
-        let completed = row["state"].string == "completed"
+        let completed = try row.state(JobState.self, table: "job") == .completed
         let common = decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? []
         let metadata = decodeJSON([MetadataItem].self, row["metadata"].string) ?? []
         let extra = decodeJSON([String: JSONValue].self, row["spec"].string) ?? [:]
@@ -196,21 +196,7 @@ extension Engine {
 
     /// Throws the Batch error for a job that no longer accepts changes.
     func requireModifiable(_ row: Row) throws {
-        switch row["state"].string {
-        case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
-        case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
-        case "terminating": throw BookendError.conflict("JobBeingTerminated", "The specified job is being terminated")
-        default: break
-        }
-    }
-
-    /// Moves a job to a new state with its bookkeeping (previous state, ETag, event).
-    func setJobState(_ db: Connection, _ row: Row, _ state: String, now: String, extra: String = "", arguments: [any SQLiteBindable] = []) throws {
-        let from = row["state"].string
-        try db.run(
-            "UPDATE job SET state = ?, previous_state = ?, previous_state_transition_time = state_transition_time, state_transition_time = ?, e_tag = ?, last_modified = ?\(extra) WHERE pk = ?",
-            [state, from, now, Engine.newETag(), now] + arguments + [row["pk"]])
-        try record(db, "job.\(state)", pool: row["pool_id"].string, job: row["id"].string, from: from, to: state, now: now)
+        try JobMachine.requireModifiable(row.state(JobState.self, table: "job"))
     }
 
     /// Updates the given properties of a job (Batch PATCH semantics).
@@ -219,56 +205,43 @@ extension Engine {
         try transaction { db in
             let row = try jobRow(db, id)
             try requireModifiable(row)
-            var sets: [String] = []
-            var arguments: [any SQLiteBindable] = []
+            var assignments: [(String, any SQLiteBindable)] = []
             if let priority = update.priority {
                 guard (-1000...1000).contains(priority) else { throw BookendError.invalidProperty("priority", "\(priority)", "must be -1000 to 1000") }
-                sets.append("priority = ?")
-                arguments.append(priority)
+                assignments.append(("priority", priority))
             }
             if let maxParallel = update.maxParallelTasks {
                 guard maxParallel == -1 || maxParallel > 0 else { throw BookendError.invalidProperty("maxParallelTasks", "\(maxParallel)", "must be -1 or at least 1") }
-                sets.append("max_parallel_tasks = ?")
-                arguments.append(maxParallel)
+                assignments.append(("max_parallel_tasks", maxParallel))
             }
             if let allow = update.allowTaskPreemption {
-                sets.append("allow_task_preemption = ?")
-                arguments.append(allow)
+                assignments.append(("allow_task_preemption", allow))
             }
             if let value = try Validate.oneOf(update.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") {
                 if value == "noaction", row["on_all_tasks_complete"].string == "terminatejob" {
                     throw BookendError.invalidProperty("onAllTasksComplete", value, "cannot change from terminatejob to noaction")
                 }
-                sets.append("on_all_tasks_complete = ?")
-                arguments.append(value)
+                assignments.append(("on_all_tasks_complete", value))
             }
             if let constraints = update.constraints {
                 let wall = try Validate.duration(constraints.maxWallClockTime, property: "constraints.maxWallClockTime")
                 try Validate.retryCount(constraints.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
-                sets.append("max_wall_clock_time_ms = ?")
-                arguments.append(wall)
-                sets.append("max_task_retry_count = ?")
-                arguments.append(constraints.maxTaskRetryCount ?? 0)
+                assignments.append(("max_wall_clock_time_ms", wall))
+                assignments.append(("max_task_retry_count", constraints.maxTaskRetryCount ?? 0))
             }
             if let poolInfo = update.poolInfo {
-                guard row["state"].string == "disabled" else {
+                guard try row.state(JobState.self, table: "job") == .disabled else {
                     throw BookendError.conflict("OperationInvalidForCurrentState", "The pool of a job can only change while the job is disabled")
                 }
                 guard let poolID = poolInfo.poolId else { throw BookendError.missingProperty("poolInfo.poolId") }
                 try Validate.id(poolID, property: "poolInfo.poolId")
-                sets.append("pool_id = ?")
-                arguments.append(poolID)
+                assignments.append(("pool_id", poolID))
             }
             if let metadata = update.metadata {
                 try Validate.metadata(metadata)
-                sets.append("metadata = ?")
-                arguments.append(encodeJSON(metadata))
+                assignments.append(("metadata", encodeJSON(metadata)))
             }
-            sets.append(contentsOf: ["e_tag = ?", "last_modified = ?"])
-            arguments.append(Engine.newETag())
-            arguments.append(now)
-            arguments.append(row["pk"])
-            try db.run("UPDATE job SET \(sets.joined(separator: ", ")) WHERE pk = ?", arguments)
+            try PropertyStore.update(db, .job, pk: row.int64("pk", table: "job"), assignments, now: now)
             try record(db, "job.updated", pool: row["pool_id"].string, job: row["id"].string, now: now)
         }
         wake()
@@ -277,18 +250,15 @@ extension Engine {
     /// Stops new tasks of the job from starting; `disableTasks` says what happens to running ones:
     /// `requeue` (kill and run again later), `terminate` (kill, task fails) or `wait` (let them finish).
     public func disableJob(id: String, disableTasks: String) throws {
-        guard let option = try Validate.oneOf(disableTasks, ["requeue", "terminate", "wait"], property: "disableTasks") else {
+        guard let value = try Validate.oneOf(disableTasks, DisableJobOption.allCases.map(\.rawValue), property: "disableTasks"),
+            let option = DisableJobOption(rawValue: value)
+        else {
             throw BookendError.missingProperty("disableTasks")
         }
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            try requireModifiable(row)
-            switch row["state"].string {
-            case "disabling", "disabled": return
-            case "active": try setJobState(db, row, "disabling", now: now, extra: ", disable_tasks = ?", arguments: [option])
-            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be disabled in state \(row["state"].string ?? "")")
-            }
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .disable(option), now: now, log: &pendingEvents)
         }
         wake()
     }
@@ -298,12 +268,7 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            try requireModifiable(row)
-            switch row["state"].string {
-            case "active", "enabling": return
-            case "disabled", "disabling": try setJobState(db, row, "enabling", now: now, extra: ", disable_tasks = NULL")
-            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The job cannot be enabled in state \(row["state"].string ?? "")")
-            }
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .enable, now: now, log: &pendingEvents)
         }
         wake()
     }
@@ -314,14 +279,9 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            switch row["state"].string {
-            case "terminating": return
-            case "completed": throw BookendError.conflict("JobCompleted", "The specified job is already in a completed state")
-            case "deleting": throw BookendError.conflict("JobBeingDeleted", "The specified job has been marked for deletion and is being garbage collected")
-            default:
-                let reason = terminateReason.flatMap { $0.isEmpty ? nil : $0 } ?? "UserTerminate"
-                try setJobState(db, row, "terminating", now: now, extra: ", terminate_reason = ?", arguments: [reason])
-            }
+            let reason = terminateReason.flatMap { $0.isEmpty ? nil : $0 } ?? "UserTerminate"
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .terminate(reason: reason), now: now,
+                log: &pendingEvents)
         }
         wake()
     }
@@ -332,9 +292,10 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try jobRow(db, id)
-            guard row["state"].string != "deleting" else { return }
-            let reason: String? = row["terminate_reason"].string ?? "UserDelete"
-            try setJobState(db, row, "deleting", now: now, extra: ", terminate_reason = ?", arguments: [reason])
+            // A job that was terminated keeps its reason.
+            let reason = row["terminate_reason"].string ?? "UserDelete"
+            try JobStore.transition(db, JobKey(row), from: row.state(JobState.self, table: "job"), .delete(reason: reason), now: now,
+                log: &pendingEvents)
         }
         wake()
     }
@@ -346,41 +307,53 @@ extension Engine {
 
     nonisolated func prepReleaseStatus(_ db: Connection, jobID: String) throws -> [PrepReleaseStatus] {
         let job = try jobRow(db, jobID)
-        guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
+        // A stored preparation task that does not decode is a corrupt job, not "no preparation task".
+        guard let preparation = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
             throw BookendError.conflict("JobPreparationTaskNotSpecified", "The specified job does not have a job preparation task")
         }
-        let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string)
-        let jobID = job["id"].string ?? ""
+        let release = try job.json(JobReleaseTask.self, "job_release_task", table: "job")
+        let jobID = try job.text("id", table: "job")
         return try db.query(
             """
             SELECT r.*, n.id AS node_id, p.id AS pool_id FROM job_node r JOIN node n ON n.pk = r.node_pk
             JOIN pool p ON p.pk = n.pool_pk WHERE r.job_pk = ? ORDER BY n.pk
             """, [job["pk"]]
         ).map { row in
-            let prepCompleted = row["prep_state"].string == "completed"
+            let record = try JobNodeRecord(row)
+            // The wire shows a release once it has started: running, then completed.
             var releaseInfo: ReleaseTaskExecutionInfo?
-            if let state = row["release_state"].string, state != "pending", let start = row["release_start_time"].string {
-                let done = state == "completed"
+            let releaseState: ReleaseState?
+            switch record.phase {
+            case .preparationRunning, .preparationCompleted, .releasePending: releaseState = nil
+            case .releaseRunning: releaseState = .running
+            case .releaseCompleted: releaseState = .completed
+            }
+            if let releaseState {
+                let done = releaseState == .completed
                 releaseInfo = ReleaseTaskExecutionInfo(
-                    startTime: start, endTime: done ? row["release_end_time"].string : nil, state: done ? "completed" : "running",
+                    startTime: try row.text("release_start_time", table: "job_node"), endTime: done ? row["release_end_time"].string : nil,
+                    state: releaseState.rawValue,
                     taskRootDirectory: "workitems/\(jobID)/job-1/\(release?.id ?? "jobrelease")",
                     exitCode: row["release_exit_code"].int,
-                    failureInfo: decodeJSON(FailureInfo.self, row["release_failure_info"].string), result: row["release_result"].string)
+                    failureInfo: try row.json(FailureInfo.self, "release_failure_info", table: "job_node"),
+                    result: row["release_result"].string)
             }
+            let preparationState = record.phase.preparation
             return PrepReleaseStatus(
-                poolId: row["pool_id"].string ?? "", nodeId: row["node_id"].string ?? "",
+                poolId: try row.text("pool_id", table: "pool"), nodeId: try row.text("node_id", table: "node"),
                 jobPreparationTaskExecutionInfo: PreparationTaskExecutionInfo(
-                    startTime: row["prep_start_time"].string ?? "", endTime: prepCompleted ? row["prep_end_time"].string : nil,
-                    state: row["prep_state"].string ?? "running",
-                    taskRootDirectory: "workitems/\(jobID)/job-1/\(prep.id ?? "jobpreparation")",
-                    exitCode: row["prep_exit_code"].int, failureInfo: decodeJSON(FailureInfo.self, row["prep_failure_info"].string),
-                    retryCount: row["prep_retry_count"].int ?? 0, lastRetryTime: row["prep_last_retry_time"].string,
-                    result: row["prep_result"].string),
+                    startTime: try row.text("prep_start_time", table: "job_node"),
+                    endTime: preparationState == .completed ? row["prep_end_time"].string : nil,
+                    state: preparationState.rawValue,
+                    taskRootDirectory: "workitems/\(jobID)/job-1/\(preparation.id ?? "jobpreparation")",
+                    exitCode: row["prep_exit_code"].int, failureInfo: try row.json(FailureInfo.self, "prep_failure_info", table: "job_node"),
+                    retryCount: record.retryCount, lastRetryTime: row["prep_last_retry_time"].string,
+                    result: record.result?.rawValue),
                 jobReleaseTaskExecutionInfo: releaseInfo)
         }
     }
 
-    /// Task and slot counts by state (prep, release and start tasks are not counted).
+    /// Task and slot counts by state (preparation, release and start tasks are not counted).
     public nonisolated func taskCounts(jobID: String) throws -> TaskCounts {
         try readers.read { db in try taskCounts(db, jobID: jobID) }
     }

@@ -8,11 +8,11 @@ extension Engine {
     public func disableNodeScheduling(poolID: String, nodeID: String, nodeDisableSchedulingOption: String? = nil) throws {
         let option = try Validate.oneOf(
             nodeDisableSchedulingOption, ["requeue", "terminate", "taskcompletion"], property: "nodeDisableSchedulingOption") ?? "requeue"
+        // requeue and terminate are kill reasons of the same name; taskcompletion kills nothing.
+        let reason = KillReason(rawValue: option)
         try setScheduling(poolID: poolID, nodeID: nodeID, to: "disabled") { db, nodePK in
-            guard option != "taskcompletion" else { return }
-            try db.run(
-                "UPDATE execution SET kill_reason = ? WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind = 'task'",
-                [option, nodePK])
+            guard let reason else { return }
+            try ExecutionStore.decideKill(db, reason, where: "node_pk = ? AND kind = ?", [nodePK, ExecutionKind.task.rawValue])
         }
     }
 
@@ -32,7 +32,7 @@ extension Engine {
                 throw BookendError.conflict("NodeAlreadyInTargetSchedulingState", "The node's scheduling is already \(state)")
             }
             let pk = row["pk"].int64 ?? 0
-            try db.run("UPDATE node SET scheduling_state = ?, e_tag = ? WHERE pk = ?", [state, Engine.newETag(), pk])
+            try PropertyStore.update(db, .node, pk: pk, [("scheduling_state", state)], now: now)
             try also(db, pk)
             try record(db, "node.scheduling.\(state)", pool: pool["id"].string, node: row["id"].string, to: state, now: now)
         }

@@ -29,19 +29,13 @@ extension Engine {
         let now = Engine.now()
         let pk: Int64 = try transaction { db in
             let row = try livePool(db, id)
-            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
-            var sets = ["e_tag = ?", "last_modified = ?"]
-            var arguments: [any SQLiteBindable] = [Engine.newETag(), now]
-            if let startTask {
-                sets.append("start_task = ?")
-                arguments.append(encodeJSON(startTask))
+            guard try row.state(PoolState.self, table: "pool") == .active else {
+                throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
             }
-            if let metadata = update.metadata {
-                sets.append("metadata = ?")
-                arguments.append(encodeJSON(metadata))
-            }
-            arguments.append(row["pk"])
-            try db.run("UPDATE pool SET \(sets.joined(separator: ", ")) WHERE pk = ?", arguments)
+            var assignments: [(String, any SQLiteBindable)] = []
+            if let startTask { assignments.append(("start_task", encodeJSON(startTask))) }
+            if let metadata = update.metadata { assignments.append(("metadata", encodeJSON(metadata))) }
+            try PropertyStore.update(db, .pool, pk: row.int64("pk", table: "pool"), assignments, now: now)
             try record(db, "pool.updated", pool: row["id"].string, now: now)
             return row["pk"].int64 ?? 0
         }
@@ -56,17 +50,18 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let row = try livePool(db, id)
-            guard row["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
-            guard row["allocation_state"].string == "resizing" else { return }
+            guard try row.state(PoolState.self, table: "pool") == .active else {
+                throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
+            }
+            guard try row.state(AllocationState.self, "allocation_state", table: "pool") == .resizing else { return }
             let pk = row["pk"].int64 ?? 0
             func count(_ dedicated: Int) throws -> Int {
                 try db.scalar(
                     "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
                     [pk, dedicated]).int ?? 0
             }
-            try db.run(
-                "UPDATE pool SET target_dedicated_nodes = ?, target_low_priority_nodes = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
-                [try count(1), try count(0), Engine.newETag(), now, pk])
+            try PropertyStore.update(db, .pool, pk: pk, [("target_dedicated_nodes", try count(1)), ("target_low_priority_nodes", try count(0))],
+                now: now)
             try record(db, "pool.resize.stopped", pool: row["id"].string, now: now)
         }
         wake()

@@ -117,20 +117,22 @@ extension Engine {
     public func resizePool(
         id: String, targetDedicatedNodes: Int?, targetLowPriorityNodes: Int? = nil, nodeDeallocationOption: String? = nil
     ) throws {
-        let option = try Validate.oneOf(nodeDeallocationOption, ["requeue", "terminate", "taskcompletion", "retaineddata"], property: "nodeDeallocationOption") ?? "requeue"
+        // Validated, then not acted on: a node leaving its pool always requeues its running tasks.
+        _ = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
         let now = Engine.now()
         try transaction { db in
             let poolRow = try livePool(db, id)
-            guard poolRow["state"].string == "active" else { throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted") }
-            guard poolRow["allocation_state"].string == "steady" else { throw BookendError.conflict("PoolBeingResized", "The pool is being resized") }
-            let pk = poolRow["pk"].int64 ?? 0
+            let state = try poolRow.state(PoolState.self, table: "pool")
+            let allocation = try poolRow.state(AllocationState.self, "allocation_state", table: "pool")
+            // The machines answer PoolBeingDeleted / PoolBeingResized before the counts are checked.
+            _ = try PoolMachine.next(from: state, on: .resize)
+            _ = try AllocationMachine.next(from: allocation, on: .resize)
+            let pk = try poolRow.int64("pk", table: "pool")
             let dedicated = targetDedicatedNodes ?? poolRow["target_dedicated_nodes"].int ?? 0
             let lowPriority = targetLowPriorityNodes ?? poolRow["target_low_priority_nodes"].int ?? 0
             try Validate.nodeCounts(dedicated: dedicated, lowPriority: lowPriority)
-            try db.run(
-                "UPDATE pool SET target_dedicated_nodes = ?, target_low_priority_nodes = ?, allocation_state = 'resizing', allocation_state_transition_time = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
-                [dedicated, lowPriority, now, Engine.newETag(), now, pk])
-            try record(db, "pool.resizing", pool: poolRow["id"].string, from: "steady", to: "resizing", now: now)
+            try PoolStore.resize(db, pk: pk, id: poolRow.text("id", table: "pool"), state: state, from: allocation, dedicated: dedicated,
+                lowPriority: lowPriority, now: now, log: &pendingEvents)
             for (flag, target) in [(1, dedicated), (0, lowPriority)] {
                 let nodes = try db.query(
                     """
@@ -143,7 +145,7 @@ extension Engine {
                         lowPriority: flag == 0 ? target - nodes.count : 0, now: now)
                 } else {
                     for node in nodes.prefix(nodes.count - target) {
-                        try setNodeState(db, node["pk"].int64 ?? 0, "leavingpool", rebootOption: option, now: now)
+                        try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, now: now, log: &pendingEvents)
                     }
                 }
             }
@@ -156,13 +158,13 @@ extension Engine {
         let now = Engine.now()
         try transaction { db in
             let poolRow = try livePool(db, id)
-            guard poolRow["state"].string == "active" else { return }
-            let pk = poolRow["pk"].int64 ?? 0
-            try db.run("UPDATE pool SET state = 'deleting', state_transition_time = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
-                [now, Engine.newETag(), now, pk])
-            try record(db, "pool.deleting", pool: poolRow["id"].string, from: "active", to: "deleting", now: now)
-            for node in try db.query("SELECT pk FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state <> 'leavingpool'", [pk]) {
-                try setNodeState(db, node[0].int64 ?? 0, "leavingpool", rebootOption: "requeue", now: now)
+            let state = try poolRow.state(PoolState.self, table: "pool")
+            guard try PoolMachine.next(from: state, on: .delete) != state else { return }
+            let pk = try poolRow.int64("pk", table: "pool")
+            try PoolStore.delete(db, pk: pk, id: poolRow.text("id", table: "pool"), from: state, now: now, log: &pendingEvents)
+            for node in try db.query("SELECT pk FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state <> ?",
+                [pk, NodeState.leavingpool.rawValue]) {
+                try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, now: now, log: &pendingEvents)
             }
         }
         wake()
@@ -203,7 +205,7 @@ extension Engine {
         var startTaskInfo: StartTaskInfo?
         if let start = try db.query(
             "SELECT * FROM execution WHERE node_pk = ? AND kind = 'start' ORDER BY pk DESC LIMIT 1", [pk]).first {
-            let completed = start["state"].string == "completed" && start["interrupted"].int != 1
+            let completed = try start.state(ExecutionState.self, table: "execution") == .completed && start["interrupted"].int != 1
             startTaskInfo = StartTaskInfo(
                 state: completed ? "completed" : "running", startTime: start["start_time"].string ?? "",
                 endTime: completed ? start["end_time"].string : nil, exitCode: completed ? start["exit_code"].int : nil,
@@ -227,33 +229,19 @@ extension Engine {
     /// Reboots a node: its processes end (per `nodeRebootOption`), it boots again, its start task reruns,
     /// and job preparation reruns there per `rerunOnNodeRebootAfterSuccess`.
     public func rebootNode(poolID: String, nodeID: String, nodeRebootOption: String? = nil) throws {
-        let option = try Validate.oneOf(nodeRebootOption, ["requeue", "terminate", "taskcompletion", "retaineddata"], property: "nodeRebootOption") ?? "requeue"
+        let option = try Validate.oneOf(nodeRebootOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeRebootOption")
+            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
         let now = Engine.now()
         try transaction { db in
             let pool = try livePool(db, poolID)
             guard let row = try db.query("SELECT pk, state FROM node WHERE pool_pk = ? AND id = ? AND removed_time IS NULL", [pool["pk"], nodeID]).first else {
                 throw BookendError.notFound("NodeNotFound", "The node \(nodeID)")
             }
-            switch row["state"].string {
-            case "idle", "running", "starttaskfailed", "waitingforstarttask": break
-            case "rebooting": throw BookendError.conflict("NodeBeingRebooted", "The node is already rebooting")
-            case "creating": throw BookendError.conflict("NodeBeingCreated", "The node is being created")
-            case "starting": throw BookendError.conflict("NodeBeingStarted", "The node is starting")
-            default: throw BookendError.conflict("OperationInvalidForCurrentState", "The node cannot be rebooted in state \(row["state"].string ?? "")")
-            }
-            try setNodeState(db, row["pk"].int64 ?? 0, "rebooting", rebootOption: option, now: now)
+            // The machine answers NodeBeingRebooted, NodeBeingCreated, NodeBeingStarted or
+            // OperationInvalidForCurrentState for a node that cannot reboot now.
+            try NodeStore.transition(db, pk: row.int64("pk", table: "node"), on: .reboot, rebootOption: option, now: now, log: &pendingEvents)
         }
         wake()
     }
 
-    func setNodeState(_ db: Connection, _ pk: Int64, _ state: String, rebootOption: String? = nil, now: String) throws {
-        guard let row = try db.query("SELECT n.id, n.state, p.id AS pool_id FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?", [pk]).first,
-            row["state"].string != state
-        else { return }
-        // A node leaving its pool always requeues its running tasks (nodeDeallocationOption 'requeue').
-        try db.run(
-            "UPDATE node SET state = ?, reboot_option = ?, state_transition_time = ?, e_tag = ? WHERE pk = ?",
-            [state, state == "rebooting" ? (rebootOption ?? "requeue") : nil, now, Engine.newETag(), pk])
-        try record(db, "node.\(state)", pool: row["pool_id"].string, node: row["id"].string, from: row["state"].string, to: state, now: now)
-    }
 }

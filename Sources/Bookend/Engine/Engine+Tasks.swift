@@ -205,11 +205,12 @@ extension Engine {
             guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
                 throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
             }
-            switch row["state"].string {
-            case "completed": throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
-            case "running":
-                try requestKill(db, taskPK: row["pk"].int64 ?? 0, reason: "terminate", now: now)
-            default:
+            // A running task is killed and completes when its process has ended; any other completes
+            // now, and the task machine answers TaskCompleted for one that already has.
+            switch try row.state(TaskState.self, table: "task") {
+            case .running:
+                try ExecutionStore.decideKill(db, .terminate, where: "task_pk = ?", [row.int64("pk", table: "task")])
+            case .active, .preparing, .completed:
                 try completeTask(db, row, job: job, result: .ended(reason: "UserTerminate", exitCode: nil), now: now)
             }
         }
@@ -251,17 +252,13 @@ extension Engine {
             guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
                 throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
             }
-            guard row["state"].string == "completed" else { throw BookendError.conflict("TaskNotCompleted", "The specified task is not completed") }
-            guard row["result"].string == "failure" else { throw BookendError.conflict("TaskSucceeded", "The specified task succeeded") }
-            try db.run(
-                """
-                UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
-                    state_transition_time = ?, retry_count = 0, last_retry_time = NULL, exit_code = NULL, result = NULL,
-                    failure_info = NULL, end_time = NULL, satisfies_dependents = NULL, e_tag = ?, last_modified = ? WHERE pk = ?
-                """, [now, Engine.newETag(), now, row["pk"]])
+            let state = try row.state(TaskState.self, table: "task")
+            // Only a failed task may be reactivated: the machine answers TaskNotCompleted first.
+            if state == .completed, try row.optionalState(ExecutionResult.self, "result", table: "task") != .failure {
+                throw BookendError.conflict("TaskSucceeded", "The specified task succeeded")
+            }
+            try TaskStore.transition(db, TaskKey(task: row, job: job), from: state, .reactivate, now: now, log: &pendingEvents)
             try db.run("UPDATE execution SET retention_deadline = NULL WHERE task_pk = ?", [row["pk"]])
-            try record(db, "task.active", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
-                from: "completed", to: "active", detail: #"{"reason":"reactivated"}"#, now: now)
         }
         wake()
     }
@@ -275,7 +272,9 @@ extension Engine {
             guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
                 throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
             }
-            guard row["state"].string != "completed" else { throw BookendError.conflict("TaskCompleted", "The specified task is already completed") }
+            guard try row.state(TaskState.self, table: "task") != .completed else {
+                throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
+            }
             let wall = try Validate.duration(constraints?.maxWallClockTime, property: "constraints.maxWallClockTime")
             let retention = try Validate.duration(constraints?.retentionTime, property: "constraints.retentionTime")
                 ?? (constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
@@ -284,9 +283,8 @@ extension Engine {
             if retries != -1, retries < row["retry_count"].int ?? 0 {
                 throw BookendError.invalidProperty("constraints.maxTaskRetryCount", "\(retries)", "is below the task's retry count so far")
             }
-            try db.run(
-                "UPDATE task SET max_wall_clock_time_ms = ?, retention_time_ms = ?, max_task_retry_count = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
-                [wall, retention, retries, Engine.newETag(), now, row["pk"]])
+            try PropertyStore.update(db, .task, pk: row.int64("pk", table: "task"),
+                [("max_wall_clock_time_ms", wall), ("retention_time_ms", retention), ("max_task_retry_count", retries)], now: now)
             try record(db, "task.updated", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string, now: now)
         }
     }

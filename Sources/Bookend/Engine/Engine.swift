@@ -241,10 +241,7 @@ public actor Engine {
         _ db: Connection, _ kind: String, pool: String? = nil, node: String? = nil, job: String? = nil,
         task: String? = nil, from: String? = nil, to: String? = nil, detail: String? = nil, now: String
     ) throws {
-        try db.run(
-            "INSERT INTO event (time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-            [now, kind, pool, node, job, task, from, to, detail])
-        pendingEvents.append(EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to))
+        pendingEvents.append(try EventLog.append(db, kind, pool: pool, node: node, job: job, task: task, from: from, to: to, detail: detail, now: now))
     }
 
     nonisolated static func newETag() -> String {

@@ -82,37 +82,40 @@ extension Engine {
             LEFT JOIN job j ON j.pk = e.job_pk LEFT JOIN task t ON t.pk = e.task_pk WHERE e.pk = ?
             """, [pk]).first
         else { throw BookendError.internalError("execution \(pk) vanished") }
-        let kind = row["kind"].string ?? ""
+        let kind = try row.state(ExecutionKind.self, "kind", table: "execution")
         let root = row["root_dir"].string ?? ""
-        let prep = decodeJSON(JobPreparationTask.self, row["job_preparation_task"].string)
+        // The row is the execution joined with its task, job and pool: a stored spec that does not
+        // decode fails the launch (naming the column), never runs an empty command or a default identity.
+        let joined = "execution (with its task, job and pool)"
+        let preparation = try row.json(JobPreparationTask.self, "job_preparation_task", table: joined)
         var commandLine = ""
         var ownSettings: [EnvironmentSetting] = []
         var files: [ResourceFile] = []
         var identity = UserIdentity.nonAdmin
         var taskID: String?
         switch kind {
-        case "task":
-            let spec = decodeJSON(TaskSpec.self, row["task_spec"].string)
+        case .task:
+            let spec = try row.json(TaskSpec.self, "task_spec", table: joined)
             commandLine = row["command_line"].string ?? ""
             ownSettings = spec?.environmentSettings ?? []
             files = spec?.resourceFiles ?? []
             identity = spec?.userIdentity ?? .nonAdmin
             taskID = row["task_id"].string
-        case "preparation":
-            commandLine = prep?.commandLine ?? ""
-            ownSettings = prep?.environmentSettings ?? []
-            files = prep?.resourceFiles ?? []
-            identity = prep?.userIdentity ?? .nonAdmin
-            taskID = prep?.id
-        case "release":
-            let release = decodeJSON(JobReleaseTask.self, row["job_release_task"].string)
+        case .preparation:
+            commandLine = preparation?.commandLine ?? ""
+            ownSettings = preparation?.environmentSettings ?? []
+            files = preparation?.resourceFiles ?? []
+            identity = preparation?.userIdentity ?? .nonAdmin
+            taskID = preparation?.id
+        case .release:
+            let release = try row.json(JobReleaseTask.self, "job_release_task", table: joined)
             commandLine = release?.commandLine ?? ""
             ownSettings = release?.environmentSettings ?? []
             files = release?.resourceFiles ?? []
             identity = release?.userIdentity ?? .nonAdmin
             taskID = release?.id
-        default:
-            let start = decodeJSON(StartTask.self, row["start_task"].string)
+        case .start:
+            let start = try row.json(StartTask.self, "start_task", table: joined)
             commandLine = start?.commandLine ?? ""
             ownSettings = start?.environmentSettings ?? []
             files = start?.resourceFiles ?? []
@@ -125,8 +128,8 @@ extension Engine {
         // Precedence, low to high: system, the job's common settings (not for start tasks), the task's
         // own settings, then the Batch-defined variables, which cannot be overridden.
         var environment: [String: String] = ["PATH": Engine.systemPath, "LANG": "C.UTF-8"]
-        if kind != "start" {
-            for setting in decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? [] {
+        if kind != .start {
+            for setting in try row.json([EnvironmentSetting].self, "common_environment_settings", table: joined) ?? [] {
                 environment[setting.name] = setting.value ?? ""
             }
         }
@@ -150,14 +153,15 @@ extension Engine {
             "AZ_BATCH_TASK_USER": user,
             "AZ_BATCH_TASK_USER_IDENTITY": scope + (identity.isAdmin ? "Admin" : "NonAdmin"),
         ]
-        if kind != "start" {
+        if kind != .start {
             let jobID = row["job_id"].string ?? ""
             batch["AZ_BATCH_JOB_ID"] = jobID
             batch["AZ_BATCH_TASK_ID"] = taskID ?? ""
-            if let prep, kind != "preparation" {
-                let prepDirectory = (root as NSString).appendingPathComponent("workitems/\(jobID)/job-1/\(prep.id ?? "jobpreparation")")
-                batch["AZ_BATCH_JOB_PREP_DIR"] = prepDirectory
-                batch["AZ_BATCH_JOB_PREP_WORKING_DIR"] = (prepDirectory as NSString).appendingPathComponent("wd")
+            if let preparation, kind != .preparation {
+                let preparationDirectory = (root as NSString).appendingPathComponent(
+                    "workitems/\(jobID)/job-1/\(preparation.id ?? "jobpreparation")")
+                batch["AZ_BATCH_JOB_PREP_DIR"] = preparationDirectory
+                batch["AZ_BATCH_JOB_PREP_WORKING_DIR"] = (preparationDirectory as NSString).appendingPathComponent("wd")
             }
         }
         environment.merge(batch) { _, batchValue in batchValue }
@@ -225,7 +229,7 @@ extension Engine {
 
     private func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
         downloading.remove(pk)
-        guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string) == "starting",
+        guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string).flatMap(ExecutionState.init(rawValue:)) == .starting,
             (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null
         else { return }
         if let failure {
@@ -250,8 +254,8 @@ extension Engine {
         do {
             try transaction { db in
                 for (pk, identity) in identities {
-                    try db.run("UPDATE execution SET state = 'running', pid = ?, pid_start_time = ? WHERE pk = ? AND state = 'starting'",
-                        [identity.pid, Int64(bitPattern: identity.startTime), pk])
+                    // An execution completed meanwhile (killed before its launch was recorded) keeps its end.
+                    _ = try ExecutionStore.recordProcess(db, pk: pk, pid: identity.pid, pidStartTime: Int64(bitPattern: identity.startTime))
                 }
                 let now = Date()
                 for (pk, failure) in failures {
@@ -372,7 +376,4 @@ extension Engine {
     }
 
     /// Records why Bookend will end a task's live execution; the loop sends the signals after commit.
-    func requestKill(_ db: Connection, taskPK: Int64, reason: String, now: String) throws {
-        try db.run("UPDATE execution SET kill_reason = ? WHERE task_pk = ? AND state <> 'completed' AND kill_reason IS NULL", [reason, taskPK])
-    }
 }

@@ -53,8 +53,9 @@ extension Engine {
                 // Still running: adopt it. Its wall clock keeps counting from its original start
                 // (the stored deadline), and a kill decided before the crash is signalled by the loop.
                 if row["pid"] == .null {
-                    try db.run("UPDATE execution SET state = 'running', pid = ?, pid_start_time = ? WHERE pk = ?",
-                        [identity.pid, Int64(bitPattern: identity.startTime), row["pk"]])
+                    guard try ExecutionStore.recordProcess(db, pk: row.int64("pk", table: "execution"), pid: identity.pid,
+                        pidStartTime: Int64(bitPattern: identity.startTime))
+                    else { throw BookendError.internalError("execution \(row["pk"].int64 ?? 0): adopted, yet no longer starting") }
                 }
                 watcher.watch(identity)
             } else if identity != nil || row["kill_reason"] != .null {

@@ -65,12 +65,10 @@ extension Engine {
     /// What an ended process means, given its exit file (if the shim wrote one) and why Bookend killed it.
     func outcome(for row: Row, status: ExitStatus?) -> Outcome {
         let code = status?.exitCode
-        switch row["kill_reason"].string {
-        case "timeout": return .ended(reason: "MaxWallClockTimeExpiry", exitCode: code ?? 137)
-        case "terminate": return .ended(reason: "UserTerminate", exitCode: code ?? 137)
-        case "delete": return .ended(reason: "JobDeleted", exitCode: code ?? 137)
-        case "requeue", "shutdown": return .interrupted
-        default: break
+        // A stored reason outside KillReason cannot be written (CHECK).
+        if let reason = row["kill_reason"].string.flatMap(KillReason.init(rawValue:)) {
+            guard let ended = reason.endedReason else { return .interrupted }
+            return .ended(reason: ended, exitCode: code ?? 137)
         }
         switch status {
         case .exited(let exitCode)?: return .exited(exitCode)
@@ -137,9 +135,7 @@ extension Engine {
         let now = Engine.now()
         // Wall-clock limits: record the decision first, so a restart finishes what this one started.
         if try db.scalar("SELECT 1 FROM execution WHERE state <> 'completed' AND kill_reason IS NULL AND deadline <= ? LIMIT 1", [now]) != .null {
-            try transaction { db in
-                try db.run("UPDATE execution SET kill_reason = 'timeout' WHERE state <> 'completed' AND kill_reason IS NULL AND deadline <= ?", [now])
-            }
+            try transaction { db in try ExecutionStore.decideKill(db, .timeout, where: "deadline <= ?", [now]) }
             // Decided and durable, not yet signalled.
             CrashPoint.hit("kill.after-decision")
         }
@@ -193,38 +189,42 @@ extension Engine {
         let now = Date()
         let nowText = Timestamp.string(now)
         // Executions on nodes that reboot or leave end first (per the reboot option).
-        for row in try db.query("SELECT pk, state, reboot_option FROM node WHERE state IN ('rebooting', 'leavingpool') AND removed_time IS NULL") {
-            let nodePK = row["pk"].int64 ?? 0
-            let option = row["reboot_option"].string ?? "requeue"
+        for row in try db.query("SELECT pk, state, reboot_option FROM node WHERE state IN (?, ?) AND removed_time IS NULL",
+            [NodeState.rebooting.rawValue, NodeState.leavingpool.rawValue]) {
+            let nodePK = try row.int64("pk", table: "node")
+            let leaving = try row.state(NodeState.self, table: "node") == .leavingpool
+            let option = try row.optionalState(NodeRebootOption.self, "reboot_option", table: "node") ?? .requeue
             try transaction { db in
-                if option == "requeue" || option == "terminate" || row["state"].string == "leavingpool" {
-                    let taskReason = row["state"].string == "leavingpool" || option == "requeue" ? "requeue" : "terminate"
-                    try db.run("UPDATE execution SET kill_reason = ? WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind = 'task'",
-                        [taskReason, nodePK])
-                    try db.run("UPDATE execution SET kill_reason = 'requeue' WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind <> 'task'",
-                        [nodePK])
+                // A node leaving its pool always requeues; a reboot ends tasks per its option, and with
+                // taskcompletion or retaineddata lets them finish.
+                let taskReason: KillReason?
+                switch (leaving, option) {
+                case (true, _), (false, .requeue): taskReason = .requeue
+                case (false, .terminate): taskReason = .terminate
+                case (false, .taskcompletion), (false, .retaineddata): taskReason = nil
+                }
+                if let taskReason {
+                    try ExecutionStore.decideKill(db, taskReason, where: "node_pk = ? AND kind = ?", [nodePK, ExecutionKind.task.rawValue])
+                    try ExecutionStore.decideKill(db, .requeue, where: "node_pk = ? AND kind <> ?", [nodePK, ExecutionKind.task.rawValue])
                 }
                 if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed' AND kind <> 'start'", [nodePK]).int ?? 0 > 0 {
                     return
                 }
                 // Start tasks do not hold a node back: they are simply interrupted.
-                try db.run("UPDATE execution SET kill_reason = 'requeue' WHERE node_pk = ? AND state <> 'completed' AND kill_reason IS NULL AND kind = 'start'", [nodePK])
-                for task in try db.query("SELECT t.*, j.pool_id AS job_pool, j.id AS job_id FROM task t JOIN job j ON j.pk = t.job_pk WHERE t.node_pk = ? AND t.state = 'preparing'", [nodePK]) {
-                    try db.run(
-                        """
-                        UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
-                            state_transition_time = ?, requeue_count = requeue_count + 1, last_requeue_time = ?, node_pk = NULL,
-                            e_tag = ?, last_modified = ? WHERE pk = ?
-                        """, [nowText, nowText, Engine.newETag(), nowText, task["pk"]])
-                    try record(db, "task.active", pool: task["job_pool"].string, job: task["job_id"].string, task: task["id"].string,
-                        from: "preparing", to: "active", detail: #"{"reason":"requeued"}"#, now: nowText)
+                try ExecutionStore.decideKill(db, .requeue, where: "node_pk = ? AND kind = ?", [nodePK, ExecutionKind.start.rawValue])
+                for task in try db.query(
+                    "SELECT t.pk, t.id, j.pk AS job_pk, j.pool_id, j.id AS job_id FROM task t JOIN job j ON j.pk = t.job_pk WHERE t.node_pk = ? AND t.state = ?",
+                    [nodePK, TaskState.preparing.rawValue]) {
+                    let key = TaskKey(pk: try task.int64("pk", table: "task"), id: try task.text("id", table: "task"),
+                        jobID: try task.text("job_id", table: "job"), poolID: try task.text("pool_id", table: "job"))
+                    try TaskStore.transition(db, key, from: .preparing, .requeue, now: nowText, log: &pendingEvents)
                 }
-                if row["state"].string == "leavingpool" {
+                if leaving {
                     if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed'", [nodePK]).int ?? 0 == 0 {
-                        try db.run("UPDATE node SET removed_time = ? WHERE pk = ?", [nowText, nodePK])
+                        try NodeStore.transition(db, pk: nodePK, on: .removed, now: nowText, log: &pendingEvents)
                     }
                 } else {
-                    try db.run("UPDATE node SET reboot_option = NULL, state = 'creating' WHERE pk = ?", [nodePK])
+                    try NodeStore.transition(db, pk: nodePK, on: .rebooted, now: nowText, log: &pendingEvents)
                 }
             }
         }
@@ -239,35 +239,41 @@ extension Engine {
             } catch {
                 logger.error("cannot prepare the node folder: \(error)")
             }
-            let nodePK = node["pk"].int64 ?? 0
+            let nodePK = try node.int64("pk", table: "node")
+            let startTask = try node.json(StartTask.self, "start_task", table: "pool")
             launches += try transaction { db -> [Int64] in
-                try db.run("UPDATE node SET boot_count = boot_count + 1, last_boot_time = ? WHERE pk = ?", [nowText, nodePK])
-                try setNodeState(db, nodePK, "starting", now: nowText)
-                guard let start = decodeJSON(StartTask.self, node["start_task"].string) else {
-                    try setNodeState(db, nodePK, "idle", now: nowText)
+                try NodeStore.transition(db, pk: nodePK, on: .boot, now: nowText, log: &pendingEvents)
+                guard let start = startTask else {
+                    try NodeStore.transition(db, pk: nodePK, on: .ready, now: nowText, log: &pendingEvents)
                     return []
                 }
-                let pk = try beginExecution(db, kind: "start", nodePK: nodePK, jobPK: nil, taskPK: nil, attempt: 1,
+                let pk = try beginExecution(db, kind: ExecutionKind.start.rawValue, nodePK: nodePK, jobPK: nil, taskPK: nil, attempt: 1,
                     taskDirectory: (root as NSString).appendingPathComponent("startup"), wallClockMilliseconds: nil,
                     retryCount: 0, requeueCount: 0, now: now)
-                try setNodeState(db, nodePK, start.waitForSuccess == false ? "idle" : "waitingforstarttask", now: nowText)
+                try NodeStore.transition(db, pk: nodePK, on: start.waitForSuccess == false ? .ready : .awaitStartTask, now: nowText,
+                    log: &pendingEvents)
                 return [pk]
             }
         }
         launch(launches)
         // Pools: resizing → steady once every node has booted; deleting → gone once every node left.
-        for pool in try db.query("SELECT * FROM pool WHERE deleted_time IS NULL AND (allocation_state = 'resizing' OR state = 'deleting')") {
-            let pk = pool["pk"].int64 ?? 0
+        for pool in try db.query("SELECT * FROM pool WHERE deleted_time IS NULL AND (allocation_state = ? OR state = ?)",
+            [AllocationState.resizing.rawValue, PoolState.deleting.rawValue]) {
+            let pk = try pool.int64("pk", table: "pool")
+            let id = try pool.text("id", table: "pool")
+            let state = try pool.state(PoolState.self, table: "pool")
+            let allocation = try pool.state(AllocationState.self, "allocation_state", table: "pool")
             try transaction { db in
-                if pool["state"].string == "deleting" {
+                switch state {
+                case .deleting:
                     if try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND removed_time IS NULL", [pk]).int ?? 0 == 0 {
-                        try db.run("UPDATE pool SET deleted_time = ? WHERE pk = ?", [nowText, pk])
-                        try record(db, "pool.deleted", pool: pool["id"].string, from: "deleting", now: nowText)
+                        try PoolStore.markDeleted(db, pk: pk, id: id, now: nowText, log: &pendingEvents)
                     }
-                } else if try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state IN ('creating', 'leavingpool')", [pk]).int ?? 0 == 0 {
-                    try db.run("UPDATE pool SET allocation_state = 'steady', allocation_state_transition_time = ?, e_tag = ? WHERE pk = ?",
-                        [nowText, Engine.newETag(), pk])
-                    try record(db, "pool.steady", pool: pool["id"].string, from: "resizing", to: "steady", now: nowText)
+                case .active:
+                    if try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state IN (?, ?)",
+                        [pk, NodeState.creating.rawValue, NodeState.leavingpool.rawValue]).int ?? 0 == 0 {
+                        try PoolStore.settle(db, pk: pk, id: id, from: allocation, now: nowText, log: &pendingEvents)
+                    }
                 }
             }
         }
@@ -279,70 +285,84 @@ extension Engine {
         let now = Date()
         let nowText = Timestamp.string(now)
         try transaction { db in
-            for job in try db.query("SELECT * FROM job WHERE state = 'active'") {
-                if let limit = job["max_wall_clock_time_ms"].int64, let created = Timestamp.date(job["creation_time"].string ?? ""),
-                    created.addingTimeInterval(Double(limit) / 1000) <= now {
-                    try setJobState(db, job, "terminating", now: nowText, extra: ", terminate_reason = ?", arguments: ["MaxWallClockTimeExpiry"])
-                } else if job["on_all_tasks_complete"].string == "terminatejob",
-                    try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE job_pk = ? AND bucket IN ('active', 'running')", [job["pk"]]).int ?? 0 == 0 {
-                    try setJobState(db, job, "terminating", now: nowText, extra: ", terminate_reason = ?", arguments: ["AllTasksComplete"])
+            for job in try db.query("SELECT * FROM job WHERE state = ?", [JobState.active.rawValue]) {
+                let reason = try JobEndDecision.terminateReason(
+                    created: Timestamp.date(try job.text("creation_time", table: "job")),
+                    maxWallClockMilliseconds: job["max_wall_clock_time_ms"].int64,
+                    terminateWhenAllComplete: job["on_all_tasks_complete"].string == "terminatejob",
+                    unfinishedTasks: {
+                        try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE job_pk = ? AND bucket IN ('active', 'running')",
+                            [job["pk"]]).int ?? 0
+                    }, now: now)
+                if let reason {
+                    try JobStore.transition(db, JobKey(job), from: .active, .terminate(reason: reason), now: nowText, log: &pendingEvents)
                 }
             }
-            for job in try db.query("SELECT * FROM job WHERE state = 'enabling'") {
-                try setJobState(db, job, "active", now: nowText)
+            for job in try db.query("SELECT * FROM job WHERE state = ?", [JobState.enabling.rawValue]) {
+                try JobStore.transition(db, JobKey(job), from: .enabling, .resume, now: nowText, log: &pendingEvents)
             }
-            for job in try db.query("SELECT * FROM job WHERE state = 'disabling'") {
-                let jobPK = job["pk"].int64 ?? 0
-                let option = job["disable_tasks"].string ?? "requeue"
-                if option != "wait" {
-                    try db.run("UPDATE execution SET kill_reason = ? WHERE job_pk = ? AND kind = 'task' AND state <> 'completed' AND kill_reason IS NULL",
-                        [option == "terminate" ? "terminate" : "requeue", jobPK])
+            for job in try db.query("SELECT * FROM job WHERE state = ?", [JobState.disabling.rawValue]) {
+                let jobPK = try job.int64("pk", table: "job")
+                let option = try job.optionalState(DisableJobOption.self, "disable_tasks", table: "job") ?? .requeue
+                let reason: KillReason?
+                switch option {
+                case .requeue: reason = .requeue
+                case .terminate: reason = .terminate
+                case .wait: reason = nil
+                }
+                if let reason {
+                    try ExecutionStore.decideKill(db, reason, where: "job_pk = ? AND kind = ?", [jobPK, ExecutionKind.task.rawValue])
                 }
                 try returnPreparingTasks(db, job, now: nowText)
-                if try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN ('preparing', 'running')", [jobPK]).int ?? 0 == 0 {
-                    try setJobState(db, job, "disabled", now: nowText)
+                if try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
+                    [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0 == 0 {
+                    try JobStore.transition(db, JobKey(job), from: .disabling, .tasksStopped, now: nowText, log: &pendingEvents)
                 }
             }
         }
         var launches: [Int64] = []
         var deleted: [(String, [String])] = []
-        for job in try db.query("SELECT * FROM job WHERE state IN ('terminating', 'deleting')") {
-            let jobPK = job["pk"].int64 ?? 0
-            let deleting = job["state"].string == "deleting"
+        for job in try db.query("SELECT * FROM job WHERE state IN (?, ?)", [JobState.terminating.rawValue, JobState.deleting.rawValue]) {
+            let jobPK = try job.int64("pk", table: "job")
+            let state = try job.state(JobState.self, table: "job")
+            let deleting = state == .deleting
+            // Read before the transaction: a stored release task that does not decode stops here, not
+            // as "no release owed".
+            let releaseTask = try job.json(JobReleaseTask.self, "job_release_task", table: "job")
             launches += try transaction { db -> [Int64] in
                 // R4: running tasks and preparation are ended; preparing tasks go back to active.
                 try returnPreparingTasks(db, job, now: nowText)
-                try db.run("UPDATE execution SET kill_reason = ? WHERE job_pk = ? AND kind IN ('task', 'preparation') AND state <> 'completed' AND kill_reason IS NULL",
-                    [deleting ? "delete" : "terminate", jobPK])
+                try ExecutionStore.decideKill(db, deleting ? .delete : .terminate, where: "job_pk = ? AND kind IN (?, ?)",
+                    [jobPK, ExecutionKind.task.rawValue, ExecutionKind.preparation.rawValue])
                 if try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND kind IN ('task', 'preparation') AND state <> 'completed'", [jobPK]).int ?? 0 > 0 {
                     return []
                 }
                 // R3/R6: release is owed once on every node whose preparation completed; never twice.
                 var launches: [Int64] = []
-                if let release = decodeJSON(JobReleaseTask.self, job["job_release_task"].string) {
-                    try db.run(
-                        """
-                        UPDATE job_node SET release_state = 'pending' WHERE job_pk = ? AND prep_state = 'completed' AND release_state IS NULL
-                            AND node_pk IN (SELECT pk FROM node WHERE removed_time IS NULL)
-                        """, [jobPK])
+                if let release = releaseTask {
+                    try JobNodeStore.oweReleases(db, jobPK: jobPK)
                     let wall = release.maxWallClockTime.flatMap { try? ISODuration.parse($0) } ?? Engine.releaseWallClockCap
                     for owed in try db.query(
                         """
                         SELECT r.node_pk, n.root_dir, n.state FROM job_node r JOIN node n ON n.pk = r.node_pk
                         WHERE r.job_pk = ? AND r.release_state = 'pending'
                         """, [jobPK]) {
-                        let nodeState = owed["state"].string ?? ""
-                        guard ["idle", "running", "starttaskfailed", "waitingforstarttask"].contains(nodeState) else { continue }
-                        let nodePK = owed["node_pk"].int64 ?? 0
-                        try db.run("UPDATE job_node SET release_state = 'running', release_start_time = ? WHERE job_pk = ? AND node_pk = ?",
-                            [nowText, jobPK, nodePK])
+                        // A node that is up (not booting, rebooting or leaving) runs the release now.
+                        switch try owed.state(NodeState.self, table: "node") {
+                        case .idle, .running, .starttaskfailed, .waitingforstarttask: break
+                        case .rebooting, .reimaging, .unusable, .creating, .starting, .unknown, .leavingpool, .offline, .preempted, .upgradingos,
+                            .deallocated, .deallocating:
+                            continue
+                        }
+                        let nodePK = try owed.int64("node_pk", table: "job_node")
+                        try JobNodeStore.startRelease(db, JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: try job.text("id", table: "job"),
+                            poolID: try job.text("pool_id", table: "job"), nodeID: nil), now: nowText, log: &pendingEvents)
                         let directory = ((owed["root_dir"].string ?? "") as NSString).appendingPathComponent(
                             "workitems/\(job["id"].string ?? "")/job-1/\(release.id ?? "jobrelease")")
                         let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'release'", [jobPK, nodePK]).int ?? 0) + 1
-                        launches.append(try beginExecution(db, kind: "release", nodePK: nodePK, jobPK: jobPK, taskPK: nil,
+                        launches.append(try beginExecution(db, kind: ExecutionKind.release.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
                             attempt: attempt, taskDirectory: directory, wallClockMilliseconds: min(wall, Engine.releaseWallClockCap),
                             retryCount: 0, requeueCount: 0, now: now))
-                        try record(db, "release.running", pool: job["pool_id"].string, job: job["id"].string, to: "running", now: nowText)
                     }
                     CrashPoint.hit("release.after-begin")
                 }
@@ -356,7 +376,7 @@ extension Engine {
                     try record(db, "job.deleted", pool: job["pool_id"].string, job: job["id"].string, from: "deleting", now: nowText)
                     deleted.append((job["id"].string ?? "", roots))
                 } else {
-                    try setJobState(db, job, "completed", now: nowText, extra: ", end_time = ?", arguments: [nowText])
+                    try JobStore.transition(db, JobKey(job), from: state, .complete, now: nowText, log: &pendingEvents)
                 }
                 return launches
             }
@@ -370,21 +390,14 @@ extension Engine {
     }
 
     private func returnPreparingTasks(_ db: Connection, _ job: Row, now: String) throws {
-        for task in try db.query("SELECT pk, id FROM task WHERE job_pk = ? AND state = 'preparing'", [job["pk"]]) {
-            try db.run(
-                """
-                UPDATE task SET state = 'active', previous_state = state, previous_state_transition_time = state_transition_time,
-                    state_transition_time = ?, node_pk = NULL, e_tag = ?, last_modified = ? WHERE pk = ?
-                """, [now, Engine.newETag(), now, task["pk"]])
-            try record(db, "task.active", pool: job["pool_id"].string, job: job["id"].string, task: task["id"].string,
-                from: "preparing", to: "active", now: now)
+        for task in try db.query("SELECT pk, id FROM task WHERE job_pk = ? AND state = ?", [job["pk"], TaskState.preparing.rawValue]) {
+            try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .unassign(reason: nil), now: now, log: &pendingEvents)
         }
     }
 
     /// Places active tasks on nodes with free slots: higher job priority first, then submission order;
     /// preparation runs first on a node that has not prepared for the job.
     func dispatch() throws {
-        struct Slot { var pk: Int64; var free: Int; var bootCount: Int }
         let candidates = try db.query(
             """
             SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
@@ -392,9 +405,10 @@ extension Engine {
             FROM node n JOIN pool p ON p.pk = n.pool_pk
             WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
             """)
-        var freeByPool: [Int64: [Slot]] = [:]
+        var freeByPool: [Int64: [NodeSlots]] = [:]
         for row in candidates where (row["free"].int ?? 0) > 0 {
-            freeByPool[row["pool_pk"].int64 ?? 0, default: []].append(Slot(pk: row["pk"].int64 ?? 0, free: row["free"].int ?? 0, bootCount: row["boot_count"].int ?? 0))
+            freeByPool[try row.int64("pool_pk", table: "node"), default: []].append(
+                NodeSlots(pk: try row.int64("pk", table: "node"), free: row["free"].int ?? 0, bootCount: Int(try row.int64("boot_count", table: "node"))))
         }
         guard !freeByPool.isEmpty else { return }
         let now = Date()
@@ -403,17 +417,19 @@ extension Engine {
             for job in try db.query("SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL WHERE j.state = 'active' ORDER BY j.priority DESC, j.pk") {
                 let poolPK = job["live_pool_pk"].int64 ?? 0
                 guard var slots = freeByPool[poolPK], slots.contains(where: { $0.free > 0 }) else { continue }
-                let jobPK = job["pk"].int64 ?? 0
-                var budget = slots.reduce(0) { $0 + $1.free }
-                if let cap = job["max_parallel_tasks"].int, cap > 0 {
-                    let running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN ('preparing', 'running')", [jobPK]).int ?? 0
-                    budget = min(budget, cap - running)
+                let jobPK = try job.int64("pk", table: "job")
+                let cap = job["max_parallel_tasks"].int
+                var running = 0
+                if let cap, cap > 0 {
+                    running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
+                        [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0
                 }
+                let budget = Placement.budget(freeSlots: slots.reduce(0) { $0 + $1.free }, maxParallelTasks: cap, running: running)
                 guard budget > 0 else { continue }
                 let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK]).compactMap { $0[0].int64 })
                 // Only tasks that fit some node now: otherwise a task needing more slots than any node
                 // has (§12.24) would fill the LIMIT and hold back every task queued behind it, forever.
-                let largest = slots.filter { !ineligible.contains($0.pk) }.map(\.free).max() ?? 0
+                let largest = Placement.largestFit(slots, ineligible: ineligible)
                 guard largest > 0 else { continue }
                 let tasks = try db.query(
                     """
@@ -422,19 +438,9 @@ extension Engine {
                           SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
                     ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
                     """, [jobPK, largest, budget])
-                let packing = job["node_fill_type"].string == "pack"
-                for task in tasks {
-                    guard budget > 0 else { break }
-                    let need = task["required_slots"].int ?? 1
-                    let fitting = slots.indices.filter { slots[$0].free >= need && !ineligible.contains(slots[$0].pk) }
-                    guard !fitting.isEmpty else { continue }
-                    // spread: the node with the most free slots; pack: the fullest node that still fits.
-                    let chosen = packing
-                        ? fitting.min { (slots[$0].free, slots[$0].pk) < (slots[$1].free, slots[$1].pk) }!
-                        : fitting.max { (slots[$0].free, -slots[$0].pk) < (slots[$1].free, -slots[$1].pk) }!
-                    slots[chosen].free -= need
-                    budget -= 1
-                    launches += try assign(db, task, job: job, node: slots[chosen].pk, bootCount: slots[chosen].bootCount, now: now)
+                let needs = try tasks.map { Int(try $0.int64("required_slots", table: "task")) }
+                for placement in Placement.place(needs, on: &slots, ineligible: ineligible, fill: NodeFill(job["node_fill_type"].string), budget: budget) {
+                    launches += try assign(db, tasks[placement.task], job: job, node: placement.node.pk, bootCount: placement.node.bootCount, now: now)
                 }
                 freeByPool[poolPK] = slots
             }
@@ -448,50 +454,37 @@ extension Engine {
     /// node has not prepared for the job (P1–P3, P6, P7).
     private func assign(_ db: Connection, _ task: Row, job: Row, node nodePK: Int64, bootCount: Int, now: Date) throws -> [Int64] {
         let nowText = Timestamp.string(now)
-        let jobPK = job["pk"].int64 ?? 0
-        guard let prep = decodeJSON(JobPreparationTask.self, job["job_preparation_task"].string) else {
+        let jobPK = try job.int64("pk", table: "job")
+        // A stored preparation task that does not decode is a corrupt job, never "no preparation".
+        guard let preparation = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job") else {
             return [try startTask(db, task, job: job, nodePK: nodePK, now: now)]
         }
         var launches: [Int64] = []
-        let record = try db.query("SELECT * FROM job_node WHERE job_pk = ? AND node_pk = ?", [jobPK, nodePK]).first
-        let prepSucceeded = record?["prep_result"].string == "success"
-        let staleBoot = (record?["prep_boot_count"].int ?? bootCount) < bootCount
-        let prepRunning = record?["prep_state"].string == "running"
+        let record = try JobNodeStore.read(db, jobPK: jobPK, nodePK: nodePK)
         let liveAttempt = try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation' AND state <> 'completed'", [jobPK, nodePK]).int ?? 0 > 0
-        let needsRun = record == nil
-            || (staleBoot && (!prepSucceeded || prep.rerunOnNodeRebootAfterSuccess != false))
-            || (prepRunning && !liveAttempt)
-        if needsRun {
-            let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string ?? ""
-            let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(prep.id ?? "jobpreparation")")
-            if record == nil {
-                try db.run(
-                    "INSERT INTO job_node (job_pk, node_pk, prep_state, prep_start_time, prep_boot_count) VALUES (?, ?, 'running', ?, ?)",
-                    [jobPK, nodePK, nowText, bootCount])
+        let decision = PreparationDecision.decide(
+            record: record.map { ($0.phase, $0.result, $0.bootCount) }, nodeBootCount: bootCount, liveAttempt: liveAttempt,
+            rerunOnNodeRebootAfterSuccess: preparation.rerunOnNodeRebootAfterSuccess, waitForSuccess: preparation.waitForSuccess)
+        if decision.runPreparation {
+            let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first
+            let root = node?["root_dir"].string ?? ""
+            let directory = (root as NSString).appendingPathComponent("workitems/\(job["id"].string ?? "")/job-1/\(preparation.id ?? "jobpreparation")")
+            let key = JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: try job.text("id", table: "job"), poolID: try job.text("pool_id", table: "job"),
+                nodeID: node?["id"].string)
+            if let record {
+                try JobNodeStore.runPreparation(db, key, from: record.phase, bootCount: bootCount, now: nowText, log: &pendingEvents)
             } else {
-                try db.run(
-                    """
-                    UPDATE job_node SET prep_state = 'running', prep_start_time = ?, prep_end_time = NULL, prep_result = NULL,
-                        prep_exit_code = NULL, prep_failure_info = NULL, prep_boot_count = ? WHERE job_pk = ? AND node_pk = ?
-                    """, [nowText, bootCount, jobPK, nodePK])
+                try JobNodeStore.insert(db, key, bootCount: bootCount, now: nowText, log: &pendingEvents)
             }
             let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'preparation'", [jobPK, nodePK]).int ?? 0) + 1
-            let wall = prep.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
-            launches.append(try beginExecution(db, kind: "preparation", nodePK: nodePK, jobPK: jobPK, taskPK: nil, attempt: attempt,
-                taskDirectory: directory, wallClockMilliseconds: wall, retryCount: record?["prep_retry_count"].int ?? 0,
+            let wall = preparation.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
+            launches.append(try beginExecution(db, kind: ExecutionKind.preparation.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
+                attempt: attempt, taskDirectory: directory, wallClockMilliseconds: wall, retryCount: record?.retryCount ?? 0,
                 requeueCount: 0, now: now))
-            let nodeID = try db.scalar("SELECT id FROM node WHERE pk = ?", [nodePK]).string
-            try self.record(db, "preparation.running", pool: job["pool_id"].string, node: nodeID, job: job["id"].string, to: "running", now: nowText)
         }
-        let ready = !needsRun && (prepSucceeded || record?["prep_state"].string == "completed")
-        if prep.waitForSuccess != false && !ready {
-            try db.run(
-                """
-                UPDATE task SET state = 'preparing', previous_state = state, previous_state_transition_time = state_transition_time,
-                    state_transition_time = ?, node_pk = ?, e_tag = ?, last_modified = ? WHERE pk = ?
-                """, [nowText, nodePK, Engine.newETag(), nowText, task["pk"]])
-            try self.record(db, "task.preparing", pool: job["pool_id"].string, job: job["id"].string, task: task["id"].string,
-                from: "active", to: "preparing", now: nowText)
+        if decision.taskWaits {
+            try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
+                .waitForPreparation(nodePK: nodePK), now: nowText, log: &pendingEvents)
             return launches
         }
         launches.append(try startTask(db, task, job: job, nodePK: nodePK, now: now))
@@ -505,11 +498,14 @@ extension Engine {
             SELECT n.pk, n.state, EXISTS (SELECT 1 FROM execution e WHERE e.node_pk = n.pk AND e.state <> 'completed' AND e.kind <> 'start') AS busy
             FROM node n WHERE n.state IN ('idle', 'running') AND n.removed_time IS NULL
             """)
-        let changes = rows.filter { ($0["busy"].int == 1) != ($0["state"].string == "running") }
+        let changes = rows.filter { ($0["busy"].int == 1) != ($0["state"].string == NodeState.running.rawValue) }
         guard !changes.isEmpty else { return }
         let now = Engine.now()
         try transaction { db in
-            for row in changes { try setNodeState(db, row["pk"].int64 ?? 0, row["busy"].int == 1 ? "running" : "idle", now: now) }
+            for row in changes {
+                try NodeStore.transition(db, pk: row.int64("pk", table: "node"), on: row["busy"].int == 1 ? .busy : .free, now: now,
+                    log: &pendingEvents)
+            }
         }
     }
 

@@ -89,18 +89,22 @@ extension Engine {
         guard let pool = try db.query(
             "SELECT p.pk, p.uid, p.start_task FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?", [nodePK]).first
         else { return }
+        // A stored spec that does not decode throws (naming its column): it must never fall back to
+        // the default identity.
         let identity: UserIdentity?
-        switch kind {
-        case "task":
-            identity = decodeJSON(TaskSpec.self, try db.scalar("SELECT spec FROM task WHERE pk = ?", [taskPK]).string)?.userIdentity
-        case "preparation":
-            identity = decodeJSON(JobPreparationTask.self,
-                try db.scalar("SELECT job_preparation_task FROM job WHERE pk = ?", [jobPK]).string)?.userIdentity
-        case "release":
-            identity = decodeJSON(JobReleaseTask.self,
-                try db.scalar("SELECT job_release_task FROM job WHERE pk = ?", [jobPK]).string)?.userIdentity
-        default:
-            identity = decodeJSON(StartTask.self, pool["start_task"].string)?.userIdentity
+        guard let executionKind = ExecutionKind(rawValue: kind) else { throw BookendError.internalError("execution kind \(kind)") }
+        switch executionKind {
+        case .task:
+            identity = try db.query("SELECT pk, spec FROM task WHERE pk = ?", [taskPK]).first?
+                .json(TaskSpec.self, "spec", table: "task")?.userIdentity
+        case .preparation:
+            identity = try db.query("SELECT pk, job_preparation_task FROM job WHERE pk = ?", [jobPK]).first?
+                .json(JobPreparationTask.self, "job_preparation_task", table: "job")?.userIdentity
+        case .release:
+            identity = try db.query("SELECT pk, job_release_task FROM job WHERE pk = ?", [jobPK]).first?
+                .json(JobReleaseTask.self, "job_release_task", table: "job")?.userIdentity
+        case .start:
+            identity = try pool.json(StartTask.self, "start_task", table: "pool")?.userIdentity
         }
         let resolved = identity ?? .nonAdmin
         if resolved.isAdmin { return }

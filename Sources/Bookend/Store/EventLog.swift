@@ -1,0 +1,21 @@
+import SQLite
+
+/// The append-only `event` table: one row per state change, written by the stores in the same
+/// transaction as the change. The caller publishes the returned events once the transaction commits.
+enum EventLog {
+    static func append(
+        _ db: Connection, _ kind: String, pool: String? = nil, node: String? = nil, job: String? = nil,
+        task: String? = nil, from: String? = nil, to: String? = nil, detail: String? = nil, now: String
+    ) throws -> EngineEvent {
+        try db.run(
+            "INSERT INTO event (time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+            [now, kind, pool, node, job, task, from, to, detail])
+        return EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to)
+    }
+}
+
+/// What a guarded write found: the row was not in the state the caller read, so nothing was written.
+/// Within one transaction on the engine's only writer this is a bug, not a race; it rolls back.
+func staleState(_ table: String, _ key: String, expected: String) -> BookendError {
+    BookendError.internalError("\(table) \(key): expected state \(expected), but the row has moved on; nothing was written")
+}

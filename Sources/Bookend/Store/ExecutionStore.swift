@@ -1,0 +1,34 @@
+import SQLite
+
+/// Owns the SQL that moves an execution between states. Both writes are guarded by the state the
+/// machine leaves from, and both answer whether they wrote: an execution completed meanwhile (killed
+/// before its launch was recorded, or finished while the engine was down) is a normal outcome that the
+/// caller handles, not an error.
+enum ExecutionStore {
+    /// `starting → running`: the spawned (or adopted) process's identity.
+    static func recordProcess(_ db: Connection, pk: Int64, pid: Int32, pidStartTime: Int64) throws -> Bool {
+        let from = ExecutionState.starting
+        let to = try ExecutionMachine.next(from: from, on: .recordProcess)
+        return try db.run("UPDATE execution SET state = ?, pid = ?, pid_start_time = ? WHERE pk = ? AND state = ?",
+            [to.rawValue, pid, pidStartTime, pk, from.rawValue]) == 1
+    }
+
+    /// `starting|running → completed`, exactly once: false when it was already completed.
+    static func complete(
+        _ db: Connection, pk: Int64, now: String, exitCode: Int32?, result: ExecutionResult?, failureInfo: FailureInfo?, interrupted: Bool
+    ) throws -> Bool {
+        let to = try ExecutionMachine.next(from: .running, on: .complete)
+        return try db.run(
+            """
+            UPDATE execution SET state = ?, end_time = ?, exit_code = ?, result = ?, failure_info = ?, interrupted = ?
+            WHERE pk = ? AND state <> ?
+            """, [to.rawValue, now, exitCode, result?.rawValue, failureInfo.map(encodeJSON), interrupted, pk, to.rawValue]) == 1
+    }
+
+    /// Records why Bookend is about to signal the executions `filter` selects, unless a reason is
+    /// already recorded (the first decision stands).
+    static func decideKill(_ db: Connection, _ reason: KillReason, where filter: String, _ arguments: [any SQLiteBindable]) throws {
+        try db.run("UPDATE execution SET kill_reason = ? WHERE state <> ? AND kill_reason IS NULL AND \(filter)",
+            [reason.rawValue, ExecutionState.completed.rawValue] + arguments)
+    }
+}

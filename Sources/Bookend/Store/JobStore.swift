@@ -1,0 +1,87 @@
+import SQLite
+
+/// A job as the event log names it.
+struct JobKey {
+    var pk: Int64
+    var id: String
+    var poolID: String
+
+    init(_ job: Row) throws {
+        pk = try job.int64("pk", table: "job")
+        id = try job.text("id", table: "job")
+        poolID = try job.text("pool_id", table: "job")
+    }
+}
+
+/// A job transition with the columns it writes besides the state.
+enum JobWrite {
+    case disable(DisableJobOption)
+    case tasksStopped
+    case enable
+    case resume
+    case terminate(reason: String)
+    case complete
+    /// `reason` is the terminate reason kept (or given) for the deleted job.
+    case delete(reason: String?)
+
+    var event: JobEvent {
+        switch self {
+        case .disable: .disable
+        case .tasksStopped: .tasksStopped
+        case .enable: .enable
+        case .resume: .resume
+        case .terminate: .terminate
+        case .complete: .complete
+        case .delete: .delete
+        }
+    }
+}
+
+/// Owns the SQL that moves a job between states.
+enum JobStore {
+    /// Asks `JobMachine` where `write` leads (throwing the Batch conflict if it is illegal), then
+    /// writes the new state, previous state, times and ETag in one statement guarded by
+    /// `state = from`, and appends the event row. An event that leaves the job where it is (disabling
+    /// a disabled job, terminating a terminating one) is an idempotent call: nothing is written.
+    @discardableResult
+    static func transition(
+        _ db: Connection, _ job: JobKey, from: JobState, _ write: JobWrite, now: String, log: inout [EngineEvent]
+    ) throws -> JobState {
+        let to = try JobMachine.next(from: from, on: write.event)
+        guard to != from else { return to }
+        var sets = ["state = ?", "previous_state = state", "previous_state_transition_time = state_transition_time",
+            "state_transition_time = ?", "e_tag = ?", "last_modified = ?"]
+        var arguments: [any SQLiteBindable] = [to.rawValue, now, Engine.newETag(), now]
+        switch write {
+        case .disable(let option):
+            sets.append("disable_tasks = ?")
+            arguments.append(option.rawValue)
+        case .enable:
+            sets.append("disable_tasks = NULL")
+        case .terminate(let reason):
+            sets.append("terminate_reason = ?")
+            arguments.append(reason)
+        case .delete(let reason):
+            sets.append("terminate_reason = ?")
+            arguments.append(reason)
+        case .complete:
+            sets.append("end_time = ?")
+            arguments.append(now)
+        case .tasksStopped, .resume:
+            break
+        }
+        arguments += [job.pk, from.rawValue]
+        let changed = try db.run("UPDATE job SET \(sets.joined(separator: ", ")) WHERE pk = ? AND state = ?", arguments)
+        guard changed == 1 else { throw staleState("job", "pk \(job.pk)", expected: from.rawValue) }
+        log.append(try EventLog.append(db, "job.\(to.rawValue)", pool: job.poolID, job: job.id, from: from.rawValue, to: to.rawValue, now: now))
+        return to
+    }
+}
+
+extension JobStore {
+    /// Why the job cannot make progress (e.g. JobPreparationTaskFailed); a change users see, so a new ETag.
+    static func setSchedulingError(_ db: Connection, _ job: JobKey, _ error: SchedulingError, now: String) throws {
+        try db.run("UPDATE job SET scheduling_error = ?, e_tag = ?, last_modified = ? WHERE pk = ?",
+            [encodeJSON(error), Engine.newETag(), now, job.pk])
+    }
+}

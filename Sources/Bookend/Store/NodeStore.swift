@@ -1,0 +1,45 @@
+import SQLite
+
+/// Owns the SQL that moves a node between states.
+enum NodeStore {
+    /// Reads the node's state, asks `NodeMachine` where `event` leads (throwing the Batch conflict if
+    /// it is illegal), writes state, transition time, ETag and `reboot_option` (kept only while
+    /// rebooting) guarded by `state = from`, and appends the event row. `removed` keeps the state and
+    /// writes `removed_time` instead. Returns the new state.
+    @discardableResult
+    static func transition(
+        _ db: Connection, pk: Int64, on event: NodeEvent, rebootOption: NodeRebootOption = .requeue, now: String,
+        log: inout [EngineEvent]
+    ) throws -> NodeState {
+        guard let row = try db.query("SELECT n.pk, n.id, n.state, p.id AS pool_id FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?", [pk]).first
+        else { throw BookendError.internalError("node pk \(pk) does not exist") }
+        let from = try row.state(NodeState.self, table: "node")
+        let to = try NodeMachine.next(from: from, on: event)
+        let id = try row.text("id", table: "node")
+        let pool = try row.text("pool_id", table: "node")
+        let changed: Int
+        switch event {
+        case .removed:
+            changed = try db.run("UPDATE node SET removed_time = ?, e_tag = ? WHERE pk = ? AND state = ? AND removed_time IS NULL",
+                [now, Engine.newETag(), pk, from.rawValue])
+        case .boot:
+            // Each boot is counted: a preparation that ran under an earlier boot may have to run again.
+            changed = try db.run(
+                "UPDATE node SET state = ?, state_transition_time = ?, e_tag = ?, boot_count = boot_count + 1, last_boot_time = ? WHERE pk = ? AND state = ?",
+                [to.rawValue, now, Engine.newETag(), now, pk, from.rawValue])
+        case .awaitStartTask, .ready, .startTaskFailed, .busy, .free, .reboot, .rebooted, .leave:
+            let option: String? = to == .rebooting ? rebootOption.rawValue : nil
+            changed = try db.run(
+                "UPDATE node SET state = ?, reboot_option = ?, state_transition_time = ?, e_tag = ? WHERE pk = ? AND state = ?",
+                [to.rawValue, option, now, Engine.newETag(), pk, from.rawValue])
+        }
+        guard changed == 1 else { throw staleState("node", "pk \(pk)", expected: from.rawValue) }
+        switch event {
+        case .removed:
+            log.append(try EventLog.append(db, "node.removed", pool: pool, node: id, from: from.rawValue, now: now))
+        case .boot, .awaitStartTask, .ready, .startTaskFailed, .busy, .free, .reboot, .rebooted, .leave:
+            log.append(try EventLog.append(db, "node.\(to.rawValue)", pool: pool, node: id, from: from.rawValue, to: to.rawValue, now: now))
+        }
+        return to
+    }
+}

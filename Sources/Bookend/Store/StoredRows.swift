@@ -1,0 +1,61 @@
+import Foundation
+import SQLite
+
+// Decoding stored rows: a column that is missing, NULL where it must not be, a state outside its
+// enum, or JSON that does not decode is a corrupt row, and the error names the table, the row and the
+// column. Nothing here falls back to a default: a stored preparation task that does not decode must
+// not read as "no preparation".
+
+extension Row {
+    /// `pk 12`, or `(job_pk 3, node_pk 5)` for the (job, node) record.
+    func key(_ table: String) -> String {
+        if columns.contains("pk") { return "pk \(self["pk"].int64.map(String.init) ?? "?")" }
+        return "(job_pk \(self["job_pk"].int64.map(String.init) ?? "?"), node_pk \(self["node_pk"].int64.map(String.init) ?? "?"))"
+    }
+
+    func corrupt(_ table: String, _ column: String, _ why: String) -> BookendError {
+        BookendError.internalError("\(table) row \(key(table)), column \(column): \(why)")
+    }
+
+    func value(_ column: String, table: String) throws -> SQLiteValue {
+        guard let index = columns.firstIndex(of: column) else { throw corrupt(table, column, "the query did not select it") }
+        return values[index]
+    }
+
+    func int64(_ column: String, table: String) throws -> Int64 {
+        guard let value = try value(column, table: table).int64 else { throw corrupt(table, column, "NULL or not an integer") }
+        return value
+    }
+
+    func text(_ column: String, table: String) throws -> String {
+        guard let value = try value(column, table: table).string else { throw corrupt(table, column, "NULL or not text") }
+        return value
+    }
+
+    /// A state or other enum column that must be set.
+    func state<S: RawRepresentable>(_ type: S.Type, _ column: String = "state", table: String) throws -> S where S.RawValue == String {
+        let raw = try text(column, table: table)
+        guard let state = S(rawValue: raw) else { throw corrupt(table, column, "'\(raw)' is not a \(S.self)") }
+        return state
+    }
+
+    /// An enum column that may be NULL.
+    func optionalState<S: RawRepresentable>(_ type: S.Type, _ column: String, table: String) throws -> S? where S.RawValue == String {
+        let value = try value(column, table: table)
+        guard value != .null else { return nil }
+        guard let raw = value.string, let state = S(rawValue: raw) else { throw corrupt(table, column, "\(value) is not a \(S.self)") }
+        return state
+    }
+
+    /// A JSON column: NULL is nil, anything that does not decode throws.
+    func json<T: Decodable>(_ type: T.Type, _ column: String, table: String) throws -> T? {
+        let value = try value(column, table: table)
+        guard value != .null else { return nil }
+        guard let text = value.string else { throw corrupt(table, column, "not text") }
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw corrupt(table, column, "does not decode as \(T.self): \(error)")
+        }
+    }
+}

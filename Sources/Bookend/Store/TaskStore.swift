@@ -1,0 +1,116 @@
+import SQLite
+
+/// A task as the event log names it.
+struct TaskKey {
+    var pk: Int64
+    var id: String
+    var jobID: String
+    var poolID: String
+
+    init(pk: Int64, id: String, jobID: String, poolID: String) {
+        self.pk = pk
+        self.id = id
+        self.jobID = jobID
+        self.poolID = poolID
+    }
+
+    /// From a `task` row and its job's row.
+    init(task: Row, job: Row) throws {
+        pk = try task.int64("pk", table: "task")
+        id = try task.text("id", table: "task")
+        jobID = try job.text("id", table: "job")
+        poolID = try job.text("pool_id", table: "job")
+    }
+}
+
+/// How a task ended, for `TaskWrite.complete`.
+struct TaskCompletion {
+    var exitCode: Int32?
+    var result: ExecutionResult
+    var failureInfo: FailureInfo?
+    /// Whether dependants may run (dependencyAction `satisfy`).
+    var satisfiesDependents: Bool
+}
+
+/// A task transition with the columns it writes besides the state.
+enum TaskWrite {
+    case waitForPreparation(nodePK: Int64)
+    case start(nodePK: Int64, nodeID: String?, attempt: Int)
+    /// `reason` goes into the event's detail (e.g. JobPreparationTaskFailed).
+    case unassign(reason: String?)
+    case requeue
+    case retry(exitCode: Int32)
+    case complete(TaskCompletion)
+    case reactivate
+
+    var event: TaskEvent {
+        switch self {
+        case .waitForPreparation: .waitForPreparation
+        case .start: .start
+        case .unassign: .unassign
+        case .requeue: .requeue
+        case .retry: .retry
+        case .complete: .complete
+        case .reactivate: .reactivate
+        }
+    }
+}
+
+/// Owns the SQL that moves a task between states.
+enum TaskStore {
+    /// Asks `TaskMachine` where `write` leads from `from` (throwing, and writing nothing, if it is
+    /// illegal), writes the new state with its bookkeeping in one statement guarded by `state = from`,
+    /// and appends the event row. Returns the new state.
+    @discardableResult
+    static func transition(
+        _ db: Connection, _ task: TaskKey, from: TaskState, _ write: TaskWrite, now: String, log: inout [EngineEvent]
+    ) throws -> TaskState {
+        let to = try TaskMachine.next(from: from, on: write.event)
+        var sets = ["state = ?", "previous_state = state", "previous_state_transition_time = state_transition_time",
+            "state_transition_time = ?", "e_tag = ?", "last_modified = ?"]
+        var arguments: [any SQLiteBindable] = [to.rawValue, now, Engine.newETag(), now]
+        var node: String?
+        var detail: String?
+        switch write {
+        case .waitForPreparation(let nodePK):
+            sets.append("node_pk = ?")
+            arguments.append(nodePK)
+        case .start(let nodePK, let nodeID, let attempt):
+            sets += ["node_pk = ?", "attempt = ?", "start_time = ?"]
+            arguments += [nodePK, attempt, now]
+            node = nodeID
+        case .unassign(let reason):
+            sets.append("node_pk = NULL")
+            detail = reason.map { #"{"reason":"\#($0)"}"# }
+        case .requeue:
+            sets += ["requeue_count = requeue_count + 1", "last_requeue_time = ?"]
+            arguments.append(now)
+            // A task that was only waiting for preparation never ran on the node: it lets go of it.
+            // One that ran keeps it as the node it last ran on.
+            switch from {
+            case .preparing: sets.append("node_pk = NULL")
+            case .active, .running, .completed: break
+            }
+            detail = #"{"reason":"requeued"}"#
+        case .retry(let exitCode):
+            sets += ["retry_count = retry_count + 1", "last_retry_time = ?", "exit_code = NULL"]
+            arguments.append(now)
+            detail = #"{"reason":"retry","exitCode":\#(exitCode)}"#
+        case .complete(let completion):
+            sets += ["end_time = ?", "exit_code = ?", "result = ?", "failure_info = ?", "satisfies_dependents = ?"]
+            arguments += [now, completion.exitCode, completion.result.rawValue, completion.failureInfo.map(encodeJSON),
+                completion.satisfiesDependents]
+            detail = #"{"result":"\#(completion.result.rawValue)"}"#
+        case .reactivate:
+            sets += ["retry_count = 0", "last_retry_time = NULL", "exit_code = NULL", "result = NULL", "failure_info = NULL",
+                "end_time = NULL", "satisfies_dependents = NULL"]
+            detail = #"{"reason":"reactivated"}"#
+        }
+        arguments += [task.pk, from.rawValue]
+        let changed = try db.run("UPDATE task SET \(sets.joined(separator: ", ")) WHERE pk = ? AND state = ?", arguments)
+        guard changed == 1 else { throw staleState("task", "pk \(task.pk)", expected: from.rawValue) }
+        log.append(try EventLog.append(db, "task.\(to.rawValue)", pool: task.poolID, node: node, job: task.jobID, task: task.id,
+            from: from.rawValue, to: to.rawValue, detail: detail, now: now))
+        return to
+    }
+}
