@@ -341,6 +341,9 @@ final class PassSources: @unchecked Sendable {
         timer.cancel()
         wakeups.cancel()
     }
+
+    // An engine dropped without `shutdown()` (its `open` failed after `init`, say) leaves no timer.
+    deinit { stop() }
 }
 
 /// A one-shot gate: `wait()` suspends until `open()` has been called (from any thread), then returns
