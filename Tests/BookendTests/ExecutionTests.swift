@@ -185,8 +185,9 @@ import Testing
         let nodes = try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "short", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "PT1S")))
-        // Far enough ahead that `later` is surely still there when checked below on a loaded machine.
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "later", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "PT20S")))
+        // A day: no stall of a loaded machine reaches it while the first engine runs. Its deadline is
+        // moved into the past while the engine is down, as if the clock had run on meanwhile.
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "later", commandLine: "/bin/true", constraints: TaskConstraints(retentionTime: "P1D")))
         try await h.waitForTasks("job")
         let short = "\(nodes[0].rootDirectory)/workitems/job/job-1/short"
         let later = "\(nodes[0].rootDirectory)/workitems/job/job-1/later"
@@ -198,16 +199,23 @@ import Testing
         } catch let error as BookendError {
             #expect(error.code == "TaskFilesCleanedup")
         }
+        // On time: the deadline is the end plus the retention, and the files went only after it.
+        let byTask = "FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = "
+        #expect(try await h.sql(
+            "SELECT CAST(round((julianday(e.retention_deadline) - julianday(e.end_time)) * 86400) AS INTEGER), "
+                + "e.files_deleted_time >= e.retention_deadline \(byTask)'short'") == [["1", "1"]])
         // The engine is down when the second deadline passes; the next one honours it.
         await h.engine.shutdown()
         #expect(FileManager.default.fileExists(atPath: later))
-        let retention = try await h.storedTime(
-            "SELECT e.retention_deadline FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'later'")
-        try await EngineHarness.waitUntil("the stored retention deadline passes") { Date() > retention }
+        let moved = try await run("/usr/bin/sqlite3", ["-cmd", ".timeout 60000", (h.directory as NSString).appendingPathComponent("bookend.db"),
+            "UPDATE execution SET retention_deadline = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 second') "
+                + "WHERE task_pk = (SELECT pk FROM task WHERE id = 'later')"])
+        try #require(moved.status == 0, "\(moved.stderr)")
         let restarted = try await h.reopened()
         try await withCleanup({ await restarted.finish() }) {
             try await restarted.engine.wait(timeout: .seconds(60)) { _ in !FileManager.default.fileExists(atPath: later) }
             #expect(try await restarted.sql("SELECT count(*) FROM task_history WHERE retention_deadline IS NOT NULL") == [["2"]])
+            #expect(try await restarted.sql("SELECT e.files_deleted_time IS NOT NULL \(byTask)'later'") == [["1"]])
         }
     }
 
