@@ -64,12 +64,21 @@ public actor Engine {
         dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
         logger: Logger = Logger(label: "bookend")
     ) async throws -> Engine {
-        let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
-        try DataDirectory.prepare(dataDirectory)
-        // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
-        let lock = try DataDirectoryLock(directory: dataDirectory)
-        let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
-        let engine = try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
+        // Locking and migrating block (fsync, waiting out a fork's hold on the lock): on a dispatch
+        // thread, not on the caller's, which is often one of the cooperative pool's few.
+        let engine = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Engine, any Error>) in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result {
+                    let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
+                    try DataDirectory.prepare(dataDirectory)
+                    // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
+                    let lock = try DataDirectoryLock(directory: dataDirectory)
+                    let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
+                    return try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
+                })
+            }
+        }
+        // Reconciling runs on the engine's own queue.
         try await engine.start()
         return engine
     }
