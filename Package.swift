@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "CBeneath"),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", "Supervisor", "CBeneath", logging],
+            dependencies: ["SQLite", "Supervisor", "CBeneath", logging, serviceLifecycle],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),

@@ -16,6 +16,13 @@ public final class QueueExecutor: SerialExecutor, @unchecked Sendable {
         queue.async { unowned.runSynchronously(on: executor) }
     }
 
+    /// Code on the queue that is not a Swift job (a dispatch source's handler, a block from
+    /// `queue.async`) is isolated to the actor too: the queue is serial and runs every job of the
+    /// actor, so nothing else of the actor runs meanwhile. This lets such code `assumeIsolated`.
+    public func checkIsolated() {
+        dispatchPrecondition(condition: .onQueue(queue))
+    }
+
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }

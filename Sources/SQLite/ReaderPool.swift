@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Read-only connections to one database file, lent one at a time so readers run beside the writer.
@@ -16,6 +17,23 @@ public final class ReaderPool: @unchecked Sendable {
     public init(path: String, limit: Int = 4) {
         self.path = path
         self.limit = limit
+    }
+
+    /// Threads for reads awaited from async code: a read blocks (disk, a busy file) and must not hold
+    /// a thread of Swift's cooperative pool, which the engine's callers and request handlers share.
+    private static let threads = DispatchQueue(label: "bookend.readers", attributes: .concurrent)
+
+    /// Runs `body` on a dispatch thread of the pool's own (not the caller's, not the cooperative
+    /// pool) and returns its result: for blocking lookups made from async code.
+    public func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            ReaderPool.threads.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// `read(_:)` on a dispatch thread of the pool's own, for async callers.
+    public func readOffCaller<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await perform { try self.read(body) }
     }
 
     /// Runs `body` with a read-only connection, in one read transaction, so every statement in it

@@ -49,80 +49,83 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
         let poolID = "JobPrepReleaseSamplePool"
         let jobID = "JobPrepReleaseSampleJob"
         let sharedFile = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
-        let engine: Engine
         let nodesDirectory: String?
         do {
             // A sample should just work from anywhere: make the folder and its parents.
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
             nodesDirectory = try sampleNodesDirectory()
-            engine = try await Engine.open(dataDirectory: dataDirectory, configuration: EngineConfiguration(nodesDirectory: nodesDirectory))
         } catch {
             throw CLIError("\(error)")
         }
+        // The engine lives for this scope only: it is shut down however the sample ends.
         do {
-            if (try? await engine.pool(id: poolID)) == nil {
-                print("Pool \(poolID) not found, creating...")
-                try await engine.createPool(PoolSpec(id: poolID, vmSize: "small", targetDedicatedNodes: 2, taskSlotsPerNode: 1))
+            try await Engine.withEngine(dataDirectory: dataDirectory, configuration: EngineConfiguration(nodesDirectory: nodesDirectory)) { engine in
+                try await runSample(engine, poolID: poolID, jobID: jobID, sharedFile: sharedFile)
             }
-            if (try? engine.job(id: jobID)) == nil {
-                print("Job \(jobID) not found, creating...")
-                try await engine.createJob(JobSpec(
-                    id: jobID, poolID: poolID,
-                    jobPreparationTask: JobPreparationTask(commandLine: "/bin/sh -c 'echo \"$AZ_BATCH_NODE_ID tasks:\" > \"\(sharedFile)\"'"),
-                    jobReleaseTask: JobReleaseTask(commandLine: "/bin/sh -c 'rm \"\(sharedFile)\"'")))
-            }
-            let tasks = (1...8).map { index in
-                TaskSpec(id: "task" + String(format: "%03d", index), commandLine: "/bin/sh -c 'echo \"  $AZ_BATCH_TASK_ID\" >> \"\(sharedFile)\"'")
-            }
-            print("Submitting tasks and awaiting completion...")
-            for result in try await engine.addTasks(jobID: jobID, tasks) where result.status != "success" {
-                print("  \(result.taskId): \(result.error?.description ?? result.status)")
-            }
-            do {
-                // Throws at once if the tasks can never complete (e.g. preparation failed on both nodes).
-                try await engine.waitForTasks(jobID: jobID, timeout: .seconds(600))
-            } catch let blocked as JobBlockedError {
-                // The outer handler shuts the engine down and prints this as the one error.
-                throw CLIError("\(blocked)\nThe job and pool are kept for inspection: bookend sql --data-dir \(dataDirectory) 'SELECT * FROM job_blockage'")
-            }
-            print("All tasks completed.")
-            print()
-            for node in try await engine.nodes(poolID: poolID) where node.state == "idle" {
-                guard let data = try? await engine.readNodeFile(poolID: poolID, nodeID: node.id, path: "shared/job_prep_and_release.txt") else {
-                    continue
-                }
-                print("Contents of shared/job_prep_and_release.txt on \(node.id):")
-                print("-------------------------------------------")
-                print(String(decoding: data, as: UTF8.self))
-            }
-            try await engine.terminateJob(id: jobID)
-            try await engine.waitForJob(id: jobID, state: "completed", timeout: .seconds(120))
-            for status in try engine.prepReleaseStatus(jobID: jobID) {
-                print()
-                print("\(status.nodeId): ")
-                print("  Prep task exit code:    \(status.jobPreparationTaskExecutionInfo.exitCode.map(String.init) ?? "")")
-                if let release = status.jobReleaseTaskExecutionInfo {
-                    print("  Release task exit code: \(release.exitCode.map(String.init) ?? "")")
-                }
-            }
-            print()
-            if !keepJob {
-                print("Deleting job \(jobID)...")
-                try await engine.deleteJob(id: jobID)
-                try await engine.waitForJob(id: jobID, state: "deleted", timeout: .seconds(120))
-            }
-            if !keepPool {
-                print("Deleting pool \(poolID)...")
-                try await engine.deletePool(id: poolID)
-            }
-            print()
-            print("Sample complete. History is in \(DataDirectory.databasePath(dataDirectory)).")
         } catch {
-            await engine.shutdown()
             throw CLIError("\(error)")
         }
-        await engine.shutdown()
         // The folder made under /var/tmp held only this run's nodes, which are gone with the pool.
         if let nodesDirectory, !keepPool { try? FileManager.default.removeItem(atPath: nodesDirectory) }
+    }
+
+    private func runSample(_ engine: Engine, poolID: String, jobID: String, sharedFile: String) async throws {
+        if (try? await engine.pool(id: poolID)) == nil {
+            print("Pool \(poolID) not found, creating...")
+            try await engine.createPool(PoolSpec(id: poolID, vmSize: "small", targetDedicatedNodes: 2, taskSlotsPerNode: 1))
+        }
+        if (try? engine.job(id: jobID)) == nil {
+            print("Job \(jobID) not found, creating...")
+            try await engine.createJob(JobSpec(
+                id: jobID, poolID: poolID,
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/sh -c 'echo \"$AZ_BATCH_NODE_ID tasks:\" > \"\(sharedFile)\"'"),
+                jobReleaseTask: JobReleaseTask(commandLine: "/bin/sh -c 'rm \"\(sharedFile)\"'")))
+        }
+        let tasks = (1...8).map { index in
+            TaskSpec(id: "task" + String(format: "%03d", index), commandLine: "/bin/sh -c 'echo \"  $AZ_BATCH_TASK_ID\" >> \"\(sharedFile)\"'")
+        }
+        print("Submitting tasks and awaiting completion...")
+        for result in try await engine.addTasks(jobID: jobID, tasks) where result.status != "success" {
+            print("  \(result.taskId): \(result.error?.description ?? result.status)")
+        }
+        do {
+            // Throws at once if the tasks can never complete (e.g. preparation failed on both nodes).
+            try await engine.waitForTasks(jobID: jobID, timeout: .seconds(600))
+        } catch let blocked as JobBlockedError {
+            // The outer handler shuts the engine down and prints this as the one error.
+            throw CLIError("\(blocked)\nThe job and pool are kept for inspection: bookend sql --data-dir \(dataDirectory) 'SELECT * FROM job_blockage'")
+        }
+        print("All tasks completed.")
+        print()
+        for node in try await engine.nodes(poolID: poolID) where node.state == "idle" {
+            guard let data = try? await engine.readNodeFile(poolID: poolID, nodeID: node.id, path: "shared/job_prep_and_release.txt") else {
+                continue
+            }
+            print("Contents of shared/job_prep_and_release.txt on \(node.id):")
+            print("-------------------------------------------")
+            print(String(decoding: data, as: UTF8.self))
+        }
+        try await engine.terminateJob(id: jobID)
+        try await engine.waitForJob(id: jobID, state: "completed", timeout: .seconds(120))
+        for status in try engine.prepReleaseStatus(jobID: jobID) {
+            print()
+            print("\(status.nodeId): ")
+            print("  Prep task exit code:    \(status.jobPreparationTaskExecutionInfo.exitCode.map(String.init) ?? "")")
+            if let release = status.jobReleaseTaskExecutionInfo {
+                print("  Release task exit code: \(release.exitCode.map(String.init) ?? "")")
+            }
+        }
+        print()
+        if !keepJob {
+            print("Deleting job \(jobID)...")
+            try await engine.deleteJob(id: jobID)
+            try await engine.waitForJob(id: jobID, state: "deleted", timeout: .seconds(120))
+        }
+        if !keepPool {
+            print("Deleting pool \(poolID)...")
+            try await engine.deletePool(id: poolID)
+        }
+        print()
+        print("Sample complete. History is in \(DataDirectory.databasePath(dataDirectory)).")
     }
 }

@@ -85,16 +85,18 @@ struct Serve: AsyncParsableCommand {
             fflush(nil)
             logger.info("serving the Batch API", metadata: ["endpoint": "\(scheme)://\(urlHost):\(boundPort)", "account": "\(accountName)"])
         }
+        // One group for both: on SIGTERM/SIGINT the group shuts its services down in reverse order,
+        // so the server stops accepting and finishes its requests first, then the engine stops
+        // scheduling. If either fails, the group cancels the other, which shuts the engine down too.
         let group = ServiceGroup(configuration: .init(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [engine, service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
-            await engine.shutdown()
+            // The group has already run the engine's shutdown (its `run()` returns only after it).
             throw CLIError("\(error)")
         }
-        logger.info("shutting down; running tasks are left to be adopted on the next start")
-        await engine.shutdown()
+        logger.info("shut down; running tasks are left to be adopted on the next start")
     }
 
     static func parseListen(_ text: String) throws -> (String, Int) {

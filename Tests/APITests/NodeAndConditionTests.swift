@@ -1,3 +1,4 @@
+import Bookend
 import Foundation
 import Testing
 
@@ -27,8 +28,13 @@ import Testing
             #expect(try await server.send(.get, base).json["schedulingState"] as? String == "disabled")
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"nj","poolInfo":{"poolId":"np"}}"#).status == 201)
             #expect(try await server.send(.post, "/jobs/nj/tasks", body: #"{"id":"t","commandLine":"/bin/true"}"#).status == 201)
-            try await Task.sleep(for: .milliseconds(700))
+            // A task of another pool, added after `t`, runs to completion: dispatch has passed `t` over.
+            try await server.engine.createPool(PoolSpec(id: "sentinel", targetDedicatedNodes: 1, taskSlotsPerNode: 1))
+            try await server.engine.createJob(JobSpec(id: "sentinel", poolID: "sentinel"))
+            try await server.engine.addTask(jobID: "sentinel", TaskSpec(id: "s", commandLine: "/bin/true"))
+            try await server.engine.waitForTasks(jobID: "sentinel", timeout: .seconds(60))
             #expect(try await server.send(.get, "/jobs/nj/tasks/t").json["state"] as? String == "active")
+            #expect(try await ResourceTests.sql(server, "SELECT count(*) FROM event WHERE job_id = 'nj' AND kind = 'task.running'") == "0\n")
             #expect(try await server.send(.post, "\(base)/enablescheduling").status == 200)
             #expect(try await eventually { (try await server.send(.get, "/jobs/nj/tasks/t").json["state"] as? String) == "completed" })
 

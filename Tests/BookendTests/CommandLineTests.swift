@@ -6,11 +6,11 @@ import Testing
 @Suite struct CommandLineTests {
     let binary = Repository.path(".build/debug/bookend")
 
-    @Test func theJobPrepReleaseSampleRunsWithARelativeDataDirectory() throws {
+    @Test func theJobPrepReleaseSampleRunsWithARelativeDataDirectory() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
-        let result = try run(binary, ["sample", "job-prep-release", "--data-dir", "var/demo", "--keep-job"], in: directory.path)
+        let result = try await run(binary, ["sample", "job-prep-release", "--data-dir", "var/demo", "--keep-job"], in: directory.path)
         #expect(result.status == 0, "\(result.stderr)")
         // Each node's shared file lists the tasks that ran there, under the node's own line.
         let taskLines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  task") }
@@ -18,43 +18,43 @@ import Testing
         #expect(result.stdout.components(separatedBy: "Prep task exit code:    0").count == 3)
         #expect(result.stdout.components(separatedBy: "Release task exit code: 0").count == 3)
         let database = directory.file("var/demo/bookend.db")
-        let status = try run("/usr/bin/sqlite3", ["-readonly", database,
+        let status = try await run("/usr/bin/sqlite3", ["-readonly", database,
             "SELECT count(*), sum(prep_exit_code), sum(release_exit_code) FROM prep_release_status WHERE release_state = 'completed'"])
         #expect(status.stdout == "2|0|0\n")
         // Release deleted the file on both nodes.
-        let leftovers = try run("/usr/bin/find", [directory.file("var/demo/nodes"), "-name", "job_prep_and_release.txt"])
+        let leftovers = try await run("/usr/bin/find", [directory.file("var/demo/nodes"), "-name", "job_prep_and_release.txt"])
         #expect(leftovers.stdout.isEmpty)
     }
 
-    @Test func sqlAnswersQueriesAndRefusesWrites() throws {
+    @Test func sqlAnswersQueriesAndRefusesWrites() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         let data = directory.file("data")
-        #expect(try run(binary, ["migrate", "--data-dir", data]).status == 0)
-        let version = try run(binary, ["sql", "--data-dir", data, "--output", "json", "PRAGMA user_version"])
+        #expect(try await run(binary, ["migrate", "--data-dir", data]).status == 0)
+        let version = try await run(binary, ["sql", "--data-dir", data, "--output", "json", "PRAGMA user_version"])
         #expect(version.status == 0)
         #expect(version.stdout.contains("\"user_version\" : \(Schema.version)"))
-        let table = try run(binary, ["sql", "--data-dir", data, "SELECT 'a' AS x, 1 AS y UNION ALL SELECT 'bb', NULL"])
+        let table = try await run(binary, ["sql", "--data-dir", data, "SELECT 'a' AS x, 1 AS y UNION ALL SELECT 'bb', NULL"])
         #expect(table.stdout == "x   y\na   1\nbb\n")
-        let write = try run(binary, ["sql", "--data-dir", data, "INSERT INTO setting VALUES ('k', 'v')"])
+        let write = try await run(binary, ["sql", "--data-dir", data, "INSERT INTO setting VALUES ('k', 'v')"])
         #expect(write.status != 0)
         #expect(write.stderr.contains("readonly"))
-        #expect(try run(binary, ["sql", "--data-dir", data, "SELECT count(*) FROM setting"]).stdout.hasSuffix("0\n"))
-        let missing = try run(binary, ["sql", "--data-dir", directory.file("nothing"), "SELECT 1"])
+        #expect(try await run(binary, ["sql", "--data-dir", data, "SELECT count(*) FROM setting"]).stdout.hasSuffix("0\n"))
+        let missing = try await run(binary, ["sql", "--data-dir", directory.file("nothing"), "SELECT 1"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("no database here"))
     }
 
-    @Test func migrateCreatesADatabaseTheSQLiteShellCanRead() throws {
+    @Test func migrateCreatesADatabaseTheSQLiteShellCanRead() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         let dataDirectory = directory.file("data")
-        let result = try run(binary, ["migrate", "--data-dir", dataDirectory])
+        let result = try await run(binary, ["migrate", "--data-dir", dataDirectory])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("schema version \(Schema.version)"))
         #expect(result.stdout.contains(DataDirectory.databasePath(dataDirectory)))
 
-        let shell = try run(
+        let shell = try await run(
             "/usr/bin/sqlite3",
             [
                 "-readonly", DataDirectory.databasePath(dataDirectory),
@@ -64,16 +64,16 @@ import Testing
         #expect(shell.stderr.isEmpty)
 
         // Running it again is a no-op with the same version.
-        #expect(try run(binary, ["migrate", "--data-dir", dataDirectory]).status == 0)
+        #expect(try await run(binary, ["migrate", "--data-dir", dataDirectory]).status == 0)
     }
 
-    @Test func migrateRejectsANonSQLiteFileWithOneLine() throws {
+    @Test func migrateRejectsANonSQLiteFileWithOneLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary))
         let directory = try TemporaryDirectory()
         let path = DataDirectory.databasePath(directory.path)
         let junk = Data(String(repeating: "this is not a database\n", count: 300).utf8)
         #expect(FileManager.default.createFile(atPath: path, contents: junk))
-        let result = try run(binary, ["migrate", "--data-dir", directory.path])
+        let result = try await run(binary, ["migrate", "--data-dir", directory.path])
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result.stderr)")
@@ -82,11 +82,11 @@ import Testing
         #expect(FileManager.default.contents(atPath: path) == junk, "the file is left alone")
     }
 
-    @Test func migrateRejectsAMissingParentDirectory() throws {
+    @Test func migrateRejectsAMissingParentDirectory() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary))
         let directory = try TemporaryDirectory()
         let dataDirectory = directory.file("missing/data")
-        let result = try run(binary, ["migrate", "--data-dir", dataDirectory])
+        let result = try await run(binary, ["migrate", "--data-dir", dataDirectory])
         #expect(result.status != 0)
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         #expect(result.stderr.contains(directory.file("missing")))

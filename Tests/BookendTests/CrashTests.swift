@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import SQLite
 import Testing
 
 /// Crash safety: the `bookend workload run` driver is killed with SIGKILL at named crash points and
@@ -8,10 +9,9 @@ import Testing
 /// and release exactly once per (job, node), task counts, database integrity, no leftover process.
 @Suite struct CrashTests {
     /// Crash points hit by the mixed workload. `name#n` crashes on the n-th hit; `a > b` crashes at
-    /// `a`, then the restart crashes at `b` (reconciliation itself interrupted).
-    static let points: [String] = [
-        "migration.1.before-commit", "migration.2.before-commit", "migration.3.before-commit", "migration.4.before-commit",
-        "migration.5.before-commit",
+    /// `a`, then the restart crashes at `b` (reconciliation itself interrupted). One migration point
+    /// per embedded migration, so a new migration is exercised without anyone remembering to add it.
+    static let points: [String] = Schema.migrations.map { "migration.\($0.version).before-commit" } + [
         "after-commit:pool.created", "after-commit:node.starting", "after-commit:node.waitingforstarttask", "after-commit:node.idle", "after-commit:job.created", "after-commit:task.added",
         "after-commit:task.preparing", "after-commit:preparation.running", "after-commit:preparation.completed",
         "after-commit:task.running", "after-commit:task.running#6", "after-commit:task.active",
@@ -34,6 +34,14 @@ import Testing
 
     @Test func mixedWorkloadWithoutCrashes() async throws {
         let reference = try await Reference.shared.value()
+        // Preparation and release really ran (the invariants only loop over the files that exist):
+        // jobs A and B prepare on both nodes of their pools (A's nine tasks and B's four fill every
+        // slot at once); D prepares where its tasks ran; C and E have no preparation.
+        #expect(reference.preparedNodes("A") == 2)
+        #expect(reference.preparedNodes("B") == 2)
+        #expect(reference.preparedNodes("D") >= 1)
+        #expect(reference.preparedNodes("C") == 0 && reference.preparedNodes("E") == 0)
+        #expect(reference.jobNodes.count == 4, "A's and B's (job, node) records: \(reference.jobNodes)")
         #expect(reference.jobs == ["A|completed", "B|completed", "C|completed", "E|completed"])
         #expect(reference.tasks.contains("E|e1|completed|4|failure") && reference.taskRuns["E.e1"] == 1)
         #expect(reference.prepReleaseRuns.keys.filter { $0.hasPrefix("start.") }.count == 2)
@@ -59,11 +67,14 @@ import Testing
                 try #require(ended == .killed, "the driver should die by SIGKILL at \(step), but \(ended)")
             }
             try await Driver.finish(directory, spec: "mixed")
-            let outcome = try Snapshot(directory)
+            let outcome = try await Snapshot.read(directory)
             #expect(outcome.tasks == reference.tasks)
             #expect(outcome.jobs == reference.jobs)
             #expect(outcome.taskRuns == reference.taskRuns)
             #expect(outcome.prepReleaseRuns.keys.filter { $0.hasPrefix("start.") }.count == 2, "a start task per pool B node")
+            #expect(outcome.preparedNodes("A") == 2)
+            #expect(outcome.preparedNodes("B") == 2)
+            #expect(outcome.jobNodes.count == 4, "A's and B's (job, node) records: \(outcome.jobNodes)")
             outcome.checkInvariants(deletedJobs: ["D"])
         }
     }
@@ -84,7 +95,7 @@ import Testing
                 try #require(ended == .killed, "the driver failed: \(ended)")
             }
             if !finished { try await Driver.finish(directory, spec: "mixed") }
-            let outcome = try Snapshot(directory)
+            let outcome = try await Snapshot.read(directory)
             #expect(outcome.tasks == reference.tasks)
             #expect(outcome.jobs == reference.jobs)
             #expect(outcome.taskRuns == reference.taskRuns)
@@ -102,10 +113,10 @@ import Testing
             let started = (directory as NSString).appendingPathComponent("effects/A.timeout")
             let ended = try await Driver.run(directory, spec: "mixed", signal: (SIGTERM, { FileManager.default.fileExists(atPath: started) }))
             try #require(ended == .exited(3), "SIGTERM should stop the driver with status 3, but \(ended)")
-            let snapshot = try Snapshot(directory)
+            let snapshot = try await Snapshot.read(directory)
             #expect(!snapshot.leftoverProcesses().isEmpty, "the running task should outlive the engine")
             try await Driver.finish(directory, spec: "mixed")
-            let outcome = try Snapshot(directory)
+            let outcome = try await Snapshot.read(directory)
             #expect(outcome.tasks == reference.tasks)
             #expect(outcome.taskRuns == reference.taskRuns)
             outcome.checkInvariants(deletedJobs: ["D"])
@@ -133,7 +144,7 @@ import Testing
             }
             #expect(kills >= 50, "the workload finished after only \(kills) kills")
             if !finished { try await Driver.finish(directory, spec: "random") }
-            let outcome = try Snapshot(directory)
+            let outcome = try await Snapshot.read(directory)
             #expect(outcome.jobs == (0..<5).map { "R\($0)|completed" })
             #expect(outcome.tasks.count == 500)
             for i in 0..<500 {
@@ -160,7 +171,7 @@ actor Reference {
                     defer { try? FileManager.default.removeItem(atPath: directory) }
                     let ended = try await Driver.run(directory, spec: "mixed", environment: [:])
                     try #require(ended == .exited(0), "the crash-free run failed: \(ended)")
-                    let snapshot = try Snapshot(directory)
+                    let snapshot = try await Snapshot.read(directory)
                     snapshot.checkInvariants(deletedJobs: ["D"])
                     return snapshot
                 }
@@ -306,10 +317,15 @@ struct Snapshot: Sendable {
     let taskCountsCounted: [String]
     let nodeRoots: [String]
 
+    /// Reads the snapshot on a thread of its own (it runs sqlite3 and reads files).
+    static func read(_ directory: String) async throws -> Snapshot {
+        try await onOwnThread { try Snapshot(directory) }
+    }
+
     init(_ directory: String) throws {
         self.directory = directory
         func sql(_ query: String) throws -> [String] {
-            let result = try run("/usr/bin/sqlite3", ["-readonly", (directory as NSString).appendingPathComponent("bookend.db"), query])
+            let result = try runOnCallingThread("/usr/bin/sqlite3", ["-readonly", (directory as NSString).appendingPathComponent("bookend.db"), query])
             return result.stdout.split(separator: "\n").map(String.init)
         }
         tasks = try sql("SELECT j.id, t.id, t.state, t.exit_code, t.result FROM task t JOIN job j ON j.pk = t.job_pk").sorted()
@@ -334,6 +350,11 @@ struct Snapshot: Sendable {
         }
         self.taskRuns = taskRuns
         prepReleaseRuns = prepRelease
+    }
+
+    /// Nodes on which `job`'s preparation left its side-effect file.
+    func preparedNodes(_ job: String) -> Int {
+        prepReleaseRuns.keys.filter { $0.hasPrefix("\(job).prep.") }.count
     }
 
     /// What must hold after any run, crashed or not.
@@ -415,13 +436,20 @@ struct SplitMix64 {
 
 /// Recovery rules that need a process tree to vanish or a clock to run out while the engine is down.
 extension CrashTests {
+    /// `date` as the engine stores times (ISO 8601, UTC, milliseconds), for comparing in SQL.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
     /// Kills a live execution's whole process group (shim included), as losing the machine would,
     /// and reaps the shim (a child of this test process since the engine that spawned it is gone).
-    static func loseProcessTree(_ h: EngineHarness, kind: String) throws {
-        let rows = try h.sql("SELECT pid FROM execution WHERE kind = '\(kind)' AND state = 'running'")
+    static func loseProcessTree(_ h: EngineHarness, kind: String) async throws {
+        let rows = try await h.sql("SELECT pid FROM execution WHERE kind = '\(kind)' AND state = 'running'")
         let pid = try #require(rows.first.flatMap { Int32($0[0]) })
         kill(-pid, SIGKILL)
-        waitpid(pid, nil, 0)
+        _ = try await onOwnThread { waitpid(pid, nil, 0) }
     }
 
     @Test func aTaskWhoseProcessTreeVanishedWhileDownIsRequeued() async throws {
@@ -432,15 +460,16 @@ extension CrashTests {
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 30")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
-        try Self.loseProcessTree(h, kind: "task")
+        try await Self.loseProcessTree(h, kind: "task")
         let restarted = try await h.reopened()
-        defer { Task { await restarted.finish() } }
-        try await restarted.waitForTasks("job")
-        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.exitCode == 0)
-        #expect(task.executionInfo.requeueCount == 1)
-        #expect(task.executionInfo.retryCount == 0)
-        #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+        try await withCleanup({ await restarted.finish() }) {
+            try await restarted.waitForTasks("job")
+            let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.exitCode == 0)
+            #expect(task.executionInfo.requeueCount == 1)
+            #expect(task.executionInfo.retryCount == 0)
+            #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+        }
     }
 
     @Test func aPreparationWhoseProcessTreeVanishedWhileDownRunsAgainAndTasksGoOn() async throws {
@@ -454,17 +483,18 @@ extension CrashTests {
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/prep").isEmpty }
         await h.engine.shutdown()
-        try Self.loseProcessTree(h, kind: "preparation")
+        try await Self.loseProcessTree(h, kind: "preparation")
         let restarted = try await h.reopened()
-        defer { Task { await restarted.finish() } }
-        try await restarted.waitForTasks("job")
-        try await restarted.engine.terminateJob(id: "job")
-        try await restarted.waitForJob("job", "completed")
-        #expect(EngineHarness.lines("\(effects)/prep").count == 2)
-        #expect(EngineHarness.lines("\(effects)/task").count == 1)
-        #expect(EngineHarness.lines("\(effects)/release").count == 1)
-        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.exitCode == 0)
+        try await withCleanup({ await restarted.finish() }) {
+            try await restarted.waitForTasks("job")
+            try await restarted.engine.terminateJob(id: "job")
+            try await restarted.waitForJob("job", "completed")
+            #expect(EngineHarness.lines("\(effects)/prep").count == 2)
+            #expect(EngineHarness.lines("\(effects)/task").count == 1)
+            #expect(EngineHarness.lines("\(effects)/release").count == 1)
+            let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.exitCode == 0)
+        }
     }
 
     @Test func anAdoptedExecutionKeepsItsWallClockFromItsOriginalStart() async throws {
@@ -476,17 +506,26 @@ extension CrashTests {
             constraints: TaskConstraints(maxWallClockTime: "PT3S")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
-        try await Task.sleep(for: .milliseconds(3200))
-        let started = ContinuousClock.now
+        // Down until its deadline has passed.
+        let deadline = try await h.storedTime("SELECT deadline FROM execution WHERE kind = 'task'")
+        try await EngineHarness.waitUntil("the stored deadline passes") { Date() > deadline }
+        let reopening = Date()
         let restarted = try await h.reopened()
-        defer { Task { await restarted.finish() } }
-        try await restarted.waitForTasks("job")
-        // Killed right after the restart (its deadline had passed while down), not 3 s after it.
-        #expect(ContinuousClock.now - started < .milliseconds(2500))
-        let task = try await restarted.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.exitCode == 143)
-        #expect(task.executionInfo.failureInfo?.code == "MaxWallClockTimeExpiry" || task.executionInfo.result == "failure")
-        #expect(EngineHarness.lines("\(effects)/runs").count == 1)
+        try await withCleanup({ await restarted.finish() }) {
+            try await restarted.waitForTasks("job")
+            // The adopted execution kept the deadline of its original start (start + PT3S), which had
+            // passed before the engine reopened: so it was due at once, not 3 s after the restart.
+            let stored = try await restarted.sql(
+                "SELECT CAST(round((julianday(deadline) - julianday(start_time)) * 86400000) AS INTEGER), "
+                    + "julianday(deadline) < julianday('\(Self.timestamp(reopening))'), kill_reason FROM execution WHERE kind = 'task'")
+            #expect(stored == [["3000", "1", "timeout"]])
+            let task = try await restarted.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.exitCode == 143)
+            #expect(task.executionInfo.result == "failure")
+            #expect(task.executionInfo.failureInfo?.code == "TaskEnded")
+            #expect(task.executionInfo.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
+            #expect(EngineHarness.lines("\(effects)/runs").count == 1)
+        }
     }
 
     @Test func aGracefulShutdownLeavesWorkRunningUnlessAskedToDrain() async throws {
@@ -495,16 +534,19 @@ extension CrashTests {
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 1; echo done >> \(effects)/done")))
-        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        // It runs until the test says `go`, so it is surely still running when the engine stops.
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh(
+            "echo run >> \(effects)/runs; until [ -e \(effects)/go ]; do sleep 0.05; done; echo done >> \(effects)/done")))
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
         await h.engine.shutdown()
-        #expect(try h.sql("SELECT state FROM execution WHERE kind = 'task'") == [["running"]])
+        #expect(try await h.sql("SELECT state FROM execution WHERE kind = 'task'") == [["running"]])
+        FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
         // Drain: a second engine asked to drain waits for the task and records it before returning.
         let draining = try await Engine.open(dataDirectory: h.directory,
             configuration: EngineConfiguration(tickInterval: .milliseconds(20), drainOnShutdown: .seconds(10)))
         await draining.shutdown()
         #expect(EngineHarness.lines("\(effects)/done") == ["done"])
-        #expect(try h.sql("SELECT state, exit_code FROM execution WHERE kind = 'task'") == [["completed", "0"]])
+        #expect(try await h.sql("SELECT state, exit_code FROM execution WHERE kind = 'task'") == [["completed", "0"]])
         #expect(EngineHarness.lines("\(effects)/runs").count == 1)
         try? FileManager.default.removeItem(atPath: h.directory)
     }
@@ -524,19 +566,22 @@ extension CrashTests {
         try await h.engine.terminateJob(id: "job")
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/release").isEmpty }
         await h.engine.shutdown()
-        try Self.loseProcessTree(h, kind: "release")
+        try await Self.loseProcessTree(h, kind: "release")
         let restarted = try await h.reopened()
-        defer { Task { await restarted.finish() } }
-        try await restarted.waitForJob("job", "completed")
-        #expect(EngineHarness.lines("\(effects)/prep").count == 1)
-        #expect(EngineHarness.lines("\(effects)/release").count == 2)
-        #expect(try restarted.sql("SELECT release_state, release_exit_code FROM job_node") == [["completed", "0"]])
-        // Done means done: another restart does not run it again.
-        await restarted.engine.shutdown()
-        let again = try await h.reopened()
-        try await Task.sleep(for: .milliseconds(300))
-        await again.engine.shutdown()
-        #expect(EngineHarness.lines("\(effects)/release").count == 2)
+        try await withCleanup({ await restarted.finish() }) {
+            try await restarted.waitForJob("job", "completed")
+            #expect(EngineHarness.lines("\(effects)/prep").count == 1)
+            #expect(EngineHarness.lines("\(effects)/release").count == 2)
+            #expect(try await restarted.sql("SELECT release_state, release_exit_code FROM job_node") == [["completed", "0"]])
+            // Done means done: another restart does not run it again.
+            await restarted.engine.shutdown()
+            let again = try await h.reopened()
+            try await withCleanup({ await again.engine.shutdown() }) {
+                try await again.dispatchSentinel()
+            }
+            #expect(EngineHarness.lines("\(effects)/release").count == 2)
+            #expect(try await again.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'release.running'") == [["2"]])
+        }
     }
 }
 

@@ -49,6 +49,38 @@ struct EngineHarness {
         return try await engine.nodes(poolID: id)
     }
 
+    /// Proof that the scheduler has dispatched since the call: a task of a job of its own (no
+    /// preparation) on `pool`, run to completion. A check that something was *not* dispatched (a
+    /// task still active, a release not rerun) made after this cannot pass just because no pass ran
+    /// yet, as one made after a fixed sleep can on a loaded machine.
+    func dispatchSentinel(pool: String = "pool") async throws {
+        let job = "sentinel-\(UUID().uuidString.prefix(8))"
+        try await engine.createJob(JobSpec(id: job, poolID: pool))
+        try await engine.addTask(jobID: job, TaskSpec(id: "sentinel", commandLine: "/bin/true"))
+        try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
+    }
+
+    /// Waits (polling, up to 60 s) until `condition` holds, for conditions that need no engine (one
+    /// that is shut down, say).
+    static func waitUntil(_ what: String, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("not within 60 s: \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The time `sql` (one row, one column, a stored timestamp) names, parsed.
+    func storedTime(_ query: String) async throws -> Date {
+        let text = try #require(try await sql(query).first?.first)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return try #require(formatter.date(from: text), "not a stored time: \(text)")
+    }
+
     func waitForTasks(_ job: String) async throws {
         try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
     }
@@ -74,8 +106,19 @@ struct EngineHarness {
         return peak
     }
 
-    /// Runs SQL on the database file through a separate read-only connection, as a user would.
-    func sql(_ query: String) throws -> [[String]] {
+    /// Runs SQL on the database file through a separate read-only connection (the sqlite3 program), as
+    /// a user would; the program is waited for on a thread of its own.
+    func sql(_ query: String) async throws -> [[String]] {
+        let directory = directory
+        return try await onOwnThread { try EngineHarness.sqlite3(directory: directory, query) }
+    }
+
+    /// `sql` on the calling thread: for a condition `Engine.wait` checks on the engine's own queue.
+    func sqlOnCallingThread(_ query: String) throws -> [[String]] {
+        try EngineHarness.sqlite3(directory: directory, query)
+    }
+
+    private static func sqlite3(directory: String, _ query: String) throws -> [[String]] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         process.arguments = ["-readonly", "-separator", "|", (directory as NSString).appendingPathComponent("bookend.db"), query]

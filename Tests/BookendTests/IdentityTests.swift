@@ -21,11 +21,11 @@ import Testing
         }
         // bookend migrate refuses too; bookend sql reads while the engine runs.
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build bookend first (swift build)")
-        let migrate = try run(Self.binary, ["migrate", "--data-dir", h.directory])
+        let migrate = try await run(Self.binary, ["migrate", "--data-dir", h.directory])
         #expect(migrate.status != 0)
         #expect(migrate.stderr.contains("pid \(getpid())"), "\(migrate.stderr)")
         #expect(migrate.stderr.split(separator: "\n").count == 1, "one line: \(migrate.stderr)")
-        let sql = try run(Self.binary, ["sql", "--data-dir", h.directory, "SELECT count(*) FROM pool"])
+        let sql = try await run(Self.binary, ["sql", "--data-dir", h.directory, "SELECT count(*) FROM pool"])
         #expect(sql.status == 0, "\(sql.stderr)")
         // Once the first engine has shut down, the directory is free again.
         await h.engine.shutdown()
@@ -42,7 +42,7 @@ import Testing
         defer { first.send(SIGKILL) }
         try await first.waitUntilServing()
 
-        let second = try run(Self.binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"])
+        let second = try await run(Self.binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"])
         #expect(second.status != 0)
         #expect(second.stderr.contains("in use by another Bookend process (pid \(first.pid))"), "\(second.stderr)")
         #expect(second.stderr.trimmingCharacters(in: .newlines).split(separator: "\n").count == 1, "one line: \(second.stderr)")
@@ -64,54 +64,59 @@ import Testing
     @Test(.enabled(if: geteuid() == 0, "chattr +i needs root"))
     func aShimThatCannotWriteItsExitFileFailsTheTaskWithoutRerunningIt() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t",
-            commandLine: sh("echo run >> \(effects)/runs; while [ ! -e \(effects)/go ]; do sleep 0.05; done; exit 5")))
-        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
-        let status = try #require(try h.sql("SELECT status_dir FROM execution WHERE kind = 'task' AND state = 'running'").first?.first)
-        let immutable = try run("/usr/bin/chattr", ["+i", status])
-        try #require(immutable.status == 0, "chattr +i \(status): \(immutable.stderr)")
-        defer { _ = try? run("/usr/bin/chattr", ["-i", status]) }
-        FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
-        try await h.waitForTasks("job")
-        let task = try await h.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.result == "failure")
-        #expect(task.executionInfo.failureInfo?.code == "ExitStatusNotRecorded")
-        #expect(task.executionInfo.failureInfo?.category == "servererror")
-        #expect(task.executionInfo.exitCode == nil)
-        #expect(task.executionInfo.requeueCount == 0 && task.executionInfo.retryCount == 0)
-        #expect(EngineHarness.lines("\(effects)/runs").count == 1)
-        #expect(try h.sql("SELECT kind, json_extract(detail, '$.code') FROM event WHERE kind = 'execution.fault'")
-            == [["execution.fault", "ExitStatusNotRecorded"]])
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t",
+                commandLine: sh("echo run >> \(effects)/runs; while [ ! -e \(effects)/go ]; do sleep 0.05; done; exit 5")))
+            try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+            let status = try #require(try await h.sql("SELECT status_dir FROM execution WHERE kind = 'task' AND state = 'running'").first?.first)
+            let immutable = try await run("/usr/bin/chattr", ["+i", status])
+            try #require(immutable.status == 0, "chattr +i \(status): \(immutable.stderr)")
+            // Made mutable again on every path, before the harness removes the folder.
+            try await withCleanup({ _ = try? await run("/usr/bin/chattr", ["-i", status]) }) {
+                FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
+                try await h.waitForTasks("job")
+            }
+            let task = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.result == "failure")
+            #expect(task.executionInfo.failureInfo?.code == "ExitStatusNotRecorded")
+            #expect(task.executionInfo.failureInfo?.category == "servererror")
+            #expect(task.executionInfo.exitCode == nil)
+            #expect(task.executionInfo.requeueCount == 0 && task.executionInfo.retryCount == 0)
+            #expect(EngineHarness.lines("\(effects)/runs").count == 1)
+            #expect(try await h.sql("SELECT kind, json_extract(detail, '$.code') FROM event WHERE kind = 'execution.fault'")
+                == [["execution.fault", "ExitStatusNotRecorded"]])
+        }
     }
 
     /// The "record the process" transaction fails (a trigger makes the database refuse the update, as
     /// a full disk would): the process is killed and the task fails with LaunchNotRecorded.
     @Test func aLaunchThatCannotBeRecordedIsKilledAndFailsTheTask() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        let refuse = try run("/usr/bin/sqlite3", [(h.directory as NSString).appendingPathComponent("bookend.db"),
-            "CREATE TRIGGER refuse_pid BEFORE UPDATE OF pid ON execution WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END"])
-        try #require(refuse.status == 0, "\(refuse.stderr)")
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300; echo late >> \(effects)/runs")))
-        try await h.waitForTasks("job")
-        let task = try await h.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.result == "failure")
-        #expect(task.executionInfo.failureInfo?.code == "LaunchNotRecorded")
-        #expect(task.executionInfo.failureInfo?.category == "servererror")
-        #expect(task.executionInfo.requeueCount == 0 && task.executionInfo.retryCount == 0)
-        #expect(try h.sql("SELECT state, pid IS NULL FROM execution") == [["completed", "1"]])
-        #expect(try h.sql("SELECT json_extract(detail, '$.code') FROM event WHERE kind = 'execution.fault'") == [["LaunchNotRecorded"]])
-        // Killed, not left running where nothing could reach it.
-        try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
-        #expect(EngineHarness.lines("\(effects)/runs").count <= 1)
-        #expect(!EngineHarness.lines("\(effects)/runs").contains("late"))
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            // A busy timeout: the engine may be writing (a scheduling pass) at that very moment.
+            let refuse = try await run("/usr/bin/sqlite3", ["-cmd", ".timeout 60000", (h.directory as NSString).appendingPathComponent("bookend.db"),
+                "CREATE TRIGGER refuse_pid BEFORE UPDATE OF pid ON execution WHEN NEW.pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk full'); END"])
+            try #require(refuse.status == 0, "\(refuse.stderr)")
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300; echo late >> \(effects)/runs")))
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.result == "failure")
+            #expect(task.executionInfo.failureInfo?.code == "LaunchNotRecorded")
+            #expect(task.executionInfo.failureInfo?.category == "servererror")
+            #expect(task.executionInfo.requeueCount == 0 && task.executionInfo.retryCount == 0)
+            #expect(try await h.sql("SELECT state, pid IS NULL FROM execution") == [["completed", "1"]])
+            #expect(try await h.sql("SELECT json_extract(detail, '$.code') FROM event WHERE kind = 'execution.fault'") == [["LaunchNotRecorded"]])
+            // Killed, not left running where nothing could reach it.
+            try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
+            #expect(EngineHarness.lines("\(effects)/runs").count <= 1)
+            #expect(!EngineHarness.lines("\(effects)/runs").contains("late"))
+        }
     }
 
     /// Executions lost (process tree gone, no exit status) are requeued a bounded number of times.
@@ -126,59 +131,62 @@ import Testing
             try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == round }
             try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.task(jobID: "job", taskID: "t").state == "running" }
             let current = h
-            try await h.engine.wait(timeout: .seconds(60)) { _ in (try? current.sql("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running'"))?.isEmpty == false }
+            try await h.engine.wait(timeout: .seconds(60)) { _ in (try? current.sqlOnCallingThread("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running'"))?.isEmpty == false }
             await h.engine.shutdown()
-            try CrashTests.loseProcessTree(h, kind: "task")
+            try await CrashTests.loseProcessTree(h, kind: "task")
             h = EngineHarness(directory: h.directory, engine: try await Engine.open(dataDirectory: h.directory, configuration: configuration))
         }
-        defer { Task { [h] in await h.finish() } }
-        try await h.waitForTasks("job")
-        let task = try await h.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.failureInfo?.code == "ExecutionLostTooOften")
-        #expect(task.executionInfo.failureInfo?.category == "servererror")
-        #expect(task.executionInfo.requeueCount == 1)
-        #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+        try await withCleanup({ await h.finish() }) {
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.failureInfo?.code == "ExecutionLostTooOften")
+            #expect(task.executionInfo.failureInfo?.category == "servererror")
+            #expect(task.executionInfo.requeueCount == 1)
+            #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+        }
     }
 
     // MARK: Identities never reused
 
     @Test func executionKeysAreNeverReusedAndEachLaunchHasItsOwnStatusFolder() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let nodes = try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "a", poolID: "pool"))
-        try await h.engine.addTask(jobID: "a", TaskSpec(id: "t", commandLine: sh("exit 7")))
-        try await h.waitForTasks("a")
-        let first = try #require(try h.sql("SELECT pk, launch_nonce, status_dir FROM execution WHERE kind = 'task'").first)
-        #expect(first[2] == (nodes[0].rootDirectory as NSString).appendingPathComponent("volatile/executions/\(first[0])-\(first[1])"))
-        // The exit is recorded: the folder is gone.
-        #expect(!FileManager.default.fileExists(atPath: first[2]))
-        try await h.engine.deleteJob(id: "a")
-        try await h.waitForJob("a", "deleted")
-        try await h.engine.createJob(JobSpec(id: "b", poolID: "pool"))
-        try await h.engine.addTask(jobID: "b", TaskSpec(id: "t", commandLine: sh("exit 3")))
-        try await h.waitForTasks("b")
-        let second = try #require(try h.sql("SELECT pk, launch_nonce FROM execution WHERE kind = 'task'").first)
-        #expect(Int(second[0])! > Int(first[0])!, "the deleted execution's key is not handed out again")
-        #expect(second[1] != first[1])
-        #expect(try await h.engine.task(jobID: "b", taskID: "t").executionInfo.exitCode == 3)
-        let left = try FileManager.default.contentsOfDirectory(atPath: (nodes[0].rootDirectory as NSString).appendingPathComponent("volatile/executions"))
-        #expect(left.isEmpty, "\(left)")
+        try await withCleanup({ await h.finish() }) {
+            let nodes = try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "a", poolID: "pool"))
+            try await h.engine.addTask(jobID: "a", TaskSpec(id: "t", commandLine: sh("exit 7")))
+            try await h.waitForTasks("a")
+            let first = try #require(try await h.sql("SELECT pk, launch_nonce, status_dir FROM execution WHERE kind = 'task'").first)
+            #expect(first[2] == (nodes[0].rootDirectory as NSString).appendingPathComponent("volatile/executions/\(first[0])-\(first[1])"))
+            // The exit is recorded: the folder is gone.
+            #expect(!FileManager.default.fileExists(atPath: first[2]))
+            try await h.engine.deleteJob(id: "a")
+            try await h.waitForJob("a", "deleted")
+            try await h.engine.createJob(JobSpec(id: "b", poolID: "pool"))
+            try await h.engine.addTask(jobID: "b", TaskSpec(id: "t", commandLine: sh("exit 3")))
+            try await h.waitForTasks("b")
+            let second = try #require(try await h.sql("SELECT pk, launch_nonce FROM execution WHERE kind = 'task'").first)
+            #expect(Int(second[0])! > Int(first[0])!, "the deleted execution's key is not handed out again")
+            #expect(second[1] != first[1])
+            #expect(try await h.engine.task(jobID: "b", taskID: "t").executionInfo.exitCode == 3)
+            let left = try FileManager.default.contentsOfDirectory(atPath: (nodes[0].rootDirectory as NSString).appendingPathComponent("volatile/executions"))
+            #expect(left.isEmpty, "\(left)")
+        }
     }
 
     @Test func aTaskDeletedWhileRunningTakesItsStatusFolderWithIt() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300")))
-        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
-        let status = try #require(try h.sql("SELECT status_dir FROM execution WHERE kind = 'task'").first?.first)
-        #expect(FileManager.default.fileExists(atPath: "\(status)/pid"))
-        try await h.engine.deleteTask(jobID: "job", taskID: "t")
-        #expect(!FileManager.default.fileExists(atPath: status))
-        try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300")))
+            try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+            let status = try #require(try await h.sql("SELECT status_dir FROM execution WHERE kind = 'task'").first?.first)
+            #expect(FileManager.default.fileExists(atPath: "\(status)/pid"))
+            try await h.engine.deleteTask(jobID: "job", taskID: "t")
+            #expect(!FileManager.default.fileExists(atPath: status))
+            try await h.engine.wait(timeout: .seconds(60)) { _ in processesMentioning(h.directory).isEmpty }
+        }
     }
 
     @Test func migrationFiveKeepsExecutionsAndNeverReusesTheirKeys() throws {
@@ -293,7 +301,7 @@ extension CrashTests {
             let lock = try DataDirectoryLock(directory: directory)
             lock.release()
             try await Driver.finish(directory, spec: "reuse")
-            let outcome = try Snapshot(directory)
+            let outcome = try await Snapshot.read(directory)
             #expect(outcome.tasks == ["R2|t|completed|3|failure"])
             #expect(outcome.jobs == ["R2|completed"])
             #expect(outcome.taskRuns == ["R1.t": 1, "R2.t": 1])

@@ -31,55 +31,57 @@ import Testing
     /// its deadline once sorted before today and killed the task at once. Now it is no deadline.
     @Test func aFarFutureWallClockAndRetentionMeanNoLimit() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "far", commandLine: "sleep 0.5",
-            constraints: TaskConstraints(maxWallClockTime: "P3000000D", retentionTime: "P3000000D")))
-        try await h.waitForTasks("job")
-        let task = try await h.engine.task(jobID: "job", taskID: "far")
-        #expect(task.executionInfo.result == "success", "\(String(describing: task.executionInfo.failureInfo))")
-        #expect(task.executionInfo.exitCode == 0)
-        #expect(task.constraints.maxWallClockTime == "P3000000D")
-        let rows = try h.sql("SELECT coalesce(deadline, 'none'), coalesce(retention_deadline, 'none') FROM execution WHERE kind = 'task'")
-        #expect(rows == [["none", "none"]])
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "far", commandLine: "sleep 0.5",
+                constraints: TaskConstraints(maxWallClockTime: "P3000000D", retentionTime: "P3000000D")))
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "far")
+            #expect(task.executionInfo.result == "success", "\(String(describing: task.executionInfo.failureInfo))")
+            #expect(task.executionInfo.exitCode == 0)
+            #expect(task.constraints.maxWallClockTime == "P3000000D")
+            let rows = try await h.sql("SELECT coalesce(deadline, 'none'), coalesce(retention_deadline, 'none') FROM execution WHERE kind = 'task'")
+            #expect(rows == [["none", "none"]])
+        }
     }
 
     @Test func libraryCallersGetTheSameLimits() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        func property(_ body: () async throws -> Void) async -> String? {
-            do {
-                try await body()
-                return nil
-            } catch let error as BookendError {
-                return error.details.first { $0.key == "PropertyName" }?.value
-            } catch {
-                return "\(error)"
+        try await withCleanup({ await h.finish() }) {
+            func property(_ body: () async throws -> Void) async -> String? {
+                do {
+                    try await body()
+                    return nil
+                } catch let error as BookendError {
+                    return error.details.first { $0.key == "PropertyName" }?.value
+                } catch {
+                    return "\(error)"
+                }
             }
-        }
-        #expect(await property { try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: Int.max)) } == "targetDedicatedNodes")
-        var spec = PoolSpec(id: "p", targetDedicatedNodes: 1)
-        spec.targetLowPriorityNodes = Int.max
-        #expect(await property { try await h.engine.createPool(spec) } == "targetLowPriorityNodes")
-        try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 0))
-        try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.pool(id: "p").allocationState == "steady" }
-        #expect(await property { try await h.engine.resizePool(id: "p", targetDedicatedNodes: Int.max, targetLowPriorityNodes: 1) } == "targetDedicatedNodes")
+            #expect(await property { try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: Int.max)) } == "targetDedicatedNodes")
+            var spec = PoolSpec(id: "p", targetDedicatedNodes: 1)
+            spec.targetLowPriorityNodes = Int.max
+            #expect(await property { try await h.engine.createPool(spec) } == "targetLowPriorityNodes")
+            try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 0))
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.pool(id: "p").allocationState == "steady" }
+            #expect(await property { try await h.engine.resizePool(id: "p", targetDedicatedNodes: Int.max, targetLowPriorityNodes: 1) } == "targetDedicatedNodes")
 
-        var job = JobSpec(id: "job", poolID: "p")
-        job.usesTaskDependencies = true
-        try await h.engine.createJob(job)
-        let ranges = [TaskIDRange(start: Int.min, end: Int.max)]
-        #expect(await property {
-            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", dependsOn: TaskDependencies(taskIdRanges: ranges)))
-        } == "dependsOn.taskIdRanges[0]")
-        #expect(await property { try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", requiredSlots: Int.max)) } == "requiredSlots")
-        let setuid = [ResourceFile(httpUrl: "http://127.0.0.1:1/x", filePath: "x", fileMode: "4755")]
-        #expect(await property { try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", resourceFiles: setuid)) } == "resourceFiles[0].fileMode")
-        // Ranges that fit are expanded into dependencies.
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true",
-            dependsOn: TaskDependencies(taskIdRanges: [TaskIDRange(start: 1, end: 3), TaskIDRange(start: 99_997, end: 99_999)])))
-        let rows = try h.sql("SELECT count(*) FROM task_dependency")
-        #expect(rows == [["6"]])
+            var job = JobSpec(id: "job", poolID: "p")
+            job.usesTaskDependencies = true
+            try await h.engine.createJob(job)
+            let ranges = [TaskIDRange(start: Int.min, end: Int.max)]
+            #expect(await property {
+                try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", dependsOn: TaskDependencies(taskIdRanges: ranges)))
+            } == "dependsOn.taskIdRanges[0]")
+            #expect(await property { try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", requiredSlots: Int.max)) } == "requiredSlots")
+            let setuid = [ResourceFile(httpUrl: "http://127.0.0.1:1/x", filePath: "x", fileMode: "4755")]
+            #expect(await property { try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true", resourceFiles: setuid)) } == "resourceFiles[0].fileMode")
+            // Ranges that fit are expanded into dependencies.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "true",
+                dependsOn: TaskDependencies(taskIdRanges: [TaskIDRange(start: 1, end: 3), TaskIDRange(start: 99_997, end: 99_999)])))
+            let rows = try await h.sql("SELECT count(*) FROM task_dependency")
+            #expect(rows == [["6"]])
+        }
     }
 }

@@ -53,150 +53,155 @@ import Testing
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func aTaskScopeTaskCannotReadAnotherTasksOutputEnvironmentOrFolder() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        let nodes = try await h.pool(slots: 2)
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        let victimDirectory = nodes[0].rootDirectory + "/workitems/job/job-1/victim"
-        try await h.engine.addTask(jobID: "job", IsolationTests.victim(effects, scope: "task"))
-        try await h.engine.addTask(jobID: "job", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: "task"))
-        try await h.waitForTasks("job")
-        let found = try await IsolationTests.findings(h, job: "job")
-        #expect(found["stdout"] == "denied")
-        #expect(found["file"] == "denied")
-        #expect(found["list"] == "denied")
-        #expect(found["environ"] == "denied")
-        #expect(found["write"] == "denied")
-        let uid = try #require(found["uid"].flatMap { UInt32($0) })
-        let victimUID = try #require(found["victim-uid"].flatMap { UInt32($0) })
-        #expect(uid != victimUID)
-        #expect(uid != 0 && victimUID != 0)
-        #expect(found["user"] == "bookend-\(uid)")
-        #expect(found["identity"] == "TaskNonAdmin")
-        // Neither account exists in /etc/passwd: they are reserved uids, recorded per task.
-        #expect(getpwuid(uid) == nil && getpwuid(victimUID) == nil)
-        #expect(try h.sql("SELECT id, uid FROM task ORDER BY id") == [["probe", "\(uid)"], ["victim", "\(victimUID)"]])
-        // The victim kept its own things: its folder and output are its account's alone.
-        var info = stat()
-        #expect(stat(victimDirectory, &info) == 0 && info.st_uid == victimUID && info.st_mode & 0o777 == 0o700)
-        #expect(stat(victimDirectory + "/stdout.txt", &info) == 0 && info.st_uid == victimUID && info.st_mode & 0o777 == 0o600)
-        #expect(!FileManager.default.fileExists(atPath: victimDirectory + "/wd/planted"))
-        let victim = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "victim", path: "stdout.txt"), as: UTF8.self)
-        #expect(victim == "secret-in-stdout\n")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let nodes = try await h.pool(slots: 2)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            let victimDirectory = nodes[0].rootDirectory + "/workitems/job/job-1/victim"
+            try await h.engine.addTask(jobID: "job", IsolationTests.victim(effects, scope: "task"))
+            try await h.engine.addTask(jobID: "job", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: "task"))
+            try await h.waitForTasks("job")
+            let found = try await IsolationTests.findings(h, job: "job")
+            #expect(found["stdout"] == "denied")
+            #expect(found["file"] == "denied")
+            #expect(found["list"] == "denied")
+            #expect(found["environ"] == "denied")
+            #expect(found["write"] == "denied")
+            let uid = try #require(found["uid"].flatMap { UInt32($0) })
+            let victimUID = try #require(found["victim-uid"].flatMap { UInt32($0) })
+            #expect(uid != victimUID)
+            #expect(uid != 0 && victimUID != 0)
+            #expect(found["user"] == "bookend-\(uid)")
+            #expect(found["identity"] == "TaskNonAdmin")
+            // Neither account exists in /etc/passwd: they are reserved uids, recorded per task.
+            #expect(getpwuid(uid) == nil && getpwuid(victimUID) == nil)
+            #expect(try await h.sql("SELECT id, uid FROM task ORDER BY id") == [["probe", "\(uid)"], ["victim", "\(victimUID)"]])
+            // The victim kept its own things: its folder and output are its account's alone.
+            var info = stat()
+            #expect(stat(victimDirectory, &info) == 0 && info.st_uid == victimUID && info.st_mode & 0o777 == 0o700)
+            #expect(stat(victimDirectory + "/stdout.txt", &info) == 0 && info.st_uid == victimUID && info.st_mode & 0o777 == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: victimDirectory + "/wd/planted"))
+            let victim = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "victim", path: "stdout.txt"), as: UTF8.self)
+            #expect(victim == "secret-in-stdout\n")
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func aTaskOfAnotherPoolCannotReadThem() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        let victimNodes = try await h.pool("victims")
-        try await h.pool("probes")
-        try await h.engine.createJob(JobSpec(id: "victimjob", poolID: "victims"))
-        try await h.engine.createJob(JobSpec(id: "probejob", poolID: "probes"))
-        let victimDirectory = victimNodes[0].rootDirectory + "/workitems/victimjob/job-1/victim"
-        try await h.engine.addTask(jobID: "victimjob", IsolationTests.victim(effects, scope: nil))
-        try await h.engine.addTask(jobID: "probejob", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: nil))
-        try await h.waitForTasks("probejob")
-        try await h.waitForTasks("victimjob")
-        let found = try await IsolationTests.findings(h, job: "probejob")
-        #expect(found["stdout"] == "denied")
-        #expect(found["file"] == "denied")
-        #expect(found["list"] == "denied")
-        #expect(found["environ"] == "denied")
-        #expect(found["write"] == "denied")
-        #expect(found["uid"] != found["victim-uid"])
-        #expect(try h.sql("SELECT count(DISTINCT uid) FROM pool WHERE uid IS NOT NULL") == [["2"]])
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let victimNodes = try await h.pool("victims")
+            try await h.pool("probes")
+            try await h.engine.createJob(JobSpec(id: "victimjob", poolID: "victims"))
+            try await h.engine.createJob(JobSpec(id: "probejob", poolID: "probes"))
+            let victimDirectory = victimNodes[0].rootDirectory + "/workitems/victimjob/job-1/victim"
+            try await h.engine.addTask(jobID: "victimjob", IsolationTests.victim(effects, scope: nil))
+            try await h.engine.addTask(jobID: "probejob", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: nil))
+            try await h.waitForTasks("probejob")
+            try await h.waitForTasks("victimjob")
+            let found = try await IsolationTests.findings(h, job: "probejob")
+            #expect(found["stdout"] == "denied")
+            #expect(found["file"] == "denied")
+            #expect(found["list"] == "denied")
+            #expect(found["environ"] == "denied")
+            #expect(found["write"] == "denied")
+            #expect(found["uid"] != found["victim-uid"])
+            #expect(try await h.sql("SELECT count(DISTINCT uid) FROM pool WHERE uid IS NOT NULL") == [["2"]])
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func tasksOfOnePoolWithPoolScopeShareItsAccount() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        let nodes = try await h.pool(slots: 2)
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        let victimDirectory = nodes[0].rootDirectory + "/workitems/job/job-1/victim"
-        try await h.engine.addTask(jobID: "job", IsolationTests.victim(effects, scope: "pool"))
-        try await h.engine.addTask(jobID: "job", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: nil))
-        try await h.waitForTasks("job")
-        // As on Azure: one account for the pool's non-admin work, so each can read the other's.
-        let found = try await IsolationTests.findings(h, job: "job")
-        #expect(found["stdout"] == "read")
-        #expect(found["file"] == "read")
-        #expect(found["environ"] == "read")
-        #expect(found["uid"] == found["victim-uid"])
-        #expect(try h.sql("SELECT p.uid = e.uid FROM pool p, execution e WHERE e.kind = 'task' GROUP BY 1") == [["1"]])
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let nodes = try await h.pool(slots: 2)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            let victimDirectory = nodes[0].rootDirectory + "/workitems/job/job-1/victim"
+            try await h.engine.addTask(jobID: "job", IsolationTests.victim(effects, scope: "pool"))
+            try await h.engine.addTask(jobID: "job", IsolationTests.probe(effects, victimDirectory: victimDirectory, scope: nil))
+            try await h.waitForTasks("job")
+            // As on Azure: one account for the pool's non-admin work, so each can read the other's.
+            let found = try await IsolationTests.findings(h, job: "job")
+            #expect(found["stdout"] == "read")
+            #expect(found["file"] == "read")
+            #expect(found["environ"] == "read")
+            #expect(found["uid"] == found["victim-uid"])
+            #expect(try await h.sql("SELECT p.uid = e.uid FROM pool p, execution e WHERE e.kind = 'task' GROUP BY 1") == [["1"]])
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func linksATaskLeavesInItsFolderAreNeverFollowedByTheEngine() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        // Root's own things a task would like the engine to chown or write for it on its next attempt.
-        let folder = h.directory + "/root-folder"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        chmod(folder, 0o755)
-        let file = h.directory + "/root-file"
-        try "root's\n".write(toFile: file, atomically: true, encoding: .utf8)
-        chmod(file, 0o644)
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        // First attempt: swap wd/ (and, in the other task, stdout.txt) for a link, then fail so that
-        // the task is retried.
-        let retry = TaskConstraints(maxTaskRetryCount: 1)
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "wdlink", commandLine: sh("""
-            echo attempt >> \(effects)/wdlink; cd $AZ_BATCH_TASK_DIR && mv wd wd.old && ln -s \(folder) wd; exit 1
-            """), constraints: retry))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "outlink", commandLine: sh("""
-            echo attempt >> \(effects)/outlink; cd $AZ_BATCH_TASK_DIR && rm -f stdout.txt && ln -s \(file) stdout.txt; exit 1
-            """), constraints: retry))
-        try await h.waitForTasks("job")
-        // Each ran once; the retry failed to start instead of following the link.
-        #expect(EngineHarness.lines("\(effects)/wdlink").count == 1)
-        #expect(EngineHarness.lines("\(effects)/outlink").count == 1)
-        let wdlink = try await h.engine.task(jobID: "job", taskID: "wdlink")
-        #expect(wdlink.executionInfo.result == "failure")
-        #expect(wdlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
-        #expect(wdlink.executionInfo.failureInfo?.message?.contains("not followed") == true, "\(String(describing: wdlink.executionInfo.failureInfo))")
-        let outlink = try await h.engine.task(jobID: "job", taskID: "outlink")
-        #expect(outlink.executionInfo.result == "failure")
-        #expect(outlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
-        var info = stat()
-        #expect(stat(folder, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
-        #expect(stat(file, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o644)
-        #expect(try String(contentsOfFile: file, encoding: .utf8) == "root's\n")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            // Root's own things a task would like the engine to chown or write for it on its next attempt.
+            let folder = h.directory + "/root-folder"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            chmod(folder, 0o755)
+            let file = h.directory + "/root-file"
+            try "root's\n".write(toFile: file, atomically: true, encoding: .utf8)
+            chmod(file, 0o644)
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // First attempt: swap wd/ (and, in the other task, stdout.txt) for a link, then fail so that
+            // the task is retried.
+            let retry = TaskConstraints(maxTaskRetryCount: 1)
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "wdlink", commandLine: sh("""
+                echo attempt >> \(effects)/wdlink; cd $AZ_BATCH_TASK_DIR && mv wd wd.old && ln -s \(folder) wd; exit 1
+                """), constraints: retry))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "outlink", commandLine: sh("""
+                echo attempt >> \(effects)/outlink; cd $AZ_BATCH_TASK_DIR && rm -f stdout.txt && ln -s \(file) stdout.txt; exit 1
+                """), constraints: retry))
+            try await h.waitForTasks("job")
+            // Each ran once; the retry failed to start instead of following the link.
+            #expect(EngineHarness.lines("\(effects)/wdlink").count == 1)
+            #expect(EngineHarness.lines("\(effects)/outlink").count == 1)
+            let wdlink = try await h.engine.task(jobID: "job", taskID: "wdlink")
+            #expect(wdlink.executionInfo.result == "failure")
+            #expect(wdlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
+            #expect(wdlink.executionInfo.failureInfo?.message?.contains("not followed") == true, "\(String(describing: wdlink.executionInfo.failureInfo))")
+            let outlink = try await h.engine.task(jobID: "job", taskID: "outlink")
+            #expect(outlink.executionInfo.result == "failure")
+            #expect(outlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
+            var info = stat()
+            #expect(stat(folder, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
+            #expect(stat(file, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o644)
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == "root's\n")
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "admin work exists only when Bookend runs as root"))
     func adminWorkNeverRunsAProgramANonAdminTaskPlanted() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "plant", poolID: "pool"))
-        // A non-admin task plants a program in shared/ and in nothing else, under a name no system folder has.
-        try await h.engine.addTask(jobID: "plant", TaskSpec(id: "plant", commandLine: sh("""
-            printf '#!/bin/sh\\nid -u >> \(effects)/planted-ran\\n' > $AZ_BATCH_NODE_SHARED_DIR/bookend-planted && chmod 755 $AZ_BATCH_NODE_SHARED_DIR/bookend-planted
-            """)))
-        try await h.waitForTasks("plant")
-        try await h.engine.createJob(JobSpec(id: "use", poolID: "pool"))
-        try await h.engine.addTask(jobID: "use", TaskSpec(id: "admin", commandLine: "bookend-planted", userIdentity: .admin))
-        try await h.engine.addTask(jobID: "use", TaskSpec(id: "adminpath", commandLine: sh("echo $PATH"), userIdentity: .admin))
-        try await h.engine.addTask(jobID: "use", TaskSpec(id: "plain", commandLine: "bookend-planted"))
-        try await h.waitForTasks("use")
-        let admin = try await h.engine.task(jobID: "use", taskID: "admin")
-        #expect(admin.executionInfo.failureInfo?.code == "CommandProgramNotFound")
-        let path = String(decoding: try await h.engine.readTaskFile(jobID: "use", taskID: "adminpath", path: "stdout.txt"), as: UTF8.self)
-        #expect(path == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
-        // Non-admin work still finds programs in shared/ (as on Azure): the plant itself worked, and
-        // only ever ran without root.
-        let plain = try await h.engine.task(jobID: "use", taskID: "plain")
-        #expect(plain.executionInfo.exitCode == 0)
-        let ran = EngineHarness.lines("\(effects)/planted-ran")
-        #expect(ran.count == 1)
-        #expect(!ran.contains("0"))
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "plant", poolID: "pool"))
+            // A non-admin task plants a program in shared/ and in nothing else, under a name no system folder has.
+            try await h.engine.addTask(jobID: "plant", TaskSpec(id: "plant", commandLine: sh("""
+                printf '#!/bin/sh\\nid -u >> \(effects)/planted-ran\\n' > $AZ_BATCH_NODE_SHARED_DIR/bookend-planted && chmod 755 $AZ_BATCH_NODE_SHARED_DIR/bookend-planted
+                """)))
+            try await h.waitForTasks("plant")
+            try await h.engine.createJob(JobSpec(id: "use", poolID: "pool"))
+            try await h.engine.addTask(jobID: "use", TaskSpec(id: "admin", commandLine: "bookend-planted", userIdentity: .admin))
+            try await h.engine.addTask(jobID: "use", TaskSpec(id: "adminpath", commandLine: sh("echo $PATH"), userIdentity: .admin))
+            try await h.engine.addTask(jobID: "use", TaskSpec(id: "plain", commandLine: "bookend-planted"))
+            try await h.waitForTasks("use")
+            let admin = try await h.engine.task(jobID: "use", taskID: "admin")
+            #expect(admin.executionInfo.failureInfo?.code == "CommandProgramNotFound")
+            let path = String(decoding: try await h.engine.readTaskFile(jobID: "use", taskID: "adminpath", path: "stdout.txt"), as: UTF8.self)
+            #expect(path == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+            // Non-admin work still finds programs in shared/ (as on Azure): the plant itself worked, and
+            // only ever ran without root.
+            let plain = try await h.engine.task(jobID: "use", taskID: "plain")
+            #expect(plain.executionInfo.exitCode == 0)
+            let ran = EngineHarness.lines("\(effects)/planted-ran")
+            #expect(ran.count == 1)
+            #expect(!ran.contains("0"))
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "the reachability check applies when Bookend runs as root"))
@@ -244,22 +249,23 @@ import Testing
         #expect(mkdir(data, 0o700) == 0)
         chmod(data, 0o700)
         let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
-        defer { Task { await engine.shutdown() } }
-        var info = stat()
-        #expect(stat(data, &info) == 0 && info.st_mode & 0o777 == 0o711)
-        try await engine.createPool(PoolSpec(id: "pool", targetDedicatedNodes: 1))
-        try await engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        // The task can pass through the data directory to its folder, but cannot list it.
-        try await engine.addTask(jobID: "job", TaskSpec(id: "look", commandLine: sh("""
-            if ls \(data) >/dev/null 2>&1; then echo listed; else echo not-listed; fi
-            if cat \(data)/bookend.db >/dev/null 2>&1; then echo db-read; else echo db-denied; fi
-            """)))
-        try await engine.waitForTasks(jobID: "job", timeout: .seconds(60))
-        let output = String(decoding: try await engine.readTaskFile(jobID: "job", taskID: "look", path: "stdout.txt"), as: UTF8.self)
-        #expect(output == "not-listed\ndb-denied\n")
+        try await withCleanup({ await engine.shutdown() }) {
+            var info = stat()
+            #expect(stat(data, &info) == 0 && info.st_mode & 0o777 == 0o711)
+            try await engine.createPool(PoolSpec(id: "pool", targetDedicatedNodes: 1))
+            try await engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // The task can pass through the data directory to its folder, but cannot list it.
+            try await engine.addTask(jobID: "job", TaskSpec(id: "look", commandLine: sh("""
+                if ls \(data) >/dev/null 2>&1; then echo listed; else echo not-listed; fi
+                if cat \(data)/bookend.db >/dev/null 2>&1; then echo db-read; else echo db-denied; fi
+                """)))
+            try await engine.waitForTasks(jobID: "job", timeout: .seconds(60))
+            let output = String(decoding: try await engine.readTaskFile(jobID: "job", taskID: "look", path: "stdout.txt"), as: UTF8.self)
+            #expect(output == "not-listed\ndb-denied\n")
+        }
     }
 
-    @Test func theDatabaseItsLogsAndTheKeyArePrivateWhateverTheUmask() throws {
+    @Test func theDatabaseItsLogsAndTheKeyArePrivateWhateverTheUmask() async throws {
         let binary = Repository.path(".build/debug/bookend")
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let base = try TemporaryDirectory()
@@ -275,7 +281,7 @@ import Testing
             for f in bookend.db bookend.db-wal bookend.db-shm account.key; do echo "$f $(stat -c %a "$1/$f" 2>&1)"; done
             kill $pid; wait $pid
             """
-        let result = try run("/bin/sh", ["-c", script, binary, data])
+        let result = try await run("/bin/sh", ["-c", script, binary, data])
         #expect(result.stdout == "bookend.db 600\nbookend.db-wal 600\nbookend.db-shm 600\naccount.key 600\n", "\(result.stderr)")
     }
 }

@@ -7,239 +7,261 @@ import Testing
 @Suite struct JobControlTests {
     @Test func disablingWithRequeueStopsRunningTasksAndEnablingRunsThemAgain() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        // The first run sleeps far longer than a requeue takes: with the whole suite loading both cores
-        // the scheduling loop can be starved for seconds, and a short sleep could end by itself first.
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
-        try await h.engine.disableJob(id: "job", disableTasks: "requeue")
-        try await h.waitForJob("job", "disabled")
-        let requeued = try await h.engine.task(jobID: "job", taskID: "t")
-        #expect(requeued.state == "active")
-        #expect(requeued.executionInfo.requeueCount == 1)
-        #expect(requeued.executionInfo.lastRequeueTime != nil)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(try await h.engine.task(jobID: "job", taskID: "t").state == "active")
-        try await h.engine.enableJob(id: "job")
-        try await h.waitForTasks("job")
-        #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "success")
-        #expect(EngineHarness.lines("\(effects)/runs").count == 2)
-        await #expect(throws: BookendError.self) { try await h.engine.disableJob(id: "job", disableTasks: "sometimes") }
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // The first run sleeps far longer than a requeue takes: with the whole suite loading both cores
+            // the scheduling loop can be starved for seconds, and a short sleep could end by itself first.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+            try await h.engine.disableJob(id: "job", disableTasks: "requeue")
+            try await h.waitForJob("job", "disabled")
+            let requeued = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(requeued.state == "active")
+            #expect(requeued.executionInfo.requeueCount == 1)
+            #expect(requeued.executionInfo.lastRequeueTime != nil)
+            // The node is free, and a later task runs on it: the disabled job's task was passed over.
+            try await h.dispatchSentinel()
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").state == "active")
+            #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND task_id = 't' AND kind = 'task.running'") == [["1"]])
+            try await h.engine.enableJob(id: "job")
+            try await h.waitForTasks("job")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "success")
+            #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+            await #expect(throws: BookendError.self) { try await h.engine.disableJob(id: "job", disableTasks: "sometimes") }
+        }
     }
 
     @Test func terminatedTasksFailAndReactivatedTasksRunAgain() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == "running" }
-        try await h.engine.terminateTask(jobID: "job", taskID: "long")
-        try await h.waitForTasks("job")
-        let ended = try await h.engine.task(jobID: "job", taskID: "long")
-        #expect(ended.executionInfo.failureInfo?.code == "TaskEnded")
-        do {
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == "running" }
             try await h.engine.terminateTask(jobID: "job", taskID: "long")
-            Issue.record("terminating a completed task was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "TaskCompleted")
-        }
-        do {
-            try await h.engine.updateTask(jobID: "job", taskID: "long", constraints: nil)
-            Issue.record("updating a completed task was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "TaskCompleted")
+            try await h.waitForTasks("job")
+            let ended = try await h.engine.task(jobID: "job", taskID: "long")
+            #expect(ended.executionInfo.failureInfo?.code == "TaskEnded")
+            do {
+                try await h.engine.terminateTask(jobID: "job", taskID: "long")
+                Issue.record("terminating a completed task was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "TaskCompleted")
+            }
+            do {
+                try await h.engine.updateTask(jobID: "job", taskID: "long", constraints: nil)
+                Issue.record("updating a completed task was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "TaskCompleted")
+            }
         }
     }
 
     @Test func reactivationClearsTheResultAndRunsTheTaskAgain() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; test -f \(effects)/fixed")))
-        try await h.waitForTasks("job")
-        #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "failure")
-        FileManager.default.createFile(atPath: "\(effects)/fixed", contents: nil)
-        try await h.engine.reactivateTask(jobID: "job", taskID: "t")
-        #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.exitCode == nil)
-        try await h.waitForTasks("job")
-        #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "success")
-        #expect(EngineHarness.lines("\(effects)/runs").count == 2)
-        do {
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // Once fixed, it runs until the test says `go`, so its result is surely not in yet when checked.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh(
+                "echo run >> \(effects)/runs; test -f \(effects)/fixed || exit 1; until [ -e \(effects)/go ]; do sleep 0.05; done")))
+            try await h.waitForTasks("job")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "failure")
+            FileManager.default.createFile(atPath: "\(effects)/fixed", contents: nil)
             try await h.engine.reactivateTask(jobID: "job", taskID: "t")
-            Issue.record("reactivating a succeeded task was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "TaskSucceeded")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.exitCode == nil)
+            FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
+            try await h.waitForTasks("job")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").executionInfo.result == "success")
+            #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+            do {
+                try await h.engine.reactivateTask(jobID: "job", taskID: "t")
+                Issue.record("reactivating a succeeded task was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "TaskSucceeded")
+            }
         }
     }
 
     @Test func maxParallelTasksCapsConcurrentTasks() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool(nodes: 2, slots: 4)
-        var job = JobSpec(id: "job", poolID: "pool")
-        job.maxParallelTasks = 2
-        try await h.engine.createJob(job)
-        let script = "echo start >> \(effects)/log; sleep 0.3; echo end >> \(effects)/log"
-        _ = try await h.engine.addTasks(jobID: "job", (1...6).map { TaskSpec(id: "t\($0)", commandLine: sh(script)) })
-        try await h.waitForTasks("job")
-        #expect(EngineHarness.peakConcurrency("\(effects)/log") == 2)
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 2, slots: 4)
+            var job = JobSpec(id: "job", poolID: "pool")
+            job.maxParallelTasks = 2
+            try await h.engine.createJob(job)
+            let script = "echo start >> \(effects)/log; sleep 0.3; echo end >> \(effects)/log"
+            _ = try await h.engine.addTasks(jobID: "job", (1...6).map { TaskSpec(id: "t\($0)", commandLine: sh(script)) })
+            try await h.waitForTasks("job")
+            #expect(EngineHarness.peakConcurrency("\(effects)/log") == 2)
+        }
     }
 
     @Test func higherPriorityJobsRunFirstThenSubmissionOrder() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        // Everything is queued before the pool exists, so the first dispatch sees all of it.
-        for (id, priority) in [("low", -5), ("first", 0), ("high", 100), ("second", 0)] {
-            try await h.engine.createJob(JobSpec(id: id, poolID: "pool", priority: priority))
-            _ = try await h.engine.addTasks(jobID: id, (1...2).map { TaskSpec(id: "t\($0)", commandLine: sh("echo \(id) >> \(effects)/order")) })
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            // Everything is queued before the pool exists, so the first dispatch sees all of it.
+            for (id, priority) in [("low", -5), ("first", 0), ("high", 100), ("second", 0)] {
+                try await h.engine.createJob(JobSpec(id: id, poolID: "pool", priority: priority))
+                _ = try await h.engine.addTasks(jobID: id, (1...2).map { TaskSpec(id: "t\($0)", commandLine: sh("echo \(id) >> \(effects)/order")) })
+            }
+            try await h.pool(nodes: 1, slots: 1)
+            for id in ["low", "first", "high", "second"] { try await h.waitForTasks(id) }
+            #expect(EngineHarness.lines("\(effects)/order") == ["high", "high", "first", "first", "second", "second", "low", "low"])
         }
-        try await h.pool(nodes: 1, slots: 1)
-        for id in ["low", "first", "high", "second"] { try await h.waitForTasks(id) }
-        #expect(EngineHarness.lines("\(effects)/order") == ["high", "high", "first", "first", "second", "second", "low", "low"])
     }
 
     @Test func theJobManagerRunsBeforeOtherTasks() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool(nodes: 1, slots: 1)
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere-yet"))
-        _ = try await h.engine.addTasks(jobID: "job", (1...3).map { TaskSpec(id: "t\($0)", commandLine: sh("echo task >> \(effects)/order")) })
-        var spec = JobSpec(id: "managed", poolID: "pool")
-        spec.jobManagerTask = JobManagerTask(id: "manager", commandLine: sh("echo manager >> \(effects)/managed"), killJobOnCompletion: false)
-        try await h.engine.createJob(spec)
-        _ = try await h.engine.addTasks(jobID: "managed", (1...3).map { TaskSpec(id: "t\($0)", commandLine: sh("echo task >> \(effects)/managed")) })
-        try await h.waitForTasks("managed")
-        #expect(EngineHarness.lines("\(effects)/managed").first == "manager")
-        #expect(EngineHarness.lines("\(effects)/managed").count == 4)
-        // A job whose pool does not exist waits without error.
-        #expect(try await h.engine.taskCounts(jobID: "job").taskCounts.active == 3)
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1, slots: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere-yet"))
+            _ = try await h.engine.addTasks(jobID: "job", (1...3).map { TaskSpec(id: "t\($0)", commandLine: sh("echo task >> \(effects)/order")) })
+            var spec = JobSpec(id: "managed", poolID: "pool")
+            spec.jobManagerTask = JobManagerTask(id: "manager", commandLine: sh("echo manager >> \(effects)/managed"), killJobOnCompletion: false)
+            try await h.engine.createJob(spec)
+            _ = try await h.engine.addTasks(jobID: "managed", (1...3).map { TaskSpec(id: "t\($0)", commandLine: sh("echo task >> \(effects)/managed")) })
+            try await h.waitForTasks("managed")
+            #expect(EngineHarness.lines("\(effects)/managed").first == "manager")
+            #expect(EngineHarness.lines("\(effects)/managed").count == 4)
+            // A job whose pool does not exist waits without error.
+            #expect(try await h.engine.taskCounts(jobID: "job").taskCounts.active == 3)
+        }
     }
 
     @Test func exitConditionsCanTerminateTheJob() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.pool()
-        var job = JobSpec(id: "job", poolID: "pool")
-        job.onTaskFailure = "performexitoptionsjobaction"
-        try await h.engine.createJob(job)
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "tolerated", commandLine: "/bin/sh -c 'exit 2'",
-            exitConditions: ExitConditions(exitCodes: [ExitCodeMapping(code: 2, exitOptions: ExitOptions(jobAction: "none"))])))
-        try await h.waitForTasks("job")
-        #expect(try await h.engine.job(id: "job").state == "active")
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "fatal", commandLine: "/bin/sh -c 'exit 9'"))
-        try await h.waitForJob("job", "completed")
-        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "TaskFailed")
-        do {
-            try await h.engine.createJob(JobSpec(id: "plain", poolID: "pool"))
-            try await h.engine.addTask(jobID: "plain", TaskSpec(id: "x", commandLine: "/bin/true",
-                exitConditions: ExitConditions(default: ExitOptions(jobAction: "terminate"))))
-            Issue.record("a jobAction on a noaction job was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "InvalidPropertyValue")
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            var job = JobSpec(id: "job", poolID: "pool")
+            job.onTaskFailure = "performexitoptionsjobaction"
+            try await h.engine.createJob(job)
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "tolerated", commandLine: "/bin/sh -c 'exit 2'",
+                exitConditions: ExitConditions(exitCodes: [ExitCodeMapping(code: 2, exitOptions: ExitOptions(jobAction: "none"))])))
+            try await h.waitForTasks("job")
+            #expect(try await h.engine.job(id: "job").state == "active")
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "fatal", commandLine: "/bin/sh -c 'exit 9'"))
+            try await h.waitForJob("job", "completed")
+            #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "TaskFailed")
+            do {
+                try await h.engine.createJob(JobSpec(id: "plain", poolID: "pool"))
+                try await h.engine.addTask(jobID: "plain", TaskSpec(id: "x", commandLine: "/bin/true",
+                    exitConditions: ExitConditions(default: ExitOptions(jobAction: "terminate"))))
+                Issue.record("a jobAction on a noaction job was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "InvalidPropertyValue")
+            }
         }
     }
 
     @Test func rebootingANodeRequeuesItsRunningTasks() async throws {
-        let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        let nodes = try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        // Long only on its first run, so it is surely still running when the reboot lands.
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("test -f \(effects)/ran && exit 0; touch \(effects)/ran; sleep 60")))
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
-        try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
-        do {
+        // A grace period longer than the test, so only the task itself decides when the reboot can end.
+        let h = try await EngineHarness.make(configuration: EngineConfiguration(tickInterval: .milliseconds(20), killGracePeriod: .seconds(300)))
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let nodes = try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // Long only on its first run, so it is surely still running when the reboot lands; and it
+            // outlives the reboot's SIGTERM until the test says `go`, so the node is surely still
+            // rebooting when the second reboot is asked for (the engine, on its own queue, could
+            // otherwise finish the whole reboot before this test's next line runs).
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh(
+                "test -f \(effects)/ran && exit 0; touch \(effects)/ran; trap 'until [ -e \(effects)/go ]; do sleep 0.05; done; exit 143' TERM; sleep 300 & wait")))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
             try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
-            Issue.record("a second reboot was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "NodeBeingRebooted")
+            do {
+                try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
+                Issue.record("a second reboot was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "NodeBeingRebooted")
+            }
+            FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.requeueCount == 1)
+            #expect(task.executionInfo.result == "success")
         }
-        try await h.waitForTasks("job")
-        let task = try await h.engine.task(jobID: "job", taskID: "t")
-        #expect(task.executionInfo.requeueCount == 1)
-        #expect(task.executionInfo.result == "success")
     }
 
     @Test func resizingAndDeletingAPool() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.pool(nodes: 1)
-        try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 3)
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.pool(id: "pool").allocationState == "steady" }
-        #expect(try await h.engine.nodes(poolID: "pool").count == 3)
-        try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
-        try await h.engine.wait(timeout: .seconds(60)) { engine in
-            try engine.pool(id: "pool").allocationState == "steady" && engine.nodes(poolID: "pool").count == 1
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 1)
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 3)
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.pool(id: "pool").allocationState == "steady" }
+            #expect(try await h.engine.nodes(poolID: "pool").count == 3)
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
+            try await h.engine.wait(timeout: .seconds(60)) { engine in
+                try engine.pool(id: "pool").allocationState == "steady" && engine.nodes(poolID: "pool").count == 1
+            }
+            #expect(try await h.engine.pool(id: "pool").currentDedicatedNodes == 1)
+            try await h.engine.deletePool(id: "pool")
+            try await h.engine.wait(timeout: .seconds(60)) { engine in (try? engine.pool(id: "pool")) == nil }
+            // The id is free again, and history still names the old nodes.
+            try await h.pool(nodes: 1)
+            #expect(try await h.sql("SELECT count(*) FROM node") == [["4"]])
         }
-        #expect(try await h.engine.pool(id: "pool").currentDedicatedNodes == 1)
-        try await h.engine.deletePool(id: "pool")
-        try await h.engine.wait(timeout: .seconds(60)) { engine in (try? engine.pool(id: "pool")) == nil }
-        // The id is free again, and history still names the old nodes.
-        try await h.pool(nodes: 1)
-        #expect(try h.sql("SELECT count(*) FROM node") == [["4"]])
     }
 
     @Test func eventsArriveAsStatesChange() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let events = await h.engine.events()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
-        var seen: [String] = []
-        for await event in events {
-            if event.jobId == "job" { seen.append(event.kind + (event.taskId.map { ":\($0)" } ?? "")) }
-            if event.kind == "task.completed" { break }
+        try await withCleanup({ await h.finish() }) {
+            let events = await h.engine.events()
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+            var seen: [String] = []
+            for await event in events {
+                if event.jobId == "job" { seen.append(event.kind + (event.taskId.map { ":\($0)" } ?? "")) }
+                if event.kind == "task.completed" { break }
+            }
+            #expect(seen == ["job.created", "task.added:t", "task.running:t", "task.completed:t"])
         }
-        #expect(seen == ["job.created", "task.added:t", "task.running:t", "task.completed:t"])
     }
 
     @Test func badInputIsRefusedAndChangesNothing() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let cases: [(String, () async throws -> Void)] = [
-            ("InvalidPropertyValue", { try await h.engine.createPool(PoolSpec(id: "bad id!", targetDedicatedNodes: 1)) }),
-            ("InvalidPropertyValue", { try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 1, taskSlotsPerNode: 0)) }),
-            ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: String(repeating: "x", count: 65), poolID: "p")) }),
-            ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", priority: 1001)) }),
-            ("MissingRequiredProperty", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: " "))) }),
-            ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true", constraints: TaskConstraints(maxWallClockTime: "soon")))) }),
-            ("JobNotFound", { try await h.engine.addTask(jobID: "missing", TaskSpec(id: "t", commandLine: "/bin/true")) }),
-        ]
-        for (code, attempt) in cases {
-            do {
-                try await attempt()
-                Issue.record("expected \(code)")
-            } catch let error as BookendError {
-                #expect(error.code == code)
+        try await withCleanup({ await h.finish() }) {
+            let cases: [(String, () async throws -> Void)] = [
+                ("InvalidPropertyValue", { try await h.engine.createPool(PoolSpec(id: "bad id!", targetDedicatedNodes: 1)) }),
+                ("InvalidPropertyValue", { try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 1, taskSlotsPerNode: 0)) }),
+                ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: String(repeating: "x", count: 65), poolID: "p")) }),
+                ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", priority: 1001)) }),
+                ("MissingRequiredProperty", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: " "))) }),
+                ("InvalidPropertyValue", { try await h.engine.createJob(JobSpec(id: "j", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true", constraints: TaskConstraints(maxWallClockTime: "soon")))) }),
+                ("JobNotFound", { try await h.engine.addTask(jobID: "missing", TaskSpec(id: "t", commandLine: "/bin/true")) }),
+            ]
+            for (code, attempt) in cases {
+                do {
+                    try await attempt()
+                    Issue.record("expected \(code)")
+                } catch let error as BookendError {
+                    #expect(error.code == code)
+                }
             }
-        }
-        #expect(try h.sql("SELECT (SELECT count(*) FROM pool) + (SELECT count(*) FROM job) + (SELECT count(*) FROM task)") == [["0"]])
-        try await h.engine.createJob(JobSpec(id: "Job", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
-        for (code, attempt) in [
-            ("JobExists", { try await h.engine.createJob(JobSpec(id: "JOB", poolID: "p")) }),
-            ("TaskIdSameAsJobPreparationTask", { try await h.engine.addTask(jobID: "job", TaskSpec(id: "JobPreparation", commandLine: "/bin/true")) }),
-        ] as [(String, () async throws -> Void)] {
-            do {
-                try await attempt()
-                Issue.record("expected \(code)")
-            } catch let error as BookendError {
-                #expect(error.code == code)
+            #expect(try await h.sql("SELECT (SELECT count(*) FROM pool) + (SELECT count(*) FROM job) + (SELECT count(*) FROM task)") == [["0"]])
+            try await h.engine.createJob(JobSpec(id: "Job", poolID: "p", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
+            for (code, attempt) in [
+                ("JobExists", { try await h.engine.createJob(JobSpec(id: "JOB", poolID: "p")) }),
+                ("TaskIdSameAsJobPreparationTask", { try await h.engine.addTask(jobID: "job", TaskSpec(id: "JobPreparation", commandLine: "/bin/true")) }),
+            ] as [(String, () async throws -> Void)] {
+                do {
+                    try await attempt()
+                    Issue.record("expected \(code)")
+                } catch let error as BookendError {
+                    #expect(error.code == code)
+                }
             }
+            let results = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/true"), TaskSpec(id: "A", commandLine: "/bin/true"), TaskSpec(id: "b/", commandLine: "/bin/true")])
+            #expect(results.map(\.status) == ["success", "clienterror", "clienterror"])
+            #expect(results[1].error?.code == "TaskExists")
+            #expect(try await h.engine.tasks(jobID: "job").map(\.id) == ["a"])
         }
-        let results = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/true"), TaskSpec(id: "A", commandLine: "/bin/true"), TaskSpec(id: "b/", commandLine: "/bin/true")])
-        #expect(results.map(\.status) == ["success", "clienterror", "clienterror"])
-        #expect(results[1].error?.code == "TaskExists")
-        #expect(try await h.engine.tasks(jobID: "job").map(\.id) == ["a"])
     }
 }

@@ -26,172 +26,220 @@ import Testing
 
     @Test func releaseRunsOncePerPreparedNodeOnTerminateAndNotAgainOnDelete() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await jobOnTwoNodes(h, effects)
-        try await h.waitForTasks("job")
-        try await h.engine.terminateJob(id: "job", terminateReason: "done here")
-        try await h.waitForJob("job", "completed")
-        expectReleasedOnceWherePrepared(effects)
-        let job = try await h.engine.job(id: "job")
-        #expect(job.executionInfo.terminateReason == "done here")
-        #expect(job.executionInfo.endTime != nil)
-        for status in try await h.engine.prepReleaseStatus(jobID: "job") {
-            #expect(status.jobReleaseTaskExecutionInfo?.state == "completed")
-            #expect(status.jobReleaseTaskExecutionInfo?.exitCode == 0)
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await jobOnTwoNodes(h, effects)
+            try await h.waitForTasks("job")
+            try await h.engine.terminateJob(id: "job", terminateReason: "done here")
+            try await h.waitForJob("job", "completed")
+            expectReleasedOnceWherePrepared(effects)
+            let job = try await h.engine.job(id: "job")
+            #expect(job.executionInfo.terminateReason == "done here")
+            #expect(job.executionInfo.endTime != nil)
+            for status in try await h.engine.prepReleaseStatus(jobID: "job") {
+                #expect(status.jobReleaseTaskExecutionInfo?.state == "completed")
+                #expect(status.jobReleaseTaskExecutionInfo?.exitCode == 0)
+            }
+            try await h.engine.deleteJob(id: "job")
+            try await h.waitForJob("job", "deleted")
+            #expect(EngineHarness.lines("\(effects)/release").count == 2)
         }
-        try await h.engine.deleteJob(id: "job")
-        try await h.waitForJob("job", "deleted")
-        #expect(EngineHarness.lines("\(effects)/release").count == 2)
     }
 
     @Test func deletingAnActiveJobRunsReleaseThenRemovesIt() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await jobOnTwoNodes(h, effects)
-        try await h.waitForTasks("job")
-        try await h.engine.deleteJob(id: "job")
-        #expect(try await h.engine.job(id: "job").state == "deleting")
-        try await h.waitForJob("job", "deleted")
-        expectReleasedOnceWherePrepared(effects)
-        await #expect(throws: BookendError.self) { try await h.engine.job(id: "job") }
-        // The job's folders are gone from every node; the event log keeps its history.
-        for node in try await h.engine.nodes(poolID: "pool") {
-            #expect(!FileManager.default.fileExists(atPath: node.rootDirectory + "/workitems/job"))
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await jobOnTwoNodes(h, effects)
+            try await h.waitForTasks("job")
+            try await h.engine.deleteJob(id: "job")
+            try await h.waitForJob("job", "deleted")
+            // It went through `deleting` (read from the event log: the engine, on its own queue, may
+            // have removed the job before this test could look at its state).
+            #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'job.deleting'") == [["1"]])
+            expectReleasedOnceWherePrepared(effects)
+            await #expect(throws: BookendError.self) { try await h.engine.job(id: "job") }
+            // The job's folders are gone from every node; the event log keeps its history.
+            for node in try await h.engine.nodes(poolID: "pool") {
+                #expect(!FileManager.default.fileExists(atPath: node.rootDirectory + "/workitems/job"))
+            }
+            #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'release.completed'") == [["2"]])
         }
-        #expect(try h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'release.completed'") == [["2"]])
     }
 
     @Test func releaseRunsWhenTheJobWallClockExpires() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await jobOnTwoNodes(h, effects)
-        // Once both nodes have prepared, the limit is set to zero: the job has outlived it at once.
-        try await h.waitForTasks("job")
-        try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
-        try await h.waitForJob("job", "completed")
-        expectReleasedOnceWherePrepared(effects)
-        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await jobOnTwoNodes(h, effects)
+            // Once both nodes have prepared, the limit is set to zero: the job has outlived it at once.
+            try await h.waitForTasks("job")
+            try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
+            try await h.waitForJob("job", "completed")
+            expectReleasedOnceWherePrepared(effects)
+            #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
+        }
     }
 
     @Test func releaseRunsWhenAllTasksComplete() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool(nodes: 2, slots: 1)
-        // As with Azure Batch, a job with no tasks counts as complete, so the tasks go in first and
-        // the job is switched to terminatejob afterwards.
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
-            jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
-            jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
-        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.3"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.3")])
-        try await h.engine.updateJob(id: "job", JobUpdate(onAllTasksComplete: "terminatejob"))
-        try await h.waitForJob("job", "completed")
-        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "AllTasksComplete")
-        let released = EngineHarness.lines("\(effects)/release")
-        #expect(released.sorted() == EngineHarness.lines("\(effects)/prep").sorted())
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 2, slots: 1)
+            // As with Azure Batch, a job with no tasks counts as complete, so the tasks go in first and
+            // the job is switched to terminatejob afterwards.
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.3"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.3")])
+            try await h.engine.updateJob(id: "job", JobUpdate(onAllTasksComplete: "terminatejob"))
+            try await h.waitForJob("job", "completed")
+            #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "AllTasksComplete")
+            let released = EngineHarness.lines("\(effects)/release")
+            #expect(released.sorted() == EngineHarness.lines("\(effects)/prep").sorted())
+        }
     }
 
     @Test func jobManagerCompletionEndsTheJobAndRunsRelease() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool(nodes: 1, slots: 2)
-        var spec = JobSpec(id: "job", poolID: "pool",
-            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-            jobReleaseTask: JobReleaseTask(commandLine: sh("echo released >> \(effects)/release")))
-        spec.jobManagerTask = JobManagerTask(id: "manager", commandLine: "/bin/sleep 0.2")
-        try await h.engine.createJob(spec)
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 300"))
-        try await h.waitForJob("job", "completed")
-        #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "JMComplete")
-        #expect(EngineHarness.lines("\(effects)/release") == ["released"])
-        let long = try await h.engine.task(jobID: "job", taskID: "long")
-        #expect(long.state == "completed" || long.state == "active")
-        if long.state == "completed" { #expect(long.executionInfo.failureInfo?.code == "TaskEnded") }
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1, slots: 2)
+            var spec = JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("echo released >> \(effects)/release")))
+            // The manager ends only once `long` runs, so the job ends with `long` running (not queued).
+            var manager = JobManagerTask(id: "manager", commandLine: sh("until [ -e \(effects)/long ]; do sleep 0.05; done"))
+            manager.runExclusive = false
+            spec.jobManagerTask = manager
+            try await h.engine.createJob(spec)
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: sh("touch \(effects)/long; sleep 300")))
+            try await h.waitForJob("job", "completed")
+            #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "JMComplete")
+            #expect(EngineHarness.lines("\(effects)/release") == ["released"])
+            let long = try await h.engine.task(jobID: "job", taskID: "long")
+            #expect(long.state == "completed")
+            #expect(long.executionInfo.result == "failure")
+            #expect(long.executionInfo.failureInfo?.code == "TaskEnded")
+        }
     }
 
     @Test func theJobStaysTerminatingUntilEveryReleaseEnds() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        let effects = try h.sideEffects()
-        try await h.pool(nodes: 1)
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
-            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-            jobReleaseTask: JobReleaseTask(commandLine: sh("touch \(effects)/started; sleep 1; exit 4"))))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
-        try await h.waitForTasks("job")
-        try await h.engine.terminateJob(id: "job")
-        try await h.engine.wait(timeout: .seconds(60)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
-        #expect(try await h.engine.job(id: "job").state == "terminating")
-        try await h.waitForJob("job", "completed")
-        // A failed release never blocks completion.
-        let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
-        #expect(release.result == "failure")
-        #expect(release.exitCode == 4)
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("touch \(effects)/started; until [ -e \(effects)/go ]; do sleep 0.05; done; exit 4"))))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            try await h.engine.terminateJob(id: "job")
+            try await h.engine.wait(timeout: .seconds(60)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
+            // The release runs until told to end: the job is terminating all that time.
+            #expect(try await h.engine.job(id: "job").state == "terminating")
+            FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
+            try await h.waitForJob("job", "completed")
+            // A failed release never blocks completion.
+            let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
+            #expect(release.result == "failure")
+            #expect(release.exitCode == 4)
+        }
     }
 
     @Test func terminateKillsRunningTasksAndLeavesActiveOnesActive() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.pool(nodes: 1, slots: 1)
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
-            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
-        _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
-        try await h.engine.terminateJob(id: "job")
-        try await h.waitForJob("job", "completed")
-        let running = try await h.engine.task(jobID: "job", taskID: "running")
-        #expect(running.state == "completed")
-        #expect(running.executionInfo.result == "failure")
-        #expect(running.executionInfo.failureInfo?.code == "TaskEnded")
-        #expect(try await h.engine.task(jobID: "job", taskID: "queued").state == "active")
-        await #expect(throws: BookendError.self) { try await h.engine.addTask(jobID: "job", TaskSpec(id: "late", commandLine: "/bin/true")) }
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 1, slots: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
+            try await h.engine.terminateJob(id: "job")
+            try await h.waitForJob("job", "completed")
+            let running = try await h.engine.task(jobID: "job", taskID: "running")
+            #expect(running.state == "completed")
+            #expect(running.executionInfo.result == "failure")
+            #expect(running.executionInfo.failureInfo?.code == "TaskEnded")
+            #expect(try await h.engine.task(jobID: "job", taskID: "queued").state == "active")
+            await #expect(throws: BookendError.self) { try await h.engine.addTask(jobID: "job", TaskSpec(id: "late", commandLine: "/bin/true")) }
+        }
     }
 
     @Test func releaseNeedsPreparationAndIsCappedAtFifteenMinutes() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        do {
-            try await h.engine.createJob(JobSpec(id: "a", poolID: "pool", jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
-            Issue.record("a release without preparation was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "InvalidPropertyValue")
-            #expect(error.details.contains(BookendError.Detail(key: "PropertyName", value: "jobReleaseTask")))
+        try await withCleanup({ await h.finish() }) {
+            do {
+                try await h.engine.createJob(JobSpec(id: "a", poolID: "pool", jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+                Issue.record("a release without preparation was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "InvalidPropertyValue")
+                #expect(error.details.contains(BookendError.Detail(key: "PropertyName", value: "jobReleaseTask")))
+            }
+            do {
+                try await h.engine.createJob(JobSpec(id: "b", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                    jobReleaseTask: JobReleaseTask(commandLine: "/bin/true", maxWallClockTime: "PT16M")))
+                Issue.record("a release longer than PT15M was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "InvalidPropertyValue")
+            }
+            let job = try await h.engine.createJob(JobSpec(id: "c", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            #expect(job.jobReleaseTask?.maxWallClockTime == "PT15M")
+            #expect(job.jobReleaseTask?.retentionTime == "P7D")
+            #expect(job.jobReleaseTask?.id == "jobrelease")
+            #expect(job.jobPreparationTask?.id == "jobpreparation")
+            #expect(job.jobPreparationTask?.waitForSuccess == true)
+            #expect(job.jobPreparationTask?.rerunOnNodeRebootAfterSuccess == true)
+            #expect(job.jobPreparationTask?.constraints?.maxWallClockTime == "P10675199DT2H48M5.4775807S")
+            #expect(try await h.sql("SELECT count(*) FROM job") == [["1"]])
         }
-        do {
-            try await h.engine.createJob(JobSpec(id: "b", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-                jobReleaseTask: JobReleaseTask(commandLine: "/bin/true", maxWallClockTime: "PT16M")))
-            Issue.record("a release longer than PT15M was accepted")
-        } catch let error as BookendError {
-            #expect(error.code == "InvalidPropertyValue")
+    }
+
+    /// The release's wall clock (at most PT15M, PT2S here) is enforced: a release still running at its
+    /// deadline is ended, recorded as a failure, and the job completes.
+    @Test func aReleaseRunningPastItsMaxWallClockTimeIsEnded() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(
+                    commandLine: sh("echo started >> \(effects)/release; sleep 300; echo finished >> \(effects)/release"),
+                    maxWallClockTime: "PT2S")))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            try await h.engine.terminateJob(id: "job")
+            try await h.waitForJob("job", "completed")
+            let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
+            #expect(release.state == "completed")
+            #expect(release.result == "failure")
+            #expect(release.exitCode == 143)
+            // Ended by Bookend for its wall clock (§12): TaskEnded, with the reason as a detail.
+            #expect(release.failureInfo?.code == "TaskEnded")
+            #expect(release.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
+            #expect(EngineHarness.lines("\(effects)/release") == ["started"])
+            // Ended by its own deadline (start + 2 s), not by the job's end or anything else.
+            #expect(try await h.sql(
+                "SELECT CAST(round((julianday(deadline) - julianday(start_time)) * 86400000) AS INTEGER), kill_reason FROM execution WHERE kind = 'release'")
+                == [["2000", "timeout"]])
         }
-        let job = try await h.engine.createJob(JobSpec(id: "c", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-            jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
-        #expect(job.jobReleaseTask?.maxWallClockTime == "PT15M")
-        #expect(job.jobReleaseTask?.retentionTime == "P7D")
-        #expect(job.jobReleaseTask?.id == "jobrelease")
-        #expect(job.jobPreparationTask?.id == "jobpreparation")
-        #expect(job.jobPreparationTask?.waitForSuccess == true)
-        #expect(job.jobPreparationTask?.rerunOnNodeRebootAfterSuccess == true)
-        #expect(job.jobPreparationTask?.constraints?.maxWallClockTime == "P10675199DT2H48M5.4775807S")
-        #expect(try await h.sql("SELECT count(*) FROM job") == [["1"]])
     }
 
     @Test func statusListNeedsPreparationAndIsEmptyBeforeAnyNode() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        try await h.engine.createJob(JobSpec(id: "plain", poolID: "nowhere"))
-        do {
-            _ = try await h.engine.prepReleaseStatus(jobID: "plain")
-            Issue.record("status of a job without preparation was answered")
-        } catch let error as BookendError {
-            #expect(error.code == "JobPreparationTaskNotSpecified")
-            #expect(error.kind == .conflict)
+        try await withCleanup({ await h.finish() }) {
+            try await h.engine.createJob(JobSpec(id: "plain", poolID: "nowhere"))
+            do {
+                _ = try await h.engine.prepReleaseStatus(jobID: "plain")
+                Issue.record("status of a job without preparation was answered")
+            } catch let error as BookendError {
+                #expect(error.code == "JobPreparationTaskNotSpecified")
+                #expect(error.kind == .conflict)
+            }
+            try await h.engine.createJob(JobSpec(id: "prepared", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
+            #expect(try await h.engine.prepReleaseStatus(jobID: "prepared").isEmpty)
         }
-        try await h.engine.createJob(JobSpec(id: "prepared", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
-        #expect(try await h.engine.prepReleaseStatus(jobID: "prepared").isEmpty)
     }
 }

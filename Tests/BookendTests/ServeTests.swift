@@ -7,10 +7,10 @@ import Testing
     let binary = Repository.path(".build/debug/bookend")
 
     /// A self-signed certificate for 127.0.0.1 and localhost in `directory`.
-    static func makeCertificate(in directory: TemporaryDirectory, name: String = "server") throws -> (certificate: String, key: String) {
+    static func makeCertificate(in directory: TemporaryDirectory, name: String = "server") async throws -> (certificate: String, key: String) {
         let certificate = directory.file("\(name).crt")
         let key = directory.file("\(name).key")
-        let result = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        let result = try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         try #require(result.status == 0, "openssl req failed: \(result.stderr)")
@@ -18,12 +18,19 @@ import Testing
     }
 
     /// A running `bookend serve`, started once it has printed its `Endpoint:` line.
-    final class Daemon {
+    final class Daemon: @unchecked Sendable {
+        // @unchecked: `process` and `endpoint` are set in `init` and only read afterwards (`stop`
+        // signals and waits on a thread of its own).
         let process = Process()
         let endpoint: String
         private let output: Pipe
 
-        init(binary: String, arguments: [String]) throws {
+        /// Starts the daemon and waits for its endpoint on a thread of its own.
+        static func start(binary: String, arguments: [String]) async throws -> Daemon {
+            try await onOwnThread { try Daemon(binary: binary, arguments: arguments) }
+        }
+
+        private init(binary: String, arguments: [String]) throws {
             output = Pipe()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["serve", "--log-level", "warning"] + arguments
@@ -54,11 +61,14 @@ import Testing
             }
         }
 
-        /// SIGTERM (a graceful shutdown) and its exit status.
-        func stop() -> Int32 {
+        /// SIGTERM (a graceful shutdown) and its exit status, waited for on a thread of its own.
+        func stop() async -> Int32 {
+            let process = process
             process.terminate()
-            process.waitUntilExit()
-            return process.terminationStatus
+            return (try? await onOwnThread {
+                process.waitUntilExit()
+                return process.terminationStatus
+            }) ?? -1
         }
 
         struct Failure: Error, CustomStringConvertible { let description: String }
@@ -76,8 +86,8 @@ import Testing
     }
 
     /// Runs the CLI with `environment` added to a minimal one (no BOOKEND_* from the caller's).
-    func cli(_ arguments: [String], environment: [String: String] = [:], home: String) throws -> ProcessResult {
-        try run(binary, arguments, environment: ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 })
+    func cli(_ arguments: [String], environment: [String: String] = [:], home: String) async throws -> ProcessResult {
+        try await run(binary, arguments, environment: ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 })
     }
 
     /// The one line of a failed command's stderr.
@@ -87,11 +97,11 @@ import Testing
         return lines.first.map(String.init) ?? ""
     }
 
-    @Test func badTLSFilesStopServeBeforeAnythingStarts() throws {
+    @Test func badTLSFilesStopServeBeforeAnythingStarts() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
-        let (certificate, key) = try Self.makeCertificate(in: directory)
-        let (_, otherKey) = try Self.makeCertificate(in: directory, name: "other")
+        let (certificate, key) = try await Self.makeCertificate(in: directory)
+        let (_, otherKey) = try await Self.makeCertificate(in: directory, name: "other")
         let data = directory.file("data")
         let missing = directory.file("missing.pem")
         let cases: [([String], String)] = [
@@ -104,7 +114,7 @@ import Testing
             (["--tls-cert", certificate, "--tls-key", key, "--insecure-http"], "--insecure-http contradicts --tls-cert/--tls-key"),
         ]
         for (arguments, message) in cases {
-            let result = try run(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"] + arguments)
+            let result = try await run(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"] + arguments)
             #expect(result.status != 0)
             #expect(errorLine(result).contains(message), "\(arguments): \(result.stderr)")
             #expect(result.stdout.isEmpty, "nothing was served: \(result.stdout)")
@@ -113,7 +123,7 @@ import Testing
         }
     }
 
-    @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() throws {
+    @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
@@ -121,62 +131,63 @@ import Testing
         try Data((Data(repeating: 1, count: 32).base64EncodedString() + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))
         let data = directory.file("data")
 
-        let refused = try run(binary, ["serve", "--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile])
+        let refused = try await run(binary, ["serve", "--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile])
         #expect(refused.status != 0)
         #expect(errorLine(refused).contains(
             "refusing plain HTTP on 0.0.0.0: requests and bodies would cross the network unencrypted; pass --tls-cert PEM --tls-key PEM, or --insecure-http to accept that"))
         #expect(!FileManager.default.fileExists(atPath: data))
 
-        let insecure = try Daemon(binary: binary, arguments: ["--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile, "--insecure-http"])
+        let insecure = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile, "--insecure-http"])
         #expect(insecure.endpoint.hasPrefix("http://0.0.0.0:"))
-        #expect(insecure.stop() == 0)
+        #expect(await insecure.stop() == 0)
 
-        let (certificate, key) = try Self.makeCertificate(in: directory)
-        let secure = try Daemon(binary: binary, arguments: [
+        let (certificate, key) = try await Self.makeCertificate(in: directory)
+        let secure = try await Daemon.start(binary: binary, arguments: [
             "--data-dir", data, "--listen", "0.0.0.0:0", "--key-file", keyFile, "--tls-cert", certificate, "--tls-key", key])
         #expect(secure.endpoint.hasPrefix("https://0.0.0.0:"))
-        #expect(secure.stop() == 0)
+        #expect(await secure.stop() == 0)
     }
 
-    @Test func theCLIUsesAnHTTPSDaemonWhoseCertificateItIsGiven() throws {
+    @Test func theCLIUsesAnHTTPSDaemonWhoseCertificateItIsGiven() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         // Under root, tasks run as an unprivileged account that must reach their node folders.
         chmod(directory.path, 0o755)
-        let (certificate, key) = try Self.makeCertificate(in: directory)
-        let (otherCertificate, _) = try Self.makeCertificate(in: directory, name: "other")
+        let (certificate, key) = try await Self.makeCertificate(in: directory)
+        let (otherCertificate, _) = try await Self.makeCertificate(in: directory, name: "other")
         let data = directory.file("data")
-        let daemon = try Daemon(binary: binary, arguments: [
+        let daemon = try await Daemon.start(binary: binary, arguments: [
             "--data-dir", data, "--listen", "127.0.0.1:0", "--tls-cert", certificate, "--tls-key", key])
-        defer { _ = daemon.stop() }
-        #expect(daemon.endpoint.hasPrefix("https://127.0.0.1:"))
-        let home = directory.path
-        let client = ["--endpoint", daemon.endpoint, "--key-file", data + "/account.key"]
+        try await withCleanup({ _ = await daemon.stop() }) {
+            #expect(daemon.endpoint.hasPrefix("https://127.0.0.1:"))
+            let home = directory.path
+            let client = ["--endpoint", daemon.endpoint, "--key-file", data + "/account.key"]
 
-        let pool = try cli(["pool", "create", "--id", "tlspool", "--nodes", "1"] + client + ["--ca-cert", certificate], home: home)
-        #expect(pool.status == 0, "\(pool.stderr)")
-        // The CA file can come from the environment too.
-        let trusted = ["BOOKEND_CA_CERT": certificate]
-        #expect(try cli(["job", "create", "--id", "tlsjob", "--pool", "tlspool"] + client, environment: trusted, home: home).status == 0)
-        let add = try cli(["task", "add", "tlsjob", "--id", "url", "--command", "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"] + client,
-                          environment: trusted, home: home)
-        #expect(add.status == 0, "\(add.stderr)")
-        let wait = try cli(["job", "wait", "tlsjob", "--timeout", "120"] + client, environment: trusted, home: home)
-        #expect(wait.status == 0, "\(wait.stdout) \(wait.stderr)")
-        // Tasks are told the https URL of the account.
-        let stdout = try cli(["task", "file", "tlsjob", "url", "stdout.txt"] + client, environment: trusted, home: home)
-        #expect(stdout.stdout == daemon.endpoint + "/\n", "\(stdout.stderr)")
+            let pool = try await cli(["pool", "create", "--id", "tlspool", "--nodes", "1"] + client + ["--ca-cert", certificate], home: home)
+            #expect(pool.status == 0, "\(pool.stderr)")
+            // The CA file can come from the environment too.
+            let trusted = ["BOOKEND_CA_CERT": certificate]
+            #expect(try await cli(["job", "create", "--id", "tlsjob", "--pool", "tlspool"] + client, environment: trusted, home: home).status == 0)
+            let add = try await cli(["task", "add", "tlsjob", "--id", "url", "--command", "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"] + client,
+                              environment: trusted, home: home)
+            #expect(add.status == 0, "\(add.stderr)")
+            let wait = try await cli(["job", "wait", "tlsjob", "--timeout", "120"] + client, environment: trusted, home: home)
+            #expect(wait.status == 0, "\(wait.stdout) \(wait.stderr)")
+            // Tasks are told the https URL of the account.
+            let stdout = try await cli(["task", "file", "tlsjob", "url", "stdout.txt"] + client, environment: trusted, home: home)
+            #expect(stdout.stdout == daemon.endpoint + "/\n", "\(stdout.stderr)")
 
-        // Without the CA, or with the wrong one, the CLI refuses the daemon in one line.
-        let untrusted = try cli(["pool", "list"] + client, home: home)
-        #expect(untrusted.status != 0)
-        #expect(errorLine(untrusted).contains("the server's TLS certificate is not trusted (pass --ca-cert PEM (or set BOOKEND_CA_CERT)"))
-        let wrong = try cli(["pool", "list"] + client + ["--ca-cert", otherCertificate], home: home)
-        #expect(wrong.status != 0)
-        #expect(errorLine(wrong).contains("the server's TLS certificate is not trusted (it is not signed by a CA in \(otherCertificate))"))
-        // A CA file makes no sense for plain HTTP: say so rather than silently sending in clear.
-        let plain = try cli(["pool", "list", "--endpoint", "http://127.0.0.1:1", "--key-file", data + "/account.key", "--ca-cert", certificate], home: home)
-        #expect(plain.status != 0)
-        #expect(errorLine(plain).contains("--ca-cert is for https endpoints"))
+            // Without the CA, or with the wrong one, the CLI refuses the daemon in one line.
+            let untrusted = try await cli(["pool", "list"] + client, home: home)
+            #expect(untrusted.status != 0)
+            #expect(errorLine(untrusted).contains("the server's TLS certificate is not trusted (pass --ca-cert PEM (or set BOOKEND_CA_CERT)"))
+            let wrong = try await cli(["pool", "list"] + client + ["--ca-cert", otherCertificate], home: home)
+            #expect(wrong.status != 0)
+            #expect(errorLine(wrong).contains("the server's TLS certificate is not trusted (it is not signed by a CA in \(otherCertificate))"))
+            // A CA file makes no sense for plain HTTP: say so rather than silently sending in clear.
+            let plain = try await cli(["pool", "list", "--endpoint", "http://127.0.0.1:1", "--key-file", data + "/account.key", "--ca-cert", certificate], home: home)
+            #expect(plain.status != 0)
+            #expect(errorLine(plain).contains("--ca-cert is for https endpoints"))
+        }
     }
 }

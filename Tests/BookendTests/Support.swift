@@ -54,14 +54,22 @@ struct MigratedDirectory {
 }
 
 /// The result of running a program.
-struct ProcessResult {
+struct ProcessResult: Sendable {
     let status: Int32
     let stdout: String
     let stderr: String
 }
 
-/// Runs `executable` with `arguments` and waits for it; `environment` replaces the caller's when given.
+/// Runs `executable` with `arguments` and waits for it, on a thread of its own; `environment`
+/// replaces the caller's when given.
 func run(
+    _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil
+) async throws -> ProcessResult {
+    try await onOwnThread { try runOnCallingThread(executable, arguments, in: directory, environment: environment) }
+}
+
+/// `run` blocking the calling thread: only for code that is itself on a thread of its own.
+func runOnCallingThread(
     _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil
 ) throws -> ProcessResult {
     let process = Process()
@@ -81,4 +89,29 @@ func run(
     return ProcessResult(
         status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
         stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// Runs `body`, then `cleanup` on every path, and returns once both are done: the `defer` Swift does
+/// not allow to `await`. A `defer { Task { … } }` would leave the cleanup (an engine's shutdown) to run
+/// at some later time, into the next test.
+func withCleanup<T>(_ cleanup: () async -> Void, _ body: () async throws -> T) async throws -> T {
+    let value: T
+    do {
+        value = try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return value
+}
+
+/// Runs blocking work (waiting for a process, reading a pipe to its end, a synchronous socket) on a
+/// thread of its own and awaits its result, so a test never holds one of the cooperative pool's few
+/// threads, which other tests' awaits (and the engines' callers) need to make progress.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
 }

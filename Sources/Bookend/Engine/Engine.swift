@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import SQLite
 import Supervisor
 
@@ -8,8 +10,11 @@ import Supervisor
 ///
 /// All state lives in SQLite; the actor holds only caches and wake-up plumbing. Its executor is a
 /// private dispatch queue, so sqlite3 calls and fork() never block Swift's cooperative pool. The
-/// scheduling loop runs inside the engine from `open` until `shutdown`; processes it starts run
-/// under a shim in their own session and outlive the engine, which adopts them on the next open.
+/// scheduling loop runs on that queue from `open` until `shutdown`, driven by two dispatch sources
+/// (a timer and coalescing wake-ups) rather than by a Swift task, so no stall of the cooperative pool
+/// can delay a pass. As a `Service`, `run()` is the loop's lifetime in a `ServiceGroup`: it returns on
+/// graceful shutdown or cancellation, after shutting the engine down. Processes the engine starts run
+/// under a shim in their own session and outlive it; the next open adopts them.
 public actor Engine {
     let executor: QueueExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -24,10 +29,13 @@ public actor Engine {
     let logger: Logger
     let watcher: ExitWatcher
     let exits: ExitInbox
-    let wakeSignal: AsyncStream<Void>.Continuation
-    private let wakeStream: AsyncStream<Void>
-    private var loop: Task<Void, Never>?
-    private var ticker: Task<Void, Never>?
+    /// What starts a scheduling pass on the engine's queue: wake-ups and the periodic tick.
+    private nonisolated let passes: PassSources
+    /// Opened by the first `shutdown` (or a stop request to `run()`); `run()` waits on it.
+    private nonisolated let stopRequest = Latch()
+    /// Opened when `shutdown` has finished, so a second caller returns only then.
+    private nonisolated let shutDown = Latch()
+    private var shuttingDown = false
     var subscribers: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     var pendingEvents: [EngineEvent] = []
     /// Executions Bookend has signalled, with when to escalate to SIGKILL.
@@ -56,12 +64,21 @@ public actor Engine {
         dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
         logger: Logger = Logger(label: "bookend")
     ) async throws -> Engine {
-        let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
-        try DataDirectory.prepare(dataDirectory)
-        // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
-        let lock = try DataDirectoryLock(directory: dataDirectory)
-        let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
-        let engine = try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
+        // Locking and migrating block (fsync, waiting out a fork's hold on the lock): on a dispatch
+        // thread, not on the caller's, which is often one of the cooperative pool's few.
+        let engine = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Engine, any Error>) in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result {
+                    let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
+                    try DataDirectory.prepare(dataDirectory)
+                    // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
+                    let lock = try DataDirectoryLock(directory: dataDirectory)
+                    let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
+                    return try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
+                })
+            }
+        }
+        // Reconciling runs on the engine's own queue.
         try await engine.start()
         return engine
     }
@@ -82,11 +99,11 @@ public actor Engine {
         self.logger = logger
         let inbox = ExitInbox()
         exits = inbox
-        (wakeStream, wakeSignal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let signal = wakeSignal
+        let passes = PassSources(queue: executor.queue)
+        self.passes = passes
         watcher = try ExitWatcher { identity in
             inbox.append(identity)
-            signal.yield()
+            passes.wake()
         }
         nodesDirectory = Engine.absoluteNodesDirectory(configuration.nodesDirectory, dataDirectory: self.dataDirectory)
         isRoot = geteuid() == 0
@@ -146,29 +163,54 @@ public actor Engine {
         NodeFolders.unsearchableFolder(on: nodesDirectory)
     }
 
+    /// Opens the engine, runs `body` with it, and shuts it down on every path (after `body` returns
+    /// or throws), so no engine outlives the scope that used it.
+    public static func withEngine<T>(
+        dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
+        logger: Logger = Logger(label: "bookend"), isolation: isolated (any Actor)? = #isolation,
+        _ body: (Engine) async throws -> T
+    ) async throws -> T {
+        let engine = try await open(dataDirectory: dataDirectory, configuration: configuration, logger: logger)
+        let value: T
+        do {
+            value = try await body(engine)
+        } catch {
+            await engine.shutdown()
+            throw error
+        }
+        await engine.shutdown()
+        return value
+    }
+
     private func start() throws {
         try reconcile()
-        let stream = wakeStream
-        loop = Task { [weak self] in
-            for await _ in stream {
-                guard let self, !Task.isCancelled else { break }
-                await self.tick()
-            }
-        }
-        let interval = configuration.tickInterval
-        let signal = wakeSignal
-        ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                signal.yield()
-            }
-        }
+        // Both handlers run on the engine's queue, which is this actor's executor: a pass never waits
+        // for a thread of the cooperative pool, which tests and request handlers may be blocking.
+        passes.start(every: configuration.tickInterval) { [weak self] in self?.scheduledPass() }
         wake()
     }
 
+    /// One pass, from a dispatch source's handler on the engine's queue.
+    private nonisolated func scheduledPass() {
+        assumeIsolated { engine in engine.tick() }
+    }
+
+    /// Runs `body` on the engine's queue as part of the actor, from code that is not a Swift task (a
+    /// callback on another thread). Used where a `Task {}` would otherwise wait for the cooperative pool.
+    nonisolated func onQueue(_ body: @escaping @Sendable (isolated Engine) -> Void) {
+        executor.queue.async { [weak self] in self?.assumeIsolated(body) }
+    }
+
     /// Stops scheduling. Running executions keep running (they are adopted by the next `open`),
-    /// unless `configuration.drainOnShutdown` asks to wait for them first.
+    /// unless `configuration.drainOnShutdown` asks to wait for them first. A second call (or `run()`
+    /// returning) waits for the first to finish; later calls return at once.
     public func shutdown() async {
+        stopRequest.open()
+        guard !shuttingDown else {
+            await shutDown.wait()
+            return
+        }
+        shuttingDown = true
         if let drain = configuration.drainOnShutdown {
             let deadline = ContinuousClock.now + drain
             stopped = true
@@ -178,17 +220,23 @@ public actor Engine {
             }
         }
         stopped = true
-        ticker?.cancel()
-        loop?.cancel()
-        wakeSignal.finish()
+        passes.stop()
         watcher.stop()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
         lock.release()
+        shutDown.open()
+    }
+
+    /// Runs a lookup (any of the engine's `nonisolated` reads: `job(id:)`, `task(jobID:taskID:)`,
+    /// `whyWaiting(jobID:taskID:)`, ...) on a reader thread and awaits it, so an async caller (a request
+    /// handler) does not block its own thread, often one of the cooperative pool's, on SQLite.
+    public nonisolated func lookup<T: Sendable>(_ body: @escaping @Sendable (Engine) throws -> T) async throws -> T {
+        try await readers.perform { try body(self) }
     }
 
     /// Asks the scheduling loop to run soon. Cheap; wake-ups coalesce.
-    nonisolated func wake() { wakeSignal.yield() }
+    nonisolated func wake() { passes.wake() }
 
     /// Events as they are committed: state changes of pools, nodes, jobs and tasks.
     public func events() -> AsyncStream<EngineEvent> {
@@ -196,8 +244,7 @@ public actor Engine {
         let id = UUID()
         subscribers[id] = continuation
         continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            Task { await self.unsubscribe(id) }
+            self?.onQueue { engine in engine.unsubscribe(id) }
         }
         return stream
     }
@@ -249,6 +296,92 @@ public actor Engine {
     }
 
     nonisolated static func now() -> String { Timestamp.string(Date()) }
+}
+
+extension Engine: Service {
+    /// The engine as a service of a `ServiceGroup`: scheduling runs (it has since `open`) until a
+    /// graceful shutdown is triggered, the calling task is cancelled, or someone calls `shutdown()`;
+    /// then this shuts the engine down (draining first when `configuration.drainOnShutdown` says so)
+    /// and returns. Outside a group, cancel the task that runs it.
+    public func run() async throws {
+        let stopRequest = self.stopRequest
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await stopRequest.wait()
+        } onCancelOrGracefulShutdown: {
+            stopRequest.open()
+        }
+        await shutdown()
+    }
+}
+
+/// The two dispatch sources that start scheduling passes on the engine's queue: a user-data source
+/// whose events coalesce (many wake-ups while a pass runs make one more pass, not many), and a timer.
+/// Neither needs a Swift task or a thread of the cooperative pool.
+final class PassSources: @unchecked Sendable {
+    // @unchecked: dispatch sources are thread-safe objects; both are only configured in `start`
+    // (on the actor, before any pass) and cancelled in `stop`.
+    private let wakeups: any DispatchSourceUserDataAdd
+    private let timer: any DispatchSourceTimer
+
+    init(queue: DispatchQueue) {
+        wakeups = DispatchSource.makeUserDataAddSource(queue: queue)
+        timer = DispatchSource.makeTimerSource(queue: queue)
+        // Active from the start without handlers (a wake-up before `start` is dropped, and `start`
+        // wakes the engine itself): a dispatch source released while still suspended would trap.
+        wakeups.activate()
+        timer.activate()
+    }
+
+    func start(every interval: Duration, _ pass: @escaping @Sendable () -> Void) {
+        wakeups.setEventHandler(handler: pass)
+        timer.setEventHandler(handler: pass)
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = max(1, Int(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue
+            + Int(attoseconds / 1_000_000_000))
+        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds))
+    }
+
+    func wake() { wakeups.add(data: 1) }
+
+    func stop() {
+        timer.cancel()
+        wakeups.cancel()
+    }
+
+    // An engine dropped without `shutdown()` (its `open` failed after `init`, say) leaves no timer.
+    deinit { stop() }
+}
+
+/// A one-shot gate: `wait()` suspends until `open()` has been called (from any thread), then returns
+/// at once forever after. Resuming needs no task of its own, so a handler that may not await (a
+/// cancellation or graceful-shutdown handler) can open it.
+final class Latch: @unchecked Sendable {
+    // `isOpen` and `waiters` are guarded by `lock`.
+    private let lock = NSLock()
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        lock.lock()
+        isOpen = true
+        let resumed = waiters
+        waiters.removeAll()
+        lock.unlock()
+        for waiter in resumed { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if isOpen {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                waiters.append(continuation)
+                lock.unlock()
+            }
+        }
+    }
 }
 
 /// Exit notifications from the watcher thread, drained by the engine's loop.

@@ -197,10 +197,12 @@ extension Engine {
                     let files = plan.resourceFiles
                     let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
                     let storage = storageDirectory
-                    Task {
-                        let failure = await ResourceFiles.download(
-                            files, into: workingDirectory, storage: storage, owner: owner.map { ($0.uid, $0.gid) })
-                        await self.downloadFinished(pk, failure)
+                    let ownerIDs = owner.map { (uid: $0.uid, gid: $0.gid) }
+                    // Downloads block (network, disk) on a dispatch thread, never on the engine's queue
+                    // or the cooperative pool; the result comes back to the engine's queue.
+                    ResourceFiles.queue.async { [weak self] in
+                        let failure = ResourceFiles.download(files, into: workingDirectory, storage: storage, owner: ownerIDs)
+                        self?.onQueue { engine in engine.downloadFinished(pk, failure) }
                     }
                     continue
                 }
@@ -227,7 +229,7 @@ extension Engine {
         recordLaunches(identities, failures)
     }
 
-    private func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
+    func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
         downloading.remove(pk)
         guard (try? db.scalar("SELECT state FROM execution WHERE pk = ?", [pk]).string).flatMap(ExecutionState.init(rawValue:)) == .starting,
             (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -53,10 +54,15 @@ enum ResourceFiles {
         return nil
     }
 
-    /// Fetches every file; returns the failure to record, or nil when all arrived.
+    /// Where downloads run: they block for as long as the network takes, so on dispatch threads of
+    /// their own rather than the engine's queue or Swift's cooperative pool.
+    static let queue = DispatchQueue(label: "bookend.resource-files", attributes: .concurrent)
+
+    /// Fetches every file, blocking the calling thread; returns the failure to record, or nil when
+    /// all arrived.
     static func download(
         _ files: [ResourceFile], into workingDirectory: String, storage: String, owner: (uid: UInt32, gid: UInt32)?
-    ) async -> FailureInfo? {
+    ) -> FailureInfo? {
         for file in files {
             guard let url = file.httpUrl else {
                 if let failure = copyContainer(file, into: workingDirectory, storage: storage, owner: owner) { return failure }
@@ -67,7 +73,7 @@ enum ResourceFiles {
             }
             let data: Data
             do {
-                data = try await fetch(url)
+                data = try fetch(url)
             } catch let failure as FailureInfo {
                 return failure
             } catch {
@@ -122,7 +128,7 @@ enum ResourceFiles {
         return nil
     }
 
-    private static func fetch(_ text: String) async throws -> Data {
+    private static func fetch(_ text: String) throws -> Data {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else {
             throw FailureInfo(code: "BlobDownloadMiscError", message: "\(text) is not a URL")
         }
@@ -135,7 +141,7 @@ enum ResourceFiles {
         case "http", "https":
             var request = URLRequest(url: url)
             request.timeoutInterval = 300
-            let (data, response) = try await URLSession.shared.data(for: request)
+            let (data, response) = try blockingData(for: request)
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             switch status {
             case 200..<300: return data
@@ -146,6 +152,22 @@ enum ResourceFiles {
         default:
             throw FailureInfo(code: "BlobDownloadMiscError", message: "unsupported URL scheme \(scheme)")
         }
+    }
+
+    /// URLSession's completion-handler form, waited for on this (dispatch) thread.
+    private static func blockingData(for request: URLRequest) throws -> (Data, URLResponse?) {
+        final class Answer: @unchecked Sendable {
+            // Written by URLSession's delegate queue before `done` is signalled, read after.
+            var result: Result<(Data, URLResponse?), any Error> = .failure(URLError(.unknown))
+        }
+        let answer = Answer()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            answer.result = error.map { .failure($0) } ?? .success((data ?? Data(), response))
+            done.signal()
+        }.resume()
+        done.wait()
+        return try answer.result.get()
     }
 }
 

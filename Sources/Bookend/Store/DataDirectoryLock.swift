@@ -56,9 +56,13 @@ public final class DataDirectoryLock: @unchecked Sendable {
             }
             let holder = DataDirectoryLock.recordedHolder(fd)
             // A live holder is another engine: refuse at once. A dead one left a fork of itself
-            // holding the file for an instant (see deadHolderGrace): wait for it to let go.
-            if let holder, holder != getpid(), kill(holder, 0) != 0, errno == ESRCH,
-                ContinuousClock.now - started < DataDirectoryLock.deadHolderGrace {
+            // holding the file for an instant (see deadHolderGrace): wait for it to let go. So did
+            // this process when it names itself but holds no lock on the file any more: an engine
+            // here released it while a fork of this process (a shim of another engine, a program
+            // being spawned) still had it open, until that fork closes its inherited descriptors.
+            let forkOfDeadHolder = holder.map { $0 != getpid() && kill($0, 0) != 0 && errno == ESRCH } ?? false
+            let forkOfThisProcess = holder == getpid() && !DataDirectoryLock.isHeldHere(fd)
+            if forkOfDeadHolder || forkOfThisProcess, ContinuousClock.now - started < DataDirectoryLock.deadHolderGrace {
                 usleep(20_000)
                 continue
             }
@@ -68,6 +72,38 @@ public final class DataDirectoryLock: @unchecked Sendable {
         let line = Array("\(getpid())\n".utf8)
         if ftruncate(fd, 0) == 0 { _ = line.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         descriptor = fd
+        file = DataDirectoryLock.identity(fd)
+        DataDirectoryLock.heldHere.withLock { _ = $0.insert(file) }
+    }
+
+    /// The lock file (device, inode), as recorded in `heldHere`.
+    private var file: FileIdentity = FileIdentity(device: 0, inode: 0)
+    private struct FileIdentity: Hashable { let device: UInt64; let inode: UInt64 }
+
+    /// Lock files this process holds a lock on now: one that names this process as its holder but is
+    /// not in here is held only by a fork that has not closed it yet.
+    private static let heldHere = LockedSet()
+
+    private final class LockedSet: @unchecked Sendable {
+        // `files` is guarded by `lock`.
+        private let lock = NSLock()
+        private var files: Set<FileIdentity> = []
+        func withLock<T>(_ body: (inout Set<FileIdentity>) -> T) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&files)
+        }
+    }
+
+    private static func identity(_ fd: Int32) -> FileIdentity {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return FileIdentity(device: 0, inode: 0) }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    private static func isHeldHere(_ fd: Int32) -> Bool {
+        let file = identity(fd)
+        return heldHere.withLock { $0.contains(file) }
     }
 
     /// The pid the holder wrote into the file, if any.
@@ -82,6 +118,7 @@ public final class DataDirectoryLock: @unchecked Sendable {
     /// lock two different files of the same name.
     public func release() {
         guard descriptor >= 0 else { return }
+        DataDirectoryLock.heldHere.withLock { _ = $0.remove(file) }
         close(descriptor)
         descriptor = -1
     }
