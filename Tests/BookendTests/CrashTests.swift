@@ -457,7 +457,7 @@ extension CrashTests {
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 30")))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
         try await Self.loseProcessTree(h, kind: "task")
@@ -478,7 +478,7 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(
             id: "job", poolID: "pool",
-            jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep; [ $(wc -l < \(effects)/prep) -ge 2 ] || sleep 30")),
+            jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep; [ $(wc -l < \(effects)/prep) -ge 2 ] || sleep 300")),
             jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release"))))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/prep").isEmpty }
@@ -502,7 +502,7 @@ extension CrashTests {
         let effects = try h.sideEffects()
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 30; :"),
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300; :"),
             constraints: TaskConstraints(maxWallClockTime: "PT3S")))
         try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
         await h.engine.shutdown()
@@ -560,7 +560,7 @@ extension CrashTests {
         try await h.engine.createJob(JobSpec(
             id: "job", poolID: "pool",
             jobPreparationTask: JobPreparationTask(commandLine: sh("echo run >> \(effects)/prep")),
-            jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release; [ $(wc -l < \(effects)/release) -ge 2 ] || sleep 30"))))
+            jobReleaseTask: JobReleaseTask(commandLine: sh("echo run >> \(effects)/release; [ $(wc -l < \(effects)/release) -ge 2 ] || sleep 300"))))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/task")))
         try await h.waitForTasks("job")
         try await h.engine.terminateJob(id: "job")
