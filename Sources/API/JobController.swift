@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/jobs`, `/jobs/{id}` and the job actions.
 struct JobController: Sendable {
@@ -17,6 +19,19 @@ struct JobController: Sendable {
         var constraints: JobConstraints?
         var metadata: [MetadataItem]?
         var onAllTasksComplete: String?
+    }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/jobs", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
+        routes.on("/jobs/:jobID", [
+            (.get, { try await get($0, $1.id("jobID")) }), (.patch, { try await patch($0, $1.id("jobID")) }),
+            (.put, { try await replace($0, $1.id("jobID")) }), (.delete, { try await delete($0, $1.id("jobID")) }),
+        ])
+        routes.on("/jobs/:jobID/terminate", [(.post, { try await terminate($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/disable", [(.post, { try await disable($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/enable", [(.post, { try await enable($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/jobpreparationandreleasetaskstatus", [(.get, { try await prepReleaseStatus($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/taskcounts", [(.get, { try await taskCounts($0, $1.id("jobID")) })])
     }
 
     func list(_ request: APIRequest) async throws -> Reply {

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/pools/{id}/nodes…`.
 struct NodeController: Sendable {
@@ -7,6 +9,19 @@ struct NodeController: Sendable {
 
     struct RebootBody: Decodable {
         var nodeRebootOption: String?
+    }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/pools/:poolID/nodes", [(.get, { try await list($0, $1.id("poolID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID", [(.get, { try await get($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/reboot", [(.post, { try await reboot($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/disablescheduling", [
+            (.post, { try await disableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
+        ])
+        routes.on("/pools/:poolID/nodes/:nodeID/enablescheduling", [
+            (.post, { try await enableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
+        ])
+        routes.on("/nodecounts", [(.get, { request, _ in try await counts(request) })])
     }
 
     func list(_ request: APIRequest, _ poolID: String) async throws -> Reply {

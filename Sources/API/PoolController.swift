@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
 struct PoolController: Sendable {
@@ -10,6 +12,16 @@ struct PoolController: Sendable {
         var targetLowPriorityNodes: Int?
         var resizeTimeout: String?
         var nodeDeallocationOption: String?
+    }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/pools", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
+        routes.on("/pools/:poolID", [
+            (.get, { try await get($0, $1.id("poolID")) }), (.head, { try await get($0, $1.id("poolID")) }),
+            (.delete, { try await delete($0, $1.id("poolID")) }), (.patch, { try await patch($0, $1.id("poolID")) }),
+        ])
+        routes.on("/pools/:poolID/resize", [(.post, { try await resize($0, $1.id("poolID")) })])
+        routes.on("/pools/:poolID/stopresize", [(.post, { try await stopResize($0, $1.id("poolID")) })])
     }
 
     func list(_ request: APIRequest) async throws -> Reply {

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/jobs/{id}/tasks…` and `/jobs/{id}/addtaskcollection`.
 struct TaskController: Sendable {
@@ -7,6 +9,19 @@ struct TaskController: Sendable {
 
     struct CollectionBody: Decodable { var value: [TaskSpec] }
     struct ReplaceBody: Decodable { var constraints: TaskConstraints? }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/jobs/:jobID/tasks", [(.get, { try await list($0, $1.id("jobID")) }), (.post, { try await add($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/addtaskcollection", [(.post, { try await addCollection($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID", [
+            (.get, { try await get($0, $1.id("jobID"), $1.id("taskID")) }),
+            (.put, { try await replace($0, $1.id("jobID"), $1.id("taskID")) }),
+            (.delete, { try await delete($0, $1.id("jobID"), $1.id("taskID")) }),
+        ])
+        routes.on("/jobs/:jobID/tasks/:taskID/terminate", [(.post, { try await terminate($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/reactivate", [(.post, { try await reactivate($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/subtasksinfo", [(.get, { try await subtasks($0, $1.id("jobID"), $1.id("taskID")) })])
+    }
 
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
