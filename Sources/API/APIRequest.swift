@@ -28,6 +28,7 @@ struct APIRequest: Sendable {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is not valid UTF-8")
         }
+        try StrictJSON.check(body)
         do {
             return try JSONDecoder().decode(type, from: body)
         } catch let error as DecodingError {

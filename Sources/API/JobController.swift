@@ -42,6 +42,11 @@ struct JobController: Sendable {
 
     func add(_ request: APIRequest) async throws -> Reply {
         let spec = try request.decode(JobSpec.self)
+        try APIErrors.expect(spec.networkConfiguration, .object, "networkConfiguration")
+        try APIErrors.expect(spec.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
+        try APIErrors.expect(spec.jobManagerTask?.outputFiles, .array, "jobManagerTask.outputFiles")
+        try APIErrors.expect(spec.jobPreparationTask?.containerSettings, .object, "jobPreparationTask.containerSettings")
+        try APIErrors.expect(spec.jobReleaseTask?.containerSettings, .object, "jobReleaseTask.containerSettings")
         let job = try await engine.createJob(spec)
         let url = Wire.jobURL(request.baseURL, job.id)
         return Render.mutation(201, dataServiceID: url, eTag: job.eTag, lastModified: job.lastModified, location: url)
@@ -77,6 +82,7 @@ struct JobController: Sendable {
     func replace(_ request: APIRequest, _ id: String) async throws -> Reply {
         let job = try await current(request, id)
         let body = try request.decode(ReplaceBody.self)
+        try APIErrors.expect(body.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
         var update = JobUpdate(
             priority: body.priority ?? 0, maxParallelTasks: body.maxParallelTasks ?? -1,
             onAllTasksComplete: body.onAllTasksComplete ?? "noaction", constraints: body.constraints ?? JobConstraints())

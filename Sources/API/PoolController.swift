@@ -22,6 +22,7 @@ struct PoolController: Sendable {
         ])
         routes.on("/pools/:poolID/resize", [(.post, { try await resize($0, $1.id("poolID")) })])
         routes.on("/pools/:poolID/stopresize", [(.post, { try await stopResize($0, $1.id("poolID")) })])
+        routes.on("/poolusagemetrics", [(.get, { request, _ in try usageMetrics(request) })])
     }
 
     func list(_ request: APIRequest) async throws -> Reply {
@@ -30,8 +31,17 @@ struct PoolController: Sendable {
         return query.page(items, request: request, metadata: "pools")
     }
 
+    /// `GET /poolusagemetrics`: Azure reports core hours per pool per aggregation interval for
+    /// billing. Bookend's nodes are processes on one machine with nothing to bill, so the list is
+    /// empty; its query is still checked, so a client learns of a bad `$filter` here as on Azure.
+    func usageMetrics(_ request: APIRequest) throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.poolUsageMetrics)
+        return query.page([], request: request, metadata: "poolusagemetrics")
+    }
+
     func add(_ request: APIRequest) async throws -> Reply {
         let spec = try request.decode(PoolSpec.self)
+        try APIErrors.expect(spec.startTask?.containerSettings, .object, "startTask.containerSettings")
         let pool = try await engine.createPool(spec)
         let url = Wire.poolURL(request.baseURL, pool.id)
         return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)

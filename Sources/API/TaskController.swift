@@ -42,8 +42,12 @@ struct TaskController: Sendable {
         return Render.mutation(201, dataServiceID: url, eTag: task.eTag, lastModified: task.lastModified, location: url)
     }
 
-    /// What the library stores but the daemon must refuse (§2.8).
+    /// What the library stores but the daemon must refuse (§2.8), and kept properties of the wrong type.
     static func reject(_ spec: TaskSpec) throws {
+        try APIErrors.expect(spec.containerSettings, .object, "containerSettings")
+        try APIErrors.expect(spec.outputFiles, .array, "outputFiles")
+        try APIErrors.expect(spec.applicationPackageReferences, .array, "applicationPackageReferences")
+        try APIErrors.expect(spec.multiInstanceSettings, .object, "multiInstanceSettings")
         if spec.multiInstanceSettings != nil {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for multiInstanceSettings is invalid: multi-instance tasks are not supported by Bookend",
                 details: [.init(key: "PropertyName", value: "multiInstanceSettings")])

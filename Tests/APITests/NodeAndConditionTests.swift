@@ -67,7 +67,8 @@ import Testing
             let malformed = try await server.send(.post, "/jobs/tj/addtaskcollection",
                 body: #"{"value":[{"id":"a","commandLine":"x"},{"id":"b","commandLine":7}]}"#)
             #expect(malformed.status == 400)
-            #expect(malformed.code == "InvalidRequestBody")
+            #expect(malformed.code == "InvalidPropertyValue")
+            #expect(malformed.values["PropertyName"] == "value[1].commandLine")
             let tooMany = (0...100).map { #"{"id":"t\#($0)","commandLine":"x"}"# }.joined(separator: ",")
             let many = try await server.send(.post, "/jobs/tj/addtaskcollection", body: #"{"value":[\#(tooMany)]}"#)
             #expect(many.status == 400)
