@@ -103,42 +103,34 @@ struct TaskController: Sendable {
             eTag: task.eTag, lastModified: task.lastModified)
     }
 
-    private func current(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> (Job, JobTask) {
-        let job = try engine.job(id: jobID)
-        let task = try engine.task(jobID: jobID, taskID: taskID)
-        try Preconditions.checkWrite(request, eTag: task.eTag, lastModified: task.lastModified)
-        return (job, task)
-    }
-
-    private func done(_ request: APIRequest, _ job: Job, _ taskID: String, _ status: Int, suffix: String = "") async -> Reply {
-        let task = try? engine.task(jobID: job.id, taskID: taskID)
-        return Render.mutation(status, dataServiceID: Wire.taskURL(request.baseURL, job.id, task?.id ?? taskID) + suffix,
-            eTag: task?.eTag, lastModified: task?.lastModified)
+    private func write(_ request: APIRequest, _ jobID: String, _ taskID: String) -> ConditionalWrite<TaskInJob> {
+        ConditionalWrite(
+            request: request,
+            fetch: { TaskInJob(job: try engine.job(id: jobID), task: try engine.task(jobID: jobID, taskID: taskID)) },
+            url: { Wire.taskURL(request.baseURL, $0.job.id, $0.task.id) })
     }
 
     func replace(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        let body = try request.decodeOptional(ReplaceBody.self)
-        try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
-        return await done(request, job, taskID, 200)
+        try await write(request, jobID, taskID).run(200) { _ in
+            let body = try request.decodeOptional(ReplaceBody.self)
+            try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
+        }
     }
 
     func delete(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, task) = try await current(request, jobID, taskID)
-        try await engine.deleteTask(jobID: jobID, taskID: taskID)
-        return Render.mutation(200, dataServiceID: Wire.taskURL(request.baseURL, job.id, task.id))
+        try await write(request, jobID, taskID).delete(200) { _ in try await engine.deleteTask(jobID: jobID, taskID: taskID) }
     }
 
     func terminate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        try await engine.terminateTask(jobID: jobID, taskID: taskID)
-        return await done(request, job, taskID, 204, suffix: "/terminate")
+        try await write(request, jobID, taskID).run(204, suffix: "/terminate") { _ in
+            try await engine.terminateTask(jobID: jobID, taskID: taskID)
+        }
     }
 
     func reactivate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        try await engine.reactivateTask(jobID: jobID, taskID: taskID)
-        return await done(request, job, taskID, 204, suffix: "/reactivate")
+        try await write(request, jobID, taskID).run(204, suffix: "/reactivate") { _ in
+            try await engine.reactivateTask(jobID: jobID, taskID: taskID)
+        }
     }
 
     func subtasks(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
