@@ -34,7 +34,10 @@ import Testing
 
             let reboot = try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"requeue"}"#)
             #expect(reboot.status == 202)
-            #expect(try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"sideways"}"#).status != 202)
+            let sideways = try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"sideways"}"#)
+            #expect(sideways.status == 400, "\(sideways.text)")
+            #expect(sideways.code == "InvalidPropertyValue")
+            #expect(sideways.values["PropertyName"] == "nodeRebootOption")
             #expect(try await eventually { (try await server.send(.get, base).json["state"] as? String) == "idle" })
             #expect(try await server.send(.post, "/pools/np/nodes/nonode/reboot").code == "NodeNotFound")
         }
