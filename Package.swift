@@ -74,7 +74,11 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "Bookend", "BatchModels", "Client", crypto, logging, serviceLifecycle],
+            dependencies: [
+                "API", "Bookend", "BatchModels", "Client", crypto, logging, serviceLifecycle,
+                // `app.test(.router)`: routing and input rules without a socket.
+                hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -41,9 +41,10 @@ enum APIErrors {
             return BookendError(.invalidRequest, "MissingRequiredProperty", "The property \(name) is required",
                 details: [.init(key: "PropertyName", value: name)])
         case .typeMismatch(let type, let context):
+            // The body is well-formed JSON (StrictJSON passed): what is wrong is one property's value.
             let name = path(context.codingPath)
-            return BookendError(.invalidRequest, "InvalidRequestBody",
-                "The request body is invalid: \(name) must be of type \(type)",
+            return BookendError(.invalidRequest, "InvalidPropertyValue",
+                "The value provided for \(name) is invalid: must be of type \(wireType(type))",
                 details: [.init(key: "PropertyName", value: name)])
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
@@ -55,6 +56,35 @@ enum APIErrors {
         @unknown default:
             return BookendError(.invalidRequest, "InvalidRequestBody", "The request body is invalid")
         }
+    }
+
+    /// The JSON name of a Swift type a decoder expected.
+    static func wireType(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Bool.Type: "boolean"
+        case is Int.Type, is Int32.Type, is Int64.Type: "integer"
+        case is Double.Type: "number"
+        default:
+            // Keyed containers and arrays report dictionary and array types.
+            String(describing: type).hasPrefix("Array") ? "array" : "object"
+        }
+    }
+
+    /// A property Bookend keeps but does not interpret must still have its wire type (an object,
+    /// an array): a client sending it wrongly should hear so here, not from Azure later.
+    static func expect(_ value: JSONValue?, _ kind: JSONKind, _ name: String) throws {
+        guard let value else { return }
+        switch (value, kind) {
+        case (.null, _), (.object, .object), (.array, .array): return
+        case (.bool, _), (.number, _), (.string, _), (.object, .array), (.array, .object):
+            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for \(name) is invalid: must be of type \(kind.rawValue)",
+                details: [.init(key: "PropertyName", value: name)])
+        }
+    }
+
+    enum JSONKind: String {
+        case object, array
     }
 
     /// Properties whose wire type is an integer (Int on the request shapes).

@@ -6,7 +6,7 @@ struct APIRequest: Sendable {
     let method: String
     /// The path as sent, still percent-encoded (what Shared Key signs).
     let rawPath: String
-    /// Raw path segments; decode a segment only after routing.
+    /// Raw path segments, for the control-character check (routes read their ids from the context).
     let segments: [String]
     let query: QueryParameters
     /// Header names lowercased; the first value of each.
@@ -28,6 +28,7 @@ struct APIRequest: Sendable {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is not valid UTF-8")
         }
+        try StrictJSON.check(body)
         do {
             return try JSONDecoder().decode(type, from: body)
         } catch let error as DecodingError {
@@ -57,11 +58,6 @@ struct APIRequest: Sendable {
                     details: [.init(key: "Reason", value: "Control characters are not allowed in the URI path")])
             }
         }
-    }
-
-    /// A segment after routing, percent-decoded (`wd%2Fout.txt` → `wd/out.txt`).
-    func decodedSegment(_ index: Int) -> String {
-        segments[index].removingPercentEncoding ?? segments[index]
     }
 
     func bool(_ name: String) throws -> Bool? {
@@ -100,31 +96,4 @@ struct QueryParameters: Sendable {
         let lowered = name.lowercased()
         return pairs.first { $0.name.lowercased() == lowered }?.value
     }
-}
-
-/// What a controller answers; `BatchResponder` adds the common headers.
-struct Reply: Sendable {
-    var status: Int
-    var headers: [(String, String)] = []
-    var body: Data = Data()
-    var contentType: String?
-    /// A file body streamed from an open descriptor instead of `body`.
-    var file: FileBody?
-
-    static func empty(_ status: Int, headers: [(String, String)] = []) -> Reply {
-        Reply(status: status, headers: headers)
-    }
-
-    static func json(_ object: [String: JSONValue], status: Int = 200, headers: [(String, String)] = []) -> Reply {
-        Reply(status: status, headers: headers, body: Wire.encode(.object(object)), contentType: Wire.jsonContentType)
-    }
-}
-
-/// `length` bytes of an open file from `offset`, written to the client in chunks so memory stays
-/// flat whatever the file's size. The length is fixed when the file is opened: a file that grows
-/// meanwhile does not make the body exceed its Content-Length.
-struct FileBody: Sendable {
-    let descriptor: FileDescriptor
-    let offset: Int64
-    let length: Int64
 }

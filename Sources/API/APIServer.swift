@@ -34,23 +34,49 @@ public enum APIServer {
         }
     }
 
-    /// Builds the HTTP server. It serves until its task is cancelled or a graceful shutdown is triggered.
-    public static func makeService(
+    /// The Batch API's router: the middleware every route runs behind, `/health`, and each
+    /// resource's routes. What `buildApplication` serves; tests may drive it without a socket.
+    public static func buildRouter(engine: Engine, configuration: Configuration, logger: Logger) -> Router<BatchRequestContext> {
+        let router = Router(context: BatchRequestContext.self, options: .caseInsensitive)
+        router.add(middleware: BatchEnvelopeMiddleware(logger: logger, scheme: configuration.tls == nil ? "http" : "https"))
+        // Added before the middleware below, so the only unauthenticated route skips it.
+        router.get("/health") { _, _ in Reply.health }
+        router.head("/health") { _, _ in Reply.health }
+        router.add(middleware: SharedKeyMiddleware(verifier: SharedKeyVerifier(accountName: configuration.accountName, keyBytes: configuration.key)))
+        router.add(middleware: APIVersionMiddleware())
+        router.add(middleware: RequestBodyMiddleware())
+        let routes = BatchRoutes(router: router)
+        PoolController(engine: engine).addRoutes(to: routes)
+        NodeController(engine: engine).addRoutes(to: routes)
+        JobController(engine: engine).addRoutes(to: routes)
+        TaskController(engine: engine).addRoutes(to: routes)
+        FileController(engine: engine).addRoutes(to: routes)
+        return router
+    }
+
+    /// The HTTP server over `buildRouter`. It serves until its task is cancelled or a graceful
+    /// shutdown is triggered.
+    public static func buildApplication(
         engine: Engine, configuration: Configuration, logger: Logger,
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
-    ) -> any Service {
-        let responder = BatchResponder(
-            engine: engine, accountName: configuration.accountName, key: configuration.key, logger: logger,
-            scheme: configuration.tls == nil ? "http" : "https")
+    ) -> Application<RouterResponder<BatchRequestContext>> {
         // TLS wraps every accepted connection before HTTP parsing: bytes that are not a TLS
         // handshake end the connection and never reach the router.
         let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
         let server = configuration.tls?.server(http1) ?? .http1(configuration: http1)
         return Application(
-            responder: responder,
+            router: buildRouter(engine: engine, configuration: configuration, logger: logger),
             server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "Bookend"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
+    }
+
+    /// `buildApplication` as a `Service`, the name `bookend serve` and the tests have always used.
+    public static func makeService(
+        engine: Engine, configuration: Configuration, logger: Logger,
+        onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) -> any Service {
+        buildApplication(engine: engine, configuration: configuration, logger: logger, onRunning: onRunning)
     }
 }

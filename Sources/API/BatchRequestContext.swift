@@ -1,17 +1,51 @@
+import Bookend
+import Foundation
 import Hummingbird
 import Logging
 
-/// Per-request context for the Batch API. The API does its own routing (it must see the raw,
-/// still percent-encoded path for Shared Key), so this holds only Hummingbird's core storage.
+/// Per-request context for the Batch API: Hummingbird's core storage (route parameters among it) and
+/// what the middleware learns about the request before a controller sees it.
 public struct BatchRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set by `BatchEnvelopeMiddleware`: echoed as `request-id` and quoted in error messages.
+    var requestID = ""
+    /// `scheme://host[:port]` the client used, for URLs in bodies; set by `BatchEnvelopeMiddleware`.
+    var baseURL = ""
+    /// Header names lowercased, the first value of each; set by `BatchEnvelopeMiddleware`.
+    var headers: [String: String] = [:]
+    /// The request as the controllers see it, assembled by `RequestBodyMiddleware` once Shared Key,
+    /// `api-version` and the body cap have passed.
+    var batchRequest: APIRequest?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
     }
 
-    /// Bodies are collected by `BatchResponder` with its own 1 MiB cap.
+    /// Bodies are collected by `RequestBodyMiddleware` with its own 1 MiB cap.
     public var maxUploadSize: Int { APILimits.maxBodyBytes }
+
+    /// The assembled request; every Batch route runs behind `RequestBodyMiddleware`, which sets it.
+    func request() throws -> APIRequest {
+        guard let batchRequest else {
+            throw BookendError(.internalError, "InternalError", "A route ran without its request middleware")
+        }
+        return batchRequest
+    }
+
+    /// A route parameter (`:poolID`), percent-decoded: routing matched the raw segment, so `a%2Fb`
+    /// is one id and decodes to `a/b` only now.
+    func id(_ name: String) throws -> String {
+        guard let raw = parameters.get(name) else {
+            throw BookendError(.internalError, "InternalError", "The route has no parameter \(name)")
+        }
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// The segments a `**` route caught, each percent-decoded, joined with `/` (empty segments, as
+    /// in `a//b`, are dropped as everywhere else in the path).
+    func filePath() -> String {
+        parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
+    }
 }
 
 enum APILimits {

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// Task and node files: list, GET (with `ocp-range`, streamed), HEAD properties, DELETE. Paths are
 /// decoded after routing and opened by the library beneath the task directory or node root, never
@@ -10,6 +12,22 @@ struct FileController: Sendable {
     enum Target: Sendable {
         case task(jobID: String, taskID: String)
         case node(poolID: String, nodeID: String)
+    }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/pools/:poolID/nodes/:nodeID/files", [(.get, { try await listNode($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/files/**", fileHandlers { .node(poolID: try $0.id("poolID"), nodeID: try $0.id("nodeID")) })
+        routes.on("/jobs/:jobID/tasks/:taskID/files", [(.get, { try await listTask($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/files/**", fileHandlers { .task(jobID: try $0.id("jobID"), taskID: try $0.id("taskID")) })
+    }
+
+    /// GET the file, HEAD its properties, DELETE it; the path is what `**` caught, decoded per segment.
+    private func fileHandlers(_ target: @escaping @Sendable (BatchRequestContext) throws -> Target) -> [(HTTPRequest.Method, BatchRoutes.Handler)] {
+        [
+            (.get, { try await get($0, try target($1), $1.filePath()) }),
+            (.head, { try await properties($0, try target($1), $1.filePath()) }),
+            (.delete, { try await delete($0, try target($1), $1.filePath()) }),
+        ]
     }
 
     private func filesURL(_ request: APIRequest, _ target: Target) async throws -> String {

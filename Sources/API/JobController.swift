@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/jobs`, `/jobs/{id}` and the job actions.
 struct JobController: Sendable {
@@ -19,6 +21,19 @@ struct JobController: Sendable {
         var onAllTasksComplete: String?
     }
 
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/jobs", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
+        routes.on("/jobs/:jobID", [
+            (.get, { try await get($0, $1.id("jobID")) }), (.patch, { try await patch($0, $1.id("jobID")) }),
+            (.put, { try await replace($0, $1.id("jobID")) }), (.delete, { try await delete($0, $1.id("jobID")) }),
+        ])
+        routes.on("/jobs/:jobID/terminate", [(.post, { try await terminate($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/disable", [(.post, { try await disable($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/enable", [(.post, { try await enable($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/jobpreparationandreleasetaskstatus", [(.get, { try await prepReleaseStatus($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/taskcounts", [(.get, { try await taskCounts($0, $1.id("jobID")) })])
+    }
+
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.jobs)
         let items = try await engine.jobs().map { (key: $0.id, object: try Render.job($0, request.baseURL)) }
@@ -27,6 +42,11 @@ struct JobController: Sendable {
 
     func add(_ request: APIRequest) async throws -> Reply {
         let spec = try request.decode(JobSpec.self)
+        try APIErrors.expect(spec.networkConfiguration, .object, "networkConfiguration")
+        try APIErrors.expect(spec.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
+        try APIErrors.expect(spec.jobManagerTask?.outputFiles, .array, "jobManagerTask.outputFiles")
+        try APIErrors.expect(spec.jobPreparationTask?.containerSettings, .object, "jobPreparationTask.containerSettings")
+        try APIErrors.expect(spec.jobReleaseTask?.containerSettings, .object, "jobReleaseTask.containerSettings")
         let job = try await engine.createJob(spec)
         let url = Wire.jobURL(request.baseURL, job.id)
         return Render.mutation(201, dataServiceID: url, eTag: job.eTag, lastModified: job.lastModified, location: url)
@@ -39,65 +59,49 @@ struct JobController: Sendable {
             eTag: job.eTag, lastModified: job.lastModified)
     }
 
-    /// Checks preconditions against the current job and returns it.
-    private func current(_ request: APIRequest, _ id: String) async throws -> Job {
-        let job = try engine.job(id: id)
-        try Preconditions.checkWrite(request, eTag: job.eTag, lastModified: job.lastModified)
-        return job
-    }
-
-    private func updated(_ request: APIRequest, _ id: String, _ status: Int, suffix: String = "") async throws -> Reply {
-        let job = try? engine.job(id: id)
-        return Render.mutation(status, dataServiceID: Wire.jobURL(request.baseURL, job?.id ?? id) + suffix, eTag: job?.eTag,
-            lastModified: job?.lastModified)
+    private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Job> {
+        ConditionalWrite(request: request, fetch: { try engine.job(id: id) }, url: { Wire.jobURL(request.baseURL, $0.id) })
     }
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
-        _ = try await current(request, id)
-        let update = try request.decode(JobUpdate.self)
-        try await engine.updateJob(id: id, update)
-        return try await updated(request, id, 200)
+        try await write(request, id).run(200) { _ in try await engine.updateJob(id: id, try request.decode(JobUpdate.self)) }
     }
 
     func replace(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let job = try await current(request, id)
-        let body = try request.decode(ReplaceBody.self)
-        var update = JobUpdate(
-            priority: body.priority ?? 0, maxParallelTasks: body.maxParallelTasks ?? -1,
-            onAllTasksComplete: body.onAllTasksComplete ?? "noaction", constraints: body.constraints ?? JobConstraints())
-        update.allowTaskPreemption = body.allowTaskPreemption ?? false
-        update.metadata = body.metadata ?? []
-        if body.poolInfo.poolId?.lowercased() != job.poolInfo.poolId?.lowercased() || body.poolInfo.autoPoolSpecification != nil {
-            update.poolInfo = body.poolInfo
+        try await write(request, id).run(200) { job in
+            let body = try request.decode(ReplaceBody.self)
+            try APIErrors.expect(body.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
+            var update = JobUpdate(
+                priority: body.priority ?? 0, maxParallelTasks: body.maxParallelTasks ?? -1,
+                onAllTasksComplete: body.onAllTasksComplete ?? "noaction", constraints: body.constraints ?? JobConstraints())
+            update.allowTaskPreemption = body.allowTaskPreemption ?? false
+            update.metadata = body.metadata ?? []
+            if body.poolInfo.poolId?.lowercased() != job.poolInfo.poolId?.lowercased() || body.poolInfo.autoPoolSpecification != nil {
+                update.poolInfo = body.poolInfo
+            }
+            try await engine.updateJob(id: id, update)
         }
-        try await engine.updateJob(id: id, update)
-        return try await updated(request, id, 200)
     }
 
     func delete(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let job = try await current(request, id)
-        try await engine.deleteJob(id: id)
-        return Render.mutation(202, dataServiceID: Wire.jobURL(request.baseURL, job.id))
+        try await write(request, id).delete(202) { _ in try await engine.deleteJob(id: id) }
     }
 
     func terminate(_ request: APIRequest, _ id: String) async throws -> Reply {
-        _ = try await current(request, id)
-        let body = try request.decodeOptional(TerminateBody.self)
-        try await engine.terminateJob(id: id, terminateReason: body?.terminateReason)
-        return try await updated(request, id, 202, suffix: "/terminate")
+        try await write(request, id).run(202, suffix: "/terminate") { _ in
+            let body = try request.decodeOptional(TerminateBody.self)
+            try await engine.terminateJob(id: id, terminateReason: body?.terminateReason)
+        }
     }
 
     func disable(_ request: APIRequest, _ id: String) async throws -> Reply {
-        _ = try await current(request, id)
-        let body = try request.decode(DisableBody.self)
-        try await engine.disableJob(id: id, disableTasks: body.disableTasks)
-        return try await updated(request, id, 202, suffix: "/disable")
+        try await write(request, id).run(202, suffix: "/disable") { _ in
+            try await engine.disableJob(id: id, disableTasks: try request.decode(DisableBody.self).disableTasks)
+        }
     }
 
     func enable(_ request: APIRequest, _ id: String) async throws -> Reply {
-        _ = try await current(request, id)
-        try await engine.enableJob(id: id)
-        return try await updated(request, id, 202, suffix: "/enable")
+        try await write(request, id).run(202, suffix: "/enable") { _ in try await engine.enableJob(id: id) }
     }
 
     func prepReleaseStatus(_ request: APIRequest, _ id: String) async throws -> Reply {

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/pools/{id}/nodes…`.
 struct NodeController: Sendable {
@@ -9,22 +11,44 @@ struct NodeController: Sendable {
         var nodeRebootOption: String?
     }
 
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/pools/:poolID/nodes", [(.get, { try await list($0, $1.id("poolID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID", [(.get, { try await get($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/reboot", [(.post, { try await reboot($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/disablescheduling", [
+            (.post, { try await disableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
+        ])
+        routes.on("/pools/:poolID/nodes/:nodeID/enablescheduling", [
+            (.post, { try await enableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
+        ])
+        routes.on("/nodecounts", [(.get, { request, _ in try await counts(request) })])
+    }
+
     func list(_ request: APIRequest, _ poolID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.nodes)
-        let items = try await engine.nodes(poolID: poolID).map { (key: $0.id, object: try Render.node($0, request.baseURL)) }
+        let pool = try await engine.pool(id: poolID)
+        let items = try await engine.nodes(poolID: poolID).map { node in
+            (key: node.id, object: try render(node, pool, request))
+        }
         return query.page(items, request: request, metadata: "nodes")
     }
 
     func get(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
+        let pool = try await engine.pool(id: poolID)
         let node = try await engine.node(poolID: poolID, nodeID: nodeID)
         var headers = [("Last-Modified", Wire.httpDate(iso: node.stateTransitionTime))]
         if try Preconditions.notModified(request, eTag: "", lastModified: node.stateTransitionTime) {
             return .empty(304, headers: headers)
         }
-        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try Render.node(node, request.baseURL))
+        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try render(node, pool, request))
         body["odata.metadata"] = Wire.metadata(request.baseURL, "nodes/@Element")
         headers.append(("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID)))
         return .json(body, headers: headers)
+    }
+
+    private func render(_ node: Node, _ pool: Pool, _ request: APIRequest) throws -> [String: JSONValue] {
+        let recent = try engine.recentTasks(poolID: pool.id, nodeID: node.id)
+        return try Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
     }
 
     struct DisableSchedulingBody: Decodable {
@@ -50,7 +74,7 @@ struct NodeController: Sendable {
 
     /// `GET /nodecounts`: nodes per pool by state, dedicated and low-priority apart.
     func counts(_ request: APIRequest) async throws -> Reply {
-        let query = try ListQuery(request, properties: ["poolId"])
+        let query = try ListQuery(request, properties: FilterProperties.nodeCounts)
         let wireStates: [String: String] = [
             "starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool", "waitingforstarttask": "waitingForStartTask",
             "upgradingos": "upgradingOS",

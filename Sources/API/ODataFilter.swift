@@ -22,8 +22,9 @@ indirect enum ODataFilter: Sendable {
     /// Most comparisons (and `startswith` calls) in one filter; `and`/`or` chains nest one level per term.
     static let maxTerms = 100
 
-    /// Parses `text`, allowing only `properties` (paths with `/`; names case-sensitive as on the wire).
-    static func parse(_ text: String, properties: Set<String>) throws -> ODataFilter {
+    /// Parses `text`, allowing only `properties` (paths with `/`; names case-sensitive as on the wire),
+    /// each only with the operators and literals its kind allows.
+    static func parse(_ text: String, properties: [String: FilterKind]) throws -> ODataFilter {
         guard text.utf8.count <= maxLength else {
             throw APIErrors.invalidQuery("$filter", String(text.prefix(64)) + "…", "at most \(maxLength) bytes")
         }
@@ -164,7 +165,7 @@ indirect enum ODataFilter: Sendable {
 
     struct Parser {
         let tokens: [Token]
-        let properties: Set<String>
+        let properties: [String: FilterKind]
         let text: String
         var index = 0
         var depth = 0
@@ -223,10 +224,10 @@ indirect enum ODataFilter: Sendable {
             guard terms <= ODataFilter.maxTerms else { throw failure("at most \(ODataFilter.maxTerms) comparisons") }
         }
 
-        mutating func property(_ word: String) throws -> [String] {
+        mutating func property(_ word: String) throws -> (path: [String], kind: FilterKind) {
             let name = word == "lastModifiedTime" ? "lastModified" : word
-            guard properties.contains(name) else { throw failure("the property \(word) cannot be used in a filter here") }
-            return name.split(separator: "/").map(String.init)
+            guard let kind = properties[name] else { throw failure("the property \(word) cannot be used in a filter here") }
+            return (name.split(separator: "/").map(String.init), kind)
         }
 
         mutating func primary() throws -> ODataFilter {
@@ -242,14 +243,19 @@ indirect enum ODataFilter: Sendable {
                     next() == .close
                 else { throw failure("startswith takes (property, 'prefix')") }
                 try countTerm()
-                return .startsWith(path: try property(name), prefix: prefix)
+                let (path, kind) = try property(name)
+                guard case .text = kind else { throw failure("startswith applies to text properties, not to \(name)") }
+                return .startsWith(path: path, prefix: prefix)
             case .word(let word)?:
                 try countTerm()
-                let path = try property(word)
+                let (path, kind) = try property(word)
                 guard case .word(let op)? = next(), ["eq", "ne", "gt", "ge", "lt", "le"].contains(op.lowercased()) else {
                     throw failure("expected eq, ne, gt, ge, lt or le after \(word)")
                 }
-                return .compare(path: path, op: op.lowercased(), literal: try literal())
+                let comparison = op.lowercased()
+                let value = try literal()
+                try kind.check(comparison, value, property: word, failure: failure)
+                return .compare(path: path, op: comparison, literal: value)
             default:
                 throw failure("expected a comparison")
             }
@@ -266,6 +272,7 @@ indirect enum ODataFilter: Sendable {
                 case "null": return .null
                 case "datetime":
                     guard case .string(let value)? = next() else { throw failure("datetime needs a quoted value") }
+                    guard Timestamp.date(value) != nil else { throw failure("datetime'\(value)' is not an ISO 8601 date and time") }
                     return .string(value)
                 default: throw failure("\(word) is not a literal")
                 }
@@ -276,31 +283,95 @@ indirect enum ODataFilter: Sendable {
     }
 }
 
-/// Filterable properties per list (§8.1).
-enum FilterProperties {
-    static let pools: Set<String> = [
-        "id", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime", "creationTime",
-        "lastModified", "enableAutoScale", "vmSize", "enableInterNodeCommunication", "displayName",
-    ]
-    static let nodes: Set<String> = [
-        "id", "state", "schedulingState", "stateTransitionTime", "lastBootTime", "allocationTime", "startTaskInfo/state",
-        "startTaskInfo/result", "startTaskInfo/exitCode", "startTaskInfo/startTime", "startTaskInfo/endTime", "isDedicated",
-    ]
-    static let jobs: Set<String> = [
-        "id", "state", "stateTransitionTime", "creationTime", "lastModified", "executionInfo/startTime",
-        "executionInfo/endTime", "executionInfo/poolId", "priority", "displayName",
-    ]
-    static let tasks: Set<String> = [
-        "id", "state", "stateTransitionTime", "creationTime", "lastModified", "executionInfo/startTime",
-        "executionInfo/endTime", "executionInfo/exitCode", "executionInfo/result", "executionInfo/retryCount",
-        "executionInfo/requeueCount", "displayName", "nodeInfo/nodeId",
-    ]
-    static let prepRelease: Set<String> = {
-        var names: Set<String> = ["poolId", "nodeId"]
-        for prefix in ["jobPreparationTaskExecutionInfo", "jobReleaseTaskExecutionInfo"] {
-            for field in ["state", "startTime", "endTime", "exitCode", "result"] { names.insert("\(prefix)/\(field)") }
+/// What a filterable property holds, and so which operators and literals a filter may use on it.
+enum FilterKind: Sendable {
+    /// Ids, names: every comparison (case-insensitive) and `startswith`; a quoted literal.
+    case text
+    /// A state or result: `eq`/`ne` only, with one of the values the property can take.
+    case enumeration(Set<String>)
+    /// A time: every comparison, with `datetime'…'` or a quoted ISO 8601 time.
+    case time
+    /// A count or code: every comparison, with a number.
+    case number
+    /// `eq`/`ne` with `true` or `false`.
+    case boolean
+
+    /// Throws 400 `InvalidQueryParameterValue` when `op` or `literal` does not fit the property. Any
+    /// property may be compared `eq`/`ne` with `null` (absent).
+    func check(_ op: String, _ literal: ODataFilter.Literal, property: String, failure: (String) -> BookendError) throws {
+        let equality = op == "eq" || op == "ne"
+        if case .null = literal {
+            guard equality else { throw failure("\(property) can be compared with null only by eq or ne") }
+            return
         }
-        return names
+        switch self {
+        case .text:
+            guard case .string = literal else { throw failure("\(property) is compared with a quoted value") }
+        case .enumeration(let values):
+            guard equality else { throw failure("\(property) allows only eq and ne, not \(op)") }
+            guard case .string(let value) = literal, values.contains(value.lowercased()) else {
+                throw failure("\(property) is one of \(values.sorted().joined(separator: ", "))")
+            }
+        case .time:
+            guard case .string(let value) = literal, Timestamp.date(value) != nil else {
+                throw failure("\(property) is compared with a time, such as datetime'2025-01-01T00:00:00Z'")
+            }
+        case .number:
+            guard case .number = literal else { throw failure("\(property) is compared with a number") }
+        case .boolean:
+            guard equality else { throw failure("\(property) allows only eq and ne, not \(op)") }
+            guard case .bool = literal else { throw failure("\(property) is compared with true or false") }
+        }
+    }
+}
+
+/// Filterable properties per list (§8.1), with what each holds. State values are the wire's (lowercase).
+enum FilterProperties {
+    static let executionStates: FilterKind = .enumeration(["running", "completed"])
+    static let results: FilterKind = .enumeration(["success", "failure"])
+
+    static let pools: [String: FilterKind] = [
+        "id": .text, "state": .enumeration(["active", "deleting"]), "stateTransitionTime": .time,
+        "allocationState": .enumeration(["steady", "resizing", "stopping"]), "allocationStateTransitionTime": .time,
+        "creationTime": .time, "lastModified": .time, "enableAutoScale": .boolean, "vmSize": .text,
+        "enableInterNodeCommunication": .boolean, "displayName": .text,
+    ]
+    static let nodes: [String: FilterKind] = [
+        "id": .text,
+        "state": .enumeration([
+            "idle", "rebooting", "reimaging", "running", "unusable", "creating", "starting", "waitingforstarttask",
+            "starttaskfailed", "unknown", "leavingpool", "offline", "preempted", "upgradingos", "deallocated", "deallocating",
+        ]),
+        "schedulingState": .enumeration(["enabled", "disabled"]), "stateTransitionTime": .time, "lastBootTime": .time,
+        "allocationTime": .time, "startTaskInfo/state": executionStates, "startTaskInfo/result": results,
+        "startTaskInfo/exitCode": .number, "startTaskInfo/startTime": .time, "startTaskInfo/endTime": .time, "isDedicated": .boolean,
+    ]
+    static let jobs: [String: FilterKind] = [
+        "id": .text,
+        "state": .enumeration(["active", "disabling", "disabled", "enabling", "terminating", "completed", "deleting"]),
+        "stateTransitionTime": .time, "creationTime": .time, "lastModified": .time, "executionInfo/startTime": .time,
+        "executionInfo/endTime": .time, "executionInfo/poolId": .text, "priority": .number, "displayName": .text,
+    ]
+    static let tasks: [String: FilterKind] = [
+        "id": .text, "state": .enumeration(["active", "preparing", "running", "completed"]), "stateTransitionTime": .time,
+        "creationTime": .time, "lastModified": .time, "executionInfo/startTime": .time, "executionInfo/endTime": .time,
+        "executionInfo/exitCode": .number, "executionInfo/result": results, "executionInfo/retryCount": .number,
+        "executionInfo/requeueCount": .number, "displayName": .text, "nodeInfo/nodeId": .text,
+    ]
+    static let prepRelease: [String: FilterKind] = {
+        var kinds: [String: FilterKind] = ["poolId": .text, "nodeId": .text]
+        for prefix in ["jobPreparationTaskExecutionInfo", "jobReleaseTaskExecutionInfo"] {
+            kinds["\(prefix)/state"] = executionStates
+            kinds["\(prefix)/startTime"] = .time
+            kinds["\(prefix)/endTime"] = .time
+            kinds["\(prefix)/exitCode"] = .number
+            kinds["\(prefix)/result"] = results
+        }
+        return kinds
     }()
-    static let files: Set<String> = ["name", "isDirectory"]
+    static let files: [String: FilterKind] = ["name": .text, "isDirectory": .boolean]
+    static let nodeCounts: [String: FilterKind] = ["poolId": .text]
+    static let poolUsageMetrics: [String: FilterKind] = [
+        "poolId": .text, "startTime": .time, "endTime": .time, "vmSize": .text, "totalCoreHours": .number,
+    ]
 }

@@ -9,7 +9,7 @@ struct ListQuery {
     /// The last key of the previous page.
     let after: String?
 
-    init(_ request: APIRequest, properties: Set<String>) throws {
+    init(_ request: APIRequest, properties: [String: FilterKind]) throws {
         if let text = request.query.first("$filter"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
             filter = try ODataFilter.parse(text, properties: properties)
         } else {

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
 struct PoolController: Sendable {
@@ -12,14 +14,34 @@ struct PoolController: Sendable {
         var nodeDeallocationOption: String?
     }
 
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/pools", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
+        routes.on("/pools/:poolID", [
+            (.get, { try await get($0, $1.id("poolID")) }), (.head, { try await get($0, $1.id("poolID")) }),
+            (.delete, { try await delete($0, $1.id("poolID")) }), (.patch, { try await patch($0, $1.id("poolID")) }),
+        ])
+        routes.on("/pools/:poolID/resize", [(.post, { try await resize($0, $1.id("poolID")) })])
+        routes.on("/pools/:poolID/stopresize", [(.post, { try await stopResize($0, $1.id("poolID")) })])
+        routes.on("/poolusagemetrics", [(.get, { request, _ in try usageMetrics(request) })])
+    }
+
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.pools)
         let items = try await engine.pools().map { (key: $0.id, object: try Render.pool($0, request.baseURL)) }
         return query.page(items, request: request, metadata: "pools")
     }
 
+    /// `GET /poolusagemetrics`: Azure reports core hours per pool per aggregation interval for
+    /// billing. Bookend's nodes are processes on one machine with nothing to bill, so the list is
+    /// empty; its query is still checked, so a client learns of a bad `$filter` here as on Azure.
+    func usageMetrics(_ request: APIRequest) throws -> Reply {
+        let query = try ListQuery(request, properties: FilterProperties.poolUsageMetrics)
+        return query.page([], request: request, metadata: "poolusagemetrics")
+    }
+
     func add(_ request: APIRequest) async throws -> Reply {
         let spec = try request.decode(PoolSpec.self)
+        try APIErrors.expect(spec.startTask?.containerSettings, .object, "startTask.containerSettings")
         let pool = try await engine.createPool(spec)
         let url = Wire.poolURL(request.baseURL, pool.id)
         return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)
@@ -31,48 +53,38 @@ struct PoolController: Sendable {
             eTag: pool.eTag, lastModified: pool.lastModified)
     }
 
+    private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Pool> {
+        ConditionalWrite(request: request, fetch: { try await engine.pool(id: id) }, url: { Wire.poolURL(request.baseURL, $0.id) })
+    }
+
     func delete(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let pool = try await engine.pool(id: id)
-        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
-        try await engine.deletePool(id: id)
-        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id))
+        try await write(request, id).delete(202) { _ in try await engine.deletePool(id: id) }
     }
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let pool = try await engine.pool(id: id)
-        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
-        let update = try request.decode(PoolUpdate.self)
-        let updated = try await engine.updatePool(id: id, update)
-        return Render.mutation(200, dataServiceID: Wire.poolURL(request.baseURL, updated.id), eTag: updated.eTag,
-            lastModified: updated.lastModified)
+        try await write(request, id).run(200) { _ in
+            _ = try await engine.updatePool(id: id, try request.decode(PoolUpdate.self))
+        }
     }
 
     func stopResize(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let pool = try await engine.pool(id: id)
-        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
-        try await engine.stopPoolResize(id: id)
-        let after = try await engine.pool(id: id)
-        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/stopresize", eTag: after.eTag,
-            lastModified: after.lastModified)
+        try await write(request, id).run(202, suffix: "/stopresize") { _ in try await engine.stopPoolResize(id: id) }
     }
 
     func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let pool = try await engine.pool(id: id)
-        try Preconditions.checkWrite(request, eTag: pool.eTag, lastModified: pool.lastModified)
-        let body = try request.decode(ResizeBody.self)
-        if let timeout = body.resizeTimeout {
-            func invalid(_ why: String) -> BookendError {
-                BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
-                    details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
+        try await write(request, id).run(202, suffix: "/resize") { _ in
+            let body = try request.decode(ResizeBody.self)
+            if let timeout = body.resizeTimeout {
+                func invalid(_ why: String) -> BookendError {
+                    BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
+                        details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
+                }
+                let milliseconds: Int64?
+                do throws(ISODuration.ParseError) { milliseconds = try ISODuration.parse(timeout) } catch { throw invalid(error.description) }
+                guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
             }
-            let milliseconds: Int64?
-            do { milliseconds = try ISODuration.parse(timeout) } catch { throw invalid(error.description) }
-            guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
+            try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
+                targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
         }
-        try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
-            targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
-        let after = try await engine.pool(id: id)
-        return Render.mutation(202, dataServiceID: Wire.poolURL(request.baseURL, pool.id) + "/resize", eTag: after.eTag,
-            lastModified: after.lastModified)
     }
 }

@@ -9,12 +9,35 @@ enum Render {
         return object
     }
 
-    static func node(_ node: Node, _ base: String) throws -> [String: JSONValue] {
+    /// The version a node's agent reports (`nodeAgentInfo.version`): Bookend's nodes have no agent
+    /// apart from the daemon, so this names the level of the node API it serves.
+    static let nodeAgentVersion = "1.0.0"
+
+    /// A node with what Azure adds around the stored one: the pool's image reference (the 15.x SDK
+    /// requires `virtualMachineInfo`), `nodeAgentInfo`, and `recentTasks` once the node ran a task.
+    static func node(_ node: Node, pool: Pool, recentTasks: [NodeRecentTask], _ base: String) throws -> [String: JSONValue] {
         var object = try Wire.object(node)
         // Bookend-only fields: the pool is in the URL, and local paths are not part of the API.
         object["poolId"] = nil
         object["rootDirectory"] = nil
         object["url"] = .string(Wire.nodeURL(base, node.poolId, node.id))
+        // The agent is installed when the node is allocated and never updated apart from the daemon.
+        object["nodeAgentInfo"] = .object(["version": .string(nodeAgentVersion), "lastUpdateTime": .string(node.allocationTime)])
+        var machine: [String: JSONValue] = [:]
+        if case .object(let configuration)? = pool.virtualMachineConfiguration, let image = configuration["imageReference"] {
+            machine["imageReference"] = image
+        }
+        object["virtualMachineInfo"] = .object(machine)
+        if !recentTasks.isEmpty {
+            object["recentTasks"] = .array(try recentTasks.map { recent in
+                var info: [String: JSONValue] = [
+                    "taskUrl": .string(Wire.taskURL(base, recent.jobId, recent.task.id)), "jobId": .string(recent.jobId),
+                    "taskId": .string(recent.task.id), "taskState": .string(recent.task.state),
+                ]
+                info["executionInfo"] = try Wire.object(recent.task)["executionInfo"]
+                return .object(info)
+            })
+        }
         return object
     }
 

@@ -1,5 +1,7 @@
 import Bookend
 import Foundation
+import HTTPTypes
+import Hummingbird
 
 /// `/jobs/{id}/tasks…` and `/jobs/{id}/addtaskcollection`.
 struct TaskController: Sendable {
@@ -7,6 +9,19 @@ struct TaskController: Sendable {
 
     struct CollectionBody: Decodable { var value: [TaskSpec] }
     struct ReplaceBody: Decodable { var constraints: TaskConstraints? }
+
+    func addRoutes(to routes: BatchRoutes) {
+        routes.on("/jobs/:jobID/tasks", [(.get, { try await list($0, $1.id("jobID")) }), (.post, { try await add($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/addtaskcollection", [(.post, { try await addCollection($0, $1.id("jobID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID", [
+            (.get, { try await get($0, $1.id("jobID"), $1.id("taskID")) }),
+            (.put, { try await replace($0, $1.id("jobID"), $1.id("taskID")) }),
+            (.delete, { try await delete($0, $1.id("jobID"), $1.id("taskID")) }),
+        ])
+        routes.on("/jobs/:jobID/tasks/:taskID/terminate", [(.post, { try await terminate($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/reactivate", [(.post, { try await reactivate($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/subtasksinfo", [(.get, { try await subtasks($0, $1.id("jobID"), $1.id("taskID")) })])
+    }
 
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
@@ -27,8 +42,12 @@ struct TaskController: Sendable {
         return Render.mutation(201, dataServiceID: url, eTag: task.eTag, lastModified: task.lastModified, location: url)
     }
 
-    /// What the library stores but the daemon must refuse (§2.8).
+    /// What the library stores but the daemon must refuse (§2.8), and kept properties of the wrong type.
     static func reject(_ spec: TaskSpec) throws {
+        try APIErrors.expect(spec.containerSettings, .object, "containerSettings")
+        try APIErrors.expect(spec.outputFiles, .array, "outputFiles")
+        try APIErrors.expect(spec.applicationPackageReferences, .array, "applicationPackageReferences")
+        try APIErrors.expect(spec.multiInstanceSettings, .object, "multiInstanceSettings")
         if spec.multiInstanceSettings != nil {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for multiInstanceSettings is invalid: multi-instance tasks are not supported by Bookend",
                 details: [.init(key: "PropertyName", value: "multiInstanceSettings")])
@@ -84,42 +103,34 @@ struct TaskController: Sendable {
             eTag: task.eTag, lastModified: task.lastModified)
     }
 
-    private func current(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> (Job, JobTask) {
-        let job = try engine.job(id: jobID)
-        let task = try engine.task(jobID: jobID, taskID: taskID)
-        try Preconditions.checkWrite(request, eTag: task.eTag, lastModified: task.lastModified)
-        return (job, task)
-    }
-
-    private func done(_ request: APIRequest, _ job: Job, _ taskID: String, _ status: Int, suffix: String = "") async -> Reply {
-        let task = try? engine.task(jobID: job.id, taskID: taskID)
-        return Render.mutation(status, dataServiceID: Wire.taskURL(request.baseURL, job.id, task?.id ?? taskID) + suffix,
-            eTag: task?.eTag, lastModified: task?.lastModified)
+    private func write(_ request: APIRequest, _ jobID: String, _ taskID: String) -> ConditionalWrite<TaskInJob> {
+        ConditionalWrite(
+            request: request,
+            fetch: { TaskInJob(job: try engine.job(id: jobID), task: try engine.task(jobID: jobID, taskID: taskID)) },
+            url: { Wire.taskURL(request.baseURL, $0.job.id, $0.task.id) })
     }
 
     func replace(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        let body = try request.decodeOptional(ReplaceBody.self)
-        try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
-        return await done(request, job, taskID, 200)
+        try await write(request, jobID, taskID).run(200) { _ in
+            let body = try request.decodeOptional(ReplaceBody.self)
+            try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
+        }
     }
 
     func delete(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, task) = try await current(request, jobID, taskID)
-        try await engine.deleteTask(jobID: jobID, taskID: taskID)
-        return Render.mutation(200, dataServiceID: Wire.taskURL(request.baseURL, job.id, task.id))
+        try await write(request, jobID, taskID).delete(200) { _ in try await engine.deleteTask(jobID: jobID, taskID: taskID) }
     }
 
     func terminate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        try await engine.terminateTask(jobID: jobID, taskID: taskID)
-        return await done(request, job, taskID, 204, suffix: "/terminate")
+        try await write(request, jobID, taskID).run(204, suffix: "/terminate") { _ in
+            try await engine.terminateTask(jobID: jobID, taskID: taskID)
+        }
     }
 
     func reactivate(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let (job, _) = try await current(request, jobID, taskID)
-        try await engine.reactivateTask(jobID: jobID, taskID: taskID)
-        return await done(request, job, taskID, 204, suffix: "/reactivate")
+        try await write(request, jobID, taskID).run(204, suffix: "/reactivate") { _ in
+            try await engine.reactivateTask(jobID: jobID, taskID: taskID)
+        }
     }
 
     func subtasks(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {

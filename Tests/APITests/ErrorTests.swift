@@ -23,7 +23,7 @@ import Testing
             let cases: [(String, Int, String)] = [
                 (#"{"id":"p2","vmSize":"small""#, 400, "InvalidRequestBody"),
                 (#"not json"#, 400, "InvalidRequestBody"),
-                (#"{"id":"p2","vmSize":"small","targetDedicatedNodes":"two"}"#, 400, "InvalidRequestBody"),
+                (#"{"id":"p2","vmSize":"small","targetDedicatedNodes":"two"}"#, 400, "InvalidPropertyValue"),
                 (#"{"vmSize":"small"}"#, 400, "MissingRequiredProperty"),
                 (#"{"id":"bad id!","vmSize":"small"}"#, 400, "InvalidPropertyValue"),
                 (#"{"id":"p2"}"#, 400, "MissingRequiredProperty"),

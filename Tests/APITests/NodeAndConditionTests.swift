@@ -40,7 +40,10 @@ import Testing
 
             let reboot = try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"requeue"}"#)
             #expect(reboot.status == 202)
-            #expect(try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"sideways"}"#).status != 202)
+            let sideways = try await server.send(.post, "\(base)/reboot", body: #"{"nodeRebootOption":"sideways"}"#)
+            #expect(sideways.status == 400, "\(sideways.text)")
+            #expect(sideways.code == "InvalidPropertyValue")
+            #expect(sideways.values["PropertyName"] == "nodeRebootOption")
             #expect(try await eventually { (try await server.send(.get, base).json["state"] as? String) == "idle" })
             #expect(try await server.send(.post, "/pools/np/nodes/nonode/reboot").code == "NodeNotFound")
         }
@@ -73,7 +76,8 @@ import Testing
             let malformed = try await server.send(.post, "/jobs/tj/addtaskcollection",
                 body: #"{"value":[{"id":"a","commandLine":"x"},{"id":"b","commandLine":7}]}"#)
             #expect(malformed.status == 400)
-            #expect(malformed.code == "InvalidRequestBody")
+            #expect(malformed.code == "InvalidPropertyValue")
+            #expect(malformed.values["PropertyName"] == "value[1].commandLine")
             let tooMany = (0...100).map { #"{"id":"t\#($0)","commandLine":"x"}"# }.joined(separator: ",")
             let many = try await server.send(.post, "/jobs/tj/addtaskcollection", body: #"{"value":[\#(tooMany)]}"#)
             #expect(many.status == 400)

@@ -264,3 +264,35 @@ def test_blocked_job_reads_as_a_scheduling_error(bookend):
     assert why.returncode == 0 and why.stdout.startswith("task t1 of job %s is blocked" % job_id), why.stdout + why.stderr
     client.begin_delete_job(job_id).result()
     client.begin_delete_pool(pool_id).result()
+
+
+def test_nodes_carry_agent_image_and_recent_tasks(bookend):
+    """The node model SDK 15 parses: nodeAgentInfo, virtualMachineInfo (which it marks required) with
+    the pool's image reference, and recentTasks once a task ran there; list_pool_usage_metrics is an
+    empty list, not a 404."""
+    client = client_for(bookend)
+    pool_id, job_id = "wire-pool", "wire-job"
+    image = models.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server", version="latest")
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=pool_id, vm_size="small", target_dedicated_nodes=1,
+        virtual_machine_configuration=models.VirtualMachineConfiguration(
+            image_reference=image, node_agent_sku_id="batch.node.ubuntu 24.04")))
+    wait_until(lambda: [n.state for n in client.list_nodes(pool_id)] == [models.BatchNodeState.IDLE])
+    node = next(iter(client.list_nodes(pool_id)))
+    assert node.node_agent_info.version and node.node_agent_info.last_update_time == node.allocation_time
+    assert node.virtual_machine_info.image_reference.offer == "ubuntu-24_04-lts"
+    assert node.virtual_machine_info.image_reference.publisher == "canonical"
+    assert not node.recent_tasks
+
+    client.create_job(models.BatchJobCreateOptions(id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id)))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="ran", command_line="/bin/true"))
+    wait_until(lambda: client.get_task(job_id, "ran").state == models.BatchTaskState.COMPLETED)
+    recent = client.get_node(pool_id, node.id).recent_tasks
+    assert [(t.job_id, t.task_id, t.task_state) for t in recent] == [(job_id, "ran", models.BatchTaskState.COMPLETED)]
+    assert recent[0].execution_info.exit_code == 0
+    assert recent[0].task_url.endswith("/jobs/%s/tasks/ran" % job_id)
+    assert [t.task_id for t in next(iter(client.list_nodes(pool_id))).recent_tasks] == ["ran"]
+
+    assert list(client.list_pool_usage_metrics()) == []
+    client.begin_delete_job(job_id, polling_interval=1).result()
+    client.begin_delete_pool(pool_id, polling_interval=1).result()

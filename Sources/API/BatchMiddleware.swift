@@ -1,0 +1,138 @@
+import Bookend
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+// The middleware every Batch route runs behind, outermost first: envelope (request id, common
+// headers, errors as Batch bodies), Shared Key, api-version, then the body. Hummingbird runs a
+// router's middleware for unknown paths too, so a 404 is signed, versioned and enveloped like any answer.
+
+/// Gives each request its id, adds the headers every Batch answer carries (`request-id`,
+/// `client-request-id`, `DataServiceVersion`), and turns every failure into a Batch error body.
+struct BatchEnvelopeMiddleware: RouterMiddleware {
+    typealias Context = BatchRequestContext
+
+    let logger: Logger
+    /// `https` behind TLS: the links we hand out (`odata.nextLink`, `url`, `DataServiceId`) are
+    /// followed by clients, and an `http` link to the TLS port would fail (or leak the request).
+    let scheme: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let requestID = UUID().uuidString.lowercased()
+        var headers: [String: String] = [:]
+        for field in request.headers where headers[field.name.canonicalName] == nil {
+            headers[field.name.canonicalName] = field.value
+        }
+        let base = "\(scheme)://\(request.head.authority ?? headers["host"] ?? "127.0.0.1")"
+        context.requestID = requestID
+        context.baseURL = base
+        context.headers = headers
+        let method = request.method.rawValue
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let failure: BookendError
+            switch error {
+            case let error as BookendError:
+                failure = error
+            case let error as HTTPError where error.status == .notFound:
+                // Hummingbird's answer for a path no route matches.
+                failure = APIErrors.resourceNotFound(request.uri.path)
+            default:
+                logger.error("request failed unexpectedly", metadata: ["request-id": "\(requestID)", "error": "\(error)"])
+                failure = BookendError(.internalError, "InternalError", "The server encountered an internal error.")
+            }
+            let level: Logger.Level = failure.kind == .internalError ? .error : .debug
+            logger.log(level: level, "request failed", metadata: [
+                "request-id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "code": "\(failure.code)",
+            ])
+            // A HEAD answer has no body, so it names no content type either.
+            let reply = request.method == .head ? Reply.empty(APIErrors.status(for: failure)) : Reply.error(failure, base: base, requestID: requestID)
+            response = reply.response(method: request.method)
+        }
+        Reply.set("request-id", requestID, in: &response.headers)
+        if let clientRequestID = headers["client-request-id"] { Reply.set("client-request-id", clientRequestID, in: &response.headers) }
+        Reply.set("DataServiceVersion", "3.0", in: &response.headers)
+        logger.debug("request", metadata: [
+            "request-id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
+        ])
+        return response
+    }
+}
+
+/// Shared Key (§7) over the raw, still percent-encoded path and query, as the client signed them.
+struct SharedKeyMiddleware: RouterMiddleware {
+    typealias Context = BatchRequestContext
+    let verifier: SharedKeyVerifier
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try verifier.verify(method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query, headers: context.headers)
+        return try await next(request, context)
+    }
+}
+
+/// `api-version` is required and must be one Bookend speaks; `timeout`, when sent, must be positive.
+struct APIVersionMiddleware: RouterMiddleware {
+    typealias Context = BatchRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let query = QueryParameters(rawQuery: request.uri.query)
+        guard let version = query.first("api-version"), !version.isEmpty else {
+            throw BookendError(.invalidRequest, "MissingRequiredQueryParameter", "A query parameter that's mandatory for this request is not specified.",
+                details: [.init(key: "QueryParameterName", value: "api-version")])
+        }
+        guard APILimits.apiVersions.contains(version) else {
+            throw BookendError(.invalidRequest, "UnsupportedRequestVersion", "The specified Request Version is not supported.",
+                details: [.init(key: "QueryParameterName", value: "api-version"), .init(key: "QueryParameterValue", value: version)])
+        }
+        if let timeout = query.first("timeout"), Int(timeout).map({ $0 > 0 }) != true {
+            // Accepted values are clamped to 30 s; the engine answers well within that.
+            throw APIErrors.invalidQuery("timeout", timeout, "must be a positive number of seconds")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Collects the body under the 1 MiB cap, insists that a signed body came with the Content-Length
+/// the signature covers, refuses control characters in the path, and hands the controllers an `APIRequest`.
+struct RequestBodyMiddleware: RouterMiddleware {
+    typealias Context = BatchRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var request = request
+        var context = context
+        let body = try await collectBody(&request, headers: context.headers)
+        // Shared Key signs the Content-Length header, not the bytes: a body sent without one
+        // (chunked) would be covered by no signature at all, so it is refused, as Batch does.
+        if !body.isEmpty, context.headers["content-length"].flatMap(Int.init) != body.count {
+            throw BookendError(.invalidRequest, "MissingContentLengthHeader",
+                "The request body must be sent with a Content-Length header that the signature covers.")
+        }
+        let rawPath = request.uri.path
+        let api = APIRequest(
+            method: request.method.rawValue, rawPath: rawPath,
+            segments: rawPath.split(separator: "/", omittingEmptySubsequences: true).map(String.init),
+            query: QueryParameters(rawQuery: request.uri.query), headers: context.headers, body: body, baseURL: context.baseURL,
+            requestID: context.requestID)
+        try api.checkSegments()
+        context.batchRequest = api
+        return try await next(request, context)
+    }
+
+    private func collectBody(_ request: inout Request, headers: [String: String]) async throws -> Data {
+        let tooLarge = BookendError(.invalidRequest, "RequestBodyTooLarge", "The request body is too large and exceeds the maximum permissible limit.",
+            details: [.init(key: "MaxLimit", value: "\(APILimits.maxBodyBytes)")])
+        if let length = headers["content-length"].flatMap(Int.init), length >= APILimits.maxBodyBytes { throw tooLarge }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: APILimits.maxBodyBytes - 1)
+        } catch {
+            throw tooLarge
+        }
+        return Data(buffer.readableBytesView)
+    }
+}

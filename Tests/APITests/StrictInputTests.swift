@@ -1,0 +1,154 @@
+@testable import API
+import Bookend
+import Foundation
+import HTTPTypes
+import Testing
+
+/// Strict input at the edge: bodies must be RFC 8259 JSON, every property its wire type (those
+/// Bookend keeps without acting on too), and `$filter` may use each property only as its kind allows.
+@Suite struct StrictInputTests {
+    static let notJSON: [(String, String)] = [
+        ("trailing comma in an object", #"{"id":"p","vmSize":"small",}"#),
+        ("trailing comma in an array", #"{"id":"p","vmSize":"small","metadata":[{"name":"a","value":"b"},]}"#),
+        ("block comment", #"{"id":"p" /* c */,"vmSize":"small"}"#),
+        ("line comment", "// c\n{\"id\":\"p\",\"vmSize\":\"small\"}"),
+        ("NaN", #"{"id":"p","vmSize":"small","targetDedicatedNodes":NaN}"#),
+        ("Infinity", #"{"id":"p","vmSize":"small","targetDedicatedNodes":-Infinity}"#),
+        ("leading zero", #"{"id":"p","vmSize":"small","targetDedicatedNodes":01}"#),
+        ("plus sign", #"{"id":"p","vmSize":"small","targetDedicatedNodes":+1}"#),
+        ("bare fraction", #"{"id":"p","vmSize":"small","targetDedicatedNodes":.5}"#),
+        ("single quotes", #"{'id':'p','vmSize':'small'}"#),
+        ("unquoted key", #"{id:"p","vmSize":"small"}"#),
+        ("duplicate key", #"{"id":"p","id":"q","vmSize":"small"}"#),
+        ("raw tab in a string", "{\"id\":\"p\",\"vmSize\":\"sm\tall\"}"),
+        ("bad escape", #"{"id":"p","vmSize":"sm\all"}"#),
+        ("short unicode escape", #"{"id":"p","vmSize":"\u00"}"#),
+        ("two values", #"{"id":"p","vmSize":"small"} {}"#),
+        ("missing colon", #"{"id" "p","vmSize":"small"}"#),
+        ("leading comma", #"{,"id":"p","vmSize":"small"}"#),
+        ("capitalised literal", #"{"id":"p","vmSize":"small","enableAutoScale":True}"#),
+        ("unclosed array", #"{"id":"p","vmSize":"small","metadata":["#),
+        ("duplicate key in a wide object", "{" + (0..<20).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k3":0}"#),
+        ("duplicate key after a nested object", #"{"a":{"a":1},"b":[{"a":1,"b":2}],"a":2}"#),
+    ]
+
+    @Test(arguments: notJSON)
+    func malformedJSONIsRefusedBeforeDecoding(_ why: String, _ body: String) throws {
+        let error = #expect(throws: BookendError.self, "\(why)") { try StrictJSON.check(Data(body.utf8)) }
+        #expect(error?.code == "InvalidRequestBody", "\(why)")
+    }
+
+    static let wellFormed: [String] = [
+        #"{"id":"p","vmSize":"small"}"#, "  {\n\t\"a\" : [ 1 , -0.5e+3 , 2E-2 , 0 , true , false , null ] }\r\n", #"[]"#, #"{}"#,
+        #""\u00e9\"\\\/\b\f\n\r\t""#, "-0", "[[[[[]]]]]", #"{"a":{"a":{"a":1}},"b":{"a":2}}"#, "\"é 😀\"",
+        String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+        String(repeating: #"{"a":"#, count: 100_000) + "1" + String(repeating: "}", count: 100_000),
+        "{" + (0..<40).map { #""k\#($0)":{"k\#($0)":[]}"# }.joined(separator: ",") + "}",
+    ]
+
+    @Test(arguments: wellFormed)
+    func wellFormedJSONPasses(_ body: String) throws {
+        try StrictJSON.check(Data(body.utf8))
+    }
+
+    @Test func malformedBodiesAre400InvalidRequestBodyAndCreateNothing() async throws {
+        try await withRouter { api in
+            for (why, body) in StrictInputTests.notJSON {
+                let reply = try await api.send(.post, "/pools", body: body)
+                #expect(reply.status == 400, "\(why): \(reply.text)")
+                #expect(reply.code == "InvalidRequestBody", "\(why): \(reply.text)")
+            }
+            let pools = try await api.send(.get, "/pools")
+            #expect((pools.json["value"] as? [Any])?.isEmpty == true, "\(pools.text)")
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","metadata":[{"name":"a","value":"\u00e9"}]}"#).status == 201)
+        }
+    }
+
+    static let wrongTypes: [(path: String, body: String, property: String)] = [
+        ("/pools", #"{"id":"p","vmSize":"small","targetDedicatedNodes":"two"}"#, "targetDedicatedNodes"),
+        ("/pools", #"{"id":"p","vmSize":"small","enableAutoScale":"yes"}"#, "enableAutoScale"),
+        ("/pools", #"{"id":"p","vmSize":"small","startTask":{"commandLine":"x","containerSettings":"c"}}"#, "startTask.containerSettings"),
+        ("/jobs", #"{"id":"j","poolInfo":{"poolId":"p"},"networkConfiguration":[]}"#, "networkConfiguration"),
+        ("/jobs", #"{"id":"j","poolInfo":{"poolId":"p","autoPoolSpecification":1}}"#, "poolInfo.autoPoolSpecification"),
+        ("/jobs", #"{"id":"j","poolInfo":{"poolId":"p"},"jobManagerTask":{"id":"m","commandLine":"x","outputFiles":{}}}"#, "jobManagerTask.outputFiles"),
+        ("/jobs", #"{"id":"j","poolInfo":"p"}"#, "poolInfo"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":7}"#, "commandLine"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","outputFiles":"all"}"#, "outputFiles"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","outputFiles":{"filePattern":"*"}}"#, "outputFiles"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","userIdentity":5}"#, "userIdentity"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","affinityInfo":[]}"#, "affinityInfo"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","containerSettings":true}"#, "containerSettings"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","applicationPackageReferences":{}}"#, "applicationPackageReferences"),
+        ("/jobs/j/tasks", #"{"id":"t","commandLine":"x","environmentSettings":{"name":"A"}}"#, "environmentSettings"),
+    ]
+
+    @Test func propertiesOfTheWrongTypeAreNamed() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"none"}}"#).status == 201)
+            for (path, body, property) in StrictInputTests.wrongTypes {
+                let reply = try await api.send(.post, path, body: body)
+                #expect(reply.status == 400, "\(body): \(reply.text)")
+                #expect(reply.code == "InvalidPropertyValue", "\(body): \(reply.text)")
+                #expect(reply.values["PropertyName"] == property, "\(body): \(reply.text)")
+            }
+            #expect((try await api.send(.get, "/jobs/j/tasks").json["value"] as? [Any])?.isEmpty == true)
+            #expect((try await api.send(.get, "/pools").json["value"] as? [Any])?.isEmpty == true)
+            // The right types are accepted and kept.
+            let kept = try await api.send(.post, "/jobs/j/tasks",
+                body: #"{"id":"t","commandLine":"x","outputFiles":[{"filePattern":"*"}],"containerSettings":{"imageName":"i"}}"#)
+            #expect(kept.status == 201, "\(kept.text)")
+        }
+    }
+
+    static let refusedFilters: [(list: String, filter: String)] = [
+        ("/jobs", "state gt 'active'"),
+        ("/jobs", "state eq 'sleeping'"),
+        ("/jobs", "state eq 3"),
+        ("/jobs", "startswith(state,'act')"),
+        ("/jobs", "creationTime gt 'yesterday'"),
+        ("/jobs", "creationTime gt datetime'2025-13-45'"),
+        ("/jobs", "creationTime gt 5"),
+        ("/jobs", "priority eq 'high'"),
+        ("/jobs", "priority gt null"),
+        ("/jobs", "id eq 5"),
+        ("/jobs", "bogus eq 'x'"),
+        ("/pools", "enableAutoScale gt false"),
+        ("/pools", "enableAutoScale eq 'no'"),
+        ("/pools", "allocationState eq 'growing'"),
+        ("/pools/p/nodes", "isDedicated eq 1"),
+        ("/pools/p/nodes", "state ge 'idle'"),
+        ("/pools/p/nodes", "startswith(schedulingState,'en')"),
+        ("/jobs/j/tasks", "executionInfo/exitCode eq 'zero'"),
+        ("/jobs/j/tasks", "executionInfo/result eq 'maybe'"),
+        ("/jobs/j/tasks", "state lt 'running'"),
+    ]
+
+    static let acceptedFilters: [(list: String, filter: String)] = [
+        ("/jobs", "state eq 'active'"),
+        ("/jobs", "state ne 'Completed' and priority ge -10"),
+        ("/jobs", "creationTime gt datetime'2020-01-01T00:00:00Z'"),
+        ("/jobs", "creationTime lt '2999-01-01T00:00:00.000Z'"),
+        ("/jobs", "executionInfo/endTime eq null"),
+        ("/jobs", "startswith(id,'j') or displayName eq 'x'"),
+        ("/pools", "enableAutoScale eq false and allocationState eq 'steady'"),
+        ("/pools/p/nodes", "isDedicated eq true and state eq 'starttaskfailed'"),
+        ("/jobs/j/tasks", "executionInfo/exitCode ne 0 and executionInfo/result eq 'failure'"),
+    ]
+
+    @Test func filtersUseEachPropertyAsItsKindAllows() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"p"}}"#).status == 201)
+            for (list, filter) in StrictInputTests.refusedFilters {
+                let reply = try await api.send(.get, list, query: [("$filter", filter)])
+                #expect(reply.status == 400, "\(list) \(filter): \(reply.text)")
+                #expect(reply.code == "InvalidQueryParameterValue", "\(list) \(filter): \(reply.text)")
+                #expect(reply.values["QueryParameterName"] == "$filter", "\(list) \(filter)")
+            }
+            for (list, filter) in StrictInputTests.acceptedFilters {
+                let reply = try await api.send(.get, list, query: [("$filter", filter)])
+                #expect(reply.status == 200, "\(list) \(filter): \(reply.text)")
+            }
+        }
+    }
+}
