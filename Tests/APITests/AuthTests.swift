@@ -157,11 +157,7 @@ import Testing
             let port = server.port
             let list = (headers.map { ($0.key, $0.value) }) + [("Authorization", auth)]
             let target = "/pools?api-version=\(LiveServer.apiVersion)"
-            let response = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RawHTTP.Response, any Error>) in
-                DispatchQueue.global().async {
-                    continuation.resume(with: Result { try RawHTTP.send(port: port, method: "POST", target: target, headers: list, body: payload) })
-                }
-            }
+            let response = try await onOwnThread { try RawHTTP.send(port: port, method: "POST", target: target, headers: list, body: payload) }
             #expect(response.status == 411, "\(String(decoding: response.body, as: UTF8.self))")
             #expect(String(decoding: response.body, as: UTF8.self).contains("MissingContentLengthHeader"))
             #expect(try await server.send(.get, "/pools/chunked").status == 404)

@@ -30,22 +30,18 @@ enum BookendCLI {
         // Only a command given input gets a pipe; the others keep the test's stdin, as before.
         let input = stdin.map { (text: $0, pipe: Pipe()) }
         if let input { process.standardInput = input.pipe }
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    try process.run()
-                    // Written after the start and closed, so the command reads exactly this and then end of file.
-                    if let input {
-                        input.pipe.fileHandleForWriting.write(Data(input.text.utf8))
-                        try input.pipe.fileHandleForWriting.close()
-                    }
-                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    return Ran(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                        stderr: String(decoding: stderr, as: UTF8.self))
-                })
+        return try await onOwnThread {
+            try process.run()
+            // Written after the start and closed, so the command reads exactly this and then end of file.
+            if let input {
+                input.pipe.fileHandleForWriting.write(Data(input.text.utf8))
+                try input.pipe.fileHandleForWriting.close()
             }
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Ran(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                stderr: String(decoding: stderr, as: UTF8.self))
         }
     }
 }

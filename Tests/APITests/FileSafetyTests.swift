@@ -252,41 +252,37 @@ import Testing
         let request = "GET \(path)?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             + "ocp-date: \(date)\r\nAuthorization: SharedKey \(server.account):\(Data(mac).base64EncodedString())\r\n\r\n"
         let port = server.port
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let fd = try RawHTTP.connectLoopback(port: port)
-                    defer { close(fd) }
-                    _ = request.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    var head = Data()
-                    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-                    var status = 0, length = -1, received = 0
-                    var mismatch: Int?
-                    var inBody = false
-                    while true {
-                        let count = recv(fd, &chunk, chunk.count, 0)
-                        if count <= 0 { break }
-                        var bytes = chunk[0..<count]
-                        if !inBody {
-                            head.append(contentsOf: bytes)
-                            guard let end = head.range(of: Data("\r\n\r\n".utf8)) else { continue }
-                            let lines = String(decoding: head[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
-                            status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
-                            for line in lines.dropFirst() where line.lowercased().hasPrefix("content-length:") {
-                                length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? -1
-                            }
-                            bytes = ArraySlice(head[end.upperBound...])
-                            head = Data()
-                            inBody = true
-                        }
-                        for byte in bytes {
-                            if mismatch == nil, !check(received, byte) { mismatch = received }
-                            received += 1
-                        }
+        return try await onOwnThread {
+            let fd = try RawHTTP.connectLoopback(port: port)
+            defer { close(fd) }
+            _ = request.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            var head = Data()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            var status = 0, length = -1, received = 0
+            var mismatch: Int?
+            var inBody = false
+            while true {
+                let count = recv(fd, &chunk, chunk.count, 0)
+                if count <= 0 { break }
+                var bytes = chunk[0..<count]
+                if !inBody {
+                    head.append(contentsOf: bytes)
+                    guard let end = head.range(of: Data("\r\n\r\n".utf8)) else { continue }
+                    let lines = String(decoding: head[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+                    status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    for line in lines.dropFirst() where line.lowercased().hasPrefix("content-length:") {
+                        length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? -1
                     }
-                    return (status, length, received, mismatch)
-                })
+                    bytes = ArraySlice(head[end.upperBound...])
+                    head = Data()
+                    inBody = true
+                }
+                for byte in bytes {
+                    if mismatch == nil, !check(received, byte) { mismatch = received }
+                    received += 1
+                }
             }
+            return (status, length, received, mismatch)
         }
     }
 

@@ -114,14 +114,9 @@ final class LiveServer: Sendable {
         }
         let port = self.port
         let headerList = headers.map { ($0.key, $0.value) }
-        // Blocking socket I/O runs on a dispatch thread: blocking the (small) cooperative pool
-        // would starve the server's own request handling in this process.
-        let response = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RawHTTP.Response, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    try RawHTTP.send(port: port, method: method.rawValue, target: target, headers: headerList, body: payload)
-                })
-            }
+        // Blocking socket I/O waits on a thread of its own, never where the server's handlers run.
+        let response = try await onOwnThread {
+            try RawHTTP.send(port: port, method: method.rawValue, target: target, headers: headerList, body: payload)
         }
         return Reply(status: response.status, headers: response.headers, body: response.body)
     }

@@ -13,20 +13,16 @@ import Testing
     /// dispatch thread; its standard output.
     static func sql(_ server: LiveServer, _ query: String) async throws -> String {
         let database = server.dataDirectory + "/bookend.db"
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-                    process.arguments = ["-readonly", database, query]
-                    let out = Pipe()
-                    process.standardOutput = out
-                    try process.run()
-                    let data = out.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    return String(decoding: data, as: UTF8.self)
-                })
-            }
+        return try await onOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            process.arguments = ["-readonly", database, query]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
         }
     }
 

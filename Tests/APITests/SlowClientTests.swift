@@ -43,10 +43,7 @@ import Testing
             "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\":",
         ]
         for bytes in partial {
-            // The blocking socket waits on a dispatch thread, not on one of the cooperative pool's.
-            let closed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                DispatchQueue.global().async { continuation.resume(returning: Self.closedByServer(port: port, sending: bytes)) }
-            }
+            let closed = try await onOwnThread { Self.closedByServer(port: port, sending: bytes) }
             #expect(closed, "a connection that sent \(bytes.debugDescription) was held")
         }
         #expect(try await server.send(.get, "/health", apiVersion: nil, sign: false).status == 200)

@@ -64,10 +64,11 @@ public actor Engine {
         dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
         logger: Logger = Logger(label: "bookend")
     ) async throws -> Engine {
-        // Locking and migrating block (fsync, waiting out a fork's hold on the lock): on a dispatch
-        // thread, not on the caller's, which is often one of the cooperative pool's few.
+        // Locking and migrating block (fsync, waiting out a fork's hold on the lock): on a thread of
+        // their own, not on the caller's (often one of the cooperative pool's few) nor on a global
+        // dispatch queue, whose threads the cooperative pool shares on Linux.
         let engine = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Engine, any Error>) in
-            DispatchQueue.global(qos: .userInitiated).async {
+            Thread {
                 continuation.resume(with: Result {
                     let options = ConnectionOptions(synchronous: configuration.synchronous == .full ? .full : .normal)
                     try DataDirectory.prepare(dataDirectory)
@@ -76,7 +77,7 @@ public actor Engine {
                     let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
                     return try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
                 })
-            }
+            }.start()
         }
         // Reconciling runs on the engine's own queue.
         try await engine.start()

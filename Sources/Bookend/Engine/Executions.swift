@@ -198,9 +198,9 @@ extension Engine {
                     let workingDirectory = (plan.taskDirectory as NSString).appendingPathComponent("wd")
                     let storage = storageDirectory
                     let ownerIDs = owner.map { (uid: $0.uid, gid: $0.gid) }
-                    // Downloads block (network, disk) on a dispatch thread, never on the engine's queue
+                    // Downloads block (network, disk) on a thread of their own, never on the engine's queue
                     // or the cooperative pool; the result comes back to the engine's queue.
-                    ResourceFiles.queue.async { [weak self] in
+                    ResourceFiles.detach { [weak self] in
                         let failure = ResourceFiles.download(files, into: workingDirectory, storage: storage, owner: ownerIDs)
                         self?.onQueue { engine in engine.downloadFinished(pk, failure) }
                     }

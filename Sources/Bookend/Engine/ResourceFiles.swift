@@ -54,9 +54,12 @@ enum ResourceFiles {
         return nil
     }
 
-    /// Where downloads run: they block for as long as the network takes, so on dispatch threads of
-    /// their own rather than the engine's queue or Swift's cooperative pool.
-    static let queue = DispatchQueue(label: "bookend.resource-files", attributes: .concurrent)
+    /// Runs a download on a thread of its own: it blocks for as long as the network takes. Not the
+    /// engine's queue, and not a global dispatch queue either: on Linux those few threads (twice the
+    /// cores) also carry Swift's cooperative pool, so slow downloads would stall the API's handlers.
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        Thread(block: body).start()
+    }
 
     /// Fetches every file, blocking the calling thread; returns the failure to record, or nil when
     /// all arrived.
