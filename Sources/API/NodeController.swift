@@ -86,7 +86,7 @@ struct NodeController: Sendable {
             var dedicated = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
             var low = dedicated
             for node in try await engine.nodes(poolID: pool.id) {
-                let name = wireStates[node.state] ?? node.state
+                let name = wireStates[node.state.rawValue] ?? node.state.rawValue
                 if node.isDedicated { dedicated[name, default: 0] += 1 } else { low[name, default: 0] += 1 }
             }
             func object(_ counts: [String: Int]) -> JSONValue {

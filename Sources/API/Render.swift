@@ -32,7 +32,7 @@ enum Render {
             object["recentTasks"] = .array(try recentTasks.map { recent in
                 var info: [String: JSONValue] = [
                     "taskUrl": .string(Wire.taskURL(base, recent.jobId, recent.task.id)), "jobId": .string(recent.jobId),
-                    "taskId": .string(recent.task.id), "taskState": .string(recent.task.state),
+                    "taskId": .string(recent.task.id), "taskState": .string(recent.task.state.rawValue),
                 ]
                 info["executionInfo"] = try Wire.object(recent.task)["executionInfo"]
                 return .object(info)

@@ -122,7 +122,7 @@ struct DaemonBenches {
         try await LibraryBenches.addTasks(engine, job: "scale", ids: 0..<2, prefix: "warm-", commandLine: "/bin/true")
         try await engine.waitForTasks(jobID: "scale", timeout: .seconds(60))
         try await engine.disableJob(id: "scale", disableTasks: "wait")
-        try await engine.waitForJob(id: "scale", state: "disabled", timeout: .seconds(60))
+        try await engine.waitForJob(id: "scale", state: .disabled, timeout: .seconds(60))
         var stored = 0
         var points: [ScalePoint] = []
         for size in sizes {

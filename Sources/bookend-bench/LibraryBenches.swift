@@ -17,7 +17,7 @@ struct LibraryBenches {
 
     static func waitForIdleNodes(_ engine: Engine, pool: String, count: Int) async throws {
         try await engine.wait(timeout: .seconds(120)) { engine in
-            try engine.nodes(poolID: pool).filter { $0.state == "idle" }.count == count
+            try engine.nodes(poolID: pool).filter { $0.state == .idle }.count == count
         }
     }
 
@@ -44,7 +44,7 @@ struct LibraryBenches {
             id: "throughput", poolID: "bench",
             jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
         try await engine.disableJob(id: "throughput", disableTasks: "wait")
-        try await engine.waitForJob(id: "throughput", state: "disabled", timeout: .seconds(60))
+        try await engine.waitForJob(id: "throughput", state: .disabled, timeout: .seconds(60))
         try await LibraryBenches.addTasks(engine, job: "throughput", ids: 0..<tasks, prefix: "t", commandLine: "/bin/true")
         let seconds = try await elapsed {
             try await engine.enableJob(id: "throughput")
@@ -53,7 +53,7 @@ struct LibraryBenches {
         let counts = try engine.taskCounts(jobID: "throughput").taskCounts
         guard counts.succeeded == tasks else { throw BenchError("throughput: \(counts.succeeded) of \(tasks) tasks succeeded") }
         try await engine.terminateJob(id: "throughput")
-        try await engine.waitForJob(id: "throughput", state: "completed", timeout: .seconds(60))
+        try await engine.waitForJob(id: "throughput", state: .completed, timeout: .seconds(60))
         let released = try engine.prepReleaseStatus(jobID: "throughput").filter { $0.jobReleaseTaskExecutionInfo?.exitCode == 0 }.count
         guard released == 2 else { throw BenchError("throughput: release ran on \(released) of 2 nodes") }
         await engine.shutdown()
@@ -109,7 +109,7 @@ struct LibraryBenches {
             let first = try await LibraryBenches.stampValue(engine.readTaskFile(jobID: job, taskID: "first", path: "stdout.txt"))
             gaps.append(Double(first - prep) / 1e6)
             try await engine.terminateJob(id: job)
-            try await engine.waitForJob(id: job, state: "completed", timeout: .seconds(60))
+            try await engine.waitForJob(id: job, state: .completed, timeout: .seconds(60))
         }
         await engine.shutdown()
         try? FileManager.default.removeItem(atPath: directory)

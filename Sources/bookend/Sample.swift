@@ -97,7 +97,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
         }
         print("All tasks completed.")
         print()
-        for node in try await engine.nodes(poolID: poolID) where node.state == "idle" {
+        for node in try await engine.nodes(poolID: poolID) where node.state == .idle {
             guard let data = try? await engine.readNodeFile(poolID: poolID, nodeID: node.id, path: "shared/job_prep_and_release.txt") else {
                 continue
             }
@@ -106,7 +106,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         }
         try await engine.terminateJob(id: jobID)
-        try await engine.waitForJob(id: jobID, state: "completed", timeout: .seconds(120))
+        try await engine.waitForJob(id: jobID, state: .completed, timeout: .seconds(120))
         for status in try engine.prepReleaseStatus(jobID: jobID) {
             print()
             print("\(status.nodeId): ")
@@ -119,7 +119,7 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
         if !keepJob {
             print("Deleting job \(jobID)...")
             try await engine.deleteJob(id: jobID)
-            try await engine.waitForJob(id: jobID, state: "deleted", timeout: .seconds(120))
+            try await engine.waitForJobDeletion(id: jobID, timeout: .seconds(120))
         }
         if !keepPool {
             print("Deleting pool \(poolID)...")

@@ -135,7 +135,7 @@ struct WorkloadDriver {
             try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots, startTask: startTask))
         }
         let states = try await engine.nodes(poolID: id).map(\.state)
-        return states.count == nodes && states.allSatisfy { ["idle", "running"].contains($0) }
+        return states.count == nodes && states.allSatisfy { [.idle, .running].contains($0) }
     }
 
     /// The job's state, creating it (once: a marker remembers it was created) and its tasks when missing;
@@ -149,7 +149,7 @@ struct WorkloadDriver {
             job = try await engine.createJob(planned.spec)
         }
         if !FileManager.default.fileExists(atPath: marker) { FileManager.default.createFile(atPath: marker, contents: Data()) }
-        if !submitted.contains(id), job?.state == "active" {
+        if !submitted.contains(id), job?.state == .active {
             let existing = Set(try await engine.tasks(jobID: id).map(\.id))
             let missing = planned.tasks.filter { !existing.contains($0.id) }
             var start = 0
@@ -171,11 +171,11 @@ struct WorkloadDriver {
         var done = true
         for planned in plan {
             guard let job = try await ensureJob(planned) else { continue }
-            if job.state == "completed" { continue }
+            if job.state == .completed { continue }
             done = false
-            guard job.state == "active", submitted.contains(job.id) else { continue }
+            guard job.state == .active, submitted.contains(job.id) else { continue }
             let tasks = try await engine.tasks(jobID: job.id)
-            let completed = Set(tasks.filter { $0.state == "completed" }.map(\.id))
+            let completed = Set(tasks.filter { $0.state == .completed }.map(\.id))
             switch planned.ending {
             case .terminateWhenTasksComplete:
                 if completed.count == planned.tasks.count { try await engine.terminateJob(id: job.id) }

@@ -488,7 +488,7 @@ extension CrashTests {
         try await withCleanup({ await restarted.finish() }) {
             try await restarted.waitForTasks("job")
             try await restarted.engine.terminateJob(id: "job")
-            try await restarted.waitForJob("job", "completed")
+            try await restarted.waitForJob("job", .completed)
             #expect(EngineHarness.lines("\(effects)/prep").count == 2)
             #expect(EngineHarness.lines("\(effects)/task").count == 1)
             #expect(EngineHarness.lines("\(effects)/release").count == 1)
@@ -537,7 +537,7 @@ extension CrashTests {
         // It runs until the test says `go`, so it is surely still running when the engine stops.
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh(
             "echo run >> \(effects)/runs; until [ -e \(effects)/go ]; do sleep 0.05; done; echo done >> \(effects)/done")))
-        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+        try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .running }
         await h.engine.shutdown()
         #expect(try await h.sql("SELECT state FROM execution WHERE kind = 'task'") == [["running"]])
         FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
@@ -569,7 +569,7 @@ extension CrashTests {
         try await Self.loseProcessTree(h, kind: "release")
         let restarted = try await h.reopened()
         try await withCleanup({ await restarted.finish() }) {
-            try await restarted.waitForJob("job", "completed")
+            try await restarted.waitForJob("job", .completed)
             #expect(EngineHarness.lines("\(effects)/prep").count == 1)
             #expect(EngineHarness.lines("\(effects)/release").count == 2)
             #expect(try await restarted.sql("SELECT release_state, release_exit_code FROM job_node") == [["completed", "0"]])

@@ -44,7 +44,7 @@ struct EngineHarness {
         try await engine.createPool(PoolSpec(id: id, targetDedicatedNodes: nodes, taskSlotsPerNode: slots, nodeFillType: fill, startTask: startTask))
         try await engine.wait(timeout: .seconds(60)) { engine in
             let nodes = try engine.nodes(poolID: id)
-            return nodes.count == nodes.filter { ["idle", "starttaskfailed"].contains($0.state) }.count
+            return nodes.count == nodes.filter { [NodeState.idle, .starttaskfailed].contains($0.state) }.count
         }
         return try await engine.nodes(poolID: id)
     }
@@ -85,8 +85,12 @@ struct EngineHarness {
         try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
     }
 
-    func waitForJob(_ job: String, _ state: String) async throws {
+    func waitForJob(_ job: String, _ state: JobState) async throws {
         try await engine.waitForJob(id: job, state: state, timeout: .seconds(60))
+    }
+
+    func waitForJobDeletion(_ job: String) async throws {
+        try await engine.waitForJobDeletion(id: job, timeout: .seconds(60))
     }
 
     /// Lines in a side-effect file (0 when it does not exist).

@@ -18,7 +18,7 @@ import Testing
                 try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
                 try await h.waitForTasks("job")
                 // A lookup awaited from async code (run on a reader thread) sees the same state.
-                #expect(try await h.engine.lookup { try $0.task(jobID: "job", taskID: "t").state } == "completed")
+                #expect(try await h.engine.lookup { try $0.task(jobID: "job", taskID: "t").state } == .completed)
                 group.cancelAll()
                 try await group.waitForAll()
             }

@@ -264,12 +264,12 @@ import Testing
                 TaskSpec(id: "blocked", commandLine: "/bin/true", dependsOn: TaskDependencies(taskIds: ["fails"])),
             ])
             try await h.engine.wait(timeout: .seconds(60)) { engine in
-                try engine.task(jobID: "job", taskID: "after").state == "completed" && engine.task(jobID: "job", taskID: "fails").state == "completed"
+                try engine.task(jobID: "job", taskID: "after").state == .completed && engine.task(jobID: "job", taskID: "fails").state == .completed
             }
             #expect(EngineHarness.lines("\(effects)/order").last == "after")
             // Slots are free and a later task runs: `blocked` was passed over, not just not reached yet.
             try await h.dispatchSentinel()
-            #expect(try await h.engine.task(jobID: "job", taskID: "blocked").state == "active")
+            #expect(try await h.engine.task(jobID: "job", taskID: "blocked").state == .active)
             #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND task_id = 'blocked' AND kind = 'task.running'") == [["0"]])
             do {
                 try await h.engine.createJob(JobSpec(id: "nodeps", poolID: "pool"))
@@ -305,11 +305,11 @@ import Testing
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
             let good = try await h.pool("good", nodes: 1, startTask: StartTask(commandLine: sh("echo started > $AZ_BATCH_NODE_SHARED_DIR/started")))
-            #expect(good[0].state == "idle")
+            #expect(good[0].state == .idle)
             #expect(good[0].startTaskInfo?.result == "success")
             #expect(FileManager.default.fileExists(atPath: good[0].rootDirectory + "/shared/started"))
             let bad = try await h.pool("bad", nodes: 1, startTask: StartTask(commandLine: "/bin/false", maxTaskRetryCount: 1))
-            #expect(bad[0].state == "starttaskfailed")
+            #expect(bad[0].state == .starttaskfailed)
             #expect(bad[0].startTaskInfo?.retryCount == 1)
             #expect(bad[0].startTaskInfo?.exitCode == 1)
         }

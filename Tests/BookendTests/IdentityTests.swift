@@ -129,7 +129,7 @@ import Testing
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; sleep 300")))
         for round in 1...2 {
             try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == round }
-            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.task(jobID: "job", taskID: "t").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.task(jobID: "job", taskID: "t").state == .running }
             let current = h
             try await h.engine.wait(timeout: .seconds(60)) { _ in (try? current.sqlOnCallingThread("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running'"))?.isEmpty == false }
             await h.engine.shutdown()
@@ -160,7 +160,7 @@ import Testing
             // The exit is recorded: the folder is gone.
             #expect(!FileManager.default.fileExists(atPath: first[2]))
             try await h.engine.deleteJob(id: "a")
-            try await h.waitForJob("a", "deleted")
+            try await h.waitForJobDeletion("a")
             try await h.engine.createJob(JobSpec(id: "b", poolID: "pool"))
             try await h.engine.addTask(jobID: "b", TaskSpec(id: "t", commandLine: sh("exit 3")))
             try await h.waitForTasks("b")

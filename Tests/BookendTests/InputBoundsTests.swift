@@ -64,7 +64,7 @@ import Testing
             spec.targetLowPriorityNodes = Int.max
             #expect(await property { try await h.engine.createPool(spec) } == "targetLowPriorityNodes")
             try await h.engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 0))
-            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.pool(id: "p").allocationState == "steady" }
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.pool(id: "p").allocationState == .steady }
             #expect(await property { try await h.engine.resizePool(id: "p", targetDedicatedNodes: Int.max, targetLowPriorityNodes: 1) } == "targetDedicatedNodes")
 
             var job = JobSpec(id: "job", poolID: "p")

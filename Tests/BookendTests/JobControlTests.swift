@@ -14,16 +14,16 @@ import Testing
             // The first run sleeps far longer than a requeue takes: with the whole suite loading both cores
             // the scheduling loop can be starved for seconds, and a short sleep could end by itself first.
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; [ $(wc -l < \(effects)/runs) -ge 2 ] || sleep 300")))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .running }
             try await h.engine.disableJob(id: "job", disableTasks: "requeue")
-            try await h.waitForJob("job", "disabled")
+            try await h.waitForJob("job", .disabled)
             let requeued = try await h.engine.task(jobID: "job", taskID: "t")
-            #expect(requeued.state == "active")
+            #expect(requeued.state == .active)
             #expect(requeued.executionInfo.requeueCount == 1)
             #expect(requeued.executionInfo.lastRequeueTime != nil)
             // The node is free, and a later task runs on it: the disabled job's task was passed over.
             try await h.dispatchSentinel()
-            #expect(try await h.engine.task(jobID: "job", taskID: "t").state == "active")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").state == .active)
             #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND task_id = 't' AND kind = 'task.running'") == [["1"]])
             try await h.engine.enableJob(id: "job")
             try await h.waitForTasks("job")
@@ -39,7 +39,7 @@ import Testing
             try await h.pool()
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == .running }
             try await h.engine.terminateTask(jobID: "job", taskID: "long")
             try await h.waitForTasks("job")
             let ended = try await h.engine.task(jobID: "job", taskID: "long")
@@ -145,9 +145,9 @@ import Testing
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "tolerated", commandLine: "/bin/sh -c 'exit 2'",
                 exitConditions: ExitConditions(exitCodes: [ExitCodeMapping(code: 2, exitOptions: ExitOptions(jobAction: "none"))])))
             try await h.waitForTasks("job")
-            #expect(try await h.engine.job(id: "job").state == "active")
+            #expect(try await h.engine.job(id: "job").state == .active)
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "fatal", commandLine: "/bin/sh -c 'exit 9'"))
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "TaskFailed")
             do {
                 try await h.engine.createJob(JobSpec(id: "plain", poolID: "pool"))
@@ -173,7 +173,7 @@ import Testing
             // otherwise finish the whole reboot before this test's next line runs).
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh(
                 "test -f \(effects)/ran && exit 0; touch \(effects)/ran; trap 'until [ -e \(effects)/go ]; do sleep 0.05; done; exit 143' TERM; sleep 300 & wait")))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .running }
             try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
             do {
                 try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
@@ -194,11 +194,11 @@ import Testing
         try await withCleanup({ await h.finish() }) {
             try await h.pool(nodes: 1)
             try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 3)
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.pool(id: "pool").allocationState == "steady" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.pool(id: "pool").allocationState == .steady }
             #expect(try await h.engine.nodes(poolID: "pool").count == 3)
             try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
             try await h.engine.wait(timeout: .seconds(60)) { engine in
-                try engine.pool(id: "pool").allocationState == "steady" && engine.nodes(poolID: "pool").count == 1
+                try engine.pool(id: "pool").allocationState == .steady && engine.nodes(poolID: "pool").count == 1
             }
             #expect(try await h.engine.pool(id: "pool").currentDedicatedNodes == 1)
             try await h.engine.deletePool(id: "pool")

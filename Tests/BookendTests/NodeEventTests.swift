@@ -28,7 +28,7 @@ import Testing
                 ["node.idle", "starting", "idle"],
             ])
             let rebooted = try await h.engine.node(poolID: "pool", nodeID: node.id)
-            #expect(rebooted.state == "idle")
+            #expect(rebooted.state == .idle)
             #expect(rebooted.stateTransitionTime > node.stateTransitionTime)
             #expect(try await h.sql("SELECT boot_count, reboot_option IS NULL FROM node WHERE id = '\(node.id)'") == [["2", "1"]])
         }
@@ -41,7 +41,7 @@ import Testing
             let eTags = try await h.sql("SELECT id, e_tag FROM node ORDER BY pk")
             try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
             try await h.engine.wait(timeout: .seconds(60)) { engine in
-                try engine.pool(id: "pool").allocationState == "steady" && engine.nodes(poolID: "pool").count == 1
+                try engine.pool(id: "pool").allocationState == .steady && engine.nodes(poolID: "pool").count == 1
             }
             let remaining = try #require(try await h.engine.nodes(poolID: "pool").first)
             let gone = try #require(nodes.first { $0.id != remaining.id })

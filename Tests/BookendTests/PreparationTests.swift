@@ -50,12 +50,12 @@ import Testing
                 // Preparation runs until the test says `go`, so the task is surely seen waiting for it.
                 jobPreparationTask: JobPreparationTask(commandLine: sh("until [ -e \(effects)/go ]; do sleep 0.05; done; touch \(effects)/ready"))))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("test -f \(effects)/ready")))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == "preparing" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .preparing }
             FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
             try await h.waitForTasks("job")
             let task = try await h.engine.task(jobID: "job", taskID: "t")
             #expect(task.executionInfo.result == "success")
-            #expect(task.previousState == "running")
+            #expect(task.previousState == .running)
         }
     }
 
@@ -95,7 +95,7 @@ import Testing
                     constraints: TaskConstraints(maxTaskRetryCount: 2))))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
             try await h.engine.wait(timeout: .seconds(60)) { engine in
-                try engine.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == "completed"
+                try engine.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == .completed
             }
             let status = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first)
             #expect(status.jobPreparationTaskExecutionInfo.retryCount == 2)
@@ -103,7 +103,7 @@ import Testing
             #expect(status.jobPreparationTaskExecutionInfo.result == "failure")
             #expect(EngineHarness.lines("\(effects)/prep").count == 3)
             // The only node is ineligible: the task stays active and never runs.
-            #expect(try await h.engine.task(jobID: "job", taskID: "t").state == "active")
+            #expect(try await h.engine.task(jobID: "job", taskID: "t").state == .active)
         }
     }
 
@@ -116,7 +116,7 @@ import Testing
             _ = try await h.engine.addTasks(jobID: "job", (1...3).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
             try await h.waitForTasks("job")
             #expect(try await h.engine.taskCounts(jobID: "job").taskCounts.succeeded == 3)
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == "completed" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.state == .completed }
             #expect(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobPreparationTaskExecutionInfo.exitCode == 3)
         }
     }
@@ -134,7 +134,7 @@ import Testing
             try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
             try await h.engine.wait(timeout: .seconds(60)) { engine in
                 let node = try engine.node(poolID: "pool", nodeID: nodes[0].id)
-                return node.state == "idle" && node.lastBootTime != nodes[0].lastBootTime
+                return node.state == .idle && node.lastBootTime != nodes[0].lastBootTime
             }
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "after", commandLine: "/bin/true"))
             try await h.waitForTasks("job")
@@ -152,7 +152,7 @@ import Testing
             _ = try await h.engine.addTasks(jobID: "job", (1...3).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
             try await h.waitForTasks("job")
             try await h.engine.terminateJob(id: "job")
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             let node = try await h.engine.node(poolID: "pool", nodeID: nodes[0].id)
             #expect(node.totalTasksRun == 3)
             #expect(node.totalTasksSucceeded == 3)

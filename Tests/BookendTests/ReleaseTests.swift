@@ -31,17 +31,17 @@ import Testing
             try await jobOnTwoNodes(h, effects)
             try await h.waitForTasks("job")
             try await h.engine.terminateJob(id: "job", terminateReason: "done here")
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             expectReleasedOnceWherePrepared(effects)
             let job = try await h.engine.job(id: "job")
             #expect(job.executionInfo.terminateReason == "done here")
             #expect(job.executionInfo.endTime != nil)
             for status in try await h.engine.prepReleaseStatus(jobID: "job") {
-                #expect(status.jobReleaseTaskExecutionInfo?.state == "completed")
+                #expect(status.jobReleaseTaskExecutionInfo?.state == .completed)
                 #expect(status.jobReleaseTaskExecutionInfo?.exitCode == 0)
             }
             try await h.engine.deleteJob(id: "job")
-            try await h.waitForJob("job", "deleted")
+            try await h.waitForJobDeletion("job")
             #expect(EngineHarness.lines("\(effects)/release").count == 2)
         }
     }
@@ -53,7 +53,7 @@ import Testing
             try await jobOnTwoNodes(h, effects)
             try await h.waitForTasks("job")
             try await h.engine.deleteJob(id: "job")
-            try await h.waitForJob("job", "deleted")
+            try await h.waitForJobDeletion("job")
             // It went through `deleting` (read from the event log: the engine, on its own queue, may
             // have removed the job before this test could look at its state).
             #expect(try await h.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'job.deleting'") == [["1"]])
@@ -75,7 +75,7 @@ import Testing
             // Once both nodes have prepared, the limit is set to zero: the job has outlived it at once.
             try await h.waitForTasks("job")
             try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             expectReleasedOnceWherePrepared(effects)
             #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
         }
@@ -93,7 +93,7 @@ import Testing
                 jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
             _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.3"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.3")])
             try await h.engine.updateJob(id: "job", JobUpdate(onAllTasksComplete: "terminatejob"))
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "AllTasksComplete")
             let released = EngineHarness.lines("\(effects)/release")
             #expect(released.sorted() == EngineHarness.lines("\(effects)/prep").sorted())
@@ -114,11 +114,11 @@ import Testing
             spec.jobManagerTask = manager
             try await h.engine.createJob(spec)
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: sh("touch \(effects)/long; sleep 300")))
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             #expect(try await h.engine.job(id: "job").executionInfo.terminateReason == "JMComplete")
             #expect(EngineHarness.lines("\(effects)/release") == ["released"])
             let long = try await h.engine.task(jobID: "job", taskID: "long")
-            #expect(long.state == "completed")
+            #expect(long.state == .completed)
             #expect(long.executionInfo.result == "failure")
             #expect(long.executionInfo.failureInfo?.code == "TaskEnded")
         }
@@ -137,9 +137,9 @@ import Testing
             try await h.engine.terminateJob(id: "job")
             try await h.engine.wait(timeout: .seconds(60)) { _ in FileManager.default.fileExists(atPath: "\(effects)/started") }
             // The release runs until told to end: the job is terminating all that time.
-            #expect(try await h.engine.job(id: "job").state == "terminating")
+            #expect(try await h.engine.job(id: "job").state == .terminating)
             FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             // A failed release never blocks completion.
             let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
             #expect(release.result == "failure")
@@ -154,14 +154,14 @@ import Testing
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
                 jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
             _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == "running" }
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == .running }
             try await h.engine.terminateJob(id: "job")
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             let running = try await h.engine.task(jobID: "job", taskID: "running")
-            #expect(running.state == "completed")
+            #expect(running.state == .completed)
             #expect(running.executionInfo.result == "failure")
             #expect(running.executionInfo.failureInfo?.code == "TaskEnded")
-            #expect(try await h.engine.task(jobID: "job", taskID: "queued").state == "active")
+            #expect(try await h.engine.task(jobID: "job", taskID: "queued").state == .active)
             await #expect(throws: BookendError.self) { try await h.engine.addTask(jobID: "job", TaskSpec(id: "late", commandLine: "/bin/true")) }
         }
     }
@@ -211,9 +211,9 @@ import Testing
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
             try await h.waitForTasks("job")
             try await h.engine.terminateJob(id: "job")
-            try await h.waitForJob("job", "completed")
+            try await h.waitForJob("job", .completed)
             let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
-            #expect(release.state == "completed")
+            #expect(release.state == .completed)
             #expect(release.result == "failure")
             #expect(release.exitCode == 143)
             // Ended by Bookend for its wall clock (§12): TaskEnded, with the reason as a detail.

@@ -39,9 +39,9 @@ public struct Pool: Codable, Sendable, Hashable {
     public var eTag: String
     public var lastModified: String
     public var creationTime: String
-    public var state: String
+    public var state: PoolState
     public var stateTransitionTime: String
-    public var allocationState: String
+    public var allocationState: AllocationState
     public var allocationStateTransitionTime: String
     public var vmSize: String
     public var virtualMachineConfiguration: JSONValue?
@@ -73,7 +73,7 @@ public struct Node: Codable, Sendable, Hashable {
     public var id: String
     /// Not on Azure's node object; Bookend adds it because a node id alone does not name its pool.
     public var poolId: String
-    public var state: String
+    public var state: NodeState
     public var schedulingState: String
     public var stateTransitionTime: String
     public var lastBootTime: String?
@@ -107,9 +107,9 @@ public struct Job: Codable, Sendable, Hashable {
     public var eTag: String
     public var lastModified: String
     public var creationTime: String
-    public var state: String
+    public var state: JobState
     public var stateTransitionTime: String
-    public var previousState: String?
+    public var previousState: JobState?
     public var previousStateTransitionTime: String?
     public var priority: Int
     public var allowTaskPreemption: Bool
@@ -153,9 +153,9 @@ public struct JobTask: Codable, Sendable, Hashable {
     public var lastModified: String
     public var creationTime: String
     public var exitConditions: ExitConditions?
-    public var state: String
+    public var state: TaskState
     public var stateTransitionTime: String
-    public var previousState: String?
+    public var previousState: TaskState?
     public var previousStateTransitionTime: String?
     public var commandLine: String
     public var containerSettings: JSONValue?
@@ -175,7 +175,7 @@ public struct JobTask: Codable, Sendable, Hashable {
 public struct PreparationTaskExecutionInfo: Codable, Sendable, Hashable {
     public var startTime: String
     public var endTime: String?
-    public var state: String
+    public var state: PreparationState
     public var taskRootDirectory: String
     public var exitCode: Int?
     public var failureInfo: FailureInfo?
@@ -187,7 +187,7 @@ public struct PreparationTaskExecutionInfo: Codable, Sendable, Hashable {
 public struct ReleaseTaskExecutionInfo: Codable, Sendable, Hashable {
     public var startTime: String
     public var endTime: String?
-    public var state: String
+    public var state: ReleaseState
     public var taskRootDirectory: String
     public var exitCode: Int?
     public var failureInfo: FailureInfo?

@@ -165,8 +165,8 @@ extension Engine {
             id: row["id"].string ?? "", displayName: row["display_name"].string,
             usesTaskDependencies: row["uses_task_dependencies"].int == 1, eTag: row["e_tag"].string ?? "",
             lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
-            state: row["state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
-            previousState: row["previous_state"].string, previousStateTransitionTime: row["previous_state_transition_time"].string,
+            state: try row.state(JobState.self, table: "job"), stateTransitionTime: row["state_transition_time"].string ?? "",
+            previousState: try row.optionalState(JobState.self, "previous_state", table: "job"), previousStateTransitionTime: row["previous_state_transition_time"].string,
             priority: row["priority"].int ?? 0, allowTaskPreemption: row["allow_task_preemption"].int == 1,
             maxParallelTasks: row["max_parallel_tasks"].int ?? -1,
             constraints: JobConstraints(
@@ -332,7 +332,7 @@ extension Engine {
                 let done = releaseState == .completed
                 releaseInfo = ReleaseTaskExecutionInfo(
                     startTime: try row.text("release_start_time", table: "job_node"), endTime: done ? row["release_end_time"].string : nil,
-                    state: releaseState.rawValue,
+                    state: releaseState,
                     taskRootDirectory: "workitems/\(jobID)/job-1/\(release?.id ?? "jobrelease")",
                     exitCode: row["release_exit_code"].int,
                     failureInfo: try row.json(FailureInfo.self, "release_failure_info", table: "job_node"),
@@ -344,7 +344,7 @@ extension Engine {
                 jobPreparationTaskExecutionInfo: PreparationTaskExecutionInfo(
                     startTime: try row.text("prep_start_time", table: "job_node"),
                     endTime: preparationState == .completed ? row["prep_end_time"].string : nil,
-                    state: preparationState.rawValue,
+                    state: preparationState,
                     taskRootDirectory: "workitems/\(jobID)/job-1/\(preparation.id ?? "jobpreparation")",
                     exitCode: row["prep_exit_code"].int, failureInfo: try row.json(FailureInfo.self, "prep_failure_info", table: "job_node"),
                     retryCount: record.retryCount, lastRetryTime: row["prep_last_retry_time"].string,

@@ -98,8 +98,8 @@ extension Engine {
         return Pool(
             id: row["id"].string ?? "", displayName: row["display_name"].string, eTag: row["e_tag"].string ?? "",
             lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
-            state: row["state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
-            allocationState: row["allocation_state"].string ?? "",
+            state: try row.state(PoolState.self, table: "pool"), stateTransitionTime: row["state_transition_time"].string ?? "",
+            allocationState: try row.state(AllocationState.self, "allocation_state", table: "pool"),
             allocationStateTransitionTime: row["allocation_state_transition_time"].string ?? "",
             vmSize: row["vm_size"].string ?? "", virtualMachineConfiguration: extra["virtualMachineConfiguration"],
             resizeTimeout: ISODuration.format(row["resize_timeout_ms"].int64),
@@ -216,7 +216,7 @@ extension Engine {
         }
         let id = row["id"].string ?? ""
         return Node(
-            id: id, poolId: row["pool_id"].string ?? "", state: row["state"].string ?? "",
+            id: id, poolId: row["pool_id"].string ?? "", state: try row.state(NodeState.self, table: "node"),
             schedulingState: row["scheduling_state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
             lastBootTime: row["last_boot_time"].string, allocationTime: row["allocation_time"].string ?? "",
             ipAddress: row["ip_address"].string ?? "", affinityId: "TVM:\(id)", vmSize: row["vm_size"].string ?? "",

@@ -178,8 +178,8 @@ extension Engine {
         return JobTask(
             id: id, displayName: row["display_name"].string, eTag: row["e_tag"].string ?? "",
             lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
-            exitConditions: spec?.exitConditions, state: row["state"].string ?? "",
-            stateTransitionTime: row["state_transition_time"].string ?? "", previousState: row["previous_state"].string,
+            exitConditions: spec?.exitConditions, state: try row.state(TaskState.self, table: "task"),
+            stateTransitionTime: row["state_transition_time"].string ?? "", previousState: try row.optionalState(TaskState.self, "previous_state", table: "task"),
             previousStateTransitionTime: row["previous_state_transition_time"].string, commandLine: row["command_line"].string ?? "",
             containerSettings: spec?.containerSettings, resourceFiles: spec?.resourceFiles, outputFiles: spec?.outputFiles,
             environmentSettings: spec?.environmentSettings, affinityInfo: spec?.affinityInfo,

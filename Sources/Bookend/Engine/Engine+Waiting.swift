@@ -40,13 +40,19 @@ extension Engine {
         }
     }
 
-    /// Waits until the job reaches `state` (for `deleted`, until it no longer exists).
-    public func waitForJob(id: String, state: String, timeout: Duration = .seconds(3600)) async throws {
+    /// Waits until the job reaches `state`.
+    public func waitForJob(id: String, state: JobState, timeout: Duration = .seconds(3600)) async throws {
+        try await wait(timeout: timeout) { engine in try engine.job(id: id).state == state }
+    }
+
+    /// Waits until the job no longer exists (its deletion, with its release tasks, has finished).
+    public func waitForJobDeletion(id: String, timeout: Duration = .seconds(3600)) async throws {
         try await wait(timeout: timeout) { engine in
             do {
-                return try engine.job(id: id).state == state
+                _ = try engine.job(id: id)
+                return false
             } catch let error as BookendError where error.code == "JobNotFound" {
-                return state == "deleted"
+                return true
             }
         }
     }
