@@ -325,35 +325,37 @@ enum FilterKind: Sendable {
     }
 }
 
-/// Filterable properties per list (§8.1), with what each holds. State values are the wire's (lowercase).
+/// Filterable properties per list (§8.1), with what each holds. State values come from the engine's
+/// state enums, whose raw values are the wire's (lowercase), so a state the engine gains is filterable.
 enum FilterProperties {
-    static let executionStates: FilterKind = .enumeration(["running", "completed"])
-    static let results: FilterKind = .enumeration(["success", "failure"])
+    static func states<S: CaseIterable & RawRepresentable>(_ type: S.Type) -> FilterKind where S.RawValue == String {
+        .enumeration(Set(type.allCases.map(\.rawValue)))
+    }
+    /// A preparation's or release's state on the wire: a release that is only owed is not shown.
+    static let executionStates = states(PreparationState.self)
+    static let results = states(ExecutionResult.self)
 
     static let pools: [String: FilterKind] = [
-        "id": .text, "state": .enumeration(["active", "deleting"]), "stateTransitionTime": .time,
-        "allocationState": .enumeration(["steady", "resizing", "stopping"]), "allocationStateTransitionTime": .time,
+        "id": .text, "state": states(PoolState.self), "stateTransitionTime": .time,
+        "allocationState": states(AllocationState.self), "allocationStateTransitionTime": .time,
         "creationTime": .time, "lastModified": .time, "enableAutoScale": .boolean, "vmSize": .text,
         "enableInterNodeCommunication": .boolean, "displayName": .text,
     ]
     static let nodes: [String: FilterKind] = [
         "id": .text,
-        "state": .enumeration([
-            "idle", "rebooting", "reimaging", "running", "unusable", "creating", "starting", "waitingforstarttask",
-            "starttaskfailed", "unknown", "leavingpool", "offline", "preempted", "upgradingos", "deallocated", "deallocating",
-        ]),
+        "state": states(NodeState.self),
         "schedulingState": .enumeration(["enabled", "disabled"]), "stateTransitionTime": .time, "lastBootTime": .time,
         "allocationTime": .time, "startTaskInfo/state": executionStates, "startTaskInfo/result": results,
         "startTaskInfo/exitCode": .number, "startTaskInfo/startTime": .time, "startTaskInfo/endTime": .time, "isDedicated": .boolean,
     ]
     static let jobs: [String: FilterKind] = [
         "id": .text,
-        "state": .enumeration(["active", "disabling", "disabled", "enabling", "terminating", "completed", "deleting"]),
+        "state": states(JobState.self),
         "stateTransitionTime": .time, "creationTime": .time, "lastModified": .time, "executionInfo/startTime": .time,
         "executionInfo/endTime": .time, "executionInfo/poolId": .text, "priority": .number, "displayName": .text,
     ]
     static let tasks: [String: FilterKind] = [
-        "id": .text, "state": .enumeration(["active", "preparing", "running", "completed"]), "stateTransitionTime": .time,
+        "id": .text, "state": states(TaskState.self), "stateTransitionTime": .time,
         "creationTime": .time, "lastModified": .time, "executionInfo/startTime": .time, "executionInfo/endTime": .time,
         "executionInfo/exitCode": .number, "executionInfo/result": results, "executionInfo/retryCount": .number,
         "executionInfo/requeueCount": .number, "displayName": .text, "nodeInfo/nodeId": .text,
