@@ -334,24 +334,9 @@ public enum BatchNodeRebootOption: WireEnum {
     }
 }
 
-/// What happens to running tasks on nodes a resize removes (`nodeDeallocationOption`).
-public enum BatchNodeDeallocationOption: WireEnum {
-    case requeue, terminate, taskCompletion, retainedData
-    /// A value this version does not know, kept as sent.
-    case unrecognized(String)
-
-    public static let known: [BatchNodeDeallocationOption] = [.requeue, .terminate, .taskCompletion, .retainedData]
-
-    public var rawValue: String {
-        switch self {
-        case .requeue: "requeue"
-        case .terminate: "terminate"
-        case .taskCompletion: "taskcompletion"
-        case .retainedData: "retaineddata"
-        case .unrecognized(let value): value
-        }
-    }
-}
+/// What happens to running tasks on nodes a resize removes (`nodeDeallocationOption`): the wire
+/// gives it the same four values as a reboot's option, so one enum serves both.
+public typealias BatchNodeDeallocationOption = BatchNodeRebootOption
 
 /// How tasks are spread over a pool's nodes (`taskSchedulingPolicy.nodeFillType`).
 public enum BatchNodeFillType: WireEnum {

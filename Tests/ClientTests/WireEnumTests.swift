@@ -11,7 +11,7 @@ import Testing
         BatchTaskState.self, BatchStartTaskState.self, BatchJobPreparationTaskState.self, BatchJobReleaseTaskState.self,
         BatchTaskExecutionResult.self, ErrorCategory.self, BatchTaskAddStatus.self, OnAllBatchTasksComplete.self,
         OnBatchTaskFailure.self, BatchJobAction.self, DependencyAction.self, DisableBatchJobOption.self,
-        BatchNodeRebootOption.self, BatchNodeDeallocationOption.self, BatchNodeFillType.self, AutoUserScope.self,
+        BatchNodeRebootOption.self, BatchNodeFillType.self, AutoUserScope.self,
         ElevationLevel.self, BookendWaitState.self,
     ]
 
