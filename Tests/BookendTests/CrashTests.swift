@@ -508,7 +508,9 @@ extension CrashTests {
         await h.engine.shutdown()
         // Down until its deadline has passed.
         let deadline = try await h.storedTime("SELECT deadline FROM execution WHERE kind = 'task'")
-        try await EngineHarness.waitUntil("the stored deadline passes") { Date() > deadline }
+        // A millisecond past it: times are stored to the millisecond, so a reopening less than 1 ms
+        // after the deadline would be stored as the same instant.
+        try await EngineHarness.waitUntil("the stored deadline passes") { Date() > deadline.addingTimeInterval(0.001) }
         let reopening = Date()
         let restarted = try await h.reopened()
         try await withCleanup({ await restarted.finish() }) {
