@@ -17,6 +17,8 @@ struct LaunchPlan {
     /// The account non-admin work runs as (`execution.uid`); nil for admin work and when the engine is
     /// not root.
     var uid: UInt32?
+    /// A reason to end it is recorded: it must not spawn.
+    var killDecided: Bool
 }
 
 extension Engine {
@@ -177,7 +179,8 @@ extension Engine {
         return LaunchPlan(
             executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
             statusDirectory: row["status_dir"].string ?? "", environment: environment, resourceFiles: files,
-            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid)
+            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid,
+            killDecided: try row.optionalState(KillReason.self, "kill_reason", table: joined) != nil)
     }
 
     /// Spawns the planned executions (after their `starting` rows committed) and records each one's
@@ -190,6 +193,9 @@ extension Engine {
         for pk in pks {
             do {
                 let plan = try launchPlanWithAccount(pk)
+                // Ended before it spawned (its job ended in the same pass that committed it, say): it
+                // never runs, and the next pass completes it with its kill reason's outcome.
+                if plan.killDecided { continue }
                 let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
                 if !plan.resourceFiles.isEmpty {
@@ -261,8 +267,8 @@ extension Engine {
                 }
                 let now = Date()
                 for (pk, failure) in failures {
-                    if let row = try db.query("SELECT * FROM execution WHERE pk = ?", [pk]).first {
-                        followUps += try finishExecution(db, row, .preProcessing(failure), now: now)
+                    if let execution = try ExecutionRecord.read(db, pk: pk) {
+                        followUps += try finishExecution(db, execution, .preProcessing(failure), now: now)
                     }
                 }
             }

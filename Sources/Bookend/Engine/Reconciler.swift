@@ -34,8 +34,9 @@ extension Engine {
             }
         }
         var respawn: [Int64] = []
-        var ended: [(Row, Outcome)] = []
+        var ended: [(ExecutionRecord, Outcome)] = []
         for row in rows {
+            let execution = try ExecutionRecord(row)
             let statusDirectory = row["status_dir"].string ?? ""
             var identity: ProcessIdentity?
             if let pid = row["pid"].int64, let start = row["pid_start_time"].int64 {
@@ -48,7 +49,7 @@ extension Engine {
             let alive = identity.map(Supervisor.isAlive) ?? false
             if let status = Supervisor.readStatus(in: statusDirectory) {
                 // Finished while nobody watched: its exit is recorded now, exactly once.
-                ended.append((row, outcome(for: row, status: status)))
+                ended.append((execution, outcome(for: execution, status: status)))
             } else if let identity, alive {
                 // Still running: adopt it. Its wall clock keeps counting from its original start
                 // (the stored deadline), and a kill decided before the crash is signalled by the loop.
@@ -61,7 +62,7 @@ extension Engine {
             } else if identity != nil || row["kill_reason"] != .null {
                 // Spawned, then vanished without an exit status (its process tree was lost), or
                 // meant to be killed before it ever spawned.
-                ended.append((row, outcome(for: row, status: nil)))
+                ended.append((execution, outcome(for: execution, status: nil)))
             } else {
                 // Committed as starting but never spawned: starting it now runs it once, not twice.
                 // Its wall clock has not begun: it starts now, with the same limit.
