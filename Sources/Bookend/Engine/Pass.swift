@@ -53,7 +53,8 @@ extension Engine {
             if effects.recordedExits { CrashPoint.hit("exits.after-commit") }
             if effects.decidedTimeouts { CrashPoint.hit("kill.after-decision") }
             if effects.dispatched { CrashPoint.hit("dispatch.after-commit") }
-            try signalKills()
+            // The intents are committed: they spawn whatever happens to the signals.
+            do { try signalKills() } catch { logger.error("scheduler pass: signalling failed: \(error)") }
             launch(effects.launches)
             removeDeletedJobFolders(effects.deletedJobs)
             try enforceRetention()
@@ -64,13 +65,14 @@ extension Engine {
 
     /// Runs one step of the apply transaction inside a savepoint. A step that throws (a corrupt row,
     /// a guard that found the world moved) is rolled back alone, with its events and effects, and
-    /// logged; the rest of the pass commits, so one bad job cannot hold back every exit. If SQLite
+    /// logged; the rest of the pass commits, so one bad job cannot hold back every exit. Steps nest
+    /// (dispatch and job ends take one savepoint per job). If SQLite
     /// itself ended the transaction, nothing more can be written in it: the pass stops.
-    private func step(_ name: String, _ db: Connection, _ effects: inout PassEffects, _ body: (inout PassEffects) throws -> Void) throws {
+    func step(_ name: String, _ db: Connection, _ effects: inout PassEffects, _ body: (inout PassEffects) throws -> Void) throws {
         let events = pendingEvents.count
         let retired = retiredStatusDirectories.count
         var draft = effects
-        try db.execute("SAVEPOINT pass_step")
+        try db.execute("SAVEPOINT pass_step")  // nested savepoints of one name unwind innermost first
         do {
             try body(&draft)
             try db.execute("RELEASE pass_step")

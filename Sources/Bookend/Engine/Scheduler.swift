@@ -196,7 +196,8 @@ extension Engine {
             }
         }
         for job in try db.query("SELECT * FROM job WHERE state IN (?, ?)", [JobState.terminating.rawValue, JobState.deleting.rawValue]) {
-            try endJob(db, job, now: now, into: &effects)
+            // Each ending job in a savepoint of its own, as in dispatch.
+            try step("ending job \((try? job.text("id", table: "job")) ?? "?")", db, &effects) { try endJob(db, job, now: now, into: &$0) }
         }
     }
 
@@ -288,45 +289,50 @@ extension Engine {
         }
         guard !freeByPool.isEmpty else { return }
         for job in try db.query("SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL WHERE j.state = 'active' ORDER BY j.priority DESC, j.pk") {
-            let poolPK = try job.int64("live_pool_pk", table: "pool")
-            guard var slots = freeByPool[poolPK], slots.contains(where: { $0.free > 0 }) else { continue }
-            let jobPK = try job.int64("pk", table: "job")
-            let cap = try job.optionalInt64("max_parallel_tasks", table: "job").map(Int.init)
-            var running = 0
-            if let cap, cap > 0 {
-                running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
-                    [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0
+            // Each job in a savepoint of its own: a job whose rows do not decode is skipped (and logged),
+            // not every job behind it.
+            let jobName = (try? job.text("id", table: "job")) ?? "?"
+            try step("dispatching job \(jobName)", db, &effects) { effects in
+                let poolPK = try job.int64("live_pool_pk", table: "pool")
+                guard var slots = freeByPool[poolPK], slots.contains(where: { $0.free > 0 }) else { return }
+                let jobPK = try job.int64("pk", table: "job")
+                let cap = try job.optionalInt64("max_parallel_tasks", table: "job").map(Int.init)
+                var running = 0
+                if let cap, cap > 0 {
+                    running = try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
+                        [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0
+                }
+                let budget = Placement.budget(freeSlots: slots.reduce(0) { $0 + $1.free }, maxParallelTasks: cap, running: running)
+                guard budget > 0 else { return }
+                let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK])
+                    .map { try $0.int64("node_pk", table: "job_node") })
+                // Only tasks that fit some node now: otherwise a task needing more slots than any node
+                // has (§12.24) would fill the LIMIT and hold back every task queued behind it, forever.
+                let largest = Placement.largestFit(slots, ineligible: ineligible)
+                guard largest > 0 else { return }
+                let tasks = try db.query(
+                    """
+                    SELECT t.* FROM task t WHERE t.job_pk = ? AND t.state = 'active' AND t.required_slots <= ?
+                      AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.task_pk = t.pk AND NOT EXISTS (
+                          SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
+                    ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
+                    """, [jobPK, largest, budget])
+                guard !tasks.isEmpty else { return }
+                let needs = try tasks.map { Int(try $0.int64("required_slots", table: "task")) }
+                // A stored preparation task that does not decode is a corrupt job, never "no preparation".
+                let preparationTask = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job")
+                let records = preparationTask == nil ? [:] : try preparationRecords(db, jobPK: jobPK)
+                let assignments = DispatchPlan.assign(needs, on: &slots, ineligible: ineligible,
+                    fill: NodeFill(try job.optionalText("node_fill_type", table: "pool")), budget: budget,
+                    preparation: preparationTask.map {
+                        DispatchPlan.Preparation(rerunOnNodeRebootAfterSuccess: $0.rerunOnNodeRebootAfterSuccess, waitForSuccess: $0.waitForSuccess)
+                    }, records: records)
+                for assignment in assignments {
+                    effects.launches += try assign(db, tasks[assignment.task], job: job, assignment, preparationTask: preparationTask, now: now)
+                    effects.dispatched = true
+                }
+                freeByPool[poolPK] = slots
             }
-            let budget = Placement.budget(freeSlots: slots.reduce(0) { $0 + $1.free }, maxParallelTasks: cap, running: running)
-            guard budget > 0 else { continue }
-            let ineligible = Set(try db.query("SELECT node_pk FROM job_node WHERE job_pk = ? AND eligible = 0", [jobPK])
-                .map { try $0.int64("node_pk", table: "job_node") })
-            // Only tasks that fit some node now: otherwise a task needing more slots than any node
-            // has (§12.24) would fill the LIMIT and hold back every task queued behind it, forever.
-            let largest = Placement.largestFit(slots, ineligible: ineligible)
-            guard largest > 0 else { continue }
-            let tasks = try db.query(
-                """
-                SELECT t.* FROM task t WHERE t.job_pk = ? AND t.state = 'active' AND t.required_slots <= ?
-                  AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.task_pk = t.pk AND NOT EXISTS (
-                      SELECT 1 FROM task u WHERE u.job_pk = t.job_pk AND u.id = d.depends_on_id AND u.satisfies_dependents = 1))
-                ORDER BY t.is_job_manager DESC, t.pk LIMIT ?
-                """, [jobPK, largest, budget])
-            guard !tasks.isEmpty else { continue }
-            let needs = try tasks.map { Int(try $0.int64("required_slots", table: "task")) }
-            // A stored preparation task that does not decode is a corrupt job, never "no preparation".
-            let preparationTask = try job.json(JobPreparationTask.self, "job_preparation_task", table: "job")
-            let records = preparationTask == nil ? [:] : try preparationRecords(db, jobPK: jobPK)
-            let assignments = DispatchPlan.assign(needs, on: &slots, ineligible: ineligible,
-                fill: NodeFill(try job.optionalText("node_fill_type", table: "pool")), budget: budget,
-                preparation: preparationTask.map {
-                    DispatchPlan.Preparation(rerunOnNodeRebootAfterSuccess: $0.rerunOnNodeRebootAfterSuccess, waitForSuccess: $0.waitForSuccess)
-                }, records: records)
-            for assignment in assignments {
-                effects.launches += try assign(db, tasks[assignment.task], job: job, assignment, preparationTask: preparationTask, now: now)
-                effects.dispatched = true
-            }
-            freeByPool[poolPK] = slots
         }
     }
 
