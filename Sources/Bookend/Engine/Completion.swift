@@ -236,13 +236,17 @@ extension Engine {
     func startTask(_ db: Connection, _ task: Row, job: Row, nodePK: Int64, now date: Date) throws -> Int64 {
         let now = Timestamp.string(date)
         let attempt = Int(try task.int64("attempt", table: "task")) + 1
-        let node = try db.query("SELECT id, root_dir FROM node WHERE pk = ?", [nodePK]).first
+        guard let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first else {
+            throw BookendError.internalError("node row pk \(nodePK): gone while starting a task there")
+        }
         try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
-            .start(nodePK: nodePK, nodeID: node?["id"].string, attempt: attempt), now: now, log: &pendingEvents)
-        let directory = ((node?["root_dir"].string ?? "") as NSString).appendingPathComponent(
-            "workitems/\(job["id"].string ?? "")/job-1/\(task["id"].string ?? "")")
-        return try beginExecution(db, kind: ExecutionKind.task.rawValue, nodePK: nodePK, jobPK: job["pk"].int64, taskPK: task["pk"].int64,
-            attempt: attempt, taskDirectory: directory, wallClockMilliseconds: task["max_wall_clock_time_ms"].int64,
-            retryCount: task["retry_count"].int ?? 0, requeueCount: task["requeue_count"].int ?? 0, now: date)
+            .start(nodePK: nodePK, nodeID: try node.text("id", table: "node"), attempt: attempt), now: now, log: &pendingEvents)
+        let directory = (try node.text("root_dir", table: "node") as NSString).appendingPathComponent(
+            "workitems/\(try job.text("id", table: "job"))/job-1/\(try task.text("id", table: "task"))")
+        return try beginExecution(db, kind: ExecutionKind.task.rawValue, nodePK: nodePK, jobPK: try job.int64("pk", table: "job"),
+            taskPK: try task.int64("pk", table: "task"), attempt: attempt, taskDirectory: directory,
+            wallClockMilliseconds: try task.optionalInt64("max_wall_clock_time_ms", table: "task"),
+            retryCount: Int(try task.int64("retry_count", table: "task")), requeueCount: Int(try task.int64("requeue_count", table: "task")),
+            now: date)
     }
 }

@@ -243,7 +243,8 @@ extension Engine {
             for nodePK in ReleasePlan.starts(pending) {
                 try JobNodeStore.startRelease(db, JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: jobID, poolID: poolID, nodeID: nil),
                     now: nowText, log: &pendingEvents)
-                let directory = ((roots[nodePK] ?? "") as NSString).appendingPathComponent("workitems/\(jobID)/job-1/\(release.id ?? "jobrelease")")
+                guard let root = roots[nodePK] else { continue }  // starts() names only the nodes read
+                let directory = (root as NSString).appendingPathComponent("workitems/\(jobID)/job-1/\(release.id ?? "jobrelease")")
                 let attempt = (try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND node_pk = ? AND kind = 'release'", [jobPK, nodePK]).int ?? 0) + 1
                 effects.launches.append(try beginExecution(db, kind: ExecutionKind.release.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
                     attempt: attempt, taskDirectory: directory, wallClockMilliseconds: min(wall, Engine.releaseWallClockCap),

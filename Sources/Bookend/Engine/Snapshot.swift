@@ -19,6 +19,10 @@ struct ExecutionRecord: Sendable {
     /// `<node>/volatile/executions/<pk>-<nonce>`: where the shim writes `pid` and `exit`.
     var statusDirectory: String
     var retryCount: Int
+    /// When it started (or, while `starting`, when its intent committed).
+    var startTime: String
+    /// When its wall clock runs out, if it has one.
+    var deadline: String?
     /// The process, once its launch (or its adoption) was recorded.
     var identity: ProcessIdentity?
     /// Why Bookend decided to end it, if it did.
@@ -36,6 +40,8 @@ struct ExecutionRecord: Sendable {
         taskDirectory = try row.text("task_dir", table: table)
         statusDirectory = try row.text("status_dir", table: table)
         retryCount = Int(try row.int64("retry_count", table: table))
+        startTime = try row.text("start_time", table: table)
+        deadline = try row.optionalText("deadline", table: table)
         let pid = try row.optionalInt64("pid", table: table)
         let start = try row.optionalInt64("pid_start_time", table: table)
         if let pid, let start, let pid32 = Int32(exactly: pid) {
