@@ -54,7 +54,7 @@ struct ExecutionRecord: Sendable {
         killReason = try row.optionalState(KillReason.self, "kill_reason", table: table)
     }
 
-    /// Every execution in `state` (`running`: those whose exit the pass looks for).
+    /// The executions `filter` selects (`state = 'running'`: those whose exit the pass looks for), in key order.
     static func all(_ db: Connection, where filter: String, _ arguments: [any SQLiteBindable] = []) throws -> [ExecutionRecord] {
         try db.query("SELECT * FROM execution WHERE \(filter) ORDER BY pk", arguments).map(ExecutionRecord.init)
     }
