@@ -31,6 +31,9 @@ public final class Connection {
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// Transactions (`transaction(_:)`) that committed having changed at least one row: what the
+    /// engine's write cost is counted in (a transaction that changed nothing writes no WAL frame).
+    public private(set) var writeTransactions = 0
 
     public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
         self.path = path
@@ -147,6 +150,7 @@ public final class Connection {
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if anything throws and rethrowing
     /// the first error.
     public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        let changesBefore = sqlite3_total_changes64(handle)
         try execute("BEGIN IMMEDIATE")
         let value: T
         do {
@@ -161,6 +165,7 @@ public final class Connection {
             if isInTransaction { try? execute("ROLLBACK") }
             throw error
         }
+        if sqlite3_total_changes64(handle) != changesBefore { writeTransactions += 1 }
         return value
     }
 }

@@ -5,8 +5,8 @@ import SQLite
 extension Engine {
     /// Completes an execution exactly once and applies what follows from it (retries, task state,
     /// preparation and release bookkeeping, job actions). Returns executions to launch after commit.
-    func finishExecution(_ db: Connection, _ row: Row, _ outcome: Outcome, now date: Date) throws -> [Int64] {
-        let pk = row["pk"].int64 ?? 0
+    func finishExecution(_ db: Connection, _ execution: ExecutionRecord, _ outcome: Outcome, now date: Date) throws -> [Int64] {
+        let pk = execution.pk
         let now = Timestamp.string(date)
         let interrupted: Bool = { if case .interrupted = outcome { return true }; return false }()
         let result: ExecutionResult? = interrupted ? nil : (outcome.succeeded ? .success : .failure)
@@ -15,19 +15,19 @@ extension Engine {
         guard completed else { return [] }  // already completed: never twice
         CrashPoint.hit("execution.completed")
         // The exit is recorded once this transaction commits; only then may its file go.
-        retiredStatusDirectories.append(row["status_dir"].string ?? "")
-        if case .fault(let info) = outcome { try recordFault(db, row, info, now: now) }
-        let nodePK = row["node_pk"].int64 ?? 0
-        switch try row.state(ExecutionKind.self, "kind", table: "execution") {
+        retiredStatusDirectories.append(execution.statusDirectory)
+        if case .fault(let info) = outcome { try recordFault(db, execution, info, now: now) }
+        let nodePK = execution.nodePK
+        switch execution.kind {
         case .task:
-            guard let task = try db.query("SELECT * FROM task WHERE pk = ?", [row["task_pk"]]).first,
+            guard let task = try db.query("SELECT * FROM task WHERE pk = ?", [execution.taskPK]).first,
                 let job = try db.query("SELECT * FROM job WHERE pk = ?", [task["job_pk"]]).first
             else { return [] }
-            return try taskExecutionEnded(db, task, job: job, execution: row, outcome, now: now)
+            return try taskExecutionEnded(db, task, job: job, execution: execution, outcome, now: now)
         case .preparation:
-            return try preparationEnded(db, row, outcome, now: date)
+            return try preparationEnded(db, execution, outcome, now: date)
         case .release:
-            guard let jobPK = row["job_pk"].int64 else { return [] }
+            guard let jobPK = execution.jobPK else { return [] }
             let key = try jobNodeKey(db, jobPK: jobPK, nodePK: nodePK)
             if let result {
                 try JobNodeStore.completeRelease(db, key, result: result, exitCode: outcome.exitCode, failureInfo: outcome.failureInfo,
@@ -38,19 +38,19 @@ extension Engine {
             }
             return []
         case .start:
-            return try startTaskEnded(db, row, outcome, now: date)
+            return try startTaskEnded(db, execution, outcome, now: date)
         }
     }
 
     /// Logs a fault and appends it to the event log (`execution.fault`), so it is seen beside the
     /// failed task's `failureInfo`.
-    private func recordFault(_ db: Connection, _ row: Row, _ info: FailureInfo, now: String) throws {
+    private func recordFault(_ db: Connection, _ execution: ExecutionRecord, _ info: FailureInfo, now: String) throws {
         let names = try db.query(
             """
             SELECT n.id AS node_id, p.id AS pool_id, j.id AS job_id, t.id AS task_id FROM node n JOIN pool p ON p.pk = n.pool_pk
             LEFT JOIN job j ON j.pk = ? LEFT JOIN task t ON t.pk = ? WHERE n.pk = ?
-            """, [row["job_pk"], row["task_pk"], row["node_pk"]]).first
-        logger.error("execution \(row["pk"].int64 ?? 0) (\(row["kind"].string ?? "")) failed: \(info.code): \(info.message ?? "")",
+            """, [execution.jobPK, execution.taskPK, execution.nodePK]).first
+        logger.error("execution \(execution.pk) (\(execution.kind.rawValue)) failed: \(info.code): \(info.message ?? "")",
             metadata: ["job": "\(names?["job_id"].string ?? "")", "task": "\(names?["task_id"].string ?? "")", "node": "\(names?["node_id"].string ?? "")"])
         try record(db, "execution.fault", pool: names?["pool_id"].string, node: names?["node_id"].string, job: names?["job_id"].string,
             task: names?["task_id"].string, to: "completed", detail: encodeJSON(info), now: now)
@@ -78,7 +78,7 @@ extension Engine {
             poolID: try names.text("pool_id", table: "job"), nodeID: names["node_id"].string)
     }
 
-    private func taskExecutionEnded(_ db: Connection, _ task: Row, job: Row, execution: Row, _ outcome: Outcome, now: String) throws -> [Int64] {
+    private func taskExecutionEnded(_ db: Connection, _ task: Row, job: Row, execution: ExecutionRecord, _ outcome: Outcome, now: String) throws -> [Int64] {
         let key = try TaskKey(task: task, job: job)
         let from = try task.state(TaskState.self, table: "task")
         switch TaskExitDecision.decide(outcome, retryCount: Int(try task.int64("retry_count", table: "task")),
@@ -93,9 +93,10 @@ extension Engine {
             break
         }
         let date = Timestamp.date(now) ?? Date()
-        try setRetention(db, execution["pk"].int64 ?? 0, kind: .task, jobPK: nil, taskRetention: task["retention_time_ms"].int64, date: date)
+        try setRetention(db, execution.pk, kind: .task, jobPK: nil, taskRetention: try task.optionalInt64("retention_time_ms", table: "task"),
+            date: date)
         try db.run("UPDATE node SET total_tasks_run = total_tasks_run + 1, total_tasks_succeeded = total_tasks_succeeded + ? WHERE pk = ?",
-            [outcome.succeeded ? 1 : 0, execution["node_pk"]])
+            [outcome.succeeded ? 1 : 0, execution.nodePK])
         try completeTask(db, task, job: job, result: outcome, now: now)
         return []
     }
@@ -140,10 +141,12 @@ extension Engine {
         }
     }
 
-    private func preparationEnded(_ db: Connection, _ execution: Row, _ outcome: Outcome, now date: Date) throws -> [Int64] {
+    private func preparationEnded(_ db: Connection, _ execution: ExecutionRecord, _ outcome: Outcome, now date: Date) throws -> [Int64] {
         let now = Timestamp.string(date)
-        let jobPK = try execution.int64("job_pk", table: "execution")
-        let nodePK = try execution.int64("node_pk", table: "execution")
+        guard let jobPK = execution.jobPK else {
+            throw BookendError.internalError("execution row pk \(execution.pk), column job_pk: NULL for a preparation")
+        }
+        let nodePK = execution.nodePK
         guard let job = try db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first,
             let record = try JobNodeStore.read(db, jobPK: jobPK, nodePK: nodePK)
         else { return [] }
@@ -171,7 +174,7 @@ extension Engine {
             try JobNodeStore.retryPreparation(db, key, from: record.phase, now: now)
             let wall = preparation.constraints?.maxWallClockTime.flatMap { try? ISODuration.parse($0) }
             let pk = try beginExecution(db, kind: ExecutionKind.preparation.rawValue, nodePK: nodePK, jobPK: jobPK, taskPK: nil,
-                attempt: (execution["attempt"].int ?? 1) + 1, taskDirectory: execution["task_dir"].string ?? "",
+                attempt: execution.attempt + 1, taskDirectory: execution.taskDirectory,
                 wallClockMilliseconds: wall, retryCount: record.retryCount + 1, requeueCount: 0, now: date)
             return [pk]
         }
@@ -179,7 +182,7 @@ extension Engine {
         try JobNodeStore.completePreparation(db, key, from: record.phase, result: succeeded ? .success : .failure,
             exitCode: outcome.exitCode, failureInfo: outcome.failureInfo, eligible: succeeded || preparation.waitForSuccess == false,
             now: now, log: &pendingEvents)
-        try setRetention(db, execution["pk"].int64 ?? 0, kind: .preparation, jobPK: jobPK, date: date)
+        try setRetention(db, execution.pk, kind: .preparation, jobPK: jobPK, date: date)
         let waiting = try db.query("SELECT * FROM task WHERE job_pk = ? AND node_pk = ? AND state = ? ORDER BY pk",
             [jobPK, nodePK, TaskState.preparing.rawValue])
         if succeeded {
@@ -204,18 +207,18 @@ extension Engine {
         return []
     }
 
-    private func startTaskEnded(_ db: Connection, _ execution: Row, _ outcome: Outcome, now date: Date) throws -> [Int64] {
-        let nodePK = try execution.int64("node_pk", table: "execution")
+    private func startTaskEnded(_ db: Connection, _ execution: ExecutionRecord, _ outcome: Outcome, now date: Date) throws -> [Int64] {
+        let nodePK = execution.nodePK
         let now = Timestamp.string(date)
         guard case .interrupted = outcome else {
             guard let start = try db.query("SELECT n.pk, n.state, p.start_task FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?", [nodePK]).first
             else { return [] }
             let spec = try start.json(StartTask.self, "start_task", table: "pool")
             if case .exited(let code) = outcome, code != 0 {
-                let retries = Int(try execution.int64("retry_count", table: "execution"))
+                let retries = execution.retryCount
                 if RetryRule.allowsAnother(retryCount: retries, maxRetryCount: spec?.maxTaskRetryCount ?? 0) {
                     let pk = try beginExecution(db, kind: ExecutionKind.start.rawValue, nodePK: nodePK, jobPK: nil, taskPK: nil,
-                        attempt: (execution["attempt"].int ?? 1) + 1, taskDirectory: execution["task_dir"].string ?? "",
+                        attempt: execution.attempt + 1, taskDirectory: execution.taskDirectory,
                         wallClockMilliseconds: nil, retryCount: retries + 1, requeueCount: 0, now: date)
                     return [pk]
                 }
@@ -233,13 +236,17 @@ extension Engine {
     func startTask(_ db: Connection, _ task: Row, job: Row, nodePK: Int64, now date: Date) throws -> Int64 {
         let now = Timestamp.string(date)
         let attempt = Int(try task.int64("attempt", table: "task")) + 1
-        let node = try db.query("SELECT id, root_dir FROM node WHERE pk = ?", [nodePK]).first
+        guard let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first else {
+            throw BookendError.internalError("node row pk \(nodePK): gone while starting a task there")
+        }
         try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
-            .start(nodePK: nodePK, nodeID: node?["id"].string, attempt: attempt), now: now, log: &pendingEvents)
-        let directory = ((node?["root_dir"].string ?? "") as NSString).appendingPathComponent(
-            "workitems/\(job["id"].string ?? "")/job-1/\(task["id"].string ?? "")")
-        return try beginExecution(db, kind: ExecutionKind.task.rawValue, nodePK: nodePK, jobPK: job["pk"].int64, taskPK: task["pk"].int64,
-            attempt: attempt, taskDirectory: directory, wallClockMilliseconds: task["max_wall_clock_time_ms"].int64,
-            retryCount: task["retry_count"].int ?? 0, requeueCount: task["requeue_count"].int ?? 0, now: date)
+            .start(nodePK: nodePK, nodeID: try node.text("id", table: "node"), attempt: attempt), now: now, log: &pendingEvents)
+        let directory = (try node.text("root_dir", table: "node") as NSString).appendingPathComponent(
+            "workitems/\(try job.text("id", table: "job"))/job-1/\(try task.text("id", table: "task"))")
+        return try beginExecution(db, kind: ExecutionKind.task.rawValue, nodePK: nodePK, jobPK: try job.int64("pk", table: "job"),
+            taskPK: try task.int64("pk", table: "task"), attempt: attempt, taskDirectory: directory,
+            wallClockMilliseconds: try task.optionalInt64("max_wall_clock_time_ms", table: "task"),
+            retryCount: Int(try task.int64("retry_count", table: "task")), requeueCount: Int(try task.int64("requeue_count", table: "task")),
+            now: date)
     }
 }

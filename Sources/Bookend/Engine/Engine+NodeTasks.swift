@@ -24,10 +24,7 @@ extension Engine {
                 ORDER BY t.state_transition_time DESC, t.pk DESC LIMIT ?
                 """, [poolID, nodeID, limit]
             ).map { row in
-                guard let pk = row["pk"].int64, let jobID = row["job_id"].string else {
-                    throw BookendError(.internalError, "InternalError", "task row of node \(nodeID) without pk or job id")
-                }
-                return NodeRecentTask(jobId: jobID, task: try task(db, pk: pk))
+                NodeRecentTask(jobId: try row.text("job_id", table: "job"), task: try task(db, pk: try row.int64("pk", table: "task")))
             }
         }
     }

@@ -17,6 +17,8 @@ struct LaunchPlan {
     /// The account non-admin work runs as (`execution.uid`); nil for admin work and when the engine is
     /// not root.
     var uid: UInt32?
+    /// A reason to end it is recorded: it must not spawn.
+    var killDecided: Bool
 }
 
 extension Engine {
@@ -30,7 +32,9 @@ extension Engine {
         _ db: Connection, kind: String, nodePK: Int64, jobPK: Int64?, taskPK: Int64?, attempt: Int,
         taskDirectory: String, wallClockMilliseconds: Int64?, retryCount: Int, requeueCount: Int, now: Date
     ) throws -> Int64 {
-        let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string ?? ""
+        guard let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ?", [nodePK]).string else {
+            throw BookendError.internalError("node row pk \(nodePK), column root_dir: no such node, or NULL")
+        }
         let deadline = wallClockMilliseconds.flatMap { Timestamp.deadline(after: now, milliseconds: $0) }
         try db.run(
             """
@@ -83,10 +87,10 @@ extension Engine {
             """, [pk]).first
         else { throw BookendError.internalError("execution \(pk) vanished") }
         let kind = try row.state(ExecutionKind.self, "kind", table: "execution")
-        let root = row["root_dir"].string ?? ""
+        let joined = "execution (with its task, job and pool)"
+        let root = try row.text("root_dir", table: joined)
         // The row is the execution joined with its task, job and pool: a stored spec that does not
         // decode fails the launch (naming the column), never runs an empty command or a default identity.
-        let joined = "execution (with its task, job and pool)"
         let preparation = try row.json(JobPreparationTask.self, "job_preparation_task", table: joined)
         var commandLine = ""
         var ownSettings: [EnvironmentSetting] = []
@@ -96,7 +100,7 @@ extension Engine {
         switch kind {
         case .task:
             let spec = try row.json(TaskSpec.self, "task_spec", table: joined)
-            commandLine = row["command_line"].string ?? ""
+            commandLine = try row.text("command_line", table: joined)
             ownSettings = spec?.environmentSettings ?? []
             files = spec?.resourceFiles ?? []
             identity = spec?.userIdentity ?? .nonAdmin
@@ -121,7 +125,7 @@ extension Engine {
             files = start?.resourceFiles ?? []
             identity = start?.userIdentity ?? .nonAdmin
         }
-        let taskDirectory = row["task_dir"].string ?? ""
+        let taskDirectory = try row.text("task_dir", table: joined)
         let workingDirectory = (taskDirectory as NSString).appendingPathComponent("wd")
         let uid = row["uid"].int64.flatMap { UInt32(exactly: $0) }
         let user = identity.isAdmin || !isRoot ? Engine.currentUserName() : uid.map(TaskAccounts.name) ?? Engine.currentUserName()
@@ -139,9 +143,9 @@ extension Engine {
         var batch: [String: String] = [
             "AZ_BATCH_ACCOUNT_NAME": configuration.accountName,
             "AZ_BATCH_ACCOUNT_URL": configuration.accountURL,
-            "AZ_BATCH_POOL_ID": row["pool_id"].string ?? "",
-            "AZ_BATCH_NODE_ID": row["node_id"].string ?? "",
-            "AZ_BATCH_NODE_IS_DEDICATED": row["is_dedicated"].int == 1 ? "true" : "false",
+            "AZ_BATCH_POOL_ID": try row.text("pool_id", table: joined),
+            "AZ_BATCH_NODE_ID": try row.text("node_id", table: joined),
+            "AZ_BATCH_NODE_IS_DEDICATED": try row.int64("is_dedicated", table: joined) == 1 ? "true" : "false",
             "AZ_BATCH_NODE_ROOT_DIR": root,
             "AZ_BATCH_NODE_SHARED_DIR": shared,
             "AZ_BATCH_NODE_STARTUP_DIR": (root as NSString).appendingPathComponent("startup"),
@@ -154,7 +158,7 @@ extension Engine {
             "AZ_BATCH_TASK_USER_IDENTITY": scope + (identity.isAdmin ? "Admin" : "NonAdmin"),
         ]
         if kind != .start {
-            let jobID = row["job_id"].string ?? ""
+            let jobID = try row.text("job_id", table: joined)
             batch["AZ_BATCH_JOB_ID"] = jobID
             batch["AZ_BATCH_TASK_ID"] = taskID ?? ""
             if let preparation, kind != .preparation {
@@ -176,8 +180,9 @@ extension Engine {
         }
         return LaunchPlan(
             executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
-            statusDirectory: row["status_dir"].string ?? "", environment: environment, resourceFiles: files,
-            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid)
+            statusDirectory: try row.text("status_dir", table: joined), environment: environment, resourceFiles: files,
+            isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid,
+            killDecided: try row.optionalState(KillReason.self, "kill_reason", table: joined) != nil)
     }
 
     /// Spawns the planned executions (after their `starting` rows committed) and records each one's
@@ -190,6 +195,9 @@ extension Engine {
         for pk in pks {
             do {
                 let plan = try launchPlanWithAccount(pk)
+                // Ended before it spawned (its job ended in the same pass that committed it, say): it
+                // never runs, and the next pass completes it with its kill reason's outcome.
+                if plan.killDecided { continue }
                 let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
                 if !plan.resourceFiles.isEmpty {
@@ -261,8 +269,8 @@ extension Engine {
                 }
                 let now = Date()
                 for (pk, failure) in failures {
-                    if let row = try db.query("SELECT * FROM execution WHERE pk = ?", [pk]).first {
-                        followUps += try finishExecution(db, row, .preProcessing(failure), now: now)
+                    if let execution = try ExecutionRecord.read(db, pk: pk) {
+                        followUps += try finishExecution(db, execution, .preProcessing(failure), now: now)
                     }
                 }
             }
@@ -289,9 +297,9 @@ extension Engine {
         let plan = try launchPlan(db, pk)
         guard isRoot, !plan.isAdmin, plan.uid == nil else { return plan }
         try transaction { db in
-            guard let row = try db.query("SELECT kind, node_pk, job_pk, task_pk FROM execution WHERE pk = ?", [pk]).first else { return }
-            try assignAccount(db, executionPK: pk, kind: row["kind"].string ?? "", nodePK: row["node_pk"].int64 ?? 0,
-                jobPK: row["job_pk"].int64, taskPK: row["task_pk"].int64)
+            guard let execution = try ExecutionRecord.read(db, pk: pk) else { return }
+            try assignAccount(db, executionPK: pk, kind: execution.kind.rawValue, nodePK: execution.nodePK,
+                jobPK: execution.jobPK, taskPK: execution.taskPK)
         }
         return try launchPlan(db, pk)
     }

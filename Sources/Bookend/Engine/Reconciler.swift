@@ -13,18 +13,16 @@ extension Engine {
     /// executions still running, records the exits of those that ended while it was down, re-runs
     /// the ones that never spawned, and treats those that vanished as lost with their node.
     func reconcile() throws {
-        let rows = try db.query("SELECT * FROM execution WHERE state <> 'completed' ORDER BY pk")
+        let executions = try ExecutionRecord.all(db, where: "state <> 'completed'")
         // A `starting` row without a pid file may belong to a shim forked an instant before the
         // crash that has not written its identity yet: give it a moment before deciding it never
         // spawned, or the command would run twice.
-        let unknown = rows.filter { $0["pid"] == .null && Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil
-            && FileManager.default.fileExists(atPath: $0["status_dir"].string ?? "") }
+        let unknown = executions.filter { $0.identity == nil && Supervisor.readIdentity(in: $0.statusDirectory) == nil
+            && FileManager.default.fileExists(atPath: $0.statusDirectory) }
         if !unknown.isEmpty {
             let started = ContinuousClock.now
-            let known = Set(rows.compactMap { row -> Int32? in
-                row["pid"].int64.map { Int32($0) } ?? Supervisor.readIdentity(in: row["status_dir"].string ?? "")?.pid
-            })
-            while unknown.contains(where: { Supervisor.readIdentity(in: $0["status_dir"].string ?? "") == nil }) {
+            let known = Set(executions.compactMap { $0.identity?.pid ?? Supervisor.readIdentity(in: $0.statusDirectory)?.pid })
+            while unknown.contains(where: { Supervisor.readIdentity(in: $0.statusDirectory) == nil }) {
                 let waited = ContinuousClock.now - started
                 // Past the grace period, keep waiting (up to 10x) only while a process that could be
                 // such a shim exists: a fork of a program like this one that is not a known shim.
@@ -34,43 +32,38 @@ extension Engine {
             }
         }
         var respawn: [Int64] = []
-        var ended: [(Row, Outcome)] = []
-        for row in rows {
-            let statusDirectory = row["status_dir"].string ?? ""
-            var identity: ProcessIdentity?
-            if let pid = row["pid"].int64, let start = row["pid_start_time"].int64 {
-                identity = ProcessIdentity(pid: Int32(pid), startTime: UInt64(bitPattern: start))
-            } else {
-                identity = Supervisor.readIdentity(in: statusDirectory)
-            }
-            // Liveness before the exit file, as in collectExits: a file read after the process was
-            // seen gone is final.
+        var ended: [(ExecutionRecord, Outcome)] = []
+        for execution in executions {
+            // The row's identity, or the one the shim wrote if the row never got it.
+            let identity = execution.identity ?? Supervisor.readIdentity(in: execution.statusDirectory)
+            // Liveness before the exit file, as in the pass's snapshot: a file read after the process
+            // was seen gone is final.
             let alive = identity.map(Supervisor.isAlive) ?? false
-            if let status = Supervisor.readStatus(in: statusDirectory) {
+            if let status = Supervisor.readStatus(in: execution.statusDirectory) {
                 // Finished while nobody watched: its exit is recorded now, exactly once.
-                ended.append((row, outcome(for: row, status: status)))
+                ended.append((execution, outcome(for: execution, status: status)))
             } else if let identity, alive {
                 // Still running: adopt it. Its wall clock keeps counting from its original start
                 // (the stored deadline), and a kill decided before the crash is signalled by the loop.
-                if row["pid"] == .null {
-                    guard try ExecutionStore.recordProcess(db, pk: row.int64("pk", table: "execution"), pid: identity.pid,
+                if execution.identity == nil {
+                    guard try ExecutionStore.recordProcess(db, pk: execution.pk, pid: identity.pid,
                         pidStartTime: Int64(bitPattern: identity.startTime))
-                    else { throw BookendError.internalError("execution \(row["pk"].int64 ?? 0): adopted, yet no longer starting") }
+                    else { throw BookendError.internalError("execution \(execution.pk): adopted, yet no longer starting") }
                 }
                 watcher.watch(identity)
-            } else if identity != nil || row["kill_reason"] != .null {
+            } else if identity != nil || execution.killReason != nil {
                 // Spawned, then vanished without an exit status (its process tree was lost), or
                 // meant to be killed before it ever spawned.
-                ended.append((row, outcome(for: row, status: nil)))
+                ended.append((execution, outcome(for: execution, status: nil)))
             } else {
                 // Committed as starting but never spawned: starting it now runs it once, not twice.
                 // Its wall clock has not begun: it starts now, with the same limit.
-                if let start = Timestamp.date(row["start_time"].string ?? ""), let deadline = Timestamp.date(row["deadline"].string ?? "") {
+                if let start = Timestamp.date(execution.startTime), let deadline = execution.deadline.flatMap(Timestamp.date) {
                     let now = Date()
                     try db.run("UPDATE execution SET start_time = ?, deadline = ? WHERE pk = ?",
-                        [Timestamp.string(now), Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))), row["pk"]])
+                        [Timestamp.string(now), Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))), execution.pk])
                 }
-                respawn.append(row["pk"].int64 ?? 0)
+                respawn.append(execution.pk)
             }
         }
         if !ended.isEmpty {

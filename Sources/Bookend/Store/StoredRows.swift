@@ -59,3 +59,21 @@ extension Row {
         }
     }
 }
+
+extension Row {
+    /// An integer column that may be NULL.
+    func optionalInt64(_ column: String, table: String) throws -> Int64? {
+        let value = try value(column, table: table)
+        guard value != .null else { return nil }
+        guard let int = value.int64 else { throw corrupt(table, column, "\(value) is not an integer") }
+        return int
+    }
+
+    /// A text column that may be NULL.
+    func optionalText(_ column: String, table: String) throws -> String? {
+        let value = try value(column, table: table)
+        guard value != .null else { return nil }
+        guard let text = value.string else { throw corrupt(table, column, "\(value) is not text") }
+        return text
+    }
+}

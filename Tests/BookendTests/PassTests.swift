@@ -1,0 +1,50 @@
+@testable import Bookend
+import Foundation
+import SQLite
+import Testing
+
+/// The scheduler pass on a real engine: what it costs in write transactions, and that one job whose
+/// rows do not decode is skipped without holding back the rest of the pass.
+@Suite struct PassTests {
+    /// Tasks run one after another on one slot: each pass that sees a task end records that exit and
+    /// dispatches the next task in one transaction, then records the new process in one more. Before
+    /// the pass was one transaction, the exit, the dispatch and the record committed separately (three
+    /// or more per task).
+    @Test func sequentialTasksCostAtMostTwoWriteTransactionsEach() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            let tasks = 20
+            let before = await h.engine.writeTransactions
+            // One transaction adds them all.
+            _ = try await h.engine.addTasks(jobID: "job", (0..<tasks).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
+            try await h.waitForTasks("job")
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.nodes(poolID: "pool").allSatisfy { $0.state == .idle } }
+            let writes = await h.engine.writeTransactions - before
+            // The ingest, 2 per task, and the node going idle after the last.
+            #expect(writes <= 1 + 2 * tasks + 1, "\(writes) write transactions for \(tasks) sequential tasks")
+            #expect(try await h.sql("SELECT count(*) FROM task WHERE result = 'success'") == [["\(tasks)"]])
+        }
+    }
+
+    /// A job whose stored preparation task no longer decodes fails its own dispatch (logged, rolled
+    /// back to its savepoint); the job behind it in dispatch order still runs its tasks.
+    @Test func aJobThatCannotBeReadIsSkippedAndTheJobsBehindItRun() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.engine.createJob(JobSpec(id: "broken", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                priority: 10))
+            try await h.engine.addTask(jobID: "broken", TaskSpec(id: "t", commandLine: "/bin/true"))
+            // No pool yet: nothing is dispatched while the row is changed underneath.
+            let db = try Connection(path: DataDirectory.databasePath(h.directory))
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'broken'"#)
+            try await h.engine.createJob(JobSpec(id: "fine", poolID: "pool"))
+            try await h.engine.addTask(jobID: "fine", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.pool()
+            try await h.waitForTasks("fine")
+            #expect(try await h.engine.task(jobID: "fine", taskID: "t").executionInfo.result == "success")
+            #expect(try await h.sql("SELECT state FROM task WHERE id = 't' AND job_pk = (SELECT pk FROM job WHERE id = 'broken')") == [["active"]])
+        }
+    }
+}
