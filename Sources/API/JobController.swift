@@ -113,7 +113,7 @@ struct JobController: Sendable {
     }
 
     func taskCounts(_ request: APIRequest, _ id: String) async throws -> Reply {
-        var object = try Wire.object(try engine.taskCounts(jobID: id))
+        var object = try Render.taskCounts(try engine.taskCounts(jobID: id))
         object["odata.metadata"] = Wire.metadata(request.baseURL, "taskcounts/@Element")
         return .json(object)
     }

@@ -75,26 +75,9 @@ struct NodeController: Sendable {
     /// `GET /nodecounts`: nodes per pool by state, dedicated and low-priority apart.
     func counts(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.nodeCounts)
-        let wireStates: [String: String] = [
-            "starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool", "waitingforstarttask": "waitingForStartTask",
-            "upgradingos": "upgradingOS",
-        ]
-        let names = ["creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting", "startTaskFailed",
-            "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated", "deallocating", "upgradingOS"]
         var items: [(key: String, object: [String: JSONValue])] = []
         for pool in try await engine.pools() {
-            var dedicated = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
-            var low = dedicated
-            for node in try await engine.nodes(poolID: pool.id) {
-                let name = wireStates[node.state.rawValue] ?? node.state.rawValue
-                if node.isDedicated { dedicated[name, default: 0] += 1 } else { low[name, default: 0] += 1 }
-            }
-            func object(_ counts: [String: Int]) -> JSONValue {
-                var result = counts.mapValues { JSONValue.number(Double($0)) }
-                result["total"] = .number(Double(counts.values.reduce(0, +)))
-                return .object(result)
-            }
-            items.append((key: pool.id, object: ["poolId": .string(pool.id), "dedicated": object(dedicated), "lowPriority": object(low)]))
+            items.append((key: pool.id, object: try Render.nodeCounts(poolID: pool.id, nodes: try await engine.nodes(poolID: pool.id))))
         }
         return query.page(items, request: request, metadata: "poolnodecounts")
     }
