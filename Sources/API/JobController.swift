@@ -36,8 +36,8 @@ struct JobController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.jobs)
-        let items = try await engine.jobs().map { (key: $0.id, object: try Render.job($0, request.baseURL)) }
-        return query.page(items, request: request, metadata: "jobs")
+        let items = try await engine.jobs().map { (key: $0.id, item: Render.job($0, request.baseURL)) }
+        return try query.page(items, request: request, metadata: "jobs")
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
@@ -55,7 +55,7 @@ struct JobController: Sendable {
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let job = try engine.job(id: id)
         let reason = try engine.whyWaiting(jobID: job.id)
-        return try Render.single(request, try Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
+        return try Render.single(request, Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }
 
@@ -107,14 +107,12 @@ struct JobController: Sendable {
     func prepReleaseStatus(_ request: APIRequest, _ id: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.prepRelease)
         let items = try engine.prepReleaseStatus(jobID: id).map {
-            (key: $0.nodeId, object: try Render.prepRelease($0, request.baseURL))
+            (key: $0.nodeId, item: Render.prepRelease($0, request.baseURL))
         }
-        return query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
+        return try query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
     }
 
     func taskCounts(_ request: APIRequest, _ id: String) async throws -> Reply {
-        var object = try Render.taskCounts(try engine.taskCounts(jobID: id))
-        object["odata.metadata"] = Wire.metadata(request.baseURL, "taskcounts/@Element")
-        return .json(object)
+        try Render.taskCounts(request, try engine.taskCounts(jobID: id))
     }
 }

@@ -28,27 +28,22 @@ struct NodeController: Sendable {
         let query = try ListQuery(request, properties: FilterProperties.nodes)
         let pool = try await engine.pool(id: poolID)
         let items = try await engine.nodes(poolID: poolID).map { node in
-            (key: node.id, object: try render(node, pool, request))
+            (key: node.id, item: try render(node, pool, request))
         }
-        return query.page(items, request: request, metadata: "nodes")
+        return try query.page(items, request: request, metadata: "nodes")
     }
 
     func get(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
         let pool = try await engine.pool(id: poolID)
         let node = try await engine.node(poolID: poolID, nodeID: nodeID)
-        var headers = [("Last-Modified", Wire.httpDate(iso: node.stateTransitionTime))]
-        if try Preconditions.notModified(request, eTag: "", lastModified: node.stateTransitionTime) {
-            return .empty(304, headers: headers)
-        }
-        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try render(node, pool, request))
-        body["odata.metadata"] = Wire.metadata(request.baseURL, "nodes/@Element")
-        headers.append(("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID)))
-        return .json(body, headers: headers)
+        // Nodes have no ETag: Last-Modified is their state's transition time.
+        return try Render.single(request, try render(node, pool, request), metadata: "nodes/@Element", eTag: "",
+            lastModified: node.stateTransitionTime, headers: [("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID))])
     }
 
-    private func render(_ node: Node, _ pool: Pool, _ request: APIRequest) throws -> [String: JSONValue] {
+    private func render(_ node: Node, _ pool: Pool, _ request: APIRequest) throws -> some SingleEntity {
         let recent = try engine.recentTasks(poolID: pool.id, nodeID: node.id)
-        return try Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
+        return Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
     }
 
     struct DisableSchedulingBody: Decodable {
@@ -75,10 +70,10 @@ struct NodeController: Sendable {
     /// `GET /nodecounts`: nodes per pool by state, dedicated and low-priority apart.
     func counts(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.nodeCounts)
-        var items: [(key: String, object: [String: JSONValue])] = []
+        var items = [(key: String, item: Render.NodeCounts)]()
         for pool in try await engine.pools() {
-            items.append((key: pool.id, object: try Render.nodeCounts(poolID: pool.id, nodes: try await engine.nodes(poolID: pool.id))))
+            items.append((key: pool.id, item: Render.nodeCounts(poolID: pool.id, nodes: try await engine.nodes(poolID: pool.id))))
         }
-        return query.page(items, request: request, metadata: "poolnodecounts")
+        return try query.page(items, request: request, metadata: "poolnodecounts")
     }
 }

@@ -27,8 +27,8 @@ struct PoolController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.pools)
-        let items = try await engine.pools().map { (key: $0.id, object: try Render.pool($0, request.baseURL)) }
-        return query.page(items, request: request, metadata: "pools")
+        let items = try await engine.pools().map { (key: $0.id, item: Render.pool($0, request.baseURL)) }
+        return try query.page(items, request: request, metadata: "pools")
     }
 
     /// `GET /poolusagemetrics`: Azure reports core hours per pool per aggregation interval for
@@ -36,7 +36,7 @@ struct PoolController: Sendable {
     /// empty; its query is still checked, so a client learns of a bad `$filter` here as on Azure.
     func usageMetrics(_ request: APIRequest) throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.poolUsageMetrics)
-        return query.page([], request: request, metadata: "poolusagemetrics")
+        return query.emptyPage(request: request, metadata: "poolusagemetrics")
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
@@ -49,7 +49,7 @@ struct PoolController: Sendable {
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let pool = try await engine.pool(id: id)
-        return try Render.single(request, try Render.pool(pool, request.baseURL), metadata: "pools/@Element",
+        return try Render.single(request, Render.pool(pool, request.baseURL), metadata: "pools/@Element",
             eTag: pool.eTag, lastModified: pool.lastModified)
     }
 

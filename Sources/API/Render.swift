@@ -2,61 +2,57 @@ import BatchModels
 import Bookend
 import Foundation
 
-/// Engine entities → wire objects: each is converted to its BatchModels type (Conversion/, one
-/// file per resource) and encoded as a JSON object, which `$select`, `$filter` and paging work on.
+/// Engine entities → the BatchModels wire types (the conversions are in Conversion/, one file per
+/// resource), and the answers that carry them.
 enum Render {
-    static func pool(_ pool: Pool, _ base: String) throws -> [String: JSONValue] {
-        try Wire.object(BatchPool(pool, base: base))
+    static func pool(_ pool: Pool, _ base: String) -> BatchPool { BatchPool(pool, base: base) }
+
+    static func node(_ node: Node, pool: Pool, recentTasks: [NodeRecentTask], _ base: String) -> BatchNode {
+        BatchNode(node, pool: pool, recentTasks: recentTasks, base: base)
     }
 
-    static func node(_ node: Node, pool: Pool, recentTasks: [NodeRecentTask], _ base: String) throws -> [String: JSONValue] {
-        try Wire.object(BatchNode(node, pool: pool, recentTasks: recentTasks, base: base))
+    static func job(_ job: Job, _ base: String, reason: WaitReason? = nil) -> BatchJob { BatchJob(job, base: base, reason: reason) }
+
+    static func task(_ task: JobTask, jobID: String, _ base: String, reason: WaitReason? = nil) -> BatchTask {
+        BatchTask(task, jobID: jobID, base: base, reason: reason)
     }
 
-    static func job(_ job: Job, _ base: String, reason: WaitReason? = nil) throws -> [String: JSONValue] {
-        try Wire.object(BatchJob(job, base: base, reason: reason))
+    static func prepRelease(_ status: PrepReleaseStatus, _ base: String) -> BatchJobPreparationAndReleaseTaskStatus {
+        BatchJobPreparationAndReleaseTaskStatus(status, base: base)
     }
 
-    static func task(_ task: JobTask, jobID: String, _ base: String, reason: WaitReason? = nil) throws -> [String: JSONValue] {
-        try Wire.object(BatchTask(task, jobID: jobID, base: base, reason: reason))
-    }
+    static func file(_ file: NodeFileInfo, urlPrefix: String) -> BatchNodeFile { BatchNodeFile(file, urlPrefix: urlPrefix) }
 
-    static func prepRelease(_ status: PrepReleaseStatus, _ base: String) throws -> [String: JSONValue] {
-        try Wire.object(BatchJobPreparationAndReleaseTaskStatus(status, base: base))
-    }
+    typealias NodeCounts = BatchPoolNodeCounts
+    static func nodeCounts(poolID: String, nodes: [Node]) -> NodeCounts { BatchPoolNodeCounts(poolID: poolID, nodes: nodes) }
 
-    static func file(_ file: NodeFileInfo, urlPrefix: String) throws -> [String: JSONValue] {
-        try Wire.object(BatchNodeFile(file, urlPrefix: urlPrefix))
-    }
-
-    static func taskCounts(_ counts: TaskCounts) throws -> [String: JSONValue] {
-        try Wire.object(BatchTaskCountsResult(counts))
-    }
-
-    static func nodeCounts(poolID: String, nodes: [Node]) throws -> [String: JSONValue] {
-        try Wire.object(BatchPoolNodeCounts(poolID: poolID, nodes: nodes))
+    static func taskCounts(_ request: APIRequest, _ counts: TaskCounts) throws -> Reply {
+        try .json(model: BatchTaskCountsResult(odataMetadata: Wire.metadataURL(request.baseURL, "taskcounts/@Element"), taskCounts: .init(counts.taskCounts),
+            taskSlotCounts: .init(counts.taskSlotCounts)))
     }
 
     /// The answer of `addtaskcollection`: the engine's results, then the items refused before it.
     static func addResults(
-        stored: [TaskAddResult], refused: [(taskID: String, error: BookendError)], jobID: String, _ base: String
-    ) throws -> [String: JSONValue] {
+        _ request: APIRequest, stored: [TaskAddResult], refused: [(taskID: String, error: BookendError)], jobID: String
+    ) throws -> Reply {
+        let base = request.baseURL
         let results = stored.map { BatchTaskAddResult($0, jobID: jobID, base: base) } + refused.map { BatchTaskAddResult(refused: $0.taskID, $0.error) }
-        return try Wire.object(BatchTaskAddCollectionResult(odataMetadata: Wire.metadataURL(base, "taskaddresult"), value: results))
+        return try .json(model: BatchTaskAddCollectionResult(odataMetadata: Wire.metadataURL(base, "taskaddresult"), value: results))
     }
 
-    /// A single entity GET: the object with `odata.metadata`, `$select` applied, ETag headers,
-    /// or 304 when `If-None-Match`/`If-Modified-Since` say the client has it.
-    static func single(
-        _ request: APIRequest, _ object: [String: JSONValue], metadata: String, eTag: String, lastModified: String
+    /// A single entity GET: the entity with `odata.metadata`, `$select` applied, `headers` (its
+    /// ETag and Last-Modified), or 304 when `If-None-Match`/`If-Modified-Since` say the client has it.
+    static func single<Entity: SingleEntity>(
+        _ request: APIRequest, _ entity: Entity, metadata: String, eTag: String, lastModified: String, headers extra: [(String, String)] = []
     ) throws -> Reply {
-        let headers = [("ETag", eTag), ("Last-Modified", Wire.httpDate(iso: lastModified))]
+        var headers = eTag.isEmpty ? [] : [("ETag", eTag)]
+        headers.append(("Last-Modified", Wire.httpDate(iso: lastModified)))
         if try Preconditions.notModified(request, eTag: eTag, lastModified: lastModified) {
             return .empty(304, headers: headers)
         }
-        var body = ListQuery.apply(select: try ListQuery.selection(request), to: object)
-        body["odata.metadata"] = Wire.metadata(request.baseURL, metadata)
-        return .json(body, headers: headers)
+        var entity = entity
+        entity.odataMetadata = Wire.metadataURL(request.baseURL, metadata)
+        return try .json(model: entity, select: try ListQuery.selection(request), headers: headers + extra)
     }
 
     /// Headers of a successful mutation (§6.2).
@@ -70,3 +66,13 @@ enum Render {
         return .empty(status, headers: headers)
     }
 }
+
+/// A wire model a single GET returns: it carries its own `odata.metadata`.
+protocol SingleEntity: Encodable {
+    var odataMetadata: String? { get set }
+}
+
+extension BatchPool: SingleEntity {}
+extension BatchNode: SingleEntity {}
+extension BatchJob: SingleEntity {}
+extension BatchTask: SingleEntity {}

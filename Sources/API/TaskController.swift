@@ -28,7 +28,7 @@ struct TaskController: Sendable {
         let job = try engine.job(id: jobID)
         return try await query.page(request: request, metadata: "tasks") { after, limit in
             try engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
-                (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
+                (key: $0.id, item: Render.task($0, jobID: job.id, request.baseURL))
             }
         }
     }
@@ -68,14 +68,14 @@ struct TaskController: Sendable {
         }
         let stored = try await engine.addTasks(jobID: jobID, accepted)
         let refused = rejected.sorted(by: { $0.key < $1.key }).map { (taskID: body.value[$0.key].id, error: $0.value) }
-        return .json(try Render.addResults(stored: stored, refused: refused, jobID: job.id, request.baseURL))
+        return try Render.addResults(request, stored: stored, refused: refused, jobID: job.id)
     }
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         let job = try engine.job(id: jobID)
         let task = try engine.task(jobID: jobID, taskID: taskID)
         let reason = try engine.whyWaiting(jobID: job.id, taskID: task.id)
-        return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
+        return try Render.single(request, Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
             eTag: task.eTag, lastModified: task.lastModified)
     }
 
