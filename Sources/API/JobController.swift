@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -7,9 +8,6 @@ import Hummingbird
 struct JobController: Sendable {
     let engine: Engine
 
-    struct TerminateBody: Decodable { var terminateReason: String? }
-    struct DisableBody: Decodable { var disableTasks: String }
-
     /// PUT body: omitted fields return to their defaults.
     struct ReplaceBody: Decodable {
         var poolInfo: PoolInfo
@@ -17,7 +15,7 @@ struct JobController: Sendable {
         var maxParallelTasks: Int?
         var allowTaskPreemption: Bool?
         var constraints: JobConstraints?
-        var metadata: [MetadataItem]?
+        var metadata: [Bookend.MetadataItem]?
         var onAllTasksComplete: String?
     }
 
@@ -89,14 +87,14 @@ struct JobController: Sendable {
 
     func terminate(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/terminate") { _ in
-            let body = try request.decodeOptional(TerminateBody.self)
+            let body = try request.decodeOptional(BatchJobTerminateOptions.self)
             try await engine.terminateJob(id: id, terminateReason: body?.terminateReason)
         }
     }
 
     func disable(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/disable") { _ in
-            try await engine.disableJob(id: id, disableTasks: try request.decode(DisableBody.self).disableTasks)
+            try await engine.disableJob(id: id, disableTasks: try request.decode(BatchJobDisableOptions.self).disableTasks.rawValue)
         }
     }
 

@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -6,10 +7,6 @@ import Hummingbird
 /// `/pools/{id}/nodes…`.
 struct NodeController: Sendable {
     let engine: Engine
-
-    struct RebootBody: Decodable {
-        var nodeRebootOption: String?
-    }
 
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/pools/:poolID/nodes", [(.get, { try await list($0, $1.id("poolID")) })])
@@ -46,13 +43,9 @@ struct NodeController: Sendable {
         return Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
     }
 
-    struct DisableSchedulingBody: Decodable {
-        var nodeDisableSchedulingOption: String?
-    }
-
     func disableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
-        let body = try request.decodeOptional(DisableSchedulingBody.self)
-        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption)
+        let body = try request.decodeOptional(BatchNodeDisableSchedulingOptions.self)
+        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption?.rawValue)
         return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/disablescheduling")
     }
 
@@ -62,8 +55,8 @@ struct NodeController: Sendable {
     }
 
     func reboot(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
-        let body = try request.decodeOptional(RebootBody.self)
-        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption)
+        let body = try request.decodeOptional(BatchNodeRebootOptions.self)
+        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption?.rawValue)
         return Render.mutation(202, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/reboot")
     }
 

@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -6,13 +7,6 @@ import Hummingbird
 /// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
 struct PoolController: Sendable {
     let engine: Engine
-
-    struct ResizeBody: Decodable {
-        var targetDedicatedNodes: Int?
-        var targetLowPriorityNodes: Int?
-        var resizeTimeout: String?
-        var nodeDeallocationOption: String?
-    }
 
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/pools", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
@@ -73,7 +67,7 @@ struct PoolController: Sendable {
 
     func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/resize") { _ in
-            let body = try request.decode(ResizeBody.self)
+            let body = try request.decode(BatchPoolResizeOptions.self)
             if let timeout = body.resizeTimeout {
                 func invalid(_ why: String) -> BookendError {
                     BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
@@ -84,7 +78,7 @@ struct PoolController: Sendable {
                 guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
             }
             try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
-                targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
+                targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption?.rawValue)
         }
     }
 }

@@ -298,3 +298,12 @@ public struct BatchPoolNodeCounts: Codable, Sendable, Hashable {
         self.lowPriority = lowPriority
     }
 }
+
+/// The body of `POST /pools/{poolId}/nodes/{nodeId}/disablescheduling`.
+public struct BatchNodeDisableSchedulingOptions: Codable, Sendable, Hashable {
+    public var nodeDisableSchedulingOption: BatchNodeDisableSchedulingOption?
+
+    public init(nodeDisableSchedulingOption: BatchNodeDisableSchedulingOption? = nil) {
+        self.nodeDisableSchedulingOption = nodeDisableSchedulingOption
+    }
+}
