@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -7,9 +8,6 @@ import Hummingbird
 struct JobController: Sendable {
     let engine: Engine
 
-    struct TerminateBody: Decodable { var terminateReason: String? }
-    struct DisableBody: Decodable { var disableTasks: String }
-
     /// PUT body: omitted fields return to their defaults.
     struct ReplaceBody: Decodable {
         var poolInfo: PoolInfo
@@ -17,7 +15,7 @@ struct JobController: Sendable {
         var maxParallelTasks: Int?
         var allowTaskPreemption: Bool?
         var constraints: JobConstraints?
-        var metadata: [MetadataItem]?
+        var metadata: [Bookend.MetadataItem]?
         var onAllTasksComplete: String?
     }
 
@@ -36,8 +34,8 @@ struct JobController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.jobs)
-        let items = try await engine.jobs().map { (key: $0.id, object: try Render.job($0, request.baseURL)) }
-        return query.page(items, request: request, metadata: "jobs")
+        let items = try await engine.jobs().map { (key: $0.id, item: Render.job($0, request.baseURL)) }
+        return try query.page(items, request: request, metadata: "jobs")
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
@@ -55,7 +53,7 @@ struct JobController: Sendable {
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let job = try engine.job(id: id)
         let reason = try engine.whyWaiting(jobID: job.id)
-        return try Render.single(request, try Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
+        return try Render.single(request, Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }
 
@@ -89,14 +87,14 @@ struct JobController: Sendable {
 
     func terminate(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/terminate") { _ in
-            let body = try request.decodeOptional(TerminateBody.self)
+            let body = try request.decodeOptional(BatchJobTerminateOptions.self)
             try await engine.terminateJob(id: id, terminateReason: body?.terminateReason)
         }
     }
 
     func disable(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/disable") { _ in
-            try await engine.disableJob(id: id, disableTasks: try request.decode(DisableBody.self).disableTasks)
+            try await engine.disableJob(id: id, disableTasks: try request.decode(BatchJobDisableOptions.self).disableTasks.rawValue)
         }
     }
 
@@ -107,14 +105,12 @@ struct JobController: Sendable {
     func prepReleaseStatus(_ request: APIRequest, _ id: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.prepRelease)
         let items = try engine.prepReleaseStatus(jobID: id).map {
-            (key: $0.nodeId, object: try Render.prepRelease($0, request.baseURL))
+            (key: $0.nodeId, item: Render.prepRelease($0, request.baseURL))
         }
-        return query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
+        return try query.page(items, request: request, metadata: "jobpreparationandreleasetaskstatuslist")
     }
 
     func taskCounts(_ request: APIRequest, _ id: String) async throws -> Reply {
-        var object = try Wire.object(try engine.taskCounts(jobID: id))
-        object["odata.metadata"] = Wire.metadata(request.baseURL, "taskcounts/@Element")
-        return .json(object)
+        try Render.taskCounts(request, try engine.taskCounts(jobID: id))
     }
 }

@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -6,10 +7,6 @@ import Hummingbird
 /// `/pools/{id}/nodes…`.
 struct NodeController: Sendable {
     let engine: Engine
-
-    struct RebootBody: Decodable {
-        var nodeRebootOption: String?
-    }
 
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/pools/:poolID/nodes", [(.get, { try await list($0, $1.id("poolID")) })])
@@ -28,36 +25,27 @@ struct NodeController: Sendable {
         let query = try ListQuery(request, properties: FilterProperties.nodes)
         let pool = try await engine.pool(id: poolID)
         let items = try await engine.nodes(poolID: poolID).map { node in
-            (key: node.id, object: try render(node, pool, request))
+            (key: node.id, item: try render(node, pool, request))
         }
-        return query.page(items, request: request, metadata: "nodes")
+        return try query.page(items, request: request, metadata: "nodes")
     }
 
     func get(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
         let pool = try await engine.pool(id: poolID)
         let node = try await engine.node(poolID: poolID, nodeID: nodeID)
-        var headers = [("Last-Modified", Wire.httpDate(iso: node.stateTransitionTime))]
-        if try Preconditions.notModified(request, eTag: "", lastModified: node.stateTransitionTime) {
-            return .empty(304, headers: headers)
-        }
-        var body = ListQuery.apply(select: try ListQuery.selection(request), to: try render(node, pool, request))
-        body["odata.metadata"] = Wire.metadata(request.baseURL, "nodes/@Element")
-        headers.append(("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID)))
-        return .json(body, headers: headers)
+        // Nodes have no ETag: Last-Modified is their state's transition time.
+        return try Render.single(request, try render(node, pool, request), metadata: "nodes/@Element", eTag: "",
+            lastModified: node.stateTransitionTime, headers: [("DataServiceId", Wire.nodeURL(request.baseURL, poolID, nodeID))])
     }
 
-    private func render(_ node: Node, _ pool: Pool, _ request: APIRequest) throws -> [String: JSONValue] {
+    private func render(_ node: Node, _ pool: Pool, _ request: APIRequest) throws -> some SingleEntity {
         let recent = try engine.recentTasks(poolID: pool.id, nodeID: node.id)
-        return try Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
-    }
-
-    struct DisableSchedulingBody: Decodable {
-        var nodeDisableSchedulingOption: String?
+        return Render.node(node, pool: pool, recentTasks: recent, request.baseURL)
     }
 
     func disableScheduling(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
-        let body = try request.decodeOptional(DisableSchedulingBody.self)
-        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption)
+        let body = try request.decodeOptional(BatchNodeDisableSchedulingOptions.self)
+        try await engine.disableNodeScheduling(poolID: poolID, nodeID: nodeID, nodeDisableSchedulingOption: body?.nodeDisableSchedulingOption?.rawValue)
         return Render.mutation(200, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/disablescheduling")
     }
 
@@ -67,35 +55,18 @@ struct NodeController: Sendable {
     }
 
     func reboot(_ request: APIRequest, _ poolID: String, _ nodeID: String) async throws -> Reply {
-        let body = try request.decodeOptional(RebootBody.self)
-        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption)
+        let body = try request.decodeOptional(BatchNodeRebootOptions.self)
+        try await engine.rebootNode(poolID: poolID, nodeID: nodeID, nodeRebootOption: body?.nodeRebootOption?.rawValue)
         return Render.mutation(202, dataServiceID: Wire.nodeURL(request.baseURL, poolID, nodeID) + "/reboot")
     }
 
     /// `GET /nodecounts`: nodes per pool by state, dedicated and low-priority apart.
     func counts(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.nodeCounts)
-        let wireStates: [String: String] = [
-            "starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool", "waitingforstarttask": "waitingForStartTask",
-            "upgradingos": "upgradingOS",
-        ]
-        let names = ["creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting", "startTaskFailed",
-            "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated", "deallocating", "upgradingOS"]
-        var items: [(key: String, object: [String: JSONValue])] = []
+        var items = [(key: String, item: Render.NodeCounts)]()
         for pool in try await engine.pools() {
-            var dedicated = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
-            var low = dedicated
-            for node in try await engine.nodes(poolID: pool.id) {
-                let name = wireStates[node.state.rawValue] ?? node.state.rawValue
-                if node.isDedicated { dedicated[name, default: 0] += 1 } else { low[name, default: 0] += 1 }
-            }
-            func object(_ counts: [String: Int]) -> JSONValue {
-                var result = counts.mapValues { JSONValue.number(Double($0)) }
-                result["total"] = .number(Double(counts.values.reduce(0, +)))
-                return .object(result)
-            }
-            items.append((key: pool.id, object: ["poolId": .string(pool.id), "dedicated": object(dedicated), "lowPriority": object(low)]))
+            items.append((key: pool.id, item: Render.nodeCounts(poolID: pool.id, nodes: try await engine.nodes(poolID: pool.id))))
         }
-        return query.page(items, request: request, metadata: "poolnodecounts")
+        return try query.page(items, request: request, metadata: "poolnodecounts")
     }
 }

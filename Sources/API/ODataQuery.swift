@@ -43,11 +43,6 @@ struct ListQuery {
         return Set(names.map { String($0.split(separator: "/").first ?? "") })
     }
 
-    static func apply(select: Set<String>?, to object: [String: JSONValue]) -> [String: JSONValue] {
-        guard let select else { return object }
-        return object.filter { select.contains($0.key) || $0.key == "odata.metadata" }
-    }
-
     static func encodeToken(_ key: String) -> String {
         Data(key.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -59,69 +54,71 @@ struct ListQuery {
         return Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// One page of `items` (already in wire form, keyed for stable ordering), with `odata.nextLink`
-    /// when more remain.
-    func page(_ items: [(key: String, object: [String: JSONValue])], request: APIRequest, metadata: String) -> Reply {
+    /// One page of `items` (wire models, keyed for stable ordering), with `odata.nextLink` when more remain.
+    func page<Item: Encodable>(_ items: [(key: String, item: Item)], request: APIRequest, metadata: String) throws -> Reply {
         let sorted = items.sorted { ListQuery.precedes($0.key, $1.key) }
         var remaining = sorted[...]
         if let after {
             remaining = sorted.drop { !ListQuery.precedes(after, $0.key) }
         }
-        var value: [JSONValue] = []
+        var body = PageBody(request: request, metadata: metadata, select: select)
         var lastKey: String?
         var more = false
         for item in remaining {
-            if let filter, !filter.matches(item.object) { continue }
-            if value.count == maxResults {
+            guard try matches(item.item) else { continue }
+            if body.count == maxResults {
                 more = true
                 break
             }
-            value.append(.object(ListQuery.apply(select: select, to: item.object)))
+            try body.append(item.item)
             lastKey = item.key
         }
-        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+        return body.reply(nextLink: more ? lastKey.map { nextLink(request, token: ListQuery.encodeToken($0)) } : nil)
+    }
+
+    /// An empty page (a list Bookend has nothing for), after the query was checked like any other.
+    func emptyPage(request: APIRequest, metadata: String) -> Reply {
+        PageBody(request: request, metadata: metadata, select: select).reply(nextLink: nil)
     }
 
     /// One page fetched in key order from `fetch(after, limit)` (which returns items after a key),
     /// for lists too long to load whole. Filtered items are skipped until the page is full.
-    func page(
+    func page<Item: Encodable>(
         request: APIRequest, metadata: String,
-        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, object: [String: JSONValue])]
+        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, item: Item)]
     ) async throws -> Reply {
         let batchSize = min(1000, maxResults + 1)
         var cursor = after
-        var value: [JSONValue] = []
+        var body = PageBody(request: request, metadata: metadata, select: select)
         var lastKey: String?
         var more = false
         fetching: while true {
             let batch = try await fetch(cursor, batchSize)
             for item in batch {
-                if let filter, !filter.matches(item.object) { continue }
-                if value.count == maxResults {
+                guard try matches(item.item) else { continue }
+                if body.count == maxResults {
                     more = true
                     break fetching
                 }
-                value.append(.object(ListQuery.apply(select: select, to: item.object)))
+                try body.append(item.item)
                 lastKey = item.key
             }
             guard batch.count == batchSize, let last = batch.last else { break }
             cursor = last.key
         }
-        return reply(value, lastKey: more ? lastKey : nil, request: request, metadata: metadata)
+        return body.reply(nextLink: more ? lastKey.map { nextLink(request, token: ListQuery.encodeToken($0)) } : nil)
+    }
+
+    /// `$filter` works on the item as a JSON object; only a filtered list pays for building one.
+    private func matches(_ item: some Encodable) throws -> Bool {
+        guard let filter else { return true }
+        return filter.matches(try Wire.object(item))
     }
 
     /// Case-insensitive order (ids are unique that way), ties broken by exact text (file names).
     static func precedes(_ a: String, _ b: String) -> Bool {
         let (x, y) = (a.lowercased(), b.lowercased())
         return x != y ? x < y : a < b
-    }
-
-    private func reply(_ value: [JSONValue], lastKey: String?, request: APIRequest, metadata: String) -> Reply {
-        var body: [String: JSONValue] = ["odata.metadata": Wire.metadata(request.baseURL, metadata), "value": .array(value)]
-        if let lastKey {
-            body["odata.nextLink"] = .string(nextLink(request, token: ListQuery.encodeToken(lastKey)))
-        }
-        return .json(body)
     }
 
     private func nextLink(_ request: APIRequest, token: String) -> String {
@@ -135,5 +132,38 @@ struct ListQuery {
         parts.append("maxresults=\(maxResults)")
         parts.append("$skiptoken=\(token)")
         return request.baseURL + request.rawPath + "?" + parts.joined(separator: "&")
+    }
+}
+
+/// A list answer written as its items are: `{"odata.metadata":…,"value":[…],"odata.nextLink":…}`,
+/// each item encoded straight to bytes with `$select` applied.
+struct PageBody {
+    private var bytes: [UInt8] = []
+    private let select: Set<String>?
+    private(set) var count = 0
+
+    init(request: APIRequest, metadata: String, select: Set<String>?) {
+        self.select = select
+        bytes.reserveCapacity(16 * 1024)
+        bytes += #"{"odata.metadata":"#.utf8
+        JSONBytesEncoder.writeString(Wire.metadataURL(request.baseURL, metadata), into: &bytes)
+        bytes += #","value":["#.utf8
+    }
+
+    mutating func append(_ item: some Encodable) throws {
+        if count > 0 { bytes.append(UInt8(ascii: ",")) }
+        try JSONBytesEncoder.encode(item, select: select, into: &bytes)
+        count += 1
+    }
+
+    func reply(nextLink: String?) -> Reply {
+        var bytes = self.bytes
+        bytes.append(UInt8(ascii: "]"))
+        if let nextLink {
+            bytes += #","odata.nextLink":"#.utf8
+            JSONBytesEncoder.writeString(nextLink, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return Reply(status: 200, body: Data(bytes), contentType: Wire.jsonContentType)
     }
 }

@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -6,13 +7,6 @@ import Hummingbird
 /// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
 struct PoolController: Sendable {
     let engine: Engine
-
-    struct ResizeBody: Decodable {
-        var targetDedicatedNodes: Int?
-        var targetLowPriorityNodes: Int?
-        var resizeTimeout: String?
-        var nodeDeallocationOption: String?
-    }
 
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/pools", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
@@ -27,8 +21,8 @@ struct PoolController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.pools)
-        let items = try await engine.pools().map { (key: $0.id, object: try Render.pool($0, request.baseURL)) }
-        return query.page(items, request: request, metadata: "pools")
+        let items = try await engine.pools().map { (key: $0.id, item: Render.pool($0, request.baseURL)) }
+        return try query.page(items, request: request, metadata: "pools")
     }
 
     /// `GET /poolusagemetrics`: Azure reports core hours per pool per aggregation interval for
@@ -36,7 +30,7 @@ struct PoolController: Sendable {
     /// empty; its query is still checked, so a client learns of a bad `$filter` here as on Azure.
     func usageMetrics(_ request: APIRequest) throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.poolUsageMetrics)
-        return query.page([], request: request, metadata: "poolusagemetrics")
+        return query.emptyPage(request: request, metadata: "poolusagemetrics")
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
@@ -49,7 +43,7 @@ struct PoolController: Sendable {
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let pool = try await engine.pool(id: id)
-        return try Render.single(request, try Render.pool(pool, request.baseURL), metadata: "pools/@Element",
+        return try Render.single(request, Render.pool(pool, request.baseURL), metadata: "pools/@Element",
             eTag: pool.eTag, lastModified: pool.lastModified)
     }
 
@@ -73,7 +67,7 @@ struct PoolController: Sendable {
 
     func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/resize") { _ in
-            let body = try request.decode(ResizeBody.self)
+            let body = try request.decode(BatchPoolResizeOptions.self)
             if let timeout = body.resizeTimeout {
                 func invalid(_ why: String) -> BookendError {
                     BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
@@ -84,7 +78,7 @@ struct PoolController: Sendable {
                 guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
             }
             try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
-                targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption)
+                targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption?.rawValue)
         }
     }
 }

@@ -22,6 +22,12 @@ struct Reply: Sendable {
         Reply(status: status, headers: headers, body: Wire.encode(.object(object)), contentType: Wire.jsonContentType)
     }
 
+    /// A wire model as the body; `select` keeps only those top-level properties (and `odata.metadata`).
+    static func json<T: Encodable>(model: T, select: Set<String>? = nil, status: Int = 200, headers: [(String, String)] = []) throws -> Reply {
+        let bytes = try JSONBytesEncoder.encode(model, select: select.map { $0.union(["odata.metadata"]) })
+        return Reply(status: status, headers: headers, body: Data(bytes), contentType: Wire.jsonContentType)
+    }
+
     /// `/health`: the daemon is up and answering.
     static let health = Reply(status: 200, body: Data("ok".utf8), contentType: "text/plain; charset=utf-8")
 

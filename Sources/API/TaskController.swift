@@ -28,7 +28,7 @@ struct TaskController: Sendable {
         let job = try engine.job(id: jobID)
         return try await query.page(request: request, metadata: "tasks") { after, limit in
             try engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
-                (key: $0.id, object: try Render.task($0, jobID: job.id, request.baseURL))
+                (key: $0.id, item: Render.task($0, jobID: job.id, request.baseURL))
             }
         }
     }
@@ -66,40 +66,16 @@ struct TaskController: Sendable {
         for (index, spec) in body.value.enumerated() {
             do { try TaskController.reject(spec); accepted.append(spec) } catch let error as BookendError { rejected[index] = error }
         }
-        var results: [JSONValue] = []
-        for result in try await engine.addTasks(jobID: jobID, accepted) {
-            var item: [String: JSONValue] = ["status": .string(result.status), "taskId": .string(result.taskId)]
-            if result.status == "success" {
-                if let eTag = result.eTag { item["eTag"] = .string(eTag) }
-                if let lastModified = result.lastModified { item["lastModified"] = .string(lastModified) }
-                item["location"] = .string(Wire.taskURL(request.baseURL, job.id, result.taskId))
-            }
-            if let error = result.error { item["error"] = TaskController.errorObject(error) }
-            results.append(.object(item))
-        }
-        for (index, error) in rejected.sorted(by: { $0.key < $1.key }) {
-            results.append(.object(["status": .string("clienterror"), "taskId": .string(body.value[index].id), "error": TaskController.errorObject(error)]))
-        }
-        return .json([
-            "odata.metadata": Wire.metadata(request.baseURL, "taskaddresult"), "value": .array(results),
-        ])
-    }
-
-    static func errorObject(_ error: BookendError) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "code": .string(error.code), "message": .object(["lang": .string("en-US"), "value": .string(error.message)]),
-        ]
-        if !error.details.isEmpty {
-            object["values"] = .array(error.details.map { .object(["key": .string($0.key), "value": .string($0.value)]) })
-        }
-        return .object(object)
+        let stored = try await engine.addTasks(jobID: jobID, accepted)
+        let refused = rejected.sorted(by: { $0.key < $1.key }).map { (taskID: body.value[$0.key].id, error: $0.value) }
+        return try Render.addResults(request, stored: stored, refused: refused, jobID: job.id)
     }
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         let job = try engine.job(id: jobID)
         let task = try engine.task(jobID: jobID, taskID: taskID)
         let reason = try engine.whyWaiting(jobID: job.id, taskID: task.id)
-        return try Render.single(request, try Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
+        return try Render.single(request, Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
             eTag: task.eTag, lastModified: task.lastModified)
     }
 

@@ -70,8 +70,10 @@ enum Wire {
     }
 
     static func metadata(_ base: String, _ fragment: String) -> JSONValue {
-        .string("\(base)/$metadata#\(fragment)")
+        .string(metadataURL(base, fragment))
     }
+
+    static func metadataURL(_ base: String, _ fragment: String) -> String { "\(base)/$metadata#\(fragment)" }
 
     /// Path segment escaping for ids in URLs we emit.
     static func escape(_ segment: String) -> String {

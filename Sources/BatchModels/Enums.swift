@@ -406,3 +406,21 @@ public enum BookendWaitState: WireEnum {
         }
     }
 }
+
+/// What happens to a node's running tasks when its scheduling is disabled (`nodeDisableSchedulingOption`).
+public enum BatchNodeDisableSchedulingOption: WireEnum {
+    case requeue, terminate, taskCompletion
+    /// A value this version does not know, kept as sent.
+    case unrecognized(String)
+
+    public static let known: [BatchNodeDisableSchedulingOption] = [.requeue, .terminate, .taskCompletion]
+
+    public var rawValue: String {
+        switch self {
+        case .requeue: "requeue"
+        case .terminate: "terminate"
+        case .taskCompletion: "taskcompletion"
+        case .unrecognized(let value): value
+        }
+    }
+}

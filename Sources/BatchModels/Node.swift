@@ -207,3 +207,103 @@ public struct BatchNodeRebootOptions: Codable, Sendable, Hashable {
         self.nodeRebootOption = nodeRebootOption
     }
 }
+
+/// How many nodes of a pool are in each state (`dedicated` or `lowPriority` of `GET /nodecounts`).
+/// One property per `BatchNodeState`: `add` switches over the states, so a state added to the enum
+/// does not compile until it has its count here.
+public struct BatchNodeCounts: Codable, Sendable, Hashable {
+    public var creating = 0
+    public var idle = 0
+    public var offline = 0
+    public var preempted = 0
+    public var rebooting = 0
+    public var reimaging = 0
+    public var running = 0
+    public var starting = 0
+    public var startTaskFailed = 0
+    public var leavingPool = 0
+    public var unknown = 0
+    public var unusable = 0
+    public var waitingForStartTask = 0
+    public var deallocated = 0
+    public var deallocating = 0
+    public var upgradingOS = 0
+    public var total = 0
+
+    public init() {}
+
+    /// Counts one node: in its state's property and in `total` (only there for a state this
+    /// version does not know).
+    public mutating func add(_ state: BatchNodeState) {
+        total += 1
+        switch state {
+        case .creating: creating += 1
+        case .idle: idle += 1
+        case .offline: offline += 1
+        case .preempted: preempted += 1
+        case .rebooting: rebooting += 1
+        case .reimaging: reimaging += 1
+        case .running: running += 1
+        case .starting: starting += 1
+        case .startTaskFailed: startTaskFailed += 1
+        case .leavingPool: leavingPool += 1
+        case .unknown: unknown += 1
+        case .unusable: unusable += 1
+        case .waitingForStartTask: waitingForStartTask += 1
+        case .deallocated: deallocated += 1
+        case .deallocating: deallocating += 1
+        case .upgradingOS: upgradingOS += 1
+        case .unrecognized: break
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case creating, idle, offline, preempted, rebooting, reimaging, running, starting, startTaskFailed, leavingPool, unknown
+        case unusable, waitingForStartTask, deallocated, deallocating, upgradingOS, total
+    }
+
+    /// A count an older server does not send is zero.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) throws -> Int { try container.decodeIfPresent(Int.self, forKey: key) ?? 0 }
+        creating = try count(.creating)
+        idle = try count(.idle)
+        offline = try count(.offline)
+        preempted = try count(.preempted)
+        rebooting = try count(.rebooting)
+        reimaging = try count(.reimaging)
+        running = try count(.running)
+        starting = try count(.starting)
+        startTaskFailed = try count(.startTaskFailed)
+        leavingPool = try count(.leavingPool)
+        unknown = try count(.unknown)
+        unusable = try count(.unusable)
+        waitingForStartTask = try count(.waitingForStartTask)
+        deallocated = try count(.deallocated)
+        deallocating = try count(.deallocating)
+        upgradingOS = try count(.upgradingOS)
+        total = try count(.total)
+    }
+}
+
+/// One pool's node counts (`GET /nodecounts` item).
+public struct BatchPoolNodeCounts: Codable, Sendable, Hashable {
+    public var poolId: String
+    public var dedicated: BatchNodeCounts?
+    public var lowPriority: BatchNodeCounts?
+
+    public init(poolId: String, dedicated: BatchNodeCounts? = nil, lowPriority: BatchNodeCounts? = nil) {
+        self.poolId = poolId
+        self.dedicated = dedicated
+        self.lowPriority = lowPriority
+    }
+}
+
+/// The body of `POST /pools/{poolId}/nodes/{nodeId}/disablescheduling`.
+public struct BatchNodeDisableSchedulingOptions: Codable, Sendable, Hashable {
+    public var nodeDisableSchedulingOption: BatchNodeDisableSchedulingOption?
+
+    public init(nodeDisableSchedulingOption: BatchNodeDisableSchedulingOption? = nil) {
+        self.nodeDisableSchedulingOption = nodeDisableSchedulingOption
+    }
+}

@@ -24,3 +24,4 @@ public typealias BatchJobList = BatchPage<BatchJob>
 public typealias BatchTaskList = BatchPage<BatchTask>
 public typealias BatchJobPreparationAndReleaseTaskStatusList = BatchPage<BatchJobPreparationAndReleaseTaskStatus>
 public typealias BatchNodeFileList = BatchPage<BatchNodeFile>
+public typealias BatchPoolNodeCountsList = BatchPage<BatchPoolNodeCounts>

@@ -95,6 +95,10 @@ import Testing
             let node = try roundTrip(BatchNode.self, try await get(server, "/pools/rt/nodes/\(nodeID)"))
             #expect(node.startTaskInfo?.state == .completed)
             try roundTrip(BatchNodeFileList.self, try await get(server, "/pools/rt/nodes/\(nodeID)/files", query: [("recursive", "true")]))
+            let counts = try roundTrip(BatchPoolNodeCountsList.self, try await get(server, "/nodecounts"))
+            let poolCounts = try #require(counts.value.first { $0.poolId == "rt" })
+            #expect(poolCounts.dedicated?.total == 1)
+            #expect(poolCounts.lowPriority?.total == 0)
 
             try roundTrip(BatchJobList.self, try await get(server, "/jobs"))
             let shownJob = try roundTrip(BatchJob.self, try await get(server, "/jobs/rtjob"))
@@ -106,6 +110,12 @@ import Testing
                 #expect(task.state == .completed)
                 #expect(task.executionInfo?.result == (id == "bad" ? .failure : .success))
             }
+            // `$select` keeps the named properties of every item, and nothing else.
+            let selected = try roundTrip(BatchTaskList.self, try await get(server, "/jobs/rtjob/tasks", query: [("$select", "id,state")]))
+            #expect(selected.value.count == 3)
+            #expect(selected.value.allSatisfy { $0.state == .completed && $0.commandLine == nil && $0.url == nil })
+            let selectedJob = try roundTrip(BatchJob.self, try await get(server, "/jobs/rtjob", query: [("$select", "id,executionInfo")]))
+            #expect(selectedJob.odataMetadata != nil && selectedJob.executionInfo?.poolId == "rt" && selectedJob.poolInfo == nil)
             // A page that links to the next one.
             let firstPage = try roundTrip(BatchTaskList.self, try await get(server, "/jobs/rtjob/tasks", query: [("maxresults", "1")]))
             #expect(firstPage.odataNextLink != nil)

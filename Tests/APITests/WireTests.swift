@@ -33,6 +33,31 @@ import Testing
         #expect(object["count"] == .number(-7))
     }
 
+    /// The byte encoder that writes answers gives the values the tree encoder gives (key order aside).
+    @Test func bytesEncoderMatchesTheTreeEncoder() throws {
+        var sample = Self.sample
+        sample.present = "quote \" backslash \\ newline \n tab \t bell \u{07} é ✓"
+        let bytes = try JSONBytesEncoder.encode(sample)
+        #expect(try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) == (try ValueEncoder.encode(sample)))
+        #expect(!String(decoding: bytes, as: UTF8.self).contains("missing"), "nil optionals are omitted")
+    }
+
+    @Test(arguments: [
+        (["id", "items"], ["id", "items"]),
+        (["nothing"], []),
+        (["raw", "count", "empty"], ["count", "empty", "raw"]),
+    ])
+    func selectKeepsOnlyTheNamedTopLevelProperties(select: [String], kept: [String]) throws {
+        let bytes = try JSONBytesEncoder.encode(Self.sample, select: Set(select))
+        guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+            Issue.record("not an object: \(String(decoding: bytes, as: UTF8.self))")
+            return
+        }
+        #expect(object.keys.sorted() == kept)
+        guard case .object(let full) = try ValueEncoder.encode(Self.sample) else { return }
+        for key in kept { #expect(object[key] == full[key], "\(key) is whole") }
+    }
+
     @Test func serializedJSONParsesBackToTheSameValues() throws {
         let tricky = "quote \" backslash \\ newline \n tab \t bell \u{07} slash / é ✓"
         let value: JSONValue = .object(["s": .string(tricky), "i": .number(42), "f": .number(0.25), "b": .bool(true), "n": .null,

@@ -1,0 +1,125 @@
+import BatchModels
+import Bookend
+
+// Jobs: the engine's `Job` → `BatchJob` with its URL, its preparation and release tasks, their
+// per-node records, and task counts.
+
+extension BatchJobManagerTask {
+    init(_ task: JobManagerTask) {
+        self.init(
+            id: task.id, displayName: task.displayName, commandLine: task.commandLine, resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
+            outputFiles: OpaqueJSON(task.outputFiles), environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init),
+            constraints: task.constraints.map(BatchTaskConstraints.init), requiredSlots: task.requiredSlots, killJobOnCompletion: task.killJobOnCompletion,
+            userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init), runExclusive: task.runExclusive,
+            allowLowPriorityNode: task.allowLowPriorityNode)
+    }
+}
+
+extension BatchJobPreparationTask {
+    init(_ task: JobPreparationTask) {
+        self.init(
+            id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
+            resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
+            environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init), constraints: task.constraints.map(BatchTaskConstraints.init),
+            waitForSuccess: task.waitForSuccess, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init),
+            rerunOnNodeRebootAfterSuccess: task.rerunOnNodeRebootAfterSuccess)
+    }
+}
+
+extension BatchJobReleaseTask {
+    init(_ task: JobReleaseTask) {
+        self.init(
+            id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
+            resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
+            environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init), maxWallClockTime: task.maxWallClockTime,
+            retentionTime: task.retentionTime, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init))
+    }
+}
+
+extension BatchPoolInfo {
+    init(_ info: PoolInfo) {
+        self.init(poolId: info.poolId, autoPoolSpecification: OpaqueJSON(info.autoPoolSpecification))
+    }
+}
+
+extension BatchJobSchedulingError {
+    init(_ error: SchedulingError) {
+        self.init(
+            category: ErrorCategory(rawValue: error.category), code: error.code, message: error.message,
+            details: error.details?.map(BatchModels.NameValuePair.init))
+    }
+}
+
+extension BatchJob {
+    /// With `reason` (single GETs only: lists would pay a query per item), the job carries the Bookend
+    /// extension `bookendWaitReason`, and a blocked job's reason is its Azure `schedulingError`.
+    init(_ job: Job, base: String, reason: WaitReason? = nil) {
+        self.init(id: job.id)
+        displayName = job.displayName
+        usesTaskDependencies = job.usesTaskDependencies
+        url = Wire.jobURL(base, job.id)
+        eTag = job.eTag
+        lastModified = job.lastModified
+        creationTime = job.creationTime
+        state = BatchJobState(rawValue: job.state.rawValue)
+        stateTransitionTime = job.stateTransitionTime
+        previousState = job.previousState.map { BatchJobState(rawValue: $0.rawValue) }
+        previousStateTransitionTime = job.previousStateTransitionTime
+        priority = job.priority
+        allowTaskPreemption = job.allowTaskPreemption
+        maxParallelTasks = job.maxParallelTasks
+        constraints = BatchJobConstraints(maxWallClockTime: job.constraints.maxWallClockTime, maxTaskRetryCount: job.constraints.maxTaskRetryCount)
+        jobManagerTask = job.jobManagerTask.map(BatchJobManagerTask.init)
+        jobPreparationTask = job.jobPreparationTask.map(BatchJobPreparationTask.init)
+        jobReleaseTask = job.jobReleaseTask.map(BatchJobReleaseTask.init)
+        commonEnvironmentSettings = job.commonEnvironmentSettings?.map(BatchModels.EnvironmentSetting.init)
+        poolInfo = BatchPoolInfo(job.poolInfo)
+        onAllTasksComplete = OnAllBatchTasksComplete(rawValue: job.onAllTasksComplete)
+        onTaskFailure = OnBatchTaskFailure(rawValue: job.onTaskFailure)
+        networkConfiguration = OpaqueJSON(job.networkConfiguration)
+        metadata = job.metadata?.map(BatchModels.MetadataItem.init)
+        let info = job.executionInfo
+        var schedulingError = info.schedulingError.map(BatchJobSchedulingError.init)
+        if let reason {
+            bookendWaitReason = BookendWaitReason(reason)
+            if reason.state == .blocked { schedulingError = BatchJobSchedulingError(reason.schedulingError) }
+        }
+        executionInfo = BatchJobExecutionInfo(
+            startTime: info.startTime, endTime: info.endTime, poolId: info.poolId, schedulingError: schedulingError, terminateReason: info.terminateReason)
+    }
+}
+
+extension BatchJobPreparationAndReleaseTaskStatus {
+    /// One node's record, with the node's URL and each execution's `taskRootDirectoryUrl`.
+    init(_ status: PrepReleaseStatus, base: String) {
+        let nodeURL = Wire.nodeURL(base, status.poolId, status.nodeId)
+        func directoryURL(_ directory: String) -> String { "\(nodeURL)/files/\(directory)" }
+        let preparation = status.jobPreparationTaskExecutionInfo
+        let release = status.jobReleaseTaskExecutionInfo
+        self.init(
+            poolId: status.poolId, nodeId: status.nodeId, nodeUrl: nodeURL,
+            jobPreparationTaskExecutionInfo: BatchJobPreparationTaskExecutionInfo(
+                startTime: preparation.startTime, endTime: preparation.endTime, state: BatchJobPreparationTaskState(rawValue: preparation.state.rawValue),
+                taskRootDirectory: preparation.taskRootDirectory, taskRootDirectoryUrl: directoryURL(preparation.taskRootDirectory),
+                exitCode: preparation.exitCode, failureInfo: preparation.failureInfo.map(BatchTaskFailureInfo.init),
+                retryCount: preparation.retryCount, lastRetryTime: preparation.lastRetryTime, result: BatchTaskExecutionResult(preparation.result)),
+            jobReleaseTaskExecutionInfo: release.map { release in
+                BatchJobReleaseTaskExecutionInfo(
+                    startTime: release.startTime, endTime: release.endTime, state: BatchJobReleaseTaskState(rawValue: release.state.rawValue),
+                    taskRootDirectory: release.taskRootDirectory, taskRootDirectoryUrl: directoryURL(release.taskRootDirectory),
+                    exitCode: release.exitCode, failureInfo: release.failureInfo.map(BatchTaskFailureInfo.init), result: BatchTaskExecutionResult(release.result))
+            })
+    }
+}
+
+extension BatchTaskCounts {
+    init(_ counts: TaskCountsByState) {
+        self.init(active: counts.active, running: counts.running, completed: counts.completed, succeeded: counts.succeeded, failed: counts.failed)
+    }
+}
+
+extension BatchTaskCountsResult {
+    init(_ counts: TaskCounts) {
+        self.init(taskCounts: BatchTaskCounts(counts.taskCounts), taskSlotCounts: BatchTaskCounts(counts.taskSlotCounts))
+    }
+}

@@ -1,0 +1,74 @@
+import BatchModels
+import Bookend
+
+// Tasks: the engine's `JobTask` → `BatchTask` with its URLs, and the items of an add-collection answer.
+
+extension BatchTaskExecutionInfo {
+    init(_ info: TaskExecutionInfo) {
+        self.init(
+            startTime: info.startTime, endTime: info.endTime, exitCode: info.exitCode, failureInfo: info.failureInfo.map(BatchTaskFailureInfo.init),
+            retryCount: info.retryCount, lastRetryTime: info.lastRetryTime, requeueCount: info.requeueCount, lastRequeueTime: info.lastRequeueTime,
+            result: BatchTaskExecutionResult(info.result))
+    }
+}
+
+extension BatchTaskDependencies {
+    init(_ dependencies: TaskDependencies) {
+        self.init(taskIds: dependencies.taskIds, taskIdRanges: dependencies.taskIdRanges?.map { BatchTaskIdRange(start: $0.start, end: $0.end) })
+    }
+}
+
+extension BatchTask {
+    /// With `reason` (single GETs only: lists would pay a query per item), the task carries the
+    /// Bookend extension `bookendWaitReason`.
+    init(_ task: JobTask, jobID: String, base: String, reason: WaitReason? = nil) {
+        self.init(id: task.id)
+        displayName = task.displayName
+        url = Wire.taskURL(base, jobID, task.id)
+        eTag = task.eTag
+        lastModified = task.lastModified
+        creationTime = task.creationTime
+        exitConditions = task.exitConditions.map(BatchModels.ExitConditions.init)
+        state = BatchTaskState(rawValue: task.state.rawValue)
+        stateTransitionTime = task.stateTransitionTime
+        previousState = task.previousState.map { BatchTaskState(rawValue: $0.rawValue) }
+        previousStateTransitionTime = task.previousStateTransitionTime
+        commandLine = task.commandLine
+        containerSettings = OpaqueJSON(task.containerSettings)
+        resourceFiles = task.resourceFiles?.map(BatchModels.ResourceFile.init)
+        outputFiles = OpaqueJSON(task.outputFiles)
+        environmentSettings = task.environmentSettings?.map(BatchModels.EnvironmentSetting.init)
+        affinityInfo = task.affinityInfo.map { BatchModels.AffinityInfo(affinityId: $0.affinityId) }
+        constraints = BatchTaskConstraints(task.constraints)
+        requiredSlots = task.requiredSlots
+        userIdentity = BatchModels.UserIdentity(task.userIdentity)
+        executionInfo = BatchTaskExecutionInfo(task.executionInfo)
+        if let info = task.nodeInfo {
+            let nodeURL = Wire.nodeURL(base, info.poolId, info.nodeId)
+            nodeInfo = BatchNodeInfo(
+                affinityId: info.affinityId, nodeUrl: nodeURL, poolId: info.poolId, nodeId: info.nodeId,
+                taskRootDirectory: info.taskRootDirectory, taskRootDirectoryUrl: "\(nodeURL)/files/\(info.taskRootDirectory)")
+        }
+        dependsOn = task.dependsOn.map(BatchTaskDependencies.init)
+        applicationPackageReferences = OpaqueJSON(task.applicationPackageReferences)
+        bookendWaitReason = reason.map(BookendWaitReason.init)
+    }
+}
+
+extension BatchTaskAddResult {
+    /// One item of an add-collection answer: a stored task carries its `location`.
+    init(_ result: TaskAddResult, jobID: String, base: String) {
+        let status = BatchTaskAddStatus(rawValue: result.status)
+        self.init(status: status, taskId: result.taskId, error: result.error.map(BatchError.init))
+        if status == .success {
+            eTag = result.eTag
+            lastModified = result.lastModified
+            location = Wire.taskURL(base, jobID, result.taskId)
+        }
+    }
+
+    /// An item refused before it reached the engine (§2.8).
+    init(refused taskID: String, _ error: BookendError) {
+        self.init(status: .clientError, taskId: taskID, error: BatchError(error))
+    }
+}
