@@ -31,6 +31,9 @@ public final class Connection {
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// Called after each successful `COMMIT` of `transaction` with the instant the COMMIT began, so an
+    /// owner can time commits (the WAL append and its fsync) without wrapping every transaction.
+    public var commitObserver: ((ContinuousClock.Instant) -> Void)?
 
     public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
         self.path = path
@@ -156,7 +159,9 @@ public final class Connection {
             throw error
         }
         do {
+            let started = ContinuousClock.now
             try execute("COMMIT")
+            commitObserver?(started)
         } catch {
             if isInTransaction { try? execute("ROLLBACK") }
             throw error

@@ -14,6 +14,9 @@ extension Engine {
             failureInfo: outcome.failureInfo, interrupted: interrupted)
         guard completed else { return [] }  // already completed: never twice
         CrashPoint.hit("execution.completed")
+        if let kind = ExecutionKind(rawValue: row["kind"].string ?? "") {
+            pendingObservations.append(.executionCompleted(kind: kind, result: result?.rawValue ?? "interrupted"))
+        }
         // The exit is recorded once this transaction commits; only then may its file go.
         retiredStatusDirectories.append(row["status_dir"].string ?? "")
         if case .fault(let info) = outcome { try recordFault(db, row, info, now: now) }
@@ -234,6 +237,9 @@ extension Engine {
         let now = Timestamp.string(date)
         let attempt = Int(try task.int64("attempt", table: "task")) + 1
         let node = try db.query("SELECT id, root_dir FROM node WHERE pk = ?", [nodePK]).first
+        if let submitted = Timestamp.date(task["creation_time"].string ?? "") {
+            pendingObservations.append(.taskStarted(submitted: submitted, started: date))
+        }
         try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
             .start(nodePK: nodePK, nodeID: node?["id"].string, attempt: attempt), now: now, log: &pendingEvents)
         let directory = ((node?["root_dir"].string ?? "") as NSString).appendingPathComponent(
