@@ -100,3 +100,42 @@ import Testing
         }
     }
 }
+
+/// `bookend_recovered_executions_total`: a task left running by one engine is adopted by the next, and
+/// the next one's metrics say so.
+@Suite struct RecoveryMetricsTests {
+    @Test func aRestartCountsTheExecutionItAdopted() async throws {
+        let directory = NSTemporaryDirectory() + "bookend-recovery-metrics-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await Engine.open(dataDirectory: directory)
+        do {
+            _ = try await first.createPool(PoolSpec(id: "rp", targetDedicatedNodes: 1))
+            _ = try await first.createJob(JobSpec(id: "rj", poolID: "rp"))
+            _ = try await first.addTask(jobID: "rj", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
+            // Running: its process is recorded, so the next engine finds it alive.
+            try await first.wait(timeout: .seconds(60)) { engine in
+                try engine.operationalState().liveExecutions[.init("task", "running")] == 1
+            }
+        } catch {
+            await first.shutdown()
+            throw error
+        }
+        await first.shutdown()
+
+        let metrics = BookendMetrics()
+        let second = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(metricsFactory: metrics.factory))
+        do {
+            let samples = MetricsTests.samples(try await second.lookup { try metrics.exposition(engine: $0) })
+            #expect(samples[MetricsTests.key("bookend_recovered_executions_total", ["outcome": "adopted"])] == 1)
+            #expect(samples[MetricsTests.key("bookend_recovered_executions_total", ["outcome": "lost"])] == nil)
+            #expect(samples[MetricsTests.key("bookend_executions_live", ["kind": "task", "state": "running"])] == 1)
+            // End the adopted process, so nothing outlives the test.
+            try await second.terminateJob(id: "rj")
+            try await second.waitForTasks(jobID: "rj", timeout: .seconds(60), failWhenBlocked: false)
+        } catch {
+            await second.shutdown()
+            throw error
+        }
+        await second.shutdown()
+    }
+}
