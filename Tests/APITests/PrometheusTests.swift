@@ -48,6 +48,8 @@ import Testing
                     && answered["idle"] == Double(idle)
             }
             #expect(seen, "Prometheus answered \(answered); the engine recorded \(counts.succeeded) succeeded, \(counts.failed) failed, \(idle) idle nodes")
+            // For the record: what a real Prometheus answered about a live daemon.
+            print("Prometheus /api/v1/query answered: \(answered.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
             #expect(answered["up"] == 1)
             #expect(idle == 1)
             // A histogram, through PromQL's own function over its buckets.
