@@ -48,12 +48,15 @@ public final class BookendMetrics: Sendable {
     }
 
     /// A counter in this registry (the same one for the same name and labels), for code outside the
-    /// engine that wants to count something, e.g. deletions under disk pressure.
+    /// engine that wants to count something, e.g. deletions under disk pressure. Give a name the same
+    /// help text every time, and never a name the engine already records (docs/operations.md lists
+    /// them): swift-prometheus stops the process on two help texts for one name.
     public func counter(_ name: String, help: String, labels: [(String, String)] = []) -> Prometheus.Counter {
         registry.makeCounter(descriptor: BookendMetrics.descriptor(name, help), labels: labels)
     }
 
-    /// A gauge in this registry (the same one for the same name and labels).
+    /// A gauge in this registry (the same one for the same name and labels); the same rule about
+    /// names and help texts as `counter`.
     public func gauge(_ name: String, help: String, labels: [(String, String)] = []) -> Prometheus.Gauge {
         registry.makeGauge(descriptor: BookendMetrics.descriptor(name, help), labels: labels)
     }
