@@ -79,4 +79,36 @@ import Testing
         let key = try String(contentsOfFile: directory.path + "/data/account.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!text.contains(key))
     }
+
+    /// `--metrics-listen`: a second listener with `/metrics` and `/health` only, no key.
+    @Test func metricsListenServesOnlyMetricsAndHealth() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
+        let metricsPort = try SystemdTests.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try SystemdTests.freePort())",
+            "--metrics-listen", "127.0.0.1:\(metricsPort)", "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(try await socket.receive(while: process) == "READY=1")
+        let metrics = try await run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "--max-time", "10", "http://127.0.0.1:\(metricsPort)/metrics"])
+        #expect(metrics.stdout.hasSuffix("\n200"), "\(metrics.stdout.suffix(200))")
+        #expect(metrics.stdout.contains("bookend_sqlite_database_bytes "))
+        #expect(metrics.stdout.contains("bookend_jobs") == false)  // no jobs yet: no series
+        let pools = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+            "http://127.0.0.1:\(metricsPort)/pools?api-version=2025-06-01"])
+        #expect(pools.stdout == "404")
+        // Only `/metrics` and `/health`; its own requests are counted too.
+        let again = try await run("/usr/bin/curl", ["-s", "--max-time", "10", "http://127.0.0.1:\(metricsPort)/metrics"])
+        #expect(again.stdout.contains(#"bookend_http_requests_total{method="GET",route="/metrics",status="200"} 1"#), "\(again.stdout)")
+        kill(process.processIdentifier, SIGTERM)
+        _ = try await onOwnThread { process.waitUntilExit() }
+    }
 }
