@@ -14,6 +14,8 @@ let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 let hummingbirdTLS = Target.Dependency.product(name: "HummingbirdTLS", package: "hummingbird")
 let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let nio: [Target.Dependency] = ["NIOCore", "NIOPosix", "NIOHTTP1"].map { .product(name: $0, package: "swift-nio") }
 
 let package = Package(
@@ -30,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
@@ -43,10 +47,13 @@ let package = Package(
         .target(name: "CBeneath"),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", "Supervisor", "CBeneath", logging, serviceLifecycle],
+            dependencies: ["SQLite", "Supervisor", "CBeneath", logging, serviceLifecycle, coreMetrics],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
+        // The Prometheus registry behind `GET /metrics`: the engine's swift-metrics counters and
+        // histograms land in it, and gauges of stored state are read at scrape time.
+        .target(name: "Observability", dependencies: ["Bookend", coreMetrics, prometheus], swiftSettings: swiftSettings),
         // The Azure Batch wire models (Codable, with the Azure property names and enum values), shared by
         // the client, the CLI and the API; Foundation only.
         .target(name: "BatchModels", swiftSettings: swiftSettings),
@@ -54,10 +61,10 @@ let package = Package(
         // https goes through swift-nio-ssl: FoundationNetworking on Linux cannot trust a custom CA.
         .target(name: "Client", dependencies: ["BatchModels", crypto, nioSSL] + nio, swiftSettings: swiftSettings),
         // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
-        .target(name: "API", dependencies: ["Bookend", "BatchModels", hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .target(name: "API", dependencies: ["Bookend", "BatchModels", "Observability", coreMetrics, hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(
             name: "bookend",
-            dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", argumentParser, logging, serviceLifecycle, unixSignals],
+            dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", "Observability", argumentParser, logging, serviceLifecycle, unixSignals],
             swiftSettings: swiftSettings
         ),
 
@@ -75,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Bookend", "BatchModels", "Client", crypto, logging, serviceLifecycle,
+                "API", "Bookend", "BatchModels", "Client", "Observability", crypto, logging, serviceLifecycle,
                 // `app.test(.router)`: routing and input rules without a socket.
                 hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import Observability
 import ServiceLifecycle
 
 /// The Batch data-plane API over an `Engine`, as a service to run in a `ServiceGroup` (or alone).
@@ -21,10 +22,14 @@ public enum APIServer {
         /// (a response being written is never cut): without it anyone who can reach the port could
         /// hold a descriptor per half-sent request for ever and starve the daemon of them.
         public var idleTimeout: Duration
+        /// With a registry, `GET /metrics` is served (without the key to loopback clients, with Shared
+        /// Key to others) and every request is counted and timed into it.
+        public var metrics: BookendMetrics?
         public init(
             host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data, tls: TLSIdentity? = nil,
-            idleTimeout: Duration = .seconds(75)
+            idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil
         ) {
+            self.metrics = metrics
             self.host = host
             self.port = port
             self.accountName = accountName
@@ -38,10 +43,12 @@ public enum APIServer {
     /// resource's routes. What `buildApplication` serves; tests may drive it without a socket.
     public static func buildRouter(engine: Engine, configuration: Configuration, logger: Logger) -> Router<BatchRequestContext> {
         let router = Router(context: BatchRequestContext.self, options: .caseInsensitive)
+        if let metrics = configuration.metrics { router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory)) }
         router.add(middleware: BatchEnvelopeMiddleware(logger: logger, scheme: configuration.tls == nil ? "http" : "https"))
         // Added before the middleware below, so the only unauthenticated route skips it.
         router.get("/health") { _, _ in Reply.health }
         router.head("/health") { _, _ in Reply.health }
+        if let metrics = configuration.metrics { router.add(middleware: LoopbackMetricsMiddleware(engine: engine, metrics: metrics)) }
         router.add(middleware: SharedKeyMiddleware(verifier: SharedKeyVerifier(accountName: configuration.accountName, keyBytes: configuration.key)))
         router.add(middleware: APIVersionMiddleware())
         router.add(middleware: RequestBodyMiddleware())
@@ -51,6 +58,9 @@ public enum APIServer {
         JobController(engine: engine).addRoutes(to: routes)
         TaskController(engine: engine).addRoutes(to: routes)
         FileController(engine: engine).addRoutes(to: routes)
+        if let metrics = configuration.metrics {
+            router.get("/metrics") { _, _ in try await MetricsEndpoint.reply(engine: engine, metrics: metrics) }
+        }
         return router
     }
 

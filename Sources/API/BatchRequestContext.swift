@@ -2,6 +2,7 @@ import Bookend
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Per-request context for the Batch API: Hummingbird's core storage (route parameters among it) and
 /// what the middleware learns about the request before a controller sees it.
@@ -16,9 +17,12 @@ public struct BatchRequestContext: RequestContext {
     /// The request as the controllers see it, assembled by `RequestBodyMiddleware` once Shared Key,
     /// `api-version` and the body cap have passed.
     var batchRequest: APIRequest?
+    /// The peer, for the one rule that depends on it: `/metrics` without the key on loopback.
+    public var remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 
     /// Bodies are collected by `RequestBodyMiddleware` with its own 1 MiB cap.

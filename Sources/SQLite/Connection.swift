@@ -34,6 +34,9 @@ public final class Connection {
     /// Transactions (`transaction(_:)`) that committed having changed at least one row: what the
     /// engine's write cost is counted in (a transaction that changed nothing writes no WAL frame).
     public private(set) var writeTransactions = 0
+    /// Called after each successful `COMMIT` of `transaction` with the instant the COMMIT began, so an
+    /// owner can time commits (the WAL append and its fsync) without wrapping every transaction.
+    public var commitObserver: ((ContinuousClock.Instant) -> Void)?
 
     public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
         self.path = path
@@ -160,7 +163,9 @@ public final class Connection {
             throw error
         }
         do {
+            let started = ContinuousClock.now
             try execute("COMMIT")
+            commitObserver?(started)
         } catch {
             if isInTransaction { try? execute("ROLLBACK") }
             throw error

@@ -3,6 +3,7 @@ import ArgumentParser
 import Bookend
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 import UnixSignals
 
@@ -38,15 +39,32 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
     var nodesDirectory: String?
 
+    @Option(name: .customLong("metrics-listen"), help: "Also serve GET /metrics (Prometheus text, no account key) on this HOST:PORT. Default: off (loopback clients of --listen get /metrics without the key anyway).")
+    var metricsListen: String?
+
+    @Option(name: .customLong("log-format"), help: "text (default) or json (one JSON object per line on stderr).")
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, level: level)
+            }
         }
         let logger = Logger(label: "bookend.serve")
         let (host, requestedPort) = try Serve.parseListen(listen)
+        let metricsAddress = try metricsListen.map(Serve.parseListen)
         // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
         let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
         if keyFile == nil, !Serve.isLoopback(host) {
@@ -62,20 +80,23 @@ struct Serve: AsyncParsableCommand {
         }
         let keyPath = keyFile ?? (dataDirectory as NSString).appendingPathComponent("account.key")
         let key = try Serve.loadOrCreateKey(at: keyPath, create: keyFile == nil)
+        let metrics = BookendMetrics()
         let engine: Engine
         do {
             let urlHost = host.contains(":") ? "[\(host)]" : host
             engine = try await Engine.open(
                 dataDirectory: dataDirectory,
                 configuration: EngineConfiguration(
-                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory),
+                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory,
+                    metricsFactory: metrics.factory),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
         }
         let accountName = account
+        let notifier = SystemdNotifier()
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key, tls: tls), logger: logger
+            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key, tls: tls, metrics: metrics), logger: logger
         ) { boundPort in
             let urlHost = host.contains(":") ? "[\(host)]" : host
             print("Account:  \(accountName)")
@@ -84,12 +105,24 @@ struct Serve: AsyncParsableCommand {
             if let tls { print("TLS cert: \(tls.certificateFile)") }
             fflush(nil)
             logger.info("serving the Batch API", metadata: ["endpoint": "\(scheme)://\(urlHost):\(boundPort)", "account": "\(accountName)"])
+            // Accepting requests now: under systemd (Type=notify) the unit becomes active here.
+            notifier.notify("READY=1")
         }
+        var services: [any Service] = [engine, service]
+        if let (metricsHost, metricsPort) = metricsAddress {
+            services.append(APIServer.buildMetricsApplication(engine: engine, metrics: metrics, host: metricsHost, port: metricsPort, logger: logger) { boundPort in
+                let urlHost = metricsHost.contains(":") ? "[\(metricsHost)]" : metricsHost
+                print("Metrics:  http://\(urlHost):\(boundPort)/metrics")
+                fflush(nil)
+            })
+        }
+        // Last, so a graceful shutdown reaches it first and systemd hears STOPPING=1 before anything stops.
+        services.append(StoppingNotification(notifier: notifier))
         // One group for both: on SIGTERM/SIGINT the group shuts its services down in reverse order,
         // so the server stops accepting and finishes its requests first, then the engine stops
         // scheduling. If either fails, the group cancels the other, which shuts the engine down too.
         let group = ServiceGroup(configuration: .init(
-            services: [engine, service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

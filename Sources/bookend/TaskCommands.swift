@@ -44,7 +44,11 @@ struct TaskCommand: AsyncParsableCommand {
             let tasks = try tasks()
             var failed = 0
             var offset = 0
+            // Thousands of tasks take a while (100 per call): say how far it got, on a terminal.
+            let progress = ProgressLine(enabled: tasks.count > 100 && isatty(STDERR_FILENO) == 1)
+            defer { progress.finish() }
             while offset < tasks.count {
+                progress.show("adding tasks to job \(job): \(offset)/\(tasks.count)")
                 let chunk = Array(tasks[offset..<min(offset + 100, tasks.count)])
                 offset += chunk.count
                 let request = try BatchOperations.createTaskCollection(job, BatchTaskGroup(value: chunk))
@@ -52,6 +56,7 @@ struct TaskCommand: AsyncParsableCommand {
                 for item in result.value where item.status != .success {
                     failed += 1
                     let message = item.error?.message?.value.split(separator: "\n").first.map(String.init) ?? ""
+                    progress.finish()
                     FileHandle.standardError.write(Data("error: task \(item.taskId): \(item.error?.code ?? item.status.rawValue) \(message)\n".utf8))
                 }
             }

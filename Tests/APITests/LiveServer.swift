@@ -3,6 +3,7 @@ import Bookend
 import Crypto
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 
 /// How a test client canonicalizes what it signs (§7.2).
@@ -59,15 +60,17 @@ final class LiveServer: Sendable {
     }
 
     /// With `tls` the server speaks only HTTPS (`send` then cannot reach it; use a TLS client).
-    static func start(tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75)) async throws -> LiveServer {
+    /// With `metrics`, the engine and the server record into it and `/metrics` is served.
+    static func start(tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil) async throws -> LiveServer {
         let directory = NSTemporaryDirectory() + "bookend-api-\(UUID().uuidString.prefix(8))"
-        let engine = try await Engine.open(dataDirectory: directory)
+        let engine = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(metricsFactory: metrics?.factory))
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "api-test")
         logger.logLevel = .critical  // cancelling the server at the end of a test logs errors
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout),
+            engine: engine, configuration: .init(
+                host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout, metrics: metrics),
             logger: logger
         ) { port in continuation.yield(port) }
         let task = Task { try await service.run() }
@@ -164,8 +167,8 @@ final class LiveServer: Sendable {
 }
 
 /// Runs `body` against a fresh server and stops it afterwards.
-func withServer(tls: TLSIdentity? = nil, _ body: (LiveServer) async throws -> Void) async throws {
-    let server = try await LiveServer.start(tls: tls)
+func withServer(tls: TLSIdentity? = nil, metrics: BookendMetrics? = nil, _ body: (LiveServer) async throws -> Void) async throws {
+    let server = try await LiveServer.start(tls: tls, metrics: metrics)
     do {
         try await body(server)
     } catch {

@@ -250,4 +250,6 @@ public struct EngineEvent: Sendable, Hashable {
     public var jobId: String?
     public var taskId: String?
     public var state: String?
+    /// The event row's `detail` (JSON), e.g. `{"result":"success"}` for `task.completed`.
+    public var detail: String? = nil
 }

@@ -14,6 +14,7 @@ extension Engine {
             failureInfo: outcome.failureInfo, interrupted: interrupted)
         guard completed else { return [] }  // already completed: never twice
         CrashPoint.hit("execution.completed")
+        pendingObservations.append(.executionCompleted(kind: execution.kind, result: result?.rawValue ?? "interrupted"))
         // The exit is recorded once this transaction commits; only then may its file go.
         retiredStatusDirectories.append(execution.statusDirectory)
         if case .fault(let info) = outcome { try recordFault(db, execution, info, now: now) }
@@ -238,6 +239,9 @@ extension Engine {
         let attempt = Int(try task.int64("attempt", table: "task")) + 1
         guard let node = try db.query("SELECT pk, id, root_dir FROM node WHERE pk = ?", [nodePK]).first else {
             throw BookendError.internalError("node row pk \(nodePK): gone while starting a task there")
+        }
+        if let submitted = Timestamp.date(try task.text("creation_time", table: "task")) {
+            pendingObservations.append(.taskStarted(submitted: submitted, started: date))
         }
         try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
             .start(nodePK: nodePK, nodeID: try node.text("id", table: "node"), attempt: attempt), now: now, log: &pendingEvents)

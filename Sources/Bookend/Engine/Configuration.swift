@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// How an engine runs. Every field has a default that suits a single machine.
@@ -22,14 +23,20 @@ public struct EngineConfiguration: Sendable {
     /// How many times a task (or a preparation, release or start task on a node) is run again after
     /// its process vanished without an exit status; the next loss fails it with `ExecutionLostTooOften`.
     public var maxLostExecutionRequeues: Int
+    /// Where the engine's counters and histograms go (scheduler pass, commit and launch durations,
+    /// completions, recovery). `nil` uses `MetricsSystem.factory`; `BookendMetrics.factory` (module
+    /// `Observability`) collects them for `GET /metrics`.
+    public var metricsFactory: (any MetricsFactory)?
 
     public enum SynchronousLevel: String, Sendable { case normal, full }
 
     public init(
         accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nodesDirectory: String? = nil,
         synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
-        killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3
+        killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3,
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
+        self.metricsFactory = metricsFactory
         self.accountName = accountName
         self.accountURL = accountURL
         self.nodesDirectory = nodesDirectory

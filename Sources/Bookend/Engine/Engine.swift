@@ -38,6 +38,9 @@ public actor Engine {
     private var shuttingDown = false
     var subscribers: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     var pendingEvents: [EngineEvent] = []
+    /// Counts the transaction in progress leaves for after its commit (see `EngineMetrics`).
+    var pendingObservations: [EngineMetrics.Observation] = []
+    let metrics: EngineMetrics
     /// Executions Bookend has signalled, with when to escalate to SIGKILL.
     var killEscalations: [Int64: ContinuousClock.Instant] = [:]
     /// Executions whose resource files are being downloaded (not yet spawned).
@@ -98,6 +101,10 @@ public actor Engine {
         self.dataDirectory = (absolute as NSString).standardizingPath
         self.configuration = configuration
         self.logger = logger
+        let metrics = EngineMetrics(factory: configuration.metricsFactory)
+        self.metrics = metrics
+        // Every write transaction's COMMIT (the fsync of the WAL) is timed where it happens.
+        connection.commitObserver = { started in metrics.record(metrics.commitDuration, since: started) }
         let inbox = ExitInbox()
         exits = inbox
         let passes = PassSources(queue: executor.queue)
@@ -193,7 +200,11 @@ public actor Engine {
 
     /// One pass, from a dispatch source's handler on the engine's queue.
     private nonisolated func scheduledPass() {
-        assumeIsolated { engine in engine.tick() }
+        assumeIsolated { engine in
+            let started = ContinuousClock.now
+            engine.tick()
+            engine.metrics.record(engine.metrics.passDuration, since: started)
+        }
     }
 
     /// Runs `body` on the engine's queue as part of the actor, from code that is not a Swift task (a
@@ -263,6 +274,7 @@ public actor Engine {
             value = try db.transaction(body)
         } catch {
             pendingEvents.removeAll()
+            pendingObservations.removeAll()
             retiredStatusDirectories.removeAll()
             throw error
         }
@@ -271,6 +283,9 @@ public actor Engine {
         if CrashPoint.isArmed {
             for kind in Set(pendingEvents.map(\.kind)).sorted() { CrashPoint.hit("after-commit:" + kind) }
         }
+        metrics.record(committed: pendingEvents)
+        for observation in pendingObservations { metrics.record(observation) }
+        pendingObservations.removeAll()
         publishEvents()
         removeRetiredStatusDirectories()
         return value

@@ -228,7 +228,10 @@ extension Engine {
         }
         // All shims are forked before any exec is awaited: with several tasks to start (a pass that
         // collected several exits), their start-ups overlap instead of queueing on this thread.
-        for ((pk, request), result) in zip(ready, Supervisor.launch(ready.map { $0.1 })) {
+        let launchStarted = ContinuousClock.now
+        let launched = Supervisor.launch(ready.map { $0.1 })
+        if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted) }
+        for ((pk, request), result) in zip(ready, launched) {
             switch result {
             case .success(let identity): identities.append((pk, identity))
             case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))

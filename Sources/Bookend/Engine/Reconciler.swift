@@ -42,6 +42,7 @@ extension Engine {
             if let status = Supervisor.readStatus(in: execution.statusDirectory) {
                 // Finished while nobody watched: its exit is recorded now, exactly once.
                 ended.append((execution, outcome(for: execution, status: status)))
+                metrics.record(.collected, count: 1)
             } else if let identity, alive {
                 // Still running: adopt it. Its wall clock keeps counting from its original start
                 // (the stored deadline), and a kill decided before the crash is signalled by the loop.
@@ -51,10 +52,12 @@ extension Engine {
                     else { throw BookendError.internalError("execution \(execution.pk): adopted, yet no longer starting") }
                 }
                 watcher.watch(identity)
+                metrics.record(.adopted, count: 1)
             } else if identity != nil || execution.killReason != nil {
                 // Spawned, then vanished without an exit status (its process tree was lost), or
                 // meant to be killed before it ever spawned.
                 ended.append((execution, outcome(for: execution, status: nil)))
+                metrics.record(.lost, count: 1)
             } else {
                 // Committed as starting but never spawned: starting it now runs it once, not twice.
                 // Its wall clock has not begun: it starts now, with the same limit.
@@ -64,6 +67,7 @@ extension Engine {
                         [Timestamp.string(now), Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))), execution.pk])
                 }
                 respawn.append(execution.pk)
+                metrics.record(.respawned, count: 1)
             }
         }
         if !ended.isEmpty {

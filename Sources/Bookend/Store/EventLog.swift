@@ -10,7 +10,7 @@ enum EventLog {
         try db.run(
             "INSERT INTO event (time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail) VALUES (?,?,?,?,?,?,?,?,?)",
             [now, kind, pool, node, job, task, from, to, detail])
-        return EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to)
+        return EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to, detail: detail)
     }
 }
 

@@ -1,0 +1,159 @@
+import Bookend
+import Foundation
+import Observability
+import Testing
+
+/// A real Prometheus server (Debian's `prometheus`, which `make test` installs when missing) scrapes a
+/// live daemon every second while a small job runs; its query API must then answer with what the
+/// engine recorded.
+@Suite struct PrometheusTests {
+    static let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test func prometheusScrapesALiveDaemon() async throws {
+        guard let binary = PrometheusTests.binary else {
+            print("PrometheusTests skipped: no prometheus binary (make test-deps installs Debian's prometheus; apt-get could not here)")
+            return
+        }
+        let metrics = BookendMetrics()
+        try await withServer(metrics: metrics) { server in
+            let prometheus = try Prometheus.start(binary: binary, scraping: server.port)
+            do {
+                try await check(server, prometheus)
+            } catch {
+                await prometheus.stop()
+                throw error
+            }
+            await prometheus.stop()
+        }
+    }
+
+    func check(_ server: LiveServer, _ prometheus: Prometheus) async throws {
+        do {
+            try await MetricsTests.runJob(server, pool: "pp", job: "pj", commands: ["/bin/true", "/bin/true", "/bin/true", "/bin/false"])
+            let counts = try server.engine.taskCounts(jobID: "pj").taskCounts
+            #expect(counts.succeeded == 3 && counts.failed == 1)
+            let nodes = try await server.send(.get, "/pools/pp/nodes").json["value"] as? [[String: Any]] ?? []
+            let idle = nodes.filter { $0["state"] as? String == "idle" }.count
+
+            // Scrapes come every second; wait until one taken after the job shows it. Each answer is kept
+            // once it matches, so on a loaded machine (a query timing out now and then) the four need not
+            // all succeed in the same round.
+            let queries = [
+                "success": #"bookend_tasks_completed_total{result="success"}"#,
+                "failure": #"bookend_tasks_completed_total{result="failure"}"#,
+                "idle": #"bookend_nodes{pool="pp",state="idle"}"#,
+                "up": #"up{job="bookend"}"#,
+            ]
+            let expected = ["success": Double(counts.succeeded), "failure": Double(counts.failed), "idle": Double(idle), "up": 1]
+            var answered: [String: Double] = [:]
+            let seen = try await eventually(180) {
+                for (name, query) in queries where answered[name] != expected[name] {
+                    answered[name] = try await prometheus.value(query) ?? -1
+                }
+                return answered == expected
+            }
+            #expect(seen, "Prometheus answered \(answered); the engine recorded \(counts.succeeded) succeeded, \(counts.failed) failed, \(idle) idle nodes")
+            // For the record: what a real Prometheus answered about a live daemon.
+            print("Prometheus /api/v1/query answered: \(answered.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            #expect(answered["up"] == 1)
+            #expect(idle == 1)
+            // A histogram, through PromQL's own function over its buckets.
+            let latency = try await prometheus.value(#"histogram_quantile(0.5, bookend_task_start_latency_seconds_bucket)"#)
+            #expect(latency.map { $0 >= 0 } == true)
+        }
+    }
+
+    /// The `prometheus` child, tracked by its pid and stopped by it.
+    final class Prometheus: @unchecked Sendable {
+        // @unchecked: set up in `start`, then only read (`stop` signals the one process it started).
+        let process = Process()
+        let port: Int
+        let directory: String
+
+        private init(port: Int, directory: String) {
+            self.port = port
+            self.directory = directory
+        }
+
+        static func start(binary: String, scraping target: Int) throws -> Prometheus {
+            let directory = NSTemporaryDirectory() + "bookend-prometheus-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+            let config = """
+                global:
+                  scrape_interval: 1s
+                  scrape_timeout: 1s
+                scrape_configs:
+                  - job_name: bookend
+                    metrics_path: /metrics
+                    static_configs:
+                      - targets: ['127.0.0.1:\(target)']
+                """
+            try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+            let prometheus = Prometheus(port: try freePort(), directory: directory)
+            prometheus.process.executableURL = URL(fileURLWithPath: binary)
+            prometheus.process.arguments = [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(prometheus.port)", "--log.level=warn",
+            ]
+            prometheus.process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            let log = FileHandle(forWritingAtPath: directory + "/prometheus.log") ?? {
+                FileManager.default.createFile(atPath: directory + "/prometheus.log", contents: nil)
+                return FileHandle(forWritingAtPath: directory + "/prometheus.log")
+            }()
+            prometheus.process.standardOutput = log
+            prometheus.process.standardError = log
+            try prometheus.process.run()
+            return prometheus
+        }
+
+        /// The value of an instant query's single sample, or nil while there is none (or Prometheus is not up yet).
+        func value(_ query: String) async throws -> Double? {
+            var allowed = CharacterSet.alphanumerics
+            allowed.insert(charactersIn: "-._~")
+            let encoded = query.addingPercentEncoding(withAllowedCharacters: allowed) ?? query
+            let port = self.port
+            let body = try await onOwnThread { () -> Data in
+                let curl = Process()
+                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                curl.arguments = ["-s", "--max-time", "20", "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)"]
+                let out = Pipe()
+                curl.standardOutput = out
+                curl.standardError = FileHandle.nullDevice
+                try curl.run()
+                let data = out.fileHandleForReading.readDataToEndOfFile()
+                curl.waitUntilExit()
+                return data
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+                let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],
+                result.count == 1, let pair = result[0]["value"] as? [Any], pair.count == 2, let text = pair[1] as? String
+            else { return nil }
+            return Double(text)
+        }
+
+        /// SIGTERM to exactly the process this started, waited for on a thread of its own.
+        func stop() async {
+            let process = process
+            let directory = directory
+            _ = try? await onOwnThread {
+                if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+                process.waitUntilExit()
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
+
+        static func freePort() throws -> Int {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { throw POSIXError(.EADDRINUSE) }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+    }
+}
