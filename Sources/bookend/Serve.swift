@@ -38,6 +38,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
     var nodesDirectory: String?
 
+    @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off.")
+    var minFreeDisk: String?
+
+    @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
+    var historyRetention = "7d"
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -55,6 +61,7 @@ struct Serve: AsyncParsableCommand {
         // Everything about TLS is settled before the data directory, the engine or the listener exist.
         let tls = try Serve.tlsIdentity(certificate: tlsCert, key: tlsKey, host: host, insecureHTTP: insecureHTTP)
         let scheme = tls == nil ? "http" : "https"
+        let (minimumFree, historyKept) = try Serve.housekeeping(minFreeDisk: minFreeDisk, historyRetention: historyRetention)
         do {
             try DataDirectory.prepare(dataDirectory)
         } catch {
@@ -68,7 +75,8 @@ struct Serve: AsyncParsableCommand {
             engine = try await Engine.open(
                 dataDirectory: dataDirectory,
                 configuration: EngineConfiguration(
-                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory),
+                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory,
+                    minFreeDisk: minimumFree, historyRetention: historyKept),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
@@ -97,6 +105,15 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         logger.info("shut down; running tasks are left to be adopted on the next start")
+    }
+
+    /// `--min-free-disk` and `--history-retention`, parsed before anything starts.
+    static func housekeeping(minFreeDisk: String?, historyRetention: String) throws -> (DiskSpace?, Duration?) {
+        do {
+            return (try minFreeDisk.map { try DiskSpace(parsing: $0) }, try RetentionPeriod.parse(historyRetention))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     static func parseListen(_ text: String) throws -> (String, Int) {
