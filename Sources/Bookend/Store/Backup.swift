@@ -102,8 +102,9 @@ public enum Backup {
     /// roots and execution folders are moved to `nodesDirectory` (default `<dataDirectory>/nodes`),
     /// empty node folders are created, and every execution that had not completed is given a
     /// process identity that names no process (pid 0): reconciling on open finds neither a live
-    /// process nor an exit file and handles it as lost, which requeues its task and owes preparation
-    /// again. Completed executions stay completed and never run again. The restore is recorded as a
+    /// process nor an exit file and handles it as lost, which requeues its task. Each node counts a
+    /// new boot, so preparation runs again before a job's next task there, as after a reboot.
+    /// Completed executions stay completed and never run again. The restore is recorded as a
     /// `data-directory.restored` event.
     public static func restore(from file: String, dataDirectory: String, nodesDirectory: String? = nil) throws -> RestoreReport {
         guard FileManager.default.fileExists(atPath: file) else { throw Failure("\(file): no such backup") }
@@ -139,6 +140,11 @@ public enum Backup {
             }
             // pid 0 is no process: `Supervisor.isAlive` is false for it and nothing signals it.
             let lost = try db.run("UPDATE execution SET pid = 0, pid_start_time = 0 WHERE state <> 'completed'")
+            // The node folders here are new and empty, as after a node reboots: a new boot makes every
+            // job's preparation run again before its next task on the node (unless the job's
+            // preparation says rerunOnNodeRebootAfterSuccess = false), as Azure Batch does after a
+            // reboot. No state changes, so no machine is asked and no event is due for the nodes.
+            try db.run("UPDATE node SET boot_count = boot_count + 1, last_boot_time = ? WHERE removed_time IS NULL", [Timestamp.string(Date())])
             let detail = encodeJSON(["backup": file, "previousNodesDirectories": previous.joined(separator: ":"),
                 "nodesDirectory": newNodes, "lostExecutions": "\(lost)"])
             _ = try EventLog.append(db, "data-directory.restored", detail: detail, now: Timestamp.string(Date()))

@@ -199,8 +199,10 @@ public enum Doctor {
 
     /// The pid holding a `flock` on the file with inode `inode`, per `/proc/locks`.
     static func flockHolder(inode: UInt64) -> Int32? {
-        guard let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") {
+        // Read to the end: a /proc file reports size 0, and a single read of it stops at a page.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/locks"), let data = try? handle.readToEnd() else { return nil }
+        try? handle.close()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; lines of a waiter start with "1: ->".
             let fields = line.split(separator: " ")
             guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]) else { continue }
