@@ -57,6 +57,9 @@ extension Connection {
         if current > known {
             throw MigrationError.databaseNewerThanCode(path: path, databaseVersion: current, knownVersion: known)
         }
+        // A new file takes the mode now, while it has no tables and the VACUUM that applies the mode
+        // costs nothing; the tables are then created in it.
+        if current == 0 { try settleAutoVacuum(migrations, upTo: known) }
         for migration in migrations where migration.version > current {
             try transaction { connection in
                 // Another process may have applied this migration between reading `current` above and
@@ -76,7 +79,7 @@ extension Connection {
                 beforeCommit(migration)
             }
         }
-        try settleAutoVacuum(migrations)
+        try settleAutoVacuum(migrations, upTo: try userVersion())
         return try userVersion()
     }
 
@@ -88,8 +91,7 @@ extension Connection {
     /// rewrites the file after the migrations have committed. It runs on every open until the file
     /// has the mode, so a crash between the migration's commit and the end of the `VACUUM` (which
     /// is itself atomic) only means it runs again on the next open.
-    func settleAutoVacuum(_ migrations: [Migration]) throws(SQLiteError) {
-        let version = try userVersion()
+    func settleAutoVacuum(_ migrations: [Migration], upTo version: Int) throws(SQLiteError) {
         guard let wanted = migrations.filter({ $0.version <= version }).compactMap(\.requestedAutoVacuum).last else { return }
         guard try scalar("PRAGMA auto_vacuum").int != wanted.rawValue else { return }
         try execute("PRAGMA auto_vacuum = \(wanted.name)")
