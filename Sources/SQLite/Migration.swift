@@ -57,6 +57,9 @@ extension Connection {
         if current > known {
             throw MigrationError.databaseNewerThanCode(path: path, databaseVersion: current, knownVersion: known)
         }
+        // A new file takes the mode now, while it has no tables and the VACUUM that applies the mode
+        // costs nothing; the tables are then created in it.
+        if current == 0 { try settleAutoVacuum(migrations, upTo: known) }
         for migration in migrations where migration.version > current {
             try transaction { connection in
                 // Another process may have applied this migration between reading `current` above and
@@ -76,6 +79,47 @@ extension Connection {
                 beforeCommit(migration)
             }
         }
+        try settleAutoVacuum(migrations, upTo: try userVersion())
         return try userVersion()
+    }
+
+    /// Gives the file the `auto_vacuum` mode the newest migration asks for (`PRAGMA auto_vacuum = …`
+    /// in its SQL).
+    ///
+    /// The mode of a file that already has tables changes only with a `VACUUM`, and `VACUUM` cannot
+    /// run inside the transaction a migration runs in: so the migration records the wish and this
+    /// rewrites the file after the migrations have committed. It runs on every open until the file
+    /// has the mode, so a crash between the migration's commit and the end of the `VACUUM` (which
+    /// is itself atomic) only means it runs again on the next open.
+    func settleAutoVacuum(_ migrations: [Migration], upTo version: Int) throws(SQLiteError) {
+        guard let wanted = migrations.filter({ $0.version <= version }).compactMap(\.requestedAutoVacuum).last else { return }
+        guard try scalar("PRAGMA auto_vacuum").int != wanted.rawValue else { return }
+        try execute("PRAGMA auto_vacuum = \(wanted.name)")
+        try execute("VACUUM")
+    }
+}
+
+/// SQLite's `auto_vacuum` modes, with the numbers `PRAGMA auto_vacuum` reads back.
+public enum AutoVacuum: Int, Sendable, CaseIterable {
+    case none = 0, full = 1, incremental = 2
+
+    public var name: String {
+        switch self {
+        case .none: "NONE"
+        case .full: "FULL"
+        case .incremental: "INCREMENTAL"
+        }
+    }
+}
+
+extension Migration {
+    /// The mode a `PRAGMA auto_vacuum = MODE` statement on a line of its own in this migration sets.
+    public var requestedAutoVacuum: AutoVacuum? {
+        for line in sql.split(separator: "\n") {
+            let words = line.lowercased().split(whereSeparator: { " =;\t".contains($0) })
+            guard words.count == 3, words[0] == "pragma", words[1] == "auto_vacuum" else { continue }
+            return AutoVacuum.allCases.first { $0.name.lowercased() == words[2] || String($0.rawValue) == words[2] }
+        }
+        return nil
     }
 }

@@ -49,6 +49,12 @@ struct Serve: AsyncParsableCommand {
         case text, json
     }
 
+    @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off.")
+    var minFreeDisk: String?
+
+    @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
+    var historyRetention = "7d"
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let format = logFormat
@@ -73,6 +79,7 @@ struct Serve: AsyncParsableCommand {
         // Everything about TLS is settled before the data directory, the engine or the listener exist.
         let tls = try Serve.tlsIdentity(certificate: tlsCert, key: tlsKey, host: host, insecureHTTP: insecureHTTP)
         let scheme = tls == nil ? "http" : "https"
+        let (minimumFree, historyKept) = try Serve.housekeeping(minFreeDisk: minFreeDisk, historyRetention: historyRetention)
         do {
             try DataDirectory.prepare(dataDirectory)
         } catch {
@@ -88,7 +95,7 @@ struct Serve: AsyncParsableCommand {
                 dataDirectory: dataDirectory,
                 configuration: EngineConfiguration(
                     accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory,
-                    metricsFactory: metrics.factory),
+                    metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
@@ -130,6 +137,15 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         logger.info("shut down; running tasks are left to be adopted on the next start")
+    }
+
+    /// `--min-free-disk` and `--history-retention`, parsed before anything starts.
+    static func housekeeping(minFreeDisk: String?, historyRetention: String) throws -> (DiskSpace?, Duration?) {
+        do {
+            return (try minFreeDisk.map { try DiskSpace(parsing: $0) }, try RetentionPeriod.parse(historyRetention))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     static func parseListen(_ text: String) throws -> (String, Int) {

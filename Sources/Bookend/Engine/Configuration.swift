@@ -27,6 +27,18 @@ public struct EngineConfiguration: Sendable {
     /// completions, recovery). `nil` uses `MetricsSystem.factory`; `BookendMetrics.factory` (module
     /// `Observability`) collects them for `GET /metrics`.
     public var metricsFactory: (any MetricsFactory)?
+    /// Free space to keep on the node folders' file system. Below it, the engine deletes completed
+    /// executions' folders before their retention deadline (those past it first, then the oldest
+    /// completed), never the folder of one that runs or may run again. `nil`: only retention deadlines
+    /// delete folders.
+    public var minFreeDisk: DiskSpace?
+    /// How long the history of a deleted job (its events) is kept after the deletion; `nil` keeps it
+    /// forever. The default, 7 days, is Azure Batch's default `retentionTime` for a task's files: a
+    /// deleted job's history lasts as long as its task folders would have.
+    public var historyRetention: Duration?
+
+    /// The default `historyRetention`: 7 days.
+    public static let defaultHistoryRetention: Duration = .seconds(7 * 86_400)
 
     public enum SynchronousLevel: String, Sendable { case normal, full }
 
@@ -34,7 +46,8 @@ public struct EngineConfiguration: Sendable {
         accountName: String = "bookend", accountURL: String = "http://127.0.0.1:8080/", nodesDirectory: String? = nil,
         synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
         killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil,
+        minFreeDisk: DiskSpace? = nil, historyRetention: Duration? = EngineConfiguration.defaultHistoryRetention
     ) {
         self.metricsFactory = metricsFactory
         self.accountName = accountName
@@ -45,5 +58,7 @@ public struct EngineConfiguration: Sendable {
         self.killGracePeriod = killGracePeriod
         self.drainOnShutdown = drainOnShutdown
         self.maxLostExecutionRequeues = maxLostExecutionRequeues
+        self.minFreeDisk = minFreeDisk
+        self.historyRetention = historyRetention
     }
 }

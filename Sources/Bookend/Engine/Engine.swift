@@ -60,6 +60,8 @@ public actor Engine {
     /// record were killed and complete as `LaunchNotRecorded`, launch failures as themselves, as soon
     /// as a transaction commits again (each tick tries).
     var unrecordedOutcomes: [Int64: Outcome] = [:]
+    /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
+    let housekeeping = Housekeeping()
 
     /// Opens (creating if needed) the data directory, migrates its database, settles executions a
     /// previous engine left behind, and starts scheduling.

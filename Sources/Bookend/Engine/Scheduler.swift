@@ -407,24 +407,14 @@ extension Engine {
         }
     }
 
-    /// Deletes task, preparation and release directories whose retention time has passed.
+    /// Housekeeping at the end of a pass (Retention.swift): folders whose retention deadline passed,
+    /// folders deleted early while free disk is below `minFreeDisk`, and the history of deleted jobs
+    /// older than `historyRetention`.
     func enforceRetention() throws {
-        let now = Engine.now()
-        let due = try db.query(
-            "SELECT pk, task_dir FROM execution WHERE files_deleted_time IS NULL AND retention_deadline IS NOT NULL AND retention_deadline <= ? LIMIT 100",
-            [now])
-        for row in due {
-            let directory = row["task_dir"].string ?? ""
-            // A later execution (a reactivated task, a rerun preparation) may use the same folder.
-            if try db.scalar("SELECT count(*) FROM execution WHERE task_dir = ? AND pk > ? AND (state <> 'completed' OR retention_deadline IS NULL OR retention_deadline > ?)",
-                [directory, row["pk"], now]).int ?? 0 > 0 {
-                try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
-                continue
-            }
-            CrashPoint.hit("retention.before-delete")
-            FileAccess.removeTree(atPath: directory)
-            CrashPoint.hit("retention.after-delete")
-            try transaction { db in try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ?", [now, row["pk"]]) }
-        }
+        let now = Date()
+        let nowText = Timestamp.string(now)
+        try enforceRetentionDeadlines(now: nowText)
+        try relieveDiskPressure(now: nowText)
+        try pruneDeletedJobHistory(now: now)
     }
 }

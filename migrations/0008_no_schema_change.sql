@@ -1,0 +1,2 @@
+-- Version 8 changes nothing: it keeps the version numbers without gaps, which the migration runner
+-- requires, for the versions after it.
