@@ -249,7 +249,8 @@ public enum Supervisor {
             throw SupervisorError(code: .statusDirectory, message: "empty status directory")
         }
         // Usually only the last component is missing: one mkdir, no walk from the root.
-        let made = mkdir(dir, 0o700) == 0 || errno == EEXIST
+        let created = mkdir(dir, 0o700) == 0
+        let made = created || errno == EEXIST
         var current = dir.hasPrefix("/") ? "" : "."
         for component in made ? [] : dir.split(separator: "/") {
             current += "/" + component
@@ -261,7 +262,8 @@ public enum Supervisor {
                 }
             }
         }
-        for name in ["exit", "exit.tmp", "pid", "pid.tmp"] {
+        // A folder this call created is empty: only one that existed can hold an earlier run's files.
+        for name in created ? [] : ["exit", "exit.tmp", "pid", "pid.tmp"] {
             if unlink(join(dir, name)) != 0 && errno != ENOENT {
                 throw SupervisorError(code: .statusDirectory, errno: errno, message: "cannot remove stale \(join(dir, name))")
             }

@@ -2,7 +2,11 @@
 //
 // Process tree produced by bks_spawn_start:
 //
-//   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
+//   engine ··(asks over a socketpair)··▶ spawn helper ──fork (CLONE_PARENT)──▶ shim
+//   (the shim is the engine's child; the helper is this program re-executed once, see spawn.c;
+//    without a helper the engine forks the shim itself)
+//
+//   shim (setsid: new session + process group, pgid == shim pid)
 //                      │  writes <status_dir>/pid (rename), vforks, waits,
 //                      │  writes <status_dir>/exit (fsync + rename); exits 0, or with the
 //                      │  errno of that write when it failed (BKS_SHIM_EXIT_LIMIT)
