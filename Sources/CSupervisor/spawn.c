@@ -527,6 +527,13 @@ static void helper_drop(void) {
 
 #define HELPER_UNAVAILABLE (-2)
 
+pid_t bks_spawn_helper_pid(void) {
+    pthread_mutex_lock(&helper_lock);
+    pid_t pid = helper_sock >= 0 ? helper_pid : -1;
+    pthread_mutex_unlock(&helper_lock);
+    return pid;
+}
+
 static int send_request(int sock, const void *buf, size_t len, int fd) {
     char control[CMSG_SPACE(sizeof(int))];
     memset(control, 0, sizeof control);

@@ -169,6 +169,13 @@ public enum Supervisor {
         throw SupervisorError(code: .spawnFailed, message: "shim \(result.pid) vanished before reporting its identity")
     }
 
+    /// The process that forks this program's shims (a re-executed copy of this program, started on
+    /// the first launch), or nil when there is none (not started yet, or shims are forked directly).
+    public static var spawnHelperPID: Int32? {
+        let pid = bks_spawn_helper_pid()
+        return pid > 0 ? pid : nil
+    }
+
     /// Identity of a live or zombie process; nil if there is no such pid.
     public static func identity(ofPID pid: Int32) -> ProcessIdentity? {
         ProcStat.read(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }

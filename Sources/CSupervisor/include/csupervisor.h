@@ -62,6 +62,9 @@ int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result);
 //          1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
 int bks_spawn_finish(int report_fd, bks_spawn_result *result);
 
+// Pid of this process's spawn helper, or -1 when none runs (not started yet, or unavailable).
+pid_t bks_spawn_helper_pid(void);
+
 // Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
 const char *bks_stage_name(int stage);
 
