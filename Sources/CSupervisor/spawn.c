@@ -439,6 +439,7 @@ __attribute__((constructor)) static void bks_helper_entry(int argc, char **argv,
 static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
 static int helper_sock = -1;
 static pid_t helper_pid = -1;
+static pid_t helper_owner = -1;  // the process that started it (its shims' parent)
 static int helper_disabled = 0;  // it could not be started: the engine forks shims itself
 
 extern char **environ;
@@ -460,6 +461,9 @@ static int constructor_in_main_program(struct dl_phdr_info *info, size_t size, v
 
 // With helper_lock held. Returns 0 when a helper is ready.
 static int helper_start(void) {
+    // A child forked from the program (without exec) inherits the socket, but the helper's shims
+    // would be its parent's children: such a child starts a helper of its own.
+    if (helper_sock >= 0 && helper_owner != getpid()) { (void)close(helper_sock); helper_sock = -1; helper_pid = -1; }
     if (helper_sock >= 0) return 0;
     if (helper_disabled) return -1;
     if (helper_pid > 0) { (void)waitpid(helper_pid, NULL, WNOHANG); helper_pid = -1; }
@@ -507,6 +511,7 @@ static int helper_start(void) {
     (void)close(child_end);
     if (rc != 0) { (void)close(sv[0]); helper_disabled = 1; return -1; }
     helper_pid = pid;
+    helper_owner = getpid();
     // It says it is ready once its constructor runs; EOF means it could not start (it exited).
     helper_reply ready;
     if (read_exact(sv[0], &ready, sizeof ready) < 0) {
@@ -529,7 +534,7 @@ static void helper_drop(void) {
 
 pid_t bks_spawn_helper_pid(void) {
     pthread_mutex_lock(&helper_lock);
-    pid_t pid = helper_sock >= 0 ? helper_pid : -1;
+    pid_t pid = helper_sock >= 0 && helper_owner == getpid() ? helper_pid : -1;
     pthread_mutex_unlock(&helper_lock);
     return pid;
 }
