@@ -9,14 +9,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -236,7 +240,7 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     sigset_t empty; sigemptyset(&empty);
     (void)sigprocmask(SIG_SETMASK, &empty, NULL);
 
-    (void)close(pipe_r);
+    if (pipe_r >= 0) (void)close(pipe_r);
     if (pipe_w != REPORT_FD) {
         if (dup3(pipe_w, REPORT_FD, O_CLOEXEC) < 0) _exit(127);
         (void)close(pipe_w);
@@ -315,6 +319,305 @@ static int crash_after_fork_due(void) {
     return 1;
 }
 
+// ---- spawn helper ------------------------------------------------------------------------
+//
+// Forking the engine copies its page tables (tens of MB of mappings: copy_page_range dominated the
+// engine's profile). So shims are forked by a helper instead: the program's own executable
+// (/proc/self/exe) started once per process with BOOKEND_SPAWN_HELPER set, which a constructor
+// below catches before any Swift code runs. Its address space is little more than the loaded
+// libraries, so a fork of it is cheap. It forks each shim with CLONE_PARENT: the shim is the
+// engine's child exactly as before (the engine reaps it, reads its exit code, sees it as a zombie),
+// and the helper keeps no state about it. Library users need no second binary: the helper is
+// whatever program embeds Bookend. When the helper cannot be started, the engine forks shims itself.
+//
+// Protocol over a socketpair (stream): the engine sends a helper_request header, then its strings
+// (path, working_dir, stdout, stderr, status_dir, argv..., envp..., each NUL-terminated), with the
+// write end of the shim's report pipe attached (SCM_RIGHTS) to the first byte; the helper answers
+// with a helper_reply. One request at a time (a mutex on the engine side).
+
+#define HELPER_ENV "BOOKEND_SPAWN_HELPER"
+#define HELPER_ARGV0 "bookend-spawn-helper"
+#define HELPER_FD 3
+#define HELPER_MAGIC 0x426b5348u  // "BkSH"
+#define HELPER_MAX_PAYLOAD (64u << 20)
+
+typedef struct {
+    uint32_t magic, payload_len;
+    int32_t set_ids; uint32_t uid, gid;
+    uint32_t shim_delay_ms;
+    uint32_t argc, envc;
+} helper_request;
+
+typedef struct { int32_t pid; int32_t err; } helper_reply;
+
+static int read_exact(int fd, void *buf, size_t len) {
+    return read_full(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+// Helper side: serves requests until the engine's end of the socket closes (the engine exited or
+// died; shims already started are not affected), then exits.
+static void __attribute__((noreturn)) helper_serve(int sock) {
+    set_signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        helper_request h;
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { &h, sizeof h };
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = &iov; msg.msg_iovlen = 1;
+        msg.msg_control = control; msg.msg_controllen = sizeof control;
+        ssize_t n;
+        do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+        if (n <= 0) _exit(0);
+        int report_fd = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&report_fd, CMSG_DATA(c), sizeof report_fd);
+        if ((size_t)n < sizeof h && read_exact(sock, (char *)&h + n, sizeof h - (size_t)n) < 0) _exit(1);
+        if (h.magic != HELPER_MAGIC || h.payload_len > HELPER_MAX_PAYLOAD || report_fd < 0) _exit(1);
+        char *payload = malloc(h.payload_len + 1);
+        char **vectors = malloc(((size_t)h.argc + h.envc + 2) * sizeof(char *));
+        if (!payload || !vectors || read_exact(sock, payload, h.payload_len) < 0) _exit(1);
+        payload[h.payload_len] = 0;
+
+        // Split the strings; a malformed request ends the helper (the engine then forks shims itself).
+        const char *fields[5];
+        size_t at = 0, want = 5 + (size_t)h.argc + h.envc;
+        for (size_t i = 0; i < want; i++) {
+            if (at >= h.payload_len) _exit(1);
+            const char *s = payload + at;
+            at += strlen(s) + 1;
+            if (i < 5) fields[i] = s;
+            else if (i < 5 + h.argc) vectors[i - 5] = (char *)s;
+            else vectors[i - 5 + 1] = (char *)s;
+        }
+        vectors[h.argc] = NULL;
+        vectors[h.argc + 1 + h.envc] = NULL;
+        bks_spawn_request req;
+        memset(&req, 0, sizeof req);
+        req.path = fields[0]; req.working_dir = fields[1]; req.stdout_path = fields[2];
+        req.stderr_path = fields[3]; req.status_dir = fields[4];
+        req.argv = vectors; req.envp = vectors + h.argc + 1;
+        req.set_ids = h.set_ids; req.uid = h.uid; req.gid = h.gid;
+        shim_delay_ms = h.shim_delay_ms;
+
+        helper_reply r = { -1, 0 };
+        status_paths p;
+        if (make_path(p.pid_tmp, req.status_dir, "pid.tmp") || make_path(p.pid_final, req.status_dir, "pid") ||
+            make_path(p.exit_tmp, req.status_dir, "exit.tmp") || make_path(p.exit_final, req.status_dir, "exit")) {
+            r.err = ENAMETOOLONG;
+        } else {
+            sigset_t all, old;
+            sigfillset(&all);
+            sigprocmask(SIG_BLOCK, &all, &old);
+            // A plain fork of this small process, but the child's parent is the engine (CLONE_PARENT).
+            long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+            if (pid == 0) shim_main(&req, &p, -1, report_fd);
+            r.pid = (int32_t)pid;
+            r.err = pid < 0 ? errno : 0;
+            sigprocmask(SIG_SETMASK, &old, NULL);
+        }
+        (void)close(report_fd);
+        free(payload); free(vectors);
+        if (write_all(sock, &r, sizeof r) < 0) _exit(0);
+    }
+}
+
+// Runs before main (and before any Swift code) in every program that links Bookend; it only acts in
+// the helper started below, where it never returns.
+__attribute__((constructor)) static void bks_helper_entry(int argc, char **argv, char **envp) {
+    (void)envp;
+    const char *mark = getenv(HELPER_ENV);
+    if (!mark || strcmp(mark, "1") != 0 || argc < 1 || !argv[0] || strcmp(argv[0], HELPER_ARGV0) != 0) return;
+    struct stat st;
+    if (fstat(HELPER_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) return;
+    close_from(HELPER_FD + 1);
+    helper_reply ready = { 0, 0 };
+    if (write_all(HELPER_FD, &ready, sizeof ready) < 0) _exit(1);
+    helper_serve(HELPER_FD);
+}
+
+static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
+static int helper_sock = -1;
+static pid_t helper_pid = -1;
+static pid_t helper_owner = -1;  // the process that started it (its shims' parent)
+static int helper_disabled = 0;  // it could not be started: the engine forks shims itself
+
+extern char **environ;
+
+// The helper is this program re-executed, so the constructor above must be part of the main program
+// itself (the usual static link of Bookend), not of a shared library that could be missing from the
+// re-executed program (dlopen): otherwise that program's main would run instead.
+static int constructor_in_main_program(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    uintptr_t at = (uintptr_t)(void *)&bks_helper_entry;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (at >= start && at < start + ph->p_memsz) { *(int *)data = 1; break; }
+    }
+    return 1;  // the first object reported is the main program: stop there
+}
+
+// With helper_lock held. Returns 0 when a helper is ready.
+static int helper_start(void) {
+    // A child forked from the program (without exec) inherits the socket, but the helper's shims
+    // would be its parent's children: such a child starts a helper of its own.
+    if (helper_sock >= 0 && helper_owner != getpid()) { (void)close(helper_sock); helper_sock = -1; helper_pid = -1; }
+    if (helper_sock >= 0) return 0;
+    if (helper_disabled) return -1;
+    if (helper_pid > 0) { (void)waitpid(helper_pid, NULL, WNOHANG); helper_pid = -1; }
+    const char *off = getenv("BOOKEND_SPAWN_HELPER_OFF");  // tests: exercise the engine's own fork
+    int in_main = 0;
+    (void)dl_iterate_phdr(constructor_in_main_program, &in_main);
+    if ((off && strcmp(off, "1") == 0) || !in_main) { helper_disabled = 1; return -1; }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    // The helper's end goes to HELPER_FD; keep the original off that number so dup2 clears CLOEXEC.
+    int child_end = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+    (void)close(sv[1]);
+    if (child_end < 0) { (void)close(sv[0]); return -1; }
+
+    size_t envc = 0;
+    while (environ && environ[envc]) envc++;
+    char **env = malloc((envc + 2) * sizeof(char *));
+    if (!env) { close(sv[0]); close(child_end); return -1; }
+    size_t k = 0;
+    for (size_t i = 0; i < envc; i++)
+        if (strncmp(environ[i], HELPER_ENV "=", sizeof HELPER_ENV) != 0) env[k++] = environ[i];
+    env[k++] = HELPER_ENV "=1";
+    env[k] = NULL;
+    char *args[] = { HELPER_ARGV0, NULL };
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, child_end, HELPER_FD);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    posix_spawn_file_actions_adddup2(&fa, 0, 2);
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none); sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    // Its own session: a Ctrl-C meant for the engine's terminal does not stop the helper.
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, args, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    free(env);
+    (void)close(child_end);
+    if (rc != 0) { (void)close(sv[0]); helper_disabled = 1; return -1; }
+    helper_pid = pid;
+    helper_owner = getpid();
+    // It says it is ready once its constructor runs; EOF means it could not start (it exited).
+    helper_reply ready;
+    if (read_exact(sv[0], &ready, sizeof ready) < 0) {
+        (void)close(sv[0]);
+        (void)waitpid(pid, NULL, 0);
+        helper_pid = -1; helper_disabled = 1;
+        return -1;
+    }
+    helper_sock = sv[0];
+    return 0;
+}
+
+// With helper_lock held: forget a helper that stopped answering (it is reaped next start).
+static void helper_drop(void) {
+    if (helper_sock >= 0) (void)close(helper_sock);
+    helper_sock = -1;
+}
+
+#define HELPER_UNAVAILABLE (-2)
+
+pid_t bks_spawn_helper_pid(void) {
+    pthread_mutex_lock(&helper_lock);
+    pid_t pid = helper_sock >= 0 && helper_owner == getpid() ? helper_pid : -1;
+    pthread_mutex_unlock(&helper_lock);
+    return pid;
+}
+
+static int send_request(int sock, const void *buf, size_t len, int fd) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    if (n <= 0) return -1;
+    const char *rest = (const char *)buf + n;
+    size_t left = len - (size_t)n;
+    while (left > 0) {
+        do { n = send(sock, rest, left, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+        if (n <= 0) return -1;
+        rest += n; left -= (size_t)n;
+    }
+    return 0;
+}
+
+// Engine side: asks the helper for a shim whose report pipe is `report_w`. Returns the shim's pid,
+// -1 with *err when the helper could not fork it, or HELPER_UNAVAILABLE (nothing was started).
+static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) {
+    size_t argc = 0, envc = 0, len = 0;
+    const char *fields[5] = { req->path, req->working_dir, req->stdout_path, req->stderr_path, req->status_dir };
+    for (int i = 0; i < 5; i++) len += strlen(fields[i]) + 1;
+    for (; req->argv[argc]; argc++) len += strlen(req->argv[argc]) + 1;
+    for (; req->envp[envc]; envc++) len += strlen(req->envp[envc]) + 1;
+    if (len > HELPER_MAX_PAYLOAD) return HELPER_UNAVAILABLE;
+    char *buf = malloc(sizeof(helper_request) + len);
+    if (!buf) return HELPER_UNAVAILABLE;
+    helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, shim_delay_ms,
+                         (uint32_t)argc, (uint32_t)envc };
+    memcpy(buf, &h, sizeof h);
+    char *at = buf + sizeof h;
+    for (int i = 0; i < 5; i++) at += put_str(at, fields[i]), *at++ = 0;
+    for (size_t i = 0; i < argc; i++) at += put_str(at, req->argv[i]), *at++ = 0;
+    for (size_t i = 0; i < envc; i++) at += put_str(at, req->envp[i]), *at++ = 0;
+
+    pid_t result = HELPER_UNAVAILABLE;
+    pthread_mutex_lock(&helper_lock);
+    // A helper that died since the last request fails at the send (nothing started): start another
+    // once. One that fails after the send may have forked the shim: report an error, never retry.
+    for (int attempt = 0; attempt < 2 && result == HELPER_UNAVAILABLE; attempt++) {
+        if (helper_start() < 0) break;
+        if (send_request(helper_sock, buf, sizeof h + len, report_w) < 0) { helper_drop(); continue; }
+        helper_reply r;
+        if (read_exact(helper_sock, &r, sizeof r) < 0) {
+            helper_drop();
+            *err = EPIPE; result = -1;
+            break;
+        }
+        if (r.pid > 0) result = r.pid;
+        else { *err = r.err ? r.err : EIO; result = -1; }
+    }
+    pthread_mutex_unlock(&helper_lock);
+    free(buf);
+    return result;
+}
+
+// The engine's own fork of a shim: copies the engine's whole address space (its page tables), so it is
+// used only when the spawn helper below cannot be started (no /proc, exec refused).
+static pid_t fork_shim(const bks_spawn_request *req, const status_paths *p, int fds[2], int *err) {
+    // Block every signal across fork so no engine handler can run in the shim before it
+    // resets its dispositions (same trick as glibc's posix_spawn).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) shim_main(req, p, fds[0], fds[1]);
+    *err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid;
+}
+
 int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
     result->pid = -1; result->stage = BKS_STAGE_NONE; result->err = 0;
     int crash_after_fork = crash_after_fork_due();
@@ -326,18 +629,12 @@ int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) { result->err = errno; return -1; }
 
-    // Block every signal across fork so no engine handler can run in the shim before it
-    // resets its dispositions (same trick as glibc's posix_spawn).
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0) shim_main(req, &p, fds[0], fds[1]);
+    int err = 0;
+    pid_t pid = helper_spawn(req, fds[1], &err);
+    if (pid == HELPER_UNAVAILABLE) pid = fork_shim(req, &p, fds, &err);
     if (pid > 0 && crash_after_fork) kill(getpid(), SIGKILL);
-    int fork_err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)close(fds[1]);
-    if (pid < 0) { (void)close(fds[0]); result->err = fork_err; return -1; }
+    if (pid < 0) { (void)close(fds[0]); result->err = err; return -1; }
     result->pid = pid;
     return fds[0];
 }

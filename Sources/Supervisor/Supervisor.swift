@@ -169,6 +169,13 @@ public enum Supervisor {
         throw SupervisorError(code: .spawnFailed, message: "shim \(result.pid) vanished before reporting its identity")
     }
 
+    /// The process that forks this program's shims (a re-executed copy of this program, started on
+    /// the first launch), or nil when there is none (not started yet, or shims are forked directly).
+    public static var spawnHelperPID: Int32? {
+        let pid = bks_spawn_helper_pid()
+        return pid > 0 ? pid : nil
+    }
+
     /// Identity of a live or zombie process; nil if there is no such pid.
     public static func identity(ofPID pid: Int32) -> ProcessIdentity? {
         ProcStat.read(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }
@@ -249,7 +256,8 @@ public enum Supervisor {
             throw SupervisorError(code: .statusDirectory, message: "empty status directory")
         }
         // Usually only the last component is missing: one mkdir, no walk from the root.
-        let made = mkdir(dir, 0o700) == 0 || errno == EEXIST
+        let created = mkdir(dir, 0o700) == 0
+        let made = created || errno == EEXIST
         var current = dir.hasPrefix("/") ? "" : "."
         for component in made ? [] : dir.split(separator: "/") {
             current += "/" + component
@@ -261,7 +269,8 @@ public enum Supervisor {
                 }
             }
         }
-        for name in ["exit", "exit.tmp", "pid", "pid.tmp"] {
+        // A folder this call created is empty: only one that existed can hold an earlier run's files.
+        for name in created ? [] : ["exit", "exit.tmp", "pid", "pid.tmp"] {
             if unlink(join(dir, name)) != 0 && errno != ENOENT {
                 throw SupervisorError(code: .statusDirectory, errno: errno, message: "cannot remove stale \(join(dir, name))")
             }

@@ -132,6 +132,41 @@ struct LibraryBenches {
         return Double(tasks) / seconds
     }
 
+    /// 7. History: consecutive jobs with preparation and release through one engine, each deleted
+    /// once it finished, so whatever a finished job leaves behind (events, executions, folders,
+    /// index entries) accumulates. Returns each job's tasks/s, first to last.
+    func history(jobs: Int, tasksPerJob: Int) async throws -> [Double] {
+        let directory = try freshDirectory("history")
+        let engine = try await LibraryBenches.open(directory)
+        try await engine.createPool(PoolSpec(id: "history", targetDedicatedNodes: 2, taskSlotsPerNode: 2))
+        try await LibraryBenches.waitForIdleNodes(engine, pool: "history", count: 2)
+        var rates: [Double] = []
+        for i in 0..<jobs {
+            let job = "history\(i)"
+            try await engine.createJob(JobSpec(
+                id: job, poolID: "history",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            try await engine.disableJob(id: job, disableTasks: "wait")
+            try await engine.waitForJob(id: job, state: .disabled, timeout: .seconds(60))
+            try await LibraryBenches.addTasks(engine, job: job, ids: 0..<tasksPerJob, prefix: "t", commandLine: "/bin/true")
+            let seconds = try await elapsed {
+                try await engine.enableJob(id: job)
+                try await engine.waitForTasks(jobID: job, timeout: .seconds(1800))
+            }
+            let counts = try engine.taskCounts(jobID: job).taskCounts
+            guard counts.succeeded == tasksPerJob else { throw BenchError("history: \(counts.succeeded) of \(tasksPerJob) tasks of \(job) succeeded") }
+            rates.append(Double(tasksPerJob) / seconds)
+            print("   job \(i + 1) of \(jobs): \(Int(rates.last!.rounded())) tasks/s")
+            try await engine.terminateJob(id: job)
+            try await engine.waitForJob(id: job, state: .completed, timeout: .seconds(120))
+            try await engine.deleteJob(id: job)
+            try await engine.waitForJobDeletion(id: job, timeout: .seconds(600))
+        }
+        await engine.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+        return rates
+    }
+
     static func stampValue(_ data: Data) throws -> Int64 {
         guard let value = Int64(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw BenchError("bench-stamp wrote no clock reading")

@@ -295,3 +295,23 @@ import Testing
         #expect(readText(out + "/groups") == "65534\n")  // supplementary groups dropped
     }
 }
+
+/// Shims come from the spawn helper (a small re-executed copy of this program), not from a fork of
+/// the caller, yet they are the caller's children: the caller reaps them and reads their exit codes.
+@Suite(.serialized) struct SpawnHelperTests {
+    @Test func shimsAreForkedByTheHelperAsChildrenOfTheCaller() throws {
+        let s = Scratch(); defer { s.remove() }
+        // The command waits for a file, so the shim is still running (and has a command line) when read.
+        let go = s.file("go")
+        let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; exit 4"]))
+        let command = readSmallFile("/proc/\(id.pid)/cmdline").map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        #expect(command == "bookend-spawn-helper")
+        #expect(ProcStat.read(pid: id.pid)?.ppid == getpid())
+        #expect(ProcStat.read(pid: id.pid)?.session == id.pid)
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        var status: Int32 = 0
+        #expect(waitpid(id.pid, &status, 0) == id.pid)
+        #expect(status == 0)  // the shim wrote its exit file
+        #expect(Supervisor.readStatus(in: s.file("status")) == .exited(4))
+    }
+}

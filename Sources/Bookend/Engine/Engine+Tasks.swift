@@ -25,21 +25,29 @@ extension Engine {
         let results: [TaskAddResult] = try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            var results: [TaskAddResult] = []
-            // Decoded once for the whole batch rather than once per task (measured in make bench).
-            let reserved = Engine.reservedTaskIDs(job)
+            let target = TaskTarget(job: job, jobID: jobID)
+            // Every task is validated before any is written, with no SQL; a refused task then writes
+            // nothing, so the batch needs no savepoint per task. Only a duplicate id is found by the
+            // insert itself (its unique constraint undoes just that statement).
+            var validated: [Result<NewTask, BookendError>] = []
+            validated.reserveCapacity(specs.count)
             for spec in specs {
+                do throws(BookendError) {
+                    validated.append(.success(try validatedTask(spec, job: job, isJobManager: false, killJobOnCompletion: false,
+                        reserved: target.reserved)))
+                } catch {
+                    validated.append(.failure(error))
+                }
+            }
+            var results: [TaskAddResult] = []
+            results.reserveCapacity(specs.count)
+            for (spec, outcome) in zip(specs, validated) {
                 do {
-                    try db.execute("SAVEPOINT add_task")
-                    let pk = try insertTask(db, jobPK: job["pk"].int64 ?? 0, jobID: job["id"].string ?? jobID, spec: spec,
-                        jobRow: job, isJobManager: false, killJobOnCompletion: false, now: now, reserved: reserved)
-                    try db.execute("RELEASE add_task")
-                    let row = try db.query("SELECT e_tag, last_modified FROM task WHERE pk = ?", [pk]).first
-                    results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: row?["e_tag"].string,
-                        lastModified: row?["last_modified"].string, error: nil))
+                    let task = try outcome.get()
+                    let eTag = Engine.newETag()
+                    _ = try insertValidated(db, task, into: target, eTag: eTag, now: now)
+                    results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: eTag, lastModified: now, error: nil))
                 } catch let error as BookendError {
-                    try db.execute("ROLLBACK TO add_task")
-                    try db.execute("RELEASE add_task")
                     results.append(TaskAddResult(status: "clienterror", taskId: spec.id, error: error))
                 }
             }
@@ -61,11 +69,58 @@ extension Engine {
             release: decodeJSON(JobReleaseTask.self, job["job_release_task"].string)?.id?.lowercased())
     }
 
+    /// The job tasks are added to, read once per call.
+    struct TaskTarget {
+        var jobPK: Int64
+        var jobID: String
+        var poolID: String?
+        var reserved: ReservedTaskIDs
+
+        init(job: Row, jobID: String) {
+            jobPK = job["pk"].int64 ?? 0
+            self.jobID = job["id"].string ?? jobID
+            poolID = job["pool_id"].string
+            // Decoded once for the whole batch rather than once per task (measured in make bench).
+            reserved = Engine.reservedTaskIDs(job)
+        }
+    }
+
+    /// A task that passed validation: the row to insert.
+    struct NewTask {
+        var id: String
+        var displayName: String?
+        var commandLine: String
+        var storedSpec: String
+        var isJobManager: Bool
+        var killJobOnCompletion: Bool
+        var requiredSlots: Int
+        var maxWallClockMS: Int64?
+        var retentionMS: Int64?
+        var maxRetries: Int
+        var dependencies: Set<String>
+    }
+
     /// Validates and inserts a task inside the caller's transaction; returns its primary key.
     func insertTask(
         _ db: Connection, jobPK: Int64, jobID: String, spec: TaskSpec, jobRow: Row?, isJobManager: Bool,
         killJobOnCompletion: Bool, now: String, reserved: ReservedTaskIDs? = nil
     ) throws -> Int64 {
+        guard let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first else {
+            throw BookendError.notFound("JobNotFound", "The job \(jobID)")
+        }
+        var target = TaskTarget(job: job, jobID: jobID)
+        target.jobPK = jobPK
+        target.jobID = jobID
+        if let reserved { target.reserved = reserved }
+        let task = try validatedTask(spec, job: job, isJobManager: isJobManager, killJobOnCompletion: killJobOnCompletion,
+            reserved: target.reserved)
+        return try insertValidated(db, task, into: target, eTag: Engine.newETag(), now: now)
+    }
+
+    /// Checks `spec` against the job's settings without touching the database; returns the row to insert.
+    func validatedTask(
+        _ spec: TaskSpec, job: Row, isJobManager: Bool, killJobOnCompletion: Bool, reserved: ReservedTaskIDs
+    ) throws(BookendError) -> NewTask {
         try Validate.id(spec.id, property: "id")
         try Validate.displayName(spec.displayName)
         try Validate.commandLine(spec.commandLine, property: "commandLine")
@@ -82,9 +137,6 @@ extension Engine {
             ?? (spec.constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
         var stored = spec
         stored.userIdentity = try Validate.userIdentity(spec.userIdentity, property: "userIdentity")
-        guard let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first else {
-            throw BookendError.notFound("JobNotFound", "The job \(jobID)")
-        }
         let onTaskFailure = job["on_task_failure"].string ?? "noaction"
         if let conditions = spec.exitConditions {
             let options = (conditions.exitCodes ?? []).map(\.exitOptions) + (conditions.exitCodeRanges ?? []).map(\.exitOptions)
@@ -97,11 +149,11 @@ extension Engine {
                 _ = try Validate.oneOf(option.dependencyAction, ["satisfy", "block"], property: "exitConditions.dependencyAction")
             }
         }
-        let reserved = reserved ?? Engine.reservedTaskIDs(job)
-        if reserved.preparation == spec.id.lowercased() {
+        let lowercasedID = spec.id.lowercased()
+        if reserved.preparation == lowercasedID {
             throw BookendError.conflict("TaskIdSameAsJobPreparationTask", "The task id is the same as the job preparation task's")
         }
-        if reserved.release == spec.id.lowercased() {
+        if reserved.release == lowercasedID {
             throw BookendError.conflict("TaskIdSameAsJobReleaseTask", "The task id is the same as the job release task's")
         }
         var dependencies: [String] = []
@@ -120,23 +172,35 @@ extension Engine {
         // The stored spec drops what has its own column.
         stored.constraints = nil
         stored.requiredSlots = nil
-        if try db.scalar("SELECT 1 FROM task WHERE job_pk = ? AND id = ?", [jobPK, spec.id]) != .null {
-            throw BookendError.conflict("TaskExists", "The specified task already exists")
+        return NewTask(
+            id: spec.id, displayName: spec.displayName, commandLine: spec.commandLine, storedSpec: StoredTaskSpec.encode(stored),
+            isJobManager: isJobManager, killJobOnCompletion: killJobOnCompletion, requiredSlots: slots, maxWallClockMS: wall,
+            retentionMS: retention, maxRetries: maxRetries, dependencies: Set(dependencies.map { $0.lowercased() }))
+    }
+
+    /// Inserts a validated task, its dependencies and its event; returns its primary key. A task whose id
+    /// the job already has throws `TaskExists` and writes nothing (the failed INSERT undoes only itself).
+    func insertValidated(_ db: Connection, _ task: NewTask, into target: TaskTarget, eTag: String, now: String) throws -> Int64 {
+        do {
+            try db.run(
+                """
+                INSERT INTO task (job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion,
+                    required_slots, max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time,
+                    last_modified, state_transition_time, e_tag)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
+                """,
+                [target.jobPK, task.id, task.displayName, task.commandLine, task.storedSpec, task.isJobManager,
+                 task.killJobOnCompletion, task.requiredSlots, task.maxWallClockMS, task.retentionMS, task.maxRetries,
+                 now, now, now, eTag])
+        } catch {
+            if error.isUniqueViolation { throw BookendError.conflict("TaskExists", "The specified task already exists") }
+            throw error
         }
-        try db.run(
-            """
-            INSERT INTO task (job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion,
-                required_slots, max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time,
-                last_modified, state_transition_time, e_tag)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
-            """,
-            [jobPK, spec.id, spec.displayName, spec.commandLine, encodeJSON(stored), isJobManager, killJobOnCompletion,
-             slots, wall, retention, maxRetries, now, now, now, Engine.newETag()])
         let pk = db.lastInsertRowID
-        for dependency in Set(dependencies.map { $0.lowercased() }) {
+        for dependency in task.dependencies {
             try db.run("INSERT INTO task_dependency (task_pk, depends_on_id) VALUES (?, ?)", [pk, dependency])
         }
-        try record(db, "task.added", pool: job["pool_id"].string, job: jobID, task: spec.id, to: "active", now: now)
+        try record(db, "task.added", pool: target.poolID, job: target.jobID, task: task.id, to: "active", now: now)
         return pk
     }
 

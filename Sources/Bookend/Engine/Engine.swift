@@ -310,7 +310,9 @@ public actor Engine {
     }
 
     nonisolated static func newETag() -> String {
-        String(format: "0x%016llX", UInt64.random(in: 0...UInt64.max))
+        // Hex by hand: String(format:) went through Foundation's formatter, a visible cost per task added.
+        let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16, uppercase: true)
+        return "0x" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     nonisolated static func now() -> String { Timestamp.string(Date()) }

@@ -85,13 +85,15 @@ extension Engine {
     }
 
     /// True if some other live process runs this executable and is not one of `known`: a shim is a
-    /// fork of the engine (same executable, no exec) until it has written its pid file. Other
+    /// fork of the engine or of its spawn helper (same executable, no exec) until it has written its pid file. Other
     /// engines running the same program also match; that only lengthens the wait, up to its cap.
     nonisolated static func possibleShimInFlight(excluding known: Set<Int32>) -> Bool {
         let me = getpid()
+        // This process's spawn helper runs the same executable but is never a shim.
+        let helper = Supervisor.spawnHelperPID
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return false }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), pid != me, !known.contains(pid),
+            guard let pid = Int32(entry), pid != me, pid != helper, !known.contains(pid),
                 (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == exe,
                 let identity = Supervisor.identity(ofPID: pid), Supervisor.isAlive(identity)
             else { continue }

@@ -1,3 +1,4 @@
+import CBeneath
 import Foundation
 
 /// Creates node and task folders beneath a node's root without following links, and checks that the
@@ -76,6 +77,16 @@ enum NodeFolders {
     static func make(_ relative: String, beneath root: String, intermediate: Access, leaf: Access) throws -> Int32 {
         let names = relative.split(separator: "/").map(String.init)
         var current = try openTrusted(root)
+        // Usually every folder above the leaf exists already (a job's tasks share them): one
+        // openat2 beneath the root, links refused, instead of a mkdirat + openat + close per level.
+        if names.count > 1, let leafName = names.last {
+            let parent = bk_open_beneath(current, names.dropLast().joined(separator: "/"), O_RDONLY | O_DIRECTORY, 0)
+            if parent >= 0 {
+                close(current)
+                defer { close(parent) }
+                return try descend(parent, leafName, access: leaf, path: root + "/" + relative)
+            }
+        }
         var path = root
         for (index, name) in names.enumerated() {
             path += "/" + name

@@ -114,3 +114,59 @@ enum TaskStore {
         return to
     }
 }
+
+/// The `spec` column of a new task. Most tasks carry only an id, a command line, perhaps a display
+/// name, and the default user identity: those are written directly, in the bytes `encodeJSON` gives
+/// (sorted keys, slashes unescaped), because a JSONEncoder run per task was the largest single cost
+/// of a library ingest. Anything else goes through `encodeJSON`.
+enum StoredTaskSpec {
+    static func encode(_ spec: TaskSpec) -> String {
+        guard spec.exitConditions == nil, spec.containerSettings == nil, spec.resourceFiles == nil,
+            spec.outputFiles == nil, spec.environmentSettings == nil, spec.affinityInfo == nil,
+            spec.constraints == nil, spec.requiredSlots == nil, spec.multiInstanceSettings == nil,
+            spec.dependsOn == nil, spec.applicationPackageReferences == nil,
+            let identity = spec.userIdentity, identity.username == nil, let auto = identity.autoUser,
+            let scope = auto.scope, let level = auto.elevationLevel
+        else { return encodeJSON(spec) }
+        var out = #"{"commandLine":"#
+        quote(spec.commandLine, into: &out)
+        if let name = spec.displayName {
+            out += #","displayName":"#
+            quote(name, into: &out)
+        }
+        out += #","id":"#
+        quote(spec.id, into: &out)
+        out += #","userIdentity":{"autoUser":{"elevationLevel":"#
+        quote(level, into: &out)
+        out += #","scope":"#
+        quote(scope, into: &out)
+        out += "}}}"
+        return out
+    }
+
+    /// `value` as a JSON string literal: quote, backslash and control characters escaped.
+    static func quote(_ value: String, into out: inout String) {
+        out.append("\"")
+        let plain = !value.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        if plain {
+            out.append(value)
+        } else {
+            for scalar in value.unicodeScalars {
+                switch scalar {
+                case "\"": out.append("\\\"")
+                case "\\": out.append("\\\\")
+                case "\n": out.append("\\n")
+                case "\r": out.append("\\r")
+                case "\t": out.append("\\t")
+                case "\u{08}": out.append("\\b")
+                case "\u{0C}": out.append("\\f")
+                case let c where c.value < 0x20:
+                    let hex = String(c.value, radix: 16)
+                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out.append("\"")
+    }
+}

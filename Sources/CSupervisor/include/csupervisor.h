@@ -2,7 +2,11 @@
 //
 // Process tree produced by bks_spawn_start:
 //
-//   engine ──fork──▶ shim (setsid: new session + process group, pgid == shim pid)
+//   engine ··(asks over a socketpair)··▶ spawn helper ──fork (CLONE_PARENT)──▶ shim
+//   (the shim is the engine's child; the helper is this program re-executed once, see spawn.c;
+//    without a helper the engine forks the shim itself)
+//
+//   shim (setsid: new session + process group, pgid == shim pid)
 //                      │  writes <status_dir>/pid (rename), vforks, waits,
 //                      │  writes <status_dir>/exit (fsync + rename); exits 0, or with the
 //                      │  errno of that write when it failed (BKS_SHIM_EXIT_LIMIT)
@@ -57,6 +61,9 @@ int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result);
 //             zombie: the caller, or an ExitWatcher, must reap it).
 //          1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
 int bks_spawn_finish(int report_fd, bks_spawn_result *result);
+
+// Pid of this process's spawn helper, or -1 when none runs (not started yet, or unavailable).
+pid_t bks_spawn_helper_pid(void);
 
 // Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
 const char *bks_stage_name(int stage);
