@@ -331,7 +331,7 @@ extension Engine {
     /// per pass (`historyPruneBatch` rows), then gives the freed pages back to the file system.
     ///
     /// A job's events go before its `job.deleted` event, which goes last: the log's delete trigger
-    /// (migration 9) allows removing an event only while a `job.deleted` event of its job follows it.
+    /// (migration 8) allows removing an event only while a `job.deleted` event of its job follows it.
     func pruneDeletedJobHistory(now: Date) throws {
         guard let retention = configuration.historyRetention, housekeeping.historyDue() else { return }
         let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18

@@ -1,2 +1,0 @@
--- Version 8 changes nothing: it keeps the version numbers without gaps, which the migration runner
--- requires, for the versions after it.
