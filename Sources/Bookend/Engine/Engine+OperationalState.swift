@@ -56,13 +56,8 @@ extension Engine {
                 return OperationalState(liveExecutions: live, activeTasks: active, nodes: nodes, jobs: jobs, databaseBytes: 0, walBytes: 0)
             }
         }
-        state.databaseBytes = Engine.fileSize(databasePath)
-        state.walBytes = Engine.fileSize(databasePath + "-wal")
+        state.databaseBytes = Int64(clamping: Engine.fileSize(databasePath))
+        state.walBytes = Int64(clamping: Engine.fileSize(databasePath + "-wal"))
         return state
-    }
-
-    nonisolated static func fileSize(_ path: String) -> Int64 {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
     }
 }
