@@ -65,7 +65,7 @@ public final class BookendMetrics: Sendable {
     /// state from `engine`. Blocks on SQLite for a few grouped counts: call it off the cooperative
     /// pool (`engine.lookup { _ in try metrics.exposition(engine: engine) }`).
     public func exposition(engine: Engine) throws -> String {
-        try scraped.update(with: engine.operationalState())
+        try scraped.update(with: engine.operationalState(), housekeeping: engine.housekeepingReport())
         return registry.emitToString()
     }
 
@@ -98,8 +98,9 @@ final class ScrapedGauges: @unchecked Sendable {
         var key: String { name + "|" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") }
     }
 
-    func update(with state: OperationalState) {
+    func update(with state: OperationalState, housekeeping: HousekeepingReport? = nil) {
         var readings: [Reading] = []
+        if let housekeeping { readings += Self.readings(housekeeping) }
         for (key, count) in state.liveExecutions {
             readings.append(Reading(name: "bookend_executions_live", help: "Executions starting or running, by kind and state.",
                 labels: [("kind", key.first), ("state", key.second)], value: Double(count)))
@@ -128,5 +129,30 @@ final class ScrapedGauges: @unchecked Sendable {
         }
         for (key, gauge) in current where next[key] == nil { registry.unregisterGauge(gauge) }
         current = next
+    }
+
+    /// Disk and history housekeeping (`Engine.housekeepingReport()`): what the node folders' file system
+    /// has left, whether the engine is deleting early because of it, and what it deleted and pruned.
+    /// The deletion counts are since the engine opened, so they are gauges, not `_total` counters.
+    private static func readings(_ report: HousekeepingReport) -> [Reading] {
+        var readings: [Reading] = [
+            Reading(name: "bookend_disk_pressure", help: "1 while free space on the node folders' file system is below --min-free-disk, else 0.",
+                labels: [], value: report.underDiskPressure ? 1 : 0),
+            Reading(name: "bookend_sqlite_free_pages", help: "Pages of bookend.db that hold nothing (PRAGMA freelist_count).",
+                labels: [], value: Double(report.freePages)),
+            Reading(name: "bookend_folders_deleted", help: "Execution folders deleted since the engine opened, by reason (retention or disk-pressure).",
+                labels: [("reason", "retention")], value: Double(report.filesDeletedByRetention)),
+            Reading(name: "bookend_folders_deleted", help: "Execution folders deleted since the engine opened, by reason (retention or disk-pressure).",
+                labels: [("reason", "disk-pressure")], value: Double(report.filesDeletedUnderDiskPressure)),
+            Reading(name: "bookend_history_events_pruned", help: "Events of deleted jobs pruned by --history-retention since the engine opened.",
+                labels: [], value: Double(report.historyEventsPruned)),
+        ]
+        if let space = report.nodesFileSystem {
+            readings.append(Reading(name: "bookend_nodes_filesystem_available_bytes", help: "Bytes tasks may still write on the node folders' file system.",
+                labels: [], value: Double(space.availableBytes)))
+            readings.append(Reading(name: "bookend_nodes_filesystem_available_inodes", help: "Inodes still free on the node folders' file system.",
+                labels: [], value: Double(space.availableInodes)))
+        }
+        return readings
     }
 }

@@ -76,6 +76,11 @@ import Testing
             #expect((samples[MetricsTests.key("bookend_launch_duration_seconds_count")] ?? 0) > 0)
             #expect((samples[MetricsTests.key("bookend_sqlite_database_bytes")] ?? 0) > 0)
             #expect(samples[MetricsTests.key("bookend_sqlite_wal_bytes")] != nil)
+            // Housekeeping: no --min-free-disk here, so never under pressure, and nothing deleted yet.
+            #expect(samples[MetricsTests.key("bookend_disk_pressure")] == 0)
+            #expect(samples[MetricsTests.key("bookend_folders_deleted", ["reason": "retention"])] == 0)
+            #expect(samples[MetricsTests.key("bookend_folders_deleted", ["reason": "disk-pressure"])] == 0)
+            #expect((samples[MetricsTests.key("bookend_nodes_filesystem_available_bytes")] ?? 0) > 0)
             // Requests by route pattern (never the ids in the path) and status.
             #expect(samples[MetricsTests.key("bookend_http_requests_total", ["method": "POST", "route": "/jobs/{jobID}/tasks", "status": "201"])] == 3)
             #expect(samples[MetricsTests.key("bookend_http_requests_total", ["method": "POST", "route": "/pools", "status": "201"])] == 1)
