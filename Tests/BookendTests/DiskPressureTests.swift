@@ -37,10 +37,16 @@ import Testing
             nodesDirectory: nodes, tickInterval: .milliseconds(20), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
         let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
         let h = EngineHarness(directory: base.file("data"), engine: engine)
-        let effects = try h.sideEffects()
-        let gate = "\(effects)/go"
+        // The gate lives beside the data directory, not in it: the engine makes the data directory
+        // private, and a task account that cannot see the gate would wait (and outlive the test) forever.
+        let gate = base.file("go")
         try await withCleanup({
             _ = FileManager.default.createFile(atPath: gate, contents: nil)
+            // Running work survives an engine's shutdown by design; end it, so no process outlives the test.
+            try? await engine.terminateTask(jobID: "job", taskID: "running")
+            _ = try? await h.engine.wait(timeout: .seconds(30)) { engine in
+                try engine.task(jobID: "job", taskID: "running").state == .completed
+            }
             await engine.shutdown()
             await fileSystem.unmount()
         }) {
