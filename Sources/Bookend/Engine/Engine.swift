@@ -56,6 +56,9 @@ public actor Engine {
     let lock: DataDirectoryLock
     /// Status folders of executions completed by the transaction in progress; removed once it commits.
     var retiredStatusDirectories: [String] = []
+    /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
+    /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
+    var failingSteps: [String: String] = [:]
     /// Launch outcomes the "record the process" transaction could not store: processes it could not
     /// record were killed and complete as `LaunchNotRecorded`, launch failures as themselves, as soon
     /// as a transaction commits again (each tick tries).

@@ -77,13 +77,19 @@ extension Engine {
             try body(&draft)
             try db.execute("RELEASE pass_step")
             effects = draft
+            if failingSteps.removeValue(forKey: name) != nil { logger.notice("scheduler pass: \(name) succeeds again") }
         } catch {
             guard db.isInTransaction else { throw error }
             try db.execute("ROLLBACK TO pass_step")
             try db.execute("RELEASE pass_step")
             pendingEvents.removeSubrange(events...)
             retiredStatusDirectories.removeSubrange(retired...)
-            logger.error("scheduler pass: \(name) failed and was skipped: \(error)")
+            let message = "\(error)"
+            if failingSteps.updateValue(message, forKey: name) != message {
+                logger.error("scheduler pass: \(name) failed and was skipped (logged again only when it changes or recovers): \(message)")
+            } else {
+                logger.debug("scheduler pass: \(name) failed again: \(message)")
+            }
         }
     }
 
