@@ -52,7 +52,7 @@ extension Engine {
             LEFT JOIN job j ON j.pk = ? LEFT JOIN task t ON t.pk = ? WHERE n.pk = ?
             """, [execution.jobPK, execution.taskPK, execution.nodePK]).first
         logger.error("execution \(execution.pk) (\(execution.kind.rawValue)) failed: \(info.code): \(info.message ?? "")",
-            metadata: ["job": "\(names?["job_id"].string ?? "")", "task": "\(names?["task_id"].string ?? "")", "node": "\(names?["node_id"].string ?? "")"])
+            metadata: ["job": "\(names?["job_id"].string ?? "-")", "task": "\(names?["task_id"].string ?? "-")", "node": "\(names?["node_id"].string ?? "-")"])
         try record(db, "execution.fault", pool: names?["pool_id"].string, node: names?["node_id"].string, job: names?["job_id"].string,
             task: names?["task_id"].string, to: "completed", detail: encodeJSON(info), now: now)
     }
@@ -67,7 +67,7 @@ extension Engine {
         }
         // A retention too long to reach (past year 9999) is kept forever: no deadline.
         guard let retention, let deadline = Timestamp.deadline(after: date, milliseconds: retention) else { return }
-        try db.run("UPDATE execution SET retention_deadline = ? WHERE pk = ?", [deadline, executionPK])
+        try ExecutionStore.setRetentionDeadline(db, pk: executionPK, deadline: deadline)
     }
 
     /// The names the event log gives a (job, node) record.
@@ -96,8 +96,7 @@ extension Engine {
         let date = Timestamp.date(now) ?? Date()
         try setRetention(db, execution.pk, kind: .task, jobPK: nil, taskRetention: try task.optionalInt64("retention_time_ms", table: "task"),
             date: date)
-        try db.run("UPDATE node SET total_tasks_run = total_tasks_run + 1, total_tasks_succeeded = total_tasks_succeeded + ? WHERE pk = ?",
-            [outcome.succeeded ? 1 : 0, execution.nodePK])
+        try NodeStore.countTaskRun(db, pk: execution.nodePK, succeeded: outcome.succeeded)
         try completeTask(db, task, job: job, result: outcome, now: now)
         return []
     }

@@ -37,7 +37,7 @@ extension Engine {
             if let metadata = update.metadata { assignments.append(("metadata", encodeJSON(metadata))) }
             try PropertyStore.update(db, .pool, pk: row.int64("pk", table: "pool"), assignments, now: now)
             try record(db, "pool.updated", pool: row["id"].string, now: now)
-            return row["pk"].int64 ?? 0
+            return try row.int64("pk", table: "pool")
         }
         return try pool(pk: pk)
     }
@@ -54,11 +54,11 @@ extension Engine {
                 throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
             }
             guard try row.state(AllocationState.self, "allocation_state", table: "pool") == .resizing else { return }
-            let pk = row["pk"].int64 ?? 0
+            let pk = try row.int64("pk", table: "pool")
             func count(_ dedicated: Int) throws -> Int {
-                try db.scalar(
+                try db.counted(
                     "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
-                    [pk, dedicated]).int ?? 0
+                    [pk, dedicated])
             }
             try PropertyStore.update(db, .pool, pk: pk, [("target_dedicated_nodes", try count(1)), ("target_low_priority_nodes", try count(0))],
                 now: now)
