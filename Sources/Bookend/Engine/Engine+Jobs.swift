@@ -119,9 +119,12 @@ extension Engine {
         try Validate.commandLine(task.commandLine, property: "jobReleaseTask.commandLine")
         try Validate.environment(task.environmentSettings, property: "jobReleaseTask.environmentSettings")
         try Validate.resourceFiles(task.resourceFiles, property: "jobReleaseTask.resourceFiles")
-        let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? Engine.releaseWallClockCap : nil)
-        guard let wall, wall <= Engine.releaseWallClockCap else {
-            throw BookendError.invalidProperty("jobReleaseTask.maxWallClockTime", task.maxWallClockTime, "a job release task may run at most PT15M")
+        let cap = configuration.releaseWallClockCap.components
+        let capMS = min(cap.seconds * 1000 + cap.attoseconds / 1_000_000_000_000_000, Engine.releaseWallClockCap)
+        let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? capMS : nil)
+        guard let wall, wall <= capMS else {
+            throw BookendError.invalidProperty("jobReleaseTask.maxWallClockTime", task.maxWallClockTime,
+                "a job release task may run at most \(ISODuration.format(capMS))")
         }
         let retention = try Validate.duration(task.retentionTime, property: "jobReleaseTask.retentionTime")
             ?? (task.retentionTime == nil ? Engine.defaultRetention : nil)
