@@ -96,9 +96,8 @@ extension Engine {
         var preparation = task
         preparation.id = task.id ?? "jobpreparation"
         try Validate.id(preparation.id ?? "", property: "jobPreparationTask.id")
-        try Validate.commandLine(task.commandLine, property: "jobPreparationTask.commandLine")
-        try Validate.environment(task.environmentSettings, property: "jobPreparationTask.environmentSettings")
-        try Validate.resourceFiles(task.resourceFiles, property: "jobPreparationTask.resourceFiles")
+        try Validate.process("jobPreparationTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
         try Validate.retryCount(task.constraints?.maxTaskRetryCount, property: "jobPreparationTask.constraints.maxTaskRetryCount")
         let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
         let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
@@ -116,9 +115,8 @@ extension Engine {
         var release = task
         release.id = task.id ?? "jobrelease"
         try Validate.id(release.id ?? "", property: "jobReleaseTask.id")
-        try Validate.commandLine(task.commandLine, property: "jobReleaseTask.commandLine")
-        try Validate.environment(task.environmentSettings, property: "jobReleaseTask.environmentSettings")
-        try Validate.resourceFiles(task.resourceFiles, property: "jobReleaseTask.resourceFiles")
+        try Validate.process("jobReleaseTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
         let cap = configuration.releaseWallClockCap.components
         let capMS = min(cap.seconds * 1000 + cap.attoseconds / 1_000_000_000_000_000, Engine.releaseWallClockCap)
         let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? capMS : nil)

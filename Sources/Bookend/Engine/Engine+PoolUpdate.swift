@@ -15,16 +15,7 @@ extension Engine {
     /// Updates the given properties of a pool. A new start task applies to nodes when they next boot.
     @discardableResult
     public func updatePool(id: String, _ update: PoolUpdate) throws -> Pool {
-        var startTask = update.startTask
-        if let task = startTask {
-            try Validate.commandLine(task.commandLine, property: "startTask.commandLine")
-            try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
-            try Validate.environment(task.environmentSettings, property: "startTask.environmentSettings")
-            try Validate.resourceFiles(task.resourceFiles, property: "startTask.resourceFiles")
-            startTask?.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
-            startTask?.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
-            startTask?.waitForSuccess = task.waitForSuccess ?? true
-        }
+        let startTask = try update.startTask.map(Engine.normalizedStartTask)
         try Validate.metadata(update.metadata)
         let now = Engine.now()
         let pk: Int64 = try transaction { db in

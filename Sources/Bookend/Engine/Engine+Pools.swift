@@ -20,16 +20,7 @@ extension Engine {
         let fill = try Validate.oneOf(spec.taskSchedulingPolicy?.nodeFillType, ["spread", "pack"], property: "taskSchedulingPolicy.nodeFillType") ?? "spread"
         let resizeTimeout = try Validate.duration(spec.resizeTimeout, property: "resizeTimeout") ?? 900_000
         guard resizeTimeout >= 300_000 else { throw BookendError.invalidProperty("resizeTimeout", spec.resizeTimeout, "must be at least PT5M") }
-        var startTask = spec.startTask
-        if let task = startTask {
-            try Validate.commandLine(task.commandLine, property: "startTask.commandLine")
-            try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
-            try Validate.environment(task.environmentSettings, property: "startTask.environmentSettings")
-            try Validate.resourceFiles(task.resourceFiles, property: "startTask.resourceFiles")
-            startTask?.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
-            startTask?.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
-            startTask?.waitForSuccess = task.waitForSuccess ?? true
-        }
+        let startTask = try spec.startTask.map(Engine.normalizedStartTask)
         var extra: [String: JSONValue] = [:]
         extra["virtualMachineConfiguration"] = spec.virtualMachineConfiguration
         if spec.enableInterNodeCommunication == true { extra["enableInterNodeCommunication"] = .bool(true) }
@@ -48,6 +39,19 @@ extension Engine {
         }
         wake()
         return try pool(pk: pk)
+    }
+
+    /// A start task as stored: validated, with its defaults (no retries, wait for success, the
+    /// pool's non-admin auto-user) written out. Creating and updating a pool share it.
+    static func normalizedStartTask(_ task: StartTask) throws -> StartTask {
+        var normalized = task
+        try Validate.process("startTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
+        try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
+        normalized.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
+        normalized.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
+        normalized.waitForSuccess = task.waitForSuccess ?? true
+        return normalized
     }
 
     func addNodes(_ db: Connection, poolPK: Int64, poolID: String, dedicated: Int, lowPriority: Int, now: String) throws {

@@ -239,15 +239,21 @@ extension Engine {
             nodeInfo: nodeInfo, dependsOn: spec?.dependsOn, applicationPackageReferences: spec?.applicationPackageReferences)
     }
 
+    /// The task's row in the job's row, or TaskNotFound.
+    nonisolated func taskRow(_ db: Connection, job: Row, _ taskID: String) throws -> Row {
+        guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+            throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+        }
+        return row
+    }
+
     /// Ends a task: kills it if it runs; it completes as failed with `TaskEnded`.
     public func terminateTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let row = try taskRow(db, job: job, taskID)
             // A running task is killed and completes when its process has ended; any other completes
             // now, and the task machine answers TaskCompleted for one that already has.
             switch try row.state(TaskState.self, table: "task") {
@@ -266,9 +272,7 @@ extension Engine {
         var directory: String?
         try transaction { db in
             let job = try jobRow(db, jobID)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let row = try taskRow(db, job: job, taskID)
             let pk = try row.int64("pk", table: "task")
             for live in try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk]) {
                 killNow(live)
@@ -291,9 +295,7 @@ extension Engine {
         try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let row = try taskRow(db, job: job, taskID)
             let state = try row.state(TaskState.self, table: "task")
             // Only a failed task may be reactivated: the machine answers TaskNotCompleted first.
             if state == .completed, try row.optionalState(ExecutionResult.self, "result", table: "task") != .failure {
@@ -311,9 +313,7 @@ extension Engine {
         try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let row = try taskRow(db, job: job, taskID)
             guard try row.state(TaskState.self, table: "task") != .completed else {
                 throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
             }
