@@ -76,7 +76,7 @@ extension Engine {
             [jobPK, nodePK]).first
         else { throw BookendError.internalError("job_node (job_pk \(jobPK), node_pk \(nodePK)): no such job or node") }
         return JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: try names.text("job_id", table: "job"),
-            poolID: try names.text("pool_id", table: "job"), nodeID: names["node_id"].string)
+            poolID: try names.text("pool_id", table: "job"), nodeID: try names.text("node_id", table: "node"))
     }
 
     private func taskExecutionEnded(_ db: Connection, _ task: Row, job: Row, execution: ExecutionRecord, _ outcome: Outcome, now: String) throws -> [Int64] {
@@ -193,7 +193,9 @@ extension Engine {
         }
         if preparation.waitForSuccess != false {
             // P5: the node is ineligible for this job; waiting tasks go back to the queue for other nodes.
-            let node = key.nodeID ?? ""
+            guard let node = key.nodeID else {
+                throw BookendError.internalError("job_node (job_pk \(key.jobPK), node_pk \(key.nodePK)): its node has no id")
+            }
             for task in waiting {
                 try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .unassign(reason: "JobPreparationTaskFailed"),
                     now: now, log: &pendingEvents)

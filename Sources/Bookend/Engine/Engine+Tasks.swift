@@ -168,7 +168,19 @@ extension Engine {
             dependencies = ids
             dependencies += try Validate.expand(dependsOn.taskIdRanges ?? [], property: "dependsOn.taskIdRanges")
         }
-        let maxRetries = spec.constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
+        let maxRetries: Int
+        if let own = spec.constraints?.maxTaskRetryCount {
+            maxRetries = own
+        } else {
+            // The job's default; a job row without it is corrupt, never "no retries".
+            do {
+                maxRetries = try job.int("max_task_retry_count", table: "job")
+            } catch let error as BookendError {
+                throw error
+            } catch {
+                throw BookendError.internalError("job max_task_retry_count: \(error)")
+            }
+        }
         // The stored spec drops what has its own column.
         stored.constraints = nil
         stored.requiredSlots = nil

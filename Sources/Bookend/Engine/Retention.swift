@@ -359,7 +359,7 @@ extension Engine {
 
     /// `PRAGMA incremental_vacuum` in small steps: the file shrinks by the pages pruning freed.
     func giveBackFreePages() throws {
-        guard try db.scalar("PRAGMA freelist_count").int ?? 0 > 0 else { return }
+        guard try db.counted("PRAGMA freelist_count") > 0 else { return }
         try db.execute("PRAGMA incremental_vacuum(\(Engine.vacuumPagesPerStep))")
     }
 
@@ -368,7 +368,7 @@ extension Engine {
     public nonisolated func housekeepingReport() throws -> HousekeepingReport {
         let path = DataDirectory.databasePath(dataDirectory)
         let (freePages, pageSize) = try readers.read { connection in
-            (try connection.scalar("PRAGMA freelist_count").int ?? 0, try connection.scalar("PRAGMA page_size").int ?? 0)
+            (try connection.counted("PRAGMA freelist_count"), try connection.counted("PRAGMA page_size"))
         }
         let space = FileSystemSpace.of(nodesDirectory)
         let counters = housekeeping.snapshot

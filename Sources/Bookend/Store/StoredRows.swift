@@ -86,7 +86,8 @@ extension Row {
 }
 
 extension Connection {
-    /// A `count(*)`/`sum` query's single integer; anything else is a bug in the query, reported as one.
+    /// A `count(*)`/`sum` query's (or an integer PRAGMA's) single integer; anything else is a bug in
+    /// the query, reported as one.
     func counted(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws -> Int {
         let value = try scalar(sql, arguments)
         guard let count = value.int else { throw BookendError.internalError("\(sql): \(value) is not a count") }
