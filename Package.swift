@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "CBeneath"),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", "Supervisor", "CBeneath", logging, serviceLifecycle, coreMetrics],
+            dependencies: ["SQLite", "Supervisor", "CBeneath", "BatchModels", logging, serviceLifecycle, coreMetrics],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
