@@ -251,6 +251,14 @@ extension Engine {
             nodeInfo: nodeInfo, dependsOn: spec?.dependsOn, applicationPackageReferences: spec?.applicationPackageReferences)
     }
 
+    /// The rows of a task and its job, for a call that changes the task: JobNotFound, the job's
+    /// refusal while it is ending or disabled, or TaskNotFound, in that order.
+    func modifiableTask(_ db: Connection, jobID: String, taskID: String) throws -> (job: Row, task: Row) {
+        let job = try jobRow(db, jobID)
+        try requireModifiable(job)
+        return (job, try taskRow(db, job: job, taskID))
+    }
+
     /// The task's row in the job's row, or TaskNotFound.
     nonisolated func taskRow(_ db: Connection, job: Row, _ taskID: String) throws -> Row {
         guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
@@ -263,9 +271,7 @@ extension Engine {
     public func terminateTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            let row = try taskRow(db, job: job, taskID)
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             // A running task is killed and completes when its process has ended; any other completes
             // now, and the task machine answers TaskCompleted for one that already has.
             switch try row.state(TaskState.self, table: "task") {
@@ -305,9 +311,7 @@ extension Engine {
     public func reactivateTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            let row = try taskRow(db, job: job, taskID)
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             let state = try row.state(TaskState.self, table: "task")
             // Only a failed task may be reactivated: the machine answers TaskNotCompleted first.
             if state == .completed, try row.optionalState(ExecutionResult.self, "result", table: "task") != .failure {
@@ -323,9 +327,7 @@ extension Engine {
     public func updateTask(jobID: String, taskID: String, constraints: TaskConstraints?) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            let row = try taskRow(db, job: job, taskID)
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             guard try row.state(TaskState.self, table: "task") != .completed else {
                 throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
             }
