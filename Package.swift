@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "CBeneath"),
         .target(
             name: "Bookend",
-            dependencies: ["SQLite", "Supervisor", "CBeneath", logging, serviceLifecycle, coreMetrics],
+            dependencies: ["SQLite", "Supervisor", "CBeneath", "BatchModels", logging, serviceLifecycle, coreMetrics],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
@@ -75,14 +75,16 @@ let package = Package(
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
 
+        // Helpers the test targets share (free ports, running programs, blocking work off the pool).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
-        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath"], swiftSettings: swiftSettings),
+        .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Bookend", "BatchModels", "Client", "Observability", crypto, logging, serviceLifecycle,
+                "API", "Bookend", "BatchModels", "Client", "Observability", "TestSupport", crypto, logging, serviceLifecycle,
                 // `app.test(.router)`: routing and input rules without a socket.
                 hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

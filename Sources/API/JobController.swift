@@ -15,7 +15,7 @@ struct JobController: Sendable {
         var maxParallelTasks: Int?
         var allowTaskPreemption: Bool?
         var constraints: JobConstraints?
-        var metadata: [Bookend.MetadataItem]?
+        var metadata: [MetadataItem]?
         var onAllTasksComplete: String?
     }
 

@@ -1,5 +1,6 @@
 import BatchModels
 import Foundation
+import TestSupport
 import Testing
 
 /// The real `bookend` binary against a live daemon, one test per command group: every subcommand,

@@ -1,6 +1,7 @@
 import Bookend
 import Crypto
 import Foundation
+import TestSupport
 import Testing
 
 /// Attacks on the file API and on resource-file downloads, each made by a real task process on a
@@ -348,8 +349,26 @@ import Testing
     /// long names) thrown at GET, ranged GET, HEAD, list and DELETE, of the task and of the node.
     /// Every answer is a well-formed HTTP response with an expected status, the canary is never
     /// read, written or deleted. Seeded; the seed is printed so a failure can be replayed.
+    /// Why the random-path test may find stdout.txt gone: on the node base, a path that ends in its
+    /// separator names the task folder itself, and a recursive DELETE removes it with its files (a
+    /// legitimate node file delete), while the task base never lets its own root be deleted.
+    @Test func aNodeFileDeleteEndingInASeparatorRemovesTheTaskFolder() async throws {
+        try await withServer { server in
+            let nodeID = try await Self.run(server, "gone", "echo done")
+            #expect(try await server.send(.get, "/jobs/fj/tasks/gone/files/stdout.txt").status == 200)
+            let own = try await server.send(.delete, "/jobs/fj/tasks/gone/files/%2F", query: [("recursive", "true")])
+            #expect(own.status == 400, "\(own.text)")
+            #expect(try await server.send(.get, "/jobs/fj/tasks/gone/files/stdout.txt").status == 200)
+            let folder = try await server.send(.delete, "/pools/fp/nodes/\(nodeID)/files/workitems%2Ffj%2Fjob-1%2Fgone%2F",
+                query: [("recursive", "true")])
+            #expect(folder.status == 200, "\(folder.text)")
+            #expect(try await server.send(.get, "/jobs/fj/tasks/gone/files/stdout.txt").status == 404)
+        }
+    }
+
     @Test func randomPathsNeverLeaveTheRoot() async throws {
-        let seed = UInt64.random(in: 1...UInt64.max)
+        // BOOKEND_TEST_SEED replays a failing run; every failure message names the seed.
+        let seed = ProcessInfo.processInfo.environment["BOOKEND_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
         print("FileSafetyTests.randomPathsNeverLeaveTheRoot seed: \(seed)")
         var random = SplitMix64(seed: seed)
         let canary = try Canary()
@@ -385,6 +404,11 @@ import Testing
             }
             // 405: DELETE of an empty path is the listing, which only answers GET.
             let allowed: Set<Int> = [200, 400, 404, 405, 409, 416]
+            // The node base already names the task folder (`workitems/fj/job-1/prop/`), so a path of
+            // nothing but separators names that folder itself, a legitimate target of a node file
+            // DELETE: with recursive=true it removes stdout.txt with it. Recorded, so the last check
+            // knows which answer is right.
+            var taskFolderDeleted = false
             for number in 0..<300 {
                 let count = Int(random.next() % 4) + 1
                 var path = (0..<count).map { _ in segment() }.joined(separator: random.next() % 2 == 0 ? "%2F" : "/")
@@ -397,7 +421,10 @@ import Testing
                 case 3: reply = try await server.send(.get, base + path, headers: ["ocp-range": "bytes=0-65535"])
                 case 4, 5: reply = try await server.send(.head, base + path)
                 case 6: reply = try await server.send(.get, "/jobs/fj/tasks/prop/files", query: [("recursive", "true")])
-                default: reply = try await server.send(.delete, base + path, query: [("recursive", random.next() % 2 == 0 ? "true" : "false")])
+                default:
+                    reply = try await server.send(.delete, base + path, query: [("recursive", random.next() % 2 == 0 ? "true" : "false")])
+                    let named = (path.removingPercentEncoding ?? path).split(separator: "/").filter { $0 != "." }
+                    if base.hasPrefix("/pools/"), named.isEmpty, reply.status == 200 { taskFolderDeleted = true }
                 }
                 #expect(allowed.contains(reply.status), "case \(number) (seed \(seed)): \(base)\(path) answered \(reply.status) \(reply.text)")
                 #expect(!reply.text.contains(canary.content) && !reply.text.contains("root:x:0"), "case \(number) (seed \(seed)): \(path)")
@@ -406,10 +433,12 @@ import Testing
                     break
                 }
             }
-            #expect(canary.intact)
-            #expect(FileManager.default.fileExists(atPath: "/etc/passwd"))
-            #expect(try await server.send(.get, "/health", apiVersion: nil, sign: false).status == 200)
-            #expect(try await server.send(.get, "/jobs/fj/tasks/prop/files/stdout.txt").status == 200)
+            #expect(canary.intact, "seed \(seed)")
+            #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "seed \(seed)")
+            #expect(try await server.send(.get, "/health", apiVersion: nil, sign: false).status == 200, "seed \(seed)")
+            // No path reaches stdout.txt but through its own folder: it is there unless that was deleted.
+            let stdout = try await server.send(.get, "/jobs/fj/tasks/prop/files/stdout.txt")
+            #expect(stdout.status == (taskFolderDeleted ? 404 : 200), "seed \(seed), task folder deleted: \(taskFolderDeleted): \(stdout.text)")
         }
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Observability
 import ServiceLifecycle
+import TestSupport
 
 /// How a test client canonicalizes what it signs (§7.2).
 enum SignStyle: CaseIterable, Sendable {

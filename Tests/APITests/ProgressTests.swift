@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Long-running CLI commands show progress on a terminal and nothing extra elsewhere.

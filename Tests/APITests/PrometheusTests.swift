@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import Observability
+import TestSupport
 import Testing
 
 /// A real Prometheus server (Debian's `prometheus`, which `make test` installs when missing) scrapes a
@@ -140,20 +141,6 @@ import Testing
                 process.waitUntilExit()
                 try? FileManager.default.removeItem(atPath: directory)
             }
-        }
-
-        static func freePort() throws -> Int {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            guard bound else { throw POSIXError(.EADDRINUSE) }
-            return Int(UInt16(bigEndian: address.sin_port))
         }
     }
 }

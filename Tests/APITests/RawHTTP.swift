@@ -1,15 +1,5 @@
 import Foundation
 
-/// Runs blocking work (a socket waiting for the server's answer, a process read to its end) on a
-/// thread of its own and awaits the result. Not on `DispatchQueue.global()`: on Linux that queue's
-/// few threads (twice the cores) also carry Swift's cooperative pool, so a handful of tests waiting
-/// there for answers starve the very server handlers that would answer them, until the 60 s
-/// receive timeout.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
 
 /// A minimal HTTP/1.1 client over a blocking socket, so tests control the exact request line,
 /// raw path and headers (URLSession would normalise `..` and add headers of its own).

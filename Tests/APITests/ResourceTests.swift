@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TestSupport
 import Testing
 
 /// Pools, nodes, jobs and tasks over HTTP with a real engine.

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TestSupport
 import Testing
 
 /// Clients that connect and never finish a request: without an idle timeout each held a descriptor

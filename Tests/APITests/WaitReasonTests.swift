@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// `bookendWaitReason`, the job's `schedulingError`, and the real `bookend` binary's `job wait` and

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// Online backup while an engine runs tasks, and restoring the copy into a new data directory.

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// Crash safety: the `bookend workload run` driver is killed with SIGKILL at named crash points and

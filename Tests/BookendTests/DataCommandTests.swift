@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// `bookend backup`, `restore` and serve's housekeeping flags, as a user runs them.

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Never wait silently: `whyWaiting`, `waitForTasks` and the `job_blockage`/`task_blockage` views

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// `minFreeDisk` on a real, small file system: a tmpfs the test mounts for the node folders.

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// `bookend doctor`: each FAIL made by a real bad set-up, and a sound directory without any.

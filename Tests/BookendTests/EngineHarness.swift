@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// A fresh data directory and engine per test, removed afterwards.

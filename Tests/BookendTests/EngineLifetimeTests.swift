@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// How an engine's life ends: `run()` (the engine as a service), `withEngine`'s scope, `shutdown()`.

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// How tasks run: wall clock, retries, environment and directories, resource files, retention,

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// `historyRetention`: the events of deleted jobs go once the retention has passed, in small

@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// One engine per data directory, execution identities that are never reused, status folders that

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Client numbers at the edges: durations, deadlines and times beyond what the stored text can

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Tasks are isolated from each other when Bookend runs as root: each pool's non-admin work has an

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Job and task controls: disable/enable, terminate/reactivate, parallelism, the job manager,

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Every node transition leaves an event, a transition time and a new ETag, including the two that

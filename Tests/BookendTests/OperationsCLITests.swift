@@ -1,10 +1,29 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// What operators get from the binary besides the daemon: the man page, shell completions, and
 /// `--log-format json`.
 @Suite struct OperationsCLITests {
     let binary = Repository.path(".build/debug/bookend")
+
+    /// Starts `bookend serve` on a new data directory in `directory` with `extra` arguments, and
+    /// returns once it has told its notify socket READY=1.
+    func serve(in directory: TemporaryDirectory, _ extra: [String], stderr: FileHandle = .nullDevice) async throws -> Process {
+        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try freePort())"] + extra
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr
+        try process.run()
+        let ready = try await socket.receive(while: process)
+        #expect(ready == "READY=1")
+        return process
+    }
 
     @Test func manualCoversEveryCommand() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
@@ -50,21 +69,10 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
-        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try SystemdTests.freePort())",
-            "--log-format", "json", "--log-level", "debug"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
-        process.environment = environment
         let log = directory.path + "/stderr"
         FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try #require(FileHandle(forWritingAtPath: log))
-        try process.run()
-        let ready = try await socket.receive(while: process)
-        #expect(ready == "READY=1")
+        let process = try await serve(in: directory, ["--log-format", "json", "--log-level", "debug"],
+            stderr: try #require(FileHandle(forWritingAtPath: log)))
         kill(process.processIdentifier, SIGTERM)
         _ = try await onOwnThread { process.waitUntilExit() }
         let text = try String(contentsOfFile: log, encoding: .utf8)
@@ -85,19 +93,8 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
-        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
-        let metricsPort = try SystemdTests.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try SystemdTests.freePort())",
-            "--metrics-listen", "127.0.0.1:\(metricsPort)", "--log-level", "warning"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        #expect(try await socket.receive(while: process) == "READY=1")
+        let metricsPort = try freePort()
+        let process = try await serve(in: directory, ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--log-level", "warning"])
         let metrics = try await run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "--max-time", "10", "http://127.0.0.1:\(metricsPort)/metrics"])
         #expect(metrics.stdout.hasSuffix("\n200"), "\(metrics.stdout.suffix(200))")
         #expect(metrics.stdout.contains("bookend_sqlite_database_bytes "))

@@ -1,6 +1,7 @@
 @testable import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// The scheduler pass on a real engine: what it costs in write transactions, and that one job whose

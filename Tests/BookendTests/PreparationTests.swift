@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Rules P1–P9 of the spec (§4.5), with real processes and side effects counted on disk.

@@ -1,5 +1,6 @@
 import Bookend
 import Foundation
+import TestSupport
 import Testing
 
 /// Rules R1–R9 of the spec (§4.5): release runs once on every node that ran preparation, when the
@@ -221,6 +222,44 @@ import Testing
             #expect(release.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
             #expect(EngineHarness.lines("\(effects)/release") == ["started"])
             // Ended by its own deadline (start + 2 s), not by the job's end or anything else.
+            #expect(try await h.sql(
+                "SELECT CAST(round((julianday(deadline) - julianday(start_time)) * 86400000) AS INTEGER), kill_reason FROM execution WHERE kind = 'release'")
+                == [["2000", "timeout"]])
+        }
+    }
+
+    /// The 15-minute cap itself, shortened to 2 s through `releaseWallClockCap`: a release that gives no
+    /// `maxWallClockTime` gets the cap as its limit, a longer one is refused, and one still running at
+    /// the cap is ended for its wall clock.
+    @Test func aReleaseWithoutItsOwnLimitIsEndedAtTheCap() async throws {
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        configuration.releaseWallClockCap = .seconds(2)
+        let h = try await EngineHarness.make(configuration: configuration)
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1)
+            do {
+                try await h.engine.createJob(JobSpec(id: "long", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                    jobReleaseTask: JobReleaseTask(commandLine: "/bin/true", maxWallClockTime: "PT3S")))
+                Issue.record("a release longer than the cap was accepted")
+            } catch let error as BookendError {
+                #expect(error.code == "InvalidPropertyValue")
+                #expect(error.message.contains("at most PT2S"), "\(error.message)")
+            }
+            let job = try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("echo started >> \(effects)/release; sleep 300; echo finished >> \(effects)/release"))))
+            #expect(job.jobReleaseTask?.maxWallClockTime == "PT2S")
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            try await h.engine.terminateJob(id: "job")
+            try await h.waitForJob("job", .completed)
+            let release = try #require(try await h.engine.prepReleaseStatus(jobID: "job").first?.jobReleaseTaskExecutionInfo)
+            #expect(release.state == .completed)
+            #expect(release.result == "failure")
+            #expect(release.failureInfo?.code == "TaskEnded")
+            #expect(release.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
+            #expect(EngineHarness.lines("\(effects)/release") == ["started"])
             #expect(try await h.sql(
                 "SELECT CAST(round((julianday(deadline) - julianday(start_time)) * 86400000) AS INTEGER), kill_reason FROM execution WHERE kind = 'release'")
                 == [["2000", "timeout"]])

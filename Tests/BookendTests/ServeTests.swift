@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `bookend serve` and the CLI as processes: TLS start-up checks, refusing plain HTTP off loopback,

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Where no spawn helper can be started, the engine forks its shims itself, as it did before the

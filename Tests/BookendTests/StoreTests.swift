@@ -1,6 +1,7 @@
 @testable import Bookend
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// The stores on a real migrated database holding the sample rows: a legal transition writes the
@@ -135,13 +136,14 @@ import Testing
 
     @Test func aPreparationTaskThatNoLongerDecodesIsAnErrorNotNoPreparation() async throws {
         let h = try await EngineHarness.make()
-        defer { Task { await h.finish() } }
-        // No such pool: nothing is dispatched while the row is changed underneath.
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
-        let db = try Connection(path: DataDirectory.databasePath(h.directory))
-        try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'job'"#)
-        let error = await #expect(throws: BookendError.self) { try await h.engine.prepReleaseStatus(jobID: "job") }
-        #expect(error?.code == "InternalError")
-        #expect(error?.message.contains("job_preparation_task") == true)
+        try await withCleanup({ await h.finish() }) {
+            // No such pool: nothing is dispatched while the row is changed underneath.
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true")))
+            let db = try Connection(path: DataDirectory.databasePath(h.directory))
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'job'"#)
+            let error = await #expect(throws: BookendError.self) { try await h.engine.prepReleaseStatus(jobID: "job") }
+            #expect(error?.code == "InternalError")
+            #expect(error?.message.contains("job_preparation_task") == true)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `bookend serve` under systemd's notify protocol, with the test standing in for systemd: it listens
@@ -61,7 +62,7 @@ import Testing
         chmod(directory.path, 0o755)
         let name = abstract ? "@bookend-notify-test-\(getpid())-\(UUID().uuidString.prefix(8))" : directory.path + "/notify.sock"
         let socket = try NotifySocket(name: name)
-        let port = try SystemdTests.freePort()
+        let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"]
@@ -143,19 +144,5 @@ import Testing
             curl.waitUntilExit()
             return Int(String(decoding: data, as: UTF8.self)) ?? 0
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

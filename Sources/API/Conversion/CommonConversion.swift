@@ -23,18 +23,6 @@ extension OpaqueJSON {
     }
 }
 
-extension BatchModels.NameValuePair {
-    init(_ pair: Bookend.NameValuePair) { self.init(name: pair.name, value: pair.value) }
-}
-
-extension BatchModels.MetadataItem {
-    init(_ item: Bookend.MetadataItem) { self.init(name: item.name, value: item.value) }
-}
-
-extension BatchModels.EnvironmentSetting {
-    init(_ setting: Bookend.EnvironmentSetting) { self.init(name: setting.name, value: setting.value) }
-}
-
 extension BatchModels.ResourceFile {
     init(_ file: Bookend.ResourceFile) {
         self.init(
@@ -50,12 +38,6 @@ extension BatchModels.UserIdentity {
             autoUser: identity.autoUser.map {
                 AutoUserSpecification(scope: $0.scope.map(AutoUserScope.init(rawValue:)), elevationLevel: $0.elevationLevel.map(ElevationLevel.init(rawValue:)))
             })
-    }
-}
-
-extension BatchTaskConstraints {
-    init(_ constraints: TaskConstraints) {
-        self.init(maxWallClockTime: constraints.maxWallClockTime, retentionTime: constraints.retentionTime, maxTaskRetryCount: constraints.maxTaskRetryCount)
     }
 }
 
@@ -82,7 +64,7 @@ extension BatchTaskFailureInfo {
     init(_ info: FailureInfo) {
         self.init(
             category: ErrorCategory(rawValue: info.category), code: info.code, message: info.message,
-            details: info.details?.map(BatchModels.NameValuePair.init))
+            details: info.details)
     }
 }
 

@@ -8,8 +8,8 @@ extension BatchJobManagerTask {
     init(_ task: JobManagerTask) {
         self.init(
             id: task.id, displayName: task.displayName, commandLine: task.commandLine, resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            outputFiles: OpaqueJSON(task.outputFiles), environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init),
-            constraints: task.constraints.map(BatchTaskConstraints.init), requiredSlots: task.requiredSlots, killJobOnCompletion: task.killJobOnCompletion,
+            outputFiles: OpaqueJSON(task.outputFiles), environmentSettings: task.environmentSettings,
+            constraints: task.constraints, requiredSlots: task.requiredSlots, killJobOnCompletion: task.killJobOnCompletion,
             userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init), runExclusive: task.runExclusive,
             allowLowPriorityNode: task.allowLowPriorityNode)
     }
@@ -20,7 +20,7 @@ extension BatchJobPreparationTask {
         self.init(
             id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
             resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init), constraints: task.constraints.map(BatchTaskConstraints.init),
+            environmentSettings: task.environmentSettings, constraints: task.constraints,
             waitForSuccess: task.waitForSuccess, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init),
             rerunOnNodeRebootAfterSuccess: task.rerunOnNodeRebootAfterSuccess)
     }
@@ -31,7 +31,7 @@ extension BatchJobReleaseTask {
         self.init(
             id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
             resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init), maxWallClockTime: task.maxWallClockTime,
+            environmentSettings: task.environmentSettings, maxWallClockTime: task.maxWallClockTime,
             retentionTime: task.retentionTime, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init))
     }
 }
@@ -46,7 +46,7 @@ extension BatchJobSchedulingError {
     init(_ error: SchedulingError) {
         self.init(
             category: ErrorCategory(rawValue: error.category), code: error.code, message: error.message,
-            details: error.details?.map(BatchModels.NameValuePair.init))
+            details: error.details)
     }
 }
 
@@ -72,12 +72,12 @@ extension BatchJob {
         jobManagerTask = job.jobManagerTask.map(BatchJobManagerTask.init)
         jobPreparationTask = job.jobPreparationTask.map(BatchJobPreparationTask.init)
         jobReleaseTask = job.jobReleaseTask.map(BatchJobReleaseTask.init)
-        commonEnvironmentSettings = job.commonEnvironmentSettings?.map(BatchModels.EnvironmentSetting.init)
+        commonEnvironmentSettings = job.commonEnvironmentSettings
         poolInfo = BatchPoolInfo(job.poolInfo)
         onAllTasksComplete = OnAllBatchTasksComplete(rawValue: job.onAllTasksComplete)
         onTaskFailure = OnBatchTaskFailure(rawValue: job.onTaskFailure)
         networkConfiguration = OpaqueJSON(job.networkConfiguration)
-        metadata = job.metadata?.map(BatchModels.MetadataItem.init)
+        metadata = job.metadata
         let info = job.executionInfo
         var schedulingError = info.schedulingError.map(BatchJobSchedulingError.init)
         if let reason {

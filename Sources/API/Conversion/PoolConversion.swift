@@ -7,7 +7,7 @@ extension BatchStartTask {
     init(_ task: StartTask) {
         self.init(
             commandLine: task.commandLine, resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings?.map(BatchModels.EnvironmentSetting.init),
+            environmentSettings: task.environmentSettings,
             userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init), maxTaskRetryCount: task.maxTaskRetryCount,
             waitForSuccess: task.waitForSuccess, containerSettings: OpaqueJSON(task.containerSettings))
     }
@@ -37,6 +37,6 @@ extension BatchPool {
         startTask = pool.startTask.map(BatchStartTask.init)
         taskSlotsPerNode = pool.taskSlotsPerNode
         taskSchedulingPolicy = BatchTaskSchedulingPolicy(nodeFillType: BatchNodeFillType(rawValue: pool.taskSchedulingPolicy.nodeFillType))
-        metadata = pool.metadata?.map(BatchModels.MetadataItem.init)
+        metadata = pool.metadata
     }
 }

@@ -12,12 +12,6 @@ extension BatchTaskExecutionInfo {
     }
 }
 
-extension BatchTaskDependencies {
-    init(_ dependencies: TaskDependencies) {
-        self.init(taskIds: dependencies.taskIds, taskIdRanges: dependencies.taskIdRanges?.map { BatchTaskIdRange(start: $0.start, end: $0.end) })
-    }
-}
-
 extension BatchTask {
     /// With `reason` (single GETs only: lists would pay a query per item), the task carries the
     /// Bookend extension `bookendWaitReason`.
@@ -37,9 +31,9 @@ extension BatchTask {
         containerSettings = OpaqueJSON(task.containerSettings)
         resourceFiles = task.resourceFiles?.map(BatchModels.ResourceFile.init)
         outputFiles = OpaqueJSON(task.outputFiles)
-        environmentSettings = task.environmentSettings?.map(BatchModels.EnvironmentSetting.init)
-        affinityInfo = task.affinityInfo.map { BatchModels.AffinityInfo(affinityId: $0.affinityId) }
-        constraints = BatchTaskConstraints(task.constraints)
+        environmentSettings = task.environmentSettings
+        affinityInfo = task.affinityInfo
+        constraints = task.constraints
         requiredSlots = task.requiredSlots
         userIdentity = BatchModels.UserIdentity(task.userIdentity)
         executionInfo = BatchTaskExecutionInfo(task.executionInfo)
@@ -49,7 +43,7 @@ extension BatchTask {
                 affinityId: info.affinityId, nodeUrl: nodeURL, poolId: info.poolId, nodeId: info.nodeId,
                 taskRootDirectory: info.taskRootDirectory, taskRootDirectoryUrl: "\(nodeURL)/files/\(info.taskRootDirectory)")
         }
-        dependsOn = task.dependsOn.map(BatchTaskDependencies.init)
+        dependsOn = task.dependsOn
         applicationPackageReferences = OpaqueJSON(task.applicationPackageReferences)
         bookendWaitReason = reason.map(BookendWaitReason.init)
     }

@@ -1,15 +1,6 @@
 // What users get back: the Azure Batch entity shapes with the wire's property names. URLs are left
 // to the daemon, which knows the endpoint the client used.
 
-public struct NameValuePair: Codable, Sendable, Hashable {
-    public var name: String
-    public var value: String
-    public init(name: String, value: String) {
-        self.name = name
-        self.value = value
-    }
-}
-
 /// Why an execution failed (`failureInfo`).
 public struct FailureInfo: Codable, Sendable, Hashable {
     /// `usererror` or `servererror`.

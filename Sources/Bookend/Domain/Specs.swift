@@ -2,25 +2,19 @@
 // daemon decodes request bodies straight into these and the library takes the same values.
 // Optional properties are optional here; defaults are applied by the engine (see `Defaults`).
 
-/// A name/value pair for a process environment (`environmentSettings`).
-public struct EnvironmentSetting: Codable, Sendable, Hashable {
-    public var name: String
-    public var value: String?
-    public init(name: String, value: String?) {
-        self.name = name
-        self.value = value
-    }
-}
+// The sub-shapes the engine stores verbatim and that the wire declares identically are the wire's own
+// (`BatchModels`), re-exported so that `import Bookend` alone still names and uses them; see
+// docs/decisions.md ("Module boundaries"). Bookend's own declarations of a same-named wire type
+// (`UserIdentity`, `ExitOptions`, `AllocationState`) shadow the wire's for code that imports only
+// Bookend.
+@_exported import BatchModels
 
-/// A metadata item on a pool or job.
-public struct MetadataItem: Codable, Sendable, Hashable {
-    public var name: String
-    public var value: String
-    public init(name: String, value: String) {
-        self.name = name
-        self.value = value
-    }
-}
+/// Limits on one task execution (`constraints`); durations are ISO 8601 strings on the wire.
+public typealias TaskConstraints = BatchTaskConstraints
+/// An inclusive range of integer task ids (`dependsOn.taskIdRanges`).
+public typealias TaskIDRange = BatchTaskIdRange
+/// The tasks a task waits for (`dependsOn`).
+public typealias TaskDependencies = BatchTaskDependencies
 
 /// A file to place in an execution's working directory before its command runs.
 public struct ResourceFile: Codable, Sendable, Hashable {
@@ -71,18 +65,6 @@ public struct UserIdentity: Codable, Sendable, Hashable {
     var isTaskScope: Bool { autoUser?.scope?.lowercased() == "task" }
 }
 
-/// Limits on one task execution. Durations are ISO 8601 strings on the wire.
-public struct TaskConstraints: Codable, Sendable, Hashable {
-    public var maxWallClockTime: String?
-    public var retentionTime: String?
-    public var maxTaskRetryCount: Int?
-    public init(maxWallClockTime: String? = nil, retentionTime: String? = nil, maxTaskRetryCount: Int? = nil) {
-        self.maxWallClockTime = maxWallClockTime
-        self.retentionTime = retentionTime
-        self.maxTaskRetryCount = maxTaskRetryCount
-    }
-}
-
 /// What happens to the job and to dependants when a task ends a certain way.
 public struct ExitOptions: Codable, Sendable, Hashable {
     /// `none`, `disable` or `terminate`.
@@ -131,29 +113,6 @@ public struct ExitConditions: Codable, Sendable, Hashable {
         self.fileUploadError = fileUploadError
         self.default = `default`
     }
-}
-
-public struct TaskIDRange: Codable, Sendable, Hashable {
-    public var start: Int
-    public var end: Int
-    public init(start: Int, end: Int) {
-        self.start = start
-        self.end = end
-    }
-}
-
-public struct TaskDependencies: Codable, Sendable, Hashable {
-    public var taskIds: [String]?
-    public var taskIdRanges: [TaskIDRange]?
-    public init(taskIds: [String]? = nil, taskIdRanges: [TaskIDRange]? = nil) {
-        self.taskIds = taskIds
-        self.taskIdRanges = taskIdRanges
-    }
-}
-
-public struct AffinityInfo: Codable, Sendable, Hashable {
-    public var affinityId: String
-    public init(affinityId: String) { self.affinityId = affinityId }
 }
 
 /// A JSON value kept verbatim (options Bookend stores and echoes but does not act on).

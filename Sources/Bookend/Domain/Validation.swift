@@ -14,6 +14,16 @@ enum Validate {
         if let value, value.count > 1024 { throw BookendError.invalidProperty(property, nil, "at most 1024 characters") }
     }
 
+    /// What every process Bookend runs gives (a task, a start, preparation or release task): its
+    /// command line, environment and resource files, named under `owner` (e.g. `startTask`).
+    static func process(
+        _ owner: String, commandLine: String, environment settings: [EnvironmentSetting]?, resourceFiles files: [ResourceFile]?
+    ) throws(BookendError) {
+        try Validate.commandLine(commandLine, property: "\(owner).commandLine")
+        try Validate.environment(settings, property: "\(owner).environmentSettings")
+        try Validate.resourceFiles(files, property: "\(owner).resourceFiles")
+    }
+
     static func commandLine(_ value: String, property: String) throws(BookendError) {
         guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw BookendError.missingProperty(property) }
     }

@@ -52,7 +52,7 @@ extension Engine {
             LEFT JOIN job j ON j.pk = ? LEFT JOIN task t ON t.pk = ? WHERE n.pk = ?
             """, [execution.jobPK, execution.taskPK, execution.nodePK]).first
         logger.error("execution \(execution.pk) (\(execution.kind.rawValue)) failed: \(info.code): \(info.message ?? "")",
-            metadata: ["job": "\(names?["job_id"].string ?? "")", "task": "\(names?["task_id"].string ?? "")", "node": "\(names?["node_id"].string ?? "")"])
+            metadata: ["job": "\(names?["job_id"].string ?? "-")", "task": "\(names?["task_id"].string ?? "-")", "node": "\(names?["node_id"].string ?? "-")"])
         try record(db, "execution.fault", pool: names?["pool_id"].string, node: names?["node_id"].string, job: names?["job_id"].string,
             task: names?["task_id"].string, to: "completed", detail: encodeJSON(info), now: now)
     }
@@ -67,7 +67,7 @@ extension Engine {
         }
         // A retention too long to reach (past year 9999) is kept forever: no deadline.
         guard let retention, let deadline = Timestamp.deadline(after: date, milliseconds: retention) else { return }
-        try db.run("UPDATE execution SET retention_deadline = ? WHERE pk = ?", [deadline, executionPK])
+        try ExecutionStore.setRetentionDeadline(db, pk: executionPK, deadline: deadline)
     }
 
     /// The names the event log gives a (job, node) record.
@@ -76,7 +76,7 @@ extension Engine {
             [jobPK, nodePK]).first
         else { throw BookendError.internalError("job_node (job_pk \(jobPK), node_pk \(nodePK)): no such job or node") }
         return JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: try names.text("job_id", table: "job"),
-            poolID: try names.text("pool_id", table: "job"), nodeID: names["node_id"].string)
+            poolID: try names.text("pool_id", table: "job"), nodeID: try names.text("node_id", table: "node"))
     }
 
     private func taskExecutionEnded(_ db: Connection, _ task: Row, job: Row, execution: ExecutionRecord, _ outcome: Outcome, now: String) throws -> [Int64] {
@@ -96,8 +96,7 @@ extension Engine {
         let date = Timestamp.date(now) ?? Date()
         try setRetention(db, execution.pk, kind: .task, jobPK: nil, taskRetention: try task.optionalInt64("retention_time_ms", table: "task"),
             date: date)
-        try db.run("UPDATE node SET total_tasks_run = total_tasks_run + 1, total_tasks_succeeded = total_tasks_succeeded + ? WHERE pk = ?",
-            [outcome.succeeded ? 1 : 0, execution.nodePK])
+        try NodeStore.countTaskRun(db, pk: execution.nodePK, succeeded: outcome.succeeded)
         try completeTask(db, task, job: job, result: outcome, now: now)
         return []
     }
@@ -194,7 +193,9 @@ extension Engine {
         }
         if preparation.waitForSuccess != false {
             // P5: the node is ineligible for this job; waiting tasks go back to the queue for other nodes.
-            let node = key.nodeID ?? ""
+            guard let node = key.nodeID else {
+                throw BookendError.internalError("job_node (job_pk \(key.jobPK), node_pk \(key.nodePK)): its node has no id")
+            }
             for task in waiting {
                 try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .unassign(reason: "JobPreparationTaskFailed"),
                     now: now, log: &pendingEvents)

@@ -37,6 +37,11 @@ public struct EngineConfiguration: Sendable {
     /// deleted job's history lasts as long as its task folders would have.
     public var historyRetention: Duration?
 
+    /// How long a job release task may run, and how long one without its own `maxWallClockTime` gets:
+    /// Azure Batch's 15 minutes. Only tests shorten it, to see the cap enforced without waiting 15
+    /// minutes; the validation message and the stored `maxWallClockTime` follow it.
+    public var releaseWallClockCap: Duration = .seconds(Engine.releaseWallClockCap / 1000)
+
     /// The default `historyRetention`: 7 days.
     public static let defaultHistoryRetention: Duration = .seconds(7 * 86_400)
 

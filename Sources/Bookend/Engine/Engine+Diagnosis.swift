@@ -35,8 +35,9 @@ extension Engine {
     /// The job's reason, and for `JobPreparationTaskFailed` the failed nodes with their preparation folders.
     private nonisolated func jobReason(_ db: Connection, job: Row) throws -> (WaitReason, [(FailedPreparation, String?)]) {
         if let blocked = try blockage(db, job: job) { return blocked }
-        let jobPK = job["pk"].int64 ?? 0
+        let jobPK = try job.int64("pk", table: "job")
         func count(_ bucket: String) throws -> Int {
+            // A bucket with no row holds no tasks (the triggers delete rows that reach zero).
             try db.scalar("SELECT tasks FROM task_count WHERE job_pk = ? AND bucket = ?", [jobPK, bucket]).int ?? 0
         }
         let active = try count("active")
@@ -44,7 +45,7 @@ extension Engine {
         let state = try job.state(JobState.self, table: "job")
         switch state {
         case .completed:
-            return (WaitReason(state: .notWaiting, code: "JobCompleted", message: "The job has completed (\(job["terminate_reason"].string ?? ""))"), [])
+            return (WaitReason(state: .notWaiting, code: "JobCompleted", message: "The job has completed (\(try job.optionalText("terminate_reason", table: "job") ?? "no reason recorded"))"), [])
         case .deleting:
             return (WaitReason(state: .notWaiting, code: "JobBeingDeleted", message: "The job is being deleted"), [])
         case .active, .disabling, .disabled, .enabling, .terminating:
@@ -77,12 +78,12 @@ extension Engine {
             WHERE p.id = ? COLLATE NOCASE AND p.deleted_time IS NULL AND p.state = 'active' AND n.removed_time IS NULL
               AND n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled'
               AND NOT EXISTS (SELECT 1 FROM job_node r WHERE r.job_pk = ? AND r.node_pk = n.pk AND r.eligible = 0)
-            """, [job["pool_id"].string ?? "", jobPK])
+            """, [job.text("pool_id", table: "job"), jobPK])
         if ready.isEmpty {
             return (WaitReason(state: .waiting, code: "NodesNotReady",
-                message: "No node of pool \(job["pool_id"].string ?? "") is ready yet (being created, starting, running its start task or rebooting)"), [])
+                message: "No node of pool \(try job.text("pool_id", table: "job")) is ready yet (being created, starting, running its start task or rebooting)"), [])
         }
-        if ready.allSatisfy({ ($0["free"].int ?? 0) <= 0 }) {
+        if try ready.allSatisfy({ try $0.int("free", table: "node") <= 0 }) {
             return (WaitReason(state: .waiting, code: "NoFreeSlots",
                 message: "Every slot on the pool's ready nodes is taken; \(active) active task(s) start as slots free up"), [])
         }
@@ -97,25 +98,25 @@ extension Engine {
         else { throw BookendError.notFound("TaskNotFound", "The task") }
         switch try task.state(TaskState.self, table: "task") {
         case .completed:
-            return (WaitReason(state: .notWaiting, code: "TaskCompleted", message: "The task has completed (\(task["result"].string ?? ""))"), [])
+            return (WaitReason(state: .notWaiting, code: "TaskCompleted", message: "The task has completed (\(try task.text("result", table: "task")))"), [])
         case .running:
-            return (WaitReason(state: .notWaiting, code: "TaskRunning", message: "The task is running on node \(task["node_id"].string ?? "")"), [])
+            return (WaitReason(state: .notWaiting, code: "TaskRunning", message: "The task is running on node \(try task.text("node_id", table: "task"))"), [])
         case .preparing:
             return (WaitReason(state: .waiting, code: "JobPreparationTaskRunning",
-                message: "The task waits on node \(task["node_id"].string ?? "") for the job preparation task to succeed"), [])
+                message: "The task waits on node \(try task.text("node_id", table: "task")) for the job preparation task to succeed"), [])
         case .active:
             break
         }
         let jobBlockage = try blockage(db, job: job)
         if let jobBlockage, jobBlockage.0.code != "AllTasksBlocked" { return jobBlockage }
-        let poolID = job["pool_id"].string ?? ""
+        let poolID = try job.text("pool_id", table: "job")
         let slots = try db.scalar("SELECT task_slots_per_node FROM pool WHERE id = ? COLLATE NOCASE AND deleted_time IS NULL", [poolID]).int
-        let needed = task["required_slots"].int ?? 1
+        let needed = try task.int("required_slots", table: "task")
         if let slots, needed > slots {
             return (WaitReason(state: .blocked, code: "RequiredSlotsExceedTaskSlotsPerNode",
                 message: "The task needs \(needed) slots but the nodes of pool \(poolID) have \(slots) (taskSlotsPerNode): it can never be scheduled"), [])
         }
-        let dependencies = try dependencyReason(db, jobPK: job["pk"].int64 ?? 0, taskPK: taskPK)
+        let dependencies = try dependencyReason(db, jobPK: job.int64("pk", table: "job"), taskPK: taskPK)
         if let dependencies, dependencies.state == .blocked { return (dependencies, []) }
         if jobBlockage != nil {
             return (WaitReason(state: .blocked, code: "TaskDependencyBlocked",
@@ -127,7 +128,7 @@ extension Engine {
 
     /// The job's row in `job_blockage`, if any, as a blocked reason.
     private nonisolated func blockage(_ db: Connection, job: Row) throws -> (WaitReason, [(FailedPreparation, String?)])? {
-        guard let row = try db.query("SELECT code, message FROM job_blockage WHERE job_id = ?", [job["id"].string ?? ""]).first,
+        guard let row = try db.query("SELECT code, message FROM job_blockage WHERE job_id = ?", [job.text("id", table: "job")]).first,
               let code = row["code"].string
         else { return nil }
         let reason = WaitReason(state: .blocked, code: code, message: row["message"].string ?? code)
@@ -140,10 +141,10 @@ extension Engine {
             WHERE r.job_pk = ? AND r.eligible = 0 AND p.id = ? COLLATE NOCASE AND p.deleted_time IS NULL
               AND n.removed_time IS NULL AND n.state <> 'leavingpool'
             ORDER BY n.id
-            """, [job["pk"], job["pool_id"].string ?? ""])
-        return (reason, failed.map { row in
-            (FailedPreparation(nodeId: row["id"].string ?? "", exitCode: row["prep_exit_code"].int,
-                failureInfo: decodeJSON(FailureInfo.self, row["prep_failure_info"].string), stderrTail: nil), row["task_dir"].string)
+            """, [job["pk"], job.text("pool_id", table: "job")])
+        return (reason, try failed.map { row in
+            (FailedPreparation(nodeId: try row.text("id", table: "node"), exitCode: row["prep_exit_code"].int,
+                failureInfo: try row.json(FailureInfo.self, "prep_failure_info", table: "job_node"), stderrTail: nil), row["task_dir"].string)
         })
     }
 
@@ -158,7 +159,8 @@ extension Engine {
                 SELECT d.depends_on_id, u.pk, u.state, u.satisfies_dependents FROM task_dependency d
                 LEFT JOIN task u ON u.job_pk = ? AND u.id = d.depends_on_id WHERE d.task_pk = ? ORDER BY d.depends_on_id
                 """, [jobPK, pk]).map {
-                Dependency(id: $0[0].string ?? "", pk: $0[1].int64, state: $0[2].string.flatMap(TaskState.init(rawValue:)), satisfies: $0[3].int)
+                Dependency(id: try $0.text("depends_on_id", table: "task_dependency"), pk: $0[1].int64,
+                    state: try $0.optionalState(TaskState.self, "state", table: "task"), satisfies: $0[3].int)
             }
         }
         func isStuck(_ dependency: Dependency) -> Bool { dependency.pk == nil || dependency.satisfies == 0 }
@@ -175,7 +177,7 @@ extension Engine {
         // Bounded so that a pathological graph costs a bounded read; past the bound the task reads as waiting.
         for dependency in direct where dependency.state == .active {
             var seen: Set<Int64> = [taskPK]
-            var queue = [dependency.pk ?? 0]
+            var queue = dependency.pk.map { [$0] } ?? []
             while let next = queue.popLast(), seen.count < 10_000 {
                 guard seen.insert(next).inserted else { continue }
                 let further = try dependencies(of: next)
@@ -188,7 +190,7 @@ extension Engine {
         }
         if let pending = direct.first(where: { $0.satisfies != 1 }) {
             return WaitReason(state: .waiting, code: "WaitingForDependencies",
-                message: "The task waits for \(pending.id) (\(pending.state?.rawValue ?? "")) to complete", dependencyId: pending.id)
+                message: "The task waits for \(pending.id) (\(pending.state?.rawValue ?? "not added yet")) to complete", dependencyId: pending.id)
         }
         return nil
     }

@@ -68,22 +68,15 @@ extension Engine {
             if try db.scalar("SELECT 1 FROM job WHERE id = ?", [spec.id]) != .null {
                 throw BookendError.conflict("JobExists", "The specified job already exists")
             }
-            try db.run(
-                """
-                INSERT INTO job (id, display_name, pool_id, priority, max_parallel_tasks, allow_task_preemption,
-                    max_wall_clock_time_ms, max_task_retry_count, on_all_tasks_complete, on_task_failure,
-                    uses_task_dependencies, job_manager_task, job_preparation_task, job_release_task,
-                    common_environment_settings, metadata, spec, state, creation_time, last_modified,
-                    state_transition_time, e_tag)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
-                """,
-                [spec.id, spec.displayName, poolID, priority, maxParallel, spec.allowTaskPreemption ?? false, wallClock,
-                 spec.constraints?.maxTaskRetryCount ?? 0, onAll, onFailure, spec.usesTaskDependencies ?? false,
-                 manager.map(encodeJSON), preparation.map(encodeJSON), release.map(encodeJSON),
-                 encodeJSON(spec.commonEnvironmentSettings ?? []), encodeJSON(spec.metadata ?? []), encodeJSON(extra),
-                 now, now, now, Engine.newETag()])
-            let pk = db.lastInsertRowID
-            try record(db, "job.created", pool: poolID, job: spec.id, to: "active", now: now)
+            let pk = try JobStore.insert(db, NewJob(
+                id: spec.id, displayName: spec.displayName, poolID: poolID, priority: priority, maxParallelTasks: maxParallel,
+                allowTaskPreemption: spec.allowTaskPreemption ?? false, maxWallClockTimeMS: wallClock,
+                maxTaskRetryCount: spec.constraints?.maxTaskRetryCount ?? 0, onAllTasksComplete: onAll, onTaskFailure: onFailure,
+                usesTaskDependencies: spec.usesTaskDependencies ?? false, jobManagerTask: manager.map(encodeJSON),
+                jobPreparationTask: preparation.map(encodeJSON), jobReleaseTask: release.map(encodeJSON),
+                commonEnvironmentSettings: encodeJSON(spec.commonEnvironmentSettings ?? []), metadata: encodeJSON(spec.metadata ?? []),
+                spec: encodeJSON(extra)),
+                now: now, log: &pendingEvents)
             if let jm = manager {
                 var task = TaskSpec(id: jm.id, commandLine: jm.commandLine, environmentSettings: jm.environmentSettings,
                     resourceFiles: jm.resourceFiles, constraints: jm.constraints, requiredSlots: jm.requiredSlots,
@@ -103,9 +96,8 @@ extension Engine {
         var preparation = task
         preparation.id = task.id ?? "jobpreparation"
         try Validate.id(preparation.id ?? "", property: "jobPreparationTask.id")
-        try Validate.commandLine(task.commandLine, property: "jobPreparationTask.commandLine")
-        try Validate.environment(task.environmentSettings, property: "jobPreparationTask.environmentSettings")
-        try Validate.resourceFiles(task.resourceFiles, property: "jobPreparationTask.resourceFiles")
+        try Validate.process("jobPreparationTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
         try Validate.retryCount(task.constraints?.maxTaskRetryCount, property: "jobPreparationTask.constraints.maxTaskRetryCount")
         let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
         let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
@@ -123,12 +115,14 @@ extension Engine {
         var release = task
         release.id = task.id ?? "jobrelease"
         try Validate.id(release.id ?? "", property: "jobReleaseTask.id")
-        try Validate.commandLine(task.commandLine, property: "jobReleaseTask.commandLine")
-        try Validate.environment(task.environmentSettings, property: "jobReleaseTask.environmentSettings")
-        try Validate.resourceFiles(task.resourceFiles, property: "jobReleaseTask.resourceFiles")
-        let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? Engine.releaseWallClockCap : nil)
-        guard let wall, wall <= Engine.releaseWallClockCap else {
-            throw BookendError.invalidProperty("jobReleaseTask.maxWallClockTime", task.maxWallClockTime, "a job release task may run at most PT15M")
+        try Validate.process("jobReleaseTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
+        let cap = configuration.releaseWallClockCap.components
+        let capMS = min(cap.seconds * 1000 + cap.attoseconds / 1_000_000_000_000_000, Engine.releaseWallClockCap)
+        let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? capMS : nil)
+        guard let wall, wall <= capMS else {
+            throw BookendError.invalidProperty("jobReleaseTask.maxWallClockTime", task.maxWallClockTime,
+                "a job release task may run at most \(ISODuration.format(capMS))")
         }
         let retention = try Validate.duration(task.retentionTime, property: "jobReleaseTask.retentionTime")
             ?? (task.retentionTime == nil ? Engine.defaultRetention : nil)
@@ -150,7 +144,7 @@ extension Engine {
 
     /// Every job, ordered by id.
     public func jobs() throws -> [Job] {
-        try db.query("SELECT pk FROM job ORDER BY id").map { try job(db, pk: $0[0].int64 ?? 0) }
+        try db.query("SELECT pk FROM job ORDER BY id").map { try job(db, pk: $0.int64("pk", table: "job")) }
     }
 
     nonisolated func job(_ db: Connection, pk: Int64) throws -> Job {
@@ -158,32 +152,32 @@ extension Engine {
             throw BookendError.notFound("JobNotFound", "The job")
         }
         let completed = try row.state(JobState.self, table: "job") == .completed
-        let common = decodeJSON([EnvironmentSetting].self, row["common_environment_settings"].string) ?? []
-        let metadata = decodeJSON([MetadataItem].self, row["metadata"].string) ?? []
-        let extra = decodeJSON([String: JSONValue].self, row["spec"].string) ?? [:]
+        let common = try row.json([EnvironmentSetting].self, "common_environment_settings", table: "job") ?? []
+        let metadata = try row.json([MetadataItem].self, "metadata", table: "job") ?? []
+        let extra = try row.json([String: JSONValue].self, "spec", table: "job") ?? [:]
         return Job(
-            id: row["id"].string ?? "", displayName: row["display_name"].string,
-            usesTaskDependencies: row["uses_task_dependencies"].int == 1, eTag: row["e_tag"].string ?? "",
-            lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
-            state: try row.state(JobState.self, table: "job"), stateTransitionTime: row["state_transition_time"].string ?? "",
+            id: try row.text("id", table: "job"), displayName: row["display_name"].string,
+            usesTaskDependencies: row["uses_task_dependencies"].int == 1, eTag: try row.text("e_tag", table: "job"),
+            lastModified: try row.text("last_modified", table: "job"), creationTime: try row.text("creation_time", table: "job"),
+            state: try row.state(JobState.self, table: "job"), stateTransitionTime: try row.text("state_transition_time", table: "job"),
             previousState: try row.optionalState(JobState.self, "previous_state", table: "job"), previousStateTransitionTime: row["previous_state_transition_time"].string,
-            priority: row["priority"].int ?? 0, allowTaskPreemption: row["allow_task_preemption"].int == 1,
+            priority: try row.int("priority", table: "job"), allowTaskPreemption: row["allow_task_preemption"].int == 1,
             maxParallelTasks: row["max_parallel_tasks"].int ?? -1,
             constraints: JobConstraints(
                 maxWallClockTime: ISODuration.format(row["max_wall_clock_time_ms"].int64),
-                maxTaskRetryCount: row["max_task_retry_count"].int ?? 0),
-            jobManagerTask: decodeJSON(JobManagerTask.self, row["job_manager_task"].string),
-            jobPreparationTask: decodeJSON(JobPreparationTask.self, row["job_preparation_task"].string),
-            jobReleaseTask: decodeJSON(JobReleaseTask.self, row["job_release_task"].string),
+                maxTaskRetryCount: try row.int("max_task_retry_count", table: "job")),
+            jobManagerTask: try row.json(JobManagerTask.self, "job_manager_task", table: "job"),
+            jobPreparationTask: try row.json(JobPreparationTask.self, "job_preparation_task", table: "job"),
+            jobReleaseTask: try row.json(JobReleaseTask.self, "job_release_task", table: "job"),
             commonEnvironmentSettings: common.isEmpty ? nil : common,
-            poolInfo: PoolInfo(poolId: row["pool_id"].string ?? ""),
+            poolInfo: PoolInfo(poolId: try row.text("pool_id", table: "job")),
             onAllTasksComplete: row["on_all_tasks_complete"].string ?? "noaction",
             onTaskFailure: row["on_task_failure"].string ?? "noaction", networkConfiguration: extra["networkConfiguration"],
             metadata: metadata.isEmpty ? nil : metadata,
             executionInfo: JobExecutionInfo(
-                startTime: row["creation_time"].string ?? "", endTime: completed ? row["end_time"].string : nil,
-                poolId: row["pool_id"].string ?? "",
-                schedulingError: decodeJSON(SchedulingError.self, row["scheduling_error"].string),
+                startTime: try row.text("creation_time", table: "job"), endTime: completed ? row["end_time"].string : nil,
+                poolId: try row.text("pool_id", table: "job"),
+                schedulingError: try row.json(SchedulingError.self, "scheduling_error", table: "job"),
                 terminateReason: completed ? row["terminate_reason"].string : nil))
     }
 
@@ -363,8 +357,9 @@ extension Engine {
         var tasks: [String: Int] = [:]
         var slots: [String: Int] = [:]
         for row in try db.query("SELECT bucket, tasks, slots FROM task_count WHERE job_pk = ?", [job["pk"]]) {
-            tasks[row["bucket"].string ?? ""] = row["tasks"].int ?? 0
-            slots[row["bucket"].string ?? ""] = row["slots"].int ?? 0
+            let bucket = try row.text("bucket", table: "task_count")
+            tasks[bucket] = try row.int("tasks", table: "task_count")
+            slots[bucket] = try row.int("slots", table: "task_count")
         }
         func counts(_ values: [String: Int]) -> TaskCountsByState {
             let succeeded = values["succeeded"] ?? 0

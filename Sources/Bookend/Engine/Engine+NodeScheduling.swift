@@ -31,7 +31,7 @@ extension Engine {
             guard row["scheduling_state"].string != state else {
                 throw BookendError.conflict("NodeAlreadyInTargetSchedulingState", "The node's scheduling is already \(state)")
             }
-            let pk = row["pk"].int64 ?? 0
+            let pk = try row.int64("pk", table: "node")
             try PropertyStore.update(db, .node, pk: pk, [("scheduling_state", state)], now: now)
             try also(db, pk)
             try record(db, "node.scheduling.\(state)", pool: pool["id"].string, node: row["id"].string, to: state, now: now)

@@ -37,7 +37,8 @@ extension Engine {
             do {
                 var live: [OperationalState.Key2: Int] = [:]
                 for row in try db.query("SELECT kind, state, count(*) AS n FROM execution WHERE state <> 'completed' GROUP BY kind, state") {
-                    live[.init(row["kind"].string ?? "", row["state"].string ?? "")] = row["n"].int ?? 0
+                    live[.init(try row.text("kind", table: "execution"), try row.text("state", table: "execution"))] =
+                        try row.int("n", table: "execution")
                 }
                 var nodes: [OperationalState.Key2: Int] = [:]
                 for row in try db.query(
@@ -46,13 +47,13 @@ extension Engine {
                     WHERE n.removed_time IS NULL GROUP BY p.id, n.state
                     """)
                 {
-                    nodes[.init(row["pool"].string ?? "", row["state"].string ?? "")] = row["n"].int ?? 0
+                    nodes[.init(try row.text("pool", table: "node"), try row.text("state", table: "node"))] = try row.int("n", table: "node")
                 }
                 var jobs: [String: Int] = [:]
                 for row in try db.query("SELECT state, count(*) AS n FROM job GROUP BY state") {
-                    jobs[row["state"].string ?? ""] = row["n"].int ?? 0
+                    jobs[try row.text("state", table: "job")] = try row.int("n", table: "job")
                 }
-                let active = try db.scalar("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE bucket = 'active'").int ?? 0
+                let active = try db.counted("SELECT coalesce(sum(tasks), 0) FROM task_count WHERE bucket = 'active'")
                 return OperationalState(liveExecutions: live, activeTasks: active, nodes: nodes, jobs: jobs, databaseBytes: 0, walBytes: 0)
             }
         }

@@ -11,7 +11,7 @@ extension Engine {
             return try db.query(
                 "SELECT pk FROM task WHERE job_pk = ? AND (? IS NULL OR id > ? COLLATE NOCASE) ORDER BY id COLLATE NOCASE LIMIT ?",
                 [job["pk"], afterID, afterID, limit]
-            ).map { try task(db, pk: $0[0].int64 ?? 0) }
+            ).map { try task(db, pk: $0.int64("pk", table: "task")) }
         }
     }
 }

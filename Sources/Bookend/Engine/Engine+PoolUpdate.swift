@@ -15,16 +15,7 @@ extension Engine {
     /// Updates the given properties of a pool. A new start task applies to nodes when they next boot.
     @discardableResult
     public func updatePool(id: String, _ update: PoolUpdate) throws -> Pool {
-        var startTask = update.startTask
-        if let task = startTask {
-            try Validate.commandLine(task.commandLine, property: "startTask.commandLine")
-            try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
-            try Validate.environment(task.environmentSettings, property: "startTask.environmentSettings")
-            try Validate.resourceFiles(task.resourceFiles, property: "startTask.resourceFiles")
-            startTask?.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
-            startTask?.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
-            startTask?.waitForSuccess = task.waitForSuccess ?? true
-        }
+        let startTask = try update.startTask.map(Engine.normalizedStartTask)
         try Validate.metadata(update.metadata)
         let now = Engine.now()
         let pk: Int64 = try transaction { db in
@@ -37,7 +28,7 @@ extension Engine {
             if let metadata = update.metadata { assignments.append(("metadata", encodeJSON(metadata))) }
             try PropertyStore.update(db, .pool, pk: row.int64("pk", table: "pool"), assignments, now: now)
             try record(db, "pool.updated", pool: row["id"].string, now: now)
-            return row["pk"].int64 ?? 0
+            return try row.int64("pk", table: "pool")
         }
         return try pool(pk: pk)
     }
@@ -54,11 +45,11 @@ extension Engine {
                 throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
             }
             guard try row.state(AllocationState.self, "allocation_state", table: "pool") == .resizing else { return }
-            let pk = row["pk"].int64 ?? 0
+            let pk = try row.int64("pk", table: "pool")
             func count(_ dedicated: Int) throws -> Int {
-                try db.scalar(
+                try db.counted(
                     "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
-                    [pk, dedicated]).int ?? 0
+                    [pk, dedicated])
             }
             try PropertyStore.update(db, .pool, pk: pk, [("target_dedicated_nodes", try count(1)), ("target_low_priority_nodes", try count(0))],
                 now: now)

@@ -20,16 +20,7 @@ extension Engine {
         let fill = try Validate.oneOf(spec.taskSchedulingPolicy?.nodeFillType, ["spread", "pack"], property: "taskSchedulingPolicy.nodeFillType") ?? "spread"
         let resizeTimeout = try Validate.duration(spec.resizeTimeout, property: "resizeTimeout") ?? 900_000
         guard resizeTimeout >= 300_000 else { throw BookendError.invalidProperty("resizeTimeout", spec.resizeTimeout, "must be at least PT5M") }
-        var startTask = spec.startTask
-        if let task = startTask {
-            try Validate.commandLine(task.commandLine, property: "startTask.commandLine")
-            try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
-            try Validate.environment(task.environmentSettings, property: "startTask.environmentSettings")
-            try Validate.resourceFiles(task.resourceFiles, property: "startTask.resourceFiles")
-            startTask?.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
-            startTask?.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
-            startTask?.waitForSuccess = task.waitForSuccess ?? true
-        }
+        let startTask = try spec.startTask.map(Engine.normalizedStartTask)
         var extra: [String: JSONValue] = [:]
         extra["virtualMachineConfiguration"] = spec.virtualMachineConfiguration
         if spec.enableInterNodeCommunication == true { extra["enableInterNodeCommunication"] = .bool(true) }
@@ -38,18 +29,11 @@ extension Engine {
             if try db.scalar("SELECT 1 FROM pool WHERE id = ? COLLATE NOCASE AND deleted_time IS NULL", [spec.id]) != .null {
                 throw BookendError.conflict("PoolExists", "The specified pool already exists")
             }
-            try db.run(
-                """
-                INSERT INTO pool (id, display_name, vm_size, state, allocation_state, target_dedicated_nodes,
-                    target_low_priority_nodes, task_slots_per_node, node_fill_type, resize_timeout_ms, start_task,
-                    metadata, spec, e_tag, creation_time, last_modified, state_transition_time, allocation_state_transition_time)
-                VALUES (?, ?, ?, 'active', 'resizing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [spec.id, spec.displayName, vmSize, dedicated, lowPriority, slots, fill, resizeTimeout,
-                 startTask.map(encodeJSON), encodeJSON(spec.metadata ?? []), encodeJSON(extra), Engine.newETag(),
-                 now, now, now, now])
-            let pk = db.lastInsertRowID
-            try record(db, "pool.created", pool: spec.id, to: "active", now: now)
+            let pk = try PoolStore.insert(db, NewPool(
+                id: spec.id, displayName: spec.displayName, vmSize: vmSize, targetDedicatedNodes: dedicated,
+                targetLowPriorityNodes: lowPriority, taskSlotsPerNode: slots, nodeFillType: fill, resizeTimeoutMS: resizeTimeout,
+                startTask: startTask.map(encodeJSON), metadata: encodeJSON(spec.metadata ?? []), spec: encodeJSON(extra)),
+                now: now, log: &pendingEvents)
             try addNodes(db, poolPK: pk, poolID: spec.id, dedicated: dedicated, lowPriority: lowPriority, now: now)
             return pk
         }
@@ -57,18 +41,26 @@ extension Engine {
         return try pool(pk: pk)
     }
 
+    /// A start task as stored: validated, with its defaults (no retries, wait for success, the
+    /// pool's non-admin auto-user) written out. Creating and updating a pool share it.
+    static func normalizedStartTask(_ task: StartTask) throws -> StartTask {
+        var normalized = task
+        try Validate.process("startTask", commandLine: task.commandLine, environment: task.environmentSettings,
+            resourceFiles: task.resourceFiles)
+        try Validate.retryCount(task.maxTaskRetryCount, property: "startTask.maxTaskRetryCount")
+        normalized.userIdentity = try Validate.userIdentity(task.userIdentity, property: "startTask.userIdentity")
+        normalized.maxTaskRetryCount = task.maxTaskRetryCount ?? 0
+        normalized.waitForSuccess = task.waitForSuccess ?? true
+        return normalized
+    }
+
     func addNodes(_ db: Connection, poolPK: Int64, poolID: String, dedicated: Int, lowPriority: Int, now: String) throws {
         for index in 0..<(dedicated + lowPriority) {
             let isDedicated = index < dedicated
             let id = "tvmps_" + String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) + (isDedicated ? "_d" : "_p")
             let root = (nodesDirectory as NSString).appendingPathComponent(id)
-            try db.run(
-                """
-                INSERT INTO node (id, pool_pk, is_dedicated, state, scheduling_state, root_dir, ip_address, e_tag,
-                    allocation_time, state_transition_time)
-                VALUES (?, ?, ?, 'creating', 'enabled', ?, '127.0.0.1', ?, ?, ?)
-                """, [id, poolPK, isDedicated, root, Engine.newETag(), now, now])
-            try record(db, "node.created", pool: poolID, node: id, to: "creating", now: now)
+            try NodeStore.insert(db, id: id, poolPK: poolPK, poolID: poolID, isDedicated: isDedicated, rootDirectory: root, now: now,
+                log: &pendingEvents)
         }
     }
 
@@ -82,7 +74,7 @@ extension Engine {
 
     /// Every pool, ordered by id.
     public func pools() throws -> [Pool] {
-        try db.query("SELECT pk FROM pool WHERE deleted_time IS NULL ORDER BY id").compactMap { try pool(pk: $0[0].int64 ?? 0) }
+        try db.query("SELECT pk FROM pool WHERE deleted_time IS NULL ORDER BY id").map { try pool(pk: $0.int64("pk", table: "pool")) }
     }
 
     func pool(pk: Int64) throws -> Pool {
@@ -93,21 +85,21 @@ extension Engine {
             FROM pool p WHERE p.pk = ?
             """, [pk]).first
         else { throw BookendError.notFound("PoolNotFound", "The pool") }
-        let extra = decodeJSON([String: JSONValue].self, row["spec"].string) ?? [:]
-        let metadata = decodeJSON([MetadataItem].self, row["metadata"].string) ?? []
+        let extra = try row.json([String: JSONValue].self, "spec", table: "pool") ?? [:]
+        let metadata = try row.json([MetadataItem].self, "metadata", table: "pool") ?? []
         return Pool(
-            id: row["id"].string ?? "", displayName: row["display_name"].string, eTag: row["e_tag"].string ?? "",
-            lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
-            state: try row.state(PoolState.self, table: "pool"), stateTransitionTime: row["state_transition_time"].string ?? "",
+            id: try row.text("id", table: "pool"), displayName: row["display_name"].string, eTag: try row.text("e_tag", table: "pool"),
+            lastModified: try row.text("last_modified", table: "pool"), creationTime: try row.text("creation_time", table: "pool"),
+            state: try row.state(PoolState.self, table: "pool"), stateTransitionTime: try row.text("state_transition_time", table: "pool"),
             allocationState: try row.state(AllocationState.self, "allocation_state", table: "pool"),
-            allocationStateTransitionTime: row["allocation_state_transition_time"].string ?? "",
-            vmSize: row["vm_size"].string ?? "", virtualMachineConfiguration: extra["virtualMachineConfiguration"],
+            allocationStateTransitionTime: try row.text("allocation_state_transition_time", table: "pool"),
+            vmSize: try row.text("vm_size", table: "pool"), virtualMachineConfiguration: extra["virtualMachineConfiguration"],
             resizeTimeout: ISODuration.format(row["resize_timeout_ms"].int64),
-            currentDedicatedNodes: row["dedicated"].int ?? 0, currentLowPriorityNodes: row["low"].int ?? 0,
-            targetDedicatedNodes: row["target_dedicated_nodes"].int ?? 0,
-            targetLowPriorityNodes: row["target_low_priority_nodes"].int ?? 0, enableAutoScale: false,
+            currentDedicatedNodes: try row.int("dedicated", table: "pool"), currentLowPriorityNodes: try row.int("low", table: "pool"),
+            targetDedicatedNodes: try row.int("target_dedicated_nodes", table: "pool"),
+            targetLowPriorityNodes: try row.int("target_low_priority_nodes", table: "pool"), enableAutoScale: false,
             enableInterNodeCommunication: extra["enableInterNodeCommunication"] == .bool(true),
-            startTask: decodeJSON(StartTask.self, row["start_task"].string),
+            startTask: try row.json(StartTask.self, "start_task", table: "pool"),
             taskSlotsPerNode: row["task_slots_per_node"].int ?? 1,
             taskSchedulingPolicy: TaskSchedulingPolicy(nodeFillType: row["node_fill_type"].string ?? "spread"),
             metadata: metadata.isEmpty ? nil : metadata)
@@ -128,8 +120,8 @@ extension Engine {
             _ = try PoolMachine.next(from: state, on: .resize)
             _ = try AllocationMachine.next(from: allocation, on: .resize)
             let pk = try poolRow.int64("pk", table: "pool")
-            let dedicated = targetDedicatedNodes ?? poolRow["target_dedicated_nodes"].int ?? 0
-            let lowPriority = targetLowPriorityNodes ?? poolRow["target_low_priority_nodes"].int ?? 0
+            let dedicated = try targetDedicatedNodes ?? poolRow.int("target_dedicated_nodes", table: "pool")
+            let lowPriority = try targetLowPriorityNodes ?? poolRow.int("target_low_priority_nodes", table: "pool")
             try Validate.nodeCounts(dedicated: dedicated, lowPriority: lowPriority)
             try PoolStore.resize(db, pk: pk, id: poolRow.text("id", table: "pool"), state: state, from: allocation, dedicated: dedicated,
                 lowPriority: lowPriority, now: now, log: &pendingEvents)
@@ -141,7 +133,7 @@ extension Engine {
                     ORDER BY busy, n.pk DESC
                     """, [pk, flag])
                 if nodes.count < target {
-                    try addNodes(db, poolPK: pk, poolID: poolRow["id"].string ?? "", dedicated: flag == 1 ? target - nodes.count : 0,
+                    try addNodes(db, poolPK: pk, poolID: poolRow.text("id", table: "pool"), dedicated: flag == 1 ? target - nodes.count : 0,
                         lowPriority: flag == 0 ? target - nodes.count : 0, now: now)
                 } else {
                     for node in nodes.prefix(nodes.count - target) {
@@ -181,7 +173,7 @@ extension Engine {
     public func nodes(poolID: String) throws -> [Node] {
         let pool = try livePool(db, poolID)
         return try db.query("SELECT pk FROM node WHERE pool_pk = ? AND removed_time IS NULL ORDER BY pk", [pool["pk"]])
-            .map { try node(pk: $0[0].int64 ?? 0) }
+            .map { try node(pk: $0.int64("pk", table: "node")) }
     }
 
     /// One node of a pool.
@@ -207,23 +199,23 @@ extension Engine {
             "SELECT * FROM execution WHERE node_pk = ? AND kind = 'start' ORDER BY pk DESC LIMIT 1", [pk]).first {
             let completed = try start.state(ExecutionState.self, table: "execution") == .completed && start["interrupted"].int != 1
             startTaskInfo = StartTaskInfo(
-                state: completed ? "completed" : "running", startTime: start["start_time"].string ?? "",
+                state: completed ? "completed" : "running", startTime: try start.text("start_time", table: "execution"),
                 endTime: completed ? start["end_time"].string : nil, exitCode: completed ? start["exit_code"].int : nil,
-                failureInfo: completed ? decodeJSON(FailureInfo.self, start["failure_info"].string) : nil,
-                retryCount: start["retry_count"].int ?? 0,
-                lastRetryTime: (start["retry_count"].int ?? 0) > 0 ? start["start_time"].string : nil,
+                failureInfo: completed ? (try start.json(FailureInfo.self, "failure_info", table: "execution")) : nil,
+                retryCount: try start.int("retry_count", table: "execution"),
+                lastRetryTime: (try start.int("retry_count", table: "execution")) > 0 ? start["start_time"].string : nil,
                 result: completed ? start["result"].string : nil)
         }
-        let id = row["id"].string ?? ""
+        let id = try row.text("id", table: "node")
         return Node(
-            id: id, poolId: row["pool_id"].string ?? "", state: try row.state(NodeState.self, table: "node"),
-            schedulingState: row["scheduling_state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
-            lastBootTime: row["last_boot_time"].string, allocationTime: row["allocation_time"].string ?? "",
-            ipAddress: row["ip_address"].string ?? "", affinityId: "TVM:\(id)", vmSize: row["vm_size"].string ?? "",
-            totalTasksRun: row["total_tasks_run"].int ?? 0, totalTasksSucceeded: row["total_tasks_succeeded"].int ?? 0,
-            runningTasksCount: row["running_tasks"].int ?? 0, runningTaskSlotsCount: row["running_slots"].int ?? 0,
-            isDedicated: row["is_dedicated"].int == 1, startTask: decodeJSON(StartTask.self, row["start_task"].string),
-            startTaskInfo: startTaskInfo, rootDirectory: row["root_dir"].string ?? "")
+            id: id, poolId: try row.text("pool_id", table: "node"), state: try row.state(NodeState.self, table: "node"),
+            schedulingState: try row.text("scheduling_state", table: "node"), stateTransitionTime: try row.text("state_transition_time", table: "node"),
+            lastBootTime: row["last_boot_time"].string, allocationTime: try row.text("allocation_time", table: "node"),
+            ipAddress: try row.text("ip_address", table: "node"), affinityId: "TVM:\(id)", vmSize: try row.text("vm_size", table: "node"),
+            totalTasksRun: try row.int("total_tasks_run", table: "node"), totalTasksSucceeded: try row.int("total_tasks_succeeded", table: "node"),
+            runningTasksCount: try row.int("running_tasks", table: "node"), runningTaskSlotsCount: try row.int("running_slots", table: "node"),
+            isDedicated: row["is_dedicated"].int == 1, startTask: try row.json(StartTask.self, "start_task", table: "node"),
+            startTaskInfo: startTaskInfo, rootDirectory: try row.text("root_dir", table: "node"))
     }
 
     /// Reboots a node: its processes end (per `nodeRebootOption`), it boots again, its start task reruns,

@@ -9,7 +9,7 @@ extension Engine {
         let pk: Int64 = try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            return try insertTask(db, jobPK: job["pk"].int64 ?? 0, jobID: job["id"].string ?? jobID, spec: spec, jobRow: job,
+            return try insertTask(db, jobPK: job.int64("pk", table: "job"), jobID: job.text("id", table: "job"), spec: spec, jobRow: job,
                 isJobManager: false, killJobOnCompletion: false, now: now)
         }
         wake()
@@ -25,7 +25,7 @@ extension Engine {
         let results: [TaskAddResult] = try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            let target = TaskTarget(job: job, jobID: jobID)
+            let target = try TaskTarget(job: job)
             // Every task is validated before any is written, with no SQL; a refused task then writes
             // nothing, so the batch needs no savepoint per task. Only a duplicate id is found by the
             // insert itself (its unique constraint undoes just that statement).
@@ -76,9 +76,9 @@ extension Engine {
         var poolID: String?
         var reserved: ReservedTaskIDs
 
-        init(job: Row, jobID: String) {
-            jobPK = job["pk"].int64 ?? 0
-            self.jobID = job["id"].string ?? jobID
+        init(job: Row) throws {
+            jobPK = try job.int64("pk", table: "job")
+            jobID = try job.text("id", table: "job")
             poolID = job["pool_id"].string
             // Decoded once for the whole batch rather than once per task (measured in make bench).
             reserved = Engine.reservedTaskIDs(job)
@@ -108,7 +108,7 @@ extension Engine {
         guard let job = try jobRow ?? db.query("SELECT * FROM job WHERE pk = ?", [jobPK]).first else {
             throw BookendError.notFound("JobNotFound", "The job \(jobID)")
         }
-        var target = TaskTarget(job: job, jobID: jobID)
+        var target = try TaskTarget(job: job)
         target.jobPK = jobPK
         target.jobID = jobID
         if let reserved { target.reserved = reserved }
@@ -168,7 +168,19 @@ extension Engine {
             dependencies = ids
             dependencies += try Validate.expand(dependsOn.taskIdRanges ?? [], property: "dependsOn.taskIdRanges")
         }
-        let maxRetries = spec.constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
+        let maxRetries: Int
+        if let own = spec.constraints?.maxTaskRetryCount {
+            maxRetries = own
+        } else {
+            // The job's default; a job row without it is corrupt, never "no retries".
+            do {
+                maxRetries = try job.int("max_task_retry_count", table: "job")
+            } catch let error as BookendError {
+                throw error
+            } catch {
+                throw BookendError.internalError("job max_task_retry_count: \(error)")
+            }
+        }
         // The stored spec drops what has its own column.
         stored.constraints = nil
         stored.requiredSlots = nil
@@ -178,30 +190,9 @@ extension Engine {
             retentionMS: retention, maxRetries: maxRetries, dependencies: Set(dependencies.map { $0.lowercased() }))
     }
 
-    /// Inserts a validated task, its dependencies and its event; returns its primary key. A task whose id
-    /// the job already has throws `TaskExists` and writes nothing (the failed INSERT undoes only itself).
+    /// Inserts a validated task, its dependencies and its event; returns its primary key.
     func insertValidated(_ db: Connection, _ task: NewTask, into target: TaskTarget, eTag: String, now: String) throws -> Int64 {
-        do {
-            try db.run(
-                """
-                INSERT INTO task (job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion,
-                    required_slots, max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time,
-                    last_modified, state_transition_time, e_tag)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
-                """,
-                [target.jobPK, task.id, task.displayName, task.commandLine, task.storedSpec, task.isJobManager,
-                 task.killJobOnCompletion, task.requiredSlots, task.maxWallClockMS, task.retentionMS, task.maxRetries,
-                 now, now, now, eTag])
-        } catch {
-            if error.isUniqueViolation { throw BookendError.conflict("TaskExists", "The specified task already exists") }
-            throw error
-        }
-        let pk = db.lastInsertRowID
-        for dependency in task.dependencies {
-            try db.run("INSERT INTO task_dependency (task_pk, depends_on_id) VALUES (?, ?)", [pk, dependency])
-        }
-        try record(db, "task.added", pool: target.poolID, job: target.jobID, task: task.id, to: "active", now: now)
-        return pk
+        try TaskStore.insert(db, task, into: target, eTag: eTag, now: now, log: &pendingEvents)
     }
 
     /// One task of a job, as last committed. Reads on a reader connection.
@@ -220,7 +211,7 @@ extension Engine {
     /// The tasks of a job in the order they were added.
     public func tasks(jobID: String) throws -> [JobTask] {
         let job = try jobRow(db, jobID)
-        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(db, pk: $0[0].int64 ?? 0) }
+        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(db, pk: $0.int64("pk", table: "task")) }
     }
 
     nonisolated func task(_ db: Connection, pk: Int64) throws -> JobTask {
@@ -230,45 +221,57 @@ extension Engine {
             LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk WHERE t.pk = ?
             """, [pk]).first
         else { throw BookendError.notFound("TaskNotFound", "The task") }
-        let spec = decodeJSON(TaskSpec.self, row["spec"].string)
-        let id = row["id"].string ?? ""
+        let spec = try row.json(TaskSpec.self, "spec", table: "task")
+        let id = try row.text("id", table: "task")
         var nodeInfo: TaskNodeInfo?
         if let nodeID = row["node_id"].string {
-            nodeInfo = TaskNodeInfo(affinityId: "TVM:\(nodeID)", poolId: row["node_pool_id"].string ?? "", nodeId: nodeID,
-                taskRootDirectory: "workitems/\(row["job_id"].string ?? "")/job-1/\(id)")
+            nodeInfo = TaskNodeInfo(affinityId: "TVM:\(nodeID)", poolId: try row.text("node_pool_id", table: "task"), nodeId: nodeID,
+                taskRootDirectory: "workitems/\(try row.text("job_id", table: "task"))/job-1/\(id)")
         }
-        let retries = row["retry_count"].int ?? 0
-        let requeues = row["requeue_count"].int ?? 0
+        let retries = try row.int("retry_count", table: "task")
+        let requeues = try row.int("requeue_count", table: "task")
         return JobTask(
-            id: id, displayName: row["display_name"].string, eTag: row["e_tag"].string ?? "",
-            lastModified: row["last_modified"].string ?? "", creationTime: row["creation_time"].string ?? "",
+            id: id, displayName: row["display_name"].string, eTag: try row.text("e_tag", table: "task"),
+            lastModified: try row.text("last_modified", table: "task"), creationTime: try row.text("creation_time", table: "task"),
             exitConditions: spec?.exitConditions, state: try row.state(TaskState.self, table: "task"),
-            stateTransitionTime: row["state_transition_time"].string ?? "", previousState: try row.optionalState(TaskState.self, "previous_state", table: "task"),
-            previousStateTransitionTime: row["previous_state_transition_time"].string, commandLine: row["command_line"].string ?? "",
+            stateTransitionTime: try row.text("state_transition_time", table: "task"), previousState: try row.optionalState(TaskState.self, "previous_state", table: "task"),
+            previousStateTransitionTime: row["previous_state_transition_time"].string, commandLine: try row.text("command_line", table: "task"),
             containerSettings: spec?.containerSettings, resourceFiles: spec?.resourceFiles, outputFiles: spec?.outputFiles,
             environmentSettings: spec?.environmentSettings, affinityInfo: spec?.affinityInfo,
             constraints: TaskConstraints(
                 maxWallClockTime: ISODuration.format(row["max_wall_clock_time_ms"].int64),
                 retentionTime: ISODuration.format(row["retention_time_ms"].int64),
-                maxTaskRetryCount: row["max_task_retry_count"].int ?? 0),
+                maxTaskRetryCount: try row.int("max_task_retry_count", table: "task")),
             requiredSlots: row["required_slots"].int ?? 1, userIdentity: spec?.userIdentity ?? .nonAdmin,
             executionInfo: TaskExecutionInfo(
                 startTime: row["start_time"].string, endTime: row["end_time"].string, exitCode: row["exit_code"].int,
-                failureInfo: decodeJSON(FailureInfo.self, row["failure_info"].string), retryCount: retries,
+                failureInfo: try row.json(FailureInfo.self, "failure_info", table: "task"), retryCount: retries,
                 lastRetryTime: row["last_retry_time"].string, requeueCount: requeues,
                 lastRequeueTime: row["last_requeue_time"].string, result: row["result"].string),
             nodeInfo: nodeInfo, dependsOn: spec?.dependsOn, applicationPackageReferences: spec?.applicationPackageReferences)
+    }
+
+    /// The rows of a task and its job, for a call that changes the task: JobNotFound, the job's
+    /// refusal while it is ending or disabled, or TaskNotFound, in that order.
+    func modifiableTask(_ db: Connection, jobID: String, taskID: String) throws -> (job: Row, task: Row) {
+        let job = try jobRow(db, jobID)
+        try requireModifiable(job)
+        return (job, try taskRow(db, job: job, taskID))
+    }
+
+    /// The task's row in the job's row, or TaskNotFound.
+    nonisolated func taskRow(_ db: Connection, job: Row, _ taskID: String) throws -> Row {
+        guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
+            throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
+        }
+        return row
     }
 
     /// Ends a task: kills it if it runs; it completes as failed with `TaskEnded`.
     public func terminateTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             // A running task is killed and completes when its process has ended; any other completes
             // now, and the task machine answers TaskCompleted for one that already has.
             switch try row.state(TaskState.self, table: "task") {
@@ -287,10 +290,8 @@ extension Engine {
         var directory: String?
         try transaction { db in
             let job = try jobRow(db, jobID)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
-            let pk = row["pk"].int64 ?? 0
+            let row = try taskRow(db, job: job, taskID)
+            let pk = try row.int64("pk", table: "task")
             for live in try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk]) {
                 killNow(live)
             }
@@ -299,9 +300,8 @@ extension Engine {
             // lost theirs when their exit was recorded).
             retiredStatusDirectories += try db.query("SELECT status_dir FROM execution WHERE task_pk = ? AND state <> 'completed'", [pk])
                 .compactMap { $0[0].string }
-            try db.run("DELETE FROM task WHERE pk = ?", [pk])
-            try record(db, "task.deleted", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string,
-                from: row["state"].string, now: now)
+            try TaskStore.delete(db, TaskKey(task: row, job: job), from: row.state(TaskState.self, table: "task"), now: now,
+                log: &pendingEvents)
         }
         if let directory { FileAccess.removeTree(atPath: directory) }
         wake()
@@ -311,18 +311,14 @@ extension Engine {
     public func reactivateTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             let state = try row.state(TaskState.self, table: "task")
             // Only a failed task may be reactivated: the machine answers TaskNotCompleted first.
             if state == .completed, try row.optionalState(ExecutionResult.self, "result", table: "task") != .failure {
                 throw BookendError.conflict("TaskSucceeded", "The specified task succeeded")
             }
             try TaskStore.transition(db, TaskKey(task: row, job: job), from: state, .reactivate, now: now, log: &pendingEvents)
-            try db.run("UPDATE execution SET retention_deadline = NULL WHERE task_pk = ?", [row["pk"]])
+            try ExecutionStore.clearRetentionDeadlines(db, taskPK: row.int64("pk", table: "task"))
         }
         wake()
     }
@@ -331,11 +327,7 @@ extension Engine {
     public func updateTask(jobID: String, taskID: String, constraints: TaskConstraints?) throws {
         let now = Engine.now()
         try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            guard let row = try db.query("SELECT * FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).first else {
-                throw BookendError.notFound("TaskNotFound", "The task \(taskID)")
-            }
+            let (job, row) = try modifiableTask(db, jobID: jobID, taskID: taskID)
             guard try row.state(TaskState.self, table: "task") != .completed else {
                 throw BookendError.conflict("TaskCompleted", "The specified task is already completed")
             }
@@ -343,8 +335,8 @@ extension Engine {
             let retention = try Validate.duration(constraints?.retentionTime, property: "constraints.retentionTime")
                 ?? (constraints?.retentionTime == nil ? Engine.defaultRetention : nil)
             try Validate.retryCount(constraints?.maxTaskRetryCount, property: "constraints.maxTaskRetryCount")
-            let retries = constraints?.maxTaskRetryCount ?? job["max_task_retry_count"].int ?? 0
-            if retries != -1, retries < row["retry_count"].int ?? 0 {
+            let retries = try constraints?.maxTaskRetryCount ?? job.int("max_task_retry_count", table: "job")
+            if retries != -1, retries < (try row.int("retry_count", table: "task")) {
                 throw BookendError.invalidProperty("constraints.maxTaskRetryCount", "\(retries)", "is below the task's retry count so far")
             }
             try PropertyStore.update(db, .task, pk: row.int64("pk", table: "task"),

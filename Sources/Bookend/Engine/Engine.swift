@@ -269,7 +269,7 @@ public actor Engine {
     private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
 
     func liveExecutionCount() throws -> Int {
-        try db.scalar("SELECT count(*) FROM execution WHERE state <> 'completed'").int ?? 0
+        try db.counted("SELECT count(*) FROM execution WHERE state <> 'completed'")
     }
 
     /// Runs `body` in one write transaction; events it records are published after the commit.

@@ -234,11 +234,11 @@ extension Engine {
         var deleted: [Row] = []
         var superseded: [Row] = []
         for row in due {
-            let directory = row["task_dir"].string ?? ""
+            let directory = try row.text("task_dir", table: "execution")
             // A later execution (a reactivated task, a rerun preparation) may use the same folder: it
             // is that one's now, and goes with that one's retention.
-            if try db.scalar("SELECT count(*) FROM execution WHERE task_dir = ? AND pk > ? AND (state <> 'completed' OR retention_deadline IS NULL OR retention_deadline > ?)",
-                [directory, row["pk"], now]).int ?? 0 > 0 {
+            if try db.counted("SELECT count(*) FROM execution WHERE task_dir = ? AND pk > ? AND (state <> 'completed' OR retention_deadline IS NULL OR retention_deadline > ?)",
+                [directory, row["pk"], now]) > 0 {
                 superseded.append(row)
                 continue
             }
@@ -282,7 +282,7 @@ extension Engine {
         for row in candidates {
             guard available.isBelow(minimum) else { break }
             CrashPoint.hit("retention.before-delete")
-            FileAccess.removeTree(atPath: row["task_dir"].string ?? "")
+            FileAccess.removeTree(atPath: try row.text("task_dir", table: "execution"))
             CrashPoint.hit("retention.after-delete")
             deleted.append(row)
             available = FileSystemSpace.of(nodesDirectory) ?? available
@@ -300,19 +300,19 @@ extension Engine {
         guard !deleted.isEmpty || !superseded.isEmpty else { return }
         let recorded = try transaction { db in
             for row in superseded {
-                try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ? AND files_deleted_time IS NULL", [now, row["pk"]])
+                _ = try ExecutionStore.markFilesDeleted(db, pk: row.int64("pk", table: "execution"), now: now)
             }
             var recorded = 0
             for row in deleted {
                 // Guarded: a crash after the removal and before this commit removes (nothing) again and
                 // records it once.
-                guard try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ? AND files_deleted_time IS NULL", [now, row["pk"]]) == 1
-                else { continue }
+                guard try ExecutionStore.markFilesDeleted(db, pk: row.int64("pk", table: "execution"), now: now) else { continue }
                 var fields = detail
                 fields["reason"] = reason.rawValue
-                fields["execution"] = row["kind"].string ?? ""
-                fields["attempt"] = "\(row["attempt"].int ?? 0)"
-                fields["retentionDeadline"] = row["retention_deadline"].string ?? ""
+                fields["execution"] = try row.text("kind", table: "execution")
+                fields["attempt"] = "\(try row.int("attempt", table: "execution"))"
+                // Deleted early for disk pressure, a folder may have had no deadline (kept "forever").
+                fields["retentionDeadline"] = try row.optionalText("retention_deadline", table: "execution") ?? ""
                 try record(db, "execution.files-deleted", pool: row["pool_id"].string, node: row["node_id"].string, job: row["job_id"].string,
                     task: row["task_id"].string, detail: encodeJSON(fields), now: now)
                 recorded += 1
@@ -345,12 +345,10 @@ extension Engine {
             return
         }
         let (removed, finished) = try transaction { db -> (Int, Bool) in
-            let removed = try db.run(
-                "DELETE FROM event WHERE seq IN (SELECT seq FROM event WHERE job_id = ? AND seq < ? ORDER BY seq LIMIT ?)",
-                [jobID, seq, Engine.historyPruneBatch])
+            let removed = try EventLog.pruneJob(db, jobID: jobID, before: seq, limit: Engine.historyPruneBatch)
             guard removed < Engine.historyPruneBatch else { return (removed, false) }
             // The job's last rows are gone with this transaction: its deletion goes too.
-            return (removed + (try db.run("DELETE FROM event WHERE seq = ?", [seq])), true)
+            return (removed + (try EventLog.remove(db, seq: seq)), true)
         }
         housekeeping.count { counters in
             counters.eventsPruned += removed
@@ -361,7 +359,7 @@ extension Engine {
 
     /// `PRAGMA incremental_vacuum` in small steps: the file shrinks by the pages pruning freed.
     func giveBackFreePages() throws {
-        guard try db.scalar("PRAGMA freelist_count").int ?? 0 > 0 else { return }
+        guard try db.counted("PRAGMA freelist_count") > 0 else { return }
         try db.execute("PRAGMA incremental_vacuum(\(Engine.vacuumPagesPerStep))")
     }
 
@@ -370,7 +368,7 @@ extension Engine {
     public nonisolated func housekeepingReport() throws -> HousekeepingReport {
         let path = DataDirectory.databasePath(dataDirectory)
         let (freePages, pageSize) = try readers.read { connection in
-            (try connection.scalar("PRAGMA freelist_count").int ?? 0, try connection.scalar("PRAGMA page_size").int ?? 0)
+            (try connection.counted("PRAGMA freelist_count"), try connection.counted("PRAGMA page_size"))
         }
         let space = FileSystemSpace.of(nodesDirectory)
         let counters = housekeeping.snapshot

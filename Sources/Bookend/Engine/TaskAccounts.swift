@@ -47,8 +47,8 @@ enum TaskAccounts {
     /// Hands out the next unused uid (inside the caller's transaction).
     static func allocate(_ db: Connection, range: ClosedRange<UInt32>) throws -> UInt32 {
         let size = min(blockSize, range.upperBound - range.lowerBound + 1)
-        let block = try db.scalar("SELECT value FROM setting WHERE name = 'task_uid_block'").string.flatMap { UInt32($0) }
-        let next = try db.scalar("SELECT value FROM setting WHERE name = 'task_uid_next'").string.flatMap { UInt32($0) }
+        let block = try SettingStore.value(db, "task_uid_block").flatMap { UInt32($0) }
+        let next = try SettingStore.value(db, "task_uid_next").flatMap { UInt32($0) }
         if let block, let next, range.contains(block), next >= block, next - block < size {
             try store(db, block: block, next: next + 1)
             return next
@@ -73,8 +73,7 @@ enum TaskAccounts {
 
     private static func store(_ db: Connection, block: UInt32, next: UInt32) throws {
         for (name, value) in [("task_uid_block", block), ("task_uid_next", next)] {
-            try db.run("INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [name, String(value)])
+            try SettingStore.set(db, name, String(value))
         }
     }
 }
@@ -115,7 +114,7 @@ extension Engine {
                     uid = existing
                 } else {
                     uid = Int64(try TaskAccounts.allocate(db, range: range))
-                    try db.run("UPDATE task SET uid = ? WHERE pk = ?", [uid, taskPK])
+                    try TaskStore.setAccount(db, pk: taskPK, uid: uid)
                 }
             } else {
                 uid = Int64(try TaskAccounts.allocate(db, range: range))
@@ -124,8 +123,8 @@ extension Engine {
             uid = existing
         } else {
             uid = Int64(try TaskAccounts.allocate(db, range: range))
-            try db.run("UPDATE pool SET uid = ? WHERE pk = ?", [uid, pool["pk"]])
+            try PoolStore.setAccount(db, pk: pool.int64("pk", table: "pool"), uid: uid)
         }
-        try db.run("UPDATE execution SET uid = ? WHERE pk = ?", [uid, executionPK])
+        try ExecutionStore.setAccount(db, pk: executionPK, uid: uid)
     }
 }

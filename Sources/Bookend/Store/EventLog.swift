@@ -19,3 +19,17 @@ enum EventLog {
 func staleState(_ table: String, _ key: String, expected: String) -> BookendError {
     BookendError.internalError("\(table) \(key): expected state \(expected), but the row has moved on; nothing was written")
 }
+
+extension EventLog {
+    /// Removes up to `limit` of a deleted job's events older than its `job.deleted` event (`before`);
+    /// the log's delete trigger refuses any other removal.
+    static func pruneJob(_ db: Connection, jobID: String, before seq: Int64, limit: Int) throws -> Int {
+        try db.run("DELETE FROM event WHERE seq IN (SELECT seq FROM event WHERE job_id = ? AND seq < ? ORDER BY seq LIMIT ?)",
+            [jobID, seq, limit])
+    }
+
+    /// Removes one event (a pruned job's `job.deleted`, once its earlier events are gone).
+    static func remove(_ db: Connection, seq: Int64) throws -> Int {
+        try db.run("DELETE FROM event WHERE seq = ?", [seq])
+    }
+}

@@ -32,3 +32,26 @@ enum ExecutionStore {
             [reason.rawValue, ExecutionState.completed.rawValue] + arguments)
     }
 }
+
+extension ExecutionStore {
+    /// When the completed execution's folder may be deleted (nil: kept until its job or task goes).
+    static func setRetentionDeadline(_ db: Connection, pk: Int64, deadline: String) throws {
+        try db.run("UPDATE execution SET retention_deadline = ? WHERE pk = ?", [deadline, pk])
+    }
+
+    /// A reactivated task keeps the folders of its earlier executions until it completes again.
+    static func clearRetentionDeadlines(_ db: Connection, taskPK: Int64) throws {
+        try db.run("UPDATE execution SET retention_deadline = NULL WHERE task_pk = ?", [taskPK])
+    }
+
+    /// Records that the execution's folder is gone; false when that was already recorded (so a
+    /// deletion repeated after a crash is counted once).
+    static func markFilesDeleted(_ db: Connection, pk: Int64, now: String) throws -> Bool {
+        try db.run("UPDATE execution SET files_deleted_time = ? WHERE pk = ? AND files_deleted_time IS NULL", [now, pk]) == 1
+    }
+
+    /// The uid the execution runs as.
+    static func setAccount(_ db: Connection, pk: Int64, uid: Int64) throws {
+        try db.run("UPDATE execution SET uid = ? WHERE pk = ?", [uid, pk])
+    }
+}

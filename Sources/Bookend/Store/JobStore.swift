@@ -85,3 +85,47 @@ extension JobStore {
             [encodeJSON(error), Engine.newETag(), now, job.pk])
     }
 }
+
+/// A validated job as `createJob` inserts it (JSON columns already encoded).
+struct NewJob {
+    var id: String
+    var displayName: String?
+    var poolID: String
+    var priority: Int
+    var maxParallelTasks: Int
+    var allowTaskPreemption: Bool
+    var maxWallClockTimeMS: Int64?
+    var maxTaskRetryCount: Int
+    var onAllTasksComplete: String
+    var onTaskFailure: String
+    var usesTaskDependencies: Bool
+    var jobManagerTask: String?
+    var jobPreparationTask: String?
+    var jobReleaseTask: String?
+    var commonEnvironmentSettings: String
+    var metadata: String
+    var spec: String
+}
+
+extension JobStore {
+    /// A new job starts `active`; returns its pk.
+    static func insert(_ db: Connection, _ job: NewJob, now: String, log: inout [EngineEvent]) throws -> Int64 {
+        let state = JobState.active
+        try db.run(
+            """
+            INSERT INTO job (id, display_name, pool_id, priority, max_parallel_tasks, allow_task_preemption,
+                max_wall_clock_time_ms, max_task_retry_count, on_all_tasks_complete, on_task_failure,
+                uses_task_dependencies, job_manager_task, job_preparation_task, job_release_task,
+                common_environment_settings, metadata, spec, state, creation_time, last_modified,
+                state_transition_time, e_tag)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [job.id, job.displayName, job.poolID, job.priority, job.maxParallelTasks, job.allowTaskPreemption, job.maxWallClockTimeMS,
+             job.maxTaskRetryCount, job.onAllTasksComplete, job.onTaskFailure, job.usesTaskDependencies, job.jobManagerTask,
+             job.jobPreparationTask, job.jobReleaseTask, job.commonEnvironmentSettings, job.metadata, job.spec, state.rawValue,
+             now, now, now, Engine.newETag()])
+        let pk = db.lastInsertRowID
+        log.append(try EventLog.append(db, "job.created", pool: job.poolID, job: job.id, to: state.rawValue, now: now))
+        return pk
+    }
+}

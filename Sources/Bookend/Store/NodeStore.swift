@@ -43,3 +43,26 @@ enum NodeStore {
         return to
     }
 }
+
+extension NodeStore {
+    /// A new node of a pool starts `creating` and `enabled`.
+    static func insert(
+        _ db: Connection, id: String, poolPK: Int64, poolID: String, isDedicated: Bool, rootDirectory: String, now: String,
+        log: inout [EngineEvent]
+    ) throws {
+        let state = NodeState.creating
+        try db.run(
+            """
+            INSERT INTO node (id, pool_pk, is_dedicated, state, scheduling_state, root_dir, ip_address, e_tag,
+                allocation_time, state_transition_time)
+            VALUES (?, ?, ?, ?, 'enabled', ?, '127.0.0.1', ?, ?, ?)
+            """, [id, poolPK, isDedicated, state.rawValue, rootDirectory, Engine.newETag(), now, now])
+        log.append(try EventLog.append(db, "node.created", pool: poolID, node: id, to: state.rawValue, now: now))
+    }
+
+    /// A task ended on the node: its counters (`totalTasksRun`, `totalTasksSucceeded`) go up.
+    static func countTaskRun(_ db: Connection, pk: Int64, succeeded: Bool) throws {
+        try db.run("UPDATE node SET total_tasks_run = total_tasks_run + 1, total_tasks_succeeded = total_tasks_succeeded + ? WHERE pk = ?",
+            [succeeded ? 1 : 0, pk])
+    }
+}

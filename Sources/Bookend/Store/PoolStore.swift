@@ -47,3 +47,44 @@ enum PoolStore {
         log.append(try EventLog.append(db, "pool.deleted", pool: id, from: PoolState.deleting.rawValue, now: now))
     }
 }
+
+/// A validated pool as `createPool` inserts it.
+struct NewPool {
+    var id: String
+    var displayName: String?
+    var vmSize: String
+    var targetDedicatedNodes: Int
+    var targetLowPriorityNodes: Int
+    var taskSlotsPerNode: Int
+    var nodeFillType: String
+    var resizeTimeoutMS: Int64
+    /// JSON columns, already encoded.
+    var startTask: String?
+    var metadata: String
+    var spec: String
+}
+
+extension PoolStore {
+    /// A new pool starts `active` and `resizing` (its nodes are about to be added); returns its pk.
+    static func insert(_ db: Connection, _ pool: NewPool, now: String, log: inout [EngineEvent]) throws -> Int64 {
+        let state = PoolState.active
+        try db.run(
+            """
+            INSERT INTO pool (id, display_name, vm_size, state, allocation_state, target_dedicated_nodes,
+                target_low_priority_nodes, task_slots_per_node, node_fill_type, resize_timeout_ms, start_task,
+                metadata, spec, e_tag, creation_time, last_modified, state_transition_time, allocation_state_transition_time)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [pool.id, pool.displayName, pool.vmSize, state.rawValue, AllocationState.resizing.rawValue, pool.targetDedicatedNodes,
+             pool.targetLowPriorityNodes, pool.taskSlotsPerNode, pool.nodeFillType, pool.resizeTimeoutMS, pool.startTask,
+             pool.metadata, pool.spec, Engine.newETag(), now, now, now, now])
+        let pk = db.lastInsertRowID
+        log.append(try EventLog.append(db, "pool.created", pool: pool.id, to: state.rawValue, now: now))
+        return pk
+    }
+
+    /// The pool's own account (autoUser scope `pool`), recorded once and kept for its lifetime.
+    static func setAccount(_ db: Connection, pk: Int64, uid: Int64) throws {
+        try db.run("UPDATE pool SET uid = ? WHERE pk = ?", [uid, pk])
+    }
+}

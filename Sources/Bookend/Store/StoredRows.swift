@@ -77,3 +77,20 @@ extension Row {
         return text
     }
 }
+
+extension Row {
+    /// An integer column that must be set, as `Int` (counts, slots, retry limits).
+    func int(_ column: String, table: String) throws -> Int {
+        Int(try int64(column, table: table))
+    }
+}
+
+extension Connection {
+    /// A `count(*)`/`sum` query's (or an integer PRAGMA's) single integer; anything else is a bug in
+    /// the query, reported as one.
+    func counted(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws -> Int {
+        let value = try scalar(sql, arguments)
+        guard let count = value.int else { throw BookendError.internalError("\(sql): \(value) is not a count") }
+        return count
+    }
+}

@@ -170,3 +170,49 @@ enum StoredTaskSpec {
         out.append("\"")
     }
 }
+
+extension TaskStore {
+    /// Inserts a validated task (state `active`), its dependencies and its event; returns its pk. A
+    /// task whose id the job already has throws `TaskExists` and writes nothing (the failed INSERT
+    /// undoes only itself).
+    static func insert(
+        _ db: Connection, _ task: Engine.NewTask, into target: Engine.TaskTarget, eTag: String, now: String, log: inout [EngineEvent]
+    ) throws -> Int64 {
+        let state = TaskState.active
+        do {
+            try db.run(
+                """
+                INSERT INTO task (job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion,
+                    required_slots, max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time,
+                    last_modified, state_transition_time, e_tag)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [target.jobPK, task.id, task.displayName, task.commandLine, task.storedSpec, task.isJobManager,
+                 task.killJobOnCompletion, task.requiredSlots, task.maxWallClockMS, task.retentionMS, task.maxRetries,
+                 state.rawValue, now, now, now, eTag])
+        } catch {
+            if error.isUniqueViolation { throw BookendError.conflict("TaskExists", "The specified task already exists") }
+            throw error
+        }
+        let pk = db.lastInsertRowID
+        for dependency in task.dependencies {
+            try db.run("INSERT INTO task_dependency (task_pk, depends_on_id) VALUES (?, ?)", [pk, dependency])
+        }
+        log.append(try EventLog.append(db, "task.added", pool: target.poolID, job: target.jobID, task: task.id, to: state.rawValue, now: now))
+        return pk
+    }
+
+    /// Deletes the task row (its executions and dependencies go with it by cascade) and appends
+    /// `task.deleted`.
+    static func delete(_ db: Connection, _ task: TaskKey, from: TaskState, now: String, log: inout [EngineEvent]) throws {
+        guard try db.run("DELETE FROM task WHERE pk = ?", [task.pk]) == 1 else {
+            throw BookendError.internalError("task pk \(task.pk) does not exist")
+        }
+        log.append(try EventLog.append(db, "task.deleted", pool: task.poolID, job: task.jobID, task: task.id, from: from.rawValue, now: now))
+    }
+
+    /// The task's own account (autoUser scope `task`), kept across its retries.
+    static func setAccount(_ db: Connection, pk: Int64, uid: Int64) throws {
+        try db.run("UPDATE task SET uid = ? WHERE pk = ?", [uid, pk])
+    }
+}
