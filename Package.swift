@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: [
-                "Dashboard", "API", "Bookend", crypto, logging, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "Dashboard", "API", "Bookend", crypto, logging, mustache, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -28,7 +28,7 @@ enum Assets {
     header.top .brand { font-weight: 700; font-size: 1.1rem; color: var(--text); letter-spacing: .02em; }
     header.top nav { display: flex; gap: 1rem; flex: 1; }
     header.top .account { color: var(--muted); font-size: .9rem; }
-    main { max-width: 1200px; margin: 0 auto; padding: 1rem 1.25rem 3rem; }
+    main { max-width: 1440px; margin: 0 auto; padding: 1rem 1.25rem 3rem; }
     h1 { font-size: 1.45rem; margin: .6rem 0 .2rem; word-break: break-all; }
     h1 .sub { color: var(--muted); font-weight: 400; font-size: 1rem; margin-left: .4rem; }
     h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
@@ -45,7 +45,7 @@ enum Assets {
     tbody tr:last-child td, tbody tr:last-child th { border-bottom: 0; }
     tbody th { font-weight: 500; }
     td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-    td.wide { white-space: normal; min-width: 12rem; }
+    td.wide { white-space: normal; min-width: 14rem; max-width: 32rem; overflow-wrap: anywhere; }
     .none { color: var(--muted); }
     .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
     .badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .8rem; font-weight: 600;
@@ -74,19 +74,19 @@ enum Assets {
     svg .active { fill: var(--wait); }
     svg .interrupted { fill: var(--off); }
     .timeline { margin: 0; }
-    .timeline .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: .82rem; margin-left: 9rem; }
-    .lane { display: grid; grid-template-columns: 9rem 1fr; align-items: center; border-top: 1px solid var(--border); }
+    .timeline .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: .82rem; margin-left: 13rem; }
+    .lane { display: grid; grid-template-columns: 13rem 1fr; align-items: center; border-top: 1px solid var(--border); }
     .lane:last-of-type { border-bottom: 1px solid var(--border); }
     .lane-name { font-size: .85rem; padding: .3rem .5rem .3rem 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     .lane-bars { width: 100%; display: block; }
     .lane-bars rect { stroke: var(--panel); stroke-width: 1; vector-effect: non-scaling-stroke; }
-    .lane-bars rect.preparation, .lane-bars rect.release { stroke: var(--text); stroke-dasharray: 3 2; }
+    .lane-bars rect.preparation, .lane-bars rect.release { fill-opacity: .55; stroke: var(--text); stroke-dasharray: 3 2; }
     .lane-bars a:hover rect, .lane-bars a:focus rect { opacity: .75; }
     .legend { display: flex; flex-wrap: wrap; gap: .3rem 1rem; color: var(--muted); font-size: .82rem; margin-top: .5rem; }
     .legend i { display: inline-block; width: .9rem; height: .6rem; border-radius: 2px; margin-right: .3rem; vertical-align: middle; }
     .legend i.success { background: var(--ok); } .legend i.failure { background: var(--fail); }
     .legend i.running { background: var(--run); } .legend i.interrupted { background: var(--off); }
-    .legend i.bookend { background: transparent; border: 1px dashed var(--text); }
+    .legend i.bookend { background: var(--ok); opacity: .6; border: 1px dashed var(--text); }
     pre { background: var(--head); border: 1px solid var(--border); border-radius: 6px; padding: .6rem .8rem;
       overflow: auto; max-height: 24rem; font: .85rem/1.4 var(--mono); white-space: pre-wrap; word-break: break-word; margin: .3rem 0; }
     code { font-family: var(--mono); font-size: .9em; }
@@ -102,8 +102,8 @@ enum Assets {
     .pager { display: flex; gap: 1rem; margin-top: .5rem; }
     @media (max-width: 640px) {
       main { padding: .6rem .6rem 2rem; }
-      .lane { grid-template-columns: 5.5rem 1fr; }
-      .timeline .axis { margin-left: 5.5rem; }
+      .lane { grid-template-columns: 6.5rem 1fr; }
+      .timeline .axis { margin-left: 6.5rem; }
       dl.facts { grid-template-columns: 1fr; gap: 0; }
       dl.facts dd { margin-bottom: .4rem; }
     }
@@ -122,7 +122,9 @@ enum Assets {
           var date = new Date(iso);
           if (isNaN(date.getTime())) { return; }
           element.title = iso.replace("T", " ").replace("Z", " UTC");
-          element.textContent = date.toLocaleString();
+          // Today's times without the date: tables of many times stay narrow.
+          var today = new Date().toDateString() === date.toDateString();
+          element.textContent = today ? date.toLocaleTimeString() : date.toLocaleString();
         });
       }
 

@@ -133,7 +133,10 @@ struct Pages: Sendable {
                 releaseStderr: Links.nodeFile(status.poolId, status.nodeId, releaseFolder + "/stderr.txt"))
         }
         let timeline = Timeline(executions: data.executions, now: now)
-        let lanes = timeline.lanes.map { lane in Pages.laneView(lane, job: job) }
+        let lanes = timeline.lanes.map { lane in
+            Pages.laneView(lane, jobID: job.id, preparationID: job.jobPreparationTask?.id ?? "jobpreparation",
+                releaseID: job.jobReleaseTask?.id ?? "jobrelease")
+        }
         let tasks = data.tasks.map { task in
             JobLive.TaskRow(
                 href: Links.task(job.id, task.id), id: task.id, state: task.state.rawValue, result: task.executionInfo.result,
@@ -154,7 +157,7 @@ struct Pages: Sendable {
 
     /// A lane's bars, each in the first row free at its start, so runs that overlap on a node (more
     /// than one slot) sit one above the other instead of hiding each other.
-    static func laneView(_ lane: Timeline.Lane, job: Job) -> JobLive.LaneView {
+    static func laneView(_ lane: Timeline.Lane, jobID: String, preparationID: String, releaseID: String) -> JobLive.LaneView {
         let rowHeight = 24
         var rowEnds: [Double] = []
         var bars: [JobLive.LaneView.BarView] = []
@@ -167,13 +170,13 @@ struct Pages: Sendable {
             let name: String
             switch bar.kind {
             case .task:
-                href = Links.task(job.id, bar.taskId ?? "")
+                href = Links.task(jobID, bar.taskId ?? "")
                 name = "Task \(bar.taskId ?? "") (attempt \(bar.attempt))"
             case .preparation:
-                href = Links.nodeFile(lane.poolId, lane.nodeId, "workitems/\(job.id)/job-1/\(job.jobPreparationTask?.id ?? "jobpreparation")/stdout.txt")
+                href = Links.nodeFile(lane.poolId, lane.nodeId, "workitems/\(jobID)/job-1/\(preparationID)/stdout.txt")
                 name = "Preparation (attempt \(bar.attempt))"
             case .release:
-                href = Links.nodeFile(lane.poolId, lane.nodeId, "workitems/\(job.id)/job-1/\(job.jobReleaseTask?.id ?? "jobrelease")/stdout.txt")
+                href = Links.nodeFile(lane.poolId, lane.nodeId, "workitems/\(jobID)/job-1/\(releaseID)/stdout.txt")
                 name = "Release"
             case .start:
                 href = Links.pool(lane.poolId)

@@ -51,7 +51,11 @@ struct CountBar {
     let segments: [Segment]
 
     init(_ counts: Counts) {
-        let buckets = [("succeeded", counts.succeeded), ("failed", counts.failed), ("running", counts.running), ("active", counts.active)]
+        self.init(succeeded: counts.succeeded, failed: counts.failed, running: counts.running, active: counts.active)
+    }
+
+    init(succeeded: Int, failed: Int, running: Int, active: Int) {
+        let buckets = [("succeeded", succeeded), ("failed", failed), ("running", running), ("active", active)]
         let total = buckets.reduce(0) { $0 + $1.1 }
         summary = buckets.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
         var segments: [Segment] = []

@@ -19,6 +19,24 @@ public struct ExecutionSummary: Sendable, Hashable {
     public var failureInfo: FailureInfo?
     /// The attempt ended without a result of its own (requeued, or its node rebooted).
     public var interrupted: Bool
+
+    public init(
+        kind: ExecutionKind, poolId: String, nodeId: String, taskId: String?, attempt: Int, state: ExecutionState, startTime: String,
+        endTime: String?, exitCode: Int?, result: ExecutionResult?, failureInfo: FailureInfo?, interrupted: Bool
+    ) {
+        self.kind = kind
+        self.poolId = poolId
+        self.nodeId = nodeId
+        self.taskId = taskId
+        self.attempt = attempt
+        self.state = state
+        self.startTime = startTime
+        self.endTime = endTime
+        self.exitCode = exitCode
+        self.result = result
+        self.failureInfo = failureInfo
+        self.interrupted = interrupted
+    }
 }
 
 extension Engine {
