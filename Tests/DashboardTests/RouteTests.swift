@@ -199,6 +199,29 @@ import Testing
         await engine.shutdown()
     }
 
+    @Test func theTaskListIsPagedAndFilteredByState() async throws {
+        try await Self.withDashboard { engine, key, client in
+            _ = try await engine.createPool(PoolSpec(id: "pool", vmSize: "small", targetDedicatedNodes: 0))
+            _ = try await engine.createJob(JobSpec(id: "many", poolID: "pool"))
+            _ = try await engine.addTasks(jobID: "many", (1...(Pages.pageSize + 5)).map { TaskSpec(id: String(format: "t%03d", $0), commandLine: "/bin/true") })
+            var browser = Browser(client: client)
+            try await browser.signIn(key: key)
+            let first = try await browser.send(.get, "/ui/jobs/many")
+            #expect(first.body.components(separatedBy: "<tr data-task=").count - 1 == Pages.pageSize)
+            #expect(first.body.contains(#"<tr data-task="t050">"#))
+            #expect(!first.body.contains(#"<tr data-task="t051">"#))
+            #expect(first.body.contains(#"href="/ui/jobs/many?after=t050" id="next-page""#))
+            let second = try await browser.send(.get, "/ui/jobs/many?after=t050")
+            #expect(second.body.components(separatedBy: "<tr data-task=").count - 1 == 5)
+            #expect(!second.body.contains("next-page"))
+            let active = try await browser.send(.get, "/ui/jobs/many?state=active")
+            #expect(active.body.contains(#"href="/ui/jobs/many?state=active&amp;after=t050""#))
+            #expect(active.body.contains(#"<option value="active" selected>"#))
+            let running = try await browser.send(.get, "/ui/jobs/many?state=running")
+            #expect(running.body.contains("No tasks in this state"))
+        }
+    }
+
     @Test func theJobPageShowsAJobsTasksWithTheirTextEscaped() async throws {
         try await Self.withDashboard { engine, key, client in
             _ = try await engine.createPool(PoolSpec(id: "pool", vmSize: "small", targetDedicatedNodes: 0))

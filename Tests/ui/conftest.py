@@ -149,3 +149,9 @@ def screenshot(driver, name):
     driver.set_window_size(width, min(max(height + 140, 700), 4000))
     driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
     driver.set_window_size(width, 1000)
+
+
+def phone_screenshot(driver, name):
+    """The viewport as it is (a phone's, set by the caller through device metrics)."""
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))

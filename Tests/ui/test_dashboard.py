@@ -12,7 +12,7 @@ import urllib.request
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ACCOUNT, screenshot
+from conftest import ACCOUNT, phone_screenshot, screenshot
 
 POOL = "JobPrepReleaseSamplePool"
 JOB = "JobPrepReleaseSampleJob"
@@ -141,6 +141,17 @@ def test_job_page_shows_each_nodes_preparation_tasks_and_release(daemon, batch, 
     stamp = browser.find_element(By.CSS_SELECTOR, "time[datetime]")
     assert stamp.get_attribute("title").endswith("UTC")
     screenshot(browser, "04-job")
+    # The same page in dark mode and on a phone, for people to look at.
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    browser.refresh()
+    assert browser.execute_script("return matchMedia('(prefers-color-scheme: dark)').matches")
+    screenshot(browser, "04-job-dark")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 1600, "deviceScaleFactor": 1, "mobile": True})
+    browser.refresh()
+    phone_screenshot(browser, "04-job-phone")
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.refresh()
     # The preparation's stdout, through the dashboard's file link.
     browser.find_element(By.CSS_SELECTOR, "#prep-release-table a.stdout").click()
     assert "tasks:" in browser.find_element(By.TAG_NAME, "body").text
