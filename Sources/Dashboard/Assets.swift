@@ -34,7 +34,7 @@ enum Assets {
     h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
     .crumbs { color: var(--muted); font-size: .9rem; }
     .panel { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: .9rem 1rem; }
-    .grid { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); }
+    .grid { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); align-items: start; }
     dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; }
     dl.facts dt { color: var(--muted); }
     dl.facts dd { margin: 0; word-break: break-word; }
@@ -106,6 +106,8 @@ enum Assets {
       .timeline .axis { margin-left: 6.5rem; }
       dl.facts { grid-template-columns: 1fr; gap: 0; }
       dl.facts dd { margin-bottom: .4rem; }
+      /* On a phone the task list keeps what identifies a task and how it ended. */
+      .optional { display: none; }
     }
     """#
 

@@ -242,7 +242,7 @@ struct Pages: Sendable {
             outputs.append(await output(jobID: jobID, taskID: task.id, name: name))
         }
         var actions: [ActionLink] = []
-        for action in TaskAction.allCases where action.applies(to: task.state) {
+        for action in TaskAction.allCases where action.applies(to: task.state, failed: task.executionInfo.result == ExecutionResult.failure.rawValue) {
             actions.append(ActionLink(
                 name: action.rawValue, label: action.label, href: Links.task(jobID, task.id) + "/confirm/\(action.rawValue)", style: action.style))
         }
@@ -358,10 +358,11 @@ enum TaskAction: String, CaseIterable, Sendable {
         }
     }
 
-    func applies(to state: TaskState) -> Bool {
+    /// Only a task that ended in failure can be reactivated (as in Batch); only an unfinished one terminated.
+    func applies(to state: TaskState, failed: Bool) -> Bool {
         switch self {
         case .terminate: state != .completed
-        case .reactivate: state == .completed
+        case .reactivate: state == .completed && failed
         }
     }
 }

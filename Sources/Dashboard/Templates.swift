@@ -250,13 +250,13 @@ enum Templates {
     static let jobTasks = #"""
     <div class="table-wrap">
     <table id="task-table" aria-labelledby="tasks-title">
-    <thead><tr><th scope="col">Task</th><th scope="col">State</th><th scope="col">Node</th><th scope="col" class="num">Exit code</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col" class="num">Retries</th><th scope="col">Command line</th></tr></thead>
+    <thead><tr><th scope="col">Task</th><th scope="col">State</th><th scope="col" class="optional">Node</th><th scope="col" class="num">Exit code</th><th scope="col" class="optional">Started</th><th scope="col" class="optional">Ended</th><th scope="col" class="num optional">Retries</th><th scope="col" class="optional">Command line</th></tr></thead>
     <tbody>
     {{#tasks}}
     <tr data-task="{{id}}"><th scope="row"><a href="{{href}}">{{id}}</a></th><td><span class="badge {{state}}">{{state}}</span>{{#result}} <span class="badge {{result}}">{{result}}</span>{{/result}}</td>
-    <td>{{node}}</td><td class="num">{{exit}}</td>
-    <td>{{#taskStarted}}{{>time}}{{/taskStarted}}</td><td>{{#taskEnded}}{{>time}}{{/taskEnded}}</td><td class="num">{{retries}}</td>
-    <td class="wide"><code class="command">{{commandLine}}</code></td></tr>
+    <td class="optional">{{node}}</td><td class="num">{{exit}}</td>
+    <td class="optional">{{#taskStarted}}{{>time}}{{/taskStarted}}</td><td class="optional">{{#taskEnded}}{{>time}}{{/taskEnded}}</td><td class="num optional">{{retries}}</td>
+    <td class="wide optional"><code class="command">{{commandLine}}</code></td></tr>
     {{/tasks}}
     {{^tasks}}<tr><td colspan="8" class="none">No tasks{{#filtered}} in this state{{/filtered}}.</td></tr>{{/tasks}}
     </tbody>

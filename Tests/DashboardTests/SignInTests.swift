@@ -1,3 +1,4 @@
+import Bookend
 import Foundation
 import Testing
 
@@ -106,5 +107,13 @@ import Testing
     ] as [(String?, String)])
     func afterSignInOnlyDashboardPagesAreFollowed(next: String?, target: String) {
         #expect(Dashboard.safeNext(next) == target)
+    }
+
+    @Test(arguments: [
+        (TaskAction.terminate, TaskState.active, false, true), (.terminate, .running, false, true), (.terminate, .completed, true, false),
+        (.reactivate, .completed, true, true), (.reactivate, .completed, false, false), (.reactivate, .running, false, false),
+    ])
+    func taskActionsAreOfferedOnlyWhereTheyApply(action: TaskAction, state: TaskState, failed: Bool, offered: Bool) {
+        #expect(action.applies(to: state, failed: failed) == offered)
     }
 }
