@@ -224,7 +224,8 @@ public struct Dashboard: Sendable {
         let token = Secrets.randomToken()
         return render(
             SignInPage(chrome: Chrome(signedIn: false, account: "", csrf: ""), message: message, formToken: token,
-                next: Dashboard.safeNext(next), account: account ?? configuration.credentials.accountName),
+                // Only what the person typed is filled in: the page tells strangers nothing, not even the account name.
+                next: Dashboard.safeNext(next), account: account ?? ""),
             "signIn", status: status, cookies: [cookie(Dashboard.signInCookie, token)])
     }
 
