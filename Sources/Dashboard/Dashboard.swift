@@ -119,6 +119,13 @@ public struct Dashboard: Sendable {
                     action: Dashboard.parameter(context, "action"))
             }
         }
+        // Any other page under /ui: the dashboard's own "not found" (or sign-in), not a Batch error body.
+        // The router tries every specific route before a catch-all.
+        router.get("/ui/**") { request, _ in
+            try await page(request) { chrome in
+                render(ProblemPage(chrome: chrome, heading: "Not found", message: "There is no such page."), "problem", status: .notFound)
+            }
+        }
     }
 
     /// A route parameter, percent-decoded: ids may hold characters a URL encodes.

@@ -199,6 +199,25 @@ import Testing
         await engine.shutdown()
     }
 
+    @Test func anUnknownPageIsTheDashboardsOwnNotFound() async throws {
+        try await Self.withDashboard { _, key, client in
+            var browser = Browser(client: client)
+            #expect(try await browser.send(.get, "/ui/no/such/page").status == 303)
+            try await browser.signIn(key: key)
+            for path in ["/ui/no/such/page", "/ui/jobs/j/unknown", "/ui/static/other.css"] {
+                let answer = try await browser.send(.get, path)
+                #expect(answer.status == 404, "\(path)")
+                #expect(answer.body.contains("There is no such page."), "\(path)")
+            }
+            // The specific routes still win over the catch-all.
+            #expect(try await browser.send(.get, "/ui/static/dashboard.css").body.contains("prefers-color-scheme"))
+            #expect(try await browser.send(.get, "/ui/jobs/nope").body.contains("JobNotFound"))
+            #expect(try await browser.send(.get, "/ui/jobs/nope/tasks/t/files/a/b/stdout.txt").status == 404)
+            // The API beside it is untouched: still Shared Key.
+            #expect(try await browser.send(.get, "/jobs").status == 403)
+        }
+    }
+
     @Test func theTaskListIsPagedAndFilteredByState() async throws {
         try await Self.withDashboard { engine, key, client in
             _ = try await engine.createPool(PoolSpec(id: "pool", vmSize: "small", targetDedicatedNodes: 0))
