@@ -323,7 +323,7 @@ enum Templates {
     {{$title}}Why waiting{{/title}}
     {{$content}}
     <p class="crumbs"><a href="/ui">Overview</a> › <a href="{{jobHref}}">Job {{jobId}}</a>{{#taskId}} › <a href="{{taskHref}}">Task {{taskId}}</a>{{/taskId}} › Why waiting</p>
-    <h1>Why {{subject}} is waiting</h1>
+    <h1>Is {{subject}} waiting, and why?</h1>
     <section class="panel">
     <dl class="facts">
     <dt>Answer</dt><dd><span class="badge {{state}}" id="why-state">{{state}}</span></dd>

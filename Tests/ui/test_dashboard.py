@@ -225,6 +225,26 @@ def test_a_post_without_the_csrf_token_is_refused(daemon, batch, browser):
     assert batch.call("GET", f"/jobs/{job}")["state"] == "active"
 
 
+def test_a_failed_preparation_is_red_on_the_timeline_and_explained(daemon, batch, browser):
+    job = "BrokenPrepJob"
+    batch.call("POST", "/jobs", {"id": job, "poolInfo": {"poolId": POOL},
+                                 "jobPreparationTask": {"commandLine": "/bin/sh -c 'echo \"<boom>\" >&2; exit 3'"}})
+    batch.call("POST", f"/jobs/{job}/tasks", {"id": "never", "commandLine": "/bin/true"})
+    batch.wait(f"/jobs/{job}/jobpreparationandreleasetaskstatus", lambda page: len(page["value"]) == 2 and all(
+        entry["jobPreparationTaskExecutionInfo"].get("result") == "failure" for entry in page["value"]))
+    browser.get(daemon["dashboard"] + f"/jobs/{job}")
+    bars = browser.find_elements(By.CSS_SELECTOR, "#timeline rect[data-kind=preparation]")
+    assert len(bars) == 2 and all(bar.get_attribute("data-outcome") == "failure" for bar in bars)
+    exits = [cell.get_attribute("textContent") for cell in browser.find_elements(By.CSS_SELECTOR, "[data-field=prep-exit]")]
+    assert exits == ["3", "3"], exits
+    screenshot(browser, "09-job-failed-preparation")
+    browser.get(daemon["dashboard"] + f"/jobs/{job}/why")
+    assert browser.find_element(By.ID, "why-state").text == "blocked"
+    assert browser.find_element(By.ID, "why-code").text == "JobPreparationTaskFailed"
+    assert "<boom>" in browser.find_element(By.CSS_SELECTOR, "table[aria-labelledby=failed-prep]").text
+    screenshot(browser, "10-why-blocked")
+
+
 def test_sign_out_ends_the_session(daemon, browser):
     browser.get(daemon["dashboard"])
     browser.find_element(By.ID, "sign-out").click()
