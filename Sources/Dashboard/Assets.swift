@@ -139,10 +139,13 @@ enum Assets {
           var query = window.location.search;
           fetch(url + query, { credentials: "same-origin", headers: { "Accept": "application/json" } })
             .then(function (response) {
+              // Signed out, or the job is gone: stop asking; the page keeps what it shows.
+              if (response.status === 401 || response.status === 404) { return null; }
               if (!response.ok) { throw new Error("HTTP " + response.status); }
               return response.json();
             })
             .then(function (data) {
+              if (data === null) { holder.setAttribute("data-live-state", "stopped"); return; }
               Object.keys(data.parts).forEach(function (name) {
                 var element = document.querySelector('[data-live-part="' + name + '"]');
                 if (element && last[name] !== data.parts[name]) {

@@ -9,6 +9,8 @@ struct Pages: Sendable {
     static let pageSize = 50
     /// How much of the end of stdout and stderr the task page shows.
     static let tailBytes = 16 * 1024
+    /// The timeline draws at most this many task runs (the latest), besides every preparation and release.
+    static let timelineTasks = 2000
 
     func overview(_ chrome: Chrome) async throws -> OverviewPage {
         let pools = try await engine.pools()
@@ -78,6 +80,8 @@ struct Pages: Sendable {
         var counts: TaskCountsByState
         var preparation: [PrepReleaseStatus]
         var executions: [ExecutionSummary]
+        /// Earlier task runs were left out of `executions` (see `Pages.timelineTasks`).
+        var truncated: Bool
         var tasks: [JobTask]
         var more: Bool
     }
@@ -87,9 +91,10 @@ struct Pages: Sendable {
             let job = try engine.job(id: jobID)
             let preparation = job.jobPreparationTask == nil ? [] : try engine.prepReleaseStatus(jobID: jobID)
             let (tasks, more) = try Pages.taskPage(engine, jobID: jobID, query: query)
+            let (executions, truncated) = try engine.executions(jobID: jobID, latestTasks: Pages.timelineTasks)
             return JobData(
                 job: job, counts: try engine.taskCounts(jobID: jobID).taskCounts, preparation: preparation,
-                executions: try engine.executions(jobID: jobID), tasks: tasks, more: more)
+                executions: executions, truncated: truncated, tasks: tasks, more: more)
         }
     }
 
@@ -152,7 +157,8 @@ struct Pages: Sendable {
         return JobLive(
             counts: counts, bar: CountBar(counts), nodes: nodes, startMs: Format.milliseconds(timeline.start), endMs: Format.milliseconds(timeline.end),
             hasLanes: !lanes.isEmpty, startTime: TimeView(Timestamp.string(timeline.start)), endTime: TimeView(Timestamp.string(timeline.end)),
-            lanes: lanes, tasks: tasks, filtered: query.state != nil, firstHref: firstHref, nextHref: nextHref)
+            lanes: lanes, truncated: data.truncated, timelineTasks: Pages.timelineTasks, tasks: tasks, filtered: query.state != nil,
+            firstHref: firstHref, nextHref: nextHref)
     }
 
     /// A lane's bars, each in the first row free at its start, so runs that overlap on a node (more

@@ -232,6 +232,7 @@ enum Templates {
     static let jobTimeline = #"""
     <figure class="timeline panel" id="timeline" data-start="{{startMs}}" data-end="{{endMs}}">
     {{#hasLanes}}
+    {{#truncated}}<p class="none">The latest {{timelineTasks}} task runs, with every preparation and release.</p>{{/truncated}}
     <div class="axis"><span>{{#startTime}}{{>time}}{{/startTime}}</span><span>{{#endTime}}{{>time}}{{/endTime}}</span></div>
     {{#lanes}}
     <div class="lane" data-node="{{nodeId}}">

@@ -264,6 +264,8 @@ struct JobLive {
     let startTime: TimeView?
     let endTime: TimeView?
     let lanes: [LaneView]
+    let truncated: Bool
+    let timelineTasks: Int
     let tasks: [TaskRow]
     let filtered: Bool
     let firstHref: String?

@@ -40,12 +40,20 @@ public struct ExecutionSummary: Sendable, Hashable {
 }
 
 extension Engine {
-    /// Every preparation, task and release run of the job, oldest first. Start tasks are not a job's.
+    /// The job's preparation and release runs, and its latest `latestTasks` task runs, oldest first
+    /// (start tasks are not a job's); `truncated` when earlier task runs were left out. A job of many
+    /// thousand tasks is drawn from its latest runs rather than read whole on every look.
     /// Reads on a reader connection, in one snapshot.
-    public nonisolated func executions(jobID: String) throws -> [ExecutionSummary] {
+    public nonisolated func executions(jobID: String, latestTasks: Int) throws -> (runs: [ExecutionSummary], truncated: Bool) {
         try readers.read { db in
             let job = try jobRow(db, jobID)
-            return try executionRecords(db, where: "e.job_pk = ? AND e.kind != 'start'", [job["pk"]])
+            let bookends = try executionRecords(db, where: "e.job_pk = ? AND e.kind IN ('preparation', 'release')", [job["pk"]])
+            var tasks = try executionRecords(
+                db, where: "e.job_pk = ? AND e.kind = 'task'", [job["pk"]], newestFirst: true, limit: latestTasks + 1)
+            let truncated = tasks.count > latestTasks
+            if truncated { tasks.removeLast() }
+            let runs = (bookends + tasks).sorted { ($0.startTime, $0.kind.order) < ($1.startTime, $1.kind.order) }
+            return (runs, truncated)
         }
     }
 
@@ -57,15 +65,18 @@ extension Engine {
         }
     }
 
-    private nonisolated func executionRecords(_ db: Connection, where condition: String, _ arguments: [any SQLiteBindable]) throws -> [ExecutionSummary] {
-        try db.query(
+    private nonisolated func executionRecords(
+        _ db: Connection, where condition: String, _ arguments: [any SQLiteBindable], newestFirst: Bool = false, limit: Int = -1
+    ) throws -> [ExecutionSummary] {
+        let order = newestFirst ? "e.start_time DESC, e.pk DESC" : "e.start_time, e.pk"
+        return try db.query(
             """
             SELECT e.kind, e.attempt, e.state, e.start_time, e.end_time, e.exit_code, e.result, e.failure_info,
                 e.interrupted, n.id AS node_id, p.id AS pool_id, t.id AS task_id
             FROM execution e JOIN node n ON n.pk = e.node_pk JOIN pool p ON p.pk = n.pool_pk
             LEFT JOIN task t ON t.pk = e.task_pk
-            WHERE \(condition) ORDER BY e.start_time, e.pk
-            """, arguments
+            WHERE \(condition) ORDER BY \(order) LIMIT ?
+            """, arguments + [limit]
         ).map { row in
             ExecutionSummary(
                 kind: try row.state(ExecutionKind.self, "kind", table: "execution"),
@@ -76,6 +87,18 @@ extension Engine {
                 exitCode: row["exit_code"].int, result: try row.optionalState(ExecutionResult.self, "result", table: "execution"),
                 failureInfo: try row.json(FailureInfo.self, "failure_info", table: "execution"),
                 interrupted: (row["interrupted"].int ?? 0) != 0)
+        }
+    }
+}
+
+extension ExecutionKind {
+    /// Among runs that start in the same millisecond, a node's preparation comes first and its release last.
+    fileprivate var order: Int {
+        switch self {
+        case .start: 0
+        case .preparation: 1
+        case .task: 2
+        case .release: 3
         }
     }
 }
