@@ -128,11 +128,13 @@ struct Pages: Sendable {
             let release = status.jobReleaseTaskExecutionInfo
             let releaseFolder = release?.taskRootDirectory ?? "workitems/\(job.id)/job-1/\(job.jobReleaseTask?.id ?? "jobrelease")"
             return JobLive.PrepRow(
-                nodeId: status.nodeId, poolHref: Links.pool(status.poolId), prepState: prep.state.rawValue, prepExit: Format.optional(prep.exitCode),
+                nodeId: status.nodeId, poolHref: Links.pool(status.poolId), prepState: prep.state.rawValue, prepResult: Format.nonEmpty(prep.result),
+                prepExit: Format.optional(prep.exitCode),
                 prepStart: TimeView(prep.startTime), prepEnd: TimeView(prep.endTime), prepRetries: prep.retryCount,
                 prepStdout: Links.nodeFile(status.poolId, status.nodeId, prep.taskRootDirectory + "/stdout.txt"),
                 prepStderr: Links.nodeFile(status.poolId, status.nodeId, prep.taskRootDirectory + "/stderr.txt"),
-                hasRelease: release != nil, releaseState: release?.state.rawValue ?? "", releaseExit: Format.optional(release?.exitCode),
+                hasRelease: release != nil, releaseState: release?.state.rawValue ?? "", releaseResult: Format.nonEmpty(release?.result),
+                releaseExit: Format.optional(release?.exitCode),
                 releaseStart: TimeView(release?.startTime), releaseEnd: TimeView(release?.endTime),
                 releaseStdout: Links.nodeFile(status.poolId, status.nodeId, releaseFolder + "/stdout.txt"),
                 releaseStderr: Links.nodeFile(status.poolId, status.nodeId, releaseFolder + "/stderr.txt"))

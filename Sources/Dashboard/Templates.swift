@@ -209,13 +209,13 @@ enum Templates {
     <tbody>
     {{#nodes}}
     <tr data-node="{{nodeId}}"><th scope="row"><a href="{{poolHref}}">{{nodeId}}</a></th>
-    <td><span class="badge {{prepState}}" data-field="prep-state">{{prepState}}</span></td>
+    <td><span class="badge {{prepState}}" data-field="prep-state">{{prepState}}</span>{{#prepResult}} <span class="badge {{prepResult}}" data-field="prep-result">{{prepResult}}</span>{{/prepResult}}</td>
     <td class="num" data-field="prep-exit">{{prepExit}}</td>
     <td>{{#prepStart}}{{>time}}{{/prepStart}}</td><td>{{#prepEnd}}{{>time}}{{/prepEnd}}{{^prepEnd}}<span class="none">—</span>{{/prepEnd}}</td>
     <td class="num">{{prepRetries}}</td>
     <td><a href="{{prepStdout}}" class="stdout">stdout</a> · <a href="{{prepStderr}}">stderr</a></td>
     {{#hasRelease}}
-    <td><span class="badge {{releaseState}}" data-field="release-state">{{releaseState}}</span></td>
+    <td><span class="badge {{releaseState}}" data-field="release-state">{{releaseState}}</span>{{#releaseResult}} <span class="badge {{releaseResult}}" data-field="release-result">{{releaseResult}}</span>{{/releaseResult}}</td>
     <td class="num" data-field="release-exit">{{releaseExit}}</td>
     <td>{{#releaseStart}}{{>time}}{{/releaseStart}}</td><td>{{#releaseEnd}}{{>time}}{{/releaseEnd}}{{^releaseEnd}}<span class="none">—</span>{{/releaseEnd}}</td>
     <td><a href="{{releaseStdout}}">stdout</a> · <a href="{{releaseStderr}}">stderr</a></td>

@@ -205,6 +205,8 @@ struct JobLive {
         let nodeId: String
         let poolHref: String
         let prepState: String
+        /// `success` or `failure` once the preparation has completed.
+        let prepResult: String?
         let prepExit: String
         let prepStart: TimeView?
         let prepEnd: TimeView?
@@ -213,6 +215,7 @@ struct JobLive {
         let prepStderr: String
         let hasRelease: Bool
         let releaseState: String
+        let releaseResult: String?
         let releaseExit: String
         let releaseStart: TimeView?
         let releaseEnd: TimeView?

@@ -237,6 +237,8 @@ def test_a_failed_preparation_is_red_on_the_timeline_and_explained(daemon, batch
     assert len(bars) == 2 and all(bar.get_attribute("data-outcome") == "failure" for bar in bars)
     exits = [cell.get_attribute("textContent") for cell in browser.find_elements(By.CSS_SELECTOR, "[data-field=prep-exit]")]
     assert exits == ["3", "3"], exits
+    results = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "[data-field=prep-result]")]
+    assert results == ["failure", "failure"], results
     screenshot(browser, "09-job-failed-preparation")
     browser.get(daemon["dashboard"] + f"/jobs/{job}/why")
     assert browser.find_element(By.ID, "why-state").text == "blocked"
