@@ -5,7 +5,7 @@ DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help deps test-deps build test install sdk-test sdk-venv az-venv az-demo serve demo release bench clean
+.PHONY: help deps test-deps build test install sdk-test sdk-venv az-venv az-demo serve demo release bench clean ui-deps ui-venv ui-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,12 +33,13 @@ test-deps: deps ## install what the operations tests use (prometheus, systemd's 
 build: deps ## build everything (debug)
 	$(SWIFT) build $(BUILD_FLAGS)
 
-test: deps test-deps ## run the whole test suite (swift test, then the official Python SDK against bookend serve)
+test: deps test-deps ## run the whole test suite (swift test, the official Python SDK against bookend serve, then the dashboard in a browser)
 	# The crash tests start many engines and kill them; they run on their own so that timing-sensitive
 	# tests elsewhere do not share two cores with them.
 	$(SWIFT) test $(BUILD_FLAGS) --skip CrashTests
 	$(SWIFT) test $(BUILD_FLAGS) --filter CrashTests
 	$(MAKE) sdk-test
+	$(MAKE) ui-test
 
 # The official azure-batch SDKs, pinned, each in a venv created on first use (a stamp keeps reruns
 # fast): 15.x (azure-core, api-version 2025-06-01) and 14.2.0 (msrest, as older az CLIs pin it).
@@ -69,6 +70,32 @@ sdk-test: deps sdk-venv ## run Tests/sdk with both official SDKs against a fresh
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	BOOKEND_SDK_TLS=1 BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK14_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/sdk
+
+# The dashboard in a real browser: Debian's chromium and chromium-driver (installed when missing),
+# driven by Selenium from PyPI in .venv-ui, against a fresh `bookend serve`. The phase fails, never
+# skips, when Chromium cannot start. Screenshots of each page land in var/ui-screenshots/.
+UI_VENV ?= .venv-ui
+SELENIUM_VERSION ?= 4.51.0
+UI_STAMP := $(UI_VENV)/.installed-selenium-$(SELENIUM_VERSION)
+
+ui-deps: deps ## install chromium and chromium-driver (Debian) when missing, for the browser tests
+	@missing=""; for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(UI_STAMP):
+	@test -x $(UI_VENV)/bin/python || $(PYTHON) -m venv $(UI_VENV) || { echo "cannot create $(UI_VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
+	$(UI_VENV)/bin/pip install -q --disable-pip-version-check 'selenium==$(SELENIUM_VERSION)' 'pytest>=8'
+	@touch $@
+
+ui-venv: $(UI_STAMP) ## create .venv-ui (Selenium, pytest) only when missing
+
+ui-test: ui-deps ui-venv ## run Tests/ui: the dashboard in headless Chromium against a fresh `bookend serve` (screenshots in var/ui-screenshots)
+	$(SWIFT) build $(BUILD_FLAGS) --product bookend
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(UI_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/ui
 
 # The Azure CLI, pinned, in its own venv (it is large: a few minutes to install; not needed by make test).
 AZ_VENV ?= .venv-az

@@ -16,6 +16,7 @@ let hummingbirdTLS = Target.Dependency.product(name: "HummingbirdTLS", package: 
 let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let mustache = Target.Dependency.product(name: "Mustache", package: "swift-mustache")
 let nio: [Target.Dependency] = ["NIOCore", "NIOPosix", "NIOHTTP1"].map { .product(name: $0, package: "swift-nio") }
 
 let package = Package(
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // libsqlite3 from the system (Debian: libsqlite3-dev); no vendored amalgamation.
@@ -60,11 +62,14 @@ let package = Package(
         // A client of the Azure Batch REST API with Shared Key signing, for the CLI (and any Swift program).
         // https goes through swift-nio-ssl: FoundationNetworking on Linux cannot trust a custom CA.
         .target(name: "Client", dependencies: ["BatchModels", crypto, nioSSL] + nio, swiftSettings: swiftSettings),
-        // The Azure Batch data-plane REST API over the engine; the only module that imports Hummingbird.
-        .target(name: "API", dependencies: ["Bookend", "BatchModels", "Observability", coreMetrics, hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        // The web dashboard under `/ui/`: server-rendered pages over the engine's reads, with its own
+        // sign-in and sessions; templates and assets are Swift string constants. API mounts it.
+        .target(name: "Dashboard", dependencies: ["Bookend", hummingbird, mustache, crypto, logging], swiftSettings: swiftSettings),
+        // The Azure Batch data-plane REST API over the engine (and the dashboard on the same port).
+        .target(name: "API", dependencies: ["Bookend", "BatchModels", "Observability", "Dashboard", coreMetrics, hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(
             name: "bookend",
-            dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", "Observability", argumentParser, logging, serviceLifecycle, unixSignals],
+            dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", "Dashboard", "Observability", argumentParser, logging, serviceLifecycle, unixSignals],
             swiftSettings: swiftSettings
         ),
 
@@ -81,6 +86,13 @@ let package = Package(
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "API", "Bookend", crypto, logging, mustache, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "APITests",
             dependencies: [

@@ -1,4 +1,5 @@
 import Bookend
+import Dashboard
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -48,6 +49,8 @@ public enum APIServer {
         // Added before the middleware below, so the only unauthenticated route skips it.
         router.get("/health") { _, _ in Reply.health }
         router.head("/health") { _, _ in Reply.health }
+        // The dashboard has its own sign-in and sessions, so its routes go before Shared Key.
+        addDashboard(to: router, engine: engine, configuration: configuration, logger: logger)
         if let metrics = configuration.metrics { router.add(middleware: LoopbackMetricsMiddleware(engine: engine, metrics: metrics)) }
         router.add(middleware: SharedKeyMiddleware(verifier: SharedKeyVerifier(accountName: configuration.accountName, keyBytes: configuration.key)))
         router.add(middleware: APIVersionMiddleware())
@@ -62,6 +65,20 @@ public enum APIServer {
             router.get("/metrics") { _, _ in try await MetricsEndpoint.reply(engine: engine, metrics: metrics) }
         }
         return router
+    }
+
+    /// Mounts the web dashboard under `/ui` on the API's port (and TLS), signed in with the same account.
+    static func addDashboard(to router: Router<BatchRequestContext>, engine: Engine, configuration: Configuration, logger: Logger) {
+        do {
+            let dashboard = try Dashboard(
+                engine: engine,
+                configuration: .init(credentials: .init(accountName: configuration.accountName, key: configuration.key), secure: configuration.tls != nil),
+                logger: logger)
+            dashboard.addRoutes(to: router)
+        } catch {
+            // The templates are constants checked by the tests; the API serves on without the dashboard.
+            logger.error("the dashboard's templates do not parse; /ui is not served", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The HTTP server over `buildRouter`. It serves until its task is cancelled or a graceful

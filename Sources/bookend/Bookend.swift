@@ -7,7 +7,7 @@ struct BookendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bookend",
         abstract: "A self-hosted batch engine with Azure Batch jobs, tasks, and job preparation and release tasks.",
-        subcommands: [Migrate.self, SampleCommand.self, SQLCommand.self, Serve.self, BackupCommand.self, RestoreCommand.self, DoctorCommand.self, PoolCommand.self, NodeCommand.self, JobCommand.self, TaskCommand.self, WorkloadCommand.self, GenerateManual.self]
+        subcommands: [Migrate.self, SampleCommand.self, SQLCommand.self, Serve.self, BackupCommand.self, RestoreCommand.self, DoctorCommand.self, PoolCommand.self, NodeCommand.self, JobCommand.self, TaskCommand.self, WorkloadCommand.self, UILinkCommand.self, GenerateManual.self]
     )
 }
 

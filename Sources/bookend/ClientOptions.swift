@@ -26,6 +26,16 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func client() throws -> BatchHTTPClient {
+        let (url, accountName, key, trust) = try resolve()
+        do {
+            return BatchHTTPClient(endpoint: url, signer: try SharedKeySigner(account: accountName, base64Key: key), trust: trust)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    /// The endpoint, account, Base64 key and trust these options settle on (also what `ui-link` signs with).
+    func resolve() throws -> (endpoint: URL, account: String, key: String, trust: TLSTrust?) {
         let environment = ProcessInfo.processInfo.environment
         let configPath = (NSHomeDirectory() as NSString).appendingPathComponent(".config/bookend/client.json")
         let config = FileManager.default.contents(atPath: configPath).flatMap { try? JSONDecoder().decode(ConfigFile.self, from: $0) }
@@ -51,7 +61,7 @@ struct ConnectionOptions: ParsableArguments {
         do {
             // Loaded before any request, so a bad file is one clear line rather than a failed handshake.
             let trust = url.scheme == "https" ? try TLSTrust(caCertificateFile: caPath) : nil
-            return BatchHTTPClient(endpoint: url, signer: try SharedKeySigner(account: accountName, base64Key: key), trust: trust)
+            return (url, accountName, key, trust)
         } catch {
             throw CLIError("\(error)")
         }

@@ -108,6 +108,7 @@ struct Serve: AsyncParsableCommand {
             let urlHost = host.contains(":") ? "[\(host)]" : host
             print("Account:  \(accountName)")
             print("Endpoint: \(scheme)://\(urlHost):\(boundPort)")
+            print("Dashboard: \(scheme)://\(urlHost):\(boundPort)/ui (sign in with the account key, or open the link `bookend ui-link` prints)")
             print("Key file: \(keyPath)")
             if let tls { print("TLS cert: \(tls.certificateFile)") }
             fflush(nil)
