@@ -26,6 +26,7 @@ extension Engine {
             startTask?.waitForSuccess = task.waitForSuccess ?? true
         }
         try Validate.metadata(update.metadata)
+        try NodeProviderChoice.validate(update.metadata)
         let now = Engine.now()
         let pk: Int64 = try transaction { db in
             let row = try livePool(db, id)

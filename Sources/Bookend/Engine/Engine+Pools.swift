@@ -8,6 +8,7 @@ extension Engine {
         try Validate.id(spec.id, property: "id")
         try Validate.displayName(spec.displayName)
         try Validate.metadata(spec.metadata)
+        try NodeProviderChoice.validate(spec.metadata)
         guard let vmSize = spec.vmSize, !vmSize.isEmpty else { throw BookendError.missingProperty("vmSize") }
         if spec.enableAutoScale == true {
             throw BookendError.invalidProperty("enableAutoScale", "true", "autoscale is not supported by Bookend")
@@ -68,6 +69,7 @@ extension Engine {
                     allocation_time, state_transition_time)
                 VALUES (?, ?, ?, 'creating', 'enabled', ?, '127.0.0.1', ?, ?, ?)
                 """, [id, poolPK, isDedicated, root, Engine.newETag(), now, now])
+            try assignNodeProvider(db, nodePK: db.lastInsertRowID, poolPK: poolPK)
             try record(db, "node.created", pool: poolID, node: id, to: "creating", now: now)
         }
     }
