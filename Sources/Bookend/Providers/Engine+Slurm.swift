@@ -154,8 +154,11 @@ extension Engine {
             return .failure(FailureInfo(category: "servererror", code: "SlurmUnavailable", message: "\(error)"))
         }
         let stepExit = (plan.statusDirectory as NSString).appendingPathComponent(Engine.stepExitFile)
-        // Records the command's status durably beside the shim's, then exits with it.
-        let script = #"f=$1; shift; "$@"; c=$?; printf '%s\n' "$c" > "$f.tmp" && /bin/sync "$f.tmp" && /bin/mv -f "$f.tmp" "$f"; exit $c"#
+        // Records the command's status beside the shim's, then exits with it. Only builtins: no process
+        // more per step. The file is read only after the shim's own `exit` file exists, that is after
+        // srun returned, after this wrote it; a step killed mid-write leaves it empty, which reads as
+        // no status (lost), never as a wrong code.
+        let script = #"f=$1; shift; "$@"; c=$?; echo "$c" > "$f"; exit $c"#
         var arguments = [commands.srun, "--jobid=\(allocation)", "--overlap", "--nodes=1", "--ntasks=1", "--cpus-per-task=1",
             "--job-name=bookend-execution-\(plan.executionPK)", "--chdir=\(request.workingDirectory)", "--quiet",
             "--", "/bin/sh", "-c", script, "bookend-step", stepExit]
