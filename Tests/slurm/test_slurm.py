@@ -185,6 +185,9 @@ def test_slurmctld_killed_and_restarted_mid_job_fails_and_reruns_nothing(cluster
     try:
         cluster.script("kill-ctld")
         wait_until(lambda: any("Slurm is unavailable" in line for line in list(daemon.log)), what="provider unavailable")
+        # The nodes say so too (Azure's node errors).
+        wait_until(lambda: all(node.errors and node.errors[0].code == "SlurmUnavailable" for node in client.list_nodes(POOL)),
+                   what="nodes show SlurmUnavailable")
         # The running steps end while slurmctld is away; nothing is failed, nothing new starts.
         wait_until(lambda: sum(task.state == models.BatchTaskState.COMPLETED for task in client.list_tasks(JOB)) >= 2,
                    what="running steps recorded")
@@ -198,6 +201,7 @@ def test_slurmctld_killed_and_restarted_mid_job_fails_and_reruns_nothing(cluster
         assert task.execution_info.retry_count == 0
         assert lines(os.path.join(runs, task.id)) == ["run"], "task %s ran more than once" % task.id
     wait_until(lambda: any("Slurm answers again" in line for line in list(daemon.log)), what="provider available again")
+    assert not any(node.errors for node in client.list_nodes(POOL))
 
 
 def test_scancel_of_an_allocation_requeues_its_task_and_prepares_the_replacement(cluster, daemon_factory, runs):
@@ -230,3 +234,28 @@ def test_scancel_of_an_allocation_requeues_its_task_and_prepares_the_replacement
     final = task.node_info.node_id
     assert lines(os.path.join(runs, "prep-" + final)) == [allocations_by_node(daemon)[final]]
     assert any("is lost" in line and allocation in line for line in list(daemon.log))
+
+
+def test_terminate_and_wall_clock_end_the_remote_command(cluster, daemon_factory, runs):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client)
+    client.create_job(models.BatchJobCreateOptions(id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL)))
+    # Each command writes the pid it runs under (on the Slurm node), then sleeps far longer than the test.
+    command = "/bin/sh -c 'echo $$ > %s/$AZ_BATCH_TASK_ID; exec sleep 300'" % runs
+    client.create_tasks(JOB, [
+        models.BatchTaskCreateOptions(id="terminated", command_line=command),
+        models.BatchTaskCreateOptions(id="timed", command_line=command,
+                                      constraints=models.BatchTaskConstraints(max_wall_clock_time="PT3S"))])
+    wait_until(lambda: all(lines(os.path.join(runs, name)) for name in ("terminated", "timed")), what="both running")
+    pids = {name: int(lines(os.path.join(runs, name))[0]) for name in ("terminated", "timed")}
+    client.terminate_task(JOB, "terminated")
+    wait_until(lambda: all_completed(client), what="both ended")
+    for name, pid in pids.items():
+        task = client.get_task(JOB, name)
+        assert task.execution_info.result == models.BatchTaskExecutionResult.FAILURE
+        assert task.execution_info.failure_info.code == "TaskEnded"
+        # The command itself ended (Slurm cancelled its step), not only srun on the daemon's side.
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=30, what="the step's command of %s ended" % name)
+    wait_until(lambda: "bookend-execution-" not in cluster.run(
+        "squeue", "--noheader", "--steps", "--format=%i|%j").stdout, timeout=30, what="no step left")

@@ -217,7 +217,7 @@ extension Engine {
                 result: completed ? start["result"].string : nil)
         }
         let id = row["id"].string ?? ""
-        return Node(
+        var node = Node(
             id: id, poolId: row["pool_id"].string ?? "", state: try row.state(NodeState.self, table: "node"),
             schedulingState: row["scheduling_state"].string ?? "", stateTransitionTime: row["state_transition_time"].string ?? "",
             lastBootTime: row["last_boot_time"].string, allocationTime: row["allocation_time"].string ?? "",
@@ -226,6 +226,8 @@ extension Engine {
             runningTasksCount: row["running_tasks"].int ?? 0, runningTaskSlotsCount: row["running_slots"].int ?? 0,
             isDedicated: row["is_dedicated"].int == 1, startTask: decodeJSON(StartTask.self, row["start_task"].string),
             startTaskInfo: startTaskInfo, rootDirectory: row["root_dir"].string ?? "")
+        node.errors = nodeProviderErrors(provider: row["provider"].string)
+        return node
     }
 
     /// Reboots a node: its processes end (per `nodeRebootOption`), it boots again, its start task reruns,

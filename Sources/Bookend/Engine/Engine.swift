@@ -30,7 +30,7 @@ public actor Engine {
     let watcher: ExitWatcher
     let exits: ExitInbox
     /// Submits, follows and cancels the allocations of Slurm nodes on its own thread (idle without any).
-    let slurm: SlurmProvider
+    nonisolated let slurm: SlurmProvider
     /// What starts a scheduling pass on the engine's queue: wake-ups and the periodic tick.
     private nonisolated let passes: PassSources
     /// Opened by the first `shutdown` (or a stop request to `run()`); `run()` waits on it.

@@ -105,9 +105,23 @@ extension Engine {
         slurm.update(wanted: wanted, watched: watched, releases: releases)
     }
 
+    /// What a node shows about its provider: a Slurm node says so while Slurm does not answer.
+    nonisolated func nodeProviderErrors(provider: String?) -> [NodeError]? {
+        guard provider == NodeProviderKind.slurm.rawValue else { return nil }
+        let seen = slurm.snapshot()
+        guard !seen.available else { return nil }
+        return [NodeError(code: "SlurmUnavailable",
+            message: "The Slurm cluster does not answer; work already running goes on, nothing new starts here until it does: \(seen.error ?? "")")]
+    }
+
     /// Whether Slurm answered its last round: while it does not, no new work goes onto Slurm nodes
-    /// (a step cannot start), and work already running there is left alone.
-    var slurmAvailable: Bool { slurm.snapshot().available }
+    /// (a step cannot start), and work already running there is left alone. Before the first round
+    /// (just after a restart) nothing is known yet: an allocation lost meanwhile must make its node
+    /// leave before work is put on it.
+    var slurmAvailable: Bool {
+        let seen = slurm.snapshot()
+        return seen.available && seen.generation > 0
+    }
 
     /// The exit status of an execution, as the pass and reconcile act on it. For a job step, the
     /// shim's `exit` file holds how `srun` ended; the command's own exit status is what the step wrote
