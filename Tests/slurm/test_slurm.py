@@ -259,3 +259,23 @@ def test_terminate_and_wall_clock_end_the_remote_command(cluster, daemon_factory
         wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=30, what="the step's command of %s ended" % name)
     wait_until(lambda: "bookend-execution-" not in cluster.run(
         "squeue", "--noheader", "--steps", "--format=%i|%j").stdout, timeout=30, what="no step left")
+
+
+def test_a_refused_allocation_names_sbatch_and_slurms_message_on_the_node(cluster, daemon_factory):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=POOL, vm_size="standard_d1_v2", target_dedicated_nodes=1, task_slots_per_node=1,
+        metadata=[models.BatchMetadataItem(name="bookend.slurm.partition", value="nosuchpartition")]))
+
+    def refused():
+        nodes = list(client.list_nodes(POOL))
+        return nodes and nodes[0].errors and nodes[0].errors[0].code == "SlurmAllocationRefused"
+    wait_until(refused, what="the node shows the refusal")
+    node = list(client.list_nodes(POOL))[0]
+    assert node.state == models.BatchNodeState.CREATING
+    message = node.errors[0].message
+    assert "sbatch" in message and "--partition=nosuchpartition" in message and "invalid partition" in message.lower()
+    assert any("Slurm refused the allocation" in line for line in list(daemon.log))
+    # Slurm itself answers: the provider is not reported unavailable for one refused request.
+    assert not any("Slurm is unavailable" in line for line in list(daemon.log))

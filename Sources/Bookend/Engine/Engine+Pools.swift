@@ -226,7 +226,7 @@ extension Engine {
             runningTasksCount: row["running_tasks"].int ?? 0, runningTaskSlotsCount: row["running_slots"].int ?? 0,
             isDedicated: row["is_dedicated"].int == 1, startTask: decodeJSON(StartTask.self, row["start_task"].string),
             startTaskInfo: startTaskInfo, rootDirectory: row["root_dir"].string ?? "")
-        node.errors = nodeProviderErrors(provider: row["provider"].string)
+        node.errors = nodeProviderErrors(provider: row["provider"].string, nodePK: pk)
         return node
     }
 

@@ -105,13 +105,19 @@ extension Engine {
         slurm.update(wanted: wanted, watched: watched, releases: releases)
     }
 
-    /// What a node shows about its provider: a Slurm node says so while Slurm does not answer.
-    nonisolated func nodeProviderErrors(provider: String?) -> [NodeError]? {
+    /// What a node shows about its provider: a Slurm node says so while Slurm does not answer, or
+    /// while Slurm refuses its allocation.
+    nonisolated func nodeProviderErrors(provider: String?, nodePK: Int64?) -> [NodeError]? {
         guard provider == NodeProviderKind.slurm.rawValue else { return nil }
         let seen = slurm.snapshot()
-        guard !seen.available else { return nil }
-        return [NodeError(code: "SlurmUnavailable",
-            message: "The Slurm cluster does not answer; work already running goes on, nothing new starts here until it does: \(seen.error ?? "")")]
+        if !seen.available {
+            return [NodeError(code: "SlurmUnavailable",
+                message: "The Slurm cluster does not answer; work already running goes on, nothing new starts here until it does: \(seen.error ?? "")")]
+        }
+        if let nodePK, let refused = seen.submitErrors[nodePK] {
+            return [NodeError(code: "SlurmAllocationRefused", message: refused)]
+        }
+        return nil
     }
 
     /// Whether Slurm answered its last round: while it does not, no new work goes onto Slurm nodes

@@ -51,6 +51,9 @@ final class SlurmProvider: @unchecked Sendable {
         var released: Set<String> = []
         /// Ids that were watched in the last completed round.
         var watchedAtLastRound: Set<String> = []
+        /// Why `sbatch` refused a node's allocation (a partition that does not exist, an account
+        /// not allowed): Slurm answers, so only that node waits, and says why.
+        var submitErrors: [Int64: String] = [:]
 
         func allocation(_ id: String) -> Allocation? {
             if let seen = allocations[id] { return seen }
@@ -72,6 +75,10 @@ final class SlurmProvider: @unchecked Sendable {
     private var stopping = false
     private var started = false
     private var lostSeen: [Int64: Int] = [:]
+    /// When each refused submission may be tried again (only the provider's thread uses it).
+    private var retryAfter: [Int64: ContinuousClock.Instant] = [:]
+    /// How long a refused submission waits before it is tried again.
+    static let refusedSubmissionRetry: Duration = .seconds(10)
 
     init(settings: SlurmSettings, logger: Logger, wake: @escaping @Sendable () -> Void) {
         self.settings = settings
@@ -156,6 +163,12 @@ final class SlurmProvider: @unchecked Sendable {
                 condition.lock()
                 let wasAvailable = observed.available
                 for (pk, id) in round.submitted { observed.submitted[pk] = id }
+                for (pk, message) in round.submitErrors where observed.submitErrors[pk] != message {
+                    logger.error("Slurm refused the allocation of a node (retried every \(SlurmProvider.refusedSubmissionRetry)): \(message)")
+                }
+                // Kept while the node still waits for an allocation; gone once one was submitted.
+                observed.submitErrors = observed.submitErrors.merging(round.submitErrors) { _, new in new }
+                    .filter { pk, _ in round.submitted[pk] == nil && self.wanted.contains { $0.nodePK == pk } }
                 // Ids the engine no longer asks for need no memory here.
                 observed.submitted = observed.submitted.filter { pk, _ in self.wanted.contains { $0.nodePK == pk } || round.submitted[pk] != nil }
                 observed.allocations = round.allocations
@@ -189,6 +202,7 @@ final class SlurmProvider: @unchecked Sendable {
         var submitted: [Int64: String] = [:]
         var allocations: [String: Allocation] = [:]
         var released: Set<String> = []
+        var submitErrors: [Int64: String] = [:]
     }
 
     /// One round: submit what is wanted, cancel what is released, list every allocation of ours.
@@ -211,8 +225,19 @@ final class SlurmProvider: @unchecked Sendable {
             if let account = settings.account { arguments.append("--account=\(account)") }
             if let qos = settings.qos { arguments.append("--qos=\(qos)") }
             arguments += ["--wrap", "exec sleep infinity"]
+            if let after = retryAfter[request.nodePK], ContinuousClock.now < after { continue }
             // `--parsable` prints `id` or `id;cluster`.
-            let answer = try commands.run(arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+            let answer: String
+            do {
+                answer = try commands.run(arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                // slurmctld answered the listing above: this request itself is refused. Other nodes
+                // go on; this one says why and is tried again later.
+                round.submitErrors[request.nodePK] = error.description
+                retryAfter[request.nodePK] = ContinuousClock.now + SlurmProvider.refusedSubmissionRetry
+                continue
+            }
+            retryAfter[request.nodePK] = nil
             guard let id = answer.split(separator: ";").first.map(String.init), !id.isEmpty else {
                 throw SlurmCommandError(command: arguments, status: 0, stderr: "no job id in the answer \(answer.debugDescription)")
             }
