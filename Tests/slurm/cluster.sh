@@ -122,6 +122,27 @@ stop)
             rm -f "$dir/$name.pid"
         fi
     done
+    # A job slurmctld forgot (killed before it saved its state) cannot be cancelled through Slurm:
+    # its slurmstepd and the job's processes outlive slurmd. The slurmstepds this cluster's slurmd
+    # started carry its SLURM_CONF; they and everything below them (found before any is killed,
+    # while the parent links still hold) end here.
+    stepds=""
+    for environ in /proc/[0-9]*/environ; do
+        pid=${environ#/proc/}; pid=${pid%/environ}
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmstepd ] || continue
+        if tr '\0' '\n' <"$environ" 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then
+            stepds="$stepds $pid"
+        fi
+    done
+    victims=$stepds
+    frontier=$stepds
+    while [ -n "$frontier" ]; do
+        next=""
+        for pid in $frontier; do next="$next $(ps -o pid= --ppid "$pid" 2>/dev/null || true)"; done
+        frontier=$(echo $next)
+        victims="$victims $frontier"
+    done
+    for pid in $victims; do kill -9 "$pid" 2>/dev/null || true; done
     ;;
 *)
     echo "usage: cluster.sh start|stop|restart-ctld|kill-ctld|start-ctld DIR" >&2; exit 2 ;;
