@@ -5,7 +5,7 @@ DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
 
-.PHONY: help deps test-deps build test install sdk-test sdk-venv az-venv az-demo serve demo release bench clean ui-deps ui-venv ui-test
+.PHONY: help deps test-deps slurm-deps build test install sdk-test slurm-test bench-slurm sdk-venv az-venv az-demo serve demo release bench clean ui-deps ui-venv ui-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,7 @@ test: deps test-deps ## run the whole test suite (swift test, the official Pytho
 	$(SWIFT) test $(BUILD_FLAGS) --filter CrashTests
 	$(MAKE) sdk-test
 	$(MAKE) ui-test
+	$(MAKE) slurm-test
 
 # The official azure-batch SDKs, pinned, each in a venv created on first use (a stamp keeps reruns
 # fast): 15.x (azure-core, api-version 2025-06-01) and 14.2.0 (msrest, as older az CLIs pin it).
@@ -96,6 +97,28 @@ ui-venv: $(UI_STAMP) ## create .venv-ui (Selenium, pytest) only when missing
 ui-test: ui-deps ui-venv ## run Tests/ui: the dashboard in headless Chromium against a fresh `bookend serve` (screenshots in var/ui-screenshots)
 	$(SWIFT) build $(BUILD_FLAGS) --product bookend
 	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(UI_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/ui
+
+# Debian's Slurm (22.05 on Debian 12) and munge, for the Slurm phase: a throw-away one-node cluster
+# on loopback is started by the tests themselves (Tests/slurm/cluster.sh), never the system's.
+slurm-deps: ## install slurmctld, slurmd, slurm-client and munge when missing
+	@missing=""; for p in slurmctld slurmd slurm-client munge; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# Slurm-backed pools against a real Slurm (started and stopped by the tests, by pid) through the
+# official SDK. They run, never skip: a cluster that cannot start fails the phase. Runs as root
+# (slurmd and the task accounts need it).
+slurm-test: deps slurm-deps sdk-venv ## run Tests/slurm: pools whose nodes are Slurm allocations, on a throw-away cluster
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python -m pytest -v -p no:cacheprovider Tests/slurm
+
+# Tasks per second through Slurm steps against `srun` of the same command in a shell loop, in one run.
+bench-slurm: deps slurm-deps sdk-venv ## measure Bookend's tasks/s through Slurm steps against a plain srun loop
+	$(SWIFT) build $(BUILD_FLAGS)
+	BOOKEND_BIN=$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/bookend $(SDK_VENV)/bin/python Tests/slurm/bench_slurm.py
 
 # The Azure CLI, pinned, in its own venv (it is large: a few minutes to install; not needed by make test).
 AZ_VENV ?= .venv-az

@@ -52,6 +52,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off.")
     var minFreeDisk: String?
 
+    @Option(name: .customLong("node-provider"), help: "Where nodes of pools that do not say (pool metadata bookend.nodeProvider) run: local (folders and processes on this machine, the default) or slurm (each node a Slurm allocation, each execution a job step; see docs/slurm.md).")
+    var nodeProvider: NodeProviderKind = .local
+
+    @Option(name: .customLong("slurm-partition"), help: "The Slurm partition of new allocations when a pool names none (pool metadata bookend.slurm.partition). Default: the cluster's default partition.")
+    var slurmPartition: String?
+
+    @Option(name: .customLong("slurm-account"), help: "sbatch --account for Slurm allocations.")
+    var slurmAccount: String?
+
+    @Option(name: .customLong("slurm-qos"), help: "sbatch --qos for Slurm allocations.")
+    var slurmQOS: String?
+
+    @Option(name: .customLong("slurm-node-root"), help: "Where Slurm nodes' folders live: a file system the daemon's machine and the Slurm nodes share. Default: the node folders' directory (<data-dir>/nodes).")
+    var slurmNodeRoot: String?
+
     @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
     var historyRetention = "7d"
 
@@ -95,7 +110,9 @@ struct Serve: AsyncParsableCommand {
                 dataDirectory: dataDirectory,
                 configuration: EngineConfiguration(
                     accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory,
-                    metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept),
+                    metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept,
+                    nodeProvider: nodeProvider,
+                    slurm: SlurmSettings(partition: slurmPartition, account: slurmAccount, qos: slurmQOS, nodeRoot: slurmNodeRoot)),
                 logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
@@ -252,3 +269,5 @@ struct Serve: AsyncParsableCommand {
         return Data(bytes)
     }
 }
+
+extension NodeProviderKind: ExpressibleByArgument {}

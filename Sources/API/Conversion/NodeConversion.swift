@@ -39,6 +39,7 @@ extension BatchNode {
         isDedicated = node.isDedicated
         startTask = node.startTask.map(BatchStartTask.init)
         startTaskInfo = node.startTaskInfo.map(BatchStartTaskInfo.init)
+        errors = node.errors.map { $0.map { BatchNodeError(code: $0.code, message: $0.message) } }
         if !recentTasks.isEmpty {
             self.recentTasks = recentTasks.map { recent in
                 BatchTaskInfo(

@@ -81,6 +81,15 @@ public struct Node: Codable, Sendable, Hashable {
     public var startTaskInfo: StartTaskInfo?
     /// The node's root directory on this machine (`AZ_BATCH_NODE_ROOT_DIR`). Bookend addition.
     public var rootDirectory: String
+    /// What is wrong with the node now (Azure's `errors`), e.g. `SlurmUnavailable` while the Slurm
+    /// cluster its allocation lives on does not answer. nil when nothing is.
+    public var errors: [NodeError]? = nil
+}
+
+/// Something wrong with a node (Azure's `BatchNodeError`).
+public struct NodeError: Codable, Sendable, Hashable {
+    public var code: String
+    public var message: String
 }
 
 public struct JobExecutionInfo: Codable, Sendable, Hashable {

@@ -36,6 +36,11 @@ public struct EngineConfiguration: Sendable {
     /// forever. The default, 7 days, is Azure Batch's default `retentionTime` for a task's files: a
     /// deleted job's history lasts as long as its task folders would have.
     public var historyRetention: Duration?
+    /// Where new nodes run when their pool's metadata does not say (`bookend.nodeProvider`): `.local`
+    /// (folders and processes on this machine, the default) or `.slurm` (see docs/slurm.md).
+    public var nodeProvider: NodeProviderKind
+    /// How Slurm-backed nodes are asked for (partition, account, QOS, polling).
+    public var slurm: SlurmSettings
 
     /// How long a job release task may run, and how long one without its own `maxWallClockTime` gets:
     /// Azure Batch's 15 minutes. Only tests shorten it, to see the cap enforced without waiting 15
@@ -52,8 +57,11 @@ public struct EngineConfiguration: Sendable {
         synchronous: SynchronousLevel = .full, tickInterval: Duration = .milliseconds(100),
         killGracePeriod: Duration = .seconds(3), drainOnShutdown: Duration? = nil, maxLostExecutionRequeues: Int = 3,
         metricsFactory: (any MetricsFactory)? = nil,
-        minFreeDisk: DiskSpace? = nil, historyRetention: Duration? = EngineConfiguration.defaultHistoryRetention
+        minFreeDisk: DiskSpace? = nil, historyRetention: Duration? = EngineConfiguration.defaultHistoryRetention,
+        nodeProvider: NodeProviderKind = .local, slurm: SlurmSettings = SlurmSettings()
     ) {
+        self.nodeProvider = nodeProvider
+        self.slurm = slurm
         self.metricsFactory = metricsFactory
         self.accountName = accountName
         self.accountURL = accountURL

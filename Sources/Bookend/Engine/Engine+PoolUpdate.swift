@@ -17,6 +17,7 @@ extension Engine {
     public func updatePool(id: String, _ update: PoolUpdate) throws -> Pool {
         let startTask = try update.startTask.map(Engine.normalizedStartTask)
         try Validate.metadata(update.metadata)
+        try NodeProviderChoice.validate(update.metadata)
         let now = Engine.now()
         let pk: Int64 = try transaction { db in
             let row = try livePool(db, id)

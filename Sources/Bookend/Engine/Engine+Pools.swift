@@ -8,6 +8,7 @@ extension Engine {
         try Validate.id(spec.id, property: "id")
         try Validate.displayName(spec.displayName)
         try Validate.metadata(spec.metadata)
+        try NodeProviderChoice.validate(spec.metadata)
         guard let vmSize = spec.vmSize, !vmSize.isEmpty else { throw BookendError.missingProperty("vmSize") }
         if spec.enableAutoScale == true {
             throw BookendError.invalidProperty("enableAutoScale", "true", "autoscale is not supported by Bookend")
@@ -59,8 +60,9 @@ extension Engine {
             let isDedicated = index < dedicated
             let id = "tvmps_" + String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) + (isDedicated ? "_d" : "_p")
             let root = (nodesDirectory as NSString).appendingPathComponent(id)
-            try NodeStore.insert(db, id: id, poolPK: poolPK, poolID: poolID, isDedicated: isDedicated, rootDirectory: root, now: now,
+            let nodePK = try NodeStore.insert(db, id: id, poolPK: poolPK, poolID: poolID, isDedicated: isDedicated, rootDirectory: root, now: now,
                 log: &pendingEvents)
+            try assignNodeProvider(db, nodePK: nodePK, poolPK: poolPK)
         }
     }
 
@@ -207,7 +209,7 @@ extension Engine {
                 result: completed ? start["result"].string : nil)
         }
         let id = try row.text("id", table: "node")
-        return Node(
+        var node = Node(
             id: id, poolId: try row.text("pool_id", table: "node"), state: try row.state(NodeState.self, table: "node"),
             schedulingState: try row.text("scheduling_state", table: "node"), stateTransitionTime: try row.text("state_transition_time", table: "node"),
             lastBootTime: row["last_boot_time"].string, allocationTime: try row.text("allocation_time", table: "node"),
@@ -216,6 +218,8 @@ extension Engine {
             runningTasksCount: try row.int("running_tasks", table: "node"), runningTaskSlotsCount: try row.int("running_slots", table: "node"),
             isDedicated: row["is_dedicated"].int == 1, startTask: try row.json(StartTask.self, "start_task", table: "node"),
             startTaskInfo: startTaskInfo, rootDirectory: try row.text("root_dir", table: "node"))
+        node.errors = nodeProviderErrors(provider: row["provider"].string, nodePK: pk)
+        return node
     }
 
     /// Reboots a node: its processes end (per `nodeRebootOption`), it boots again, its start task reruns,

@@ -29,6 +29,8 @@ public actor Engine {
     let logger: Logger
     let watcher: ExitWatcher
     let exits: ExitInbox
+    /// Submits, follows and cancels the allocations of Slurm nodes on its own thread (idle without any).
+    nonisolated let slurm: SlurmProvider
     /// What starts a scheduling pass on the engine's queue: wake-ups and the periodic tick.
     private nonisolated let passes: PassSources
     /// Opened by the first `shutdown` (or a stop request to `run()`); `run()` waits on it.
@@ -118,6 +120,7 @@ public actor Engine {
             inbox.append(identity)
             passes.wake()
         }
+        slurm = SlurmProvider(settings: configuration.slurm, logger: logger) { passes.wake() }
         nodesDirectory = Engine.absoluteNodesDirectory(configuration.nodesDirectory, dataDirectory: self.dataDirectory)
         isRoot = geteuid() == 0
         if isRoot {
@@ -239,6 +242,7 @@ public actor Engine {
         stopped = true
         passes.stop()
         watcher.stop()
+        slurm.stop()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
         lock.release()

@@ -19,6 +19,8 @@ struct LaunchPlan {
     var uid: UInt32?
     /// A reason to end it is recorded: it must not spawn.
     var killDecided: Bool
+    /// The Slurm allocation (job id) its node is, when the node is a Slurm node: it runs as a step there.
+    var slurmAllocation: String? = nil
 }
 
 extension Engine {
@@ -79,7 +81,7 @@ extension Engine {
     func launchPlan(_ db: Connection, _ pk: Int64) throws -> LaunchPlan {
         guard let row = try db.query(
             """
-            SELECT e.*, n.id AS node_id, n.root_dir, n.is_dedicated, p.id AS pool_id, p.start_task,
+            SELECT e.*, n.id AS node_id, n.root_dir, n.is_dedicated, n.provider, n.slurm_job_id, p.id AS pool_id, p.start_task,
                 j.id AS job_id, j.job_preparation_task, j.job_release_task, j.common_environment_settings,
                 t.id AS task_id, t.command_line, t.spec AS task_spec
             FROM execution e JOIN node n ON n.pk = e.node_pk JOIN pool p ON p.pk = n.pool_pk
@@ -182,7 +184,9 @@ extension Engine {
             executionPK: pk, commandLine: commandLine, taskDirectory: taskDirectory,
             statusDirectory: try row.text("status_dir", table: joined), environment: environment, resourceFiles: files,
             isAdmin: identity.isAdmin, nodeRoot: root, uid: identity.isAdmin ? nil : uid,
-            killDecided: try row.optionalState(KillReason.self, "kill_reason", table: joined) != nil)
+            killDecided: try row.optionalState(KillReason.self, "kill_reason", table: joined) != nil,
+            slurmAllocation: try row.text("provider", table: joined) == NodeProviderKind.slurm.rawValue
+                ? try row.text("slurm_job_id", table: joined) : nil)
     }
 
     /// Spawns the planned executions (after their `starting` rows committed) and records each one's
@@ -367,7 +371,7 @@ extension Engine {
         guard let executable = Supervisor.resolveExecutable(arguments[0], path: plan.environment["PATH"], workingDirectory: workingDirectory) else {
             return .failure(FailureInfo(code: "CommandProgramNotFound", message: "The program \(arguments[0]) was not found or is not executable"))
         }
-        return .success(LaunchRequest(
+        return wrapForProvider(plan, LaunchRequest(
             executablePath: executable, arguments: arguments, environment: plan.environment, workingDirectory: workingDirectory,
             stdoutPath: (plan.taskDirectory as NSString).appendingPathComponent("stdout.txt"),
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),

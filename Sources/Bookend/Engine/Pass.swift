@@ -44,6 +44,7 @@ extension Engine {
             try transaction { db in
                 try step("recording exits", db, &effects) { try recordExits(db, ended, now: now, into: &$0) }
                 try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }
+                try step("following Slurm allocations", db, &effects) { _ in try followSlurmAllocations(db, now: now) }
                 try step("advancing nodes", db, &effects) { try advanceNodes(db, now: now, into: &$0) }
                 try step("advancing pools", db, &effects) { _ in try advancePools(db, now: now) }
                 try step("advancing jobs", db, &effects) { try advanceJobs(db, now: now, into: &$0) }
@@ -106,7 +107,7 @@ extension Engine {
             // read after the process was seen gone is final. The other order would take a shim that
             // wrote its file and exited between the two reads for one that vanished, and rerun it.
             let alive = Supervisor.isAlive(identity)
-            let status = Supervisor.readStatus(in: execution.statusDirectory)
+            let status = executionStatus(execution)
             if status == nil, alive {
                 // A release task is running right now (a crash here leaves it to the next engine).
                 if execution.kind == .release { CrashPoint.hit("release.while-running") }
@@ -115,6 +116,8 @@ extension Engine {
             // Ended without an exit file, and the watcher is still reaping it: whether the shim said
             // it could not write the file is known once it has (it wakes the loop then).
             if status == nil, watcher.isWatching(identity) { continue }
+            // A step that ended without its command's status: first ask Slurm whether its node is gone.
+            if status == nil, holdsSlurmLoss(execution) { continue }
             ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
         }
         return ended

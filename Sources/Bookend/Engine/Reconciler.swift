@@ -39,7 +39,7 @@ extension Engine {
             // Liveness before the exit file, as in the pass's snapshot: a file read after the process
             // was seen gone is final.
             let alive = identity.map(Supervisor.isAlive) ?? false
-            if let status = Supervisor.readStatus(in: execution.statusDirectory) {
+            if let status = executionStatus(execution) {
                 // Finished while nobody watched: its exit is recorded now, exactly once.
                 ended.append((execution, outcome(for: execution, status: status)))
                 metrics.record(.collected, count: 1)

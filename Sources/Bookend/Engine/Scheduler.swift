@@ -122,7 +122,9 @@ extension Engine {
         }
         // Boot nodes: count the boot, start the start task.
         for node in try db.query(
-            "SELECT n.pk, n.root_dir, p.start_task FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.state = 'creating' AND n.removed_time IS NULL") {
+            "SELECT n.pk, n.root_dir, p.start_task FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.state = 'creating' AND n.removed_time IS NULL"
+            // A Slurm node boots once its allocation runs (`followSlurmAllocations` stored its host).
+            + " AND (n.provider = 'local' OR n.slurm_host IS NOT NULL)") {
             let nodePK = try node.int64("pk", table: "node")
             let root = try node.text("root_dir", table: "node")
             let startTask = try node.json(StartTask.self, "start_task", table: "pool")
@@ -280,7 +282,8 @@ extension Engine {
                 WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
             FROM node n JOIN pool p ON p.pk = n.pool_pk
             WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
-            """)
+                AND (n.provider = 'local' OR ?)
+            """, [slurmAvailable])
         var freeByPool: [Int64: [NodeSlots]] = [:]
         for row in candidates {
             let free = Int(try row.int64("free", table: "node"))

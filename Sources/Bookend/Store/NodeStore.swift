@@ -46,10 +46,11 @@ enum NodeStore {
 
 extension NodeStore {
     /// A new node of a pool starts `creating` and `enabled`.
+    @discardableResult
     static func insert(
         _ db: Connection, id: String, poolPK: Int64, poolID: String, isDedicated: Bool, rootDirectory: String, now: String,
         log: inout [EngineEvent]
-    ) throws {
+    ) throws -> Int64 {
         let state = NodeState.creating
         try db.run(
             """
@@ -57,7 +58,10 @@ extension NodeStore {
                 allocation_time, state_transition_time)
             VALUES (?, ?, ?, ?, 'enabled', ?, '127.0.0.1', ?, ?, ?)
             """, [id, poolPK, isDedicated, state.rawValue, rootDirectory, Engine.newETag(), now, now])
+        // Read before the event's INSERT, which moves the connection's last rowid.
+        let pk = db.lastInsertRowID
         log.append(try EventLog.append(db, "node.created", pool: poolID, node: id, to: state.rawValue, now: now))
+        return pk
     }
 
     /// A task ended on the node: its counters (`totalTasksRun`, `totalTasksSucceeded`) go up.

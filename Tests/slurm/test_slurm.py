@@ -1,0 +1,281 @@
+"""Slurm-backed pools against a real (throw-away) Slurm cluster, through the official azure-batch SDK (15.x).
+
+Every node is a Slurm allocation and every execution a job step in it: these tests look at both sides,
+Bookend's records (API, SQL) and Slurm's (squeue), and at what the commands themselves saw.
+"""
+import os
+import shutil
+import stat
+import tempfile
+import time
+
+import pytest
+
+from azure.batch import models
+
+POOL = "SlurmPool"
+JOB = "SlurmJob"
+SHARED = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
+
+
+def wait_until(condition, timeout=90, interval=0.2, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    raise AssertionError("%s not met within %ss" % (what, timeout))
+
+
+@pytest.fixture
+def runs():
+    """A folder every task account can append to: one file per task or preparation, one line per run."""
+    directory = tempfile.mkdtemp(prefix="bookend-slurm-runs-")
+    os.chmod(directory, 0o1777)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def lines(path):
+    try:
+        with open(path) as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def make_pool(client, nodes=2, metadata=None):
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=POOL, vm_size="standard_d1_v2", target_dedicated_nodes=nodes, task_slots_per_node=1, metadata=metadata))
+    wait_until(lambda: client.get_pool(POOL).allocation_state == models.AllocationState.STEADY, what="pool steady")
+    wait_until(lambda: [n.state for n in client.list_nodes(POOL)] == [models.BatchNodeState.IDLE] * nodes,
+               what="nodes idle")
+
+
+def allocations_by_node(daemon):
+    return {row["id"]: row["slurm_job_id"] for row in daemon.sql(
+        "SELECT id, slurm_job_id FROM node WHERE provider = 'slurm' AND removed_time IS NULL")}
+
+
+def add_tasks(client, commands):
+    tasks = [models.BatchTaskCreateOptions(id=task_id, command_line=command) for task_id, command in commands]
+    result = client.create_tasks(JOB, tasks)
+    assert all(item.status == models.BatchTaskAddStatus.SUCCESS for item in result.result_values)
+
+
+def all_completed(client):
+    return all(task.state == models.BatchTaskState.COMPLETED for task in client.list_tasks(JOB))
+
+
+def test_job_prep_release_runs_as_steps_in_each_nodes_allocation(cluster, daemon_factory):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client)
+    allocations = allocations_by_node(daemon)
+    assert len(allocations) == 2 and len(set(allocations.values())) == 2
+    known = cluster.allocations()
+    for node in client.list_nodes(POOL):
+        # The Slurm node the allocation landed on.
+        assert node.ip_address == "localhost"
+        state, name = known[allocations[node.id]]
+        assert state == "RUNNING" and name == "bookend-%s-%s" % (POOL, node.id)
+
+    client.create_job(models.BatchJobCreateOptions(
+        id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL),
+        job_preparation_task=models.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo \"$AZ_BATCH_NODE_ID prep $SLURM_JOB_ID.$SLURM_STEP_ID\" > \"%s\"'" % SHARED),
+        job_release_task=models.BatchJobReleaseTask(command_line="/bin/sh -c 'rm \"%s\"'" % SHARED)))
+    commands = [("task%03d" % index,
+                 "/bin/sh -c 'echo \"$AZ_BATCH_TASK_ID $SLURM_JOB_ID $SLURM_STEP_ID $(id -u)\" | tee -a \"%s\"'" % SHARED)
+                for index in range(1, 9)]
+    commands.append(("fails", "/bin/sh -c 'exit 3'"))
+    add_tasks(client, commands)
+    wait_until(lambda: all_completed(client), what="all tasks completed")
+
+    tasks = {task.id: task for task in client.list_tasks(JOB)}
+    assert tasks["fails"].execution_info.exit_code == 3
+    for index in range(1, 9):
+        task = tasks["task%03d" % index]
+        assert task.execution_info.exit_code == 0
+        # What the command saw: its node's allocation, a step of it, and not root.
+        task_id, job_id, step_id, uid = b"".join(
+            client.download_task_file(JOB, task.id, "stdout.txt")).decode().split()
+        assert task_id == task.id
+        assert job_id == allocations[task.node_info.node_id]
+        assert int(step_id) >= 0
+        assert int(uid) != 0
+
+    prepared = 0
+    for node_id, allocation in allocations.items():
+        try:
+            text = b"".join(client.download_node_file(POOL, node_id, "shared/job_prep_and_release.txt")).decode()
+        except Exception:  # a node that ran no task was never prepared
+            continue
+        prepared += 1
+        first, *rest = text.splitlines()
+        # Preparation ran once on the node, as a step of its allocation, before its first task.
+        node, _, step = first.split()
+        assert node == node_id and step.split(".")[0] == allocation
+        assert rest and all(line.split()[1] == allocation for line in rest)
+    assert prepared >= 1
+    preparations = daemon.sql("SELECT node_pk, count(*) AS runs FROM execution WHERE kind = 'preparation' GROUP BY node_pk")
+    assert len(preparations) == prepared and all(row["runs"] == 1 for row in preparations)
+
+    terminate = models._models.BatchJobTerminateOptions(termination_reason="SlurmDone")  # pylint: disable=protected-access
+    client.begin_terminate_job(JOB, terminate, polling_interval=1).result()
+    wait_until(lambda: client.get_job(JOB).state == models.BatchJobState.COMPLETED, what="job completed")
+    statuses = list(client.list_job_preparation_and_release_task_status(JOB))
+    assert len(statuses) == prepared
+    for status in statuses:
+        print("%s: prep exit %s, release exit %s" % (status.node_id, status.job_preparation_task_execution_info.exit_code,
+                                                     status.job_release_task_execution_info.exit_code))
+        assert status.job_preparation_task_execution_info.exit_code == 0
+        assert status.job_release_task_execution_info.exit_code == 0
+    releases = daemon.sql("SELECT node_pk, count(*) AS runs FROM execution WHERE kind = 'release' GROUP BY node_pk")
+    assert len(releases) == prepared and all(row["runs"] == 1 for row in releases)
+
+    # Deleting the pool cancels its allocations.
+    client.begin_delete_job(JOB, polling_interval=1).result()
+    client.begin_delete_pool(POOL, polling_interval=1).result()
+    wait_until(lambda: all(cluster.allocations().get(job_id, ("GONE",))[0] not in ("PENDING", "RUNNING")
+                           for job_id in allocations.values()), what="allocations cancelled")
+
+
+def test_pool_metadata_chooses_slurm_and_a_kill_of_the_daemon_runs_nothing_twice(cluster, daemon_factory, runs):
+    # The daemon's default stays local: the pool asks for Slurm through its metadata.
+    daemon = daemon_factory()
+    client = daemon.client()
+    make_pool(client, metadata=[models.BatchMetadataItem(name="bookend.nodeProvider", value="slurm")])
+    assert len(allocations_by_node(daemon)) == 2
+    client.create_job(models.BatchJobCreateOptions(
+        id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL),
+        job_preparation_task=models.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo $SLURM_JOB_ID >> %s/prep-$AZ_BATCH_NODE_ID'" % runs)))
+    add_tasks(client, [("t%d" % index, "/bin/sh -c 'echo $SLURM_JOB_ID >> %s/$AZ_BATCH_TASK_ID; sleep 4'" % runs)
+                       for index in range(4)])
+    wait_until(lambda: sum(task.state == models.BatchTaskState.RUNNING for task in client.list_tasks(JOB)) == 2
+               and len([name for name in os.listdir(runs) if name.startswith("t")]) == 2, what="two tasks running")
+
+    daemon.kill9()
+    # The steps go on without the daemon: srun runs under the shims, in sessions of their own.
+    steps = cluster.run("squeue", "--noheader", "--steps", "--format=%i|%j").stdout
+    assert "bookend-execution-" in steps
+    daemon.start()
+    client = daemon.client()
+    wait_until(lambda: all_completed(client), what="all tasks completed after the restart")
+    for task in client.list_tasks(JOB):
+        assert task.execution_info.exit_code == 0
+        assert len(lines(os.path.join(runs, task.id))) == 1, "task %s ran more than once" % task.id
+    for name in os.listdir(runs):
+        assert len(lines(os.path.join(runs, name))) == 1, "%s ran more than once" % name
+
+
+def test_slurmctld_killed_and_restarted_mid_job_fails_and_reruns_nothing(cluster, daemon_factory, runs):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client)
+    client.create_job(models.BatchJobCreateOptions(id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL)))
+    add_tasks(client, [("t%d" % index, "/bin/sh -c 'echo run >> %s/$AZ_BATCH_TASK_ID; sleep 3'" % runs)
+                       for index in range(4)])
+    wait_until(lambda: len(os.listdir(runs)) == 2, what="two tasks running")
+    # Slurm's own loss is not what this tests: a slurmctld killed before it saved its state forgets
+    # allocations (the nodes are then lost, as the scancel test shows) and hands their ids out again.
+    running = time.time()
+    wait_until(lambda: cluster.saved_state_since(running), what="slurmctld saved its state")
+    try:
+        cluster.script("kill-ctld")
+        wait_until(lambda: any("Slurm is unavailable" in line for line in list(daemon.log)), what="provider unavailable")
+        # The nodes say so too (Azure's node errors).
+        wait_until(lambda: all(node.errors and node.errors[0].code == "SlurmUnavailable" for node in client.list_nodes(POOL)),
+                   what="nodes show SlurmUnavailable")
+        # The running steps end while slurmctld is away; nothing is failed, nothing new starts.
+        wait_until(lambda: sum(task.state == models.BatchTaskState.COMPLETED for task in client.list_tasks(JOB)) >= 2,
+                   what="running steps recorded")
+        for task in client.list_tasks(JOB):
+            assert task.state != models.BatchTaskState.COMPLETED or task.execution_info.exit_code == 0
+    finally:
+        cluster.script("start-ctld")
+    wait_until(lambda: all_completed(client), what="all tasks completed after slurmctld's restart")
+    for task in client.list_tasks(JOB):
+        assert task.execution_info.exit_code == 0
+        assert task.execution_info.retry_count == 0
+        assert lines(os.path.join(runs, task.id)) == ["run"], "task %s ran more than once" % task.id
+    wait_until(lambda: any("Slurm answers again" in line for line in list(daemon.log)), what="provider available again")
+    assert not any(node.errors for node in client.list_nodes(POOL))
+
+
+def test_scancel_of_an_allocation_requeues_its_task_and_prepares_the_replacement(cluster, daemon_factory, runs):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client)
+    client.create_job(models.BatchJobCreateOptions(
+        id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL),
+        job_preparation_task=models.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo $SLURM_JOB_ID >> %s/prep-$AZ_BATCH_NODE_ID'" % runs)))
+    add_tasks(client, [("long", "/bin/sh -c 'echo $SLURM_JOB_ID >> %s/long; sleep 5'" % runs)])
+    wait_until(lambda: len(lines(os.path.join(runs, "long"))) == 1, what="the task running")
+    first_node = client.get_task(JOB, "long").node_info.node_id
+    allocation = allocations_by_node(daemon)[first_node]
+    cluster.run("scancel", allocation)
+
+    wait_until(lambda: all_completed(client), what="the task completed on another node")
+    task = client.get_task(JOB, "long")
+    assert task.execution_info.exit_code == 0
+    assert task.execution_info.requeue_count >= 1
+    assert task.node_info.node_id != first_node
+    # The lost node left; a replacement keeps the pool at its size.
+    nodes = [node.id for node in client.list_nodes(POOL)]
+    assert first_node not in nodes
+    wait_until(lambda: len(list(client.list_nodes(POOL))) == 2, what="replacement node")
+    # The run that was lost happened in the cancelled allocation; the one that completed in another.
+    seen = lines(os.path.join(runs, "long"))
+    assert seen[0] == allocation and seen[-1] != allocation
+    # Preparation ran on the node that completed the task, before it, in that node's allocation.
+    final = task.node_info.node_id
+    assert lines(os.path.join(runs, "prep-" + final)) == [allocations_by_node(daemon)[final]]
+    assert any("is lost" in line and allocation in line for line in list(daemon.log))
+
+
+def test_terminate_and_wall_clock_end_the_remote_command(cluster, daemon_factory, runs):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client)
+    client.create_job(models.BatchJobCreateOptions(id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL)))
+    # Each command writes the pid it runs under (on the Slurm node), then sleeps far longer than the test.
+    command = "/bin/sh -c 'echo $$ > %s/$AZ_BATCH_TASK_ID; exec sleep 300'" % runs
+    client.create_tasks(JOB, [
+        models.BatchTaskCreateOptions(id="terminated", command_line=command),
+        models.BatchTaskCreateOptions(id="timed", command_line=command,
+                                      constraints=models.BatchTaskConstraints(max_wall_clock_time="PT3S"))])
+    wait_until(lambda: all(lines(os.path.join(runs, name)) for name in ("terminated", "timed")), what="both running")
+    pids = {name: int(lines(os.path.join(runs, name))[0]) for name in ("terminated", "timed")}
+    client.terminate_task(JOB, "terminated")
+    wait_until(lambda: all_completed(client), what="both ended")
+    for name, pid in pids.items():
+        task = client.get_task(JOB, name)
+        assert task.execution_info.result == models.BatchTaskExecutionResult.FAILURE
+        assert task.execution_info.failure_info.code == "TaskEnded"
+        # The command itself ended (Slurm cancelled its step), not only srun on the daemon's side.
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=30, what="the step's command of %s ended" % name)
+    wait_until(lambda: "bookend-execution-" not in cluster.run(
+        "squeue", "--noheader", "--steps", "--format=%i|%j").stdout, timeout=30, what="no step left")
+
+
+def test_a_refused_allocation_names_sbatch_and_slurms_message_on_the_node(cluster, daemon_factory):
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=POOL, vm_size="standard_d1_v2", target_dedicated_nodes=1, task_slots_per_node=1,
+        metadata=[models.BatchMetadataItem(name="bookend.slurm.partition", value="nosuchpartition")]))
+
+    def refused():
+        nodes = list(client.list_nodes(POOL))
+        return nodes and nodes[0].errors and nodes[0].errors[0].code == "SlurmAllocationRefused"
+    wait_until(refused, what="the node shows the refusal")
+    node = list(client.list_nodes(POOL))[0]
+    assert node.state == models.BatchNodeState.CREATING
+    message = node.errors[0].message
+    assert "sbatch" in message and "--partition=nosuchpartition" in message and "invalid partition" in message.lower()
+    assert any("Slurm refused the allocation" in line for line in list(daemon.log))
+    # Slurm itself answers: the provider is not reported unavailable for one refused request.
+    assert not any("Slurm is unavailable" in line for line in list(daemon.log))
