@@ -1,6 +1,7 @@
 import Bookend
 import Foundation
 import Testing
+import TestSupport
 
 /// The engine's reads behind the dashboard's timeline and attempt lists, over a real engine that
 /// runs real processes.

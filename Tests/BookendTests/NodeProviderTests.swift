@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Bookend
 
 /// Which provider and partition a new node gets: the pool's metadata first, then the engine's defaults.
