@@ -214,6 +214,52 @@ struct DaemonBenches {
             healthRequestsPerSecond: health, tasksRunDuring: ran)
     }
 
+    struct APIResult {
+        var jobRequestsPerSecond: Double
+        var healthRequestsPerSecond: Double
+        var jobP50: Double
+        var page100P50: Double
+        var page1000P50: Double
+    }
+
+    /// 6b. Issue 12's API targets, with the job's tasks not running (so the figures are the API's own):
+    /// `clients` keep-alive connections doing only `GET job` for `seconds`, against the same
+    /// connections doing only `GET /health` (no auth, no database: the HTTP stack's floor); then one
+    /// client timing the first page of 100 and of 1,000 tasks.
+    func api(directory: String, clients: Int, seconds: Double) throws -> APIResult {
+        let daemon = try Daemon(binary: binary, dataDirectory: directory, port: Daemon.freePort())
+        defer { daemon.stop() }
+        func rate(_ path: String) throws -> (perSecond: Double, times: [Double]) {
+            let times = Collector<Double>()
+            let wall = elapsed {
+                onThreads(clients) { _ in
+                    do {
+                        let http = try daemon.client()
+                        var mine: [Double] = []
+                        let end = monotonicSeconds() + seconds
+                        while monotonicSeconds() < end {
+                            let start = monotonicSeconds()
+                            try http.expect([200], "GET", path)
+                            mine.append((monotonicSeconds() - start) * 1000)
+                        }
+                        times.add(mine)
+                    } catch {
+                        times.fail("\(error)")
+                    }
+                }
+            }
+            let all = try times.result()
+            return (Double(all.count) / wall, all)
+        }
+        let job = try rate("/jobs/scale")
+        let health = try rate("/health")
+        let http = try daemon.client()
+        let page100 = try timeRequests(http, 50, "/jobs/scale/tasks?maxresults=100")
+        let page1000 = try timeRequests(http, 20, "/jobs/scale/tasks?maxresults=1000")
+        return APIResult(jobRequestsPerSecond: job.perSecond, healthRequestsPerSecond: health.perSecond, jobP50: median(job.times),
+            page100P50: median(page100), page1000P50: median(page1000))
+    }
+
     struct RecoveryResult {
         var tasksStored: Int
         var readySeconds: Double

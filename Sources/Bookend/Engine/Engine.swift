@@ -65,6 +65,11 @@ public actor Engine {
     /// record were killed and complete as `LaunchNotRecorded`, launch failures as themselves, as soon
     /// as a transaction commits again (each tick tries).
     var unrecordedOutcomes: [Int64: Outcome] = [:]
+    /// Processes spawned after their intent committed whose identity is not stored yet: the next pass
+    /// records them in its own apply transaction (group commit), so a task costs one commit, not two.
+    /// A crash before that leaves the intent without a pid, which `reconcile` adopts through the
+    /// shim's pid file (docs/recovery.md).
+    var spawnedUnrecorded: [Int64: ProcessIdentity] = [:]
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()
 
@@ -241,6 +246,9 @@ public actor Engine {
         }
         stopped = true
         passes.stop()
+        // Spawned processes the next pass would have recorded: stored now, so the next engine finds
+        // their pids in the rows instead of having to adopt them through their pid files.
+        recordSpawnedAlone()
         watcher.stop()
         slurm.stop()
         for continuation in subscribers.values { continuation.finish() }

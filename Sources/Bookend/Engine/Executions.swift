@@ -189,8 +189,9 @@ extension Engine {
                 ? try row.text("slurm_job_id", table: joined) : nil)
     }
 
-    /// Spawns the planned executions (after their `starting` rows committed) and records each one's
-    /// process identity, or its launch failure, in one transaction.
+    /// Spawns the planned executions (after their `starting` rows committed). Each process's identity
+    /// is stored by the next pass's apply transaction (`rememberSpawned`); launch failures are recorded at
+    /// once, in one transaction.
     func launch(_ pks: [Int64]) {
         guard !pks.isEmpty else { return }
         var identities: [(Int64, ProcessIdentity)] = []
@@ -241,7 +242,8 @@ extension Engine {
             case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))
             }
         }
-        recordLaunches(identities, failures)
+        rememberSpawned(identities)
+        recordLaunchFailures(failures)
     }
 
     func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
@@ -250,30 +252,40 @@ extension Engine {
             (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null
         else { return }
         if let failure {
-            recordLaunches([], [(pk, failure)])
+            recordLaunchFailures([(pk, failure)])
             return
         }
         do {
             let plan = try launchPlanWithAccount(pk)
             switch spawn(plan, owner: try ownerFor(plan)) {
-            case .success(let identity): recordLaunches([(pk, identity)], [])
-            case .failure(let failure): recordLaunches([], [(pk, failure)])
+            case .success(let identity): rememberSpawned([(pk, identity)])
+            case .failure(let failure): recordLaunchFailures([(pk, failure)])
             }
         } catch {
-            recordLaunches([], [(pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)"))])
+            recordLaunchFailures([(pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)"))])
         }
     }
 
-    private func recordLaunches(_ identities: [(Int64, ProcessIdentity)], _ failures: [(Int64, FailureInfo)]) {
-        guard !identities.isEmpty || !failures.isEmpty else { return }
+    /// Processes just spawned: watched from now on, and stored by the next pass (group commit), which
+    /// an exit, a submission or the timer starts. Not woken here: a pass started only to store them
+    /// would commit once more per task, which is what deferring the record saves.
+    private func rememberSpawned(_ identities: [(Int64, ProcessIdentity)]) {
+        guard !identities.isEmpty else { return }
+        CrashPoint.hit("launch.after-spawn")
+        for (pk, identity) in identities {
+            spawnedUnrecorded[pk] = identity
+            watcher.watch(identity)
+        }
+    }
+
+    /// Completes executions that could not start (no program, no folder, a failed download), with
+    /// whatever follows from each (a retry, the next task), in one transaction.
+    private func recordLaunchFailures(_ failures: [(Int64, FailureInfo)]) {
+        guard !failures.isEmpty else { return }
         CrashPoint.hit("launch.after-spawn")
         var followUps: [Int64] = []
         do {
             try transaction { db in
-                for (pk, identity) in identities {
-                    // An execution completed meanwhile (killed before its launch was recorded) keeps its end.
-                    _ = try ExecutionStore.recordProcess(db, pk: pk, pid: identity.pid, pidStartTime: Int64(bitPattern: identity.startTime))
-                }
                 let now = Date()
                 for (pk, failure) in failures {
                     if let execution = try ExecutionRecord.read(db, pk: pk) {
@@ -282,19 +294,11 @@ extension Engine {
                 }
             }
         } catch {
-            // The processes run, but no row names them: terminate, requeue and wall clocks could not
-            // reach them, and a restart would take them for lost and run them again. End them now;
-            // their executions complete as failed once a transaction commits (recordUnrecordedOutcomes).
-            logger.error("recording launches failed: \(error); ending \(identities.count) unrecorded processes (LaunchNotRecorded)")
-            for (pk, identity) in identities {
-                Supervisor.signalGroup(identity, SIGKILL)
-                unrecordedOutcomes[pk] = .fault(FailureInfo(category: "servererror", code: "LaunchNotRecorded",
-                    message: "The process started, but recording it failed (\(error)); it was killed and is not run again"))
-            }
+            // They complete as failed once a transaction commits (recordUnrecordedOutcomes).
+            logger.error("recording launch failures failed: \(error)")
             for (pk, failure) in failures { unrecordedOutcomes[pk] = .preProcessing(failure) }
         }
         CrashPoint.hit("launch.after-record")
-        for (_, identity) in identities { watcher.watch(identity) }
         launch(followUps)
     }
 

@@ -16,6 +16,8 @@ struct PassEffects {
     var decidedTimeouts = false
     /// Dispatch placed tasks (`dispatch.after-commit`).
     var dispatched = false
+    /// Identities of processes spawned since the last pass were stored (`launch.after-record`).
+    var recordedLaunches = false
 }
 
 extension Engine {
@@ -28,29 +30,47 @@ extension Engine {
     ///    stores, each step asking the pure decisions (`Decisions.swift`, `Plan.swift`). The
     ///    `starting` rows of everything to spawn commit here, before any spawn.
     /// 3. **Effects** after the commit: signals, spawns, removal of deleted jobs' folders.
-    /// 4. **Record** the spawned processes' identities, all in one transaction (`launch`).
+    ///
+    /// The identities of the processes a pass spawns are stored by the NEXT pass, first thing in its
+    /// apply transaction (group commit): a task then costs one commit (its launch record, its exit and
+    /// the dispatch of the task after it), not two. Until then the pass knows them from memory
+    /// (`spawnedUnrecorded`), and a crash in between leaves an intent without a pid, which
+    /// `reconcile` adopts through the shim's pid file.
     ///
     /// Retention (its own, rare, transactions) runs last.
     func tick(dispatching: Bool = true) {
         guard !stopped || !dispatching else { return }
         do {
             try recordUnrecordedOutcomes()
-            let ended = try observeExits()
+            let spawned = spawnedUnrecorded
+            let ended = try observeExits(spawned: spawned)
             // The exit files are on disk; nothing about them is recorded yet.
             if !ended.isEmpty { CrashPoint.hit("exits.before-record") }
             try makeBootingNodeFolders()
             let now = Date()
             var effects = PassEffects()
-            try transaction { db in
-                try step("recording exits", db, &effects) { try recordExits(db, ended, now: now, into: &$0) }
-                try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }
-                try step("following Slurm allocations", db, &effects) { _ in try followSlurmAllocations(db, now: now) }
-                try step("advancing nodes", db, &effects) { try advanceNodes(db, now: now, into: &$0) }
-                try step("advancing pools", db, &effects) { _ in try advancePools(db, now: now) }
-                try step("advancing jobs", db, &effects) { try advanceJobs(db, now: now, into: &$0) }
-                if dispatching { try step("dispatching", db, &effects) { try dispatch(db, now: now, into: &$0) } }
-                try step("marking busy nodes", db, &effects) { _ in try updateBusyNodes(db, now: now) }
+            var notRecorded: [Int64: String] = [:]
+            do {
+                try transaction { db in
+                    // First: every later step reads pids (kills decided in this pass are signalled by pid).
+                    notRecorded = try recordSpawned(db, spawned, into: &effects)
+                    let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
+                    try step("recording exits", db, &effects) { try recordExits(db, collectable, now: now, into: &$0) }
+                    try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }
+                    try step("following Slurm allocations", db, &effects) { _ in try followSlurmAllocations(db, now: now) }
+                    try step("advancing nodes", db, &effects) { try advanceNodes(db, now: now, into: &$0) }
+                    try step("advancing pools", db, &effects) { _ in try advancePools(db, now: now) }
+                    try step("advancing jobs", db, &effects) { try advanceJobs(db, now: now, into: &$0) }
+                    if dispatching { try step("dispatching", db, &effects) { try dispatch(db, now: now, into: &$0) } }
+                    try step("marking busy nodes", db, &effects) { _ in try updateBusyNodes(db, now: now) }
+                }
+            } catch {
+                abandonSpawned(spawned, reasons: spawned.mapValues { _ in "\(error)" })
+                throw error
             }
+            abandonSpawned(spawned.filter { notRecorded[$0.key] != nil }, reasons: notRecorded)
+            for pk in spawned.keys { spawnedUnrecorded[pk] = nil }
+            if effects.recordedLaunches { CrashPoint.hit("launch.after-record") }
             if effects.recordedExits { CrashPoint.hit("exits.after-commit") }
             if effects.decidedTimeouts { CrashPoint.hit("kill.after-decision") }
             if effects.dispatched { CrashPoint.hit("dispatch.after-commit") }
@@ -96,10 +116,19 @@ extension Engine {
 
     /// The running executions whose process has ended, with their outcome. Notifications only wake the
     /// loop; the exit files decide (they also cover adopted processes).
-    func observeExits() throws -> [ObservedExit] {
+    func observeExits(spawned: [Int64: ProcessIdentity] = [:]) throws -> [ObservedExit] {
         _ = exits.drain()
         var ended: [ObservedExit] = []
-        for execution in try ExecutionRecord.all(db, where: "state = 'running'") {
+        var executions = try ExecutionRecord.all(db, where: "state = 'running'")
+        // Spawned since the last pass and not stored yet: this pass stores them before it records any
+        // exit, so one that has already ended is collected now, with the identity from memory.
+        for (pk, identity) in spawned.sorted(by: { $0.key < $1.key }) {
+            guard var execution = try ExecutionRecord.read(db, pk: pk), execution.state == .starting else { continue }
+            execution.state = .running
+            execution.identity = identity
+            executions.append(execution)
+        }
+        for execution in executions {
             guard let identity = execution.identity else {
                 throw BookendError.internalError("execution row pk \(execution.pk), column pid: NULL while running")
             }
@@ -121,6 +150,64 @@ extension Engine {
             ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
         }
         return ended
+    }
+
+    /// Stores the identities of the processes spawned since the last pass (inside the apply
+    /// transaction, in a savepoint of its own). Answers the executions whose identity could not be
+    /// stored, with why; their processes are ended by `abandonSpawned`. A process whose execution is
+    /// gone or completed meanwhile (its task deleted between the two passes) is killed here: no row
+    /// will ever name it.
+    func recordSpawned(_ db: Connection, _ spawned: [Int64: ProcessIdentity], into effects: inout PassEffects) throws -> [Int64: String] {
+        guard !spawned.isEmpty else { return [:] }
+        try db.execute("SAVEPOINT record_spawned")
+        do {
+            var orphans: [ProcessIdentity] = []
+            for (pk, identity) in spawned.sorted(by: { $0.key < $1.key }) {
+                if try !ExecutionStore.recordProcess(db, pk: pk, pid: identity.pid, pidStartTime: Int64(bitPattern: identity.startTime)) {
+                    orphans.append(identity)
+                }
+            }
+            try db.execute("RELEASE record_spawned")
+            for identity in orphans { _ = Supervisor.signalGroup(identity, SIGKILL) }
+            effects.recordedLaunches = true
+            return [:]
+        } catch {
+            guard db.isInTransaction else { throw error }
+            try db.execute("ROLLBACK TO record_spawned")
+            try db.execute("RELEASE record_spawned")
+            return spawned.mapValues { _ in "\(error)" }
+        }
+    }
+
+    /// Stores the spawned processes' identities in a transaction of their own, when no pass will
+    /// (the engine shuts down). One that cannot be stored is left to `reconcile`, which adopts it
+    /// through its pid file.
+    func recordSpawnedAlone() {
+        guard !spawnedUnrecorded.isEmpty else { return }
+        let spawned = spawnedUnrecorded
+        var effects = PassEffects()
+        do {
+            let failed = try transaction { db in try recordSpawned(db, spawned, into: &effects) }
+            for pk in spawned.keys where failed[pk] == nil { spawnedUnrecorded[pk] = nil }
+            if effects.recordedLaunches { CrashPoint.hit("launch.after-record") }
+        } catch {
+            logger.warning("recording \(spawned.count) launches at shutdown failed (the next start adopts them): \(error)")
+        }
+    }
+
+    /// Processes whose identity could not be stored: they run, but no row names them, so terminate,
+    /// requeue and wall clocks could not reach them and a restart would take them for lost and run
+    /// them again. They are killed now; their executions complete as failed (`LaunchNotRecorded`) once
+    /// a transaction commits again (`recordUnrecordedOutcomes`).
+    func abandonSpawned(_ spawned: [Int64: ProcessIdentity], reasons: [Int64: String]) {
+        guard !spawned.isEmpty else { return }
+        logger.error("recording launches failed; ending \(spawned.count) unrecorded processes (LaunchNotRecorded)")
+        for (pk, identity) in spawned {
+            spawnedUnrecorded[pk] = nil
+            _ = Supervisor.signalGroup(identity, SIGKILL)
+            unrecordedOutcomes[pk] = .fault(FailureInfo(category: "servererror", code: "LaunchNotRecorded",
+                message: "The process started, but recording it failed (\(reasons[pk] ?? "unknown error")); it was killed and is not run again"))
+        }
     }
 
     /// Completes the executions `observeExits` found ended (inside the apply transaction), each at most

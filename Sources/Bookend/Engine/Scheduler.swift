@@ -51,7 +51,7 @@ extension Engine {
         return count?.int ?? 0
     }
 
-    /// Completes executions whose launch could not be recorded (see `recordLaunches`), once a
+    /// Completes executions whose launch could not be recorded (see `abandonSpawned`), once a
     /// transaction can commit again.
     func recordUnrecordedOutcomes() throws {
         guard !unrecordedOutcomes.isEmpty else { return }
