@@ -1,6 +1,7 @@
 @testable import Bookend
 import Foundation
 import Testing
+import TestSupport
 
 /// A spawned process's identity is stored by the next scheduler pass, in that pass's apply
 /// transaction (group commit), not by a transaction of its own. These tests run an engine whose
