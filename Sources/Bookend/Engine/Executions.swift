@@ -38,20 +38,9 @@ extension Engine {
             throw BookendError.internalError("node row pk \(nodePK), column root_dir: no such node, or NULL")
         }
         let deadline = wallClockMilliseconds.flatMap { Timestamp.deadline(after: now, milliseconds: $0) }
-        try db.run(
-            """
-            INSERT INTO execution (kind, node_pk, job_pk, task_pk, attempt, state, task_dir, status_dir, start_time,
-                deadline, retry_count, requeue_count)
-            VALUES (?, ?, ?, ?, ?, 'starting', ?, '', ?, ?, ?, ?)
-            """,
-            [kind, nodePK, jobPK, taskPK, attempt, taskDirectory, Timestamp.string(now), deadline, retryCount, requeueCount])
-        let pk = db.lastInsertRowID
-        // The key alone is never reused (AUTOINCREMENT, migration 5); the nonce also keeps apart a
-        // folder left from before that, or from a database restored from a backup: whatever the
-        // folder holds was written by this launch, never by an earlier execution of the same number.
-        let nonce = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
-        try db.run("UPDATE execution SET launch_nonce = ?, status_dir = ? WHERE pk = ?",
-            [nonce, (root as NSString).appendingPathComponent("volatile/executions/\(pk)-\(nonce)"), pk])
+        let pk = try ExecutionStore.insertStarting(db, kind: kind, nodePK: nodePK, nodeRoot: root, jobPK: jobPK, taskPK: taskPK,
+            attempt: attempt, taskDirectory: taskDirectory, startTime: Timestamp.string(now), deadline: deadline,
+            retryCount: retryCount, requeueCount: requeueCount)
         try assignAccount(db, executionPK: pk, kind: kind, nodePK: nodePK, jobPK: jobPK, taskPK: taskPK)
         return pk
     }

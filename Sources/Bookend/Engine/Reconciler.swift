@@ -63,8 +63,8 @@ extension Engine {
                 // Its wall clock has not begun: it starts now, with the same limit.
                 if let start = Timestamp.date(execution.startTime), let deadline = execution.deadline.flatMap(Timestamp.date) {
                     let now = Date()
-                    try db.run("UPDATE execution SET start_time = ?, deadline = ? WHERE pk = ?",
-                        [Timestamp.string(now), Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))), execution.pk])
+                    try ExecutionStore.restartClock(db, pk: execution.pk, startTime: Timestamp.string(now),
+                        deadline: Timestamp.string(now.addingTimeInterval(deadline.timeIntervalSince(start))))
                 }
                 respawn.append(execution.pk)
                 metrics.record(.respawned, count: 1)

@@ -259,7 +259,7 @@ extension Engine {
         if deleting {
             let roots = try db.query("SELECT DISTINCT n.root_dir FROM execution e JOIN node n ON n.pk = e.node_pk WHERE e.job_pk = ?", [jobPK])
                 .map { try $0.text("root_dir", table: "node") }
-            try db.run("DELETE FROM job WHERE pk = ?", [jobPK])
+            try JobStore.delete(db, pk: jobPK)
             try record(db, "job.deleted", pool: poolID, job: jobID, from: "deleting", now: nowText)
             effects.deletedJobs.append((jobID, roots))
         } else {

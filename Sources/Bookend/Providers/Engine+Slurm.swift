@@ -17,12 +17,8 @@ extension Engine {
         case .local: return
         case .slurm:
             // No address until the allocation runs: the node boots only then (`advanceNodes`).
-            try db.run("UPDATE node SET provider = 'slurm', slurm_partition = ?, ip_address = '' WHERE pk = ?",
-                [choice.partition, nodePK])
-            if let nodeRoot = configuration.slurm.nodeRoot {
-                let absolute = Engine.absoluteNodesDirectory(nodeRoot, dataDirectory: dataDirectory)
-                try db.run("UPDATE node SET root_dir = ? || '/' || id WHERE pk = ?", [absolute, nodePK])
-            }
+            try NodeStore.assignSlurm(db, pk: nodePK, partition: choice.partition,
+                nodesDirectory: configuration.slurm.nodeRoot.map { Engine.absoluteNodesDirectory($0, dataDirectory: dataDirectory) })
         }
     }
 
@@ -52,7 +48,7 @@ extension Engine {
             let nodeID = try row.text("id", table: table)
             var jobID = try row.optionalText("slurm_job_id", table: table)
             if jobID == nil, let submitted = seen.submitted[pk] {
-                try db.run("UPDATE node SET slurm_job_id = ? WHERE pk = ? AND slurm_job_id IS NULL", [submitted, pk])
+                try NodeStore.recordAllocation(db, pk: pk, slurmJobID: submitted)
                 jobID = submitted
             }
             let removed = try row.optionalText("removed_time", table: table) != nil
@@ -63,12 +59,12 @@ extension Engine {
                 guard let jobID else {
                     // Never submitted (removed while its sbatch had not answered): nothing to cancel.
                     if seen.submitted[pk] == nil {
-                        try db.run("UPDATE node SET slurm_released_time = ? WHERE pk = ?", [nowText, pk])
+                        try NodeStore.markAllocationReleased(db, pk: pk, now: nowText)
                     }
                     continue
                 }
                 if seen.released.contains(jobID) || seen.allocation(jobID)?.isGone == true || foreign {
-                    try db.run("UPDATE node SET slurm_released_time = ? WHERE pk = ?", [nowText, pk])
+                    try NodeStore.markAllocationReleased(db, pk: pk, now: nowText)
                 } else {
                     releases.insert(jobID)
                 }
@@ -99,7 +95,7 @@ extension Engine {
                         dedicated: dedicated ? 1 : 0, lowPriority: dedicated ? 0 : 1, now: nowText)
                 }
             } else if allocation.isRunning, !wasRunning {
-                try db.run("UPDATE node SET slurm_host = ?, ip_address = ? WHERE pk = ?", [allocation.host, allocation.host, pk])
+                try NodeStore.recordSlurmHost(db, pk: pk, host: allocation.host)
             }
         }
         slurm.update(wanted: wanted, watched: watched, releases: releases)

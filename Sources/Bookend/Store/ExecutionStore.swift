@@ -1,3 +1,4 @@
+import Foundation
 import SQLite
 
 /// Owns the SQL that moves an execution between states. Both writes are guarded by the state the
@@ -53,5 +54,37 @@ extension ExecutionStore {
     /// The uid the execution runs as.
     static func setAccount(_ db: Connection, pk: Int64, uid: Int64) throws {
         try db.run("UPDATE execution SET uid = ? WHERE pk = ?", [uid, pk])
+    }
+}
+
+extension ExecutionStore {
+    /// A new execution, `starting`: the intent the crash protocol commits before anything is spawned.
+    /// Its status folder is named after its key and a random nonce, so the folder is known before the
+    /// process exists (the shim writes `pid` and `exit` there) and can never be one an earlier
+    /// execution of the same key left behind (a database restored from a backup reuses keys).
+    static func insertStarting(
+        _ db: Connection, kind: String, nodePK: Int64, nodeRoot: String, jobPK: Int64?, taskPK: Int64?, attempt: Int,
+        taskDirectory: String, startTime: String, deadline: String?, retryCount: Int, requeueCount: Int
+    ) throws -> Int64 {
+        try db.run(
+            """
+            INSERT INTO execution (kind, node_pk, job_pk, task_pk, attempt, state, task_dir, status_dir, start_time,
+                deadline, retry_count, requeue_count)
+            VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)
+            """,
+            [kind, nodePK, jobPK, taskPK, attempt, ExecutionState.starting.rawValue, taskDirectory, startTime, deadline, retryCount,
+             requeueCount])
+        let pk = db.lastInsertRowID
+        let nonce = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
+        try db.run("UPDATE execution SET launch_nonce = ?, status_dir = ? WHERE pk = ?",
+            [nonce, (nodeRoot as NSString).appendingPathComponent("volatile/executions/\(pk)-\(nonce)"), pk])
+        return pk
+    }
+
+    /// An execution committed as `starting` but never spawned (the engine died in between) starts its
+    /// wall clock again when it is finally spawned: same limit, counted from now.
+    static func restartClock(_ db: Connection, pk: Int64, startTime: String, deadline: String) throws {
+        try db.run("UPDATE execution SET start_time = ?, deadline = ? WHERE pk = ? AND state = ?",
+            [startTime, deadline, pk, ExecutionState.starting.rawValue])
     }
 }

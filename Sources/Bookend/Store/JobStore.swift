@@ -129,3 +129,11 @@ extension JobStore {
         return pk
     }
 }
+
+extension JobStore {
+    /// The last step of deleting a job, once every release it owed has ended: its row goes, and with
+    /// it (by the schema's cascades) its tasks, executions and per-node records.
+    static func delete(_ db: Connection, pk: Int64) throws {
+        try db.run("DELETE FROM job WHERE pk = ?", [pk])
+    }
+}

@@ -70,3 +70,31 @@ extension NodeStore {
             [succeeded ? 1 : 0, pk])
     }
 }
+
+/// The Slurm provider's columns of a node (migration 9). None of them is a state: a Slurm node moves
+/// between states through `transition` like any other; these say where its allocation is.
+extension NodeStore {
+    /// A new node becomes a Slurm node: no address until its allocation runs, and its folder under
+    /// the shared node root when one is configured.
+    static func assignSlurm(_ db: Connection, pk: Int64, partition: String?, nodesDirectory: String?) throws {
+        try db.run("UPDATE node SET provider = 'slurm', slurm_partition = ?, ip_address = '' WHERE pk = ?", [partition, pk])
+        if let nodesDirectory {
+            try db.run("UPDATE node SET root_dir = ? || '/' || id WHERE pk = ?", [nodesDirectory, pk])
+        }
+    }
+
+    /// The job id `sbatch` answered for the node's allocation; the first answer stands.
+    static func recordAllocation(_ db: Connection, pk: Int64, slurmJobID: String) throws {
+        try db.run("UPDATE node SET slurm_job_id = ? WHERE pk = ? AND slurm_job_id IS NULL", [slurmJobID, pk])
+    }
+
+    /// The host the running allocation landed on, shown as the node's address.
+    static func recordSlurmHost(_ db: Connection, pk: Int64, host: String) throws {
+        try db.run("UPDATE node SET slurm_host = ?, ip_address = ? WHERE pk = ?", [host, host, pk])
+    }
+
+    /// The removed node's allocation is gone (cancelled, or never submitted): nothing more to follow.
+    static func markAllocationReleased(_ db: Connection, pk: Int64, now: String) throws {
+        try db.run("UPDATE node SET slurm_released_time = ? WHERE pk = ?", [now, pk])
+    }
+}
