@@ -9,7 +9,7 @@ struct PoolCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Show.self, Resize.self, VerbCommand<Delete>.self])
 
     struct Create: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a pool of local nodes.")
+        static let configuration = CommandConfiguration(abstract: "Create a pool (local nodes, or Slurm allocations under --node-provider slurm or bookend.nodeProvider metadata).")
         @OptionGroup var options: ClientOptions
         @Option(help: "The pool id.") var id: String?
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
