@@ -20,6 +20,8 @@ SHARED = "$AZ_BATCH_NODE_SHARED_DIR/job_prep_and_release.txt"
 HTML = "<b id=injected>bold</b><script>window.injected=1</script>"
 
 
+# A click that navigates returns before the next page has always loaded (Selenium does not promise
+# to wait for a form's POST and its redirect), so every check after one waits for its condition.
 def wait(driver, condition, timeout=60):
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
 
@@ -39,7 +41,7 @@ def test_sign_in_with_the_form(daemon, browser):
     browser.find_element(By.ID, "account").send_keys(ACCOUNT)
     browser.find_element(By.ID, "key").send_keys("d3Jvbmcga2V5")
     browser.find_element(By.ID, "sign-in").click()
-    assert "not right" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    wait(browser, lambda d: "not right" in d.find_element(By.CSS_SELECTOR, "[role=alert]").text, timeout=10)
     browser.find_element(By.ID, "account").clear()
     browser.find_element(By.ID, "account").send_keys(ACCOUNT)
     browser.find_element(By.ID, "key").send_keys(daemon["key"])
@@ -93,6 +95,7 @@ def test_overview_and_pool_pages(daemon, browser):
     assert browser.find_element(By.LINK_TEXT, JOB)
     screenshot(browser, "02-overview")
     browser.find_element(By.LINK_TEXT, POOL).click()
+    wait(browser, lambda d: "/ui/pools/" in d.current_url, timeout=10)
     rows = browser.find_elements(By.CSS_SELECTOR, "table[aria-labelledby=nodes] tbody tr")
     assert len(rows) == 2
     screenshot(browser, "03-pool")
@@ -154,6 +157,8 @@ def test_job_page_shows_each_nodes_preparation_tasks_and_release(daemon, batch, 
     browser.refresh()
     # The preparation's stdout, through the dashboard's file link.
     browser.find_element(By.CSS_SELECTOR, "#prep-release-table a.stdout").click()
+    # The job page shows the preparation's command line, which holds "tasks:" too: wait for the file.
+    wait(browser, lambda d: d.current_url.endswith("/stdout.txt"), timeout=10)
     assert "tasks:" in browser.find_element(By.TAG_NAME, "body").text
 
 
@@ -169,6 +174,8 @@ def test_html_in_a_command_line_and_stdout_is_shown_as_text(daemon, browser):
     assert browser.find_elements(By.CSS_SELECTOR, "main script") == []
     screenshot(browser, "05-task")
     browser.find_element(By.ID, "stdout-file").click()
+    # The task page shows the same text in its command line: wait for the file itself.
+    wait(browser, lambda d: d.current_url.endswith("/stdout.txt"), timeout=10)
     assert HTML in browser.find_element(By.TAG_NAME, "body").text
     assert browser.find_elements(By.ID, "injected") == []
 
@@ -194,7 +201,7 @@ def test_live_updates_and_terminating_a_job_from_its_page(daemon, batch, browser
     assert browser.execute_script("return window.bookendMarker") == 42
     screenshot(browser, "07-job-running")
     browser.find_element(By.ID, "action-terminate").click()
-    assert "/confirm/terminate" in browser.current_url
+    wait(browser, lambda d: "/confirm/terminate" in d.current_url, timeout=10)
     screenshot(browser, "08-confirm-terminate")
     browser.find_element(By.ID, "confirm").click()
     batch.wait(f"/jobs/{job}", lambda answer: answer["state"] == "completed")
@@ -250,6 +257,6 @@ def test_a_failed_preparation_is_red_on_the_timeline_and_explained(daemon, batch
 def test_sign_out_ends_the_session(daemon, browser):
     browser.get(daemon["dashboard"])
     browser.find_element(By.ID, "sign-out").click()
-    assert "/ui/sign-in" in browser.current_url
+    wait(browser, lambda d: "/ui/sign-in" in d.current_url, timeout=10)
     browser.get(daemon["dashboard"] + f"/jobs/{JOB}")
     assert "/ui/sign-in" in browser.current_url
