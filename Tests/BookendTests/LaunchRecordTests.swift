@@ -8,20 +8,27 @@ import TestSupport
 /// timer practically never fires, so every pass is one an event started (a submission, an exit, a
 /// terminate): what a pass records, and when, is then exact.
 @Suite struct LaunchRecordTests {
-    /// An engine on `h`'s directory whose passes run only when something wakes them.
-    static func eventDriven(_ h: EngineHarness) async throws -> Engine {
+    /// Runs `body` with a pool, a job `job` on it, a side-effects folder, and an engine on that data
+    /// directory whose passes run only when something wakes them; the engine is shut down and the
+    /// directory removed afterwards.
+    static func withEventDrivenEngine(
+        _ body: (_ h: EngineHarness, _ engine: Engine, _ effects: String) async throws -> Void
+    ) async throws {
+        let h = try await EngineHarness.make()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        let effects = try h.sideEffects()
         await h.engine.shutdown()
-        return try await Engine.open(dataDirectory: h.directory, configuration: EngineConfiguration(tickInterval: .seconds(3600)))
+        let engine = try await Engine.open(dataDirectory: h.directory, configuration: EngineConfiguration(tickInterval: .seconds(3600)))
+        try await withCleanup({ await engine.shutdown(); try? FileManager.default.removeItem(atPath: h.directory) }) {
+            try await body(h, engine, effects)
+        }
     }
 
     /// Tasks that run one after another on one slot: the pass that collects a task's exit also stores
     /// its launch and dispatches the next task, so each task costs one write transaction.
     @Test func sequentialTasksCostOneWriteTransactionEach() async throws {
-        let h = try await EngineHarness.make()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        let engine = try await Self.eventDriven(h)
-        try await withCleanup({ await engine.shutdown(); try? FileManager.default.removeItem(atPath: h.directory) }) {
+        try await Self.withEventDrivenEngine { h, engine, _ in
             let tasks = 20
             let before = await engine.writeTransactions
             _ = try await engine.addTasks(jobID: "job", (0..<tasks).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
@@ -39,12 +46,7 @@ import TestSupport
     /// A task deleted while its process runs but before any pass stored that process: the next pass
     /// finds no row to store it in and kills it, so nothing runs on that no row names.
     @Test func aTaskDeletedBeforeItsLaunchIsStoredHasItsProcessKilled() async throws {
-        let h = try await EngineHarness.make()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        let effects = try h.sideEffects()
-        let engine = try await Self.eventDriven(h)
-        try await withCleanup({ await engine.shutdown(); try? FileManager.default.removeItem(atPath: h.directory) }) {
+        try await Self.withEventDrivenEngine { h, engine, effects in
             try await engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; exec sleep 300")))
             try await EngineHarness.waitUntil("the task runs") { EngineHarness.lines("\(effects)/runs") == ["run"] }
             // Nothing has woken a pass since the one that spawned it: no pid is stored yet.
@@ -58,12 +60,7 @@ import TestSupport
     /// A task terminated before its launch is stored: the pass the terminate wakes stores the process
     /// first, then signals it like any running task, and the task completes as terminated.
     @Test func aTaskTerminatedBeforeItsLaunchIsStoredIsSignalled() async throws {
-        let h = try await EngineHarness.make()
-        try await h.pool()
-        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-        let effects = try h.sideEffects()
-        let engine = try await Self.eventDriven(h)
-        try await withCleanup({ await engine.shutdown(); try? FileManager.default.removeItem(atPath: h.directory) }) {
+        try await Self.withEventDrivenEngine { h, engine, effects in
             try await engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; exec sleep 300")))
             try await EngineHarness.waitUntil("the task runs") { EngineHarness.lines("\(effects)/runs") == ["run"] }
             #expect(try await h.sql("SELECT state, pid IS NULL FROM execution WHERE kind = 'task'") == [["starting", "1"]])
