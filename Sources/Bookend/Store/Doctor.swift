@@ -186,7 +186,7 @@ public enum Doctor {
         let path = DataDirectoryLock.path(directory)
         var info = stat()
         guard stat(path, &info) == 0 else { return Check("lock", .ok, "not held (no engine has run here yet)") }
-        guard let holder = flockHolder(inode: UInt64(info.st_ino)) else { return Check("lock", .ok, "not held: no engine runs here") }
+        guard let holder = flockHolder(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) else { return Check("lock", .ok, "not held: no engine runs here") }
         let command = commandLine(of: holder)
         let program = (command.first.map { ($0 as NSString).lastPathComponent }) ?? "?"
         let shown = command.joined(separator: " ")
@@ -197,17 +197,35 @@ public enum Doctor {
             fix: "stop pid \(holder), or use another --data-dir")
     }
 
-    /// The pid holding a `flock` on the file with inode `inode`, per `/proc/locks`.
-    static func flockHolder(inode: UInt64) -> Int32? {
+    /// The pid holding a `flock` on the file `device`/`inode`, per `/proc/locks`.
+    ///
+    /// The kernel produces `/proc/locks` a page per `read`, resuming by line number: when locks
+    /// listed earlier go away between two reads (SQLite takes and drops its own locks all the time),
+    /// the lines behind them move up and one can be skipped. A held lock stays listed, so the file
+    /// is read a few times before the lock is called free.
+    static func flockHolder(device: UInt64, inode: UInt64) -> Int32? {
+        for attempt in 0..<8 {
+            if attempt > 0 { usleep(10_000) }
+            if let pid = flockHolderOnce(device: device, inode: inode) { return pid }
+        }
+        return nil
+    }
+
+    private static func flockHolderOnce(device: UInt64, inode: UInt64) -> Int32? {
         // Read to the end: a /proc file reports size 0, and a single read of it stops at a page.
         guard let handle = FileHandle(forReadingAtPath: "/proc/locks"), let data = try? handle.readToEnd() else { return nil }
         try? handle.close()
+        // Linux's encoding of a dev_t: 12 bits of major, 20 of minor, split as the kernel's
+        // new_encode_dev does; /proc/locks prints them in hexadecimal.
+        let major = (device >> 8) & 0xfff | ((device >> 32) & ~UInt64(0xfff))
+        let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; lines of a waiter start with "1: ->".
             let fields = line.split(separator: " ")
             guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]) else { continue }
-            let device = fields[5].split(separator: ":")
-            if device.count == 3, UInt64(device[2]) == inode { return pid }
+            let file = fields[5].split(separator: ":")
+            guard file.count == 3, UInt64(file[2]) == inode else { continue }
+            if UInt64(file[0], radix: 16) == major, UInt64(file[1], radix: 16) == minor { return pid }
         }
         return nil
     }
