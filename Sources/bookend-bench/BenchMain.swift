@@ -13,6 +13,8 @@ struct BenchMain {
         var keep = false
         /// The Python of the venv `make sdk-venv` makes (azure-batch 15), for the SDK throughput.
         var sdkPython = ".venv-sdk/bin/python"
+        /// Stored-task counts of the scale section, smallest first (its first is the baseline).
+        var scaleSizes: [Int]?
     }
 
     static func parse() throws -> Options {
@@ -25,6 +27,13 @@ struct BenchMain {
             case "--quick": options.quick = true
             case "--keep": options.keep = true
             case "--sdk-python": options.sdkPython = try value(&arguments, argument)
+            case "--scale-sizes":
+                let text = try value(&arguments, argument)
+                let sizes = text.split(separator: ",").compactMap { Int($0) }
+                guard !sizes.isEmpty, sizes.count == text.split(separator: ",").count, sizes.allSatisfy({ $0 >= 2 }), sizes == sizes.sorted() else {
+                    throw BenchError("--scale-sizes wants increasing task counts of at least 2, such as 10000,1000000,10000000; got \(text)")
+                }
+                options.scaleSizes = sizes
             case "--only": options.only = Set(try value(&arguments, argument).split(separator: ",").map(String.init))
             case "-h", "--help":
                 print("""
@@ -33,6 +42,8 @@ struct BenchMain {
                       --json FILE      also write the figures as JSON (default DIR/results.json)
                       --quick          small sizes, to check that every benchmark runs
                       --only SECTIONS  comma-separated: throughput,latency,ingest,scale,load,recovery,history
+                      --scale-sizes N,…  stored-task counts of the scale section (default 10000,100000,1000000;
+                                       with --quick 1000,10000); 10000000 needs about 10 GB of disk
                       --sdk-python PY  the Python with azure-batch 15 for the SDK throughput (default .venv-sdk/bin/python,
                                        made by make sdk-venv); that figure is skipped, and says so, when it is missing
                     """)
@@ -144,7 +155,7 @@ struct BenchMain {
             }
         }
         let scaleDirectory = root + "/scale"
-        let sizes = q ? [1_000, 10_000] : [10_000, 100_000, 1_000_000]
+        let sizes = options.scaleSizes ?? (q ? [1_000, 10_000] : [10_000, 100_000, 1_000_000])
         var scaleReady = false
         // Seconds for `bookend serve` to answer on an empty data directory: the baseline of every start time.
         var coldStart = Double.nan
