@@ -6,12 +6,15 @@ Bookend's records (API, SQL) and Slurm's (squeue), and at what the commands them
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import time
 
 import pytest
 
 from azure.batch import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 POOL = "SlurmPool"
 JOB = "SlurmJob"
@@ -279,3 +282,50 @@ def test_a_refused_allocation_names_sbatch_and_slurms_message_on_the_node(cluste
     assert any("Slurm refused the allocation" in line for line in list(daemon.log))
     # Slurm itself answers: the provider is not reported unavailable for one refused request.
     assert not any("Slurm is unavailable" in line for line in list(daemon.log))
+
+
+def test_slurm_node_root_holds_the_nodes_folders_and_must_be_reachable(cluster, daemon_factory):
+    # The folders of Slurm nodes live under --slurm-node-root (a file system the cluster shares), not
+    # under the data directory.
+    shared = tempfile.mkdtemp(prefix="bookend-slurm-root-")
+    os.chmod(shared, 0o755)
+    try:
+        daemon = daemon_factory("--node-provider", "slurm", "--slurm-node-root", shared)
+        client = daemon.client()
+        make_pool(client, nodes=1)
+        client.create_job(models.BatchJobCreateOptions(
+            id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL),
+            job_preparation_task=models.BatchJobPreparationTask(command_line="/bin/pwd")))
+        add_tasks(client, [("where", "/bin/pwd")])
+        wait_until(lambda: all_completed(client), what="the task completed")
+        task = client.get_task(JOB, "where")
+        assert task.execution_info.exit_code == 0
+        folder = b"".join(client.download_task_file(JOB, "where", "stdout.txt")).decode().strip()
+        assert folder.startswith(os.path.realpath(shared) + "/"), folder
+        # The command ran in the task's wd folder; its output files sit beside that folder.
+        assert os.path.basename(folder) == "wd"
+        assert os.path.isfile(os.path.join(os.path.dirname(folder), "stdout.txt"))
+        node_id = task.node_info.node_id
+        assert not os.path.exists(os.path.join(daemon.data_dir, "nodes", node_id))
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+    if os.geteuid() != 0:
+        return
+    # As root, task accounts must be able to reach that root: a private folder on the way stops the
+    # daemon at once, naming the folder and the flag, instead of failing every task later.
+    scratch = tempfile.mkdtemp(prefix="bookend-slurm-private-")
+    os.chmod(scratch, 0o755)
+    try:
+        private = os.path.join(scratch, "private")
+        os.mkdir(private, 0o700)
+        result = subprocess.run(
+            [os.environ.get("BOOKEND_BIN") or os.path.join(ROOT, ".build", "debug", "bookend"), "serve",
+             "--data-dir", os.path.join(scratch, "data"), "--listen", "127.0.0.1:0", "--account", "slurmacct",
+             "--node-provider", "slurm", "--slurm-node-root", os.path.join(private, "nodes")],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ, SLURM_CONF=cluster.conf))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert private in message and "--slurm-node-root" in message, message

@@ -135,6 +135,11 @@ public actor Engine {
             }
             accountRange = range
             try Engine.checkReachable(nodesDirectory: nodesDirectory, dataDirectory: self.dataDirectory)
+            // Slurm nodes' folders may live elsewhere (a shared file system): the same rule holds there.
+            if let slurmRoot = configuration.slurm.nodeRoot {
+                try Engine.checkReachable(nodesDirectory: Engine.absoluteNodesDirectory(slurmRoot, dataDirectory: self.dataDirectory),
+                    dataDirectory: self.dataDirectory, flag: "--slurm-node-root (SlurmSettings.nodeRoot)")
+            }
         } else {
             accountRange = nil
         }
@@ -155,7 +160,8 @@ public actor Engine {
     ///
     /// A data directory the engine owns that holds the node folders is given search permission for
     /// others (`o+x`, not read: nobody can list it, and the database and key inside are 0600).
-    static func checkReachable(nodesDirectory: String, dataDirectory: String) throws {
+    static func checkReachable(nodesDirectory: String, dataDirectory: String,
+        flag: String = "--nodes-dir (EngineConfiguration.nodesDirectory)") throws {
         var blocking = NodeFolders.unsearchableFolder(on: nodesDirectory)
         var info = stat()
         if let folder = blocking, nodesDirectory.hasPrefix(dataDirectory + "/"),
@@ -165,16 +171,18 @@ public actor Engine {
             blocking = NodeFolders.unsearchableFolder(on: nodesDirectory)
         }
         if let blocking {
-            throw BookendError(.invalidRequest, "InvalidConfiguration", Engine.unreachableMessage(blocking: blocking, nodesDirectory: nodesDirectory))
+            throw BookendError(.invalidRequest, "InvalidConfiguration",
+                Engine.unreachableMessage(blocking: blocking, nodesDirectory: nodesDirectory, flag: flag))
         }
     }
 
-    static func unreachableMessage(blocking: String, nodesDirectory: String) -> String {
+    static func unreachableMessage(blocking: String, nodesDirectory: String,
+        flag: String = "--nodes-dir (EngineConfiguration.nodesDirectory)") -> String {
         var mode = ""
         var info = stat()
         if stat(blocking, &info) == 0 { mode = " (mode " + String(format: "%04o", info.st_mode & 0o7777) + ")" }
         return "task accounts cannot reach the node folders \(nodesDirectory): \(blocking)\(mode) is not searchable by other users; "
-            + "put them on a reachable path with --nodes-dir (EngineConfiguration.nodesDirectory), e.g. /var/lib/bookend/nodes, "
+            + "put them on a reachable path with \(flag), e.g. /var/lib/bookend/nodes, "
             + "or use a data directory outside \(blocking)"
     }
 
