@@ -99,6 +99,9 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(name: .customLong("min-free-disk"), help: "The daemon's --min-free-disk (e.g. 10% or 5G). Default: 5%.")
     var minFreeDisk: String?
 
+    @Option(name: .customLong("node-provider"), help: "The daemon's --node-provider (local or slurm): with slurm, Slurm's commands and slurmctld are checked (they are anyway when the directory holds Slurm nodes).")
+    var nodeProvider: NodeProviderKind = .local
+
     @Option(name: [.customLong("format"), .customLong("output")], help: "table (for people) or json (for scripts).")
     var format: OutputFormat = .table
 
@@ -109,7 +112,8 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--min-free-disk: \(error)")
         }
-        let doctorOptions = Doctor.Options(dataDirectory: options.dataDirectory, keyFile: keyFile, nodesDirectory: nodesDirectory, minFreeDisk: minimum)
+        let doctorOptions = Doctor.Options(dataDirectory: options.dataDirectory, keyFile: keyFile, nodesDirectory: nodesDirectory, minFreeDisk: minimum,
+            nodeProvider: nodeProvider)
         let checks = try await onOwnThread { Doctor.run(doctorOptions) }
         switch format {
         case .table:

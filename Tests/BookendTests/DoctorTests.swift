@@ -31,6 +31,19 @@ import Testing
         _ = directory
     }
 
+    @Test func slurmIsCheckedOnlyWhenAskedForAndNamesAMissingCommand() throws {
+        let (directory, data) = try Self.migrated()
+        // A local directory without Slurm nodes: no Slurm check at all.
+        #expect(!Doctor.run(Doctor.Options(dataDirectory: data)).contains { $0.name == "slurm" })
+        // Asked for, with a PATH that holds no Slurm commands (an empty folder): a FAIL naming the first.
+        let empty = directory.file("empty-bin")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let check = try Self.check("slurm", in: Doctor.run(Doctor.Options(dataDirectory: data, nodeProvider: .slurm, environment: ["PATH": empty])))
+        #expect(check.status == .fail)
+        #expect(check.detail.contains("sbatch is not on PATH (\(empty))"))
+        #expect(check.fix.contains("slurm-client"))
+    }
+
     @Test func aDatabaseOthersCanReadFails() throws {
         let (directory, data) = try Self.migrated()
         chmod(DataDirectory.databasePath(data), 0o666)

@@ -3,6 +3,7 @@
 Every node is a Slurm allocation and every execution a job step in it: these tests look at both sides,
 Bookend's records (API, SQL) and Slurm's (squeue), and at what the commands themselves saw.
 """
+import json
 import os
 import shutil
 import stat
@@ -329,3 +330,25 @@ def test_slurm_node_root_holds_the_nodes_folders_and_must_be_reachable(cluster, 
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert private in message and "--slurm-node-root" in message, message
+
+
+def test_doctor_checks_slurm_when_the_directory_holds_slurm_nodes(cluster, daemon_factory):
+    daemon = daemon_factory("--node-provider", "slurm")
+    make_pool(daemon.client(), nodes=1)
+
+    def doctor(env):
+        result = subprocess.run([daemon.binary, "doctor", "--data-dir", daemon.data_dir, "--format", "json"],
+                                capture_output=True, text=True, timeout=120, env=env)
+        checks = {check["name"]: check for check in json.loads(result.stdout)}
+        return result.returncode, checks
+
+    # No --node-provider: the Slurm node in the directory is reason enough to ask slurmctld.
+    code, checks = doctor(dict(os.environ, SLURM_CONF=cluster.conf))
+    assert checks["slurm"]["status"] == "OK", checks["slurm"]
+    partitions = cluster.run("sinfo", "--noheader", "--format=%P").stdout.split()
+    assert partitions and all(partition in checks["slurm"]["detail"] for partition in partitions)
+    # A slurm.conf that does not exist: FAIL with Slurm's own message, and doctor exits 1.
+    code, checks = doctor(dict(os.environ, SLURM_CONF="/nonexistent/slurm.conf"))
+    assert code == 1
+    assert checks["slurm"]["status"] == "FAIL" and "sinfo" in checks["slurm"]["detail"], checks["slurm"]
+    assert "SLURM_CONF" in checks["slurm"]["fix"]

@@ -43,13 +43,22 @@ public enum Doctor {
         public var minFreeDisk: DiskSpace?
         /// Whether the check runs as root (the daemon's task accounts exist only then).
         public var asRoot: Bool
+        /// The daemon's `--node-provider`. Slurm's commands are checked when it is `.slurm`, or when
+        /// the data directory holds Slurm nodes.
+        public var nodeProvider: NodeProviderKind
+        /// The environment Slurm's commands are found and run with (PATH, SLURM_CONF).
+        public var environment: [String: String]
 
-        public init(dataDirectory: String, keyFile: String? = nil, nodesDirectory: String? = nil, minFreeDisk: DiskSpace? = nil, asRoot: Bool = geteuid() == 0) {
+        public init(dataDirectory: String, keyFile: String? = nil, nodesDirectory: String? = nil, minFreeDisk: DiskSpace? = nil,
+            asRoot: Bool = geteuid() == 0, nodeProvider: NodeProviderKind = .local,
+            environment: [String: String] = ProcessInfo.processInfo.environment) {
             self.dataDirectory = dataDirectory
             self.keyFile = keyFile
             self.nodesDirectory = nodesDirectory
             self.minFreeDisk = minFreeDisk
             self.asRoot = asRoot
+            self.nodeProvider = nodeProvider
+            self.environment = environment
         }
     }
 
@@ -94,7 +103,52 @@ public enum Doctor {
         checks.append(taskAccounts(nodes, asRoot: options.asRoot))
         checks += freeSpace(on: FileManager.default.fileExists(atPath: nodes) ? nodes : options.dataDirectory,
             minimum: options.minFreeDisk ?? defaultMinFreeDisk)
+        if options.nodeProvider == .slurm || (connection.map(holdsSlurmNodes) ?? false) {
+            checks.append(slurm(environment: options.environment))
+        }
         return checks
+    }
+
+    /// Whether any node of the directory is (still) a Slurm allocation. A schema from before Slurm
+    /// nodes has none.
+    static func holdsSlurmNodes(_ connection: Connection) -> Bool {
+        let count = try? connection.scalar("SELECT count(*) FROM node WHERE provider = 'slurm' AND slurm_released_time IS NULL").int64
+        return (count ?? 0) > 0
+    }
+
+    /// Slurm's client commands are on PATH and slurmctld answers `sinfo`: without both, Slurm nodes
+    /// get no allocation and their steps cannot start.
+    static func slurm(environment: [String: String]) -> Check {
+        let commands: SlurmCommands
+        switch SlurmCommands.find(environment: environment) {
+        case .failure(let error):
+            return Check("slurm", .fail, error.stderr, fix: "apt-get install slurm-client (or put Slurm's bin folder on the daemon's PATH)")
+        case .success(let found):
+            commands = found
+        }
+        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        let candidates: [String] = path.split(separator: ":").map { String($0) + "/sinfo" }
+        guard let sinfo = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            return Check("slurm", .fail, "sinfo is not on PATH (\(path))", fix: "apt-get install slurm-client")
+        }
+        do throws(SlurmCommandError) {
+            let out = try commands.run([sinfo, "--noheader", "--format=%P %a %D %t"])
+            let partitions = out.split(separator: "\n").map { line -> String in
+                let fields = line.split(separator: " ")
+                guard fields.count == 4 else { return String(line) }
+                return "\(fields[0]) (\(fields[1]), \(fields[2]) node\(fields[2] == "1" ? "" : "s") \(fields[3]))"
+            }
+            guard !partitions.isEmpty else {
+                return Check("slurm", .fail, "slurmctld answers but lists no partition", fix: "add a partition to slurm.conf")
+            }
+            let conf = environment["SLURM_CONF"].map { " (SLURM_CONF=\($0))" } ?? ""
+            return Check("slurm", .ok, "slurmctld answers\(conf): " + partitions.joined(separator: ", "))
+        } catch {
+            // One line in the table: Slurm's commands print one error per line.
+            let detail = error.description.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; ")
+            return Check("slurm", .fail, detail,
+                fix: "start slurmctld (and munged), or point SLURM_CONF at the cluster's slurm.conf")
+        }
     }
 
     /// STRICT tables need SQLite 3.37; WAL mode needs a library built with it.
