@@ -1,8 +1,13 @@
 #!/bin/sh
-# A throw-away one-node Slurm cluster on loopback, for the Slurm tests.
+# A throw-away Slurm cluster on this machine, for the Slurm tests.
 #   cluster.sh start DIR   writes DIR/slurm.conf, starts munged, slurmctld -D and slurmd -D in the
-#                          background (their pids in DIR/*.pid) and waits until the node is idle;
+#                          background (their pids in DIR/*.pid) and waits until every node is idle;
 #                          prints `export SLURM_CONF=DIR/slurm.conf`
+#     Nodes: `localhost` (partition `debug`, the default) on loopback; and, when this machine lets
+#     root make network namespaces, `n1` and `n2` (partition `wide`), each a slurmd in a network
+#     namespace of its own with its own address on a bridge made here: two hosts as far as Slurm,
+#     srun and a task's network are concerned. DIR/wide then names them; the namespaces and the
+#     bridge are removed by `stop`.
 #   cluster.sh stop DIR    stops exactly the processes whose pids are in DIR/*.pid
 #   cluster.sh restart-ctld DIR   kill -9 of slurmctld, then a new one on the same state
 # Only processes started here are ever signalled (by the pids recorded here).
@@ -18,16 +23,51 @@ start_ctld() {
 }
 
 wait_idle() {
+    want=$(cat "$dir/nodecount" 2>/dev/null || echo 1)
     i=0
-    until sinfo -h -N -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; do
+    until [ "$(sinfo -h -N -o '%N %T' 2>/dev/null | grep -Ec ' (idle|mixed|allocated)$')" -ge "$want" ]; do
         i=$((i + 1))
         if [ $i -gt 300 ]; then
-            echo "the Slurm node did not come up; logs:" >&2
-            tail -n 30 "$dir/slurmctld.log" "$dir/slurmd.log" >&2 || true
+            echo "the Slurm nodes did not come up ($want expected); sinfo says:" >&2
+            sinfo -N >&2 || true
+            tail -n 30 "$dir"/slurmctld.log "$dir"/slurmd*.log >&2 || true
             exit 1
         fi
         sleep 0.1
     done
+}
+
+# Two network namespaces, each with an address on a bridge whose host side carries slurmctld's
+# address; names and subnet come from the port, so two clusters on one machine do not collide.
+# Prints nothing and returns 1 when the machine does not allow it (no CAP_NET_ADMIN, no veth).
+make_namespaces() {
+    tag=$1; net=$2
+    ip link add "bkbr$tag" type bridge 2>/dev/null || return 1
+    echo "link bkbr$tag" >>"$dir/netns"
+    ip addr add "$net.1/24" dev "bkbr$tag" && ip link set "bkbr$tag" up || return 1
+    for index in 1 2; do
+        ns="bk$tag-n$index"
+        ip netns add "$ns" || return 1
+        echo "netns $ns" >>"$dir/netns"
+        ip link add "bkv$tag$index" type veth peer name "bkp$tag$index" || return 1
+        echo "link bkv$tag$index" >>"$dir/netns"
+        ip link set "bkv$tag$index" master "bkbr$tag" && ip link set "bkv$tag$index" up || return 1
+        ip link set "bkp$tag$index" netns "$ns" || return 1
+        ip -n "$ns" addr add "$net.$((index + 1))/24" dev "bkp$tag$index" || return 1
+        ip -n "$ns" link set "bkp$tag$index" up && ip -n "$ns" link set lo up || return 1
+    done
+    return 0
+}
+
+remove_namespaces() {
+    [ -f "$dir/netns" ] || return 0
+    while read -r kind name; do
+        case $kind in
+        netns) ip netns del "$name" 2>/dev/null || true ;;
+        link) ip link del "$name" 2>/dev/null || true ;;
+        esac
+    done <"$dir/netns"
+    rm -f "$dir/netns"
 }
 
 case $command in
@@ -51,9 +91,21 @@ start)
         sleep 0.1
     done
     port=${SLURM_TEST_PORT:-$((20000 + $$ % 20000))}
+    net="10.231.$((port % 250))"
+    ctld_addr=127.0.0.1
+    rm -f "$dir/wide"
+    echo 1 >"$dir/nodecount"
+    if [ "${BOOKEND_SLURM_ONE_HOST:-0}" != 1 ] && command -v ip >/dev/null && make_namespaces "$port" "$net"; then
+        ctld_addr=$net.1
+        printf 'n1 n2\n' >"$dir/wide"
+        echo 3 >"$dir/nodecount"
+    else
+        remove_namespaces
+        echo "cluster.sh: no network namespaces here; one node only" >&2
+    fi
     cat >"$conf" <<CONF
 ClusterName=bookendtest
-SlurmctldHost=localhost(127.0.0.1)
+SlurmctldHost=localhost($ctld_addr)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 AuthType=auth/munge
@@ -62,9 +114,9 @@ CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+SlurmdSpoolDir=$dir/spool/%n
 SlurmctldPidFile=$dir/slurmctld.daemonpid
-SlurmdPidFile=$dir/slurmd.daemonpid
+SlurmdPidFile=$dir/slurmd-%n.daemonpid
 ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -77,12 +129,34 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
 MpiDefault=none
+# Messages to several nodes go straight from slurmctld, not relayed by one slurmd to another.
+TreeWidth=65533
+CONF
+    # The namespaced nodes come first: while `localhost` is the only node Slurm has read, Slurm
+    # takes every other name it looks up for it, and n1 would clash with it.
+    if [ -f "$dir/wide" ]; then
+        cat >>"$conf" <<CONF
+NodeName=n1 NodeAddr=$net.2 CPUs=2 State=UNKNOWN
+NodeName=n2 NodeAddr=$net.3 CPUs=2 State=UNKNOWN
+PartitionName=wide Nodes=n1,n2 MaxTime=INFINITE State=UP
+CONF
+    fi
+    cat >>"$conf" <<CONF
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
+    mkdir -p "$dir/spool/localhost" "$dir/spool/n1" "$dir/spool/n2"
     start_ctld
-    slurmd -D -f "$conf" >"$dir/slurmd.log" 2>&1 &
+    slurmd -D -N localhost -f "$conf" >"$dir/slurmd.log" 2>&1 &
     echo $! >"$dir/slurmd.pid"
+    if [ -f "$dir/wide" ]; then
+        for index in 1 2; do
+            # nsenter enters only the network namespace (`ip netns exec` would also remount /sys,
+            # hiding the cgroup file system slurmd reads) and execs slurmd: $! is slurmd's own pid.
+            nsenter --net="/run/netns/bk$port-n$index" slurmd -D -N "n$index" -f "$conf" >"$dir/slurmd-n$index.log" 2>&1 &
+            echo $! >"$dir/slurmd-n$index.pid"
+        done
+    fi
     wait_idle
     echo "export SLURM_CONF=$conf"
     ;;
@@ -109,12 +183,12 @@ stop)
             while [ -n "$(squeue -h -o %i 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
         fi
     fi
-    for name in slurmctld slurmd munged; do
+    for name in slurmctld slurmd slurmd-n1 slurmd-n2 munged; do
         if [ -f "$dir/$name.pid" ]; then
             kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
         fi
     done
-    for name in slurmctld slurmd munged; do
+    for name in slurmctld slurmd slurmd-n1 slurmd-n2 munged; do
         if [ -f "$dir/$name.pid" ]; then
             pid=$(cat "$dir/$name.pid"); i=0
             while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -143,6 +217,7 @@ stop)
         victims="$victims $frontier"
     done
     for pid in $victims; do kill -9 "$pid" 2>/dev/null || true; done
+    remove_namespaces
     ;;
 *)
     echo "usage: cluster.sh start|stop|restart-ctld|kill-ctld|start-ctld DIR" >&2; exit 2 ;;

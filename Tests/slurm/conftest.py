@@ -35,6 +35,16 @@ class Cluster:
         except FileNotFoundError:
             return False
 
+    @property
+    def wide_nodes(self):
+        """The Slurm nodes of partition `wide`, each a slurmd in a network namespace of its own; empty
+        when this machine could not make the namespaces (cluster.sh then starts `localhost` only)."""
+        try:
+            with open(os.path.join(self.directory, "wide")) as handle:
+                return handle.read().split()
+        except FileNotFoundError:
+            return []
+
     def allocations(self):
         """{job id: (state, name)} of every job slurmctld knows."""
         out = self.run("squeue", "--noheader", "--states=all", "--format=%i|%T|%j").stdout

@@ -347,8 +347,69 @@ def test_doctor_checks_slurm_when_the_directory_holds_slurm_nodes(cluster, daemo
     assert checks["slurm"]["status"] == "OK", checks["slurm"]
     partitions = cluster.run("sinfo", "--noheader", "--format=%P").stdout.split()
     assert partitions and all(partition in checks["slurm"]["detail"] for partition in partitions)
-    # A slurm.conf that does not exist: FAIL with Slurm's own message, and doctor exits 1.
+    # A slurm.conf that does not exist: FAIL at once, naming it, and doctor exits 1.
     code, checks = doctor(dict(os.environ, SLURM_CONF="/nonexistent/slurm.conf"))
     assert code == 1
+    assert checks["slurm"]["status"] == "FAIL" and "/nonexistent/slurm.conf" in checks["slurm"]["detail"], checks["slurm"]
+    # A slurm.conf whose slurmctld does not answer (nothing listens on its port): FAIL with
+    # Slurm's own message, and the fix.
+    dead = os.path.join(cluster.directory, "dead-port.conf")
+    with open(cluster.conf) as source, open(dead, "w") as target:
+        target.write("".join("SlurmctldPort=9\n" if line.startswith("SlurmctldPort=") else line for line in source))
+    code, checks = doctor(dict(os.environ, SLURM_CONF=dead))
+    assert code == 1
     assert checks["slurm"]["status"] == "FAIL" and "sinfo" in checks["slurm"]["detail"], checks["slurm"]
-    assert "SLURM_CONF" in checks["slurm"]["fix"]
+    assert "slurm controller" in checks["slurm"]["detail"].lower()
+    assert "slurmctld" in checks["slurm"]["fix"]
+
+
+def test_a_pool_spans_two_slurm_hosts_each_prepared_and_released_once(cluster, daemon_factory):
+    """Two Slurm nodes that are two hosts as far as the network goes (a slurmd each, in network
+    namespaces of their own): one allocation on each, and preparation and release once on each."""
+    if not cluster.wide_nodes:
+        pytest.skip("this machine cannot make network namespaces, so the cluster has one Slurm node")
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    # 2 slots per node: each allocation holds 2 CPUs, all a wide node has, so the two land apart.
+    client.create_pool(models.BatchPoolCreateOptions(
+        id=POOL, vm_size="standard_d1_v2", target_dedicated_nodes=2, task_slots_per_node=2,
+        metadata=[models.BatchMetadataItem(name="bookend.slurm.partition", value="wide")]))
+    wait_until(lambda: [n.state for n in client.list_nodes(POOL)] == [models.BatchNodeState.IDLE] * 2, what="nodes idle")
+    hosts = {node.id: node.ip_address for node in client.list_nodes(POOL)}
+    assert sorted(hosts.values()) == sorted(cluster.wide_nodes), hosts
+
+    here = os.readlink("/proc/self/ns/net")
+    where = "echo \"$SLURMD_NODENAME $(readlink /proc/self/ns/net)\""
+    client.create_job(models.BatchJobCreateOptions(
+        id=JOB, pool_info=models.BatchPoolInfo(pool_id=POOL),
+        job_preparation_task=models.BatchJobPreparationTask(command_line="/bin/sh -c '%s > \"%s\"'" % (where, SHARED)),
+        job_release_task=models.BatchJobReleaseTask(command_line="/bin/sh -c 'cat \"%s\"; %s'" % (SHARED, where))))
+    add_tasks(client, [("task%02d" % index, "/bin/sh -c '%s'" % where) for index in range(12)])
+    wait_until(lambda: all_completed(client), what="all tasks completed")
+
+    networks = {}
+    for task in client.list_tasks(JOB):
+        assert task.execution_info.exit_code == 0
+        host, network = b"".join(client.download_task_file(JOB, task.id, "stdout.txt")).decode().split()
+        # The command ran on the Slurm host of the node Bookend records for it, in that host's network.
+        assert host == hosts[task.node_info.node_id]
+        assert network != here
+        networks.setdefault(host, set()).add(network)
+    # Spread (the default) puts tasks on both nodes; each host has one network, not the other's.
+    assert sorted(networks) == sorted(cluster.wide_nodes)
+    assert all(len(seen) == 1 for seen in networks.values())
+    assert networks[cluster.wide_nodes[0]] != networks[cluster.wide_nodes[1]]
+
+    terminate = models._models.BatchJobTerminateOptions(termination_reason="Wide")  # pylint: disable=protected-access
+    client.begin_terminate_job(JOB, terminate, polling_interval=1).result()
+    wait_until(lambda: client.get_job(JOB).state == models.BatchJobState.COMPLETED, what="job completed")
+    statuses = list(client.list_job_preparation_and_release_task_status(JOB))
+    # Every node that ran a task was prepared once and released once, on its own host.
+    ran_on = {task.node_info.node_id for task in client.list_tasks(JOB)}
+    assert ran_on == set(hosts) and {status.node_id for status in statuses} == ran_on
+    for status in statuses:
+        assert status.job_preparation_task_execution_info.exit_code == 0
+        assert status.job_release_task_execution_info.exit_code == 0
+    for kind in ("preparation", "release"):
+        rows = daemon.sql("SELECT node_pk, count(*) AS runs FROM execution WHERE kind = '%s' GROUP BY node_pk" % kind)
+        assert len(rows) == len(ran_on) and all(row["runs"] == 1 for row in rows)

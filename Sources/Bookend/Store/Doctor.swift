@@ -126,6 +126,11 @@ public enum Doctor {
         case .success(let found):
             commands = found
         }
+        // Slurm's own commands spend a minute on DNS look-ups before they say a named file is missing.
+        if let conf = environment["SLURM_CONF"], !FileManager.default.fileExists(atPath: conf) {
+            return Check("slurm", .fail, "SLURM_CONF names \(conf), which does not exist",
+                fix: "point SLURM_CONF at the cluster's slurm.conf")
+        }
         let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         let candidates: [String] = path.split(separator: ":").map { String($0) + "/sinfo" }
         guard let sinfo = candidates.first(where: { access($0, X_OK) == 0 }) else {
