@@ -424,3 +424,10 @@ public enum BatchNodeDisableSchedulingOption: WireEnum {
         }
     }
 }
+
+// The enums of a task's user identity and exit options were strings in the library's API before they
+// became the wire's; literals keep code written against it (`ExitOptions(jobAction: "terminate")`) compiling.
+extension AutoUserScope: ExpressibleByStringLiteral {}
+extension ElevationLevel: ExpressibleByStringLiteral {}
+extension BatchJobAction: ExpressibleByStringLiteral {}
+extension DependencyAction: ExpressibleByStringLiteral {}

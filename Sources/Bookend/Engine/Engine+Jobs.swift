@@ -82,7 +82,7 @@ extension Engine {
                     resourceFiles: jm.resourceFiles, constraints: jm.constraints, requiredSlots: jm.requiredSlots,
                     userIdentity: jm.userIdentity)
                 task.displayName = jm.displayName
-                task.outputFiles = jm.outputFiles
+                task.outputFiles = jm.outputFiles.map(JSONValue.array)
                 _ = try insertTask(db, jobPK: pk, jobID: spec.id, spec: task, jobRow: nil, isJobManager: true,
                     killJobOnCompletion: jm.killJobOnCompletion ?? true, now: now)
             }
