@@ -45,7 +45,7 @@ struct JobController: Sendable {
     }
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
-        try await write(request, id).run(200) { _ in try await engine.updateJob(id: id, JobUpdate(try request.decode(BatchJobUpdateOptions.self))) }
+        try await write(request, id).run(200) { _ in try await engine.updateJob(id: id, try request.decode(JobUpdate.self)) }
     }
 
     func replace(_ request: APIRequest, _ id: String) async throws -> Reply {

@@ -55,7 +55,7 @@ struct PoolController: Sendable {
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(200) { _ in
-            _ = try await engine.updatePool(id: id, PoolUpdate(request.decode(BatchPoolUpdateOptions.self)))
+            _ = try await engine.updatePool(id: id, request.decode(PoolUpdate.self))
         }
     }
 

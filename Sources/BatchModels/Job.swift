@@ -404,13 +404,14 @@ public struct BatchJobUpdateOptions: Codable, Sendable, Hashable {
     public var onAllTasksComplete: OnAllBatchTasksComplete?
     public var metadata: [MetadataItem]?
 
+    // This order (the first four as the library's `JobUpdate` had them) keeps its callers compiling.
     public init(
         priority: Int? = nil,
-        allowTaskPreemption: Bool? = nil,
         maxParallelTasks: Int? = nil,
-        constraints: BatchJobConstraints? = nil,
-        poolInfo: BatchPoolInfo? = nil,
         onAllTasksComplete: OnAllBatchTasksComplete? = nil,
+        constraints: BatchJobConstraints? = nil,
+        allowTaskPreemption: Bool? = nil,
+        poolInfo: BatchPoolInfo? = nil,
         metadata: [MetadataItem]? = nil
     ) {
         self.priority = priority

@@ -173,6 +173,13 @@ import Testing
             #expect(identity?["elevationLevel"] as? String == "nonadmin")
             let conditions = (task.json["exitConditions"] as? [String: Any])?["default"] as? [String: Any]
             #expect(conditions?["jobAction"] as? String == "disable")
+            // A job's PATCH body is the wire's model too.
+            let patch = try await api.send(.patch, "/jobs/j", body: #"{"onAllTasksComplete":"Sometimes"}"#)
+            #expect(patch.status == 400, "\(patch.text)")
+            #expect(patch.values["PropertyName"] == "onAllTasksComplete", "\(patch.text)")
+            #expect(patch.values["PropertyValue"] == "Sometimes", "\(patch.text)")
+            #expect(try await api.send(.patch, "/jobs/j", body: #"{"onAllTasksComplete":"TerminateJob"}"#).status == 200)
+            #expect(try await api.send(.get, "/jobs/j").json["onAllTasksComplete"] as? String == "terminatejob")
         }
     }
 

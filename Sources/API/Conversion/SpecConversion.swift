@@ -3,7 +3,8 @@ import Bookend
 
 // Request bodies → the engine's create and update shapes. Controllers decode a body into its
 // BatchModels type once (the decoder checks every property's type, naming it), and these are the
-// only place a wire body becomes an engine value. The engine validates values (ids, ranges, enum
+// only place a wire body becomes an engine value. PATCH bodies need none: the engine's `PoolUpdate`
+// and `JobUpdate` are the wire's `BatchPoolUpdateOptions` and `BatchJobUpdateOptions`. The engine validates values (ids, ranges, enum
 // values it does not know) the same way for the daemon and for a program embedding the library.
 
 extension PoolSpec {
@@ -28,12 +29,6 @@ extension PoolSpec {
     }
 }
 
-extension PoolUpdate {
-    init(_ options: BatchPoolUpdateOptions) {
-        self.init(startTask: options.startTask, metadata: options.metadata)
-    }
-}
-
 extension JobSpec {
     init(_ options: BatchJobCreateOptions) {
         self.init(id: options.id, poolID: "", jobPreparationTask: options.jobPreparationTask, jobReleaseTask: options.jobReleaseTask,
@@ -53,19 +48,11 @@ extension JobSpec {
 }
 
 extension JobUpdate {
-    /// PATCH: only what was sent changes.
-    init(_ options: BatchJobUpdateOptions) {
-        self.init(priority: options.priority, maxParallelTasks: options.maxParallelTasks,
-            onAllTasksComplete: options.onAllTasksComplete?.rawValue, constraints: options.constraints)
-        allowTaskPreemption = options.allowTaskPreemption
-        poolInfo = options.poolInfo
-        metadata = options.metadata
-    }
-
     /// PUT: what was not sent returns to its default; the pool changes only if another is named.
+    /// (PATCH decodes a `JobUpdate`, the wire's `BatchJobUpdateOptions`, directly.)
     init(_ options: BatchJobReplaceOptions, current: Job) {
         self.init(priority: options.priority ?? 0, maxParallelTasks: options.maxParallelTasks ?? -1,
-            onAllTasksComplete: options.onAllTasksComplete?.rawValue ?? "noaction", constraints: options.constraints ?? JobConstraints())
+            onAllTasksComplete: options.onAllTasksComplete ?? .noAction, constraints: options.constraints ?? JobConstraints())
         allowTaskPreemption = options.allowTaskPreemption ?? false
         metadata = options.metadata ?? []
         if options.poolInfo.poolId?.lowercased() != current.poolInfo.poolId?.lowercased() || options.poolInfo.autoPoolSpecification != nil {
