@@ -135,6 +135,11 @@ import Testing
                 #expect(reply.code == "InvalidPropertyValue", "\(body): \(reply.text)")
                 #expect(reply.values["PropertyName"] == property, "\(body): \(reply.text)")
             }
+            // The message says which JSON type was expected, as for any other property.
+            let object = try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t","commandLine":"x","containerSettings":"c"}"#)
+            #expect(object.text.contains("The value provided for containerSettings is invalid: must be of type object"), "\(object.text)")
+            let array = try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t","commandLine":"x","outputFiles":{}}"#)
+            #expect(array.text.contains("The value provided for outputFiles is invalid: must be of type array"), "\(array.text)")
             let tasks = (try await api.send(.get, "/jobs/j/tasks").json["value"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
             #expect(tasks == ["t0"])
             #expect((try await api.send(.get, "/jobs").json["value"] as? [Any])?.count == 1)

@@ -31,8 +31,9 @@ extension PoolSpec {
 
 extension JobSpec {
     init(_ options: BatchJobCreateOptions) {
-        self.init(id: options.id, poolID: "", jobPreparationTask: options.jobPreparationTask, jobReleaseTask: options.jobReleaseTask,
-            priority: options.priority, onAllTasksComplete: options.onAllTasksComplete?.rawValue)
+        self.init(id: options.id, poolID: options.poolInfo.poolId ?? "", jobPreparationTask: options.jobPreparationTask,
+            jobReleaseTask: options.jobReleaseTask, priority: options.priority, onAllTasksComplete: options.onAllTasksComplete?.rawValue)
+        // As sent: the engine refuses a missing poolId and an auto pool, naming them.
         poolInfo = options.poolInfo
         displayName = options.displayName
         usesTaskDependencies = options.usesTaskDependencies
