@@ -71,22 +71,6 @@ enum APIErrors {
         }
     }
 
-    /// A property Bookend keeps but does not interpret must still have its wire type (an object,
-    /// an array): a client sending it wrongly should hear so here, not from Azure later.
-    static func expect(_ value: JSONValue?, _ kind: JSONKind, _ name: String) throws {
-        guard let value else { return }
-        switch (value, kind) {
-        case (.null, _), (.object, .object), (.array, .array): return
-        case (.bool, _), (.number, _), (.string, _), (.object, .array), (.array, .object):
-            throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for \(name) is invalid: must be of type \(kind.rawValue)",
-                details: [.init(key: "PropertyName", value: name)])
-        }
-    }
-
-    enum JSONKind: String {
-        case object, array
-    }
-
     /// Properties whose wire type is an integer (Int on the request shapes).
     static let integerProperties: Set<String> = [
         "targetDedicatedNodes", "targetLowPriorityNodes", "taskSlotsPerNode", "requiredSlots", "priority",

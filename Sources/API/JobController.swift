@@ -8,17 +8,6 @@ import Hummingbird
 struct JobController: Sendable {
     let engine: Engine
 
-    /// PUT body: omitted fields return to their defaults.
-    struct ReplaceBody: Decodable {
-        var poolInfo: PoolInfo
-        var priority: Int?
-        var maxParallelTasks: Int?
-        var allowTaskPreemption: Bool?
-        var constraints: JobConstraints?
-        var metadata: [MetadataItem]?
-        var onAllTasksComplete: String?
-    }
-
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/jobs", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
         routes.on("/jobs/:jobID", [
@@ -39,13 +28,7 @@ struct JobController: Sendable {
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
-        let spec = try request.decode(JobSpec.self)
-        try APIErrors.expect(spec.networkConfiguration, .object, "networkConfiguration")
-        try APIErrors.expect(spec.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
-        try APIErrors.expect(spec.jobManagerTask?.outputFiles, .array, "jobManagerTask.outputFiles")
-        try APIErrors.expect(spec.jobPreparationTask?.containerSettings, .object, "jobPreparationTask.containerSettings")
-        try APIErrors.expect(spec.jobReleaseTask?.containerSettings, .object, "jobReleaseTask.containerSettings")
-        let job = try await engine.createJob(spec)
+        let job = try await engine.createJob(JobSpec(try request.decode(BatchJobCreateOptions.self)))
         let url = Wire.jobURL(request.baseURL, job.id)
         return Render.mutation(201, dataServiceID: url, eTag: job.eTag, lastModified: job.lastModified, location: url)
     }
@@ -67,17 +50,7 @@ struct JobController: Sendable {
 
     func replace(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(200) { job in
-            let body = try request.decode(ReplaceBody.self)
-            try APIErrors.expect(body.poolInfo.autoPoolSpecification, .object, "poolInfo.autoPoolSpecification")
-            var update = JobUpdate(
-                priority: body.priority ?? 0, maxParallelTasks: body.maxParallelTasks ?? -1,
-                onAllTasksComplete: body.onAllTasksComplete ?? "noaction", constraints: body.constraints ?? JobConstraints())
-            update.allowTaskPreemption = body.allowTaskPreemption ?? false
-            update.metadata = body.metadata ?? []
-            if body.poolInfo.poolId?.lowercased() != job.poolInfo.poolId?.lowercased() || body.poolInfo.autoPoolSpecification != nil {
-                update.poolInfo = body.poolInfo
-            }
-            try await engine.updateJob(id: id, update)
+            try await engine.updateJob(id: id, JobUpdate(try request.decode(BatchJobReplaceOptions.self), current: job))
         }
     }
 

@@ -34,9 +34,7 @@ struct PoolController: Sendable {
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
-        let spec = try request.decode(PoolSpec.self)
-        try APIErrors.expect(spec.startTask?.containerSettings, .object, "startTask.containerSettings")
-        let pool = try await engine.createPool(spec)
+        let pool = try await engine.createPool(try PoolSpec(request.decode(BatchPoolCreateOptions.self)))
         let url = Wire.poolURL(request.baseURL, pool.id)
         return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)
     }
@@ -57,7 +55,7 @@ struct PoolController: Sendable {
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(200) { _ in
-            _ = try await engine.updatePool(id: id, try request.decode(PoolUpdate.self))
+            _ = try await engine.updatePool(id: id, request.decode(PoolUpdate.self))
         }
     }
 

@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 import HTTPTypes
@@ -6,9 +7,6 @@ import Hummingbird
 /// `/jobs/{id}/tasks…` and `/jobs/{id}/addtaskcollection`.
 struct TaskController: Sendable {
     let engine: Engine
-
-    struct CollectionBody: Decodable { var value: [TaskSpec] }
-    struct ReplaceBody: Decodable { var constraints: TaskConstraints? }
 
     func addRoutes(to routes: BatchRoutes) {
         routes.on("/jobs/:jobID/tasks", [(.get, { try await list($0, $1.id("jobID")) }), (.post, { try await add($0, $1.id("jobID")) })])
@@ -34,7 +32,7 @@ struct TaskController: Sendable {
     }
 
     func add(_ request: APIRequest, _ jobID: String) async throws -> Reply {
-        let spec = try request.decode(TaskSpec.self)
+        let spec = TaskSpec(try request.decode(BatchTaskCreateOptions.self))
         try TaskController.reject(spec)
         let job = try engine.job(id: jobID)
         let task = try await engine.addTask(jobID: jobID, spec)
@@ -42,12 +40,8 @@ struct TaskController: Sendable {
         return Render.mutation(201, dataServiceID: url, eTag: task.eTag, lastModified: task.lastModified, location: url)
     }
 
-    /// What the library stores but the daemon must refuse (§2.8), and kept properties of the wrong type.
+    /// What the library stores but the daemon must refuse (§2.8).
     static func reject(_ spec: TaskSpec) throws {
-        try APIErrors.expect(spec.containerSettings, .object, "containerSettings")
-        try APIErrors.expect(spec.outputFiles, .array, "outputFiles")
-        try APIErrors.expect(spec.applicationPackageReferences, .array, "applicationPackageReferences")
-        try APIErrors.expect(spec.multiInstanceSettings, .object, "multiInstanceSettings")
         if spec.multiInstanceSettings != nil {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for multiInstanceSettings is invalid: multi-instance tasks are not supported by Bookend",
                 details: [.init(key: "PropertyName", value: "multiInstanceSettings")])
@@ -55,7 +49,7 @@ struct TaskController: Sendable {
     }
 
     func addCollection(_ request: APIRequest, _ jobID: String) async throws -> Reply {
-        let body = try request.decode(CollectionBody.self)
+        let body = try request.decode(BatchTaskGroup.self)
         guard !body.value.isEmpty else {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
                 details: [.init(key: "PropertyName", value: "value")])
@@ -63,7 +57,8 @@ struct TaskController: Sendable {
         let job = try engine.job(id: jobID)
         var rejected: [Int: BookendError] = [:]
         var accepted: [TaskSpec] = []
-        for (index, spec) in body.value.enumerated() {
+        for (index, options) in body.value.enumerated() {
+            let spec = TaskSpec(options)
             do { try TaskController.reject(spec); accepted.append(spec) } catch let error as BookendError { rejected[index] = error }
         }
         let stored = try await engine.addTasks(jobID: jobID, accepted)
@@ -88,7 +83,7 @@ struct TaskController: Sendable {
 
     func replace(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         try await write(request, jobID, taskID).run(200) { _ in
-            let body = try request.decodeOptional(ReplaceBody.self)
+            let body = try request.decodeOptional(BatchTaskUpdateOptions.self)
             try await engine.updateTask(jobID: jobID, taskID: taskID, constraints: body?.constraints)
         }
     }

@@ -6,59 +6,14 @@ enum Wire {
     static let jsonContentType = "application/json;odata=minimalmetadata"
 
     /// Serializes by hand: JSONEncoder's generic path dominated a 1000-task list page (make bench).
+    /// The bytes are `JSONBytesEncoder`'s for stored JSON (sorted keys, whole numbers as integers),
+    /// so a value reads the same whichever of the two wrote it.
     static func encode(_ value: JSONValue) -> Data {
         var out: [UInt8] = []
         out.reserveCapacity(4096)
-        write(value, into: &out)
-        return Data(out)
-    }
-
-    private static func write(_ value: JSONValue, into out: inout [UInt8]) {
-        switch value {
-        case .null: out += Array("null".utf8)
-        case .bool(let flag): out += Array((flag ? "true" : "false").utf8)
-        case .number(let number):
-            // Integers as integers (counts, exit codes); anything else as Swift prints a Double.
-            let text = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
-            out += Array(text.utf8)
-        case .string(let text): writeString(text, into: &out)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            // Sorted keys: the same object always serializes to the same bytes.
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(members[key]!, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func writeString(_ text: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20:
-                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        let writer = JSONBytesEncoder.Writer(bytes: out, select: nil)
+        writer.writeOpaque(value)
+        return Data(writer.bytes)
     }
 
     /// The entity as a JSON object (absent optionals omitted, as the Codable shapes do).

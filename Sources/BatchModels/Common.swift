@@ -41,7 +41,7 @@ public struct ResourceFile: Codable, Sendable, Hashable {
     public var blobPrefix: String?
     public var filePath: String?
     public var fileMode: String?
-    public var identityReference: OpaqueJSON?
+    public var identityReference: OpaqueJSONObject?
 
     public init(
         httpUrl: String? = nil,
@@ -50,7 +50,7 @@ public struct ResourceFile: Codable, Sendable, Hashable {
         blobPrefix: String? = nil,
         filePath: String? = nil,
         fileMode: String? = nil,
-        identityReference: OpaqueJSON? = nil
+        identityReference: OpaqueJSONObject? = nil
     ) {
         self.httpUrl = httpUrl
         self.storageContainerUrl = storageContainerUrl

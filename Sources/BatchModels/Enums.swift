@@ -424,3 +424,12 @@ public enum BatchNodeDisableSchedulingOption: WireEnum {
         }
     }
 }
+
+// The enums of a task's user identity, its exit options and a job update were strings in the library's
+// API before they became the wire's; literals keep code written against it
+// (`ExitOptions(jobAction: "terminate")`, `JobUpdate(onAllTasksComplete: "terminatejob")`) compiling.
+extension AutoUserScope: ExpressibleByStringLiteral {}
+extension ElevationLevel: ExpressibleByStringLiteral {}
+extension BatchJobAction: ExpressibleByStringLiteral {}
+extension DependencyAction: ExpressibleByStringLiteral {}
+extension OnAllBatchTasksComplete: ExpressibleByStringLiteral {}

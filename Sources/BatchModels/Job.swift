@@ -3,9 +3,9 @@
 /// Where a job's tasks run (`poolInfo`).
 public struct BatchPoolInfo: Codable, Sendable, Hashable {
     public var poolId: String?
-    public var autoPoolSpecification: OpaqueJSON?
+    public var autoPoolSpecification: OpaqueJSONObject?
 
-    public init(poolId: String? = nil, autoPoolSpecification: OpaqueJSON? = nil) {
+    public init(poolId: String? = nil, autoPoolSpecification: OpaqueJSONObject? = nil) {
         self.poolId = poolId
         self.autoPoolSpecification = autoPoolSpecification
     }
@@ -28,32 +28,32 @@ public struct BatchJobManagerTask: Codable, Sendable, Hashable {
     public var displayName: String?
     public var commandLine: String
     public var resourceFiles: [ResourceFile]?
-    public var outputFiles: OpaqueJSON?
+    public var outputFiles: OpaqueJSONArray?
     public var environmentSettings: [EnvironmentSetting]?
     public var constraints: BatchTaskConstraints?
     public var requiredSlots: Int?
     public var killJobOnCompletion: Bool?
     public var userIdentity: UserIdentity?
     public var runExclusive: Bool?
-    public var applicationPackageReferences: OpaqueJSON?
+    public var applicationPackageReferences: OpaqueJSONArray?
     public var allowLowPriorityNode: Bool?
-    public var containerSettings: OpaqueJSON?
+    public var containerSettings: OpaqueJSONObject?
 
     public init(
         id: String,
         displayName: String? = nil,
         commandLine: String,
         resourceFiles: [ResourceFile]? = nil,
-        outputFiles: OpaqueJSON? = nil,
+        outputFiles: OpaqueJSONArray? = nil,
         environmentSettings: [EnvironmentSetting]? = nil,
         constraints: BatchTaskConstraints? = nil,
         requiredSlots: Int? = nil,
         killJobOnCompletion: Bool? = nil,
         userIdentity: UserIdentity? = nil,
         runExclusive: Bool? = nil,
-        applicationPackageReferences: OpaqueJSON? = nil,
+        applicationPackageReferences: OpaqueJSONArray? = nil,
         allowLowPriorityNode: Bool? = nil,
-        containerSettings: OpaqueJSON? = nil
+        containerSettings: OpaqueJSONObject? = nil
     ) {
         self.id = id
         self.displayName = displayName
@@ -76,7 +76,7 @@ public struct BatchJobManagerTask: Codable, Sendable, Hashable {
 public struct BatchJobPreparationTask: Codable, Sendable, Hashable {
     public var id: String?
     public var commandLine: String
-    public var containerSettings: OpaqueJSON?
+    public var containerSettings: OpaqueJSONObject?
     public var resourceFiles: [ResourceFile]?
     public var environmentSettings: [EnvironmentSetting]?
     public var constraints: BatchTaskConstraints?
@@ -87,7 +87,7 @@ public struct BatchJobPreparationTask: Codable, Sendable, Hashable {
     public init(
         id: String? = nil,
         commandLine: String,
-        containerSettings: OpaqueJSON? = nil,
+        containerSettings: OpaqueJSONObject? = nil,
         resourceFiles: [ResourceFile]? = nil,
         environmentSettings: [EnvironmentSetting]? = nil,
         constraints: BatchTaskConstraints? = nil,
@@ -111,7 +111,7 @@ public struct BatchJobPreparationTask: Codable, Sendable, Hashable {
 public struct BatchJobReleaseTask: Codable, Sendable, Hashable {
     public var id: String?
     public var commandLine: String
-    public var containerSettings: OpaqueJSON?
+    public var containerSettings: OpaqueJSONObject?
     public var resourceFiles: [ResourceFile]?
     public var environmentSettings: [EnvironmentSetting]?
     public var maxWallClockTime: String?
@@ -121,7 +121,7 @@ public struct BatchJobReleaseTask: Codable, Sendable, Hashable {
     public init(
         id: String? = nil,
         commandLine: String,
-        containerSettings: OpaqueJSON? = nil,
+        containerSettings: OpaqueJSONObject? = nil,
         resourceFiles: [ResourceFile]? = nil,
         environmentSettings: [EnvironmentSetting]? = nil,
         maxWallClockTime: String? = nil,
@@ -354,7 +354,7 @@ public struct BatchJobCreateOptions: Codable, Sendable, Hashable {
     public var poolInfo: BatchPoolInfo
     public var onAllTasksComplete: OnAllBatchTasksComplete?
     public var onTaskFailure: OnBatchTaskFailure?
-    public var networkConfiguration: OpaqueJSON?
+    public var networkConfiguration: OpaqueJSONObject?
     public var metadata: [MetadataItem]?
 
     public init(
@@ -372,7 +372,7 @@ public struct BatchJobCreateOptions: Codable, Sendable, Hashable {
         poolInfo: BatchPoolInfo,
         onAllTasksComplete: OnAllBatchTasksComplete? = nil,
         onTaskFailure: OnBatchTaskFailure? = nil,
-        networkConfiguration: OpaqueJSON? = nil,
+        networkConfiguration: OpaqueJSONObject? = nil,
         metadata: [MetadataItem]? = nil
     ) {
         self.id = id
@@ -390,6 +390,66 @@ public struct BatchJobCreateOptions: Codable, Sendable, Hashable {
         self.onAllTasksComplete = onAllTasksComplete
         self.onTaskFailure = onTaskFailure
         self.networkConfiguration = networkConfiguration
+        self.metadata = metadata
+    }
+}
+
+/// The body of `PATCH /jobs/{jobId}`: only the properties sent change.
+public struct BatchJobUpdateOptions: Codable, Sendable, Hashable {
+    public var priority: Int?
+    public var allowTaskPreemption: Bool?
+    public var maxParallelTasks: Int?
+    public var constraints: BatchJobConstraints?
+    public var poolInfo: BatchPoolInfo?
+    public var onAllTasksComplete: OnAllBatchTasksComplete?
+    public var metadata: [MetadataItem]?
+
+    // This order (the first four as the library's `JobUpdate` had them) keeps its callers compiling.
+    public init(
+        priority: Int? = nil,
+        maxParallelTasks: Int? = nil,
+        onAllTasksComplete: OnAllBatchTasksComplete? = nil,
+        constraints: BatchJobConstraints? = nil,
+        allowTaskPreemption: Bool? = nil,
+        poolInfo: BatchPoolInfo? = nil,
+        metadata: [MetadataItem]? = nil
+    ) {
+        self.priority = priority
+        self.allowTaskPreemption = allowTaskPreemption
+        self.maxParallelTasks = maxParallelTasks
+        self.constraints = constraints
+        self.poolInfo = poolInfo
+        self.onAllTasksComplete = onAllTasksComplete
+        self.metadata = metadata
+    }
+}
+
+/// The body of `PUT /jobs/{jobId}`: every property Bookend keeps is replaced, and one not sent
+/// returns to its default. `poolInfo` is required.
+public struct BatchJobReplaceOptions: Codable, Sendable, Hashable {
+    public var poolInfo: BatchPoolInfo
+    public var priority: Int?
+    public var allowTaskPreemption: Bool?
+    public var maxParallelTasks: Int?
+    public var constraints: BatchJobConstraints?
+    public var onAllTasksComplete: OnAllBatchTasksComplete?
+    public var metadata: [MetadataItem]?
+
+    public init(
+        poolInfo: BatchPoolInfo,
+        priority: Int? = nil,
+        allowTaskPreemption: Bool? = nil,
+        maxParallelTasks: Int? = nil,
+        constraints: BatchJobConstraints? = nil,
+        onAllTasksComplete: OnAllBatchTasksComplete? = nil,
+        metadata: [MetadataItem]? = nil
+    ) {
+        self.poolInfo = poolInfo
+        self.priority = priority
+        self.allowTaskPreemption = allowTaskPreemption
+        self.maxParallelTasks = maxParallelTasks
+        self.constraints = constraints
+        self.onAllTasksComplete = onAllTasksComplete
         self.metadata = metadata
     }
 }

@@ -34,3 +34,11 @@ public enum OpaqueJSON: Codable, Sendable, Hashable {
         }
     }
 }
+
+/// A property kept verbatim whose wire type is an object (`containerSettings`, `networkConfiguration`,
+/// …). Decoding checks only that it is one, so a client that sends a string or an array there hears
+/// so, naming the property, instead of having it stored.
+public typealias OpaqueJSONObject = [String: OpaqueJSON]
+
+/// A property kept verbatim whose wire type is an array (`outputFiles`, `applicationPackageReferences`).
+public typealias OpaqueJSONArray = [OpaqueJSON]

@@ -8,7 +8,7 @@ public struct BatchStartTask: Codable, Sendable, Hashable {
     public var userIdentity: UserIdentity?
     public var maxTaskRetryCount: Int?
     public var waitForSuccess: Bool?
-    public var containerSettings: OpaqueJSON?
+    public var containerSettings: OpaqueJSONObject?
 
     public init(
         commandLine: String,
@@ -17,7 +17,7 @@ public struct BatchStartTask: Codable, Sendable, Hashable {
         userIdentity: UserIdentity? = nil,
         maxTaskRetryCount: Int? = nil,
         waitForSuccess: Bool? = nil,
-        containerSettings: OpaqueJSON? = nil
+        containerSettings: OpaqueJSONObject? = nil
     ) {
         self.commandLine = commandLine
         self.resourceFiles = resourceFiles
@@ -221,5 +221,16 @@ public struct BatchPoolResizeOptions: Codable, Sendable, Hashable {
         self.targetLowPriorityNodes = targetLowPriorityNodes
         self.resizeTimeout = resizeTimeout
         self.nodeDeallocationOption = nodeDeallocationOption
+    }
+}
+
+/// The body of `PATCH /pools/{poolId}`: only the properties sent change.
+public struct BatchPoolUpdateOptions: Codable, Sendable, Hashable {
+    public var startTask: BatchStartTask?
+    public var metadata: [MetadataItem]?
+
+    public init(startTask: BatchStartTask? = nil, metadata: [MetadataItem]? = nil) {
+        self.startTask = startTask
+        self.metadata = metadata
     }
 }

@@ -193,34 +193,34 @@ public struct BatchTaskCreateOptions: Codable, Sendable, Hashable {
     public var displayName: String?
     public var exitConditions: ExitConditions?
     public var commandLine: String
-    public var containerSettings: OpaqueJSON?
+    public var containerSettings: OpaqueJSONObject?
     public var resourceFiles: [ResourceFile]?
-    public var outputFiles: OpaqueJSON?
+    public var outputFiles: OpaqueJSONArray?
     public var environmentSettings: [EnvironmentSetting]?
     public var affinityInfo: AffinityInfo?
     public var constraints: BatchTaskConstraints?
     public var requiredSlots: Int?
     public var userIdentity: UserIdentity?
-    public var multiInstanceSettings: OpaqueJSON?
+    public var multiInstanceSettings: OpaqueJSONObject?
     public var dependsOn: BatchTaskDependencies?
-    public var applicationPackageReferences: OpaqueJSON?
+    public var applicationPackageReferences: OpaqueJSONArray?
 
     public init(
         id: String,
         displayName: String? = nil,
         exitConditions: ExitConditions? = nil,
         commandLine: String,
-        containerSettings: OpaqueJSON? = nil,
+        containerSettings: OpaqueJSONObject? = nil,
         resourceFiles: [ResourceFile]? = nil,
-        outputFiles: OpaqueJSON? = nil,
+        outputFiles: OpaqueJSONArray? = nil,
         environmentSettings: [EnvironmentSetting]? = nil,
         affinityInfo: AffinityInfo? = nil,
         constraints: BatchTaskConstraints? = nil,
         requiredSlots: Int? = nil,
         userIdentity: UserIdentity? = nil,
-        multiInstanceSettings: OpaqueJSON? = nil,
+        multiInstanceSettings: OpaqueJSONObject? = nil,
         dependsOn: BatchTaskDependencies? = nil,
-        applicationPackageReferences: OpaqueJSON? = nil
+        applicationPackageReferences: OpaqueJSONArray? = nil
     ) {
         self.id = id
         self.displayName = displayName
@@ -237,6 +237,15 @@ public struct BatchTaskCreateOptions: Codable, Sendable, Hashable {
         self.multiInstanceSettings = multiInstanceSettings
         self.dependsOn = dependsOn
         self.applicationPackageReferences = applicationPackageReferences
+    }
+}
+
+/// The body of `PUT /jobs/{jobId}/tasks/{taskId}`: the task's constraints (absent: the defaults).
+public struct BatchTaskUpdateOptions: Codable, Sendable, Hashable {
+    public var constraints: BatchTaskConstraints?
+
+    public init(constraints: BatchTaskConstraints? = nil) {
+        self.constraints = constraints
     }
 }
 

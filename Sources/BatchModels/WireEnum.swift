@@ -32,3 +32,10 @@ extension WireEnum {
     /// False for a value this version does not know.
     public var isKnown: Bool { Self.known.contains(self) }
 }
+
+extension WireEnum {
+    /// For the enums that are also `ExpressibleByStringLiteral`: a literal is read as a wire value.
+    public init(stringLiteral value: String) {
+        self.init(rawValue: value)
+    }
+}

@@ -63,8 +63,10 @@ public enum BatchOperations {
     public static func getJobTaskCounts(_ jobId: String) -> BatchRequest<BatchTaskCountsResult> {
         BatchRequest("GET", "/jobs/\(seg(jobId))/taskcounts", expect: [200])
     }
-    public static func listJobPreparationAndReleaseTaskStatus(_ jobId: String) -> BatchRequest<BatchJobPreparationAndReleaseTaskStatusList> {
-        BatchRequest("GET", "/jobs/\(seg(jobId))/jobpreparationandreleasetaskstatus", expect: [200])
+    public static func listJobPreparationAndReleaseTaskStatus(
+        _ jobId: String, filter: String? = nil
+    ) -> BatchRequest<BatchJobPreparationAndReleaseTaskStatusList> {
+        BatchRequest("GET", "/jobs/\(seg(jobId))/jobpreparationandreleasetaskstatus", query: filterQuery(filter), expect: [200])
     }
 
     // MARK: Tasks

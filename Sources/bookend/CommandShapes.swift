@@ -3,8 +3,10 @@ import BatchModels
 import Client
 import Foundation
 
-// The three shapes of a command that talks to a daemon. A command says what to send and what to
-// print; connecting, error lines and output formats live here once.
+// The shapes of a command that talks to a daemon: send an action and print one line (`ActionCommand`,
+// and `VerbCommand` when the arguments are all it needs), show one entity (`ShowCommand`), list every
+// page (`ListCommand`). A command says what to send and what to print, as a definition of a few lines;
+// connecting, error lines, `--filter` and output formats live here once.
 
 /// Sends one operation and prints one line saying what was done (`deleting pool p`).
 protocol ActionCommand: AsyncParsableCommand {
@@ -32,15 +34,16 @@ extension ActionCommand {
     }
 }
 
-/// An operation that needs nothing but the ids of what it acts on (delete a pool, enable a job,
-/// terminate a task): its subcommand, its request, and the line printed once it is accepted.
+/// An operation whose arguments are all it needs (delete a pool, resize it, terminate a job with a
+/// reason): its subcommand, its request, and the line printed once it is accepted. `Target` holds the
+/// positional ids and the operation's own options.
 struct Verb<Target: ParsableArguments>: Sendable {
     let configuration: CommandConfiguration
-    let request: @Sendable (Target) -> BatchRequest<NoContent>
+    let request: @Sendable (Target) throws -> BatchRequest<NoContent>
     let done: @Sendable (Target) -> String
 
     init(_ name: String, abstract: String, done: @escaping @Sendable (Target) -> String,
-         request: @escaping @Sendable (Target) -> BatchRequest<NoContent>) {
+         request: @escaping @Sendable (Target) throws -> BatchRequest<NoContent>) {
         self.configuration = CommandConfiguration(commandName: name, abstract: abstract)
         self.request = request
         self.done = done
@@ -58,13 +61,16 @@ struct VerbCommand<Definition: VerbDefinition>: ActionCommand {
     @OptionGroup var options: ClientOptions
     @OptionGroup var target: Definition.Target
 
-    func action() -> Action<NoContent> {
+    func action() throws -> Action<NoContent> {
         let target = target
-        return Action(Definition.verb.request(target)) { _ in Definition.verb.done(target) }
+        return Action(try Definition.verb.request(target)) { _ in Definition.verb.done(target) }
     }
 }
 
-/// What a `Verb` acts on: the ids, as positional arguments.
+/// What a `Verb`, a `Listing` or a `Showing` acts on: the ids, as positional arguments (named as the
+/// usage line shows them).
+struct NoIDs: ParsableArguments {}
+
 struct PoolID: ParsableArguments {
     @Argument(help: "The pool id.") var id: String
 }
@@ -78,35 +84,86 @@ struct TaskPath: ParsableArguments {
     @Argument(help: "The task id.") var id: String
 }
 
-/// Gets one entity and prints it as a one-row table or as JSON.
-protocol ShowCommand: AsyncParsableCommand {
-    associatedtype Item: Encodable & Sendable
-    var options: ClientOptions { get }
-    func request() -> BatchRequest<Item>
-    static var columns: [Column<Item>] { get }
+/// The pool whose nodes are listed.
+struct NodesOfPool: ParsableArguments {
+    @Argument(help: "The pool id.") var pool: String
 }
 
-extension ShowCommand {
-    mutating func run() async throws {
-        let request = request()
-        let item = try await options.withClient { try await $0.send(request) }
-        try options.present(item, rows: [item], columns: Self.columns)
+struct NodePath: ParsableArguments {
+    @Argument(help: "The pool id.") var pool: String
+    @Argument(help: "The node id.") var node: String
+}
+
+/// The job whose tasks are listed.
+struct TasksOfJob: ParsableArguments {
+    @Argument(help: "The job id.") var job: String
+}
+
+/// A `show` subcommand: one entity, printed as a one-row table or as JSON.
+struct Showing<Target: ParsableArguments, Item: Encodable & Sendable>: Sendable {
+    let configuration: CommandConfiguration
+    let request: @Sendable (Target) -> BatchRequest<Item>
+    let columns: [Column<Item>]
+
+    init(abstract: String, columns: [Column<Item>], request: @escaping @Sendable (Target) -> BatchRequest<Item>) {
+        self.configuration = CommandConfiguration(commandName: "show", abstract: abstract)
+        self.request = request
+        self.columns = columns
     }
 }
 
-/// Gets every page of a list and prints the items as a table or as a JSON array.
-protocol ListCommand: AsyncParsableCommand {
-    associatedtype Item: Codable & Sendable & Hashable
-    var options: ClientOptions { get }
-    func request() -> BatchRequest<BatchPage<Item>>
-    static var columns: [Column<Item>] { get }
+protocol ShowDefinition {
+    associatedtype Target: ParsableArguments
+    associatedtype Item: Encodable & Sendable
+    static var showing: Showing<Target, Item> { get }
 }
 
-extension ListCommand {
+struct ShowCommand<Definition: ShowDefinition>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { Definition.showing.configuration }
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var target: Definition.Target
+
     mutating func run() async throws {
-        let request = request()
+        let request = Definition.showing.request(target)
+        let item = try await options.withClient { try await $0.send(request) }
+        try options.present(item, rows: [item], columns: Definition.showing.columns)
+    }
+}
+
+/// A `list` subcommand (or another list, such as `job prep-release-status`): every page, printed as a
+/// table or as a JSON array, narrowed by `--filter`.
+struct Listing<Target: ParsableArguments, Item: Codable & Sendable & Hashable>: Sendable {
+    let configuration: CommandConfiguration
+    /// The help of `--filter`, with an example that fits the list.
+    let filterHelp: String
+    let request: @Sendable (Target, _ filter: String?) -> BatchRequest<BatchPage<Item>>
+    let columns: [Column<Item>]
+
+    init(_ name: String = "list", abstract: String, filterExample: String, columns: [Column<Item>],
+         request: @escaping @Sendable (Target, _ filter: String?) -> BatchRequest<BatchPage<Item>>) {
+        self.configuration = CommandConfiguration(commandName: name, abstract: abstract)
+        self.filterHelp = "An OData filter, e.g. \"\(filterExample)\"."
+        self.request = request
+        self.columns = columns
+    }
+}
+
+protocol ListDefinition {
+    associatedtype Target: ParsableArguments
+    associatedtype Item: Codable & Sendable & Hashable
+    static var listing: Listing<Target, Item> { get }
+}
+
+struct ListCommand<Definition: ListDefinition>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { Definition.listing.configuration }
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var target: Definition.Target
+    @Option(help: ArgumentHelp(Definition.listing.filterHelp)) var filter: String?
+
+    mutating func run() async throws {
+        let request = Definition.listing.request(target, filter)
         let items = try await options.withClient { try await $0.list(request) }
-        try options.present(items, rows: items, columns: Self.columns)
+        try options.present(items, rows: items, columns: Definition.listing.columns)
     }
 }
 

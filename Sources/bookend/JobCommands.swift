@@ -6,9 +6,9 @@ import Foundation
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Create, watch and end jobs on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Terminate.self, VerbCommand<Delete>.self, Disable.self, VerbCommand<Enable>.self,
-                      Wait.self, Why.self,
-                      JobPreparationAndReleaseTaskStatus.self, TaskCounts.self])
+        subcommands: [Create.self, ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self,
+                      VerbCommand<Disable>.self, VerbCommand<Enable>.self, Wait.self, Why.self,
+                      ListCommand<JobPreparationAndReleaseTaskStatus>.self, TaskCounts.self])
 
     struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a job, with optional preparation and release tasks.")
@@ -43,38 +43,35 @@ struct JobCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: ListCommand {
-        static let configuration = CommandConfiguration(abstract: "List jobs.")
-        @OptionGroup var options: ClientOptions
-        @Option(help: "An OData filter, e.g. \"state eq 'active'\".") var filter: String?
-        func request() -> BatchRequest<BatchJobList> { BatchOperations.listJobs(filter: filter) }
-        static var columns: [Column<BatchJob>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("PRIORITY") { $0.priority },
-             Column("CREATED") { $0.creationTime }, Column("ENDED") { $0.executionInfo?.endTime },
-             Column("REASON") { $0.executionInfo?.terminateReason }]
+    enum List: ListDefinition {
+        static var listing: Listing<NoIDs, BatchJob> {
+            Listing(abstract: "List jobs.", filterExample: "state eq 'active'", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("PRIORITY") { $0.priority },
+                Column("CREATED") { $0.creationTime }, Column("ENDED") { $0.executionInfo?.endTime },
+                Column("REASON") { $0.executionInfo?.terminateReason }]) { BatchOperations.listJobs(filter: $1) }
         }
     }
 
-    struct Show: ShowCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one job.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func request() -> BatchRequest<BatchJob> { BatchOperations.getJob(id) }
-        static var columns: [Column<BatchJob>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("CREATED") { $0.creationTime },
-             Column("ENDED") { $0.executionInfo?.endTime }, Column("REASON") { $0.executionInfo?.terminateReason },
-             Column("SCHEDULING ERROR") { $0.executionInfo?.schedulingError?.code }]
+    enum Show: ShowDefinition {
+        static var showing: Showing<JobID, BatchJob> {
+            Showing(abstract: "Show one job.", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("POOL") { $0.poolInfo?.poolId }, Column("CREATED") { $0.creationTime },
+                Column("ENDED") { $0.executionInfo?.endTime }, Column("REASON") { $0.executionInfo?.terminateReason },
+                Column("SCHEDULING ERROR") { $0.executionInfo?.schedulingError?.code }]) { BatchOperations.getJob($0.id) }
         }
     }
 
-    struct Terminate: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "End a job: running tasks stop, then release runs on every prepared node.")
-        @OptionGroup var options: ClientOptions
+    /// `job terminate ID --terminate-reason R`.
+    struct Terminating: ParsableArguments {
         @Argument(help: "The job id.") var id: String
         @Option(name: [.customLong("terminate-reason"), .customLong("reason")], help: "The terminate reason to record.")
         var terminateReason: String?
-        func action() throws -> Action<NoContent> {
-            Action(try BatchOperations.terminateJob(id, BatchJobTerminateOptions(terminateReason: terminateReason))) { _ in "terminating job \(id)" }
+    }
+
+    enum Terminate: VerbDefinition {
+        static let verb = Verb<Terminating>("terminate", abstract: "End a job: running tasks stop, then release runs on every prepared node.",
+                                           done: { "terminating job \($0.id)" }) {
+            try BatchOperations.terminateJob($0.id, BatchJobTerminateOptions(terminateReason: $0.terminateReason))
         }
     }
 
@@ -83,14 +80,16 @@ struct JobCommand: AsyncParsableCommand {
                                      done: { "deleting job \($0.id)" }) { BatchOperations.deleteJob($0.id) }
     }
 
-    struct Disable: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a job's tasks from starting.")
-        @OptionGroup var options: ClientOptions
+    /// `job disable ID --disable-tasks requeue`.
+    struct Disabling: ParsableArguments {
         @Argument(help: "The job id.") var id: String
         @Option(name: [.customLong("disable-tasks"), .customLong("tasks")], help: "What happens to running tasks.")
         var disableTasks: DisableBatchJobOption = .requeue
-        func action() throws -> Action<NoContent> {
-            Action(try BatchOperations.disableJob(id, BatchJobDisableOptions(disableTasks: disableTasks))) { _ in "disabling job \(id)" }
+    }
+
+    enum Disable: VerbDefinition {
+        static let verb = Verb<Disabling>("disable", abstract: "Stop a job's tasks from starting.", done: { "disabling job \($0.id)" }) {
+            try BatchOperations.disableJob($0.id, BatchJobDisableOptions(disableTasks: $0.disableTasks))
         }
     }
 
@@ -180,22 +179,19 @@ struct JobCommand: AsyncParsableCommand {
         }
     }
 
-    struct JobPreparationAndReleaseTaskStatus: ListCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "prep-release-status", abstract: "Show, per node, the job's preparation and release tasks.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var id: String
-        func request() -> BatchRequest<BatchJobPreparationAndReleaseTaskStatusList> {
-            BatchOperations.listJobPreparationAndReleaseTaskStatus(id)
-        }
-        static var columns: [Column<BatchJobPreparationAndReleaseTaskStatus>] {
-            [Column("NODE") { $0.nodeId }, Column("PREP") { $0.jobPreparationTaskExecutionInfo?.state },
-             Column("PREP RESULT") { $0.jobPreparationTaskExecutionInfo?.result },
-             Column("PREP EXIT") { $0.jobPreparationTaskExecutionInfo?.exitCode },
-             Column("RETRIES") { $0.jobPreparationTaskExecutionInfo?.retryCount },
-             Column("PREP ENDED") { $0.jobPreparationTaskExecutionInfo?.endTime }, Column("RELEASE") { $0.jobReleaseTaskExecutionInfo?.state },
-             Column("RELEASE EXIT") { $0.jobReleaseTaskExecutionInfo?.exitCode },
-             Column("RELEASE ENDED") { $0.jobReleaseTaskExecutionInfo?.endTime }]
+    enum JobPreparationAndReleaseTaskStatus: ListDefinition {
+        static var listing: Listing<JobID, BatchJobPreparationAndReleaseTaskStatus> {
+            Listing("prep-release-status", abstract: "Show, per node, the job's preparation and release tasks.",
+                    filterExample: "jobPreparationTaskExecutionInfo/state eq 'completed'", columns: [
+                Column("NODE") { $0.nodeId }, Column("PREP") { $0.jobPreparationTaskExecutionInfo?.state },
+                Column("PREP RESULT") { $0.jobPreparationTaskExecutionInfo?.result },
+                Column("PREP EXIT") { $0.jobPreparationTaskExecutionInfo?.exitCode },
+                Column("RETRIES") { $0.jobPreparationTaskExecutionInfo?.retryCount },
+                Column("PREP ENDED") { $0.jobPreparationTaskExecutionInfo?.endTime }, Column("RELEASE") { $0.jobReleaseTaskExecutionInfo?.state },
+                Column("RELEASE EXIT") { $0.jobReleaseTaskExecutionInfo?.exitCode },
+                Column("RELEASE ENDED") { $0.jobReleaseTaskExecutionInfo?.endTime }]) {
+                BatchOperations.listJobPreparationAndReleaseTaskStatus($0.id, filter: $1)
+            }
         }
     }
 

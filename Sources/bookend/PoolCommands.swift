@@ -6,7 +6,7 @@ import Foundation
 struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool", abstract: "Create, list, resize and delete pools on a running daemon.",
-        subcommands: [Create.self, List.self, Show.self, Resize.self, VerbCommand<Delete>.self])
+        subcommands: [Create.self, ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Resize>.self, VerbCommand<Delete>.self])
 
     struct Create: ActionCommand {
         static let configuration = CommandConfiguration(abstract: "Create a pool (local nodes, or Slurm allocations under --node-provider slurm or bookend.nodeProvider metadata).")
@@ -35,39 +35,36 @@ struct PoolCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: ListCommand {
-        static let configuration = CommandConfiguration(abstract: "List pools.")
-        @OptionGroup var options: ClientOptions
-        @Option(help: "An OData filter, e.g. \"state eq 'active'\".") var filter: String?
-        func request() -> BatchRequest<BatchPoolList> { BatchOperations.listPools(filter: filter) }
-        static var columns: [Column<BatchPool>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
-             Column("NODES") { $0.currentDedicatedNodes }, Column("TARGET") { $0.targetDedicatedNodes },
-             Column("SLOTS") { $0.taskSlotsPerNode }]
+    enum List: ListDefinition {
+        static var listing: Listing<NoIDs, BatchPool> {
+            Listing(abstract: "List pools.", filterExample: "state eq 'active'", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
+                Column("NODES") { $0.currentDedicatedNodes }, Column("TARGET") { $0.targetDedicatedNodes },
+                Column("SLOTS") { $0.taskSlotsPerNode }]) { BatchOperations.listPools(filter: $1) }
         }
     }
 
-    struct Show: ShowCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one pool.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The pool id.") var id: String
-        func request() -> BatchRequest<BatchPool> { BatchOperations.getPool(id) }
-        static var columns: [Column<BatchPool>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
-             Column("NODES") { $0.currentDedicatedNodes }, Column("SLOTS") { $0.taskSlotsPerNode }, Column("CREATED") { $0.creationTime }]
+    enum Show: ShowDefinition {
+        static var showing: Showing<PoolID, BatchPool> {
+            Showing(abstract: "Show one pool.", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("ALLOCATION") { $0.allocationState },
+                Column("NODES") { $0.currentDedicatedNodes }, Column("SLOTS") { $0.taskSlotsPerNode }, Column("CREATED") { $0.creationTime }]) {
+                BatchOperations.getPool($0.id)
+            }
         }
     }
 
-    struct Resize: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a pool's node count.")
-        @OptionGroup var options: ClientOptions
+    /// `pool resize ID --target-dedicated-nodes N`.
+    struct Resizing: ParsableArguments {
         @Argument(help: "The pool id.") var id: String
         @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "The new number of nodes.")
         var targetDedicatedNodes: Int
-        func action() throws -> Action<NoContent> {
-            Action(try BatchOperations.resizePool(id, BatchPoolResizeOptions(targetDedicatedNodes: targetDedicatedNodes))) { _ in
-                "resizing pool \(id) to \(targetDedicatedNodes) nodes"
-            }
+    }
+
+    enum Resize: VerbDefinition {
+        static let verb = Verb<Resizing>("resize", abstract: "Change a pool's node count.",
+                                        done: { "resizing pool \($0.id) to \($0.targetDedicatedNodes) nodes" }) {
+            try BatchOperations.resizePool($0.id, BatchPoolResizeOptions(targetDedicatedNodes: $0.targetDedicatedNodes))
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Add, list and control tasks on a running daemon.",
-        subcommands: [Add.self, List.self, Show.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self, VerbCommand<Reactivate>.self,
+        subcommands: [Add.self, ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self, VerbCommand<Reactivate>.self,
                       File.self])
 
     struct Add: AsyncParsableCommand {
@@ -65,30 +65,24 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: ListCommand {
-        static let configuration = CommandConfiguration(abstract: "List a job's tasks.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Option(help: "An OData filter, e.g. \"state eq 'completed'\".") var filter: String?
-        func request() -> BatchRequest<BatchTaskList> { BatchOperations.listTasks(job, filter: filter) }
-        static var columns: [Column<BatchTask>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
-             Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
-             Column("RETRIES") { $0.executionInfo?.retryCount }, Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]
+    enum List: ListDefinition {
+        static var listing: Listing<TasksOfJob, BatchTask> {
+            Listing(abstract: "List a job's tasks.", filterExample: "state eq 'completed'", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
+                Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
+                Column("RETRIES") { $0.executionInfo?.retryCount }, Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]) {
+                BatchOperations.listTasks($0.job, filter: $1)
+            }
         }
     }
 
-    struct Show: ShowCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one task.")
-        @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
-        @Argument(help: "The task id.") var id: String
-        func request() -> BatchRequest<BatchTask> { BatchOperations.getTask(job, id) }
-        static var columns: [Column<BatchTask>] {
-            [Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
-             Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
-             Column("STARTED") { $0.executionInfo?.startTime }, Column("ENDED") { $0.executionInfo?.endTime },
-             Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]
+    enum Show: ShowDefinition {
+        static var showing: Showing<TaskPath, BatchTask> {
+            Showing(abstract: "Show one task.", columns: [
+                Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("NODE") { $0.nodeInfo?.nodeId },
+                Column("EXIT") { $0.executionInfo?.exitCode }, Column("RESULT") { $0.executionInfo?.result },
+                Column("STARTED") { $0.executionInfo?.startTime }, Column("ENDED") { $0.executionInfo?.endTime },
+                Column("FAILURE") { $0.executionInfo?.failureInfo?.code }]) { BatchOperations.getTask($0.job, $0.id) }
         }
     }
 

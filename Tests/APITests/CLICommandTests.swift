@@ -138,6 +138,13 @@ import Testing
             #expect(status.count == 1)
             #expect(status.first?.jobReleaseTaskExecutionInfo?.result == .success)
             #expect(try await ok(server, ["job", "prep-release-status", "cj"]).split(separator: "\n").count == 2)
+            // prep-release-status takes --filter like every other list.
+            let released = try decode([BatchJobPreparationAndReleaseTaskStatus].self, try await ok(server,
+                ["job", "prep-release-status", "cj", "--filter", "jobReleaseTaskExecutionInfo/state eq 'completed'", "--output", "json"]))
+            #expect(released.map(\.nodeId) == status.map(\.nodeId))
+            let running = try decode([BatchJobPreparationAndReleaseTaskStatus].self, try await ok(server,
+                ["job", "prep-release-status", "cj", "--filter", "jobReleaseTaskExecutionInfo/state eq 'running'", "--output", "json"]))
+            #expect(running.isEmpty)
 
             _ = try await ok(server, ["job", "create", "--id", "ck", "--pool", "jp"])
             #expect(try await ok(server, ["job", "terminate", "ck", "--terminate-reason", "stop"]) == "terminating job ck\n")

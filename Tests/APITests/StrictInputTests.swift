@@ -100,6 +100,94 @@ import Testing
         }
     }
 
+    /// Nested properties of create bodies and the bodies of updates: the body is decoded into its wire
+    /// model once, so a wrong type anywhere in it is refused naming its full path, and nothing is stored
+    /// or changed.
+    static let wrongNestedTypes: [(method: HTTPRequest.Method, path: String, body: String, property: String)] = [
+        (.post, "/jobs", #"{"id":"j2","poolInfo":{"poolId":"p"},"jobPreparationTask":{"commandLine":"x","containerSettings":"c"}}"#,
+            "jobPreparationTask.containerSettings"),
+        (.post, "/jobs", #"{"id":"j2","poolInfo":{"poolId":"p"},"jobManagerTask":{"id":"m","commandLine":"x","containerSettings":[]}}"#,
+            "jobManagerTask.containerSettings"),
+        (.post, "/jobs", #"{"id":"j2","poolInfo":{"poolId":"p"},"onTaskFailure":1}"#, "onTaskFailure"),
+        (.post, "/jobs/j/tasks", #"{"id":"t","commandLine":"x","resourceFiles":[{"httpUrl":"http://h/f","filePath":"f","identityReference":"me"}]}"#,
+            "resourceFiles[0].identityReference"),
+        (.post, "/jobs/j/tasks", #"{"id":"t","commandLine":"x","userIdentity":{"autoUser":{"scope":1}}}"#, "userIdentity.autoUser.scope"),
+        (.post, "/jobs/j/tasks", #"{"id":"t","commandLine":"x","exitConditions":{"exitCodes":[{"code":1,"exitOptions":{"jobAction":true}}]}}"#,
+            "exitConditions.exitCodes[0].exitOptions.jobAction"),
+        (.post, "/jobs/j/addtaskcollection", #"{"value":[{"id":"a","commandLine":"x"},{"id":"b","commandLine":"x","multiInstanceSettings":[]}]}"#,
+            "value[1].multiInstanceSettings"),
+        (.patch, "/pools/p", #"{"startTask":{"commandLine":"x","containerSettings":"c"}}"#, "startTask.containerSettings"),
+        (.patch, "/jobs/j", #"{"onAllTasksComplete":3}"#, "onAllTasksComplete"),
+        (.put, "/jobs/j", #"{"poolInfo":{"poolId":"none","autoPoolSpecification":1}}"#, "poolInfo.autoPoolSpecification"),
+        (.put, "/jobs/j/tasks/t0", #"{"constraints":{"maxTaskRetryCount":"many"}}"#, "constraints.maxTaskRetryCount"),
+    ]
+
+    @Test func nestedAndUpdatePropertiesOfTheWrongTypeAreNamed() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"none"}}"#).status == 201)
+            #expect(try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t0","commandLine":"x"}"#).status == 201)
+            let before = [try await api.send(.get, "/pools/p").text, try await api.send(.get, "/jobs/j").text,
+                try await api.send(.get, "/jobs/j/tasks/t0").text]
+            for (method, path, body, property) in StrictInputTests.wrongNestedTypes {
+                let reply = try await api.send(method, path, body: body)
+                #expect(reply.status == 400, "\(method) \(path) \(body): \(reply.text)")
+                #expect(reply.code == "InvalidPropertyValue", "\(body): \(reply.text)")
+                #expect(reply.values["PropertyName"] == property, "\(body): \(reply.text)")
+            }
+            // The message says which JSON type was expected, as for any other property.
+            let object = try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t","commandLine":"x","containerSettings":"c"}"#)
+            #expect(object.text.contains("The value provided for containerSettings is invalid: must be of type object"), "\(object.text)")
+            let array = try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t","commandLine":"x","outputFiles":{}}"#)
+            #expect(array.text.contains("The value provided for outputFiles is invalid: must be of type array"), "\(array.text)")
+            let tasks = (try await api.send(.get, "/jobs/j/tasks").json["value"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(tasks == ["t0"])
+            #expect((try await api.send(.get, "/jobs").json["value"] as? [Any])?.count == 1)
+            let after = [try await api.send(.get, "/pools/p").text, try await api.send(.get, "/jobs/j").text,
+                try await api.send(.get, "/jobs/j/tasks/t0").text]
+            #expect(after == before)
+        }
+    }
+
+    /// A wire enum value this version does not know is refused by validation, naming the property and
+    /// the value as sent.
+    static let unknownEnumValues: [(body: String, property: String, value: String)] = [
+        (#"{"id":"t","commandLine":"x","userIdentity":{"autoUser":{"elevationLevel":"Root"}}}"#, "userIdentity.autoUser.elevationLevel", "Root"),
+        (#"{"id":"t","commandLine":"x","userIdentity":{"autoUser":{"scope":"node"}}}"#, "userIdentity.autoUser.scope", "node"),
+        (#"{"id":"t","commandLine":"x","exitConditions":{"default":{"dependencyAction":"Ignore"}}}"#, "exitConditions.dependencyAction", "Ignore"),
+        (#"{"id":"t","commandLine":"x","exitConditions":{"default":{"jobAction":"explode"}}}"#, "exitConditions.jobAction", "explode"),
+    ]
+
+    @Test func unknownEnumValuesAreRefusedAsSent() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"none"},"onTaskFailure":"performExitOptionsJobAction"}"#).status == 201)
+            for (body, property, value) in StrictInputTests.unknownEnumValues {
+                let reply = try await api.send(.post, "/jobs/j/tasks", body: body)
+                #expect(reply.status == 400, "\(body): \(reply.text)")
+                #expect(reply.code == "InvalidPropertyValue", "\(body): \(reply.text)")
+                #expect(reply.values["PropertyName"] == property, "\(body): \(reply.text)")
+                #expect(reply.values["PropertyValue"] == value, "\(body): \(reply.text)")
+            }
+            // Known values in any case are kept in the wire's lowercase.
+            let kept = try await api.send(.post, "/jobs/j/tasks",
+                body: #"{"id":"t","commandLine":"x","userIdentity":{"autoUser":{"scope":"Task","elevationLevel":"NonAdmin"}},"exitConditions":{"default":{"jobAction":"Disable"}}}"#)
+            #expect(kept.status == 201, "\(kept.text)")
+            let task = try await api.send(.get, "/jobs/j/tasks/t")
+            let identity = (task.json["userIdentity"] as? [String: Any])?["autoUser"] as? [String: Any]
+            #expect(identity?["scope"] as? String == "task")
+            #expect(identity?["elevationLevel"] as? String == "nonadmin")
+            let conditions = (task.json["exitConditions"] as? [String: Any])?["default"] as? [String: Any]
+            #expect(conditions?["jobAction"] as? String == "disable")
+            // A job's PATCH body is the wire's model too.
+            let patch = try await api.send(.patch, "/jobs/j", body: #"{"onAllTasksComplete":"Sometimes"}"#)
+            #expect(patch.status == 400, "\(patch.text)")
+            #expect(patch.values["PropertyName"] == "onAllTasksComplete", "\(patch.text)")
+            #expect(patch.values["PropertyValue"] == "Sometimes", "\(patch.text)")
+            #expect(try await api.send(.patch, "/jobs/j", body: #"{"onAllTasksComplete":"TerminateJob"}"#).status == 200)
+            #expect(try await api.send(.get, "/jobs/j").json["onAllTasksComplete"] as? String == "terminatejob")
+        }
+    }
+
     static let refusedFilters: [(list: String, filter: String)] = [
         ("/jobs", "state gt 'active'"),
         ("/jobs", "state eq 'sleeping'"),

@@ -16,7 +16,7 @@ import Testing
             echo $$ > \(effects)/victim.tmp && mv \(effects)/victim.tmp \(effects)/victim.pid
             i=0; while [ ! -e \(effects)/done ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
             """), environmentSettings: [EnvironmentSetting(name: "SECRET", value: "secret-in-environ")],
-            userIdentity: scope.map { UserIdentity(autoUser: .init(scope: $0, elevationLevel: "nonadmin")) })
+            userIdentity: scope.map { UserIdentity(autoUser: .init(scope: AutoUserScope(rawValue: $0), elevationLevel: .nonAdmin)) })
     }
 
     /// A task that tries to read the victim's stdout, a file in its working folder, its folder listing
@@ -37,7 +37,7 @@ import Testing
             echo identity:$AZ_BATCH_TASK_USER_IDENTITY
             echo victim-uid:$(stat -c %u /proc/$pid)
             touch \(effects)/done
-            """), userIdentity: scope.map { UserIdentity(autoUser: .init(scope: $0, elevationLevel: "nonadmin")) })
+            """), userIdentity: scope.map { UserIdentity(autoUser: .init(scope: AutoUserScope(rawValue: $0), elevationLevel: .nonAdmin)) })
     }
 
     /// The probe's findings, `what` → `read`/`denied` (and `uid`, `victim-uid`).

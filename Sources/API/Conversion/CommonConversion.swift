@@ -2,63 +2,11 @@ import BatchModels
 import Bookend
 
 // The engine's values that several resources share, as their wire models. Every engine → wire
-// conversion lives under Conversion/, one file per resource; enums cross by their wire value, so a
-// state the models do not know still reaches the client as the engine wrote it (`.unrecognized`).
-
-extension OpaqueJSON {
-    init(_ value: JSONValue) {
-        switch value {
-        case .null: self = .null
-        case .bool(let flag): self = .bool(flag)
-        case .number(let number): self = .number(number)
-        case .string(let text): self = .string(text)
-        case .array(let items): self = .array(items.map(OpaqueJSON.init))
-        case .object(let members): self = .object(members.mapValues(OpaqueJSON.init))
-        }
-    }
-
-    init?(_ value: JSONValue?) {
-        guard let value else { return nil }
-        self.init(value)
-    }
-}
-
-extension BatchModels.ResourceFile {
-    init(_ file: Bookend.ResourceFile) {
-        self.init(
-            httpUrl: file.httpUrl, storageContainerUrl: file.storageContainerUrl, autoStorageContainerName: file.autoStorageContainerName,
-            blobPrefix: file.blobPrefix, filePath: file.filePath, fileMode: file.fileMode)
-    }
-}
-
-extension BatchModels.UserIdentity {
-    init(_ identity: Bookend.UserIdentity) {
-        self.init(
-            username: identity.username,
-            autoUser: identity.autoUser.map {
-                AutoUserSpecification(scope: $0.scope.map(AutoUserScope.init(rawValue:)), elevationLevel: $0.elevationLevel.map(ElevationLevel.init(rawValue:)))
-            })
-    }
-}
-
-extension BatchModels.ExitOptions {
-    init(_ options: Bookend.ExitOptions) {
-        self.init(jobAction: options.jobAction.map(BatchJobAction.init(rawValue:)), dependencyAction: options.dependencyAction.map(DependencyAction.init(rawValue:)))
-    }
-}
-
-extension BatchModels.ExitConditions {
-    init(_ conditions: Bookend.ExitConditions) {
-        self.init(
-            exitCodes: conditions.exitCodes?.map { BatchModels.ExitCodeMapping(code: $0.code, exitOptions: .init($0.exitOptions)) },
-            exitCodeRanges: conditions.exitCodeRanges?.map {
-                BatchModels.ExitCodeRangeMapping(start: $0.start, end: $0.end, exitOptions: .init($0.exitOptions))
-            },
-            preProcessingError: conditions.preProcessingError.map(BatchModels.ExitOptions.init),
-            fileUploadError: conditions.fileUploadError.map(BatchModels.ExitOptions.init),
-            default: conditions.default.map(BatchModels.ExitOptions.init))
-    }
-}
+// conversion lives under Conversion/, one file per resource (and every wire body → engine value in
+// SpecConversion.swift); enums cross by their wire value, so a state the models do not know still
+// reaches the client as the engine wrote it (`.unrecognized`). The sub-shapes the engine stores
+// verbatim (start, preparation and release tasks, resource files, user identities, exit conditions)
+// are the wire's own types and need no conversion.
 
 extension BatchTaskFailureInfo {
     init(_ info: FailureInfo) {

@@ -4,44 +4,6 @@ import Bookend
 // Jobs: the engine's `Job` → `BatchJob` with its URL, its preparation and release tasks, their
 // per-node records, and task counts.
 
-extension BatchJobManagerTask {
-    init(_ task: JobManagerTask) {
-        self.init(
-            id: task.id, displayName: task.displayName, commandLine: task.commandLine, resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            outputFiles: OpaqueJSON(task.outputFiles), environmentSettings: task.environmentSettings,
-            constraints: task.constraints, requiredSlots: task.requiredSlots, killJobOnCompletion: task.killJobOnCompletion,
-            userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init), runExclusive: task.runExclusive,
-            allowLowPriorityNode: task.allowLowPriorityNode)
-    }
-}
-
-extension BatchJobPreparationTask {
-    init(_ task: JobPreparationTask) {
-        self.init(
-            id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
-            resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings, constraints: task.constraints,
-            waitForSuccess: task.waitForSuccess, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init),
-            rerunOnNodeRebootAfterSuccess: task.rerunOnNodeRebootAfterSuccess)
-    }
-}
-
-extension BatchJobReleaseTask {
-    init(_ task: JobReleaseTask) {
-        self.init(
-            id: task.id, commandLine: task.commandLine, containerSettings: OpaqueJSON(task.containerSettings),
-            resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings, maxWallClockTime: task.maxWallClockTime,
-            retentionTime: task.retentionTime, userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init))
-    }
-}
-
-extension BatchPoolInfo {
-    init(_ info: PoolInfo) {
-        self.init(poolId: info.poolId, autoPoolSpecification: OpaqueJSON(info.autoPoolSpecification))
-    }
-}
-
 extension BatchJobSchedulingError {
     init(_ error: SchedulingError) {
         self.init(
@@ -68,15 +30,15 @@ extension BatchJob {
         priority = job.priority
         allowTaskPreemption = job.allowTaskPreemption
         maxParallelTasks = job.maxParallelTasks
-        constraints = BatchJobConstraints(maxWallClockTime: job.constraints.maxWallClockTime, maxTaskRetryCount: job.constraints.maxTaskRetryCount)
-        jobManagerTask = job.jobManagerTask.map(BatchJobManagerTask.init)
-        jobPreparationTask = job.jobPreparationTask.map(BatchJobPreparationTask.init)
-        jobReleaseTask = job.jobReleaseTask.map(BatchJobReleaseTask.init)
+        constraints = job.constraints
+        jobManagerTask = job.jobManagerTask
+        jobPreparationTask = job.jobPreparationTask
+        jobReleaseTask = job.jobReleaseTask
         commonEnvironmentSettings = job.commonEnvironmentSettings
-        poolInfo = BatchPoolInfo(job.poolInfo)
+        poolInfo = job.poolInfo
         onAllTasksComplete = OnAllBatchTasksComplete(rawValue: job.onAllTasksComplete)
         onTaskFailure = OnBatchTaskFailure(rawValue: job.onTaskFailure)
-        networkConfiguration = OpaqueJSON(job.networkConfiguration)
+        networkConfiguration = job.networkConfiguration
         metadata = job.metadata
         let info = job.executionInfo
         var schedulingError = info.schedulingError.map(BatchJobSchedulingError.init)

@@ -37,7 +37,7 @@ extension BatchNode {
         runningTasksCount = node.runningTasksCount
         runningTaskSlotsCount = node.runningTaskSlotsCount
         isDedicated = node.isDedicated
-        startTask = node.startTask.map(BatchStartTask.init)
+        startTask = node.startTask
         startTaskInfo = node.startTaskInfo.map(BatchStartTaskInfo.init)
         errors = node.errors.map { $0.map { BatchNodeError(code: $0.code, message: $0.message) } }
         if !recentTasks.isEmpty {
@@ -50,9 +50,7 @@ extension BatchNode {
         // The agent is installed when the node is allocated and never updated apart from the daemon.
         nodeAgentInfo = BatchNodeAgentInfo(version: BatchNode.agentVersion, lastUpdateTime: node.allocationTime)
         var imageReference: OpaqueJSON?
-        if case .object(let configuration)? = pool.virtualMachineConfiguration, let image = configuration["imageReference"] {
-            imageReference = OpaqueJSON(image)
-        }
+        if case .object(let configuration)? = pool.virtualMachineConfiguration { imageReference = configuration["imageReference"] }
         virtualMachineInfo = VirtualMachineInfo(imageReference: imageReference)
     }
 }

@@ -3,16 +3,6 @@ import Bookend
 
 // Pools: the engine's `Pool` → `BatchPool`, with the `url` only the daemon knows.
 
-extension BatchStartTask {
-    init(_ task: StartTask) {
-        self.init(
-            commandLine: task.commandLine, resourceFiles: task.resourceFiles?.map(BatchModels.ResourceFile.init),
-            environmentSettings: task.environmentSettings,
-            userIdentity: task.userIdentity.map(BatchModels.UserIdentity.init), maxTaskRetryCount: task.maxTaskRetryCount,
-            waitForSuccess: task.waitForSuccess, containerSettings: OpaqueJSON(task.containerSettings))
-    }
-}
-
 extension BatchPool {
     init(_ pool: Pool, base: String) {
         self.init(id: pool.id)
@@ -26,7 +16,7 @@ extension BatchPool {
         allocationState = BatchModels.AllocationState(rawValue: pool.allocationState.rawValue)
         allocationStateTransitionTime = pool.allocationStateTransitionTime
         vmSize = pool.vmSize
-        virtualMachineConfiguration = OpaqueJSON(pool.virtualMachineConfiguration)
+        virtualMachineConfiguration = pool.virtualMachineConfiguration
         resizeTimeout = pool.resizeTimeout
         currentDedicatedNodes = pool.currentDedicatedNodes
         currentLowPriorityNodes = pool.currentLowPriorityNodes
@@ -34,7 +24,7 @@ extension BatchPool {
         targetLowPriorityNodes = pool.targetLowPriorityNodes
         enableAutoScale = pool.enableAutoScale
         enableInterNodeCommunication = pool.enableInterNodeCommunication
-        startTask = pool.startTask.map(BatchStartTask.init)
+        startTask = pool.startTask
         taskSlotsPerNode = pool.taskSlotsPerNode
         taskSchedulingPolicy = BatchTaskSchedulingPolicy(nodeFillType: BatchNodeFillType(rawValue: pool.taskSchedulingPolicy.nodeFillType))
         metadata = pool.metadata

@@ -22,20 +22,20 @@ extension BatchTask {
         eTag = task.eTag
         lastModified = task.lastModified
         creationTime = task.creationTime
-        exitConditions = task.exitConditions.map(BatchModels.ExitConditions.init)
+        exitConditions = task.exitConditions
         state = BatchTaskState(rawValue: task.state.rawValue)
         stateTransitionTime = task.stateTransitionTime
         previousState = task.previousState.map { BatchTaskState(rawValue: $0.rawValue) }
         previousStateTransitionTime = task.previousStateTransitionTime
         commandLine = task.commandLine
-        containerSettings = OpaqueJSON(task.containerSettings)
-        resourceFiles = task.resourceFiles?.map(BatchModels.ResourceFile.init)
-        outputFiles = OpaqueJSON(task.outputFiles)
+        containerSettings = task.containerSettings
+        resourceFiles = task.resourceFiles
+        outputFiles = task.outputFiles
         environmentSettings = task.environmentSettings
         affinityInfo = task.affinityInfo
         constraints = task.constraints
         requiredSlots = task.requiredSlots
-        userIdentity = BatchModels.UserIdentity(task.userIdentity)
+        userIdentity = task.userIdentity
         executionInfo = BatchTaskExecutionInfo(task.executionInfo)
         if let info = task.nodeInfo {
             let nodeURL = Wire.nodeURL(base, info.poolId, info.nodeId)
@@ -44,7 +44,7 @@ extension BatchTask {
                 taskRootDirectory: info.taskRootDirectory, taskRootDirectoryUrl: "\(nodeURL)/files/\(info.taskRootDirectory)")
         }
         dependsOn = task.dependsOn
-        applicationPackageReferences = OpaqueJSON(task.applicationPackageReferences)
+        applicationPackageReferences = task.applicationPackageReferences
         bookendWaitReason = reason.map(BookendWaitReason.init)
     }
 }

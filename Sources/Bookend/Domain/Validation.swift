@@ -112,6 +112,16 @@ enum Validate {
         if let value, value < -1 { throw BookendError.invalidProperty(property, "\(value)", "must be -1 (unlimited) or at least 0") }
     }
 
+    /// A wire enum's value, refused when this version does not know it (`.unrecognized`), with the
+    /// message `oneOf` gives.
+    static func known<Value: WireEnum>(_ value: Value?, property: String) throws(BookendError) -> Value? {
+        guard let value else { return nil }
+        guard value.isKnown else {
+            throw BookendError.invalidProperty(property, value.rawValue, "must be one of \(Value.known.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
     static func oneOf(_ value: String?, _ allowed: [String], property: String) throws(BookendError) -> String? {
         guard let value else { return nil }
         let lowered = value.lowercased()
@@ -141,9 +151,9 @@ enum Validate {
         if let name = identity.username {
             throw BookendError.invalidProperty(property + ".username", name, "named user accounts are not supported; use autoUser")
         }
-        let auto = identity.autoUser ?? UserIdentity.AutoUser()
-        let scope = try oneOf(auto.scope, ["task", "pool"], property: property + ".autoUser.scope") ?? "pool"
-        let level = try oneOf(auto.elevationLevel, ["nonadmin", "admin"], property: property + ".autoUser.elevationLevel") ?? "nonadmin"
+        let auto = identity.autoUser ?? AutoUserSpecification()
+        let scope = try known(auto.scope, property: property + ".autoUser.scope") ?? .pool
+        let level = try known(auto.elevationLevel, property: property + ".autoUser.elevationLevel") ?? .nonAdmin
         return UserIdentity(autoUser: .init(scope: scope, elevationLevel: level))
     }
 

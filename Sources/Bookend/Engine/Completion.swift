@@ -106,7 +106,7 @@ extension Engine {
         let spec = try task.json(TaskSpec.self, "spec", table: "task")
         let options = exitOptions(spec?.exitConditions, outcome)
         let succeeded = outcome.succeeded
-        let satisfies = (options?.dependencyAction?.lowercased() ?? (succeeded ? "satisfy" : "block")) == "satisfy"
+        let satisfies = (options?.dependencyAction ?? (succeeded ? .satisfy : .block)) == .satisfy
         let completion = TaskCompletion(exitCode: outcome.exitCode, result: succeeded ? .success : .failure,
             failureInfo: outcome.failureInfo, satisfiesDependents: satisfies)
         try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"), .complete(completion),
@@ -118,13 +118,13 @@ extension Engine {
             return
         }
         if job["on_task_failure"].string == "performexitoptionsjobaction", !succeeded {
-            // Exit options are the client's strings: anything but terminate and disable means no action.
-            switch options?.jobAction?.lowercased() ?? "terminate" {
-            case "terminate":
+            // Validation refused unknown actions when the task was added.
+            switch options?.jobAction ?? .terminate {
+            case .terminate:
                 try JobStore.transition(db, JobKey(job), from: jobState, .terminate(reason: "TaskFailed"), now: now, log: &pendingEvents)
-            case "disable":
+            case .disable:
                 try JobStore.transition(db, JobKey(job), from: jobState, .disable(.requeue), now: now, log: &pendingEvents)
-            default: break
+            case .none, .unrecognized: break
             }
         }
     }

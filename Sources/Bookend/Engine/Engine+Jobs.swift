@@ -1,22 +1,8 @@
 import Foundation
 import SQLite
 
-/// Changes to a job (`PATCH /jobs/{id}`): nil fields stay as they are.
-public struct JobUpdate: Codable, Sendable, Hashable {
-    public var priority: Int?
-    public var maxParallelTasks: Int?
-    public var allowTaskPreemption: Bool?
-    public var onAllTasksComplete: String?
-    public var constraints: JobConstraints?
-    public var poolInfo: PoolInfo?
-    public var metadata: [MetadataItem]?
-    public init(priority: Int? = nil, maxParallelTasks: Int? = nil, onAllTasksComplete: String? = nil, constraints: JobConstraints? = nil) {
-        self.priority = priority
-        self.maxParallelTasks = maxParallelTasks
-        self.onAllTasksComplete = onAllTasksComplete
-        self.constraints = constraints
-    }
-}
+/// Changes to a job (`PATCH /jobs/{id}`): nil fields stay as they are. The wire's body itself.
+public typealias JobUpdate = BatchJobUpdateOptions
 
 extension Engine {
     /// The release task may run at most this long (and defaults to it).
@@ -82,7 +68,7 @@ extension Engine {
                     resourceFiles: jm.resourceFiles, constraints: jm.constraints, requiredSlots: jm.requiredSlots,
                     userIdentity: jm.userIdentity)
                 task.displayName = jm.displayName
-                task.outputFiles = jm.outputFiles
+                task.outputFiles = jm.outputFiles.map(JSONValue.array)
                 _ = try insertTask(db, jobPK: pk, jobID: spec.id, spec: task, jobRow: nil, isJobManager: true,
                     killJobOnCompletion: jm.killJobOnCompletion ?? true, now: now)
             }
@@ -211,11 +197,11 @@ extension Engine {
             if let allow = update.allowTaskPreemption {
                 assignments.append(("allow_task_preemption", allow))
             }
-            if let value = try Validate.oneOf(update.onAllTasksComplete, ["noaction", "terminatejob"], property: "onAllTasksComplete") {
-                if value == "noaction", row["on_all_tasks_complete"].string == "terminatejob" {
-                    throw BookendError.invalidProperty("onAllTasksComplete", value, "cannot change from terminatejob to noaction")
+            if let value = try Validate.known(update.onAllTasksComplete, property: "onAllTasksComplete") {
+                if value == .noAction, row["on_all_tasks_complete"].string == OnAllBatchTasksComplete.terminateJob.rawValue {
+                    throw BookendError.invalidProperty("onAllTasksComplete", value.rawValue, "cannot change from terminatejob to noaction")
                 }
-                assignments.append(("on_all_tasks_complete", value))
+                assignments.append(("on_all_tasks_complete", value.rawValue))
             }
             if let constraints = update.constraints {
                 let wall = try Validate.duration(constraints.maxWallClockTime, property: "constraints.maxWallClockTime")

@@ -2,14 +2,8 @@ import Foundation
 import SQLite
 
 /// Changes to a pool (`PATCH /pools/{id}`): nil fields stay as they are; `metadata: []` clears it.
-public struct PoolUpdate: Codable, Sendable, Hashable {
-    public var startTask: StartTask?
-    public var metadata: [MetadataItem]?
-    public init(startTask: StartTask? = nil, metadata: [MetadataItem]? = nil) {
-        self.startTask = startTask
-        self.metadata = metadata
-    }
-}
+/// The wire's body itself.
+public typealias PoolUpdate = BatchPoolUpdateOptions
 
 extension Engine {
     /// Updates the given properties of a pool. A new start task applies to nodes when they next boot.

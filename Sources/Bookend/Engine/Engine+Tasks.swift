@@ -142,11 +142,11 @@ extension Engine {
             let options = (conditions.exitCodes ?? []).map(\.exitOptions) + (conditions.exitCodeRanges ?? []).map(\.exitOptions)
                 + [conditions.preProcessingError, conditions.fileUploadError, conditions.default].compactMap { $0 }
             for option in options {
-                if let action = try Validate.oneOf(option.jobAction, ["none", "disable", "terminate"], property: "exitConditions.jobAction"),
-                    action != "none", onTaskFailure == "noaction" {
-                    throw BookendError.invalidProperty("exitConditions.jobAction", action, "a jobAction needs the job's onTaskFailure to be performexitoptionsjobaction")
+                if let action = try Validate.known(option.jobAction, property: "exitConditions.jobAction"),
+                    action != .none, onTaskFailure == "noaction" {
+                    throw BookendError.invalidProperty("exitConditions.jobAction", action.rawValue, "a jobAction needs the job's onTaskFailure to be performexitoptionsjobaction")
                 }
-                _ = try Validate.oneOf(option.dependencyAction, ["satisfy", "block"], property: "exitConditions.dependencyAction")
+                _ = try Validate.known(option.dependencyAction, property: "exitConditions.dependencyAction")
             }
         }
         let lowercasedID = spec.id.lowercased()

@@ -130,7 +130,7 @@ extension Engine {
         }
         for setting in ownSettings { environment[setting.name] = setting.value ?? "" }
         let shared = (root as NSString).appendingPathComponent("shared")
-        let scope = identity.autoUser?.scope?.lowercased() == "task" ? "Task" : "Pool"
+        let scope = identity.isTaskScope ? "Task" : "Pool"
         var batch: [String: String] = [
             "AZ_BATCH_ACCOUNT_NAME": configuration.accountName,
             "AZ_BATCH_ACCOUNT_URL": configuration.accountURL,

@@ -112,10 +112,7 @@ final class SlurmProvider: @unchecked Sendable {
 
     /// Asks for a round now (an execution ended without its step's exit status: was the allocation lost?).
     func poke() {
-        condition.lock()
-        poked = true
-        condition.signal()
-        condition.unlock()
+        wakeLoop { poked = true }
     }
 
     /// Whether to hold back the loss of execution `pk` (its step ended with no exit status) until a
@@ -139,8 +136,13 @@ final class SlurmProvider: @unchecked Sendable {
     }
 
     func stop() {
+        wakeLoop { stopping = true }
+    }
+
+    /// Changes what the loop waits on, under the lock, and wakes it.
+    private func wakeLoop(_ change: () -> Void) {
         condition.lock()
-        stopping = true
+        change()
         condition.signal()
         condition.unlock()
     }

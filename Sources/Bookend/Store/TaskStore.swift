@@ -137,9 +137,9 @@ enum StoredTaskSpec {
         out += #","id":"#
         quote(spec.id, into: &out)
         out += #","userIdentity":{"autoUser":{"elevationLevel":"#
-        quote(level, into: &out)
+        quote(level.rawValue, into: &out)
         out += #","scope":"#
-        quote(scope, into: &out)
+        quote(scope.rawValue, into: &out)
         out += "}}}"
         return out
     }
