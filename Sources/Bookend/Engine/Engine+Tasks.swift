@@ -211,17 +211,27 @@ extension Engine {
     /// The tasks of a job in the order they were added.
     public func tasks(jobID: String) throws -> [JobTask] {
         let job = try jobRow(db, jobID)
-        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(db, pk: $0.int64("pk", table: "task")) }
+        return try db.query(Engine.taskSelect + " WHERE t.job_pk = ? ORDER BY t.pk", [job["pk"]]).map(Engine.jobTask)
     }
 
     nonisolated func task(_ db: Connection, pk: Int64) throws -> JobTask {
-        guard let row = try db.query(
-            """
-            SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk
-            LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk WHERE t.pk = ?
-            """, [pk]).first
-        else { throw BookendError.notFound("TaskNotFound", "The task") }
-        let spec = try row.json(TaskSpec.self, "spec", table: "task")
+        guard let row = try db.query(Engine.taskSelect + " WHERE t.pk = ?", [pk]).first else {
+            throw BookendError.notFound("TaskNotFound", "The task")
+        }
+        return try Engine.jobTask(row)
+    }
+
+    /// The columns `jobTask(_:)` reads: a task row with its job's id and the id of the node (and that
+    /// node's pool) it holds or last held. Every read of tasks as entities (one task, a page, a whole
+    /// job) appends its own WHERE/ORDER BY to this, so a page is one statement, not one per task.
+    static let taskSelect = """
+        SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk
+        LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk
+        """
+
+    /// The task entity of a `taskSelect` row.
+    static func jobTask(_ row: Row) throws -> JobTask {
+        let spec = try StoredTaskSpec.decode(row)
         let id = try row.text("id", table: "task")
         var nodeInfo: TaskNodeInfo?
         if let nodeID = row["node_id"].string {
