@@ -60,7 +60,8 @@ struct TaskController: Sendable {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
                 details: [.init(key: "PropertyName", value: "value")])
         }
-        let job = try await engine.lookup { try $0.job(id: jobID) }
+        // Only the job's stored id is needed (for the answer's URLs), not the whole job.
+        let storedJobID = try await engine.lookup { try $0.storedJobID(jobID) }
         var rejected: [Int: BookendError] = [:]
         var accepted: [TaskSpec] = []
         for (index, spec) in body.value.enumerated() {
@@ -68,7 +69,7 @@ struct TaskController: Sendable {
         }
         let stored = try await engine.addTasks(jobID: jobID, accepted)
         let refused = rejected.sorted(by: { $0.key < $1.key }).map { (taskID: body.value[$0.key].id, error: $0.value) }
-        return try Render.addResults(request, stored: stored, refused: refused, jobID: job.id)
+        return try Render.addResults(request, stored: stored, refused: refused, jobID: storedJobID)
     }
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
