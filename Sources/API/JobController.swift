@@ -34,8 +34,11 @@ struct JobController: Sendable {
     }
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
-        let job = try engine.job(id: id)
-        let reason = try engine.whyWaiting(jobID: job.id)
+        // One hop to a reader thread for both reads, not two blocking reads on this one.
+        let (job, reason) = try await engine.lookup { engine in
+            let job = try engine.job(id: id)
+            return (job, try engine.whyWaiting(jobID: job.id))
+        }
         return try Render.single(request, Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }

@@ -23,11 +23,11 @@ struct TaskController: Sendable {
 
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
-        let job = try engine.job(id: jobID)
+        // Each batch of rows is one statement on a reader thread (off the cooperative pool); the job's
+        // stored id for the URLs comes with it, so the page reads no job entity of its own.
         return try await query.page(request: request, metadata: "tasks") { after, limit in
-            try engine.tasks(jobID: jobID, afterID: after, limit: limit).map {
-                (key: $0.id, item: Render.task($0, jobID: job.id, request.baseURL))
-            }
+            let page = try await engine.lookup { try $0.taskPage(jobID: jobID, afterID: after, limit: limit) }
+            return page.tasks.map { (key: $0.id, item: Render.task($0, jobID: page.jobID, request.baseURL)) }
         }
     }
 
@@ -54,7 +54,8 @@ struct TaskController: Sendable {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
                 details: [.init(key: "PropertyName", value: "value")])
         }
-        let job = try engine.job(id: jobID)
+        // Only the job's stored id is needed (for the answer's URLs), not the whole job.
+        let storedJobID = try await engine.lookup { try $0.storedJobID(jobID) }
         var rejected: [Int: BookendError] = [:]
         var accepted: [TaskSpec] = []
         for (index, options) in body.value.enumerated() {
@@ -63,13 +64,16 @@ struct TaskController: Sendable {
         }
         let stored = try await engine.addTasks(jobID: jobID, accepted)
         let refused = rejected.sorted(by: { $0.key < $1.key }).map { (taskID: body.value[$0.key].id, error: $0.value) }
-        return try Render.addResults(request, stored: stored, refused: refused, jobID: job.id)
+        return try Render.addResults(request, stored: stored, refused: refused, jobID: storedJobID)
     }
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
-        let job = try engine.job(id: jobID)
-        let task = try engine.task(jobID: jobID, taskID: taskID)
-        let reason = try engine.whyWaiting(jobID: job.id, taskID: task.id)
+        // One hop to a reader thread for the three reads, not three blocking reads on this one.
+        let (job, task, reason) = try await engine.lookup { engine in
+            let job = try engine.job(id: jobID)
+            let task = try engine.task(jobID: jobID, taskID: taskID)
+            return (job, task, try engine.whyWaiting(jobID: job.id, taskID: task.id))
+        }
         return try Render.single(request, Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
             eTag: task.eTag, lastModified: task.lastModified)
     }

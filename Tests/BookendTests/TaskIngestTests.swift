@@ -40,6 +40,56 @@ import Testing
         }
     }
 
+    /// Calls made at once may be stored by one transaction; each still gets its own answer, a call
+    /// naming a missing job fails alone, and a duplicate id across two calls is stored once.
+    @Test func concurrentCallsAreEachAnsweredForTheirOwnTasks() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.engine.createJob(JobSpec(id: "a", poolID: "nowhere"))
+            try await h.engine.createJob(JobSpec(id: "B", poolID: "nowhere"))
+            let engine = h.engine
+            let answers = try await withThrowingTaskGroup(of: (Int, [TaskAddResult]?, String?).self) { group in
+                for call in 0..<8 {
+                    group.addTask {
+                        let job = call == 7 ? "missing" : (call % 2 == 0 ? "a" : "b")
+                        var specs = (0..<50).map { TaskSpec(id: "c\(call)-\($0)", commandLine: "/bin/true") }
+                        if call == 0 || call == 2 { specs.append(TaskSpec(id: "shared", commandLine: "/bin/true")) }
+                        do {
+                            return (call, try await engine.addTasks(jobID: job, specs), nil)
+                        } catch let error as BookendError {
+                            return (call, nil, error.code)
+                        }
+                    }
+                }
+                var answers: [Int: ([TaskAddResult]?, String?)] = [:]
+                for try await (call, results, code) in group { answers[call] = (results, code) }
+                return answers
+            }
+            #expect(answers[7]?.1 == "JobNotFound")
+            for call in 0..<7 {
+                let results = try #require(answers[call]?.0, "call \(call): \(String(describing: answers[call]?.1))")
+                let own = results.filter { $0.taskId != "shared" }
+                #expect(own.map(\.taskId) == (0..<50).map { "c\(call)-\($0)" })
+                #expect(own.allSatisfy { $0.status == "success" })
+            }
+            // "shared" was added by calls 0 and 2: one stored it, the other was told it exists.
+            let shared = [0, 2].compactMap { answers[$0]?.0?.first { $0.taskId == "shared" } }
+            #expect(shared.map(\.status).sorted() == ["clienterror", "success"])
+            #expect(shared.compactMap { $0.error?.code } == ["TaskExists"])
+            #expect(try await h.sql("SELECT j.id, count(*) FROM task t JOIN job j ON j.pk = t.job_pk GROUP BY j.id ORDER BY j.pk") == [["a", "201"], ["B", "150"]])
+            #expect(try await h.sql("SELECT bucket, tasks FROM task_count ORDER BY job_pk") == [["active", "201"], ["active", "150"]])
+            #expect(try await h.sql("SELECT count(*) FROM event WHERE kind = 'task.added'") == [["351"]])
+            // Each reported eTag is the stored one.
+            var stored: [String: String] = [:]
+            for row in try await h.sql("SELECT j.id || '/' || t.id, t.e_tag FROM task t JOIN job j ON j.pk = t.job_pk") { stored[row[0]] = row[1] }
+            for call in 0..<7 {
+                for result in answers[call]?.0 ?? [] where result.status == "success" {
+                    #expect(stored["\(call % 2 == 0 ? "a" : "B")/\(result.taskId)"] == result.eTag)
+                }
+            }
+        }
+    }
+
     /// The direct encoding of the common stored spec gives the same bytes as the JSONEncoder it replaces.
     @Test(arguments: [
         TaskSpec(id: "t", commandLine: "/bin/true"),

@@ -130,13 +130,19 @@ extension Engine {
 
     /// Every job, ordered by id.
     public func jobs() throws -> [Job] {
-        try db.query("SELECT pk FROM job ORDER BY id").map { try job(db, pk: $0.int64("pk", table: "job")) }
+        // One statement for the list, rows built as a single job's are.
+        try db.query("SELECT * FROM job ORDER BY id").map(Engine.job)
     }
 
     nonisolated func job(_ db: Connection, pk: Int64) throws -> Job {
         guard let row = try db.query("SELECT * FROM job WHERE pk = ?", [pk]).first else {
             throw BookendError.notFound("JobNotFound", "The job")
         }
+        return try Engine.job(row)
+    }
+
+    /// The job entity of a `job` row.
+    static func job(_ row: Row) throws -> Job {
         let completed = try row.state(JobState.self, table: "job") == .completed
         let common = try row.json([EnvironmentSetting].self, "common_environment_settings", table: "job") ?? []
         let metadata = try row.json([MetadataItem].self, "metadata", table: "job") ?? []

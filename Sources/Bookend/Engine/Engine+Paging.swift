@@ -6,12 +6,27 @@ extension Engine {
     /// of a list without loading the whole job.
     /// Reads on a reader connection, in one snapshot.
     public nonisolated func tasks(jobID: String, afterID: String?, limit: Int) throws -> [JobTask] {
+        try taskPage(jobID: jobID, afterID: afterID, limit: limit).tasks
+    }
+
+    /// One page of a job's tasks, as `tasks(jobID:afterID:limit:)`, with the job's id as stored.
+    public struct TaskPage: Sendable {
+        /// The job's id as it was created (the request may spell it in another case).
+        public var jobID: String
+        public var tasks: [JobTask]
+    }
+
+    /// `tasks(jobID:afterID:limit:)` with the job's stored id, which a caller building URLs needs and
+    /// would otherwise read the whole job for.
+    public nonisolated func taskPage(jobID: String, afterID: String?, limit: Int) throws -> TaskPage {
         try readers.read { db in
             let job = try jobRow(db, jobID)
-            return try db.query(
-                "SELECT pk FROM task WHERE job_pk = ? AND (? IS NULL OR id > ? COLLATE NOCASE) ORDER BY id COLLATE NOCASE LIMIT ?",
+            // One statement for the whole page: the rows come with their job's and node's ids.
+            let tasks = try db.query(
+                Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE) ORDER BY t.id COLLATE NOCASE LIMIT ?",
                 [job["pk"], afterID, afterID, limit]
-            ).map { try task(db, pk: $0.int64("pk", table: "task")) }
+            ).map(Engine.jobTask)
+            return TaskPage(jobID: try job.text("id", table: "job"), tasks: tasks)
         }
     }
 }

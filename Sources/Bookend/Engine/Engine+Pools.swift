@@ -76,17 +76,26 @@ extension Engine {
 
     /// Every pool, ordered by id.
     public func pools() throws -> [Pool] {
-        try db.query("SELECT pk FROM pool WHERE deleted_time IS NULL ORDER BY id").map { try pool(pk: $0.int64("pk", table: "pool")) }
+        // One statement for the list, rows built as a single pool's are.
+        try db.query(Engine.poolSelect + " WHERE p.deleted_time IS NULL ORDER BY p.id").map(Engine.pool)
     }
 
     func pool(pk: Int64) throws -> Pool {
-        guard let row = try db.query(
-            """
-            SELECT p.*, (SELECT count(*) FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.is_dedicated = 1) AS dedicated,
-                (SELECT count(*) FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.is_dedicated = 0) AS low
-            FROM pool p WHERE p.pk = ?
-            """, [pk]).first
-        else { throw BookendError.notFound("PoolNotFound", "The pool") }
+        guard let row = try db.query(Engine.poolSelect + " WHERE p.pk = ?", [pk]).first else {
+            throw BookendError.notFound("PoolNotFound", "The pool")
+        }
+        return try Engine.pool(row)
+    }
+
+    /// The columns `pool(_:)` reads: a pool row with its live node counts.
+    static let poolSelect = """
+        SELECT p.*, (SELECT count(*) FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.is_dedicated = 1) AS dedicated,
+            (SELECT count(*) FROM node n WHERE n.pool_pk = p.pk AND n.removed_time IS NULL AND n.is_dedicated = 0) AS low
+        FROM pool p
+        """
+
+    /// The pool entity of a `poolSelect` row.
+    static func pool(_ row: Row) throws -> Pool {
         let extra = try row.json([String: JSONValue].self, "spec", table: "pool") ?? [:]
         let metadata = try row.json([MetadataItem].self, "metadata", table: "pool") ?? []
         return Pool(

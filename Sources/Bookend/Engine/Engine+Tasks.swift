@@ -16,44 +16,90 @@ extension Engine {
         return try task(db, pk: pk)
     }
 
-    /// Adds up to 100 tasks in one transaction; each task succeeds or fails on its own.
-    public func addTasks(jobID: String, _ specs: [TaskSpec]) throws -> [TaskAddResult] {
+    /// Adds up to 100 tasks in one transaction; each task succeeds or fails on its own. Returns once
+    /// that transaction has committed: an answer means the tasks are stored.
+    ///
+    /// Calls that arrive while an ingest transaction commits are stored together by the next one (a
+    /// group commit): with several clients adding tasks at once, each commit's fsync is shared by
+    /// all of them instead of queueing one per call behind the engine's single writer. Each call
+    /// still succeeds or fails on its own: a job that does not exist or no longer accepts tasks
+    /// fails only the call that named it.
+    public func addTasks(jobID: String, _ specs: [TaskSpec]) async throws -> [TaskAddResult] {
         guard specs.count <= 100 else {
             throw BookendError.invalidProperty("value", "\(specs.count)", "at most 100 tasks can be added in one call")
         }
-        let now = Engine.now()
-        let results: [TaskAddResult] = try transaction { db in
-            let job = try jobRow(db, jobID)
-            try requireModifiable(job)
-            let target = try TaskTarget(job: job)
-            // Every task is validated before any is written, with no SQL; a refused task then writes
-            // nothing, so the batch needs no savepoint per task. Only a duplicate id is found by the
-            // insert itself (its unique constraint undoes just that statement).
-            var validated: [Result<NewTask, BookendError>] = []
-            validated.reserveCapacity(specs.count)
-            for spec in specs {
-                do throws(BookendError) {
-                    validated.append(.success(try validatedTask(spec, job: job, isJobManager: false, killJobOnCompletion: false,
-                        reserved: target.reserved)))
-                } catch {
-                    validated.append(.failure(error))
-                }
-            }
-            var results: [TaskAddResult] = []
-            results.reserveCapacity(specs.count)
-            for (spec, outcome) in zip(specs, validated) {
-                do {
-                    let task = try outcome.get()
-                    let eTag = Engine.newETag()
-                    _ = try insertValidated(db, task, into: target, eTag: eTag, now: now)
-                    results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: eTag, lastModified: now, error: nil))
-                } catch let error as BookendError {
-                    results.append(TaskAddResult(status: "clienterror", taskId: spec.id, error: error))
-                }
-            }
-            return results
+        return try await withCheckedThrowingContinuation { continuation in
+            pendingIngests.append(PendingIngest(jobID: jobID, specs: specs, continuation: continuation))
+            // The first call of a group schedules the commit behind whatever is already queued on the
+            // engine's queue, other calls included; later calls join it until it runs.
+            if pendingIngests.count == 1 { onQueue { $0.commitPendingIngests() } }
         }
-        wake()
+    }
+
+    /// An `addTasks` call waiting for its transaction.
+    struct PendingIngest {
+        var jobID: String
+        var specs: [TaskSpec]
+        var continuation: CheckedContinuation<[TaskAddResult], any Error>
+    }
+
+    /// Stores every waiting `addTasks` call in one transaction, then answers each.
+    func commitPendingIngests() {
+        let group = pendingIngests
+        pendingIngests.removeAll()
+        guard !group.isEmpty else { return }
+        let now = Engine.now()
+        var outcomes: [Result<[TaskAddResult], any Error>] = []
+        do {
+            try transaction { db in
+                outcomes.removeAll()
+                for call in group {
+                    // A call refused as a whole (JobNotFound, a job being deleted) wrote nothing.
+                    do {
+                        outcomes.append(.success(try insertCollection(db, jobID: call.jobID, call.specs, now: now)))
+                    } catch let error as BookendError {
+                        outcomes.append(.failure(error))
+                    }
+                }
+            }
+            wake()
+        } catch {
+            // Nothing of the group was stored: every call fails with the error.
+            outcomes = group.map { _ in .failure(error) }
+        }
+        for (call, outcome) in zip(group, outcomes) { call.continuation.resume(with: outcome) }
+    }
+
+    /// One call's tasks, inside the group's transaction.
+    private func insertCollection(_ db: Connection, jobID: String, _ specs: [TaskSpec], now: String) throws -> [TaskAddResult] {
+        let job = try jobRow(db, jobID)
+        try requireModifiable(job)
+        let target = try TaskTarget(job: job)
+        // Every task is validated before any is written, with no SQL; a refused task then writes
+        // nothing, so the batch needs no savepoint per task. Only a duplicate id is found by the
+        // insert itself (its unique constraint undoes just that statement).
+        var validated: [Result<NewTask, BookendError>] = []
+        validated.reserveCapacity(specs.count)
+        for spec in specs {
+            do throws(BookendError) {
+                validated.append(.success(try validatedTask(spec, job: job, isJobManager: false, killJobOnCompletion: false,
+                    reserved: target.reserved)))
+            } catch {
+                validated.append(.failure(error))
+            }
+        }
+        var results: [TaskAddResult] = []
+        results.reserveCapacity(specs.count)
+        for (spec, outcome) in zip(specs, validated) {
+            do {
+                let task = try outcome.get()
+                let eTag = Engine.newETag()
+                _ = try insertValidated(db, task, into: target, eTag: eTag, now: now)
+                results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: eTag, lastModified: now, error: nil))
+            } catch let error as BookendError {
+                results.append(TaskAddResult(status: "clienterror", taskId: spec.id, error: error))
+            }
+        }
         return results
     }
 
@@ -200,6 +246,17 @@ extension Engine {
         try readers.read { db in try task(db, pk: taskPK(db, jobID: jobID, taskID: taskID)) }
     }
 
+    /// The job's id as it was created (requests may spell it in another case), or JobNotFound: for
+    /// callers that need only the id, without reading the whole job. Reads on a reader connection.
+    public nonisolated func storedJobID(_ jobID: String) throws -> String {
+        try readers.read { db in
+            guard let id = try db.scalar("SELECT id FROM job WHERE id = ?", [jobID]).string else {
+                throw BookendError.notFound("JobNotFound", "The job \(jobID)")
+            }
+            return id
+        }
+    }
+
     nonisolated func taskPK(_ db: Connection, jobID: String, taskID: String) throws -> Int64 {
         let job = try jobRow(db, jobID)
         guard let pk = try db.scalar("SELECT pk FROM task WHERE job_pk = ? AND id = ?", [job["pk"], taskID]).int64 else {
@@ -211,17 +268,27 @@ extension Engine {
     /// The tasks of a job in the order they were added.
     public func tasks(jobID: String) throws -> [JobTask] {
         let job = try jobRow(db, jobID)
-        return try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk", [job["pk"]]).map { try task(db, pk: $0.int64("pk", table: "task")) }
+        return try db.query(Engine.taskSelect + " WHERE t.job_pk = ? ORDER BY t.pk", [job["pk"]]).map(Engine.jobTask)
     }
 
     nonisolated func task(_ db: Connection, pk: Int64) throws -> JobTask {
-        guard let row = try db.query(
-            """
-            SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk
-            LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk WHERE t.pk = ?
-            """, [pk]).first
-        else { throw BookendError.notFound("TaskNotFound", "The task") }
-        let spec = try row.json(TaskSpec.self, "spec", table: "task")
+        guard let row = try db.query(Engine.taskSelect + " WHERE t.pk = ?", [pk]).first else {
+            throw BookendError.notFound("TaskNotFound", "The task")
+        }
+        return try Engine.jobTask(row)
+    }
+
+    /// The columns `jobTask(_:)` reads: a task row with its job's id and the id of the node (and that
+    /// node's pool) it holds or last held. Every read of tasks as entities (one task, a page, a whole
+    /// job) appends its own WHERE/ORDER BY to this, so a page is one statement, not one per task.
+    static let taskSelect = """
+        SELECT t.*, j.id AS job_id, n.id AS node_id, p.id AS node_pool_id FROM task t JOIN job j ON j.pk = t.job_pk
+        LEFT JOIN node n ON n.pk = t.node_pk LEFT JOIN pool p ON p.pk = n.pool_pk
+        """
+
+    /// The task entity of a `taskSelect` row.
+    static func jobTask(_ row: Row) throws -> JobTask {
+        let spec = try StoredTaskSpec.decode(row)
         let id = try row.text("id", table: "task")
         var nodeInfo: TaskNodeInfo?
         if let nodeID = row["node_id"].string {

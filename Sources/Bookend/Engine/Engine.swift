@@ -58,6 +58,8 @@ public actor Engine {
     let lock: DataDirectoryLock
     /// Status folders of executions completed by the transaction in progress; removed once it commits.
     var retiredStatusDirectories: [String] = []
+    /// `addTasks` calls waiting for the next ingest transaction (see Engine+Tasks.swift).
+    var pendingIngests: [PendingIngest] = []
     /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
     /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
     var failingSteps: [String: String] = [:]

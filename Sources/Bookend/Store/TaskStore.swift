@@ -144,6 +144,86 @@ enum StoredTaskSpec {
         return out
     }
 
+    /// The stored spec of a `task` row, as `TaskSpec`. The common shape `encode` writes by hand is read
+    /// back by hand too: only its identity is not in a column of its own, and a JSONDecoder run per
+    /// task was most of a task page's cost. Any other spec (or one this reader does not follow) goes
+    /// through JSONDecoder, so what a read returns never depends on which path read it. NULL is nil;
+    /// a spec that does not decode is a corrupt row.
+    static func decode(_ row: Row) throws -> TaskSpec? {
+        let column = try row.value("spec", table: "task")
+        if let text = column.string, let identity = commonIdentity(text) {
+            var spec = TaskSpec(id: try row.text("id", table: "task"), commandLine: try row.text("command_line", table: "task"),
+                userIdentity: identity)
+            spec.displayName = try row.optionalText("display_name", table: "task")
+            return spec
+        }
+        return try row.json(TaskSpec.self, "spec", table: "task")
+    }
+
+    /// The identity of a spec in exactly the common shape `encode` writes (`commandLine`, an optional
+    /// `displayName`, `id`, and an auto-user identity whose two values hold no escapes), else nil.
+    static func commonIdentity(_ text: String) -> UserIdentity? {
+        var text = text
+        return text.withUTF8 { bytes -> UserIdentity? in
+            var scanner = SpecScanner(bytes: bytes)
+            guard scanner.literal(#"{"commandLine":"#), scanner.skipString() else { return nil }
+            if scanner.literal(#","displayName":"#) { guard scanner.skipString() else { return nil } }
+            guard scanner.literal(#","id":"#), scanner.skipString(),
+                scanner.literal(#","userIdentity":{"autoUser":{"elevationLevel":"#), let level = scanner.plainString(),
+                scanner.literal(#","scope":"#), let scope = scanner.plainString(), scanner.literal("}}}"), scanner.atEnd
+            else { return nil }
+            return UserIdentity(autoUser: UserIdentity.AutoUser(scope: scope, elevationLevel: level))
+        }
+    }
+
+    /// A forward-only reader over the bytes of a stored spec, for `commonIdentity`.
+    private struct SpecScanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var position = 0
+
+        var atEnd: Bool { position == bytes.count }
+
+        /// Consumes `expected` if the bytes continue with it.
+        mutating func literal(_ expected: StaticString) -> Bool {
+            let count = expected.utf8CodeUnitCount
+            guard bytes.count - position >= count else { return false }
+            let start = expected.utf8Start
+            for offset in 0..<count where bytes[position + offset] != start[offset] { return false }
+            position += count
+            return true
+        }
+
+        /// Consumes one JSON string literal, escapes included, without building it.
+        mutating func skipString() -> Bool {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return false }
+            position += 1
+            while position < bytes.count {
+                switch bytes[position] {
+                case UInt8(ascii: "\""):
+                    position += 1
+                    return true
+                case UInt8(ascii: "\\"): position += 2
+                default: position += 1
+                }
+            }
+            return false
+        }
+
+        /// Consumes a string literal with no escapes and returns its text; nil for any other.
+        mutating func plainString() -> String? {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+            let start = position + 1
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
+                guard bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 else { return nil }
+                end += 1
+            }
+            guard end < bytes.count else { return nil }
+            position = end + 1
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
+    }
+
     /// `value` as a JSON string literal: quote, backslash and control characters escaped.
     static func quote(_ value: String, into out: inout String) {
         out.append("\"")
