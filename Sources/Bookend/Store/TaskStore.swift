@@ -172,7 +172,8 @@ enum StoredTaskSpec {
                 scanner.literal(#","userIdentity":{"autoUser":{"elevationLevel":"#), let level = scanner.plainString(),
                 scanner.literal(#","scope":"#), let scope = scanner.plainString(), scanner.literal("}}}"), scanner.atEnd
             else { return nil }
-            return UserIdentity(autoUser: UserIdentity.AutoUser(scope: scope, elevationLevel: level))
+            // The enums' own init, the one their Decodable conformance uses: the same value either way.
+            return UserIdentity(autoUser: UserIdentity.AutoUser(scope: AutoUserScope(rawValue: scope), elevationLevel: ElevationLevel(rawValue: level)))
         }
     }
 
