@@ -119,7 +119,7 @@ extension Engine {
     func observeExits(spawned: [Int64: ProcessIdentity] = [:]) throws -> [ObservedExit] {
         _ = exits.drain()
         var ended: [ObservedExit] = []
-        var executions = try ExecutionRecord.all(db, where: "state = 'running'")
+        var executions = try ExecutionRecord.all(db, where: "state <> 'completed' AND state = 'running'")
         // Spawned since the last pass and not stored yet: this pass stores them before it records any
         // exit, so one that has already ended is collected now, with the identity from memory.
         for (pk, identity) in spawned.sorted(by: { $0.key < $1.key }) {
