@@ -13,7 +13,7 @@ extension Engine {
     /// executions still running, records the exits of those that ended while it was down, re-runs
     /// the ones that never spawned, and treats those that vanished as lost with their node.
     func reconcile() throws {
-        let executions = try ExecutionRecord.all(db, where: "state <> 'completed'")
+        let executions = try ExecutionRecord.all(db, where: ExecutionRecord.Live.unfinished)
         // A `starting` row without a pid file may belong to a shim forked an instant before the
         // crash that has not written its identity yet: give it a moment before deciding it never
         // spawned, or the command would run twice.
