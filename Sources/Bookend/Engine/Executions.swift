@@ -248,8 +248,8 @@ extension Engine {
             return
         }
         do {
+            // Its status folder was taken in `launch`, before the download began.
             let plan = try launchPlanWithAccount(pk)
-            _ = statusFolders.take(plan.statusDirectory)
             switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): rememberSpawned([(pk, identity)])
             case .failure(let failure): recordLaunchFailures([(pk, failure)])
