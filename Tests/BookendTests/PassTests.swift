@@ -48,4 +48,18 @@ import Testing
             #expect(try await h.sql("SELECT state FROM task WHERE id = 't' AND job_pk = (SELECT pk FROM job WHERE id = 'broken')") == [["active"]])
         }
     }
+
+    /// Every pass reads the live executions three times: through the partial index on unfinished
+    /// rows, never by a scan of the whole table, which would cost every pass time in proportion to
+    /// every execution still stored. Asked of SQLite itself, on the migrated schema.
+    @Test(arguments: ExecutionRecord.Live.all)
+    func livePassReadsUseThePartialIndex(filter: String) async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
+            let plan = try db.query("EXPLAIN QUERY PLAN " + ExecutionRecord.selection(where: filter)).compactMap { $0["detail"].string }
+            #expect(plan.contains { $0.hasPrefix("SCAN execution USING INDEX execution_live") }, "\(plan)")
+            #expect(!plan.contains("SCAN execution"), "\(plan)")
+        }
+    }
 }

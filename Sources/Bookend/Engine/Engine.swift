@@ -60,6 +60,11 @@ public actor Engine {
     var retiredStatusDirectories: [String] = []
     /// `addTasks` calls waiting for the next ingest transaction (see Engine+Tasks.swift).
     var pendingIngests: [PendingIngest] = []
+    /// Status folders of completed executions, kept per node for the next launches there.
+    /// `BOOKEND_STATUS_FOLDER_POOL_OFF=1` keeps none (a folder made and removed per execution, as
+    /// before), so the two can be measured against each other in one sitting.
+    var statusFolders = StatusFolderPool(files: Engine.statusFiles,
+        capacity: ProcessInfo.processInfo.environment["BOOKEND_STATUS_FOLDER_POOL_OFF"] == "1" ? 0 : 64)
     /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
     /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
     var failingSteps: [String: String] = [:]

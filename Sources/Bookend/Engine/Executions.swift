@@ -45,25 +45,27 @@ extension Engine {
         return pk
     }
 
-    /// Removes the status folders (`pid`, `exit`) of executions whose completion has just committed:
-    /// their exit is recorded, so nothing reads them again. A crash before this leaves them to the
-    /// sweep in `reconcile`.
+    /// What the shim (`pid`, `exit`, each first written under a `.tmp` name) and a Slurm step
+    /// (`step-exit`) write in a status folder; nothing else ever is.
+    nonisolated static let statusFiles = ["exit", "exit.tmp", "pid", "pid.tmp", stepExitFile]
+
+    /// Empties the status folders (`pid`, `exit`) of executions whose completion has just committed
+    /// (their exit is recorded, so nothing reads them again) and keeps them for the next launches on
+    /// their nodes (`StatusFolderPool`), or removes them. A crash before this leaves them to the sweep
+    /// in `reconcile`.
     func removeRetiredStatusDirectories() {
         guard !retiredStatusDirectories.isEmpty else { return }
         let directories = retiredStatusDirectories
         retiredStatusDirectories.removeAll()
-        for directory in directories where !directory.isEmpty { Engine.removeStatusDirectory(directory) }
+        for directory in directories where !directory.isEmpty && !statusFolders.retire(directory) {
+            Engine.removeStatusDirectory(directory)
+        }
     }
 
-    /// Removes one status folder and the files the shim writes there (nothing else ever is).
+    /// Removes one status folder and the files the shim writes there. Something else put there is
+    /// left to whole-folder removal (job delete, reconcile).
     nonisolated static func removeStatusDirectory(_ directory: String) {
-        for name in ["exit", "exit.tmp", "pid", "pid.tmp"] {
-            unlink((directory as NSString).appendingPathComponent(name))
-        }
-        if rmdir(directory) != 0, errno != ENOENT {
-            // Something else was put there: leave it to whole-folder removal (job delete, reconcile).
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        StatusFolderPool.remove(directory, files: statusFiles)
     }
 
     /// Rebuilds the launch plan of an execution from its rows.
@@ -194,6 +196,7 @@ extension Engine {
                 if plan.killDecided { continue }
                 let owner = try ownerFor(plan)
                 try prepareDirectories(plan, owner: owner)
+                _ = statusFolders.take(plan.statusDirectory)
                 if !plan.resourceFiles.isEmpty {
                     downloading.insert(pk)
                     let files = plan.resourceFiles
@@ -245,6 +248,7 @@ extension Engine {
             return
         }
         do {
+            // Its status folder was taken in `launch`, before the download began.
             let plan = try launchPlanWithAccount(pk)
             switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): rememberSpawned([(pk, identity)])

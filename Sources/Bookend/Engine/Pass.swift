@@ -119,7 +119,7 @@ extension Engine {
     func observeExits(spawned: [Int64: ProcessIdentity] = [:]) throws -> [ObservedExit] {
         _ = exits.drain()
         var ended: [ObservedExit] = []
-        var executions = try ExecutionRecord.all(db, where: "state = 'running'")
+        var executions = try ExecutionRecord.all(db, where: ExecutionRecord.Live.running)
         // Spawned since the last pass and not stored yet: this pass stores them before it records any
         // exit, so one that has already ended is collected now, with the identity from memory.
         for (pk, identity) in spawned.sorted(by: { $0.key < $1.key }) {
@@ -234,7 +234,7 @@ extension Engine {
             effects.decidedTimeouts = true
         }
         // One still downloading its resource files ends too: `downloadFinished` then finds it completed.
-        for execution in try ExecutionRecord.all(db, where: "state <> 'completed' AND kill_reason IS NOT NULL AND pid IS NULL") {
+        for execution in try ExecutionRecord.all(db, where: ExecutionRecord.Live.killedUnspawned) {
             effects.launches += try finishExecution(db, execution, outcome(for: execution, status: nil), now: now)
         }
     }
@@ -242,7 +242,7 @@ extension Engine {
     /// Sends SIGTERM to executions Bookend decided to end, then SIGKILL after the grace period. Runs
     /// after the apply transaction committed their reasons.
     func signalKills() throws {
-        for execution in try ExecutionRecord.all(db, where: "state <> 'completed' AND kill_reason IS NOT NULL AND pid IS NOT NULL") {
+        for execution in try ExecutionRecord.all(db, where: ExecutionRecord.Live.killedSpawned) {
             guard let identity = execution.identity else { continue }
             if let deadline = killEscalations[execution.pk] {
                 if ContinuousClock.now >= deadline { _ = Supervisor.signalGroup(identity, SIGKILL) }

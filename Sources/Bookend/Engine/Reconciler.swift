@@ -13,7 +13,7 @@ extension Engine {
     /// executions still running, records the exits of those that ended while it was down, re-runs
     /// the ones that never spawned, and treats those that vanished as lost with their node.
     func reconcile() throws {
-        let executions = try ExecutionRecord.all(db, where: "state <> 'completed'")
+        let executions = try ExecutionRecord.all(db, where: ExecutionRecord.Live.unfinished)
         // A `starting` row without a pid file may belong to a shim forked an instant before the
         // crash that has not written its identity yet: give it a moment before deciding it never
         // spawned, or the command would run twice.
@@ -104,10 +104,14 @@ extension Engine {
 
     /// Status folders are removed right after their execution's exit is committed; a crash in between,
     /// a task deleted while its shim ran, or a version before 5 leaves some behind. Only executions
-    /// that are not completed still need theirs: every other folder under `volatile/executions` goes.
+    /// that are not completed still need theirs: every other folder under `volatile/executions` goes,
+    /// and so do the spare folders an earlier engine kept (`StatusFolderPool`), which this one does not
+    /// know of.
     func removeRetiredStatusFolders() throws {
         let live = Set(try db.query("SELECT status_dir FROM execution WHERE state <> 'completed'").compactMap { $0[0].string })
+        statusFolders.forgetAll()
         for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NULL").compactMap({ $0[0].string }) {
+            _ = FileAccess.removeTree(atPath: (root as NSString).appendingPathComponent("volatile/spare-status"))
             let executions = (root as NSString).appendingPathComponent("volatile/executions")
             for name in (try? FileManager.default.contentsOfDirectory(atPath: executions)) ?? [] {
                 let folder = (executions as NSString).appendingPathComponent(name)

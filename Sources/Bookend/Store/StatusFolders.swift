@@ -1,0 +1,88 @@
+import Foundation
+
+/// The status folders of executions (`<node>/volatile/executions/<pk>-<nonce>`, where the shim writes
+/// `pid` and `exit`), recycled instead of made and removed once per execution.
+///
+/// Why: every `mkdir` of a new folder allocates a directory inode, and on ext4 finding one (the
+/// inode bitmap searched past recently freed ones: `find_inode_bit`, `recently_deleted`) was the
+/// largest kernel cost of a launch in the throughput profile. So a folder whose execution's exit is
+/// recorded is emptied and renamed to `<node>/volatile/spare-status/<its name>`, and the next launch
+/// on that node renames it to its own status folder path: one `rename` each way, the same inode.
+/// Owner (the engine) and mode (0700, as the supervisor made it) travel with the inode, so no task
+/// account can enter a recycled folder, exactly as it could not enter a new one; `spare-status`
+/// itself is the engine's, mode 0700.
+///
+/// Why reuse is safe: a status folder's path (key and nonce) is never handed out twice, and a path
+/// reaches a folder only while the folder has that name. A shim still alive when its folder was
+/// retired (its task was deleted before its launch was stored, say) resolves its files by its old
+/// path, which no longer exists once the folder moved, so it cannot write into the next execution's
+/// folder. A file such a shim created an instant before the move is removed when the folder is
+/// taken (and the supervisor removes `pid` and `exit` files of a folder that already exists).
+struct StatusFolderPool {
+    /// What the shim (and a Slurm step) write in a status folder; nothing else ever is.
+    let files: [String]
+    /// Spare folders kept per node. Beyond that a retired folder is removed, as before, so a burst of
+    /// parallel work does not leave thousands behind.
+    let capacity: Int
+    /// Spare folder path → the names of the folders in it, as this engine put them there.
+    private var spares: [String: [String]] = [:]
+
+    init(files: [String], capacity: Int = 64) {
+        self.files = files
+        self.capacity = capacity
+    }
+
+    /// `<node>/volatile/spare-status`, for the status folder `<node>/volatile/executions/<name>`.
+    static func spareFolder(of statusDirectory: String) -> String {
+        let executions = (statusDirectory as NSString).deletingLastPathComponent
+        return ((executions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("spare-status")
+    }
+
+    /// Empties the status folder of an execution whose exit is recorded and keeps it for the next
+    /// launch on its node. False when it cannot be kept (something other than the protocol's files is
+    /// in it, its node's folders are gone, enough spares are kept): the caller removes it.
+    mutating func retire(_ directory: String) -> Bool {
+        guard capacity > 0 else { return false }
+        for name in files where unlink(directory + "/" + name) != 0 && errno != ENOENT { return false }
+        let spare = Self.spareFolder(of: directory)
+        if spares[spare] == nil {
+            // First use in this engine's life (`reconcile` removed what an earlier one kept).
+            guard mkdir(spare, 0o700) == 0 || errno == EEXIST else { return false }
+            spares[spare] = []
+        }
+        guard spares[spare, default: []].count < capacity else { return false }
+        let name = (directory as NSString).lastPathComponent
+        // The target name is new (status folder names are never reused): nothing is replaced.
+        guard rename(directory, spare + "/" + name) == 0 else { return false }
+        spares[spare, default: []].append(name)
+        return true
+    }
+
+    /// Gives `directory`, the status folder of an execution about to launch, a kept folder of its
+    /// node. False when none is kept: the supervisor makes the folder.
+    mutating func take(_ directory: String) -> Bool {
+        let spare = Self.spareFolder(of: directory)
+        while let name = spares[spare]?.popLast() {
+            let folder = spare + "/" + name
+            if rename(folder, directory) == 0 {
+                for file in files { unlink(directory + "/" + file) }
+                return true
+            }
+            // Gone with its node, or something is in the way: not used again.
+            if errno != ENOENT { StatusFolderPool.remove(folder, files: files) }
+        }
+        return false
+    }
+
+    /// Forgets every kept folder (they were removed from disk).
+    mutating func forgetAll() { spares.removeAll() }
+
+    /// Removes a status folder and the protocol's files in it; anything else put there is left to
+    /// whole-folder removal.
+    static func remove(_ directory: String, files: [String]) {
+        for name in files { unlink(directory + "/" + name) }
+        if rmdir(directory) != 0, errno != ENOENT {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+}
