@@ -115,6 +115,8 @@ final class Report: @unchecked Sendable {
         struct Document: Codable { var environment: [String: String]; var figures: [Figure] }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // A figure that was not measured (no SDK venv, a section skipped) is NaN; JSON has no NaN.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return try encoder.encode(Document(environment: environment, figures: figures))
     }
 }
