@@ -39,21 +39,6 @@ import Testing
         }
     }
 
-    /// Every spec `StoredTaskSpec.encode` writes by hand is read back by hand.
-    @Test(arguments: [
-        TaskSpec(id: "t", commandLine: "/bin/true"),
-        TaskSpec(id: "ctl", commandLine: "a\u{01}b\tc\nd\"e\\f/g"),
-        TaskSpec(id: "u", commandLine: "échec ✓ 😀", userIdentity: UserIdentity(autoUser: .init(scope: "task", elevationLevel: "admin"))),
-    ])
-    func whatTheIngestWritesIsReadBackByHand(_ spec: TaskSpec) throws {
-        var stored = spec
-        stored.userIdentity = try Validate.userIdentity(spec.userIdentity, property: "userIdentity")
-        for displayName in [nil, "name \"x\"/y"] as [String?] {
-            stored.displayName = displayName
-            #expect(StoredTaskSpec.commonIdentity(StoredTaskSpec.encode(stored)) == stored.userIdentity)
-        }
-    }
-
     /// A task with every optional property the library stores set.
     static func fullTask(_ id: String) -> TaskSpec {
         var spec = TaskSpec(
