@@ -270,7 +270,8 @@ public enum Supervisor {
             }
         }
         // A folder this call created is empty: only one that existed can hold an earlier run's files.
-        for name in created ? [] : ["exit", "exit.tmp", "pid", "pid.tmp"] {
+        // `exit.tmp` and `pid.tmp` may stay: the shim truncates them on open and only then renames them.
+        for name in created ? [] : ["exit", "pid"] {
             if unlink(join(dir, name)) != 0 && errno != ENOENT {
                 throw SupervisorError(code: .statusDirectory, errno: errno, message: "cannot remove stale \(join(dir, name))")
             }

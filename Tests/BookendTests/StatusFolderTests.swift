@@ -30,12 +30,19 @@ import TestSupport
             let kept = Self.spares(root)
             #expect(kept == [(first as NSString).lastPathComponent])
             let keptPath = root + "/volatile/spare-status/" + (first as NSString).lastPathComponent
-            #expect(try FileManager.default.contentsOfDirectory(atPath: keptPath).isEmpty, "a kept folder is emptied")
+            // A kept folder holds no `exit` and no `pid`: those two were renamed back to the names the
+            // shim writes before it renames them into place, so their inodes serve the next execution.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: keptPath).sorted() == ["exit.tmp", "pid.tmp"])
             let keptInode = try #require(Self.inode(keptPath))
+            let exitInode = try #require(Self.inode(keptPath + "/exit.tmp"))
+            let pidInode = try #require(Self.inode(keptPath + "/pid.tmp"))
             // Files a late writer could have left in the kept folder: the next execution must not read them.
             for (name, text) in [("exit", "exit 42\n"), ("pid", "1 1\n"), (Engine.stepExitFile, "42\n")] {
                 #expect(FileManager.default.createFile(atPath: keptPath + "/" + name, contents: Data(text.utf8)))
             }
+            // Nor what is left in a kept file: the shim truncates it before it writes.
+            let longer = "exit 42 and much more than any exit line the shim writes, so truncation shows\n"
+            try Data(longer.utf8).write(to: URL(fileURLWithPath: keptPath + "/exit.tmp"))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "b", commandLine: sh("exit 3")))
             try await h.waitForTasks("job")
             #expect(try await h.engine.task(jobID: "job", taskID: "b").executionInfo.exitCode == 3)
@@ -45,6 +52,12 @@ import TestSupport
             let keptAgain = try #require(Self.spares(root).first)
             #expect(keptAgain == (second as NSString).lastPathComponent)
             #expect(Self.inode(root + "/volatile/spare-status/" + keptAgain) == keptInode)
+            // And the same two file inodes: the second execution's shim wrote its exit and pid into them.
+            #expect(Self.inode(root + "/volatile/spare-status/" + keptAgain + "/exit.tmp") == exitInode)
+            #expect(Self.inode(root + "/volatile/spare-status/" + keptAgain + "/pid.tmp") == pidInode)
+            let written = try String(contentsOfFile: root + "/volatile/spare-status/" + keptAgain + "/exit.tmp", encoding: .utf8)
+            #expect(!written.contains("much more"), "the kept exit file was truncated: \(written)")
+            #expect(written.hasSuffix("\n") && written.split(separator: "\n").count == 1, "\(written)")
             var info = stat()
             #expect(stat(root + "/volatile/spare-status/" + keptAgain, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())
             #expect(stat(root + "/volatile/spare-status", &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())

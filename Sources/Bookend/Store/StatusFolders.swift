@@ -43,7 +43,9 @@ struct StatusFolderPool {
     /// in it, its node's folders are gone, enough spares are kept): the caller removes it.
     mutating func retire(_ directory: String) -> Bool {
         guard capacity > 0 else { return false }
-        for name in files where unlink(directory + "/" + name) != 0 && errno != ENOENT { return false }
+        for name in files where !keepsInode(name, in: directory) && unlink(directory + "/" + name) != 0 && errno != ENOENT {
+            return false
+        }
         let spare = Self.spareFolder(of: directory)
         if spares[spare] == nil {
             // First use in this engine's life (`reconcile` removed what an earlier one kept).
@@ -65,13 +67,31 @@ struct StatusFolderPool {
         while let name = spares[spare]?.popLast() {
             let folder = spare + "/" + name
             if rename(folder, directory) == 0 {
-                for file in files { unlink(directory + "/" + file) }
+                // The kept `exit.tmp` and `pid.tmp` stay: the shim truncates them when it opens them.
+                for file in files where !Self.kept.values.contains(file) { unlink(directory + "/" + file) }
                 return true
             }
             // Gone with its node, or something is in the way: not used again.
             if errno != ENOENT { StatusFolderPool.remove(folder, files: files) }
         }
         return false
+    }
+
+    /// The shim writes `exit` and `pid` as `exit.tmp` and `pid.tmp` (truncated on open) and renames
+    /// them into place. A retired folder's `exit` and `pid` are renamed back to those names instead of
+    /// unlinked, so the next execution's shim writes into the same inodes. Why: on ext4 without a
+    /// journal, every inode freed in the last seconds is stepped over, one block read each, by every
+    /// later allocation in its group (`recently_deleted` in `find_inode_bit`); two unlinks per
+    /// execution made every `mkdir` and file creation of a busy node slower the busier it was.
+    static let kept = ["exit": "exit.tmp", "pid": "pid.tmp"]
+
+    /// Renames `name` to its kept name when it is one of the two kept files (true when that is done,
+    /// or when it is the kept name itself, which stays); false for a file that must be unlinked.
+    private func keepsInode(_ name: String, in directory: String) -> Bool {
+        if Self.kept.values.contains(name) { return true }
+        guard let tmp = Self.kept[name] else { return false }
+        // A leftover tmp (the shim died between writing and renaming it) is replaced: that frees it.
+        return rename(directory + "/" + name, directory + "/" + tmp) == 0 || errno == ENOENT
     }
 
     /// Forgets every kept folder (they were removed from disk).
