@@ -8,16 +8,8 @@ import Bookend
 // verbatim (start, preparation and release tasks, resource files, user identities, exit conditions)
 // are the wire's own types and need no conversion.
 
-/// The wire's shapes of the engine's `FailureInfo`: a task's `failureInfo` and a job's
-/// `schedulingError`, two Azure types with the same properties.
-protocol FailureInfoShape {
-    init(category: ErrorCategory?, code: String?, message: String?, details: [NameValuePair]?)
-}
-
-extension BatchTaskFailureInfo: FailureInfoShape {}
-extension BatchJobSchedulingError: FailureInfoShape {}
-
-extension FailureInfoShape {
+/// A task's `failureInfo`, and a job's `schedulingError` (the same type on both sides).
+extension BatchTaskFailureInfo {
     init(_ info: FailureInfo) {
         self.init(category: ErrorCategory(rawValue: info.category), code: info.code, message: info.message, details: info.details)
     }
