@@ -15,9 +15,9 @@ struct FileController: Sendable {
     }
 
     func addRoutes(to routes: BatchRoutes) {
-        routes.on("/pools/:poolID/nodes/:nodeID/files", [(.get, { try await listNode($0, $1.id("poolID"), $1.id("nodeID")) })])
+        routes.on("/pools/:poolID/nodes/:nodeID/files", [(.get, BatchRoutes.taking("poolID", "nodeID")(listNode))])
         routes.on("/pools/:poolID/nodes/:nodeID/files/**", fileHandlers { .node(poolID: try $0.id("poolID"), nodeID: try $0.id("nodeID")) })
-        routes.on("/jobs/:jobID/tasks/:taskID/files", [(.get, { try await listTask($0, $1.id("jobID"), $1.id("taskID")) })])
+        routes.on("/jobs/:jobID/tasks/:taskID/files", [(.get, BatchRoutes.taking("jobID", "taskID")(listTask))])
         routes.on("/jobs/:jobID/tasks/:taskID/files/**", fileHandlers { .task(jobID: try $0.id("jobID"), taskID: try $0.id("taskID")) })
     }
 

@@ -9,16 +9,12 @@ struct JobController: Sendable {
     let engine: Engine
 
     func addRoutes(to routes: BatchRoutes) {
-        routes.on("/jobs", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
-        routes.on("/jobs/:jobID", [
-            (.get, { try await get($0, $1.id("jobID")) }), (.patch, { try await patch($0, $1.id("jobID")) }),
-            (.put, { try await replace($0, $1.id("jobID")) }), (.delete, { try await delete($0, $1.id("jobID")) }),
-        ])
-        routes.on("/jobs/:jobID/terminate", [(.post, { try await terminate($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/disable", [(.post, { try await disable($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/enable", [(.post, { try await enable($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/jobpreparationandreleasetaskstatus", [(.get, { try await prepReleaseStatus($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/taskcounts", [(.get, { try await taskCounts($0, $1.id("jobID")) })])
+        routes.resource("/jobs", id: "jobID", list: list, add: add,
+                        entity: [(.get, get), (.patch, patch), (.put, replace), (.delete, delete)],
+                        actions: [("terminate", terminate), ("disable", disable), ("enable", enable)])
+        let job = BatchRoutes.taking("jobID")
+        routes.on("/jobs/:jobID/jobpreparationandreleasetaskstatus", [(.get, job(prepReleaseStatus))])
+        routes.on("/jobs/:jobID/taskcounts", [(.get, job(taskCounts))])
     }
 
     func list(_ request: APIRequest) async throws -> Reply {

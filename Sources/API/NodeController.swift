@@ -9,14 +9,12 @@ struct NodeController: Sendable {
     let engine: Engine
 
     func addRoutes(to routes: BatchRoutes) {
-        routes.on("/pools/:poolID/nodes", [(.get, { try await list($0, $1.id("poolID")) })])
-        routes.on("/pools/:poolID/nodes/:nodeID", [(.get, { try await get($0, $1.id("poolID"), $1.id("nodeID")) })])
-        routes.on("/pools/:poolID/nodes/:nodeID/reboot", [(.post, { try await reboot($0, $1.id("poolID"), $1.id("nodeID")) })])
-        routes.on("/pools/:poolID/nodes/:nodeID/disablescheduling", [
-            (.post, { try await disableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
-        ])
-        routes.on("/pools/:poolID/nodes/:nodeID/enablescheduling", [
-            (.post, { try await enableScheduling($0, $1.id("poolID"), $1.id("nodeID")) }),
+        let pool = BatchRoutes.taking("poolID")
+        let node = BatchRoutes.taking("poolID", "nodeID")
+        routes.on("/pools/:poolID/nodes", [(.get, pool(list))])
+        routes.on("/pools/:poolID/nodes/:nodeID", [(.get, node(get))])
+        routes.actions(of: "/pools/:poolID/nodes/:nodeID", [
+            ("reboot", node(reboot)), ("disablescheduling", node(disableScheduling)), ("enablescheduling", node(enableScheduling)),
         ])
         routes.on("/nodecounts", [(.get, { request, _ in try await counts(request) })])
     }

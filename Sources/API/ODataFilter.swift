@@ -184,20 +184,22 @@ indirect enum ODataFilter: Sendable {
             return word.lowercased()
         }
 
+        /// `or` binds looser than `and`, which binds looser than `not`.
         mutating func expression() throws -> ODataFilter {
-            var left = try conjunction()
-            while peekWord() == "or" {
-                index += 1
-                left = .or(left, try conjunction())
-            }
-            return left
+            try chain("or", ODataFilter.or) { try $0.conjunction() }
         }
 
         mutating func conjunction() throws -> ODataFilter {
-            var left = try unary()
-            while peekWord() == "and" {
+            try chain("and", ODataFilter.and) { try $0.unary() }
+        }
+
+        /// `operand (word operand)*`, grouped from the left as OData groups `a or b or c`.
+        mutating func chain(_ word: String, _ combine: (ODataFilter, ODataFilter) -> ODataFilter,
+                            _ operand: (inout Parser) throws -> ODataFilter) throws -> ODataFilter {
+            var left = try operand(&self)
+            while peekWord() == word {
                 index += 1
-                left = .and(left, try unary())
+                left = combine(left, try operand(&self))
             }
             return left
         }

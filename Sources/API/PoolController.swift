@@ -9,13 +9,9 @@ struct PoolController: Sendable {
     let engine: Engine
 
     func addRoutes(to routes: BatchRoutes) {
-        routes.on("/pools", [(.get, { request, _ in try await list(request) }), (.post, { request, _ in try await add(request) })])
-        routes.on("/pools/:poolID", [
-            (.get, { try await get($0, $1.id("poolID")) }), (.head, { try await get($0, $1.id("poolID")) }),
-            (.delete, { try await delete($0, $1.id("poolID")) }), (.patch, { try await patch($0, $1.id("poolID")) }),
-        ])
-        routes.on("/pools/:poolID/resize", [(.post, { try await resize($0, $1.id("poolID")) })])
-        routes.on("/pools/:poolID/stopresize", [(.post, { try await stopResize($0, $1.id("poolID")) })])
+        routes.resource("/pools", id: "poolID", list: list, add: add,
+                        entity: [(.get, get), (.head, get), (.delete, delete), (.patch, patch)],
+                        actions: [("resize", resize), ("stopresize", stopResize)])
         routes.on("/poolusagemetrics", [(.get, { request, _ in try usageMetrics(request) })])
     }
 

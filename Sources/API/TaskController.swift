@@ -9,16 +9,13 @@ struct TaskController: Sendable {
     let engine: Engine
 
     func addRoutes(to routes: BatchRoutes) {
-        routes.on("/jobs/:jobID/tasks", [(.get, { try await list($0, $1.id("jobID")) }), (.post, { try await add($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/addtaskcollection", [(.post, { try await addCollection($0, $1.id("jobID")) })])
-        routes.on("/jobs/:jobID/tasks/:taskID", [
-            (.get, { try await get($0, $1.id("jobID"), $1.id("taskID")) }),
-            (.put, { try await replace($0, $1.id("jobID"), $1.id("taskID")) }),
-            (.delete, { try await delete($0, $1.id("jobID"), $1.id("taskID")) }),
-        ])
-        routes.on("/jobs/:jobID/tasks/:taskID/terminate", [(.post, { try await terminate($0, $1.id("jobID"), $1.id("taskID")) })])
-        routes.on("/jobs/:jobID/tasks/:taskID/reactivate", [(.post, { try await reactivate($0, $1.id("jobID"), $1.id("taskID")) })])
-        routes.on("/jobs/:jobID/tasks/:taskID/subtasksinfo", [(.get, { try await subtasks($0, $1.id("jobID"), $1.id("taskID")) })])
+        let job = BatchRoutes.taking("jobID")
+        let task = BatchRoutes.taking("jobID", "taskID")
+        routes.on("/jobs/:jobID/tasks", [(.get, job(list)), (.post, job(add))])
+        routes.actions(of: "/jobs/:jobID", [("addtaskcollection", job(addCollection))])
+        routes.on("/jobs/:jobID/tasks/:taskID", [(.get, task(get)), (.put, task(replace)), (.delete, task(delete))])
+        routes.actions(of: "/jobs/:jobID/tasks/:taskID", [("terminate", task(terminate)), ("reactivate", task(reactivate))])
+        routes.on("/jobs/:jobID/tasks/:taskID/subtasksinfo", [(.get, task(subtasks))])
     }
 
     func list(_ request: APIRequest, _ jobID: String) async throws -> Reply {

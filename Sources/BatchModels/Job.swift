@@ -139,20 +139,9 @@ public struct BatchJobReleaseTask: Codable, Sendable, Hashable {
     }
 }
 
-/// Why a job cannot schedule (`executionInfo.schedulingError`).
-public struct BatchJobSchedulingError: Codable, Sendable, Hashable {
-    public var category: ErrorCategory?
-    public var code: String?
-    public var message: String?
-    public var details: [NameValuePair]?
-
-    public init(category: ErrorCategory? = nil, code: String? = nil, message: String? = nil, details: [NameValuePair]? = nil) {
-        self.category = category
-        self.code = code
-        self.message = message
-        self.details = details
-    }
-}
+/// Why a job cannot schedule (`executionInfo.schedulingError`). Azure's schema names it apart from a
+/// task's `failureInfo` but gives it the same properties, so one type serves both.
+public typealias BatchJobSchedulingError = BatchTaskFailureInfo
 
 /// When a job ran and how it ended (`executionInfo`).
 public struct BatchJobExecutionInfo: Codable, Sendable, Hashable {
@@ -277,64 +266,10 @@ public struct BatchJob: Codable, Sendable, Hashable {
         case bookendWaitReason
     }
 
-    public init(
-        odataMetadata: String? = nil,
-        id: String,
-        displayName: String? = nil,
-        usesTaskDependencies: Bool? = nil,
-        url: String? = nil,
-        eTag: String? = nil,
-        lastModified: String? = nil,
-        creationTime: String? = nil,
-        state: BatchJobState? = nil,
-        stateTransitionTime: String? = nil,
-        previousState: BatchJobState? = nil,
-        previousStateTransitionTime: String? = nil,
-        priority: Int? = nil,
-        allowTaskPreemption: Bool? = nil,
-        maxParallelTasks: Int? = nil,
-        constraints: BatchJobConstraints? = nil,
-        jobManagerTask: BatchJobManagerTask? = nil,
-        jobPreparationTask: BatchJobPreparationTask? = nil,
-        jobReleaseTask: BatchJobReleaseTask? = nil,
-        commonEnvironmentSettings: [EnvironmentSetting]? = nil,
-        poolInfo: BatchPoolInfo? = nil,
-        onAllTasksComplete: OnAllBatchTasksComplete? = nil,
-        onTaskFailure: OnBatchTaskFailure? = nil,
-        networkConfiguration: OpaqueJSON? = nil,
-        metadata: [MetadataItem]? = nil,
-        executionInfo: BatchJobExecutionInfo? = nil,
-        stats: OpaqueJSON? = nil,
-        bookendWaitReason: BookendWaitReason? = nil
-    ) {
-        self.odataMetadata = odataMetadata
+    /// An entity as the service answers with it. The service sets the other properties by name
+    /// (each is optional on the wire); a client reads them.
+    public init(id: String) {
         self.id = id
-        self.displayName = displayName
-        self.usesTaskDependencies = usesTaskDependencies
-        self.url = url
-        self.eTag = eTag
-        self.lastModified = lastModified
-        self.creationTime = creationTime
-        self.state = state
-        self.stateTransitionTime = stateTransitionTime
-        self.previousState = previousState
-        self.previousStateTransitionTime = previousStateTransitionTime
-        self.priority = priority
-        self.allowTaskPreemption = allowTaskPreemption
-        self.maxParallelTasks = maxParallelTasks
-        self.constraints = constraints
-        self.jobManagerTask = jobManagerTask
-        self.jobPreparationTask = jobPreparationTask
-        self.jobReleaseTask = jobReleaseTask
-        self.commonEnvironmentSettings = commonEnvironmentSettings
-        self.poolInfo = poolInfo
-        self.onAllTasksComplete = onAllTasksComplete
-        self.onTaskFailure = onTaskFailure
-        self.networkConfiguration = networkConfiguration
-        self.metadata = metadata
-        self.executionInfo = executionInfo
-        self.stats = stats
-        self.bookendWaitReason = bookendWaitReason
     }
 }
 

@@ -148,54 +148,10 @@ public struct BatchNode: Codable, Sendable, Hashable {
         case endpointConfiguration
     }
 
-    public init(
-        odataMetadata: String? = nil,
-        id: String,
-        url: String? = nil,
-        state: BatchNodeState? = nil,
-        schedulingState: SchedulingState? = nil,
-        stateTransitionTime: String? = nil,
-        lastBootTime: String? = nil,
-        allocationTime: String? = nil,
-        ipAddress: String? = nil,
-        affinityId: String? = nil,
-        vmSize: String? = nil,
-        totalTasksRun: Int? = nil,
-        totalTasksSucceeded: Int? = nil,
-        runningTasksCount: Int? = nil,
-        runningTaskSlotsCount: Int? = nil,
-        isDedicated: Bool? = nil,
-        startTask: BatchStartTask? = nil,
-        startTaskInfo: BatchStartTaskInfo? = nil,
-        recentTasks: [BatchTaskInfo]? = nil,
-        errors: [BatchNodeError]? = nil,
-        nodeAgentInfo: BatchNodeAgentInfo? = nil,
-        virtualMachineInfo: VirtualMachineInfo? = nil,
-        endpointConfiguration: OpaqueJSON? = nil
-    ) {
-        self.odataMetadata = odataMetadata
+    /// An entity as the service answers with it. The service sets the other properties by name
+    /// (each is optional on the wire); a client reads them.
+    public init(id: String) {
         self.id = id
-        self.url = url
-        self.state = state
-        self.schedulingState = schedulingState
-        self.stateTransitionTime = stateTransitionTime
-        self.lastBootTime = lastBootTime
-        self.allocationTime = allocationTime
-        self.ipAddress = ipAddress
-        self.affinityId = affinityId
-        self.vmSize = vmSize
-        self.totalTasksRun = totalTasksRun
-        self.totalTasksSucceeded = totalTasksSucceeded
-        self.runningTasksCount = runningTasksCount
-        self.runningTaskSlotsCount = runningTaskSlotsCount
-        self.isDedicated = isDedicated
-        self.startTask = startTask
-        self.startTaskInfo = startTaskInfo
-        self.recentTasks = recentTasks
-        self.errors = errors
-        self.nodeAgentInfo = nodeAgentInfo
-        self.virtualMachineInfo = virtualMachineInfo
-        self.endpointConfiguration = endpointConfiguration
     }
 }
 

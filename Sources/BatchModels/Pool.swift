@@ -100,60 +100,10 @@ public struct BatchPool: Codable, Sendable, Hashable {
         case stats
     }
 
-    public init(
-        odataMetadata: String? = nil,
-        id: String,
-        displayName: String? = nil,
-        url: String? = nil,
-        eTag: String? = nil,
-        lastModified: String? = nil,
-        creationTime: String? = nil,
-        state: BatchPoolState? = nil,
-        stateTransitionTime: String? = nil,
-        allocationState: AllocationState? = nil,
-        allocationStateTransitionTime: String? = nil,
-        vmSize: String? = nil,
-        virtualMachineConfiguration: OpaqueJSON? = nil,
-        resizeTimeout: String? = nil,
-        resizeErrors: [BatchPoolResizeError]? = nil,
-        currentDedicatedNodes: Int? = nil,
-        currentLowPriorityNodes: Int? = nil,
-        targetDedicatedNodes: Int? = nil,
-        targetLowPriorityNodes: Int? = nil,
-        enableAutoScale: Bool? = nil,
-        enableInterNodeCommunication: Bool? = nil,
-        startTask: BatchStartTask? = nil,
-        taskSlotsPerNode: Int? = nil,
-        taskSchedulingPolicy: BatchTaskSchedulingPolicy? = nil,
-        metadata: [MetadataItem]? = nil,
-        stats: OpaqueJSON? = nil
-    ) {
-        self.odataMetadata = odataMetadata
+    /// An entity as the service answers with it. The service sets the other properties by name
+    /// (each is optional on the wire); a client reads them.
+    public init(id: String) {
         self.id = id
-        self.displayName = displayName
-        self.url = url
-        self.eTag = eTag
-        self.lastModified = lastModified
-        self.creationTime = creationTime
-        self.state = state
-        self.stateTransitionTime = stateTransitionTime
-        self.allocationState = allocationState
-        self.allocationStateTransitionTime = allocationStateTransitionTime
-        self.vmSize = vmSize
-        self.virtualMachineConfiguration = virtualMachineConfiguration
-        self.resizeTimeout = resizeTimeout
-        self.resizeErrors = resizeErrors
-        self.currentDedicatedNodes = currentDedicatedNodes
-        self.currentLowPriorityNodes = currentLowPriorityNodes
-        self.targetDedicatedNodes = targetDedicatedNodes
-        self.targetLowPriorityNodes = targetLowPriorityNodes
-        self.enableAutoScale = enableAutoScale
-        self.enableInterNodeCommunication = enableInterNodeCommunication
-        self.startTask = startTask
-        self.taskSlotsPerNode = taskSlotsPerNode
-        self.taskSchedulingPolicy = taskSchedulingPolicy
-        self.metadata = metadata
-        self.stats = stats
     }
 }
 

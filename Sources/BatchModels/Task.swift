@@ -126,64 +126,10 @@ public struct BatchTask: Codable, Sendable, Hashable {
         case bookendWaitReason
     }
 
-    public init(
-        odataMetadata: String? = nil,
-        id: String,
-        displayName: String? = nil,
-        url: String? = nil,
-        eTag: String? = nil,
-        lastModified: String? = nil,
-        creationTime: String? = nil,
-        exitConditions: ExitConditions? = nil,
-        state: BatchTaskState? = nil,
-        stateTransitionTime: String? = nil,
-        previousState: BatchTaskState? = nil,
-        previousStateTransitionTime: String? = nil,
-        commandLine: String? = nil,
-        containerSettings: OpaqueJSON? = nil,
-        resourceFiles: [ResourceFile]? = nil,
-        outputFiles: OpaqueJSON? = nil,
-        environmentSettings: [EnvironmentSetting]? = nil,
-        affinityInfo: AffinityInfo? = nil,
-        constraints: BatchTaskConstraints? = nil,
-        requiredSlots: Int? = nil,
-        userIdentity: UserIdentity? = nil,
-        multiInstanceSettings: OpaqueJSON? = nil,
-        executionInfo: BatchTaskExecutionInfo? = nil,
-        nodeInfo: BatchNodeInfo? = nil,
-        dependsOn: BatchTaskDependencies? = nil,
-        applicationPackageReferences: OpaqueJSON? = nil,
-        stats: OpaqueJSON? = nil,
-        bookendWaitReason: BookendWaitReason? = nil
-    ) {
-        self.odataMetadata = odataMetadata
+    /// An entity as the service answers with it. The service sets the other properties by name
+    /// (each is optional on the wire); a client reads them.
+    public init(id: String) {
         self.id = id
-        self.displayName = displayName
-        self.url = url
-        self.eTag = eTag
-        self.lastModified = lastModified
-        self.creationTime = creationTime
-        self.exitConditions = exitConditions
-        self.state = state
-        self.stateTransitionTime = stateTransitionTime
-        self.previousState = previousState
-        self.previousStateTransitionTime = previousStateTransitionTime
-        self.commandLine = commandLine
-        self.containerSettings = containerSettings
-        self.resourceFiles = resourceFiles
-        self.outputFiles = outputFiles
-        self.environmentSettings = environmentSettings
-        self.affinityInfo = affinityInfo
-        self.constraints = constraints
-        self.requiredSlots = requiredSlots
-        self.userIdentity = userIdentity
-        self.multiInstanceSettings = multiInstanceSettings
-        self.executionInfo = executionInfo
-        self.nodeInfo = nodeInfo
-        self.dependsOn = dependsOn
-        self.applicationPackageReferences = applicationPackageReferences
-        self.stats = stats
-        self.bookendWaitReason = bookendWaitReason
     }
 }
 

@@ -40,41 +40,56 @@ static int open_folder_at(int dirfd, const char *name) {
     return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+// A component-by-component walk of a path from the root: `current` is the folder reached (a
+// descriptor the walk owns), `copy` the path cut into components by strtok_r. "." components are
+// skipped, so an empty path or one of only dots has no component at all.
+typedef struct { char *copy; char *save; int current; } walk;
+
+// The next component that is not ".", or NULL at the end.
+static char *walk_next(walk *w) {
+    char *next = strtok_r(NULL, "/", &w->save);
+    while (next != NULL && strcmp(next, ".") == 0) next = strtok_r(NULL, "/", &w->save);
+    return next;
+}
+
+// Starts a walk at a copy of `rootfd` and gives its first component (NULL when there is none);
+// returns -1 (errno set) when the path cannot be copied or the root descriptor duplicated.
+static int walk_start(walk *w, int rootfd, const char *path, char **first) {
+    w->save = NULL;
+    w->copy = copy_path(path);
+    if (w->copy == NULL) return -1;
+    w->current = dup(rootfd);
+    if (w->current < 0) { free(w->copy); return -1; }
+    *first = strtok_r(w->copy, "/", &w->save);
+    if (*first != NULL && strcmp(*first, ".") == 0) *first = walk_next(w);
+    return 0;
+}
+
+// Ends a walk, keeping errno; gives `result` back.
+static int walk_end(walk *w, int result) {
+    close_keeping_errno(w->current);
+    free(w->copy);
+    return result;
+}
+
 // The component-by-component walk: every folder but the last component opened with O_NOFOLLOW.
 static int open_walking(int rootfd, const char *path, int flags, mode_t mode) {
-    char *copy = copy_path(path);
-    if (copy == NULL) return -1;
-    int current = dup(rootfd);
-    if (current < 0) { free(copy); return -1; }
-    char *save = NULL;
-    char *component = strtok_r(copy, "/", &save);
-    // Skip "." components; an empty path or only dots opens the root itself.
-    while (component != NULL && strcmp(component, ".") == 0) component = strtok_r(NULL, "/", &save);
-    if (component == NULL) {
-        free(copy);
-        int fd = openat(current, ".", flags | O_CLOEXEC, mode);
-        close_keeping_errno(current);
-        return fd;
-    }
+    walk w;
+    char *component;
+    if (walk_start(&w, rootfd, path, &component) != 0) return -1;
+    // An empty path or only dots opens the root itself.
+    if (component == NULL) return walk_end(&w, openat(w.current, ".", flags | O_CLOEXEC, mode));
     for (;;) {
-        char *next = strtok_r(NULL, "/", &save);
-        while (next != NULL && strcmp(next, ".") == 0) next = strtok_r(NULL, "/", &save);
+        char *next = walk_next(&w);
         if (strcmp(component, "..") == 0) {
-            close(current);
-            free(copy);
             errno = EXDEV;
-            return -1;
+            return walk_end(&w, -1);
         }
-        if (next == NULL) {
-            int fd = openat(current, component, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-            close_keeping_errno(current);
-            free(copy);
-            return fd;
-        }
-        int folder = open_folder_at(current, component);
-        close_keeping_errno(current);
-        if (folder < 0) { free(copy); return -1; }
-        current = folder;
+        if (next == NULL) return walk_end(&w, openat(w.current, component, flags | O_NOFOLLOW | O_CLOEXEC, mode));
+        int folder = open_folder_at(w.current, component);
+        if (folder < 0) return walk_end(&w, -1);
+        close(w.current);
+        w.current = folder;
         component = next;
     }
 }
@@ -111,45 +126,33 @@ int bk_open_beneath(int rootfd, const char *path, int flags, mode_t mode) {
 }
 
 int bk_create_beneath(int rootfd, const char *path, mode_t dir_mode, uid_t uid, gid_t gid) {
-    char *copy = copy_path(path);
-    if (copy == NULL) return -1;
-    int current = dup(rootfd);
-    if (current < 0) { free(copy); return -1; }
-    char *save = NULL;
-    char *component = strtok_r(copy, "/", &save);
-    while (component != NULL && strcmp(component, ".") == 0) component = strtok_r(NULL, "/", &save);
-    if (component == NULL) { close(current); free(copy); errno = EISDIR; return -1; }
+    walk w;
+    char *component;
+    if (walk_start(&w, rootfd, path, &component) != 0) return -1;
+    if (component == NULL) { errno = EISDIR; return walk_end(&w, -1); }
     for (;;) {
-        char *next = strtok_r(NULL, "/", &save);
-        while (next != NULL && strcmp(next, ".") == 0) next = strtok_r(NULL, "/", &save);
-        if (strcmp(component, "..") == 0) { close(current); free(copy); errno = EXDEV; return -1; }
+        char *next = walk_next(&w);
+        if (strcmp(component, "..") == 0) { errno = EXDEV; return walk_end(&w, -1); }
         if (next == NULL) break;
-        int folder = open_folder_at(current, component);
+        int folder = open_folder_at(w.current, component);
         if (folder < 0 && errno == ENOENT) {
-            if (mkdirat(current, component, dir_mode) != 0 && errno != EEXIST) {
-                close_keeping_errno(current); free(copy); return -1;
-            }
-            folder = open_folder_at(current, component);
+            if (mkdirat(w.current, component, dir_mode) != 0 && errno != EEXIST) return walk_end(&w, -1);
+            folder = open_folder_at(w.current, component);
             // Given by descriptor, so a link swapped in after mkdirat is never chowned through.
             if (folder >= 0 && uid != (uid_t)-1 && fchown(folder, uid, gid) != 0) {
                 close_keeping_errno(folder); folder = -1;
             }
             if (folder >= 0) fchmod(folder, dir_mode);
         }
-        close_keeping_errno(current);
-        if (folder < 0) { free(copy); return -1; }
-        current = folder;
+        if (folder < 0) return walk_end(&w, -1);
+        close(w.current);
+        w.current = folder;
         component = next;
     }
     // Whatever is there goes (a link, a hard link to someone else's file, a FIFO); a folder stays
     // and fails the create. O_EXCL then refuses anything that appeared in between.
-    if (unlinkat(current, component, 0) != 0 && errno != ENOENT) {
-        close_keeping_errno(current); free(copy); return -1;
-    }
-    int fd = openat(current, component, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    close_keeping_errno(current);
-    free(copy);
-    return fd;
+    if (unlinkat(w.current, component, 0) != 0 && errno != ENOENT) return walk_end(&w, -1);
+    return walk_end(&w, openat(w.current, component, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 }
 
 // A task can nest folders deeper than the daemon's descriptor limit (and deeper than a thread's

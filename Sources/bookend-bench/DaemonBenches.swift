@@ -99,6 +99,33 @@ struct DaemonBenches {
     }
 
     /// Times `count` requests, milliseconds each.
+    /// `clients` keep-alive connections, each on a thread of its own, `GET` every one of `paths` in
+    /// turn for `seconds`: the milliseconds of each request, per path, and the wall time the threads
+    /// ran (which ends with the last one). A failed connection or request fails the measurement.
+    func timeClients(_ daemon: Daemon, clients: Int, seconds: Double, paths: [String]) throws -> (times: [[Double]], wall: Double) {
+        let collectors = paths.map { _ in Collector<Double>() }
+        let wall = elapsed {
+            onThreads(clients) { _ in
+                do {
+                    let http = try daemon.client()
+                    var mine: [[Double]] = paths.map { _ in [] }
+                    let end = monotonicSeconds() + seconds
+                    while monotonicSeconds() < end {
+                        for (index, path) in paths.enumerated() {
+                            let start = monotonicSeconds()
+                            try http.expect([200], "GET", path)
+                            mine[index].append((monotonicSeconds() - start) * 1000)
+                        }
+                    }
+                    for (collector, times) in zip(collectors, mine) { collector.add(times) }
+                } catch {
+                    collectors[0].fail("\(error)")
+                }
+            }
+        }
+        return (try collectors.map { try $0.result() }, wall)
+    }
+
     func timeRequests(_ http: LoopbackHTTP, _ count: Int, _ path: String) throws -> [Double] {
         try (0..<count).map { _ in
             let start = monotonicSeconds()
@@ -168,34 +195,10 @@ struct DaemonBenches {
         try setup.expect([202], "POST", "/jobs/scale/enable")
         usleep(500_000)
         let before = try completed()
-        let jobTimes = Collector<Double>()
-        let pageTimes = Collector<Double>()
-        let wall = elapsed {
-            onThreads(clients) { _ in
-                do {
-                    let http = try daemon.client()
-                    var jobs: [Double] = []
-                    var pages: [Double] = []
-                    let end = monotonicSeconds() + seconds
-                    while monotonicSeconds() < end {
-                        var start = monotonicSeconds()
-                        try http.expect([200], "GET", "/jobs/scale")
-                        jobs.append((monotonicSeconds() - start) * 1000)
-                        start = monotonicSeconds()
-                        try http.expect([200], "GET", "/jobs/scale/tasks?maxresults=100")
-                        pages.append((monotonicSeconds() - start) * 1000)
-                    }
-                    jobTimes.add(jobs)
-                    pageTimes.add(pages)
-                } catch {
-                    jobTimes.fail("\(error)")
-                }
-            }
-        }
+        let (times, wall) = try timeClients(daemon, clients: clients, seconds: seconds, paths: ["/jobs/scale", "/jobs/scale/tasks?maxresults=100"])
         let ran = try completed() - before
         try setup.expect([202], "POST", "/jobs/scale/disable", json: #"{"disableTasks":"wait"}"#)
-        let jobs = try jobTimes.result()
-        let pages = try pageTimes.result()
+        let (jobs, pages) = (times[0], times[1])
         // The same clients against /health: what the HTTP stack alone serves on this machine.
         let healthCount = Collector<Int>()
         // Divided by the time the threads really ran, which ends with the last one.
@@ -230,26 +233,8 @@ struct DaemonBenches {
         let daemon = try Daemon(binary: binary, dataDirectory: directory, port: Daemon.freePort())
         defer { daemon.stop() }
         func rate(_ path: String) throws -> (perSecond: Double, times: [Double]) {
-            let times = Collector<Double>()
-            let wall = elapsed {
-                onThreads(clients) { _ in
-                    do {
-                        let http = try daemon.client()
-                        var mine: [Double] = []
-                        let end = monotonicSeconds() + seconds
-                        while monotonicSeconds() < end {
-                            let start = monotonicSeconds()
-                            try http.expect([200], "GET", path)
-                            mine.append((monotonicSeconds() - start) * 1000)
-                        }
-                        times.add(mine)
-                    } catch {
-                        times.fail("\(error)")
-                    }
-                }
-            }
-            let all = try times.result()
-            return (Double(all.count) / wall, all)
+            let (times, wall) = try timeClients(daemon, clients: clients, seconds: seconds, paths: [path])
+            return (Double(times[0].count) / wall, times[0])
         }
         let job = try rate("/jobs/scale")
         let health = try rate("/health")

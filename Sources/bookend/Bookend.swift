@@ -17,6 +17,22 @@ struct DataDirectoryOptions: ParsableArguments {
     var dataDirectory: String
 }
 
+/// How the daemon runs over its data directory. `bookend serve` takes these; `bookend doctor` takes the
+/// same flags, so what it checks is the set-up the daemon runs with.
+struct DaemonSetupOptions: ParsableArguments {
+    @Option(name: .customLong("key-file"), help: "File holding the base64 account key. Default: <data-dir>/account.key, which serve generates on first start (loopback only).")
+    var keyFile: String?
+
+    @Option(name: .customLong("node-provider"), help: "Where nodes of pools that do not say (pool metadata bookend.nodeProvider) run: local (folders and processes on this machine, the default) or slurm (each node a Slurm allocation, each execution a job step; see docs/slurm.md).")
+    var nodeProvider: NodeProviderKind = .local
+
+    @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
+    var nodesDirectory: String?
+
+    @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off for serve; doctor checks against 5%.")
+    var minFreeDisk: String?
+}
+
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create or upgrade <data-dir>/bookend.db and print its schema version.")

@@ -26,6 +26,15 @@ struct Action<Answer: Sendable> {
     }
 }
 
+extension Action where Answer == NoContent {
+    /// Creating one entity (`pool create`, `job create`): sends `body` and prints `created <kind> <id>`.
+    static func creating<Body>(_ kind: String, _ body: Body, id: KeyPath<Body, String>,
+                               _ request: (Body) throws -> BatchRequest<NoContent>) throws -> Action {
+        let id = body[keyPath: id]
+        return Action(try request(body)) { _ in "created \(kind) \(id)" }
+    }
+}
+
 extension ActionCommand {
     mutating func run() async throws {
         let action = try action()
@@ -50,6 +59,19 @@ struct Verb<Target: ParsableArguments>: Sendable {
     }
 }
 
+/// Ids named by one `id` (`job delete ID`), so a verb's line can be `<doing> <id>`.
+protocol IdentifiedTarget: ParsableArguments {
+    var id: String { get }
+}
+
+extension Verb where Target: IdentifiedTarget {
+    /// A verb whose line is what is happening to which id (`deleting job j1`).
+    init(_ name: String, abstract: String, says doing: String,
+         request: @escaping @Sendable (Target) throws -> BatchRequest<NoContent>) {
+        self.init(name, abstract: abstract, done: { "\(doing) \($0.id)" }, request: request)
+    }
+}
+
 protocol VerbDefinition {
     associatedtype Target: ParsableArguments
     static var verb: Verb<Target> { get }
@@ -71,15 +93,15 @@ struct VerbCommand<Definition: VerbDefinition>: ActionCommand {
 /// usage line shows them).
 struct NoIDs: ParsableArguments {}
 
-struct PoolID: ParsableArguments {
+struct PoolID: IdentifiedTarget {
     @Argument(help: "The pool id.") var id: String
 }
 
-struct JobID: ParsableArguments {
+struct JobID: IdentifiedTarget {
     @Argument(help: "The job id.") var id: String
 }
 
-struct TaskPath: ParsableArguments {
+struct TaskPath: IdentifiedTarget {
     @Argument(help: "The job id.") var job: String
     @Argument(help: "The task id.") var id: String
 }
@@ -94,7 +116,7 @@ struct NodePath: ParsableArguments {
     @Argument(help: "The node id.") var node: String
 }
 
-/// The job whose tasks are listed.
+/// The job whose tasks are listed or added.
 struct TasksOfJob: ParsableArguments {
     @Argument(help: "The job id.") var job: String
 }

@@ -90,17 +90,9 @@ struct DoctorCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataDirectoryOptions
 
-    @Option(name: .customLong("key-file"), help: "The daemon's --key-file, to check its mode. Default: <data-dir>/account.key when it exists.")
-    var keyFile: String?
-
-    @Option(name: .customLong("nodes-dir"), help: "The daemon's --nodes-dir. Default: <data-dir>/nodes.")
-    var nodesDirectory: String?
-
-    @Option(name: .customLong("min-free-disk"), help: "The daemon's --min-free-disk (e.g. 10% or 5G). Default: 5%.")
-    var minFreeDisk: String?
-
-    @Option(name: .customLong("node-provider"), help: "The daemon's --node-provider (local or slurm): with slurm, Slurm's commands and slurmctld are checked (they are anyway when the directory holds Slurm nodes).")
-    var nodeProvider: NodeProviderKind = .local
+    /// The flags the daemon runs (or will run) with, so the check is of that set-up: the key file's
+    /// mode, the node folders' file system and its free space, and Slurm when it is the provider.
+    @OptionGroup var setup: DaemonSetupOptions
 
     @Option(name: [.customLong("format"), .customLong("output")], help: "table (for people) or json (for scripts).")
     var format: OutputFormat = .table
@@ -108,12 +100,12 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let minimum: DiskSpace?
         do {
-            minimum = try minFreeDisk.map { try DiskSpace(parsing: $0) }
+            minimum = try setup.minFreeDisk.map { try DiskSpace(parsing: $0) }
         } catch {
             throw ValidationError("--min-free-disk: \(error)")
         }
-        let doctorOptions = Doctor.Options(dataDirectory: options.dataDirectory, keyFile: keyFile, nodesDirectory: nodesDirectory, minFreeDisk: minimum,
-            nodeProvider: nodeProvider)
+        let doctorOptions = Doctor.Options(dataDirectory: options.dataDirectory, keyFile: setup.keyFile, nodesDirectory: setup.nodesDirectory,
+            minFreeDisk: minimum, nodeProvider: setup.nodeProvider)
         let checks = try await onOwnThread { Doctor.run(doctorOptions) }
         switch format {
         case .table:

@@ -37,10 +37,7 @@ struct JobCommand: AsyncParsableCommand {
                 jobReleaseTask: jobReleaseTask.map { BatchJobReleaseTask(commandLine: $0) },
                 poolInfo: BatchPoolInfo(poolId: poolId), onAllTasksComplete: onAllTasksComplete)
         }
-        func action() throws -> Action<NoContent> {
-            let job = try job()
-            return Action(try BatchOperations.createJob(job)) { _ in "created job \(job.id)" }
-        }
+        func action() throws -> Action<NoContent> { try .creating("job", job(), id: \.id, BatchOperations.createJob) }
     }
 
     enum List: ListDefinition {
@@ -62,40 +59,40 @@ struct JobCommand: AsyncParsableCommand {
     }
 
     /// `job terminate ID --terminate-reason R`.
-    struct Terminating: ParsableArguments {
-        @Argument(help: "The job id.") var id: String
-        @Option(name: [.customLong("terminate-reason"), .customLong("reason")], help: "The terminate reason to record.")
-        var terminateReason: String?
-    }
-
     enum Terminate: VerbDefinition {
-        static let verb = Verb<Terminating>("terminate", abstract: "End a job: running tasks stop, then release runs on every prepared node.",
-                                           done: { "terminating job \($0.id)" }) {
+        struct Target: IdentifiedTarget {
+            @Argument(help: "The job id.") var id: String
+            @Option(name: [.customLong("terminate-reason"), .customLong("reason")], help: "The terminate reason to record.")
+            var terminateReason: String?
+        }
+
+        static let verb = Verb<Target>("terminate", abstract: "End a job: running tasks stop, then release runs on every prepared node.",
+                                       says: "terminating job") {
             try BatchOperations.terminateJob($0.id, BatchJobTerminateOptions(terminateReason: $0.terminateReason))
         }
     }
 
     enum Delete: VerbDefinition {
         static let verb = Verb<JobID>("delete", abstract: "Delete a job (release runs first where it is still owed).",
-                                     done: { "deleting job \($0.id)" }) { BatchOperations.deleteJob($0.id) }
+                                     says: "deleting job") { BatchOperations.deleteJob($0.id) }
     }
 
     /// `job disable ID --disable-tasks requeue`.
-    struct Disabling: ParsableArguments {
-        @Argument(help: "The job id.") var id: String
-        @Option(name: [.customLong("disable-tasks"), .customLong("tasks")], help: "What happens to running tasks.")
-        var disableTasks: DisableBatchJobOption = .requeue
-    }
-
     enum Disable: VerbDefinition {
-        static let verb = Verb<Disabling>("disable", abstract: "Stop a job's tasks from starting.", done: { "disabling job \($0.id)" }) {
+        struct Target: IdentifiedTarget {
+            @Argument(help: "The job id.") var id: String
+            @Option(name: [.customLong("disable-tasks"), .customLong("tasks")], help: "What happens to running tasks.")
+            var disableTasks: DisableBatchJobOption = .requeue
+        }
+
+        static let verb = Verb<Target>("disable", abstract: "Stop a job's tasks from starting.", says: "disabling job") {
             try BatchOperations.disableJob($0.id, BatchJobDisableOptions(disableTasks: $0.disableTasks))
         }
     }
 
     enum Enable: VerbDefinition {
         static let verb = Verb<JobID>("enable", abstract: "Let a disabled job's tasks start again.",
-                                     done: { "enabling job \($0.id)" }) { BatchOperations.enableJob($0.id) }
+                                     says: "enabling job") { BatchOperations.enableJob($0.id) }
     }
 
     struct Wait: AsyncParsableCommand {

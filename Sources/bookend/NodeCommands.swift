@@ -28,16 +28,16 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     /// `node reboot POOL NODE --node-reboot-option requeue`.
-    struct Rebooting: ParsableArguments {
-        @Argument(help: "The pool id.") var pool: String
-        @Argument(help: "The node id.") var node: String
-        @Option(name: [.customLong("node-reboot-option"), .customLong("option")], help: "What happens to the node's running tasks.")
-        var nodeRebootOption: BatchNodeRebootOption = .requeue
-    }
-
     enum Reboot: VerbDefinition {
-        static let verb = Verb<Rebooting>("reboot", abstract: "Reboot a node (its start task and, per job, preparation run again).",
-                                         done: { "rebooting node \($0.node)" }) {
+        struct Target: ParsableArguments {
+            @Argument(help: "The pool id.") var pool: String
+            @Argument(help: "The node id.") var node: String
+            @Option(name: [.customLong("node-reboot-option"), .customLong("option")], help: "What happens to the node's running tasks.")
+            var nodeRebootOption: BatchNodeRebootOption = .requeue
+        }
+
+        static let verb = Verb<Target>("reboot", abstract: "Reboot a node (its start task and, per job, preparation run again).",
+                                       done: { "rebooting node \($0.node)" }) {
             try BatchOperations.rebootNode($0.pool, $0.node, BatchNodeRebootOptions(nodeRebootOption: $0.nodeRebootOption))
         }
     }

@@ -29,10 +29,7 @@ struct PoolCommand: AsyncParsableCommand {
                 id: id, displayName: displayName, vmSize: vmSize, targetDedicatedNodes: targetDedicatedNodes,
                 taskSlotsPerNode: taskSlotsPerNode, taskSchedulingPolicy: BatchTaskSchedulingPolicy(nodeFillType: nodeFillType))
         }
-        func action() throws -> Action<NoContent> {
-            let pool = try pool()
-            return Action(try BatchOperations.createPool(pool)) { _ in "created pool \(pool.id)" }
-        }
+        func action() throws -> Action<NoContent> { try .creating("pool", pool(), id: \.id, BatchOperations.createPool) }
     }
 
     enum List: ListDefinition {
@@ -55,21 +52,21 @@ struct PoolCommand: AsyncParsableCommand {
     }
 
     /// `pool resize ID --target-dedicated-nodes N`.
-    struct Resizing: ParsableArguments {
-        @Argument(help: "The pool id.") var id: String
-        @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "The new number of nodes.")
-        var targetDedicatedNodes: Int
-    }
-
     enum Resize: VerbDefinition {
-        static let verb = Verb<Resizing>("resize", abstract: "Change a pool's node count.",
-                                        done: { "resizing pool \($0.id) to \($0.targetDedicatedNodes) nodes" }) {
+        struct Target: IdentifiedTarget {
+            @Argument(help: "The pool id.") var id: String
+            @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "The new number of nodes.")
+            var targetDedicatedNodes: Int
+        }
+
+        static let verb = Verb<Target>("resize", abstract: "Change a pool's node count.",
+                                       done: { "resizing pool \($0.id) to \($0.targetDedicatedNodes) nodes" }) {
             try BatchOperations.resizePool($0.id, BatchPoolResizeOptions(targetDedicatedNodes: $0.targetDedicatedNodes))
         }
     }
 
     enum Delete: VerbDefinition {
         static let verb = Verb<PoolID>("delete", abstract: "Delete a pool (its running tasks are requeued).",
-                                      done: { "deleting pool \($0.id)" }) { BatchOperations.deletePool($0.id) }
+                                      says: "deleting pool") { BatchOperations.deletePool($0.id) }
     }
 }

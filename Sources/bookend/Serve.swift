@@ -12,17 +12,15 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the Azure Batch REST API (Shared Key auth) for the data directory.")
 
-    @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
-    var dataDirectory: String
+    @OptionGroup var data: DataDirectoryOptions
+
+    @OptionGroup var setup: DaemonSetupOptions
 
     @Option(help: "Address and port to listen on (port 0 picks a free one).")
     var listen = "127.0.0.1:8080"
 
     @Option(help: "The Batch account name clients sign with.")
     var account = "bookend"
-
-    @Option(name: .customLong("key-file"), help: "File holding the base64 account key. Default: <data-dir>/account.key, generated on first start (loopback only).")
-    var keyFile: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -36,9 +34,6 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-http"), help: "Allow plain HTTP on a non-loopback --listen address (requests and bodies travel unencrypted).")
     var insecureHTTP = false
 
-    @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
-    var nodesDirectory: String?
-
     @Option(name: .customLong("metrics-listen"), help: "Also serve GET /metrics (Prometheus text, no account key) on this HOST:PORT. Default: off (loopback clients of --listen get /metrics without the key anyway).")
     var metricsListen: String?
 
@@ -48,12 +43,6 @@ struct Serve: AsyncParsableCommand {
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         case text, json
     }
-
-    @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off.")
-    var minFreeDisk: String?
-
-    @Option(name: .customLong("node-provider"), help: "Where nodes of pools that do not say (pool metadata bookend.nodeProvider) run: local (folders and processes on this machine, the default) or slurm (each node a Slurm allocation, each execution a job step; see docs/slurm.md).")
-    var nodeProvider: NodeProviderKind = .local
 
     @Option(name: .customLong("slurm-partition"), help: "The Slurm partition of new allocations when a pool names none (pool metadata bookend.slurm.partition). Default: the cluster's default partition.")
     var slurmPartition: String?
@@ -88,30 +77,30 @@ struct Serve: AsyncParsableCommand {
         let metricsAddress = try metricsListen.map(Serve.parseListen)
         // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
         let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
-        if keyFile == nil, !Serve.isLoopback(host) {
+        if setup.keyFile == nil, !Serve.isLoopback(host) {
             throw CLIError("refusing to listen on \(host) without --key-file: a generated key is only allowed on loopback addresses")
         }
         // Everything about TLS is settled before the data directory, the engine or the listener exist.
         let tls = try Serve.tlsIdentity(certificate: tlsCert, key: tlsKey, host: host, insecureHTTP: insecureHTTP)
         let scheme = tls == nil ? "http" : "https"
-        let (minimumFree, historyKept) = try Serve.housekeeping(minFreeDisk: minFreeDisk, historyRetention: historyRetention)
+        let (minimumFree, historyKept) = try Serve.housekeeping(minFreeDisk: setup.minFreeDisk, historyRetention: historyRetention)
         do {
-            try DataDirectory.prepare(dataDirectory)
+            try DataDirectory.prepare(data.dataDirectory)
         } catch {
             throw CLIError("\(error)")
         }
-        let keyPath = keyFile ?? (dataDirectory as NSString).appendingPathComponent("account.key")
-        let key = try Serve.loadOrCreateKey(at: keyPath, create: keyFile == nil)
+        let keyPath = setup.keyFile ?? (data.dataDirectory as NSString).appendingPathComponent("account.key")
+        let key = try Serve.loadOrCreateKey(at: keyPath, create: setup.keyFile == nil)
         let metrics = BookendMetrics()
         let engine: Engine
         do {
             let urlHost = host.contains(":") ? "[\(host)]" : host
             engine = try await Engine.open(
-                dataDirectory: dataDirectory,
+                dataDirectory: data.dataDirectory,
                 configuration: EngineConfiguration(
-                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: nodesDirectory,
+                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: setup.nodesDirectory,
                     metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept,
-                    nodeProvider: nodeProvider,
+                    nodeProvider: setup.nodeProvider,
                     slurm: SlurmSettings(partition: slurmPartition, account: slurmAccount, qos: slurmQOS, nodeRoot: slurmNodeRoot)),
                 logger: Logger(label: "bookend.engine"))
         } catch {

@@ -14,7 +14,7 @@ struct TaskCommand: AsyncParsableCommand {
             abstract: "Add one task, or many from a JSON array (sent 100 per call, as addtaskcollection).",
             discussion: "Exit status 1 when any task was refused; each refusal is one line on stderr.")
         @OptionGroup var options: ClientOptions
-        @Argument(help: "The job id.") var job: String
+        @OptionGroup var target: TasksOfJob
         @Option(help: "The task id.") var id: String?
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
         @Option(name: [.customLong("command-line"), .customLong("command")], help: "The command line (run without a shell).")
@@ -41,6 +41,7 @@ struct TaskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let api = try options.client()
+            let job = target.job
             let tasks = try tasks()
             var failed = 0
             var offset = 0
@@ -88,17 +89,17 @@ struct TaskCommand: AsyncParsableCommand {
 
     enum Terminate: VerbDefinition {
         static let verb = Verb<TaskPath>("terminate", abstract: "End a task (it completes as failed with TaskEnded).",
-                                        done: { "terminated task \($0.id)" }) { BatchOperations.terminateTask($0.job, $0.id) }
+                                        says: "terminated task") { BatchOperations.terminateTask($0.job, $0.id) }
     }
 
     enum Delete: VerbDefinition {
         static let verb = Verb<TaskPath>("delete", abstract: "Delete a task and its files.",
-                                        done: { "deleted task \($0.id)" }) { BatchOperations.deleteTask($0.job, $0.id) }
+                                        says: "deleted task") { BatchOperations.deleteTask($0.job, $0.id) }
     }
 
     enum Reactivate: VerbDefinition {
         static let verb = Verb<TaskPath>("reactivate", abstract: "Run a failed task again.",
-                                        done: { "reactivated task \($0.id)" }) { BatchOperations.reactivateTask($0.job, $0.id) }
+                                        says: "reactivated task") { BatchOperations.reactivateTask($0.job, $0.id) }
     }
 
     struct File: AsyncParsableCommand {

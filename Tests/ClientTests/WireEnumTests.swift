@@ -54,7 +54,9 @@ import Testing
 
     /// Absent properties are left out, not sent as null; names with a dot keep it.
     @Test func encodingOmitsAbsentPropertiesAndKeepsODataNames() throws {
-        let page = BatchPoolList(value: [BatchPool(id: "p", targetDedicatedNodes: 1)], odataNextLink: "http://h/pools?$skiptoken=x")
+        var pool = BatchPool(id: "p")
+        pool.targetDedicatedNodes = 1
+        let page = BatchPoolList(value: [pool], odataNextLink: "http://h/pools?$skiptoken=x")
         let text = String(decoding: try BatchJSON.encode(page), as: UTF8.self)
         #expect(text == #"{"odata.nextLink":"http://h/pools?$skiptoken=x","value":[{"id":"p","targetDedicatedNodes":1}]}"#)
     }

@@ -8,11 +8,74 @@ import Bookend
 // verbatim (start, preparation and release tasks, resource files, user identities, exit conditions)
 // are the wire's own types and need no conversion.
 
+/// A task's `failureInfo`, and a job's `schedulingError` (the same type on both sides).
 extension BatchTaskFailureInfo {
     init(_ info: FailureInfo) {
-        self.init(
-            category: ErrorCategory(rawValue: info.category), code: info.code, message: info.message,
-            details: info.details)
+        self.init(category: ErrorCategory(rawValue: info.category), code: info.code, message: info.message, details: info.details)
+    }
+}
+
+/// What every entity the engine versions (pool, job, task) carries: its ETag, times and state.
+protocol VersionedEntity {
+    associatedtype State: RawRepresentable where State.RawValue == String
+    var eTag: String { get }
+    var lastModified: String { get }
+    var creationTime: String { get }
+    var state: State { get }
+    var stateTransitionTime: String { get }
+}
+
+extension Pool: VersionedEntity {}
+extension Job: VersionedEntity {}
+extension JobTask: VersionedEntity {}
+
+/// The same properties on the wire, where the state is the wire's enum of the same values.
+protocol VersionedWireEntity {
+    associatedtype State: WireEnum
+    var eTag: String? { get set }
+    var lastModified: String? { get set }
+    var creationTime: String? { get set }
+    var state: State? { get set }
+    var stateTransitionTime: String? { get set }
+}
+
+extension BatchPool: VersionedWireEntity {}
+
+/// Jobs and tasks also keep the state before the current one.
+protocol PreviousStateEntity: VersionedEntity {
+    var previousState: State? { get }
+    var previousStateTransitionTime: String? { get }
+}
+
+extension Job: PreviousStateEntity {}
+extension JobTask: PreviousStateEntity {}
+
+protocol PreviousStateWireEntity: VersionedWireEntity {
+    var previousState: State? { get set }
+    var previousStateTransitionTime: String? { get set }
+}
+
+extension BatchJob: PreviousStateWireEntity {}
+extension BatchTask: PreviousStateWireEntity {}
+
+extension VersionedWireEntity {
+    /// Copies the entity's version and state; the state crosses by its value, so one the models do
+    /// not know still reaches the client as the engine wrote it.
+    mutating func setVersion(from entity: some VersionedEntity) {
+        eTag = entity.eTag
+        lastModified = entity.lastModified
+        creationTime = entity.creationTime
+        state = State(rawValue: entity.state.rawValue)
+        stateTransitionTime = entity.stateTransitionTime
+    }
+}
+
+extension PreviousStateWireEntity {
+    /// The version and state, and the state before it.
+    mutating func setStates(from entity: some PreviousStateEntity) {
+        setVersion(from: entity)
+        previousState = entity.previousState.map { State(rawValue: $0.rawValue) }
+        previousStateTransitionTime = entity.previousStateTransitionTime
     }
 }
 

@@ -4,29 +4,15 @@ import Bookend
 // Jobs: the engine's `Job` → `BatchJob` with its URL, its preparation and release tasks, their
 // per-node records, and task counts.
 
-extension BatchJobSchedulingError {
-    init(_ error: SchedulingError) {
-        self.init(
-            category: ErrorCategory(rawValue: error.category), code: error.code, message: error.message,
-            details: error.details)
-    }
-}
-
 extension BatchJob {
     /// With `reason` (single GETs only: lists would pay a query per item), the job carries the Bookend
     /// extension `bookendWaitReason`, and a blocked job's reason is its Azure `schedulingError`.
     init(_ job: Job, base: String, reason: WaitReason? = nil) {
         self.init(id: job.id)
+        setStates(from: job)
         displayName = job.displayName
         usesTaskDependencies = job.usesTaskDependencies
         url = Wire.jobURL(base, job.id)
-        eTag = job.eTag
-        lastModified = job.lastModified
-        creationTime = job.creationTime
-        state = BatchJobState(rawValue: job.state.rawValue)
-        stateTransitionTime = job.stateTransitionTime
-        previousState = job.previousState.map { BatchJobState(rawValue: $0.rawValue) }
-        previousStateTransitionTime = job.previousStateTransitionTime
         priority = job.priority
         allowTaskPreemption = job.allowTaskPreemption
         maxParallelTasks = job.maxParallelTasks

@@ -6,13 +6,9 @@ import Bookend
 extension BatchPool {
     init(_ pool: Pool, base: String) {
         self.init(id: pool.id)
+        setVersion(from: pool)
         displayName = pool.displayName
         url = Wire.poolURL(base, pool.id)
-        eTag = pool.eTag
-        lastModified = pool.lastModified
-        creationTime = pool.creationTime
-        state = BatchPoolState(rawValue: pool.state.rawValue)
-        stateTransitionTime = pool.stateTransitionTime
         allocationState = BatchModels.AllocationState(rawValue: pool.allocationState.rawValue)
         allocationStateTransitionTime = pool.allocationStateTransitionTime
         vmSize = pool.vmSize

@@ -17,16 +17,10 @@ extension BatchTask {
     /// Bookend extension `bookendWaitReason`.
     init(_ task: JobTask, jobID: String, base: String, reason: WaitReason? = nil) {
         self.init(id: task.id)
+        setStates(from: task)
         displayName = task.displayName
         url = Wire.taskURL(base, jobID, task.id)
-        eTag = task.eTag
-        lastModified = task.lastModified
-        creationTime = task.creationTime
         exitConditions = task.exitConditions
-        state = BatchTaskState(rawValue: task.state.rawValue)
-        stateTransitionTime = task.stateTransitionTime
-        previousState = task.previousState.map { BatchTaskState(rawValue: $0.rawValue) }
-        previousStateTransitionTime = task.previousStateTransitionTime
         commandLine = task.commandLine
         containerSettings = task.containerSettings
         resourceFiles = task.resourceFiles

@@ -16,13 +16,9 @@ public struct FailureInfo: Codable, Sendable, Hashable {
     }
 }
 
-/// A pool error or a job scheduling error (`{category?, code, message, details}`).
-public struct SchedulingError: Codable, Sendable, Hashable {
-    public var category: String
-    public var code: String
-    public var message: String?
-    public var details: [NameValuePair]?
-}
+/// A job's scheduling error: Azure gives it the same `{category, code, message, details}` as a
+/// task's `failureInfo`, and the engine stores and builds both the same way.
+public typealias SchedulingError = FailureInfo
 
 public struct Pool: Codable, Sendable, Hashable {
     public var id: String

@@ -78,12 +78,17 @@ extension Engine {
         return try job(db, pk: pk)
     }
 
+    /// The id (defaulted as Azure does) and the process, checked alike for both of a job's tasks.
+    private func withCheckedProcess<T: JobSideTask>(_ task: T, _ property: String, defaultID: String) throws -> T {
+        var checked = task
+        checked.id = task.id ?? defaultID
+        try Validate.id(checked.id ?? "", property: "\(property).id")
+        try Validate.process(property, commandLine: task.commandLine, environment: task.environmentSettings, resourceFiles: task.resourceFiles)
+        return checked
+    }
+
     private func normalizedPreparation(_ task: JobPreparationTask) throws -> JobPreparationTask {
-        var preparation = task
-        preparation.id = task.id ?? "jobpreparation"
-        try Validate.id(preparation.id ?? "", property: "jobPreparationTask.id")
-        try Validate.process("jobPreparationTask", commandLine: task.commandLine, environment: task.environmentSettings,
-            resourceFiles: task.resourceFiles)
+        var preparation = try withCheckedProcess(task, "jobPreparationTask", defaultID: "jobpreparation")
         try Validate.retryCount(task.constraints?.maxTaskRetryCount, property: "jobPreparationTask.constraints.maxTaskRetryCount")
         let wall = try Validate.duration(task.constraints?.maxWallClockTime, property: "jobPreparationTask.constraints.maxWallClockTime")
         let retention = try Validate.duration(task.constraints?.retentionTime, property: "jobPreparationTask.constraints.retentionTime")
@@ -98,11 +103,7 @@ extension Engine {
     }
 
     private func normalizedRelease(_ task: JobReleaseTask) throws -> JobReleaseTask {
-        var release = task
-        release.id = task.id ?? "jobrelease"
-        try Validate.id(release.id ?? "", property: "jobReleaseTask.id")
-        try Validate.process("jobReleaseTask", commandLine: task.commandLine, environment: task.environmentSettings,
-            resourceFiles: task.resourceFiles)
+        var release = try withCheckedProcess(task, "jobReleaseTask", defaultID: "jobrelease")
         let cap = configuration.releaseWallClockCap.components
         let capMS = min(cap.seconds * 1000 + cap.attoseconds / 1_000_000_000_000_000, Engine.releaseWallClockCap)
         let wall = try Validate.duration(task.maxWallClockTime, property: "jobReleaseTask.maxWallClockTime") ?? (task.maxWallClockTime == nil ? capMS : nil)
@@ -362,3 +363,15 @@ extension Engine {
         return TaskCounts(taskCounts: counts(tasks), taskSlotCounts: counts(slots))
     }
 }
+
+/// What a job's preparation and release tasks share on the wire (an optional id, a command line, its
+/// environment and resource files), so both are checked by one rule.
+protocol JobSideTask {
+    var id: String? { get set }
+    var commandLine: String { get }
+    var environmentSettings: [EnvironmentSetting]? { get }
+    var resourceFiles: [ResourceFile]? { get }
+}
+
+extension JobPreparationTask: JobSideTask {}
+extension JobReleaseTask: JobSideTask {}

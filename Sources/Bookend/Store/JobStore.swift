@@ -49,30 +49,26 @@ enum JobStore {
     ) throws -> JobState {
         let to = try JobMachine.next(from: from, on: write.event)
         guard to != from else { return to }
-        var sets = ["state = ?", "previous_state = state", "previous_state_transition_time = state_transition_time",
-            "state_transition_time = ?", "e_tag = ?", "last_modified = ?"]
-        var arguments: [any SQLiteBindable] = [to.rawValue, now, Engine.newETag(), now]
+        var change = StateChange(to: to.rawValue, now: now)
         switch write {
         case .disable(let option):
-            sets.append("disable_tasks = ?")
-            arguments.append(option.rawValue)
+            change.sets.append("disable_tasks = ?")
+            change.arguments.append(option.rawValue)
         case .enable:
-            sets.append("disable_tasks = NULL")
+            change.sets.append("disable_tasks = NULL")
         case .terminate(let reason):
-            sets.append("terminate_reason = ?")
-            arguments.append(reason)
+            change.sets.append("terminate_reason = ?")
+            change.arguments.append(reason)
         case .delete(let reason):
-            sets.append("terminate_reason = ?")
-            arguments.append(reason)
+            change.sets.append("terminate_reason = ?")
+            change.arguments.append(reason)
         case .complete:
-            sets.append("end_time = ?")
-            arguments.append(now)
+            change.sets.append("end_time = ?")
+            change.arguments.append(now)
         case .tasksStopped, .resume:
             break
         }
-        arguments += [job.pk, from.rawValue]
-        let changed = try db.run("UPDATE job SET \(sets.joined(separator: ", ")) WHERE pk = ? AND state = ?", arguments)
-        guard changed == 1 else { throw staleState("job", "pk \(job.pk)", expected: from.rawValue) }
+        try change.run(db, "job", pk: job.pk, from: from.rawValue)
         log.append(try EventLog.append(db, "job.\(to.rawValue)", pool: job.poolID, job: job.id, from: from.rawValue, to: to.rawValue, now: now))
         return to
     }

@@ -66,49 +66,45 @@ enum TaskStore {
         _ db: Connection, _ task: TaskKey, from: TaskState, _ write: TaskWrite, now: String, log: inout [EngineEvent]
     ) throws -> TaskState {
         let to = try TaskMachine.next(from: from, on: write.event)
-        var sets = ["state = ?", "previous_state = state", "previous_state_transition_time = state_transition_time",
-            "state_transition_time = ?", "e_tag = ?", "last_modified = ?"]
-        var arguments: [any SQLiteBindable] = [to.rawValue, now, Engine.newETag(), now]
+        var change = StateChange(to: to.rawValue, now: now)
         var node: String?
         var detail: String?
         switch write {
         case .waitForPreparation(let nodePK):
-            sets.append("node_pk = ?")
-            arguments.append(nodePK)
+            change.sets.append("node_pk = ?")
+            change.arguments.append(nodePK)
         case .start(let nodePK, let nodeID, let attempt):
-            sets += ["node_pk = ?", "attempt = ?", "start_time = ?"]
-            arguments += [nodePK, attempt, now]
+            change.sets += ["node_pk = ?", "attempt = ?", "start_time = ?"]
+            change.arguments += [nodePK, attempt, now]
             node = nodeID
         case .unassign(let reason):
-            sets.append("node_pk = NULL")
+            change.sets.append("node_pk = NULL")
             detail = reason.map { #"{"reason":"\#($0)"}"# }
         case .requeue:
-            sets += ["requeue_count = requeue_count + 1", "last_requeue_time = ?"]
-            arguments.append(now)
+            change.sets += ["requeue_count = requeue_count + 1", "last_requeue_time = ?"]
+            change.arguments.append(now)
             // A task that was only waiting for preparation never ran on the node: it lets go of it.
             // One that ran keeps it as the node it last ran on.
             switch from {
-            case .preparing: sets.append("node_pk = NULL")
+            case .preparing: change.sets.append("node_pk = NULL")
             case .active, .running, .completed: break
             }
             detail = #"{"reason":"requeued"}"#
         case .retry(let exitCode):
-            sets += ["retry_count = retry_count + 1", "last_retry_time = ?", "exit_code = NULL"]
-            arguments.append(now)
+            change.sets += ["retry_count = retry_count + 1", "last_retry_time = ?", "exit_code = NULL"]
+            change.arguments.append(now)
             detail = #"{"reason":"retry","exitCode":\#(exitCode)}"#
         case .complete(let completion):
-            sets += ["end_time = ?", "exit_code = ?", "result = ?", "failure_info = ?", "satisfies_dependents = ?"]
-            arguments += [now, completion.exitCode, completion.result.rawValue, completion.failureInfo.map(encodeJSON),
+            change.sets += ["end_time = ?", "exit_code = ?", "result = ?", "failure_info = ?", "satisfies_dependents = ?"]
+            change.arguments += [now, completion.exitCode, completion.result.rawValue, completion.failureInfo.map(encodeJSON),
                 completion.satisfiesDependents]
             detail = #"{"result":"\#(completion.result.rawValue)"}"#
         case .reactivate:
-            sets += ["retry_count = 0", "last_retry_time = NULL", "exit_code = NULL", "result = NULL", "failure_info = NULL",
+            change.sets += ["retry_count = 0", "last_retry_time = NULL", "exit_code = NULL", "result = NULL", "failure_info = NULL",
                 "end_time = NULL", "satisfies_dependents = NULL"]
             detail = #"{"reason":"reactivated"}"#
         }
-        arguments += [task.pk, from.rawValue]
-        let changed = try db.run("UPDATE task SET \(sets.joined(separator: ", ")) WHERE pk = ? AND state = ?", arguments)
-        guard changed == 1 else { throw staleState("task", "pk \(task.pk)", expected: from.rawValue) }
+        try change.run(db, "task", pk: task.pk, from: from.rawValue)
         log.append(try EventLog.append(db, "task.\(to.rawValue)", pool: task.poolID, node: node, job: task.jobID, task: task.id,
             from: from.rawValue, to: to.rawValue, detail: detail, now: now))
         return to
