@@ -9,7 +9,7 @@ import SQLite
 extension Row {
     /// `pk 12`, or `(job_pk 3, node_pk 5)` for the (job, node) record.
     func key(_ table: String) -> String {
-        if columns.contains("pk") { return "pk \(self["pk"].int64.map(String.init) ?? "?")" }
+        if position(of: "pk") != nil { return "pk \(self["pk"].int64.map(String.init) ?? "?")" }
         return "(job_pk \(self["job_pk"].int64.map(String.init) ?? "?"), node_pk \(self["node_pk"].int64.map(String.init) ?? "?"))"
     }
 
@@ -18,7 +18,7 @@ extension Row {
     }
 
     func value(_ column: String, table: String) throws -> SQLiteValue {
-        guard let index = columns.firstIndex(of: column) else { throw corrupt(table, column, "the query did not select it") }
+        guard let index = position(of: column) else { throw corrupt(table, column, "the query did not select it") }
         return values[index]
     }
 
