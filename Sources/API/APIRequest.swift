@@ -87,6 +87,9 @@ struct QueryParameters: Sendable {
     }
 
     static func decode(_ text: Substring) -> String {
+        // Most names and values (api-version, timeout, maxresults) have nothing to decode; every
+        // request parses its query three times (api-version, Shared Key's two canonical forms).
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(text) }
         let spaced = text.replacingOccurrences(of: "+", with: " ")
         return spaced.removingPercentEncoding ?? spaced
     }

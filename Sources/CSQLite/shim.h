@@ -10,4 +10,19 @@ static inline sqlite3_destructor_type bookend_sqlite_transient(void) {
     return SQLITE_TRANSIENT;
 }
 
+// sqlite3_config is variadic, which Swift cannot call. Applied once, before the first connection
+// opens (SQLite accepts configuration only before it initializes; later it answers SQLITE_MISUSE and
+// keeps its defaults, which are correct, only slower). Returns the first code that is not SQLITE_OK.
+//
+// - No bulk page-cache allocation: by default every page cache starts with one ~85 KB allocation,
+//   and that includes the ephemeral table SQLite opens, and closes again, for each `x IN (a, b, c)`
+//   CHECK of a row it writes (a task INSERT makes three). Freeing that block on a thread's malloc
+//   arena made glibc return the memory to the kernel and fault it back in on the next row.
+// - No memory statistics: they take a global mutex around every allocation, and nothing reads them.
+static inline int bookend_sqlite_configure(void) {
+    int code = sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)0, 0, 0);
+    int memstatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return code != SQLITE_OK ? code : memstatus;
+}
+
 #endif

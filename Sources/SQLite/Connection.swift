@@ -38,7 +38,12 @@ public final class Connection {
     /// owner can time commits (the WAL append and its fsync) without wrapping every transaction.
     public var commitObserver: ((ContinuousClock.Instant) -> Void)?
 
+    /// The process-wide settings of `bookend_sqlite_configure`, applied before the first connection
+    /// opens. Ignored if the process initialized SQLite already: those settings only make it faster.
+    private static let configured: Int32 = bookend_sqlite_configure()
+
     public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
+        _ = Connection.configured
         self.path = path
         var flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX
         if options.readOnly {

@@ -42,13 +42,39 @@ extension Optional: SQLiteBindable where Wrapped: SQLiteBindable {
     public var sqliteValue: SQLiteValue { self?.sqliteValue ?? .null }
 }
 
+/// The result columns of one statement: their names in order, and each name's position, so a row
+/// finds a column by name with one hash lookup instead of comparing it against every name before it
+/// (a page of 1,000 tasks looks up some 30,000 columns). Made once per statement and shared by all
+/// of its rows. Where two columns share a name, the name finds the first, as a scan would.
+public final class ColumnLayout: Sendable {
+    public let names: [String]
+    private let positions: [String: Int]
+
+    public init(_ names: [String]) {
+        self.names = names
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(names.count)
+        for (position, name) in names.enumerated() where positions[name] == nil { positions[name] = position }
+        self.positions = positions
+    }
+
+    /// Where the column named `name` is, or nil if the statement has no such column.
+    public func position(of name: String) -> Int? { positions[name] }
+}
+
 /// One result row: column names and values, `Sendable` so it may leave the database's queue.
 public struct Row: Sendable {
-    public let columns: [String]
+    public let layout: ColumnLayout
     public let values: [SQLiteValue]
 
+    public var columns: [String] { layout.names }
+
     public init(columns: [String], values: [SQLiteValue]) {
-        self.columns = columns
+        self.init(layout: ColumnLayout(columns), values: values)
+    }
+
+    public init(layout: ColumnLayout, values: [SQLiteValue]) {
+        self.layout = layout
         self.values = values
     }
 
@@ -56,7 +82,10 @@ public struct Row: Sendable {
 
     /// The value of a named column, or `.null` if the row has no such column.
     public subscript(name: String) -> SQLiteValue {
-        guard let index = columns.firstIndex(of: name) else { return .null }
+        guard let index = layout.position(of: name) else { return .null }
         return values[index]
     }
+
+    /// Where the column named `name` is in this row, or nil.
+    public func position(of name: String) -> Int? { layout.position(of: name) }
 }

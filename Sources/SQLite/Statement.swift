@@ -55,24 +55,45 @@ public final class Statement {
         }
     }
 
+    /// The result columns as of the last run, and the schema generation they were read at.
+    private var layout: ColumnLayout?
+    private var layoutReprepares: Int32 = -1
+
     /// Runs the statement to completion and returns every row it produced.
     public func rows() throws(SQLiteError) -> [Row] {
         defer { sqlite3_reset(handle) }
         var result: [Row] = []
-        let count = sqlite3_column_count(handle)
-        var names: [String] = []
-        names.reserveCapacity(Int(count))
-        for index in 0..<count { names.append(String(cString: sqlite3_column_name(handle, index))) }
+        var layout: ColumnLayout?
         while true {
             let code = sqlite3_step(handle)
             if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else { throw connection.error(code: code, sql: sql) }
+            let columns = layout ?? currentLayout()
+            layout = columns
+            let count = columns.names.count
             var values: [SQLiteValue] = []
-            values.reserveCapacity(Int(count))
-            for index in 0..<count { values.append(column(index)) }
-            result.append(Row(columns: names, values: values))
+            values.reserveCapacity(count)
+            for index in 0..<Int32(count) { values.append(column(index)) }
+            result.append(Row(layout: columns, values: values))
         }
         return result
+    }
+
+    /// The statement's result columns, read once and kept for later runs. A schema change makes
+    /// SQLite prepare the statement again on its first step (a `SELECT *` may then have other
+    /// columns), so they are read again whenever its count of such re-preparations moved; reading
+    /// them after the step sees the statement as it now is.
+    private func currentLayout() -> ColumnLayout {
+        let reprepares = sqlite3_stmt_status(handle, SQLITE_STMTSTATUS_REPREPARE, 0)
+        if let layout, reprepares == layoutReprepares { return layout }
+        let count = sqlite3_column_count(handle)
+        var names: [String] = []
+        names.reserveCapacity(Int(count))
+        for index in 0..<count { names.append(String(cString: sqlite3_column_name(handle, index))) }
+        let fresh = ColumnLayout(names)
+        layout = fresh
+        layoutReprepares = reprepares
+        return fresh
     }
 
     private func column(_ index: Int32) -> SQLiteValue {

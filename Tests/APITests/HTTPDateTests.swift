@@ -41,3 +41,16 @@ import Testing
         #expect(Wire.parseHTTPDate(text) == Self.formatter.date(from: text.trimmingCharacters(in: .whitespaces)))
     }
 }
+
+/// Query names and values with nothing to decode skip Foundation; the answer must be what the
+/// decoding it skips would have given, for plain text and for every kind of escape.
+@Suite struct QueryDecodingTests {
+    @Test(arguments: [
+        "api-version", "2024-07-01.20.0", "", "maxresults", "1000", "a=b", "plain_text-1.2~x",
+        "a+b", "%20", "a%2Bb", "%E2%82%AC", "%zz", "100%", "+", "%2", "caf%C3%A9", "ünïcode", "tab\there",
+    ])
+    func decodesAsFoundationDoes(_ raw: String) {
+        let spaced = raw.replacingOccurrences(of: "+", with: " ")
+        #expect(QueryParameters.decode(Substring(raw)) == (spaced.removingPercentEncoding ?? spaced))
+    }
+}

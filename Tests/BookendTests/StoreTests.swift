@@ -134,6 +134,25 @@ import Testing
         #expect(try job.json(JobReleaseTask.self, "job_release_task", table: "job") == nil)
     }
 
+    /// `[]` and `{}` are answered without JSONDecoder for arrays and string-keyed dictionaries; what
+    /// comes back must be what the decoder gives, and a type the decoder refuses them for still fails.
+    @Test(arguments: ["[]", "{}", " []", "[ ]", "{ }", #"[{"name":"A","value":"1"}]"#, #"{"k":"v"}"#])
+    func emptyJSONColumnsReadAsTheDecoderReadsThem(_ text: String) throws {
+        let row = Row(columns: ["pk", "value"], values: [.integer(1), .text(text)])
+        func decoded<T: Decodable & Equatable>(_ type: T.Type) -> Result<T, BookendError> {
+            Result { try row.json(type, "value", table: "t") ?? { throw BookendError.internalError("nil") }() }
+                .mapError { $0 as? BookendError ?? BookendError.internalError("\($0)") }
+        }
+        func foundation<T: Decodable & Equatable>(_ type: T.Type) -> T? { try? JSONDecoder().decode(type, from: Data(text.utf8)) }
+        #expect((try? decoded([EnvironmentSetting].self).get()) == foundation([EnvironmentSetting].self))
+        #expect((try? decoded([MetadataItem].self).get()) == foundation([MetadataItem].self))
+        #expect((try? decoded([String: JSONValue].self).get()) == foundation([String: JSONValue].self))
+        #expect((try? decoded([String: String].self).get()) == foundation([String: String].self))
+        // Not an array or a dictionary: `[]` and `{}` are corrupt for it, as the decoder says.
+        #expect((try? decoded(String.self).get()) == nil)
+        #expect((try? decoded(JobReleaseTask.self).get()) == foundation(JobReleaseTask.self))
+    }
+
     @Test func aPreparationTaskThatNoLongerDecodesIsAnErrorNotNoPreparation() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

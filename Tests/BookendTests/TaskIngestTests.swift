@@ -42,6 +42,16 @@ import Testing
 
     /// Calls made at once may be stored by one transaction; each still gets its own answer, a call
     /// naming a missing job fails alone, and a duplicate id across two calls is stored once.
+    /// The command-line check scans for a character that is not blank instead of trimming; it must
+    /// refuse and accept exactly what trimming whitespace and newlines with Foundation does.
+    @Test(arguments: [
+        "", " ", "\t\n\r", "\u{0B}\u{0C}", "\u{85}", "\u{A0}", "\u{2028}\u{2029}", "\u{3000}", "\u{200B}", "\u{0}",
+        "x", " /bin/true ", "\t\u{3000}a", "\u{1F600}", "\u{7F}", "\u{1C}", "é",
+    ])
+    func aCommandLineIsBlankExactlyWhenTrimmingLeavesNothing(_ value: String) {
+        #expect(Validate.hasNonBlank(value) == !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+
     @Test func concurrentCallsAreEachAnsweredForTheirOwnTasks() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

@@ -84,6 +84,32 @@ import Testing
         #expect(row["no such column"] == .null)
     }
 
+    @Test func aRepeatedColumnNameFindsTheFirstColumn() throws {
+        let row = try #require(try connection.query("SELECT 1 AS same, 2 AS other, 3 AS same").first)
+        #expect(row.columns == ["same", "other", "same"])
+        #expect(row["same"] == .integer(1) && row[2] == .integer(3))
+        #expect(row.position(of: "other") == 1 && row.position(of: "missing") == nil)
+    }
+
+    @Test func rowsOfOneStatementShareOneLayout() throws {
+        try connection.run("INSERT INTO value (id, v) VALUES (1, 'one'), (2, 'two')")
+        let rows = try connection.query("SELECT id, v FROM value ORDER BY id")
+        #expect(rows.count == 2 && rows[0].layout === rows[1].layout)
+        #expect(rows.map { $0["v"] } == [.text("one"), .text("two")])
+    }
+
+    @Test func aCachedSelectStarSeesColumnsAddedLater() throws {
+        let sql = "SELECT * FROM value"
+        try connection.run("INSERT INTO value (id, v) VALUES (1, 'one')")
+        #expect(try connection.query(sql).first?.columns == ["id", "v"])
+        // The schema change makes SQLite prepare the cached statement again, with one more column:
+        // the rows must be read with the new names, not the ones kept from the first run.
+        try connection.execute("ALTER TABLE value ADD COLUMN extra TEXT DEFAULT 'added'")
+        let row = try #require(try connection.query(sql).first)
+        #expect(row.columns == ["id", "v", "extra"])
+        #expect(row["extra"] == .text("added") && row["v"] == .text("one"))
+    }
+
     @Test func statementCacheReusesPreparedStatements() throws {
         let sql = "SELECT v FROM value WHERE id = ?"
         let first = try connection.statement(sql)

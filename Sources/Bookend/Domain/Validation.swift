@@ -25,7 +25,19 @@ enum Validate {
     }
 
     static func commandLine(_ value: String, property: String) throws(BookendError) {
-        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw BookendError.missingProperty(property) }
+        guard hasNonBlank(value) else { throw BookendError.missingProperty(property) }
+    }
+
+    /// Whether anything is left of `value` once whitespace and newlines are trimmed: the same answer
+    /// as `trimmingCharacters(in: .whitespacesAndNewlines)`, without bridging the whole string to
+    /// NSString for each task added (4 % of a library ingest's engine thread in a release profile).
+    /// It stops at the first other character; ASCII is decided here (tab, LF, VT, FF, CR, space are
+    /// the set's ASCII members), anything else by the set itself.
+    static func hasNonBlank(_ value: String) -> Bool {
+        value.unicodeScalars.contains { scalar in
+            if scalar.isASCII { return !(scalar == " " || (0x09...0x0D).contains(scalar.value)) }
+            return !CharacterSet.whitespacesAndNewlines.contains(scalar)
+        }
     }
 
     /// Milliseconds, or nil for unlimited / absent.

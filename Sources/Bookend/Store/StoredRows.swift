@@ -9,7 +9,7 @@ import SQLite
 extension Row {
     /// `pk 12`, or `(job_pk 3, node_pk 5)` for the (job, node) record.
     func key(_ table: String) -> String {
-        if columns.contains("pk") { return "pk \(self["pk"].int64.map(String.init) ?? "?")" }
+        if position(of: "pk") != nil { return "pk \(self["pk"].int64.map(String.init) ?? "?")" }
         return "(job_pk \(self["job_pk"].int64.map(String.init) ?? "?"), node_pk \(self["node_pk"].int64.map(String.init) ?? "?"))"
     }
 
@@ -18,7 +18,7 @@ extension Row {
     }
 
     func value(_ column: String, table: String) throws -> SQLiteValue {
-        guard let index = columns.firstIndex(of: column) else { throw corrupt(table, column, "the query did not select it") }
+        guard let index = position(of: column) else { throw corrupt(table, column, "the query did not select it") }
         return values[index]
     }
 
@@ -52,6 +52,12 @@ extension Row {
         let value = try value(column, table: table)
         guard value != .null else { return nil }
         guard let text = value.string else { throw corrupt(table, column, "not text") }
+        // `[]` and `{}` are what most list and object columns hold (a job's metadata and common
+        // environment, say), and a GET job decoded each of them with a JSONDecoder of its own. An
+        // array or a string-keyed dictionary decodes them to its empty self; any other type, and
+        // any other text, still goes through the decoder, so a mismatch is still a corrupt row.
+        if text == "[]", let empty = (T.self as? any EmptyJSONArray.Type)?.emptyJSONArray as? T { return empty }
+        if text == "{}", let empty = (T.self as? any EmptyJSONObject.Type)?.emptyJSONObject as? T { return empty }
         do {
             return try JSONDecoder().decode(type, from: Data(text.utf8))
         } catch {
@@ -59,6 +65,14 @@ extension Row {
         }
     }
 }
+
+/// A type JSONDecoder reads from `[]` as an empty value of itself, for `Row.json`.
+protocol EmptyJSONArray { static var emptyJSONArray: Self { get } }
+extension Array: EmptyJSONArray where Element: Decodable { static var emptyJSONArray: [Element] { [] } }
+
+/// A type JSONDecoder reads from `{}` as an empty value of itself, for `Row.json`.
+protocol EmptyJSONObject { static var emptyJSONObject: Self { get } }
+extension Dictionary: EmptyJSONObject where Key == String, Value: Decodable { static var emptyJSONObject: [String: Value] { [:] } }
 
 extension Row {
     /// An integer column that may be NULL.
