@@ -6,8 +6,9 @@ import Foundation
 /// Why: every `mkdir` of a new folder allocates a directory inode, and on ext4 finding one (the
 /// inode bitmap searched past recently freed ones: `find_inode_bit`, `recently_deleted`) was the
 /// largest kernel cost of a launch in the throughput profile. So a folder whose execution's exit is
-/// recorded is emptied and renamed to `<node>/volatile/spare-status/<its name>`, and the next launch
-/// on that node renames it to its own status folder path: one `rename` each way, the same inode.
+/// recorded is emptied of everything but its two kept files (see `kept`) and renamed to
+/// `<node>/volatile/spare-status/<its name>`, and the next launch on that node renames it to its own
+/// status folder path: one `rename` each way, the same inodes.
 /// Owner (the engine) and mode (0700, as the supervisor made it) travel with the inode, so no task
 /// account can enter a recycled folder, exactly as it could not enter a new one; `spare-status`
 /// itself is the engine's, mode 0700.
@@ -16,8 +17,10 @@ import Foundation
 /// reaches a folder only while the folder has that name. A shim still alive when its folder was
 /// retired (its task was deleted before its launch was stored, say) resolves its files by its old
 /// path, which no longer exists once the folder moved, so it cannot write into the next execution's
-/// folder. A file such a shim created an instant before the move is removed when the folder is
-/// taken (and the supervisor removes `pid` and `exit` files of a folder that already exists).
+/// folder. An `exit`, `pid` or `step-exit` such a shim created an instant before the move is removed
+/// when the folder is taken (and the supervisor removes `pid` and `exit` of a folder that already
+/// exists); what it left in a kept `exit.tmp` or `pid.tmp` is truncated by the next shim before it
+/// writes, and only `exit` and `pid` are ever read.
 struct StatusFolderPool {
     /// What the shim (and a Slurm step) write in a status folder; nothing else ever is.
     let files: [String]
@@ -38,8 +41,8 @@ struct StatusFolderPool {
         return ((executions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("spare-status")
     }
 
-    /// Empties the status folder of an execution whose exit is recorded and keeps it for the next
-    /// launch on its node. False when it cannot be kept (something other than the protocol's files is
+    /// Empties the status folder of an execution whose exit is recorded (but for the kept files) and
+    /// keeps it for the next launch on its node. False when it cannot be kept (something other than the protocol's files is
     /// in it, its node's folders are gone, enough spares are kept): the caller removes it.
     mutating func retire(_ directory: String) -> Bool {
         guard capacity > 0 else { return false }
