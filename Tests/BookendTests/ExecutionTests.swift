@@ -6,6 +6,9 @@ import Testing
 /// How tasks run: wall clock, retries, environment and directories, resource files, retention,
 /// slots, dependencies, elevation, and surviving an engine restart.
 @Suite struct ExecutionTests {
+    /// The limit is 5 s rather than 1 s so that the shell has written its grandchild's pid before the
+    /// kill even when a full parallel test run keeps both cores busy (CI saw a 1 s limit end the task
+    /// before its first line ran).
     @Test func aTimedOutTaskIsKilledWithItsGrandchildren() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
@@ -14,7 +17,7 @@ import Testing
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "slow",
                 commandLine: sh("sleep 100 & echo $! > \(effects)/grandchild; sleep 100"),
-                constraints: TaskConstraints(maxWallClockTime: "PT1S", maxTaskRetryCount: 3)))
+                constraints: TaskConstraints(maxWallClockTime: "PT5S", maxTaskRetryCount: 3)))
             try await h.waitForTasks("job")
             let task = try await h.engine.task(jobID: "job", taskID: "slow")
             #expect(task.executionInfo.result == "failure")
