@@ -61,6 +61,12 @@ extension Connection {
         // costs nothing; the tables are then created in it.
         if current == 0 { try settleAutoVacuum(migrations, upTo: known) }
         for migration in migrations where migration.version > current {
+            // A migration that rebuilds a table others refer to asks for foreign keys off: the pragma
+            // is a no-op inside a transaction, so it is applied here, around the migration's
+            // transaction, and turned back on whatever happens. The foreign_key_check below still runs.
+            let keysOff = migration.turnsOffForeignKeys
+            if keysOff { try execute("PRAGMA foreign_keys = OFF") }
+            defer { if keysOff { try? execute("PRAGMA foreign_keys = ON") } }
             try transaction { connection in
                 // Another process may have applied this migration between reading `current` above and
                 // taking the write lock here (BEGIN IMMEDIATE); re-read the version under the lock.
@@ -113,6 +119,15 @@ public enum AutoVacuum: Int, Sendable, CaseIterable {
 }
 
 extension Migration {
+    /// Whether the migration has `PRAGMA foreign_keys = OFF` on a line of its own: it rebuilds a table
+    /// that other tables refer to, and dropping the old table with foreign keys on would delete (or
+    /// refuse to delete) every row that refers to it.
+    public var turnsOffForeignKeys: Bool {
+        sql.split(separator: "\n").contains { line in
+            line.lowercased().split(whereSeparator: { " =;\t".contains($0) }) == ["pragma", "foreign_keys", "off"]
+        }
+    }
+
     /// The mode a `PRAGMA auto_vacuum = MODE` statement on a line of its own in this migration sets.
     public var requestedAutoVacuum: AutoVacuum? {
         for line in sql.split(separator: "\n") {

@@ -45,7 +45,9 @@ struct Migrate: AsyncParsableCommand {
             // Not under a running engine: it migrates on open itself, and owns the file while it runs.
             let lock = try DataDirectoryLock(directory: options.dataDirectory)
             defer { lock.release() }
-            let (_, version) = try DataDirectory.openMigrated(options.dataDirectory)
+            let (_, version) = try DataDirectory.openMigrated(options.dataDirectory) { from, to in
+                FileHandle.standardError.write(Data("upgrading from schema version \(from) to \(to); a large file takes a while\n".utf8))
+            }
             print("\(DataDirectory.databasePath(options.dataDirectory)): schema version \(version)")
         } catch {
             throw CLIError("\(error)")

@@ -96,7 +96,9 @@ public actor Engine {
                     try DataDirectory.prepare(dataDirectory)
                     // Before anything that writes: a second engine must not migrate, reconcile or dispatch here.
                     let lock = try DataDirectoryLock(directory: dataDirectory)
-                    let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options)
+                    let (connection, _) = try DataDirectory.openMigrated(dataDirectory, options: options) { from, to in
+                        logger.notice("upgrading \(DataDirectory.databasePath(dataDirectory)) from schema version \(from) to \(to) before starting; a large file takes a while")
+                    }
                     return try Engine(connection: connection, dataDirectory: dataDirectory, configuration: configuration, logger: logger, lock: lock)
                 })
             }.start()

@@ -62,13 +62,20 @@ public enum DataDirectory {
     }
 
     /// Opens the writer connection and migrates the file to `Schema.version`.
+    ///
+    /// `upgrading` is called before an existing file is migrated, with its version and the target: a
+    /// migration that rebuilds tables takes time on a large file, and the caller says so rather than
+    /// starting in silence.
     public static func openMigrated(
-        _ directory: String, options: ConnectionOptions = ConnectionOptions()
+        _ directory: String, options: ConnectionOptions = ConnectionOptions(),
+        upgrading: (_ from: Int, _ to: Int) -> Void = { _, _ in }
     ) throws -> (connection: Connection, version: Int) {
         try prepare(directory)
         let path = databasePath(directory)
         try makePrivate(path)
         let connection = try Connection(path: path, options: options)
+        let current = try connection.userVersion()
+        if current > 0 && current < Schema.version { upgrading(current, Schema.version) }
         let version = try connection.migrate(Schema.migrations) { migration in
             CrashPoint.hit("migration.\(migration.version).before-commit")
         }
