@@ -124,14 +124,8 @@ struct EngineHarness {
     }
 
     private static func sqlite3(directory: String, _ query: String) throws -> [[String]] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = ["-readonly", "-separator", "|", (directory as NSString).appendingPathComponent("bookend.db"), query]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result = try spawnAndWait("/usr/bin/sqlite3", ["-readonly", "-separator", "|", (directory as NSString).appendingPathComponent("bookend.db"), query])
+        let data = Data(result.stdout.utf8)
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
 }

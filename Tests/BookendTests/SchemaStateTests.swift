@@ -39,17 +39,21 @@ import Testing
         column("job_node", "release_result", ExecutionResult.self),
     ]
 
-    /// The values of `CHECK (<column> IN ('a', 'b', ...))` in the table's CREATE statement.
+    /// The values of `CHECK (<column> IN ('a', 'b'))` or, from schema version 10 for lists of three or
+    /// more, `CHECK (<column> = 'a' OR <column> = 'b' OR ...)` in the table's CREATE statement.
     static func allowed(_ sql: String, column: String) throws -> [String] {
-        let pattern = #"CHECK \(\s*"# + column + #" IN \(([^)]*)\)\)"#
-        let expression = try NSRegularExpression(pattern: pattern)
+        let value = #"'[^']*'"#
+        let list = #"\s*"# + column + #" IN \(([^)]*)\)"#
+        let chain = #"\s*("# + column + " = " + value + #"(?:\s+OR\s+"# + column + " = " + value + ")+)"
+        let expression = try NSRegularExpression(pattern: #"CHECK \((?:"# + list + "|" + chain + #")\)"#)
         let matches = expression.matches(in: sql, range: NSRange(sql.startIndex..., in: sql))
-        #expect(matches.count == 1, "exactly one CHECK (\(column) IN (...))")
+        #expect(matches.count == 1, "exactly one CHECK (\(column) IN (...)) or CHECK (\(column) = ... OR ...)")
         let match = try #require(matches.first)
-        let range = try #require(Range(match.range(at: 1), in: sql))
-        let list = String(sql[range])
-        return list.split(separator: ",").map {
-            $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+        let group = match.range(at: 1).location != NSNotFound ? 1 : 2
+        let range = try #require(Range(match.range(at: group), in: sql))
+        let values = try NSRegularExpression(pattern: value)
+        return values.matches(in: sql, range: NSRange(range, in: sql)).map {
+            String((sql as NSString).substring(with: $0.range).dropFirst().dropLast())
         }
     }
 

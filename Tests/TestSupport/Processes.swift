@@ -27,28 +27,5 @@ public func runOnCallingThread(
     _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil,
     stdin: String? = nil
 ) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let input = stdin.map { (text: $0, pipe: Pipe()) }
-    if let input { process.standardInput = input.pipe }
-    try process.run()
-    // Written after the start and closed, so the program reads exactly this and then end of file.
-    if let input {
-        input.pipe.fileHandleForWriting.write(Data(input.text.utf8))
-        try input.pipe.fileHandleForWriting.close()
-    }
-    // Read before waiting so a full pipe cannot block the child.
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessResult(
-        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self))
+    try spawnAndWait(executable, arguments, in: directory, environment: environment, stdin: stdin)
 }
