@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels"], swiftSettings: swiftSettings),
+        .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DashboardTests",
             dependencies: [

@@ -25,19 +25,10 @@ import Testing
                 "--endpoint", "http://127.0.0.1:\(server.port)", "--account", server.account].joined(separator: " ")
             let key = server.key.base64EncodedString()
             let terminal = try await onOwnThread { () -> (Int32, String) in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-                process.arguments = ["-qec", command, "/dev/null"]
                 var environment = ProcessInfo.processInfo.environment
                 environment["BOOKEND_KEY"] = key
-                process.environment = environment
-                let out = Pipe()
-                process.standardOutput = out
-                process.standardInput = FileHandle.nullDevice
-                try process.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+                let result = try spawnAndWait("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment, stdin: "")
+                return (result.status, result.stdout)
             }
             #expect(terminal.0 == 0, "\(terminal.1)")
             for done in [0, 100, 200] { #expect(terminal.1.contains("adding tasks to job gj: \(done)/250"), "\(terminal.1)") }

@@ -114,16 +114,7 @@ import Testing
             let encoded = query.addingPercentEncoding(withAllowedCharacters: allowed) ?? query
             let port = self.port
             let body = try await onOwnThread { () -> Data in
-                let curl = Process()
-                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                curl.arguments = ["-s", "--max-time", "20", "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)"]
-                let out = Pipe()
-                curl.standardOutput = out
-                curl.standardError = FileHandle.nullDevice
-                try curl.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                curl.waitUntilExit()
-                return data
+                Data(try spawnAndWait("/usr/bin/curl", ["-s", "--max-time", "20", "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)"]).stdout.utf8)
             }
             guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
                 let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],

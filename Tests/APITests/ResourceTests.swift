@@ -15,15 +15,7 @@ import Testing
     static func sql(_ server: LiveServer, _ query: String) async throws -> String {
         let database = server.dataDirectory + "/bookend.db"
         return try await onOwnThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = ["-readonly", database, query]
-            let out = Pipe()
-            process.standardOutput = out
-            try process.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
+            try spawnAndWait("/usr/bin/sqlite3", ["-readonly", database, query]).stdout
         }
     }
 

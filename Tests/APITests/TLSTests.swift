@@ -2,6 +2,7 @@ import API
 import BatchModels
 import Client
 import Foundation
+import TestSupport
 import Testing
 
 /// A self-signed certificate for 127.0.0.1 and localhost, made by openssl for one test.
@@ -13,16 +14,10 @@ struct SelfSignedCertificate {
     init(days: Int = 2, names: String = "IP:127.0.0.1,DNS:localhost") throws {
         directory = NSTemporaryDirectory() + "bookend-tls-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        let result = try spawnAndWait("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "\(days)",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "openssl req failed")
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"])
+        try #require(result.status == 0, "openssl req failed: \(result.stderr)")
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: directory) }

@@ -355,12 +355,7 @@ final class HTTPFileServer: @unchecked Sendable {
         url = "http://127.0.0.1:\(port)"
         // Wait until it accepts connections.
         for _ in 0..<100 {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            probe.arguments = ["-s", "-o", "/dev/null", url + "/"]
-            try probe.run()
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { return }
+            if try spawnAndWait("/usr/bin/curl", ["-s", "-o", "/dev/null", url + "/"]).status == 0 { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }

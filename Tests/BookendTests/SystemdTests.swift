@@ -107,19 +107,10 @@ import Testing
         #expect(template.contains("\nType=notify\n"))
         #expect(!template.contains("\nNoNewPrivileges="))
         let result = try await onOwnThread { () -> (Int32, String) in
-            let verify = Process()
-            verify.executableURL = URL(fileURLWithPath: analyze)
-            verify.arguments = ["verify", "--man=no", unit]
             var environment = ProcessInfo.processInfo.environment
             environment["SYSTEMD_LOG_LEVEL"] = "warning"
-            verify.environment = environment
-            let out = Pipe()
-            verify.standardOutput = out
-            verify.standardError = out
-            try verify.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            verify.waitUntilExit()
-            return (verify.terminationStatus, String(decoding: data, as: UTF8.self))
+            let verify = try spawnAndWait(analyze, ["verify", "--man=no", unit], environment: environment)
+            return (verify.status, verify.stdout + verify.stderr)
         }
         // Outside a booted systemd (a container) verify cannot load the unit manager at all; that is the
         // machine, not the unit. Anything it says about bookend.service itself fails the test.
@@ -134,15 +125,8 @@ import Testing
     /// GET /health on loopback with curl; the status code.
     static func health(port: Int) async throws -> Int {
         try await onOwnThread {
-            let curl = Process()
-            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            curl.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(port)/health"]
-            let out = Pipe()
-            curl.standardOutput = out
-            try curl.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            curl.waitUntilExit()
-            return Int(String(decoding: data, as: UTF8.self)) ?? 0
+            let curl = try spawnAndWait("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(port)/health"])
+            return Int(curl.stdout) ?? 0
         }
     }
 }

@@ -1,5 +1,6 @@
 import Client
 import Foundation
+import TestSupport
 import Testing
 
 /// The CLI's signatures must be what Azure Batch clients compute: checked against an independent
@@ -23,15 +24,8 @@ print(base64.b64encode(hmac.new(base64.b64decode(key), text.encode(), hashlib.sh
 """#
 
     func pythonSignature(_ method: String, _ url: String, _ account: String, _ key: String, _ headers: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.python, method, url, account, key] + headers.map { "\($0.key)=\($0.value)" }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try spawnAndWait("/usr/bin/env", ["python3", "-c", Self.python, method, url, account, key] + headers.map { "\($0.key)=\($0.value)" })
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test(arguments: [
