@@ -68,22 +68,38 @@ enum JSONBytesEncoder {
         }
 
         /// Encodes a whole value at the current position and closes what it opened.
+        ///
+        /// The special types are told apart by comparing metatypes, not by `as` casts: this function
+        /// runs unspecialized for every nested value, and a failed dynamic cast per candidate type was
+        /// a visible share of rendering a task page.
         func encodeValue<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
             let depth = open.count
-            switch value {
-            case let text as String: writeString(text)
-            case let flag as Bool: writeBool(flag)
-            case let number as Int: writeInteger(number)
-            case let number as Double: writeDouble(number)
-            case let json as OpaqueJSON: writeOpaque(json)
-            default: try value.encode(to: ByteEncoder(writer: self, depth: depth, codingPath: codingPath))
+            if T.self == String.self {
+                writeString(unsafeBitCast(value, to: String.self))
+            } else if T.self == Bool.self {
+                writeBool(unsafeBitCast(value, to: Bool.self))
+            } else if T.self == Int.self {
+                writeInteger(unsafeBitCast(value, to: Int.self))
+            } else if T.self == Double.self {
+                writeDouble(unsafeBitCast(value, to: Double.self))
+            } else if T.self == OpaqueJSON.self {
+                writeOpaque(value as! OpaqueJSON)
+            } else {
+                try value.encode(to: ByteEncoder(writer: self, depth: depth, codingPath: codingPath))
             }
             close(to: depth)
         }
 
         func writeNull() { bytes += [0x6E, 0x75, 0x6C, 0x6C] }
         func writeBool(_ flag: Bool) { bytes += flag ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6C, 0x73, 0x65] }
-        func writeInteger<I: BinaryInteger>(_ number: I) { bytes += String(number).utf8 }
+        func writeInteger<I: BinaryInteger>(_ number: I) {
+            // Digits written straight into the buffer: `String(number)` allocated a string per number.
+            if let small = Int64(exactly: number) {
+                JSONBytesEncoder.writeDecimal(small, into: &bytes)
+            } else {
+                bytes += String(number).utf8
+            }
+        }
 
         /// Whole numbers as integers (counts, exit codes), anything else as Swift prints a Double,
         /// as the `JSONValue` serializer does.
@@ -125,6 +141,22 @@ enum JSONBytesEncoder {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `number` in decimal, as `String(number)` writes it.
+    static func writeDecimal(_ number: Int64, into out: inout [UInt8]) {
+        var magnitude = number.magnitude
+        if number < 0 { out.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(24 - count)...])
+        }
+    }
 
     /// A JSON string: quotes, backslashes and control characters escaped, everything else as UTF-8.
     static func writeString(_ text: String, into out: inout [UInt8]) {
@@ -220,6 +252,26 @@ enum JSONBytesEncoder {
         mutating func encode(_ value: UInt64, forKey key: Key) throws { property(key) { writer.writeInteger(value) } }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
             try property(key) { try writer.encodeValue(value, codingPath: codingPath) }
+        }
+
+        // The models write every optional with `encodeIfPresent`. Without these, each call went through
+        // the protocol's generic default (`encode<T>` for a String? too); these write directly.
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { if let value { try encode(value, forKey: key) } }
+        mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
+            if let value { try encode(value, forKey: key) }
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {

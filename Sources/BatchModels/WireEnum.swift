@@ -13,9 +13,18 @@ public protocol WireEnum: Codable, Sendable, Hashable, CustomStringConvertible {
 extension WireEnum {
     /// Matches case-insensitively, as the service accepts input (`nonAdmin` is `nonadmin`); what it
     /// encodes is always the canonical lowercase value.
+    @inlinable
     public init(rawValue: String) {
+        // Stored and rendered values are already canonical: match them as they are first, and lower
+        // the case (which allocates) only when that fails. Reading a page of tasks makes several
+        // of these per task.
+        let known = Self.known
+        if let exact = known.first(where: { $0.rawValue == rawValue }) {
+            self = exact
+            return
+        }
         let lowered = rawValue.lowercased()
-        self = Self.known.first { $0.rawValue == lowered } ?? .unrecognized(rawValue)
+        self = known.first { $0.rawValue == lowered } ?? .unrecognized(rawValue)
     }
 
     public init(from decoder: any Decoder) throws {

@@ -42,6 +42,17 @@ import Testing
         #expect(!String(decoding: bytes, as: UTF8.self).contains("missing"), "nil optionals are omitted")
     }
 
+    /// Integers are written digit by digit, not through `String(number)`: the same text at the edges.
+    @Test(arguments: [0, 1, -1, 9, 10, -10, 42, 999_999, Int64.max, Int64.min, Int64.max - 1, Int64.min + 1])
+    func integersAreWrittenAsSwiftPrintsThem(_ number: Int64) throws {
+        var out: [UInt8] = []
+        JSONBytesEncoder.writeDecimal(number, into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == String(number))
+        struct Numbers: Encodable { var a: Int64; var b: UInt64?; var c: Int32?; var d: Int? }
+        let bytes = try JSONBytesEncoder.encode(Numbers(a: number, b: UInt64.max, c: nil, d: Int(number)))
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"a":\#(number),"b":18446744073709551615,"d":\#(number)}"#)
+    }
+
     @Test(arguments: [
         (["id", "items"], ["id", "items"]),
         (["nothing"], []),
