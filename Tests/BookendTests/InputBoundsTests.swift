@@ -16,6 +16,26 @@ import Testing
         }
     }
 
+    /// The stored time form, written digit by digit, is the text "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
+    /// of gmtime gives, across the whole range it can hold.
+    @Test func timestampsAreTheFixedWidthUTCForm() {
+        var generator = SystemRandomNumberGenerator()
+        let latest: Int64 = 253_402_300_799_999, earliest: Int64 = -62_167_219_200_000  // 9999-12-31T23:59:59.999Z, 0000-01-01T00:00:00.000Z
+        let samples: [Int64] = [0, 1, -1, 999, -999, 1_000, latest, earliest, 951_782_400_000]
+            + (0..<2_000).map { _ in Int64.random(in: earliest...latest, using: &generator) }
+        for milliseconds in samples {
+            let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+            var time = time_t(remainder < 0 ? quotient - 1 : quotient)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let expected = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                parts.tm_hour, parts.tm_min, parts.tm_sec, Int(remainder < 0 ? remainder + 1000 : remainder))
+            // A tenth of a millisecond past the instant, so that rounding down to milliseconds lands on it.
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000 + 0.0001)
+            #expect(Timestamp.string(date) == expected, "\(milliseconds)")
+        }
+    }
+
     @Test func timesBeyondYear9999AreNeverWrapped() throws {
         #expect(Timestamp.string(Date(timeIntervalSince1970: 1e300)) == "9999-12-31T23:59:59.999Z")
         #expect(Timestamp.string(Date(timeIntervalSince1970: -1e300)) == "0000-01-01T00:00:00.000Z")
