@@ -122,18 +122,20 @@ extension Migration {
     /// Whether the migration has `PRAGMA foreign_keys = OFF` on a line of its own: it rebuilds a table
     /// that other tables refer to, and dropping the old table with foreign keys on would delete (or
     /// refuse to delete) every row that refers to it.
-    public var turnsOffForeignKeys: Bool {
-        sql.split(separator: "\n").contains { line in
-            line.lowercased().split(whereSeparator: { " =;\t".contains($0) }) == ["pragma", "foreign_keys", "off"]
-        }
-    }
+    public var turnsOffForeignKeys: Bool { pragma("foreign_keys") == "off" }
 
     /// The mode a `PRAGMA auto_vacuum = MODE` statement on a line of its own in this migration sets.
     public var requestedAutoVacuum: AutoVacuum? {
+        guard let value = pragma("auto_vacuum") else { return nil }
+        return AutoVacuum.allCases.first { $0.name.lowercased() == value || String($0.rawValue) == value }
+    }
+
+    /// The value (lowercased) of the first `PRAGMA name = value` on a line of its own: what the
+    /// migration asks of the runner, which applies it outside the migration's transaction.
+    private func pragma(_ name: String) -> String? {
         for line in sql.split(separator: "\n") {
             let words = line.lowercased().split(whereSeparator: { " =;\t".contains($0) })
-            guard words.count == 3, words[0] == "pragma", words[1] == "auto_vacuum" else { continue }
-            return AutoVacuum.allCases.first { $0.name.lowercased() == words[2] || String($0.rawValue) == words[2] }
+            if words.count == 3, words[0] == "pragma", words[1] == name { return String(words[2]) }
         }
         return nil
     }
