@@ -16,6 +16,17 @@ import Foundation
 /// write beneath it and as cheap for the few properties a selection drops.
 enum JSONBytesEncoder {
     static func encode<T: Encodable>(_ value: T, select: Set<String>? = nil, into out: inout [UInt8]) throws {
+        // The types of a task page write themselves (see DirectJSON); one cast per value written
+        // at the top, never per nested value.
+        if let direct = value as? any DirectJSON {
+            try direct.writeJSON(into: &out, select: select)
+            return
+        }
+        try encodeThroughEncoder(value, select: select, into: &out)
+    }
+
+    /// Every value through `Encodable`, even one that writes itself (what `DirectJSONTests` compares with).
+    static func encodeThroughEncoder<T: Encodable>(_ value: T, select: Set<String>?, into out: inout [UInt8]) throws {
         let writer = Writer(bytes: out, select: select)
         out = []
         try writer.encodeValue(value, codingPath: [])

@@ -1,0 +1,149 @@
+@testable import API
+import BatchModels
+import Foundation
+import Testing
+
+/// The task types that write their own JSON (`DirectJSON`) must give exactly the bytes their
+/// `Encodable` conformance gives through `JSONBytesEncoder`: same members, same order, same escaping.
+@Suite struct DirectJSONTests {
+    /// Every optional member set, in every type that writes itself; `everyMemberIsSet` keeps it so,
+    /// which means a property added to a model fails here until the writer and this value know it.
+    static let full: BatchTask = {
+        var task = BatchTask(id: "task-\"1\"")
+        task.odataMetadata = "http://h/$metadata#tasks/@Element"
+        task.displayName = "name with \\ and \n and \u{01} and é ✓"
+        task.url = "http://h/jobs/j/tasks/t"
+        task.eTag = "0x8D"
+        task.lastModified = "2026-11-30T18:25:16.726Z"
+        task.creationTime = "2026-11-30T18:25:16.725Z"
+        task.exitConditions = ExitConditions(exitCodes: [ExitCodeMapping(code: 3, exitOptions: ExitOptions(jobAction: .terminate))])
+        task.state = .completed
+        task.stateTransitionTime = "2026-11-30T18:25:17.000Z"
+        task.previousState = .running
+        task.previousStateTransitionTime = "2026-11-30T18:25:16.900Z"
+        task.commandLine = "/bin/sh -c 'echo \"hi\"'"
+        task.containerSettings = .object(["imageName": .string("busybox"), "b": .bool(true)])
+        task.resourceFiles = [ResourceFile(httpUrl: "http://x/f", filePath: "f")]
+        task.outputFiles = .array([.object(["filePattern": .string("*.txt")])])
+        task.environmentSettings = [EnvironmentSetting(name: "A", value: "1"), EnvironmentSetting(name: "B", value: "")]
+        task.affinityInfo = AffinityInfo(affinityId: "TVM:n1")
+        task.constraints = BatchTaskConstraints(maxWallClockTime: "PT1H", retentionTime: "P7D", maxTaskRetryCount: -1)
+        task.requiredSlots = 2
+        task.userIdentity = UserIdentity(username: "u", autoUser: AutoUserSpecification(scope: .task, elevationLevel: .admin))
+        task.multiInstanceSettings = .object(["numberOfInstances": .number(2)])
+        task.executionInfo = BatchTaskExecutionInfo(
+            startTime: "2026-11-30T18:25:16.800Z", endTime: "2026-11-30T18:25:17.000Z", exitCode: -9,
+            containerInfo: .object(["state": .string("x")]),
+            failureInfo: BatchTaskFailureInfo(category: .userError, code: "FailureExitCode", message: "m \"q\"",
+                details: [NameValuePair(name: "k", value: "v"), NameValuePair(name: "k2", value: "v2")]),
+            retryCount: 1, lastRetryTime: "2026-11-30T18:25:16.850Z", requeueCount: 0, lastRequeueTime: "2026-11-30T18:25:16.700Z",
+            result: .failure)
+        task.nodeInfo = BatchNodeInfo(affinityId: "TVM:n1", nodeUrl: "http://h/pools/p/nodes/n1", poolId: "p", nodeId: "n1",
+            taskRootDirectory: "workitems/j/job-1/t", taskRootDirectoryUrl: "http://h/pools/p/nodes/n1/files/workitems/j/job-1/t")
+        task.dependsOn = BatchTaskDependencies(taskIds: ["a", "b"])
+        task.applicationPackageReferences = .array([])
+        task.stats = .object(["wallClockTime": .string("PT1S")])
+        task.bookendWaitReason = BookendWaitReason(state: .waiting, code: "NoNode", message: "no node")
+        return task
+    }()
+
+    /// Optional members of `value` (and of the nested types that write themselves) that are nil.
+    static func unsetMembers(_ value: Any, path: String = "") -> [String] {
+        var unset: [String] = []
+        for child in Mirror(reflecting: value).children {
+            let name = path + (child.label ?? "?")
+            let inner = Mirror(reflecting: child.value)
+            if inner.displayStyle == .optional {
+                guard let wrapped = inner.children.first?.value else { unset.append(name); continue }
+                if wrapped is any DirectJSON { unset += unsetMembers(wrapped, path: name + ".") }
+                if let list = wrapped as? [any DirectJSON] { for item in list { unset += unsetMembers(item, path: name + "[].") } }
+            }
+        }
+        return unset
+    }
+
+    @Test func everyMemberIsSet() {
+        #expect(Self.unsetMembers(Self.full) == [])
+    }
+
+    static func bothWays(_ task: BatchTask, select: Set<String>? = nil) throws -> (direct: String, encoder: String) {
+        var direct: [UInt8] = Array("[".utf8)  // not at the start of the buffer, as in a page
+        try JSONBytesEncoder.encode(task, select: select, into: &direct)
+        var encoder: [UInt8] = Array("[".utf8)
+        try JSONBytesEncoder.encodeThroughEncoder(task, select: select, into: &encoder)
+        return (String(decoding: direct, as: UTF8.self), String(decoding: encoder, as: UTF8.self))
+    }
+
+    @Test func aTaskWithEveryMemberSetIsWrittenAsTheEncoderWritesIt() throws {
+        let (direct, encoder) = try Self.bothWays(Self.full)
+        #expect(direct == encoder)
+        #expect(direct.contains(#""bookendWaitReason":{"#))
+    }
+
+    /// Members cleared at random (seeded, so a failure replays), with and without `$select`.
+    @Test(arguments: 0..<40)
+    func tasksWithMembersLeftOutAreWrittenAsTheEncoderWritesThem(seed: Int) throws {
+        var random = SplitMix64(seed: UInt64(seed))
+        var task = Self.full
+        func maybe<T>(_ value: inout T?) { if random.next() % 2 == 0 { value = nil } }
+        // The nested values first, then the task's own members (which may drop a nested value whole).
+        var constraints = task.constraints!
+        maybe(&constraints.maxWallClockTime); maybe(&constraints.retentionTime); maybe(&constraints.maxTaskRetryCount)
+        task.constraints = constraints
+        var autoUser = task.userIdentity!.autoUser!
+        maybe(&autoUser.scope); maybe(&autoUser.elevationLevel)
+        var identity = task.userIdentity!
+        identity.autoUser = autoUser
+        maybe(&identity.username); maybe(&identity.autoUser)
+        task.userIdentity = identity
+        var failure = task.executionInfo!.failureInfo!
+        if random.next() % 2 == 0 { failure.details?.append(NameValuePair(name: "no value")) }
+        maybe(&failure.category); maybe(&failure.code); maybe(&failure.message); maybe(&failure.details)
+        var execution = task.executionInfo!
+        execution.failureInfo = failure
+        maybe(&execution.startTime); maybe(&execution.endTime); maybe(&execution.exitCode); maybe(&execution.containerInfo)
+        maybe(&execution.failureInfo); maybe(&execution.retryCount); maybe(&execution.lastRetryTime); maybe(&execution.requeueCount)
+        maybe(&execution.lastRequeueTime); maybe(&execution.result)
+        task.executionInfo = execution
+        var node = task.nodeInfo!
+        maybe(&node.affinityId); maybe(&node.nodeUrl); maybe(&node.poolId); maybe(&node.nodeId); maybe(&node.taskRootDirectory)
+        maybe(&node.taskRootDirectoryUrl)
+        task.nodeInfo = node
+        maybe(&task.odataMetadata); maybe(&task.displayName); maybe(&task.url); maybe(&task.eTag); maybe(&task.lastModified)
+        maybe(&task.creationTime); maybe(&task.exitConditions); maybe(&task.state); maybe(&task.stateTransitionTime)
+        maybe(&task.previousState); maybe(&task.previousStateTransitionTime); maybe(&task.commandLine); maybe(&task.containerSettings)
+        maybe(&task.resourceFiles); maybe(&task.outputFiles); maybe(&task.environmentSettings); maybe(&task.affinityInfo)
+        maybe(&task.constraints); maybe(&task.requiredSlots); maybe(&task.userIdentity); maybe(&task.multiInstanceSettings)
+        maybe(&task.executionInfo); maybe(&task.nodeInfo); maybe(&task.dependsOn); maybe(&task.applicationPackageReferences)
+        maybe(&task.stats); maybe(&task.bookendWaitReason)
+        if random.next() % 2 == 0 { task.environmentSettings?.append(EnvironmentSetting(name: "NO_VALUE")) }
+        if random.next() % 3 == 0 { task.environmentSettings = [] }
+        if random.next() % 3 == 0 { task.state = .unrecognized("SomeNewState") }
+
+        let (direct, encoder) = try Self.bothWays(task)
+        #expect(direct == encoder, "seed \(seed)")
+        let names = ["id", "url", "state", "executionInfo", "nodeInfo", "constraints", "odata.metadata", "nothing", "exitConditions"]
+        let select = Set(names.filter { _ in random.next() % 2 == 0 })
+        let (selectedDirect, selectedEncoder) = try Self.bothWays(task, select: select)
+        #expect(selectedDirect == selectedEncoder, "seed \(seed), $select \(select.sorted())")
+    }
+
+    /// The path a page takes: `PageBody` writes each task the same way.
+    @Test func aPageOfTasksParsesBackToTheTasks() throws {
+        var tasks: [BatchTask] = []
+        for index in 0..<3 {
+            var task = Self.full
+            task.id = "t\(index)"
+            tasks.append(task)
+        }
+        var direct: [UInt8] = []
+        var encoder: [UInt8] = []
+        for task in tasks {
+            try JSONBytesEncoder.encode(task, into: &direct)
+            try JSONBytesEncoder.encodeThroughEncoder(task, select: nil, into: &encoder)
+        }
+        #expect(direct == encoder)
+        let one = try JSONDecoder().decode(BatchTask.self, from: Data(try JSONBytesEncoder.encode(tasks[1])))
+        #expect(one == tasks[1])
+    }
+}
