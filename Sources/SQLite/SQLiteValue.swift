@@ -1,3 +1,5 @@
+import Foundation
+
 /// One SQLite value, copied out of a statement so it can leave the database's queue.
 public enum SQLiteValue: Sendable, Hashable {
     case integer(Int64)
@@ -43,23 +45,62 @@ extension Optional: SQLiteBindable where Wrapped: SQLiteBindable {
 }
 
 /// The result columns of one statement: their names in order, and each name's position, so a row
-/// finds a column by name with one hash lookup instead of comparing it against every name before it
-/// (a page of 1,000 tasks looks up some 30,000 columns). Made once per statement and shared by all
-/// of its rows. Where two columns share a name, the name finds the first, as a scan would.
+/// finds a column by name without comparing it against every name before it (a page of 1,000 tasks
+/// looks up some 30,000 columns). Made once per statement and shared by all of its rows. Where two
+/// columns share a name, the name finds the first, as a scan would.
+///
+/// The positions sit in a small open-addressed table keyed by FNV-1a over the name's UTF-8, not in a
+/// `[String: Int]`: column names are short ASCII, and the dictionary's seeded SipHash (with its
+/// seed read and finalization per lookup) was most of what a lookup cost.
 public final class ColumnLayout: Sendable {
     public let names: [String]
-    private let positions: [String: Int]
+    /// Each name's UTF-8, compared with the key on a hash match.
+    private let bytes: [[UInt8]]
+    /// `position + 1` of the name whose probe sequence passes here, or 0 for an empty slot.
+    private let slots: [Int]
+    private let mask: Int
 
     public init(_ names: [String]) {
         self.names = names
-        var positions: [String: Int] = [:]
-        positions.reserveCapacity(names.count)
-        for (position, name) in names.enumerated() where positions[name] == nil { positions[name] = position }
-        self.positions = positions
+        bytes = names.map { Array($0.utf8) }
+        var size = 8
+        while size < names.count * 2 { size *= 2 }
+        var slots = [Int](repeating: 0, count: size)
+        for position in names.indices {
+            var slot = ColumnLayout.hash(bytes[position]) & (size - 1)
+            var seen = false
+            while slots[slot] != 0 {
+                if bytes[slots[slot] - 1] == bytes[position] { seen = true; break }
+                slot = (slot + 1) & (size - 1)
+            }
+            if !seen { slots[slot] = position + 1 }
+        }
+        self.slots = slots
+        mask = size - 1
+    }
+
+    private static func hash<Bytes: Sequence<UInt8>>(_ key: Bytes) -> Int {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in key { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return Int(truncatingIfNeeded: hash ^ (hash >> 29))
     }
 
     /// Where the column named `name` is, or nil if the statement has no such column.
-    public func position(of name: String) -> Int? { positions[name] }
+    public func position(of name: String) -> Int? {
+        var name = name
+        return name.withUTF8 { key in
+            var slot = ColumnLayout.hash(key) & mask
+            while true {
+                let entry = slots[slot]
+                if entry == 0 { return nil }
+                let matches = bytes[entry - 1].withUnsafeBufferPointer { stored in
+                    stored.count == key.count && (key.isEmpty || memcmp(stored.baseAddress!, key.baseAddress!, key.count) == 0)
+                }
+                if matches { return entry - 1 }
+                slot = (slot + 1) & mask
+            }
+        }
+    }
 }
 
 /// One result row: column names and values, `Sendable` so it may leave the database's queue.

@@ -91,6 +91,21 @@ import Testing
         #expect(row.position(of: "other") == 1 && row.position(of: "missing") == nil)
     }
 
+    /// The layout's own hash table against a plain scan, over names that collide in a small table:
+    /// the task table's columns, prefixes of each other, the empty name, non-ASCII, repeats.
+    @Test func aLayoutFindsWhatAScanFinds() {
+        let taskColumns = ["pk", "job_pk", "id", "display_name", "command_line", "spec", "state", "previous_state",
+            "state_transition_time", "previous_state_transition_time", "e_tag", "last_modified", "creation_time",
+            "max_wall_clock_time_ms", "retention_time_ms", "max_task_retry_count", "required_slots", "node_pk",
+            "retry_count", "requeue_count", "start_time", "end_time", "exit_code", "failure_info", "result"]
+        let names = taskColumns + ["", "a", "ab", "abc", "é", "naïve", "state", "id", "x y", "job_id", "node_id", "node_pool_id"]
+        let layout = ColumnLayout(names)
+        for probe in names + ["missing", "i", "pk ", "STATE", "e", "abcd", "state_transition_tim"] {
+            #expect(layout.position(of: probe) == names.firstIndex(of: probe), "\(probe)")
+        }
+        #expect(ColumnLayout([]).position(of: "") == nil)
+    }
+
     @Test func rowsOfOneStatementShareOneLayout() throws {
         try connection.run("INSERT INTO value (id, v) VALUES (1, 'one'), (2, 'two')")
         let rows = try connection.query("SELECT id, v FROM value ORDER BY id")
