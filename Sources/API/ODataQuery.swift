@@ -94,6 +94,7 @@ struct ListQuery {
         var more = false
         fetching: while true {
             let batch = try await fetch(cursor, batchSize)
+            body.expect(min(batch.count, maxResults - body.count))
             for item in batch {
                 guard try matches(item.item) else { continue }
                 if body.count == maxResults {
@@ -141,6 +142,8 @@ struct PageBody {
     private var bytes: [UInt8] = []
     private let select: Set<String>?
     private(set) var count = 0
+    /// Items a fetched batch is about to add, for `append` to make room for at once.
+    private var expected = 0
 
     init(request: APIRequest, metadata: String, select: Set<String>?) {
         self.select = select
@@ -152,9 +155,20 @@ struct PageBody {
 
     mutating func append(_ item: some Encodable) throws {
         if count > 0 { bytes.append(UInt8(ascii: ",")) }
+        let start = bytes.count
         try JSONBytesEncoder.encode(item, select: select, into: &bytes)
         count += 1
+        expected -= 1
+        if expected > 0, bytes.capacity - bytes.count < (bytes.count - start) * expected {
+            // Room for the rest of the batch at a little over this item's size: growing a page of
+            // 1,000 tasks (~600 KB) by doubling copied it and touched fresh memory at every step.
+            bytes.reserveCapacity(bytes.count + (bytes.count - start + 1) * expected * 9 / 8)
+            expected = 0
+        }
     }
+
+    /// Says that up to `items` more are about to be appended (a batch just fetched).
+    mutating func expect(_ items: Int) { expected = items }
 
     func reply(nextLink: String?) -> Reply {
         var bytes = self.bytes
