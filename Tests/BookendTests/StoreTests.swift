@@ -139,7 +139,7 @@ import Testing
     @Test(arguments: ["[]", "{}", " []", "[ ]", "{ }", #"[{"name":"A","value":"1"}]"#, #"{"k":"v"}"#])
     func emptyJSONColumnsReadAsTheDecoderReadsThem(_ text: String) throws {
         let row = Row(columns: ["pk", "value"], values: [.integer(1), .text(text)])
-        func decoded<T: Decodable & Equatable>(_ type: T.Type) -> Result<T, BookendError> {
+        func decoded<T: Decodable & Equatable & Sendable>(_ type: T.Type) -> Result<T, BookendError> {
             Result { try row.json(type, "value", table: "t") ?? { throw BookendError.internalError("nil") }() }
                 .mapError { $0 as? BookendError ?? BookendError.internalError("\($0)") }
         }
@@ -151,6 +151,28 @@ import Testing
         // Not an array or a dictionary: `[]` and `{}` are corrupt for it, as the decoder says.
         #expect((try? decoded(String.self).get()) == nil)
         #expect((try? decoded(JobReleaseTask.self).get()) == foundation(JobReleaseTask.self))
+    }
+
+    /// Decoded JSON columns are kept by their text (DecodedColumns): a column changed underneath is
+    /// read as it now is, and text that does not decode throws on every read, never a kept value.
+    @Test func aKeptDecodedColumnNeverOutlivesItsText() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere", jobPreparationTask: JobPreparationTask(commandLine: "/bin/echo one")))
+            #expect(try await h.engine.job(id: "job").jobPreparationTask?.commandLine == "/bin/echo one")
+            #expect(try await h.engine.job(id: "job").jobPreparationTask?.commandLine == "/bin/echo one")
+            let db = try Connection(path: DataDirectory.databasePath(h.directory))
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":"/bin/echo two"}' WHERE id = 'job'"#)
+            #expect(try await h.engine.job(id: "job").jobPreparationTask?.commandLine == "/bin/echo two")
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":"/bin/echo one","waitForSuccess":7}' WHERE id = 'job'"#)
+            for _ in 0..<2 {
+                let error = await #expect(throws: BookendError.self) { try await h.engine.job(id: "job") }
+                #expect(error?.message.contains("job_preparation_task") == true)
+            }
+            // Back to the first text: the same value as before it changed.
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":"/bin/echo one"}' WHERE id = 'job'"#)
+            #expect(try await h.engine.job(id: "job").jobPreparationTask?.commandLine == "/bin/echo one")
+        }
     }
 
     @Test func aPreparationTaskThatNoLongerDecodesIsAnErrorNotNoPreparation() async throws {

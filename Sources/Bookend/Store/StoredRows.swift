@@ -48,7 +48,7 @@ extension Row {
     }
 
     /// A JSON column: NULL is nil, anything that does not decode throws.
-    func json<T: Decodable>(_ type: T.Type, _ column: String, table: String) throws -> T? {
+    func json<T: Decodable & Sendable>(_ type: T.Type, _ column: String, table: String) throws -> T? {
         let value = try value(column, table: table)
         guard value != .null else { return nil }
         guard let text = value.string else { throw corrupt(table, column, "not text") }
@@ -58,11 +58,65 @@ extension Row {
         // any other text, still goes through the decoder, so a mismatch is still a corrupt row.
         if text == "[]", let empty = (T.self as? any EmptyJSONArray.Type)?.emptyJSONArray as? T { return empty }
         if text == "{}", let empty = (T.self as? any EmptyJSONObject.Type)?.emptyJSONObject as? T { return empty }
+        if let known = DecodedColumns.shared.value(T.self, text) { return known }
         do {
-            return try JSONDecoder().decode(type, from: Data(text.utf8))
+            let decoded = try JSONDecoder().decode(type, from: Data(text.utf8))
+            DecodedColumns.shared.store(decoded, text)
+            return decoded
         } catch {
             throw corrupt(table, column, "does not decode as \(T.self): \(error)")
         }
+    }
+}
+
+/// JSON columns already decoded, by type and text. A job's stored preparation and release tasks,
+/// its environment and metadata are the same text on every read of that job, and every GET job and
+/// every launch on a node decoded them again (a JSONDecoder run per column: the largest part of a GET
+/// job's CPU). Only text that decoded is kept, so a corrupt row still throws on every read.
+///
+/// The values are immutable `Sendable` values. The cache is bounded by entries and by text length, in
+/// two generations: when the young one is full it becomes the old one and the oldest is dropped, and a
+/// hit in the old one moves back to the young one. So the few texts read over and over (a job's
+/// preparation task) stay while one-off texts (each task's own spec) pass through.
+final class DecodedColumns: @unchecked Sendable {
+    static let shared = DecodedColumns()
+    /// Entries per generation, and the longest text kept: at most ~4 MB of text in all.
+    static let capacity = 512
+    static let longestText = 4096
+
+    private struct Key: Hashable {
+        let type: ObjectIdentifier
+        let text: String
+    }
+
+    private let lock = NSLock()
+    private var young: [Key: any Sendable] = [:]
+    private var old: [Key: any Sendable] = [:]
+
+    func value<T: Sendable>(_ type: T.Type, _ text: String) -> T? {
+        guard text.utf8.count <= DecodedColumns.longestText else { return nil }
+        let key = Key(type: ObjectIdentifier(type), text: text)
+        return lock.withLock { () -> (any Sendable)? in
+            if let value = young[key] { return value }
+            guard let value = old.removeValue(forKey: key) else { return nil }
+            insert(value, key)
+            return value
+        } as? T
+    }
+
+    func store<T: Sendable>(_ value: T, _ text: String) {
+        guard text.utf8.count <= DecodedColumns.longestText else { return }
+        let key = Key(type: ObjectIdentifier(T.self), text: text)
+        lock.withLock { insert(value, key) }
+    }
+
+    /// Under the lock.
+    private func insert(_ value: any Sendable, _ key: Key) {
+        if young.count >= DecodedColumns.capacity {
+            old = young
+            young = [:]
+        }
+        young[key] = value
     }
 }
 
