@@ -3,7 +3,7 @@ import BatchModels
 import Foundation
 import Testing
 
-/// The task types that write their own JSON (`DirectJSON`) must give exactly the bytes their
+/// The task and job types that write their own JSON (`DirectJSON`) must give exactly the bytes their
 /// `Encodable` conformance gives through `JSONBytesEncoder`: same members, same order, same escaping.
 @Suite struct DirectJSONTests {
     /// Every optional member set, in every type that writes itself; `everyMemberIsSet` keeps it so,
@@ -43,7 +43,8 @@ import Testing
         task.dependsOn = BatchTaskDependencies(taskIds: ["a", "b"])
         task.applicationPackageReferences = .array([])
         task.stats = .object(["wallClockTime": .string("PT1S")])
-        task.bookendWaitReason = BookendWaitReason(state: .waiting, code: "NoNode", message: "no node")
+        task.bookendWaitReason = BookendWaitReason(state: .waiting, code: "NoNode", message: "no node",
+            failedPreparations: [BookendFailedPreparation(nodeId: "n2", exitCode: nil, failureInfo: nil, stderrTail: nil)], dependencyId: "dep")
         return task
     }()
 
@@ -126,6 +127,131 @@ import Testing
         let select = Set(names.filter { _ in random.next() % 2 == 0 })
         let (selectedDirect, selectedEncoder) = try Self.bothWays(task, select: select)
         #expect(selectedDirect == selectedEncoder, "seed \(seed), $select \(select.sorted())")
+    }
+
+    static let fullJob: BatchJob = {
+        let task = DirectJSONTests.full
+        var job = BatchJob(id: "job-\"1\"")
+        job.odataMetadata = "http://h/$metadata#jobs/@Element"
+        job.displayName = "a job ✓ \u{02}"
+        job.usesTaskDependencies = true
+        job.url = "http://h/jobs/j"
+        job.eTag = "0x8E"
+        job.lastModified = "2026-11-30T18:25:16.726Z"
+        job.creationTime = "2026-11-30T18:25:16.725Z"
+        job.state = .terminating
+        job.stateTransitionTime = "2026-11-30T18:25:17.000Z"
+        job.previousState = .active
+        job.previousStateTransitionTime = "2026-11-30T18:25:16.900Z"
+        job.priority = -5
+        job.allowTaskPreemption = false
+        job.maxParallelTasks = 4
+        job.constraints = BatchJobConstraints(maxWallClockTime: "PT2H", maxTaskRetryCount: 3)
+        job.jobManagerTask = BatchJobManagerTask(id: "m", commandLine: "/bin/true")
+        job.jobPreparationTask = BatchJobPreparationTask(
+            id: "prep", commandLine: "/bin/sh -c 'echo \"prep\"'", containerSettings: ["imageName": .string("x")],
+            resourceFiles: task.resourceFiles, environmentSettings: task.environmentSettings, constraints: task.constraints,
+            waitForSuccess: true, userIdentity: task.userIdentity, rerunOnNodeRebootAfterSuccess: false)
+        job.jobReleaseTask = BatchJobReleaseTask(
+            id: "release", commandLine: "/bin/echo done", containerSettings: [:], resourceFiles: task.resourceFiles,
+            environmentSettings: task.environmentSettings, maxWallClockTime: "PT15M", retentionTime: "P1D", userIdentity: task.userIdentity)
+        job.commonEnvironmentSettings = [EnvironmentSetting(name: "COMMON", value: "1")]
+        job.poolInfo = BatchPoolInfo(poolId: "p", autoPoolSpecification: ["poolLifetimeOption": .string("job")])
+        job.onAllTasksComplete = .terminateJob
+        job.onTaskFailure = .performExitOptionsJobAction
+        job.networkConfiguration = .object(["subnetId": .string("s")])
+        job.metadata = [MetadataItem(name: "owner", value: "me \"quoted\"")]
+        job.executionInfo = BatchJobExecutionInfo(
+            startTime: "2026-11-30T18:25:16.725Z", endTime: "2026-11-30T18:25:18.000Z", poolId: "p",
+            schedulingError: task.executionInfo?.failureInfo, terminateReason: "UserTerminate")
+        job.stats = .object(["numTaskRetries": .number(0)])
+        job.bookendWaitReason = BookendWaitReason(
+            state: .blocked, code: "PreparationFailed", message: "m",
+            failedPreparations: [BookendFailedPreparation(nodeId: "n1", exitCode: 1, failureInfo: nil, stderrTail: "boom")],
+            dependencyId: "d")
+        return job
+    }()
+
+    @Test func everyJobMemberIsSet() {
+        #expect(Self.unsetMembers(Self.fullJob) == [])
+    }
+
+    /// One setter per optional member: each run clears a seeded random choice of them.
+    static func jobClearers() -> [(inout BatchJob) -> Void] {
+        typealias Clear = (inout BatchJob) -> Void
+        var clearers: [Clear] = []
+        clearers.append { $0.odataMetadata = nil }
+        clearers.append { $0.displayName = nil }
+        clearers.append { $0.usesTaskDependencies = nil }
+        clearers.append { $0.url = nil }
+        clearers.append { $0.eTag = nil }
+        clearers.append { $0.lastModified = nil }
+        clearers.append { $0.creationTime = nil }
+        clearers.append { $0.state = nil }
+        clearers.append { $0.stateTransitionTime = nil }
+        clearers.append { $0.previousState = nil }
+        clearers.append { $0.previousStateTransitionTime = nil }
+        clearers.append { $0.priority = nil }
+        clearers.append { $0.allowTaskPreemption = nil }
+        clearers.append { $0.maxParallelTasks = nil }
+        clearers.append { $0.constraints?.maxWallClockTime = nil }
+        clearers.append { $0.constraints?.maxTaskRetryCount = nil }
+        clearers.append { $0.constraints = nil }
+        clearers.append { $0.jobManagerTask = nil }
+        clearers.append { $0.jobPreparationTask?.id = nil }
+        clearers.append { $0.jobPreparationTask?.containerSettings = nil }
+        clearers.append { $0.jobPreparationTask?.resourceFiles = nil }
+        clearers.append { $0.jobPreparationTask?.environmentSettings = nil }
+        clearers.append { $0.jobPreparationTask?.constraints = nil }
+        clearers.append { $0.jobPreparationTask?.waitForSuccess = nil }
+        clearers.append { $0.jobPreparationTask?.userIdentity = nil }
+        clearers.append { $0.jobPreparationTask?.rerunOnNodeRebootAfterSuccess = nil }
+        clearers.append { $0.jobPreparationTask = nil }
+        clearers.append { $0.jobReleaseTask?.id = nil }
+        clearers.append { $0.jobReleaseTask?.containerSettings = nil }
+        clearers.append { $0.jobReleaseTask?.resourceFiles = nil }
+        clearers.append { $0.jobReleaseTask?.environmentSettings = nil }
+        clearers.append { $0.jobReleaseTask?.maxWallClockTime = nil }
+        clearers.append { $0.jobReleaseTask?.retentionTime = nil }
+        clearers.append { $0.jobReleaseTask?.userIdentity = nil }
+        clearers.append { $0.jobReleaseTask = nil }
+        clearers.append { $0.commonEnvironmentSettings = nil }
+        clearers.append { $0.poolInfo?.poolId = nil }
+        clearers.append { $0.poolInfo?.autoPoolSpecification = nil }
+        clearers.append { $0.poolInfo = nil }
+        clearers.append { $0.onAllTasksComplete = nil }
+        clearers.append { $0.onTaskFailure = nil }
+        clearers.append { $0.networkConfiguration = nil }
+        clearers.append { $0.metadata = nil }
+        clearers.append { $0.executionInfo?.startTime = nil }
+        clearers.append { $0.executionInfo?.endTime = nil }
+        clearers.append { $0.executionInfo?.poolId = nil }
+        clearers.append { $0.executionInfo?.schedulingError = nil }
+        clearers.append { $0.executionInfo?.terminateReason = nil }
+        clearers.append { $0.executionInfo = nil }
+        clearers.append { $0.stats = nil }
+        clearers.append { $0.bookendWaitReason?.code = nil }
+        clearers.append { $0.bookendWaitReason?.message = nil }
+        clearers.append { $0.bookendWaitReason?.failedPreparations = nil }
+        clearers.append { $0.bookendWaitReason?.dependencyId = nil }
+        clearers.append { $0.bookendWaitReason = nil }
+        return clearers
+    }
+
+    @Test(arguments: 0..<40)
+    func jobsWithMembersLeftOutAreWrittenAsTheEncoderWritesThem(seed: Int) throws {
+        var random = SplitMix64(seed: UInt64(seed) &+ 1000)
+        var job = Self.fullJob
+        for clear in Self.jobClearers() where random.next() % 2 == 0 { clear(&job) }
+        if random.next() % 3 == 0 { job.state = .unrecognized("SomeNewState") }
+        if random.next() % 3 == 0 { job.metadata = [] }
+        for select: Set<String>? in [nil, Set(["id", "state", "jobPreparationTask", "nothing", "odata.metadata"].filter { _ in random.next() % 2 == 0 })] {
+            var direct: [UInt8] = []
+            try JSONBytesEncoder.encode(job, select: select, into: &direct)
+            var encoder: [UInt8] = []
+            try JSONBytesEncoder.encodeThroughEncoder(job, select: select, into: &encoder)
+            #expect(String(decoding: direct, as: UTF8.self) == String(decoding: encoder, as: UTF8.self), "seed \(seed), $select \(select?.sorted() ?? [])")
+        }
     }
 
     /// The path a page takes: `PageBody` writes each task the same way.
