@@ -36,7 +36,8 @@ struct SharedKeyVerifier: Sendable {
             throw APIErrors.authentication("The Authorization header is not of the form SharedKey account:signature.")
         }
         let account = String(parts[1][..<colon])
-        let presented = String(parts[1][parts[1].index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+        // Trimmed by hand: Foundation's trimmingCharacters went through NSString on every request.
+        let presented = String(parts[1][parts[1].index(after: colon)...].trimmingSpacesAndTabs())
         guard account == accountName else {
             throw APIErrors.authentication("The account name in the Authorization header is not this account.")
         }
@@ -54,11 +55,15 @@ struct SharedKeyVerifier: Sendable {
             throw APIErrors.authentication("The signature is not a base64 HMAC-SHA256 value.")
         }
         let key = SymmetricKey(data: keyBytes)
+        // Candidates are tried in order of how often clients sign that way, and the first match ends
+        // the search: each comparison is constant-time, and which candidate matched depends only on
+        // the request, which the signer already knows, so stopping early tells nobody anything about
+        // the key. A request that matches none costs every candidate, as before.
         var matched = false
-        for candidate in stringsToSign(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers) {
+        forEachStringToSign(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers) { candidate in
             let mac = Data(HMAC<SHA256>.authenticationCode(for: Data(candidate.utf8), using: key))
-            // Evaluate every candidate so timing does not depend on which (if any) matched.
-            if SharedKeyVerifier.constantTimeEqual(mac, presentedBytes) { matched = true }
+            matched = SharedKeyVerifier.constantTimeEqual(mac, presentedBytes)
+            return matched
         }
         guard matched else {
             throw APIErrors.authentication("The MAC signature found in the HTTP request is not the same as any computed signature.")
@@ -74,16 +79,27 @@ struct SharedKeyVerifier: Sendable {
 
     /// The distinct strings-to-sign over {python, doc} query styles × {as sent, empty-when-zero} lengths.
     func stringsToSign(method: String, rawPath: String, rawQuery: String?, headers: [String: String]) -> [String] {
+        var results: [String] = []
+        forEachStringToSign(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers) { results.append($0); return false }
+        return results
+    }
+
+    /// Calls `body` with each distinct string-to-sign, the common forms first (the length and Date as
+    /// sent, the SDKs' query form), until it answers true.
+    func forEachStringToSign(method: String, rawPath: String, rawQuery: String?, headers: [String: String], _ body: (String) -> Bool) {
         let length = headers["content-length"] ?? ""
-        let lengths = Set([length, length == "0" ? "" : length])
-        let queries = Set([pythonQuery(rawQuery), docQuery(rawQuery)])
+        let lengths = length == "0" ? [length, ""] : [length]
+        let pairs = QueryParameters(rawQuery: rawQuery).pairs.map { ($0.name, $0.value) }
+        let python = SharedKeyVerifier.pythonQuery(pairs)
+        let doc = SharedKeyVerifier.docQuery(pairs)
+        let queries = python == doc ? [python] : [python, doc]
         var ocp = headers.filter { $0.key.hasPrefix("ocp-") && !$0.value.isEmpty }.map { ($0.key, $0.value) }
         ocp.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
         let canonicalHeaders = ocp.map { "\($0.0):\($0.1)\n" }.joined()
         // The docs leave the Date line empty when ocp-date is sent; the Python SDKs sign whatever Date they send.
         let date = headers["date"] ?? ""
-        let dates = Set([date, (headers["ocp-date"] ?? "").isEmpty ? date : ""])
-        var results: [String] = []
+        let otherDate = (headers["ocp-date"] ?? "").isEmpty ? date : ""
+        let dates = otherDate == date ? [date] : [date, otherDate]
         for contentLength in lengths {
             for dateLine in dates {
                 var lines = [method.uppercased()]
@@ -95,21 +111,16 @@ struct SharedKeyVerifier: Sendable {
                     }
                 }
                 let head = lines.joined(separator: "\n") + "\n" + canonicalHeaders + "/" + accountName + rawPath
-                for query in queries { results.append(head + query) }
+                for query in queries where body(head + query) { return }
             }
         }
-        return results
-    }
-
-    private func decodedPairs(_ rawQuery: String?) -> [(String, String)] {
-        QueryParameters(rawQuery: rawQuery).pairs.map { ($0.name, $0.value) }
     }
 
     /// Python SDK14/SDK15: names as sent, sorted; first value only; empty values skipped.
-    func pythonQuery(_ rawQuery: String?) -> String {
+    static func pythonQuery(_ pairs: [(String, String)]) -> String {
         var firsts: [String: String] = [:]
         var order: [String] = []
-        for (name, value) in decodedPairs(rawQuery) where firsts[name] == nil {
+        for (name, value) in pairs where firsts[name] == nil {
             firsts[name] = value
             order.append(name)
         }
@@ -118,10 +129,19 @@ struct SharedKeyVerifier: Sendable {
     }
 
     /// Docs and .NET: names lowercased, sorted; values sorted and comma-joined; empty values kept.
-    func docQuery(_ rawQuery: String?) -> String {
+    static func docQuery(_ pairs: [(String, String)]) -> String {
         var values: [String: [String]] = [:]
-        for (name, value) in decodedPairs(rawQuery) { values[name.lowercased(), default: []].append(value) }
+        for (name, value) in pairs { values[name.lowercased(), default: []].append(value) }
         return values.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             .map { "\n\($0):\((values[$0] ?? []).sorted().joined(separator: ","))" }.joined()
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    func trimmingSpacesAndTabs() -> Substring {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else { return self[endIndex...] }
+        return self[first...last]
     }
 }
