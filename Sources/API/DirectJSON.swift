@@ -305,3 +305,23 @@ extension BookendWaitReason: DirectJSON {
         object.field("dependencyId", dependencyId)
     }
 }
+
+// The answer of `addtaskcollection`: up to 100 results per call, one call per 100 tasks ingested.
+
+extension BatchTaskAddCollectionResult: DirectJSON {
+    func writeMembers(_ object: inout JSONObjectWriter) throws {
+        object.field("odata.metadata", odataMetadata)
+        try object.field("value", value)
+    }
+}
+
+extension BatchTaskAddResult: DirectJSON {
+    func writeMembers(_ object: inout JSONObjectWriter) throws {
+        object.field("status", status)
+        object.field("taskId", taskId)
+        object.field("eTag", eTag)
+        object.field("lastModified", lastModified)
+        object.field("location", location)
+        try object.field("error", encoding: error)
+    }
+}

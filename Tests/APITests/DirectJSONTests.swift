@@ -254,6 +254,24 @@ import Testing
         }
     }
 
+    /// The answer of `addtaskcollection`, with stored and refused items.
+    @Test func addCollectionResultsAreWrittenAsTheEncoderWritesThem() throws {
+        let results = BatchTaskAddCollectionResult(odataMetadata: "http://h/$metadata#taskaddresult", value: [
+            BatchTaskAddResult(status: .success, taskId: "t1", eTag: "0x1", lastModified: "2026-11-30T18:25:16.726Z", location: "http://h/jobs/j/tasks/t1"),
+            BatchTaskAddResult(status: .clientError, taskId: "t\"2", error: BatchError(code: "TaskExists",
+                message: BatchErrorMessage(lang: "en-US", value: "The task exists"), values: [BatchErrorDetail(key: "k", value: "v")])),
+            BatchTaskAddResult(status: .serverError, taskId: "t3"),
+        ])
+        #expect(Self.unsetMembers(results.value[0]) == ["error"])
+        for select: Set<String>? in [nil, ["value"], ["odata.metadata"]] {
+            var direct: [UInt8] = []
+            try JSONBytesEncoder.encode(results, select: select, into: &direct)
+            var encoder: [UInt8] = []
+            try JSONBytesEncoder.encodeThroughEncoder(results, select: select, into: &encoder)
+            #expect(String(decoding: direct, as: UTF8.self) == String(decoding: encoder, as: UTF8.self))
+        }
+    }
+
     /// The path a page takes: `PageBody` writes each task the same way.
     @Test func aPageOfTasksParsesBackToTheTasks() throws {
         var tasks: [BatchTask] = []
