@@ -72,7 +72,7 @@ struct DaemonBenches {
                         let ids = (call * 100)..<min(call * 100 + 100, tasks)
                         let body = #"{"value":["# + ids.map { #"{"id":"task-\#($0)","commandLine":"/bin/true"}"# }.joined(separator: ",") + "]}"
                         let response = try http.expect([200], "POST", "/jobs/ingest/addtaskcollection", json: body)
-                        if response.text.contains("clienterror") || response.text.contains("servererror") {
+                        if response.bodyContains("clienterror") || response.bodyContains("servererror") {
                             failures.fail("addtaskcollection: \(response.text.prefix(300))")
                             return
                         }
