@@ -16,7 +16,7 @@ import Foundation
 /// write beneath it and as cheap for the few properties a selection drops.
 enum JSONBytesEncoder {
     static func encode<T: Encodable>(_ value: T, select: Set<String>? = nil, into out: inout [UInt8]) throws {
-        // The types of a task page write themselves (see DirectJSON); one cast per value written
+        // Task and job types write themselves (see DirectJSON); one cast per value written
         // at the top, never per nested value.
         if let direct = value as? any DirectJSON {
             try direct.writeJSON(into: &out, select: select)

@@ -77,14 +77,8 @@ struct SharedKeyVerifier: Sendable {
         return difference == 0
     }
 
-    /// The distinct strings-to-sign over {python, doc} query styles × {as sent, empty-when-zero} lengths.
-    func stringsToSign(method: String, rawPath: String, rawQuery: String?, headers: [String: String]) -> [String] {
-        var results: [String] = []
-        forEachStringToSign(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers) { results.append($0); return false }
-        return results
-    }
-
-    /// Calls `body` with each distinct string-to-sign, the common forms first (the length and Date as
+    /// Calls `body` with each distinct string-to-sign over {python, doc} query styles × {as sent,
+    /// empty-when-zero} lengths × the Date lines, the common forms first (the length and Date as
     /// sent, the SDKs' query form), until it answers true.
     func forEachStringToSign(method: String, rawPath: String, rawQuery: String?, headers: [String: String], _ body: (String) -> Bool) {
         let length = headers["content-length"] ?? ""
