@@ -7,6 +7,31 @@ import Testing
 /// task: what a refused task leaves behind (nothing) and what an accepted one reports is checked here
 /// against the database file.
 @Suite struct TaskIngestTests {
+    /// ETags come from a counter through a bijective mixer (`ETagSequence`): the wire form, no
+    /// repeats across many tags and threads, and the tags stored for a batch all differ.
+    @Test func eTagsAreSixteenHexDigitsAndNeverRepeat() async throws {
+        let perThread = 20_000
+        let tags = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<perThread).map { _ in Engine.newETag() } } }
+            var all: [String] = []
+            for await part in group { all += part }
+            return all
+        }
+        #expect(Set(tags).count == tags.count)
+        let hex = Set("0123456789ABCDEF")
+        #expect(tags.allSatisfy { $0.count == 18 && $0.hasPrefix("0x") && $0.dropFirst(2).allSatisfy(hex.contains) })
+        // Not one short run of values: the tags spread over the whole range.
+        #expect(Set(tags.map { $0.dropFirst(2).prefix(1) }).count == 16)
+
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "nowhere"))
+            let results = try await h.engine.addTasks(jobID: "job", (0..<100).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
+            let stored = results.compactMap(\.eTag)
+            #expect(stored.count == 100 && Set(stored).count == 100)
+        }
+    }
+
     @Test func aRefusedTaskWritesNothingAndAcceptedOnesReportWhatWasStored() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
