@@ -9,6 +9,7 @@ import subprocess
 import urllib.error
 import urllib.request
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -22,8 +23,11 @@ HTML = "<b id=injected>bold</b><script>window.injected=1</script>"
 
 # A click that navigates returns before the next page has always loaded (Selenium does not promise
 # to wait for a form's POST and its redirect), so every check after one waits for its condition.
+# While the page changes, an element found on the old page goes stale before its text is read (CI
+# saw the sign-in page's h1 do so): that, like an element not there yet, means "look again".
 def wait(driver, condition, timeout=60):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
 
 
 def test_without_a_session_every_page_sends_to_sign_in(daemon, fresh_browser):
