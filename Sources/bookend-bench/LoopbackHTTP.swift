@@ -29,8 +29,6 @@ final class LoopbackHTTP {
     private var buffer: [UInt8] = []
     private var dateSecond = 0
     private var dateText = ""
-    /// The last bodiless request signed, with its date and signature.
-    private var lastSigned: (request: String, date: String, signature: String)?
     private static let apiVersion = "2025-06-01"
 
     init(port: Int, signer: SharedKeySigner) throws {
@@ -52,17 +50,7 @@ final class LoopbackHTTP {
             headers["Content-Type"] = "application/json; odata=minimalmetadata; charset=utf-8"
             headers["Content-Length"] = String(json.count)
         }
-        let signature: String
-        if json == nil, let last = lastSigned, last.request == method + " " + target, last.date == date {
-            // The same bodiless request within the same second has the same signature. Signing it
-            // again (URLComponents, HMAC) cost this client a fifth of a core during the 16-client
-            // GET job figure, on the same two cores as the daemon it measures; /health, the
-            // baseline, is not signed at all.
-            signature = last.signature
-        } else {
-            signature = signer.signature(method: method, url: URL(string: "http://127.0.0.1:\(port)\(target)")!, headers: headers)
-            lastSigned = json == nil ? (method + " " + target, date, signature) : nil
-        }
+        let signature = signer.signature(method: method, url: URL(string: "http://127.0.0.1:\(port)\(target)")!, headers: headers)
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nocp-date: \(date)\r\n"
         head += "Authorization: SharedKey \(signer.account):\(signature)\r\n"
         if let json {
