@@ -63,7 +63,7 @@ struct JSONObjectWriter {
 
     mutating func field(_ name: StaticString, _ value: Bool?) {
         guard let value, key(name) else { return }
-        bytes += value ? Array("true".utf8) : Array("false".utf8)
+        JSONBytesEncoder.writeBool(value, into: &bytes)
     }
 
     mutating func field<Value: WireEnum>(_ name: StaticString, _ value: Value?) {
@@ -86,10 +86,11 @@ struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    /// A member this writer has no shortcut for (rarely set, or free-form): the generic encoder.
+    /// A member this writer has no shortcut for (rarely set, or free-form): the generic encoder,
+    /// straight (such a member is never `DirectJSON`, so there is nothing to look for first).
     mutating func field<Value: Encodable>(_ name: StaticString, encoding value: Value?) throws {
         guard let value, key(name) else { return }
-        try JSONBytesEncoder.encode(value, into: &bytes)
+        try JSONBytesEncoder.encodeThroughEncoder(value, select: nil, into: &bytes)
     }
 }
 

@@ -102,7 +102,7 @@ enum JSONBytesEncoder {
         }
 
         func writeNull() { bytes += [0x6E, 0x75, 0x6C, 0x6C] }
-        func writeBool(_ flag: Bool) { bytes += flag ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6C, 0x73, 0x65] }
+        func writeBool(_ flag: Bool) { JSONBytesEncoder.writeBool(flag, into: &bytes) }
         func writeInteger<I: BinaryInteger>(_ number: I) {
             // Digits written straight into the buffer: `String(number)` allocated a string per number.
             if let small = Int64(exactly: number) {
@@ -152,6 +152,11 @@ enum JSONBytesEncoder {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `true` or `false`.
+    static func writeBool(_ flag: Bool, into out: inout [UInt8]) {
+        out += flag ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6C, 0x73, 0x65]
+    }
 
     /// `number` in decimal, as `String(number)` writes it.
     static func writeDecimal(_ number: Int64, into out: inout [UInt8]) {
