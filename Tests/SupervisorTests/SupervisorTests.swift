@@ -316,4 +316,31 @@ import Testing
         #expect(status == 0)  // the shim wrote its exit file
         #expect(Supervisor.readStatus(in: s.file("status")) == .exited(4))
     }
+
+    /// The helper unmaps the libraries it never calls (the Swift runtime, Foundation, …) so that a shim
+    /// fork copies a few mappings, not hundreds; its shims are forks of that small address space.
+    @Test func theHelperAndItsShimsHoldOnlyTheCLibrary() throws {
+        let s = Scratch(); defer { s.remove() }
+        let go = s.file("go")
+        let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; exit 5"]))
+        defer { _ = FileManager.default.createFile(atPath: go, contents: nil); var status: Int32 = 0; _ = waitpid(id.pid, &status, 0) }
+        let helper = try #require(Supervisor.spawnHelperPID)
+        func objects(_ pid: Int32) throws -> Set<String> {
+            let maps = try #require(FileHandle(forReadingAtPath: "/proc/\(pid)/maps")).readDataToEndOfFile()
+            return Set(String(decoding: maps, as: UTF8.self).split(separator: "\n").compactMap { line in
+                line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(5).first.map(String.init)
+            }.filter { $0.hasPrefix("/") })
+        }
+        // This process maps the Swift runtime; neither the helper nor the shim does.
+        #expect(try objects(getpid()).contains { $0.hasSuffix("/libswiftCore.so") })
+        for pid in [helper, id.pid] {
+            let names = try objects(pid)
+            #expect(names.contains { ($0 as NSString).lastPathComponent.hasPrefix("libc.so") })
+            #expect(!names.contains { $0.contains("libswift") || $0.contains("libFoundation") }, "pid \(pid) maps \(names.sorted())")
+        }
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        var status: Int32 = 0
+        #expect(waitpid(id.pid, &status, 0) == id.pid)
+        #expect(Supervisor.readStatus(in: s.file("status")) == .exited(5))
+    }
 }
