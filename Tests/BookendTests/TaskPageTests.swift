@@ -39,6 +39,21 @@ import Testing
         }
     }
 
+    /// The scheduler's reader (`StoredTaskSpec.common`) builds the whole spec from the text: when it
+    /// answers, JSONDecoder gives exactly that spec; it answers for the plain common shape (with or
+    /// without a display name, any UTF-8) and leaves strings with escapes, and every other shape, to
+    /// the decoder.
+    @Test(arguments: storedSpecs.map(\.0) + [
+        #"{"commandLine":"/bin/echo grüße ✓","displayName":"name","id":"t-1","userIdentity":{"autoUser":{"elevationLevel":"nonadmin","scope":"task"}}}"#,
+        #"{"commandLine":"","id":"t","userIdentity":{"autoUser":{"elevationLevel":"admin","scope":"pool"}}}"#,
+    ])
+    func theSchedulersReaderAgreesWithTheDecoderOnTheWholeSpec(_ stored: String) throws {
+        let spec = StoredTaskSpec.common(stored)
+        let plain = StoredTaskSpec.commonIdentity(stored) != nil && !stored.contains("\\")
+        #expect((spec != nil) == plain)
+        if let spec { #expect(try JSONDecoder().decode(TaskSpec.self, from: Data(stored.utf8)) == spec) }
+    }
+
     /// A task with every optional property the library stores set.
     static func fullTask(_ id: String) -> TaskSpec {
         var spec = TaskSpec(

@@ -103,7 +103,7 @@ extension Engine {
 
     /// Moves a task to `completed` with its result, and applies exit options and job-manager rules.
     func completeTask(_ db: Connection, _ task: Row, job: Row, result outcome: Outcome, now: String) throws {
-        let spec = try task.json(TaskSpec.self, "spec", table: "task")
+        let spec = try StoredTaskSpec.decode(task, "spec", table: "task")
         let options = exitOptions(spec?.exitConditions, outcome)
         let succeeded = outcome.succeeded
         let satisfies = (options?.dependencyAction ?? (succeeded ? .satisfy : .block)) == .satisfy

@@ -92,7 +92,7 @@ extension Engine {
         var taskID: String?
         switch kind {
         case .task:
-            let spec = try row.json(TaskSpec.self, "task_spec", table: joined)
+            let spec = try StoredTaskSpec.decode(row, "task_spec", table: joined)
             commandLine = try row.text("command_line", table: joined)
             ownSettings = spec?.environmentSettings ?? []
             files = spec?.resourceFiles ?? []

@@ -94,8 +94,8 @@ extension Engine {
         guard let executionKind = ExecutionKind(rawValue: kind) else { throw BookendError.internalError("execution kind \(kind)") }
         switch executionKind {
         case .task:
-            identity = try db.query("SELECT pk, spec FROM task WHERE pk = ?", [taskPK]).first?
-                .json(TaskSpec.self, "spec", table: "task")?.userIdentity
+            identity = try db.query("SELECT pk, spec FROM task WHERE pk = ?", [taskPK]).first
+                .flatMap { try StoredTaskSpec.decode($0, "spec", table: "task") }?.userIdentity
         case .preparation:
             identity = try db.query("SELECT pk, job_preparation_task FROM job WHERE pk = ?", [jobPK]).first?
                 .json(JobPreparationTask.self, "job_preparation_task", table: "job")?.userIdentity

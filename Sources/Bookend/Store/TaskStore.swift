@@ -156,6 +156,39 @@ enum StoredTaskSpec {
         return try row.json(TaskSpec.self, "spec", table: "task")
     }
 
+    /// A stored spec column of any row (`spec` of `task`, or the same column under another name in a
+    /// join), as `TaskSpec`: read by hand when it has the common shape and none of its strings holds an
+    /// escape, else through JSONDecoder. The scheduler reads every task's spec up to three times (its
+    /// identity when it is dispatched, its environment when it launches, its exit conditions when it
+    /// completes); JSONDecoder for those was a tenth of the engine's time in the throughput profile.
+    static func decode(_ row: Row, _ column: String, table: String) throws -> TaskSpec? {
+        if let text = row[column].string, let spec = common(text) { return spec }
+        return try row.json(TaskSpec.self, column, table: table)
+    }
+
+    /// `text` as a `TaskSpec` when it has exactly the common shape `encode` writes and no string in it
+    /// holds an escape (the values are then the bytes between the quotes), else nil.
+    static func common(_ text: String) -> TaskSpec? {
+        var text = text
+        return text.withUTF8 { bytes -> TaskSpec? in
+            var scanner = SpecScanner(bytes: bytes)
+            guard scanner.literal(#"{"commandLine":"#), let commandLine = scanner.plainString() else { return nil }
+            var displayName: String?
+            if scanner.literal(#","displayName":"#) {
+                guard let name = scanner.plainString() else { return nil }
+                displayName = name
+            }
+            guard scanner.literal(#","id":"#), let id = scanner.plainString(),
+                scanner.literal(#","userIdentity":{"autoUser":{"elevationLevel":"#), let level = scanner.plainString(),
+                scanner.literal(#","scope":"#), let scope = scanner.plainString(), scanner.literal("}}}"), scanner.atEnd
+            else { return nil }
+            var spec = TaskSpec(id: id, commandLine: commandLine,
+                userIdentity: UserIdentity(autoUser: UserIdentity.AutoUser(scope: AutoUserScope(rawValue: scope), elevationLevel: ElevationLevel(rawValue: level))))
+            spec.displayName = displayName
+            return spec
+        }
+    }
+
     /// The identity of a spec in exactly the common shape `encode` writes (`commandLine`, an optional
     /// `displayName`, `id`, and an auto-user identity whose two values hold no escapes), else nil.
     static func commonIdentity(_ text: String) -> UserIdentity? {
