@@ -43,6 +43,24 @@ import TestSupport
         }
     }
 
+    /// A task submitted while a slot is free is dispatched in the transaction that stores it: from
+    /// `addTask` to its process running, one write transaction, where there were two (the submission,
+    /// then a pass's dispatch). Its launch is stored by the pass its exit wakes, with that exit.
+    @Test func aTaskSubmittedToAFreeSlotIsDispatchedWithItsSubmission() async throws {
+        try await Self.withEventDrivenEngine { h, engine, effects in
+            let before = await engine.writeTransactions
+            let task = try await engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs; exec sleep 300")))
+            #expect(task.state == .running)
+            try await EngineHarness.waitUntil("the task runs") { EngineHarness.lines("\(effects)/runs") == ["run"] }
+            #expect(await engine.writeTransactions - before == 1)
+            #expect(try await h.sql("SELECT state, pid IS NULL FROM execution WHERE kind = 'task'") == [["starting", "1"]])
+            // The pass its end wakes stores its launch and its exit.
+            try await engine.terminateTask(jobID: "job", taskID: "t")
+            try await engine.waitForTasks(jobID: "job", timeout: .seconds(60))
+            #expect(try await h.sql("SELECT state, pid IS NOT NULL FROM execution WHERE kind = 'task'") == [["completed", "1"]])
+        }
+    }
+
     /// A task deleted while its process runs but before any pass stored that process: the next pass
     /// finds no row to store it in and kills it, so nothing runs on that no row names.
     @Test func aTaskDeletedBeforeItsLaunchIsStoredHasItsProcessKilled() async throws {

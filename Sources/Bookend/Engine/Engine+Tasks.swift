@@ -6,13 +6,16 @@ extension Engine {
     @discardableResult
     public func addTask(jobID: String, _ spec: TaskSpec) throws -> JobTask {
         let now = Engine.now()
+        var effects = PassEffects()
         let pk: Int64 = try transaction { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
-            return try insertTask(db, jobPK: job.int64("pk", table: "job"), jobID: job.text("id", table: "job"), spec: spec, jobRow: job,
+            let pk = try insertTask(db, jobPK: job.int64("pk", table: "job"), jobID: job.text("id", table: "job"), spec: spec, jobRow: job,
                 isJobManager: false, killJobOnCompletion: false, now: now)
+            try dispatchWithSubmission(db, into: &effects)
+            return pk
         }
-        wake()
+        launchDispatched(effects)
         return try task(db, pk: pk)
     }
 
@@ -50,9 +53,11 @@ extension Engine {
         guard !group.isEmpty else { return }
         let now = Engine.now()
         var outcomes: [Result<[TaskAddResult], any Error>] = []
+        var effects = PassEffects()
         do {
             try transaction { db in
                 outcomes.removeAll()
+                effects = PassEffects()
                 for call in group {
                     // A call refused as a whole (JobNotFound, a job being deleted) wrote nothing.
                     do {
@@ -61,8 +66,9 @@ extension Engine {
                         outcomes.append(.failure(error))
                     }
                 }
+                try dispatchWithSubmission(db, into: &effects)
             }
-            wake()
+            launchDispatched(effects)
         } catch {
             // Nothing of the group was stored: every call fails with the error.
             outcomes = group.map { _ in .failure(error) }

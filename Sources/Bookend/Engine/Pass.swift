@@ -84,6 +84,29 @@ extension Engine {
         }
     }
 
+    /// Dispatch inside the transaction that stores new tasks (`addTask`, `addTasks`): a task that finds
+    /// a free slot commits its `starting` execution together with itself, so one commit, not two (the
+    /// submission, then a pass's dispatch), lies between a submission and its process. It is the pass's
+    /// own dispatch step, in a savepoint: if it fails, the tasks are stored all the same and the next
+    /// pass dispatches them. Not while the engine stops (a stopping engine starts nothing new).
+    func dispatchWithSubmission(_ db: Connection, into effects: inout PassEffects) throws {
+        guard !stopped else { return }
+        let now = Date()
+        try step("dispatching submitted tasks", db, &effects) { try dispatch(db, now: now, into: &$0) }
+    }
+
+    /// After the commit of new tasks: spawns what `dispatchWithSubmission` committed, as a pass spawns
+    /// what its apply transaction committed. When it spawned something, no pass is woken: the next one
+    /// (the first exit, say) stores those identities with whatever else it commits (group commit),
+    /// and a pass now could place nothing the submission's own dispatch did not. Otherwise a pass is
+    /// woken, as before: it dispatches what could not be placed here (a failed step) and advances the
+    /// rest of the world.
+    func launchDispatched(_ effects: PassEffects) {
+        guard !effects.launches.isEmpty else { return wake() }
+        if effects.dispatched { CrashPoint.hit("dispatch.after-commit") }
+        launch(effects.launches)
+    }
+
     /// Runs one step of the apply transaction inside a savepoint. A step that throws (a corrupt row,
     /// a guard that found the world moved) is rolled back alone, with its events and effects, and
     /// logged; the rest of the pass commits, so one bad job cannot hold back every exit. Steps nest
