@@ -101,13 +101,20 @@ static size_t put_str(char *dst, const char *s) {
     return n;
 }
 
-// write tmp, rename over final: readers see the whole file or none. With `durable`, the file is
-// fsynced before the rename and the directory after it, so it also survives a power cut.
+// write tmp, rename over final: readers see the whole file or none. With `durable`, the file's data
+// is synced before the rename and the directory after it, so it also survives a power cut.
+//
+// No O_TRUNC: a recycled status folder keeps its `exit.tmp` and `pid.tmp` (StatusFolderPool), and
+// writing over their first bytes, then cutting whatever is left past the new end, keeps the block
+// they already have. Truncating to zero freed it, and the sync then allocated a new one (extent and
+// bitmap updates) for every execution. Only `exit` and `pid` are read, never a `.tmp` mid-write.
 static int write_file_atomic(const char *tmp, const char *final, const char *dir,
                              const char *data, size_t len, int durable) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return errno;
-    if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) { int e = errno; close(fd); return e; }
+    if (write_all(fd, data, len) < 0 || ftruncate(fd, (off_t)len) < 0 || (durable && fdatasync(fd) < 0)) {
+        int e = errno; close(fd); return e;
+    }
     if (close(fd) < 0 && errno != EINTR) return errno;
     if (rename(tmp, final) < 0) return errno;
     if (durable) {
@@ -453,7 +460,7 @@ typedef struct { shed_range ranges[SHED_MAX]; int count; int overflow; } shed_pl
 static const void *const shed_keep_functions[] = {
     (const void *)&recvmsg, (const void *)&malloc, (const void *)&free, (const void *)&read,
     (const void *)&write, (const void *)&open, (const void *)&close, (const void *)&rename,
-    (const void *)&fsync, (const void *)&vfork, (const void *)&waitpid, (const void *)&execve,
+    (const void *)&fsync, (const void *)&fdatasync, (const void *)&ftruncate, (const void *)&vfork, (const void *)&waitpid, (const void *)&execve,
     (const void *)&syscall, (const void *)&sigaction, (const void *)&sigprocmask, (const void *)&setsid,
     (const void *)&dup2, (const void *)&dup3, (const void *)&pipe2, (const void *)&snprintf,
     (const void *)&strlen, (const void *)&memcpy, (const void *)&memset, (const void *)&_exit,

@@ -18,6 +18,21 @@ import Testing
         #expect(readText(s.file("s3/exit")) == "exit 3\n")
     }
 
+    /// A recycled status folder keeps `exit.tmp` and `pid.tmp` from its last execution; the shim writes
+    /// over them in place, and whatever was longer is cut off: `exit` and `pid` hold exactly the new lines.
+    @Test func keptTemporaryFilesAreOverwrittenWhole() throws {
+        let s = Scratch(); defer { s.remove() }
+        try FileManager.default.createDirectory(atPath: s.file("kept"), withIntermediateDirectories: false)
+        let junk = String(repeating: "signal 9999999\n", count: 300)
+        for name in ["exit.tmp", "pid.tmp"] { try junk.write(toFile: s.file("kept/\(name)"), atomically: false, encoding: .utf8) }
+        let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "exit 7"], status: "kept"))
+        waitShim(id)
+        #expect(readText(s.file("kept/exit")) == "exit 7\n")
+        #expect(Supervisor.readStatus(in: s.file("kept")) == .exited(7))
+        #expect(Supervisor.readIdentity(in: s.file("kept")) == id)
+        #expect(readText(s.file("kept/pid")).split(separator: "\n").count == 1)
+    }
+
     @Test func signaledProcess() throws {
         let s = Scratch(); defer { s.remove() }
         let status = try launchAndWait(s.request(["/bin/sh", "-c", "kill -9 $$"]))
