@@ -53,7 +53,7 @@ extension Engine {
         guard !group.isEmpty else { return }
         let now = Engine.now()
         var outcomes: [Result<[TaskAddResult], any Error>] = []
-        var effects = PassEffects()
+        var effects: PassEffects?
         do {
             try transaction { db in
                 outcomes.removeAll()
@@ -66,14 +66,16 @@ extension Engine {
                         outcomes.append(.failure(error))
                     }
                 }
-                try dispatchWithSubmission(db, into: &effects)
+                try dispatchWithSubmission(db, into: &effects!)
             }
-            launchDispatched(effects)
         } catch {
             // Nothing of the group was stored: every call fails with the error.
             outcomes = group.map { _ in .failure(error) }
+            effects = nil
         }
+        // The callers are answered first (their tasks are stored), then what was dispatched spawns.
         for (call, outcome) in zip(group, outcomes) { call.continuation.resume(with: outcome) }
+        if let effects { launchDispatched(effects) }
     }
 
     /// One call's tasks, inside the group's transaction.
