@@ -169,44 +169,46 @@ enum StoredTaskSpec {
     /// `text` as a `TaskSpec` when it has exactly the common shape `encode` writes and no string in it
     /// holds an escape (the values are then the bytes between the quotes), else nil.
     static func common(_ text: String) -> TaskSpec? {
-        var text = text
-        return text.withUTF8 { bytes -> TaskSpec? in
-            var scanner = SpecScanner(bytes: bytes)
-            guard scanner.literal(#"{"commandLine":"#), let commandLine = scanner.plainString() else { return nil }
-            var displayName: String?
-            if scanner.literal(#","displayName":"#) {
-                guard let name = scanner.plainString() else { return nil }
-                displayName = name
-            }
-            guard scanner.literal(#","id":"#), let id = scanner.plainString(),
-                scanner.literal(#","userIdentity":{"autoUser":{"elevationLevel":"#), let level = scanner.plainString(),
-                scanner.literal(#","scope":"#), let scope = scanner.plainString(), scanner.literal("}}}"), scanner.atEnd
-            else { return nil }
-            var spec = TaskSpec(id: id, commandLine: commandLine,
-                userIdentity: UserIdentity(autoUser: UserIdentity.AutoUser(scope: AutoUserScope(rawValue: scope), elevationLevel: ElevationLevel(rawValue: level))))
-            spec.displayName = displayName
-            return spec
-        }
+        guard let shape = commonShape(text, readingStrings: true), let strings = shape.strings else { return nil }
+        var spec = TaskSpec(id: strings.id, commandLine: strings.commandLine, userIdentity: shape.identity)
+        spec.displayName = strings.displayName
+        return spec
     }
 
     /// The identity of a spec in exactly the common shape `encode` writes (`commandLine`, an optional
     /// `displayName`, `id`, and an auto-user identity whose two values hold no escapes), else nil.
+    /// Its strings are skipped, escapes or not: a task page has them in columns of their own.
     static func commonIdentity(_ text: String) -> UserIdentity? {
+        commonShape(text, readingStrings: false)?.identity
+    }
+
+    /// The one reader of the common shape, for `common` and `commonIdentity`: the identity, and with
+    /// `readingStrings` the command line, display name and id too (nil when one holds an escape).
+    private static func commonShape(_ text: String, readingStrings: Bool)
+        -> (identity: UserIdentity, strings: (commandLine: String, displayName: String?, id: String)?)?
+    {
         var text = text
-        return text.withUTF8 { bytes -> UserIdentity? in
+        return text.withUTF8 { bytes in
             var scanner = SpecScanner(bytes: bytes)
-            guard scanner.literal(#"{"commandLine":"#), scanner.skipString() else { return nil }
-            if scanner.literal(#","displayName":"#) { guard scanner.skipString() else { return nil } }
-            guard scanner.literal(#","id":"#), scanner.skipString(),
+            // A string value: read (nil for an escape) or skipped (`""` stands for a skipped one).
+            func value() -> String? { readingStrings ? scanner.plainString() : (scanner.skipString() ? "" : nil) }
+            guard scanner.literal(#"{"commandLine":"#), let commandLine = value() else { return nil }
+            var displayName: String?
+            if scanner.literal(#","displayName":"#) {
+                guard let name = value() else { return nil }
+                displayName = name
+            }
+            guard scanner.literal(#","id":"#), let id = value(),
                 scanner.literal(#","userIdentity":{"autoUser":{"elevationLevel":"#), let level = scanner.plainString(),
                 scanner.literal(#","scope":"#), let scope = scanner.plainString(), scanner.literal("}}}"), scanner.atEnd
             else { return nil }
             // The enums' own init, the one their Decodable conformance uses: the same value either way.
-            return UserIdentity(autoUser: UserIdentity.AutoUser(scope: AutoUserScope(rawValue: scope), elevationLevel: ElevationLevel(rawValue: level)))
+            let identity = UserIdentity(autoUser: UserIdentity.AutoUser(scope: AutoUserScope(rawValue: scope), elevationLevel: ElevationLevel(rawValue: level)))
+            return (identity, readingStrings ? (commandLine, displayName, id) : nil)
         }
     }
 
-    /// A forward-only reader over the bytes of a stored spec, for `commonIdentity`.
+    /// A forward-only reader over the bytes of a stored spec, for `commonShape`.
     private struct SpecScanner {
         let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
