@@ -71,8 +71,8 @@ struct BenchMain {
     static func run(_ options: Options) async throws {
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let bookend = (binaries as NSString).appendingPathComponent("bookend")
-        let stamp = (binaries as NSString).appendingPathComponent("bench-stamp")
-        for program in [bookend, stamp] where !FileManager.default.isExecutableFile(atPath: program) {
+        let builtStamp = (binaries as NSString).appendingPathComponent("bench-stamp")
+        for program in [bookend, builtStamp] where !FileManager.default.isExecutableFile(atPath: program) {
             throw BenchError("\(program) is missing: build the bookend and bench-stamp products first (make bench does)")
         }
         let resultsRoot = ((options.root.hasPrefix("/") ? options.root : FileManager.default.currentDirectoryPath + "/" + options.root) as NSString).standardizingPath
@@ -80,6 +80,7 @@ struct BenchMain {
         // Tasks run as unprivileged accounts when this runs as root; their folders live under here.
         chmod(resultsRoot, 0o755)
         let root = try scratchRoot(resultsRoot)
+        let stamp = try reachableStamp(builtStamp, scratch: root)
         let report = Report()
         let q = options.quick
         report.environment = [
@@ -232,6 +233,23 @@ struct BenchMain {
         if !options.keep { try? FileManager.default.removeItem(atPath: scaleDirectory) }
         if !options.keep, root != resultsRoot { try? FileManager.default.removeItem(atPath: root) }
     }
+}
+
+/// `bench-stamp` runs as a task, so as a task account when the engine is root: a build under a
+/// folder those accounts cannot enter (a clone under /root) is copied into the scratch folder, and the
+/// copy (mode 0755) is what both the tasks and the `posix_spawn` floor run, so the two stay comparable.
+private func reachableStamp(_ stamp: String, scratch: String) throws -> String {
+    let folder = (stamp as NSString).deletingLastPathComponent
+    guard geteuid() == 0, Engine.unreachableFolder(nodesDirectory: folder) != nil else { return stamp }
+    let copy = (scratch as NSString).appendingPathComponent("bench-stamp")
+    try? FileManager.default.removeItem(atPath: copy)
+    do {
+        try FileManager.default.copyItem(atPath: stamp, toPath: copy)
+    } catch {
+        throw BenchError("cannot copy \(stamp) to \(copy), where task accounts can run it: \(error)")
+    }
+    chmod(copy, 0o755)
+    return copy
 }
 
 /// Where the benchmarks' data directories go: `--dir` itself, unless the engine runs as root and
