@@ -80,6 +80,8 @@ struct BenchMain {
         // Tasks run as unprivileged accounts when this runs as root; their folders live under here.
         chmod(resultsRoot, 0o755)
         let root = try scratchRoot(resultsRoot)
+        // Always: --keep is about the scale data directory, not what the other sections put aside.
+        defer { removeDiscardedScratch(under: root) }
         let stamp = try reachableStamp(builtStamp, scratch: root)
         let report = Report()
         let q = options.quick
@@ -162,7 +164,7 @@ struct BenchMain {
         var coldStart = Double.nan
         if wants("scale") || wants("load") || wants("recovery") {
             print("4. scale: \(sizes.map(String.init).joined(separator: ", ")) tasks stored")
-            try? FileManager.default.removeItem(atPath: scaleDirectory)
+            discardScratch(scaleDirectory)
             coldStart = try daemon.coldStart()
             let points = try await daemon.scale(sizes: sizes, directory: scaleDirectory)
             scaleReady = true

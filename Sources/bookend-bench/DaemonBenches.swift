@@ -50,7 +50,7 @@ struct DaemonBenches {
         let daemon = try Daemon(binary: binary, dataDirectory: directory, port: Daemon.freePort())
         let seconds = daemon.readyAfter
         daemon.stop()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return seconds
     }
 
@@ -58,7 +58,7 @@ struct DaemonBenches {
     func ingest(tasks: Int, clients: Int) throws -> Double {
         let directory = try freshDirectory("ingest-rest")
         let daemon = try Daemon(binary: binary, dataDirectory: directory, port: Daemon.freePort())
-        defer { daemon.stop(); try? FileManager.default.removeItem(atPath: directory) }
+        defer { daemon.stop(); discardScratch(directory) }
         let setup = try daemon.client()
         try setup.expect([201], "POST", "/pools", json: #"{"id":"ingest","vmSize":"standard_d1_v2","targetDedicatedNodes":0}"#)
         try setup.expect([201], "POST", "/jobs", json: #"{"id":"ingest","poolInfo":{"poolId":"ingest"}}"#)

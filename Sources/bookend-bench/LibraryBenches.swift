@@ -57,7 +57,7 @@ struct LibraryBenches {
         let released = try engine.prepReleaseStatus(jobID: "throughput").filter { $0.jobReleaseTaskExecutionInfo?.exitCode == 0 }.count
         guard released == 2 else { throw BenchError("throughput: release ran on \(released) of 2 nodes") }
         await engine.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return Double(tasks) / seconds
     }
 
@@ -84,7 +84,7 @@ struct LibraryBenches {
             try await LibraryBenches.waitForIdleNodes(engine, pool: "latency", count: 1)
         }
         await engine.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return latencies
     }
 
@@ -112,7 +112,7 @@ struct LibraryBenches {
             try await engine.waitForJob(id: job, state: .completed, timeout: .seconds(60))
         }
         await engine.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return gaps
     }
 
@@ -128,7 +128,7 @@ struct LibraryBenches {
         let counts = try engine.taskCounts(jobID: "ingest").taskCounts
         guard counts.active == tasks else { throw BenchError("ingest: \(counts.active) of \(tasks) tasks stored") }
         await engine.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return Double(tasks) / seconds
     }
 
@@ -163,7 +163,7 @@ struct LibraryBenches {
             try await engine.waitForJobDeletion(id: job, timeout: .seconds(600))
         }
         await engine.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        discardScratch(directory)
         return rates
     }
 

@@ -69,7 +69,7 @@ struct SDKBench {
         let daemon = try Daemon(binary: binary, dataDirectory: dataDirectory, port: Daemon.freePort())
         defer {
             daemon.stop()
-            try? FileManager.default.removeItem(atPath: directory)
+            discardScratch(directory)
         }
         let key = try String(contentsOfFile: (dataDirectory as NSString).appendingPathComponent("account.key"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
