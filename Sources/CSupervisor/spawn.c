@@ -166,12 +166,24 @@ static int open_onto(const char *path, int flags, int target) {
     return 0;
 }
 
+// glibc keeps the signals between 32 and SIGRTMIN for itself (thread cancellation, the set*id
+// broadcast) and its sigaction() refuses them. A program that embeds Bookend can have them ignored
+// (the Swift test runner does), and SIG_IGN survives fork and exec: a command would start with
+// signals 32 and 33 ignored. Back to their default through the system call itself.
+static void reset_reserved_signals(void) {
+#if defined(SYS_rt_sigaction) && (defined(__x86_64__) || defined(__aarch64__))
+    struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); unsigned long mask; } k = { SIG_DFL, 0, NULL, 0 };
+    for (int sig = 32; sig < SIGRTMIN; sig++) (void)syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+#endif
+}
+
 static void set_all_signals(void (*handler)(int)) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
     for (int sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &sa, NULL);  // KILL/STOP fail: fine
+    if (handler == SIG_DFL) reset_reserved_signals();
 }
 
 static void set_signal(int sig, void (*handler)(int)) {
@@ -181,6 +193,12 @@ static void set_signal(int sig, void (*handler)(int)) {
     sigemptyset(&sa.sa_mask);
     (void)sigaction(sig, &sa, NULL);
 }
+
+// What the shim ignores: it outlives polite termination requests so it can record how the user
+// command reacted to them (SIGKILL of the group still takes it down), and a closed report pipe.
+// Everything else stays at its default in the shim, so these are all the grandchild has to undo.
+static const int shim_ignored_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGPIPE };
+#define SHIM_IGNORED_COUNT (sizeof shim_ignored_signals / sizeof shim_ignored_signals[0])
 
 // ---- grandchild: becomes the user command --------------------------------------------
 
@@ -205,7 +223,9 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
         report(efd, BKS_STAGE_OPEN, errno); _exit(127);
     }
     if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
-    set_all_signals(SIG_DFL);  // the shim ignores a few signals; SIG_IGN survives exec
+    // SIG_IGN survives exec; the shim changed nothing but these (see shim_main), so restoring them
+    // is all it takes, not a sigaction for every signal number.
+    for (size_t i = 0; i < SHIM_IGNORED_COUNT; i++) set_signal(shim_ignored_signals[i], SIG_DFL);
     sigset_t empty; sigemptyset(&empty);
     (void)sigprocmask(SIG_SETMASK, &empty, NULL);
     execve(req->path, req->argv, req->envp);
@@ -237,14 +257,13 @@ static void __attribute__((noreturn)) shim_exit(int write_error) {
 }
 
 static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, const status_paths *p,
-                                                int pipe_r, int pipe_w) {
-    // Fresh signal state: engine handlers must never run here. The parent blocked all
-    // signals around fork, so nothing was delivered before this point.
-    set_all_signals(SIG_DFL);
-    // The shim outlives polite termination requests so it can record how the user command
-    // reacted to them; SIGKILL of the group still takes it down.
-    set_signal(SIGHUP, SIG_IGN); set_signal(SIGINT, SIG_IGN);
-    set_signal(SIGTERM, SIG_IGN); set_signal(SIGQUIT, SIG_IGN); set_signal(SIGPIPE, SIG_IGN);
+                                                int pipe_r, int pipe_w, int defaults_inherited) {
+    // Fresh signal state: engine handlers must never run here. The parent blocked all signals around
+    // the fork, so nothing was delivered before this point. A shim forked by the spawn helper starts
+    // from the helper's state, every signal at its default already (see bks_helper_entry), and skips
+    // the sigaction per signal number.
+    if (!defaults_inherited) set_all_signals(SIG_DFL);
+    for (size_t i = 0; i < SHIM_IGNORED_COUNT; i++) set_signal(shim_ignored_signals[i], SIG_IGN);
     sigset_t empty; sigemptyset(&empty);
     (void)sigprocmask(SIG_SETMASK, &empty, NULL);
 
@@ -419,7 +438,7 @@ static void __attribute__((noreturn)) helper_serve(int sock) {
             sigprocmask(SIG_BLOCK, &all, &old);
             // A plain fork of this small process, but the child's parent is the engine (CLONE_PARENT).
             long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
-            if (pid == 0) shim_main(&req, &p, -1, report_fd);
+            if (pid == 0) shim_main(&req, &p, -1, report_fd, 1);
             r.pid = (int32_t)pid;
             r.err = pid < 0 ? errno : 0;
             sigprocmask(SIG_SETMASK, &old, NULL);
@@ -509,7 +528,6 @@ static void helper_shed_libraries(void) {
     plan.count = 0; plan.overflow = 0;
     (void)dl_iterate_phdr(shed_collect, &plan);
     if (plan.overflow) return;
-    set_all_signals(SIG_DFL);
     for (int i = 0; i < plan.count; i++) (void)munmap((void *)plan.ranges[i].start, plan.ranges[i].end - plan.ranges[i].start);
 }
 
@@ -522,6 +540,9 @@ __attribute__((constructor)) static void bks_helper_entry(int argc, char **argv,
     struct stat st;
     if (fstat(HELPER_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) return;
     close_from(HELPER_FD + 1);
+    // Every signal at its default, whatever another library's constructor installed: a handler in an
+    // object unmapped below would fault, and the shims forked from here inherit this state as is.
+    set_all_signals(SIG_DFL);
     helper_shed_libraries();
     helper_reply ready = { 0, 0 };
     if (write_all(HELPER_FD, &ready, sizeof ready) < 0) _exit(1);
@@ -708,7 +729,7 @@ static pid_t fork_shim(const bks_spawn_request *req, const status_paths *p, int 
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
-    if (pid == 0) shim_main(req, p, fds[0], fds[1]);
+    if (pid == 0) shim_main(req, p, fds[0], fds[1], 0);
     *err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pid;

@@ -49,6 +49,24 @@ import Testing
         #expect(readText(s.file("stderr")) == "err\nerr\n")
     }
 
+    /// The shim ignores SIGTERM and a few others so it can record how the command reacted to them;
+    /// the command itself must start with every signal at its default and none blocked, or a
+    /// terminate request would never reach it. Read by the command from its own /proc entry.
+    @Test func theCommandStartsWithNoSignalIgnoredOrBlocked() throws {
+        let s = Scratch(); defer { s.remove() }
+        for _ in 0..<2 {  // the second through a shim forked from an already running helper
+            #expect(try launchAndWait(s.request(["/bin/cat", "/proc/self/status"])) == .exited(0))
+            let fields = Dictionary(readText(s.file("stdout")).split(separator: "\n").compactMap { line -> (String, String)? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return parts.count == 2 ? (String(parts[0]), parts[1].trimmingCharacters(in: .whitespaces)) : nil
+            }, uniquingKeysWith: { _, last in last })
+            #expect(fields["SigIgn"] == "0000000000000000", "\(fields)")
+            #expect(fields["SigBlk"] == "0000000000000000", "\(fields)")
+            #expect(fields["SigCgt"] == "0000000000000000", "\(fields)")
+            try? FileManager.default.removeItem(atPath: s.file("stdout"))
+        }
+    }
+
     @Test func environmentAndWorkingDirectory() throws {
         let s = Scratch(); defer { s.remove() }
         let env = ["FOO": "bar baz", "BOOKEND_X": "1"]
