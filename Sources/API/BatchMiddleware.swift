@@ -30,6 +30,7 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
         context.requestID = requestID
         context.baseURL = base
         context.headers = headers
+        context.query = QueryParameters(rawQuery: request.uri.query)
         let method = request.method.rawValue
         var response: Response
         do {
@@ -70,7 +71,7 @@ struct SharedKeyMiddleware: RouterMiddleware {
     let verifier: SharedKeyVerifier
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try verifier.verify(method: request.method.rawValue, rawPath: request.uri.path, rawQuery: request.uri.query, headers: context.headers)
+        try verifier.verify(method: request.method.rawValue, rawPath: request.uri.path, query: context.query, headers: context.headers)
         return try await next(request, context)
     }
 }
@@ -80,7 +81,7 @@ struct APIVersionMiddleware: RouterMiddleware {
     typealias Context = BatchRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let query = QueryParameters(rawQuery: request.uri.query)
+        let query = context.query
         guard let version = query.first("api-version"), !version.isEmpty else {
             throw BookendError(.invalidRequest, "MissingRequiredQueryParameter", "A query parameter that's mandatory for this request is not specified.",
                 details: [.init(key: "QueryParameterName", value: "api-version")])
@@ -116,7 +117,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
         let api = APIRequest(
             method: request.method.rawValue, rawPath: rawPath,
             segments: rawPath.split(separator: "/", omittingEmptySubsequences: true).map(String.init),
-            query: QueryParameters(rawQuery: request.uri.query), headers: context.headers, body: body, baseURL: context.baseURL,
+            query: context.query, headers: context.headers, body: body, baseURL: context.baseURL,
             requestID: context.requestID)
         try api.checkSegments()
         context.batchRequest = api

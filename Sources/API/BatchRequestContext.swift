@@ -14,6 +14,9 @@ public struct BatchRequestContext: RequestContext {
     var baseURL = ""
     /// Header names lowercased, the first value of each; set by `BatchEnvelopeMiddleware`.
     var headers: [String: String] = [:]
+    /// The query's pairs, decoded; parsed once by `BatchEnvelopeMiddleware` for Shared Key,
+    /// `api-version` and the controllers.
+    var query = QueryParameters(rawQuery: nil)
     /// The request as the controllers see it, assembled by `RequestBodyMiddleware` once Shared Key,
     /// `api-version` and the body cap have passed.
     var batchRequest: APIRequest?
