@@ -7,15 +7,14 @@ import Foundation
 /// when a client sends both `Date` and `ocp-date`, each with and without the Date line); any match passes.
 struct SharedKeyVerifier: Sendable {
     let accountName: String
-    let keyBytes: Data
-    /// Made once: `SymmetricKey` copies the bytes into storage of its own on every init.
+    /// Made once from the account key's bytes: `SymmetricKey` copies them into storage of its own on
+    /// every init.
     private let key: SharedKeyBox
     /// Allowed distance between the request's `ocp-date`/`Date` and the server clock.
     var maxSkew: TimeInterval = 15 * 60
 
     init(accountName: String, keyBytes: Data) {
         self.accountName = accountName
-        self.keyBytes = keyBytes
         key = SharedKeyBox(SymmetricKey(data: keyBytes))
     }
 
