@@ -134,6 +134,11 @@ struct SharedKeyVerifier: Sendable {
                 return [text]
             }
         }
+        return generalQueries(query)
+    }
+
+    /// The canonical query forms built the long way, for any query: python first, once when both are the same.
+    static func generalQueries(_ query: [(name: String, value: String)]) -> [String] {
         let pairs = query.map { ($0.name, $0.value) }
         let python = pythonQuery(pairs)
         let doc = docQuery(pairs)
