@@ -235,6 +235,23 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
 
 // ---- shim: session leader, records identity and exit status -----------------------------
 
+// The process that will record this shim's outcome: its parent when it started (the engine, which
+// the helper's CLONE_PARENT makes every shim's parent), or 0 when the exit file must always be
+// synced (the request's exit_always_durable). Set in shim_main; the shim's own copy.
+static pid_t shim_recorder = 0;
+
+// Whether the exit file must reach the disk before the shim exits. While the engine that started the
+// shim is still its parent, it reaps the shim within a pass and commits the outcome to the database,
+// which is durable itself: two fsyncs of a file that is read once and emptied milliseconds later
+// would only hold the slot (they were a fifth of the time per task on a journaled disk). Once that
+// engine is gone (the shim was reparented), nobody may record the outcome for a while, so the file is
+// the only copy and is synced. A power cut between the command's exit and the engine's commit then
+// loses that outcome, and the execution is lost, as one still running at that moment would be.
+// An engine whose commits are not synced themselves (synchronous=NORMAL) asks for the fsync always.
+static int exit_must_be_durable(void) {
+    return shim_recorder <= 1 || getppid() != shim_recorder;
+}
+
 // Returns 0, or the errno of the write that failed (the outcome is then not on disk).
 static int write_exit_line(const bks_spawn_request *req, const status_paths *p,
                            const char *kind, const char *word, uint64_t num) {
@@ -242,8 +259,7 @@ static int write_exit_line(const bks_spawn_request *req, const status_paths *p,
     n += put_str(line + n, kind); line[n++] = ' ';
     if (word) { n += put_str(line + n, word); line[n++] = ' '; }
     n += put_u64(line + n, num); line[n++] = '\n';
-    // Durable: the outcome of a command that ran must survive a power cut until it is recorded.
-    int e = write_file_atomic(p->exit_tmp, p->exit_final, req->status_dir, line, n, 1);
+    int e = write_file_atomic(p->exit_tmp, p->exit_final, req->status_dir, line, n, exit_must_be_durable());
     if (e) (void)unlink(p->exit_tmp);  // a partial tmp file only takes space a retry could use
     return e;
 }
@@ -262,6 +278,7 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
     // the fork, so nothing was delivered before this point. A shim forked by the spawn helper starts
     // from the helper's state, every signal at its default already (see bks_helper_entry), and skips
     // the sigaction per signal number.
+    shim_recorder = req->exit_always_durable ? 0 : getppid();
     if (!defaults_inherited) set_all_signals(SIG_DFL);
     for (size_t i = 0; i < SHIM_IGNORED_COUNT; i++) set_signal(shim_ignored_signals[i], SIG_IGN);
     sigset_t empty; sigemptyset(&empty);
@@ -371,6 +388,7 @@ static int crash_after_fork_due(void) {
 typedef struct {
     uint32_t magic, payload_len;
     int32_t set_ids; uint32_t uid, gid;
+    int32_t exit_always_durable;
     uint32_t shim_delay_ms;
     uint32_t argc, envc;
 } helper_request;
@@ -425,6 +443,7 @@ static void __attribute__((noreturn)) helper_serve(int sock) {
         req.stderr_path = fields[3]; req.status_dir = fields[4];
         req.argv = vectors; req.envp = vectors + h.argc + 1;
         req.set_ids = h.set_ids; req.uid = h.uid; req.gid = h.gid;
+        req.exit_always_durable = h.exit_always_durable;
         shim_delay_ms = h.shim_delay_ms;
 
         helper_reply r = { -1, 0 };
@@ -691,7 +710,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) 
     if (len > HELPER_MAX_PAYLOAD) return HELPER_UNAVAILABLE;
     char *buf = malloc(sizeof(helper_request) + len);
     if (!buf) return HELPER_UNAVAILABLE;
-    helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, shim_delay_ms,
+    helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, req->exit_always_durable, shim_delay_ms,
                          (uint32_t)argc, (uint32_t)envc };
     memcpy(buf, &h, sizeof h);
     char *at = buf + sizeof h;

@@ -132,6 +132,7 @@ public enum Supervisor {
                             req.stdout_path = out
                             req.stderr_path = err
                             req.status_dir = status
+                            req.exit_always_durable = r.exitAlwaysDurable ? 1 : 0
                             if let runAs = r.runAs {
                                 req.set_ids = 1
                                 req.uid = runAs.uid

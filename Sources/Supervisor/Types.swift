@@ -39,11 +39,15 @@ public struct LaunchRequest: Sendable {
     public var statusDirectory: String
     /// nil = run as the engine's own user.
     public var runAs: RunAs?
+    /// The shim syncs the `exit` file to disk before it exits even while the process that started it
+    /// is alive to record the outcome. Without it, that sync is left out while that process lives
+    /// (its own durable commit records the outcome), and done once the shim has been orphaned.
+    public var exitAlwaysDurable: Bool
 
     public init(
         executablePath: String, arguments: [String], environment: [String: String] = [:],
         workingDirectory: String, stdoutPath: String, stderrPath: String,
-        statusDirectory: String, runAs: RunAs? = nil
+        statusDirectory: String, runAs: RunAs? = nil, exitAlwaysDurable: Bool = false
     ) {
         self.executablePath = executablePath
         self.arguments = arguments
@@ -53,6 +57,7 @@ public struct LaunchRequest: Sendable {
         self.stderrPath = stderrPath
         self.statusDirectory = statusDirectory
         self.runAs = runAs
+        self.exitAlwaysDurable = exitAlwaysDurable
     }
 }
 

@@ -372,7 +372,10 @@ extension Engine {
             executablePath: executable, arguments: arguments, environment: plan.environment, workingDirectory: workingDirectory,
             stdoutPath: (plan.taskDirectory as NSString).appendingPathComponent("stdout.txt"),
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
-            statusDirectory: plan.statusDirectory, runAs: owner))
+            statusDirectory: plan.statusDirectory, runAs: owner,
+            // The apply transaction that records the exit is the outcome's durable copy only when
+            // commits are synced (FULL); with NORMAL the shim's fsynced `exit` file stays that copy.
+            exitAlwaysDurable: configuration.synchronous != .full))
     }
 
     /// Where blob containers of `storageContainerUrl` / `autoStorageContainerName` resource files live.

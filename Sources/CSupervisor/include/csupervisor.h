@@ -42,6 +42,7 @@ typedef struct bks_spawn_request {
     const char *stderr_path;
     const char *status_dir;   // must already exist
     int set_ids;              // non-zero: switch to uid/gid before exec
+    int exit_always_durable;  // non-zero: fsync `exit` even while the engine that started it lives
     uid_t uid;
     gid_t gid;
 } bks_spawn_request;
