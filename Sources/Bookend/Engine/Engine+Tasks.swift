@@ -53,11 +53,12 @@ extension Engine {
         guard !group.isEmpty else { return }
         let now = Engine.now()
         var outcomes: [Result<[TaskAddResult], any Error>] = []
-        var effects: PassEffects?
+        // What the group's own dispatch committed; nil when the transaction did not commit.
+        let committed: PassEffects?
         do {
-            try transaction { db in
+            committed = try transaction { db in
                 outcomes.removeAll()
-                effects = PassEffects()
+                var effects = PassEffects()
                 for call in group {
                     // A call refused as a whole (JobNotFound, a job being deleted) wrote nothing.
                     do {
@@ -66,16 +67,17 @@ extension Engine {
                         outcomes.append(.failure(error))
                     }
                 }
-                try dispatchWithSubmission(db, into: &effects!)
+                try dispatchWithSubmission(db, into: &effects)
+                return effects
             }
         } catch {
             // Nothing of the group was stored: every call fails with the error.
             outcomes = group.map { _ in .failure(error) }
-            effects = nil
+            committed = nil
         }
         // The callers are answered first (their tasks are stored), then what was dispatched spawns.
         for (call, outcome) in zip(group, outcomes) { call.continuation.resume(with: outcome) }
-        if let effects { launchDispatched(effects) }
+        if let committed { launchDispatched(committed) }
     }
 
     /// One call's tasks, inside the group's transaction.
