@@ -226,6 +226,12 @@ struct BenchMain {
                 baseline: rates[0], baselineName: "job 1", target: "≥ 0.95 of job 1"))
             report.add(Figure(section: "history", name: "slowest job tasks/s", value: rates.min() ?? 0, unit: "/s",
                 baseline: rates[0], baselineName: "job 1"))
+            // One job against one other swings by ±10 % on this kind of machine whatever was stored
+            // before it; the last three against the first three says whether the rate drifts.
+            let third = max(1, jobs / 3)
+            let jobsWord = third == 1 ? "job" : "\(third) jobs"
+            report.add(Figure(section: "history", name: "median of the last \(jobsWord)", value: median(Array(rates.suffix(third))),
+                unit: "/s", baseline: median(Array(rates.prefix(third))), baselineName: "the first \(jobsWord)"))
         }
         print("")
         print(report.table())
