@@ -103,12 +103,15 @@ public enum Supervisor {
         guard !r.arguments.isEmpty else {
             throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
         }
-        let scalarStrings = [r.executablePath, r.workingDirectory, r.stdoutPath, r.stderrPath, r.statusDirectory]
-            + r.arguments + r.environment.keys + r.environment.values
-        if let bad = scalarStrings.first(where: { $0.utf8.contains(0) }) {
+        // Byte scans, without gathering the strings into one array first or walking them as
+        // Characters: this runs for every launch, on the engine's thread.
+        func holdsNUL(_ string: String) -> Bool { string.utf8.contains(0) }
+        let paths = [r.executablePath, r.workingDirectory, r.stdoutPath, r.stderrPath, r.statusDirectory]
+        if let bad = paths.first(where: holdsNUL) ?? r.arguments.first(where: holdsNUL)
+            ?? r.environment.first(where: { holdsNUL($0.key) || holdsNUL($0.value) }).map({ holdsNUL($0.key) ? $0.key : $0.value }) {
             throw SupervisorError(code: .invalidArgument, message: "string contains a NUL byte: \(bad.debugDescription)")
         }
-        if let bad = r.environment.keys.first(where: { $0.isEmpty || $0.contains("=") }) {
+        if let bad = r.environment.keys.first(where: { $0.isEmpty || $0.utf8.contains(UInt8(ascii: "=")) }) {
             throw SupervisorError(code: .invalidArgument, message: "invalid environment variable name \(bad.debugDescription)")
         }
         try prepareStatusDirectory(r.statusDirectory)

@@ -99,6 +99,31 @@ import Testing
         #expect(zombieChildren(among: [shim.pid]).isEmpty)
     }
 
+    /// A NUL byte would cut a C string short (an argument, a path or a variable would silently become
+    /// another), and a `=` in a variable's name would split it elsewhere: each is refused before any
+    /// fork, naming the string, and nothing starts (no status folder is even made).
+    @Test func nulBytesAndBadVariableNamesAreRefusedBeforeAnyFork() throws {
+        let s = Scratch(); defer { s.remove() }
+        let cases: [(LaunchRequest, String)] = [
+            (s.request(["/bin/echo", "a\u{0}b"], status: "argument"), "a\u{0}b"),
+            (s.request(["/bin/true"], status: "value", env: ["NAME": "x\u{0}y"]), "x\u{0}y"),
+            (s.request(["/bin/true"], status: "name", env: ["NA\u{0}ME": "x"]), "NA\u{0}ME"),
+            (s.request(["/bin/true"], status: "equals", env: ["A=B": "x"]), "A=B"),
+            (s.request(["/bin/true"], status: "empty", env: ["": "x"]), ""),
+            (s.request(["/bin/true"], status: "status\u{0}dir"), s.file("status\u{0}dir")),
+        ]
+        for (request, bad) in cases {
+            do {
+                _ = try Supervisor.launch(request)
+                Issue.record("launching with \(bad.debugDescription) should have failed")
+            } catch {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains(bad.debugDescription), "\(error.message)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: request.statusDirectory.split(separator: "\u{0}")[0].description))
+        }
+    }
+
     @Test func badWorkingDirectoryIsALaunchFailure() throws {
         let s = Scratch(); defer { s.remove() }
         let req = s.request(["/bin/true"], cwd: s.file("missing-dir"))
