@@ -108,7 +108,7 @@ public enum Supervisor {
         func holdsNUL(_ string: String) -> Bool { string.utf8.contains(0) }
         let paths = [r.executablePath, r.workingDirectory, r.stdoutPath, r.stderrPath, r.statusDirectory]
         if let bad = paths.first(where: holdsNUL) ?? r.arguments.first(where: holdsNUL)
-            ?? r.environment.first(where: { holdsNUL($0.key) || holdsNUL($0.value) }).map({ holdsNUL($0.key) ? $0.key : $0.value }) {
+            ?? r.environment.keys.first(where: holdsNUL) ?? r.environment.values.first(where: holdsNUL) {
             throw SupervisorError(code: .invalidArgument, message: "string contains a NUL byte: \(bad.debugDescription)")
         }
         if let bad = r.environment.keys.first(where: { $0.isEmpty || $0.utf8.contains(UInt8(ascii: "=")) }) {

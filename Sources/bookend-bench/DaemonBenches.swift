@@ -159,9 +159,8 @@ struct DaemonBenches {
             print("    stored \(size) tasks (\(size - stored) added through the library in \(String(format: "%.1f", fill)) s)")
             stored = size
             await engine.shutdown()
-            // The fill wrote gigabytes at 10M: let the kernel finish writing them back before the
-            // daemon is timed, so the figures are the daemon's, not the fill's writeback competing
-            // with it for the 2 cores (a 10M first page once read 25.9 ms, once 19.6 ms).
+            // The fill wrote gigabytes at 10M: the kernel finishes writing them back here, before the
+            // daemon is timed, so that writeback is not part of what the figures measure.
             sync()
             let daemon = try Daemon(binary: binary, dataDirectory: directory, port: Daemon.freePort())
             let http = try daemon.client()
