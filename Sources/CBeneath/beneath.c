@@ -189,6 +189,10 @@ static int remove_folder_pass(int parent, const char *name) {
         int copy = dup(here->fd);
         DIR *folder = copy >= 0 ? fdopendir(copy) : NULL;
         if (folder == NULL) { failure = errno; if (copy >= 0) close(copy); break; }
+        // The copy shares its offset with here->fd, and the last listing of this folder (before the
+        // walk went down into a child) read ahead to its end: list it from its start again, or the
+        // entries read ahead then are never seen and the folder cannot be removed.
+        rewinddir(folder);
         char *child = NULL;
         struct dirent *entry;
         while ((entry = readdir(folder)) != NULL) {

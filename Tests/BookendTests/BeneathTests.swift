@@ -152,4 +152,25 @@ import Testing
         }
         #expect(tree.canaryIntact)
     }
+
+    /// A tree with many folders side by side, each with files and folders of its own (what a task's
+    /// working folder often is), goes in one call. Each time the walk comes back up to a folder it
+    /// must list that folder from its start again: entries read ahead before it went down are still
+    /// there.
+    @Test func wideTreesAreRemovedWhole() throws {
+        let base = NSTemporaryDirectory() + "bookend-wide-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for folder in 0..<40 {
+            for inner in 0..<3 {
+                let path = base + "/tree/f\(folder)/g\(inner)"
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try Data("x".utf8).write(to: URL(fileURLWithPath: path + "/file"))
+            }
+            try Data("y".utf8).write(to: URL(fileURLWithPath: base + "/tree/f\(folder).txt"))
+        }
+        let parent = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(parent) }
+        #expect(bk_remove_at(parent, "tree") == 0, "errno \(errno)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/tree"))
+    }
 }
