@@ -16,6 +16,20 @@
 
 const int bk_o_path = O_PATH;
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+int bk_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newname) {
+    if (strchr(newname, '/')) { errno = EINVAL; return -1; }
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newname, RENAME_NOREPLACE);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 static atomic_int force_fallback = 0;
 // Set once openat2 answered ENOSYS (an old kernel, or a seccomp filter that hides it).
 static atomic_int openat2_missing = 0;

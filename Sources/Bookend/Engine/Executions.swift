@@ -188,6 +188,7 @@ extension Engine {
         var identities: [(Int64, ProcessIdentity)] = []
         var failures: [(Int64, FailureInfo)] = []
         var ready: [(Int64, LaunchRequest)] = []
+        var nodeRoots: [String] = []
         for pk in pks {
             do {
                 let plan = try launchPlanWithAccount(pk)
@@ -195,6 +196,7 @@ extension Engine {
                 // never runs, and the next pass completes it with its kill reason's outcome.
                 if plan.killDecided { continue }
                 let owner = try ownerFor(plan)
+                nodeRoots.append(plan.nodeRoot)
                 try prepareDirectories(plan, owner: owner)
                 _ = statusFolders.take(plan.statusDirectory)
                 if !plan.resourceFiles.isEmpty {
@@ -236,6 +238,9 @@ extension Engine {
         }
         rememberSpawned(identities)
         recordLaunchFailures(failures)
+        // After the spawns, not before: the folders of the next launches on these nodes are made
+        // while these commands start.
+        for root in Set(nodeRoots) { taskFolders.refill(nodeRoot: root) }
     }
 
     func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
@@ -329,7 +334,15 @@ extension Engine {
         let relative = String(plan.taskDirectory.dropFirst(plan.nodeRoot.count + 1))
         let account = owner.map { (uid: uid_t($0.uid), gid: gid_t($0.gid)) } ?? (isRoot ? (uid: 0, gid: 0) : nil)
         let own = NodeFolders.Access(mode: 0o700, owner: account)
-        let task = try NodeFolders.make(relative, beneath: plan.nodeRoot, intermediate: NodeFolders.Access(mode: 0o755, owner: nil), leaf: own)
+        let (parent, leaf) = try NodeFolders.makeParent(of: relative, beneath: plan.nodeRoot, intermediate: NodeFolders.Access(mode: 0o755, owner: nil))
+        defer { close(parent) }
+        // A first launch of this folder takes a tree made ahead (`TaskFolderPool`); a folder an earlier
+        // attempt left is reused as it is, its inodes given to this launch's account.
+        if let placed = try taskFolders.take(nodeRoot: plan.nodeRoot, into: parent, leaf, path: plan.taskDirectory, owner: account) {
+            close(placed)
+            return
+        }
+        let task = try NodeFolders.descend(parent, leaf, access: own, path: plan.taskDirectory)
         defer { close(task) }
         for name in ["wd", "certs"] {
             close(try NodeFolders.descend(task, name, access: own, path: plan.taskDirectory + "/" + name))

@@ -105,13 +105,15 @@ extension Engine {
     /// Status folders are removed right after their execution's exit is committed; a crash in between,
     /// a task deleted while its shim ran, or a version before 5 leaves some behind. Only executions
     /// that are not completed still need theirs: every other folder under `volatile/executions` goes,
-    /// and so do the spare folders an earlier engine kept (`StatusFolderPool`), which this one does not
-    /// know of.
+    /// and so do the spare folders an earlier engine kept (`StatusFolderPool`) and the task folders it
+    /// made ahead (`TaskFolderPool`), which this one does not know of.
     func removeRetiredStatusFolders() throws {
         let live = Set(try db.query("SELECT status_dir FROM execution WHERE state <> 'completed'").compactMap { $0[0].string })
         statusFolders.forgetAll()
+        taskFolders.forgetAll()
         for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NULL").compactMap({ $0[0].string }) {
             _ = FileAccess.removeTree(atPath: (root as NSString).appendingPathComponent("volatile/spare-status"))
+            _ = FileAccess.removeTree(atPath: TaskFolderPool.spareFolder(ofNodeRoot: root))
             let executions = (root as NSString).appendingPathComponent("volatile/executions")
             for name in (try? FileManager.default.contentsOfDirectory(atPath: executions)) ?? [] {
                 let folder = (executions as NSString).appendingPathComponent(name)

@@ -75,29 +75,33 @@ enum NodeFolders {
     /// `intermediate` (only when this call creates them), the last one gets `leaf` every time. Returns
     /// the last folder's descriptor.
     static func make(_ relative: String, beneath root: String, intermediate: Access, leaf: Access) throws -> Int32 {
+        let (parent, leafName) = try makeParent(of: relative, beneath: root, intermediate: intermediate)
+        defer { close(parent) }
+        return try descend(parent, leafName, access: leaf, path: root + "/" + relative)
+    }
+
+    /// Creates the folders above the last name of `relative` beneath `root` (each with `intermediate`
+    /// when this call creates it) and returns the descriptor of the last of them with that last name,
+    /// for the caller to create or place the leaf itself. The caller closes the descriptor.
+    static func makeParent(of relative: String, beneath root: String, intermediate: Access) throws -> (parent: Int32, leaf: String) {
         let names = relative.split(separator: "/").map(String.init)
+        guard let leafName = names.last else { throw UnsafeFolder(path: root + "/" + relative, reason: "not a folder path") }
         var current = try openTrusted(root)
         // Usually every folder above the leaf exists already (a job's tasks share them): one
         // openat2 beneath the root, links refused, instead of a mkdirat + openat + close per level.
-        if names.count > 1, let leafName = names.last {
+        if names.count > 1 {
             let parent = bk_open_beneath(current, names.dropLast().joined(separator: "/"), O_RDONLY | O_DIRECTORY, 0)
             if parent >= 0 {
                 close(current)
-                defer { close(parent) }
-                return try descend(parent, leafName, access: leaf, path: root + "/" + relative)
+                return (parent, leafName)
             }
         }
         var path = root
-        for (index, name) in names.enumerated() {
+        for name in names.dropLast() {
             path += "/" + name
-            let isLeaf = index == names.count - 1
             let next: Int32
             do {
-                if isLeaf {
-                    next = try descend(current, name, access: leaf, path: path)
-                } else {
-                    next = try descendKeepingExisting(current, name, access: intermediate, path: path)
-                }
+                next = try descendKeepingExisting(current, name, access: intermediate, path: path)
             } catch {
                 close(current)
                 throw error
@@ -105,7 +109,7 @@ enum NodeFolders {
             close(current)
             current = next
         }
-        return current
+        return (current, leafName)
     }
 
     /// Like `descend`, but a folder that already exists keeps its mode and owner (a job's folder is

@@ -22,6 +22,13 @@ int bk_create_beneath(int rootfd, const char *path, mode_t dir_mode, uid_t uid, 
 /// errno set (ENOENT when nothing was there).
 int bk_remove_at(int dirfd, const char *name);
 
+/// Moves `oldpath` (relative to `olddirfd`; a path the caller trusts) to the single name `newname`
+/// in `newdirfd` only when nothing is at `newname` yet (renameat2 with RENAME_NOREPLACE: EEXIST
+/// otherwise, never a replacement). `newname` may not contain '/'. Returns 0, or -1 with errno set
+/// (EINVAL or ENOSYS where the file system or kernel lacks the flag: the caller then makes the entry
+/// itself).
+int bk_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newname);
+
 /// O_PATH, which glibc defines only with _GNU_SOURCE and so Swift does not see: a descriptor that
 /// names a file without opening it (no FIFO wait, no device open), enough for fstat.
 extern const int bk_o_path;

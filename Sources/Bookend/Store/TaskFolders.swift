@@ -1,0 +1,151 @@
+import CBeneath
+import Foundation
+
+/// Task folders made ahead of time, per node (`<node>/volatile/spare-tasks/t<n>`, each with `wd/`,
+/// `certs/`, an empty `stdout.txt` and `stderr.txt`), and moved into place by one `rename` when a
+/// task, preparation, release or start task launches there for the first time.
+///
+/// Why: a launch made the task's folder, `wd/` and `certs/`, and the command's process created
+/// `stdout.txt` and `stderr.txt`: five new inodes between the dispatch commit and the command's
+/// `exec`. On ext4 shortly after deletions (a finished job's folders), each allocation steps over the
+/// recently freed inodes, and on the journal-less `/var/tmp` of this machine those five took about
+/// 1.1 ms of a 3 ms submit → start (docs/performance.md, "Where a submitted task's time goes"). Made
+/// after the launch instead, for the next one, they leave that path; what is left on it is a
+/// `rename` and, for a task account, one `fchown` per inode (no allocation).
+///
+/// Why it is safe:
+/// - `spare-tasks` is the engine's, mode 0700, inside `volatile/` (the engine's, 0755): no task
+///   account can enter it, so nothing a task did can be in a spare tree. Each tree is made by this
+///   engine (root or not), with modes 0700 (folders) and 0600 (files), exactly as a launch makes them.
+/// - A tree is moved only onto a name that does not exist (`RENAME_NOREPLACE`): a folder an earlier
+///   attempt left (a retry, a rerun after a reboot) is never replaced; that launch makes or reuses
+///   its folders as before (`NodeFolders.descend`), and the spare stays for the next one.
+/// - The destination's parent is opened beneath the node root without following links
+///   (`NodeFolders.makeParent`), and the new folder's inodes are given to the task account children
+///   first, the folder itself last, so until the last `fchown` only the engine can enter it.
+/// - A crash leaves spare trees nobody knows about: `reconcile` removes `spare-tasks` on every start,
+///   as it does `spare-status`.
+struct TaskFolderPool {
+    static let folders = ["wd", "certs"]
+    static let files = ["stdout.txt", "stderr.txt"]
+
+    /// Spare trees kept per node. Zero keeps none: every launch makes its folders (as before), so the
+    /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
+    /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
+    let capacity: Int
+    /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
+    private var spares: [String: [String]] = [:]
+    /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
+    /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
+    private var unusable: Set<String> = []
+    private var made = 0
+
+    init(capacity: Int) {
+        self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
+    }
+
+    /// `<node>/volatile/spare-tasks`.
+    static func spareFolder(ofNodeRoot root: String) -> String {
+        (root as NSString).appendingPathComponent("volatile/spare-tasks")
+    }
+
+    /// Moves a spare tree of `nodeRoot` to the name `leaf` in the folder `parent` and gives its inodes
+    /// to `owner` (nil: they stay the engine's). Returns the placed folder's descriptor (the caller
+    /// closes it), or nil when no tree was placed: none is ready, or something is at `leaf` already.
+    mutating func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
+        guard capacity > 0, !unusable.contains(nodeRoot) else { return nil }
+        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
+        while let name = spares[nodeRoot]?.popLast() {
+            let tree = spare + "/" + name
+            if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
+                switch errno {
+                case EEXIST, ENOTEMPTY:
+                    // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
+                    spares[nodeRoot, default: []].append(name)
+                    return nil
+                case ENOENT:
+                    continue  // gone with its node's folders
+                default:
+                    // No RENAME_NOREPLACE here, or another file system: make folders from now on.
+                    unusable.insert(nodeRoot)
+                    _ = bk_remove_at(AT_FDCWD, tree)
+                    return nil
+                }
+            }
+            let folder = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard folder >= 0 else {
+                throw NodeFolders.UnsafeFolder(path: path, reason: "cannot open the folder just placed (\(String(cString: strerror(errno))))")
+            }
+            // A tree is the engine's already: only another account needs the fchowns.
+            if let owner, owner.uid != geteuid() || owner.gid != getegid() {
+                for name in Self.folders + Self.files where fchownat(folder, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                    let reason = String(cString: strerror(errno))
+                    close(folder)
+                    throw NodeFolders.UnsafeFolder(path: path + "/" + name, reason: "cannot change the owner (\(reason))")
+                }
+                if fchown(folder, owner.uid, owner.gid) != 0 {
+                    let reason = String(cString: strerror(errno))
+                    close(folder)
+                    throw NodeFolders.UnsafeFolder(path: path, reason: "cannot change the owner (\(reason))")
+                }
+            }
+            return folder
+        }
+        return nil
+    }
+
+    /// Makes spare trees for `nodeRoot` until `capacity` are ready. Called after a pass's launches,
+    /// off the path between a dispatch and its command's start.
+    mutating func refill(nodeRoot: String) {
+        guard capacity > 0, !unusable.contains(nodeRoot) else { return }
+        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
+        if spares[nodeRoot] == nil {
+            // First use in this engine's life (`reconcile` removed what an earlier one made). No
+            // parents: a node whose `volatile/` is gone (it left its pool) gets no spares.
+            guard mkdir(spare, 0o700) == 0 || errno == EEXIST else {
+                unusable.insert(nodeRoot)
+                return
+            }
+            spares[nodeRoot] = []
+        }
+        while spares[nodeRoot, default: []].count < capacity {
+            made += 1
+            let name = "t\(made)"
+            guard Self.makeTree(spare + "/" + name) else {
+                _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
+                return
+            }
+            spares[nodeRoot, default: []].append(name)
+        }
+    }
+
+    /// Forgets every spare tree (they were removed from disk).
+    mutating func forgetAll() {
+        spares.removeAll()
+        unusable.removeAll()
+    }
+
+    private static func makeTree(_ path: String) -> Bool {
+        guard mkdir(path, 0o700) == 0 else { return false }
+        let tree = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard tree >= 0 else { return false }
+        defer { close(tree) }
+        for name in folders where mkdirat(tree, name, 0o700) != 0 { return false }
+        for name in files {
+            let fd = openat(tree, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return false }
+            close(fd)
+        }
+        return true
+    }
+
+    /// Whether the process's umask leaves the owner's bits alone (every umask in use does: 022, 027,
+    /// 077), read from /proc so that no other thread ever sees a changed umask.
+    private static func umaskKeepsOwnerBits() -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+            let mask = mode_t(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+        else { return false }
+        return mask & 0o700 == 0
+    }
+}

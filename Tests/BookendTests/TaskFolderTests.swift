@@ -1,0 +1,180 @@
+@testable import Bookend
+import Foundation
+import Testing
+import TestSupport
+
+/// Task folders are made ahead per node (`volatile/spare-tasks/t<n>`, with `wd/`, `certs/`, an empty
+/// `stdout.txt` and `stderr.txt`) and renamed into place by a task's first launch there. These tests
+/// hold what that must not change: the folder a task gets is as private as one made at launch, a
+/// folder an earlier attempt left is reused rather than replaced, tasks cannot reach the spares, and
+/// a restart starts from none.
+@Suite struct TaskFolderTests {
+    static func inode(_ path: String) -> UInt64? {
+        var info = stat()
+        return lstat(path, &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
+    static func spareInodes(_ root: String) -> [String: UInt64] {
+        let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
+        var inodes: [String: UInt64] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spare)) ?? [] {
+            inodes[name] = inode(spare + "/" + name)
+        }
+        return inodes
+    }
+
+    static func mode(_ path: String) -> (mode: mode_t, uid: uid_t)? {
+        var info = stat()
+        return lstat(path, &info) == 0 ? (info.st_mode & 0o7777, info.st_uid) : nil
+    }
+
+    @Test func aTasksFirstLaunchTakesAFolderMadeAheadAsPrivateAsANewOne() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let root = try #require(try await h.pool().first).rootDirectory
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "a", commandLine: sh("exit 0")))
+            try await h.waitForTasks("job")
+            // The node's first launch made its folders itself, then the spares for the next ones.
+            let before = Self.spareInodes(root)
+            #expect(before.count == 4, "\(before)")
+            var info = stat()
+            #expect(stat(TaskFolderPool.spareFolder(ofNodeRoot: root), &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())
+            for (name, _) in before {
+                let tree = TaskFolderPool.spareFolder(ofNodeRoot: root) + "/" + name
+                #expect(try FileManager.default.contentsOfDirectory(atPath: tree).sorted() == ["certs", "stderr.txt", "stdout.txt", "wd"])
+            }
+
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "b", commandLine: sh("pwd; echo to-stderr >&2; exit 3")))
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "b")
+            #expect(task.executionInfo.exitCode == 3)
+            let row = try #require(try await h.sql(
+                "SELECT e.task_dir, coalesce(e.uid, '') FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'b'").first)
+            let directory = row[0]
+            // The folder is one of the trees made ahead: the same inode, renamed.
+            let placed = try #require(Self.inode(directory))
+            #expect(Set(before.values).contains(placed), "b's folder was made at launch, not taken from the spares")
+            #expect(Self.spareInodes(root).count == 4, "the node got another spare after the launch")
+            #expect(!Set(Self.spareInodes(root).values).contains(placed))
+            // The command ran in its wd and wrote to the placed output files.
+            let stdout = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "b", path: "stdout.txt"), as: UTF8.self)
+            #expect(stdout == directory + "/wd\n")
+            let stderr = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "b", path: "stderr.txt"), as: UTF8.self)
+            #expect(stderr == "to-stderr\n")
+            // Modes and owner exactly as a launch makes them: the task's account when Bookend is root
+            // and the task is not admin, the engine's own otherwise.
+            let owner = row[1].isEmpty ? geteuid() : try #require(uid_t(row[1]))
+            if geteuid() == 0 { #expect(owner != 0, "a non-admin task runs as an account of its own") }
+            for (path, expected) in [(directory, mode_t(0o700)), (directory + "/wd", 0o700), (directory + "/certs", 0o700),
+                                     (directory + "/stdout.txt", 0o600), (directory + "/stderr.txt", 0o600)] {
+                let found = try #require(Self.mode(path), "\(path) is missing")
+                #expect(found.mode == expected && found.uid == owner, "\(path): mode \(String(found.mode, radix: 8)), owner \(found.uid)")
+            }
+        }
+    }
+
+    /// A retry runs in the folder its first attempt left (what it wrote there stays); the spare trees
+    /// are not moved onto it.
+    @Test func aRetryReusesTheFolderItsFirstAttemptLeft() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let root = try #require(try await h.pool().first).rootDirectory
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // A first task gives the node its spares, so the retried task's first attempt takes one.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "warm", commandLine: sh("exit 0")))
+            try await h.waitForTasks("job")
+            #expect(Self.spareInodes(root).count == 4)
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "flaky", commandLine: sh("""
+                echo run >> runs; echo attempt; [ "$(wc -l < runs)" -ge 2 ]
+                """), constraints: TaskConstraints(maxTaskRetryCount: 1)))
+            try await h.waitForTasks("job")
+            let task = try await h.engine.task(jobID: "job", taskID: "flaky")
+            #expect(task.executionInfo.exitCode == 0 && task.executionInfo.retryCount == 1)
+            let directories = try await h.sql(
+                "SELECT DISTINCT e.task_dir FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'flaky'")
+            #expect(directories.count == 1, "\(directories)")
+            let directory = try #require(directories.first?.first)
+            #expect(EngineHarness.lines(directory + "/wd/runs") == ["run", "run"], "the second attempt saw the first one's file")
+            #expect(EngineHarness.lines(directory + "/stdout.txt") == ["attempt", "attempt"])
+        }
+    }
+
+    @Test func aRestartRemovesTheTreesAnEarlierEngineMade() async throws {
+        let h = try await EngineHarness.make()
+        let root = try #require(try await h.pool().first).rootDirectory
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "a", commandLine: sh("exit 0")))
+        try await h.waitForTasks("job")
+        let earlier = Self.spareInodes(root)
+        #expect(earlier.count == 4)
+        await h.engine.shutdown()
+        // A tree an earlier engine was making when it died: removed like the finished ones.
+        let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
+        #expect(mkdir(spare + "/t999", 0o700) == 0)
+        let restarted = try await h.reopened()
+        try await withCleanup({ await restarted.finish() }) {
+            #expect(Self.spareInodes(root).isEmpty, "reconcile removed the trees made ahead")
+            try await restarted.engine.addTask(jobID: "job", TaskSpec(id: "b", commandLine: sh("exit 5")))
+            try await restarted.waitForTasks("job")
+            #expect(try await restarted.engine.task(jobID: "job", taskID: "b").executionInfo.exitCode == 5)
+            let now = Self.spareInodes(root)
+            #expect(now.count == 4)
+            #expect(Set(now.values).isDisjoint(with: Set(earlier.values)), "no tree of the earlier engine was used again")
+        }
+    }
+
+    /// A non-admin task can neither look into nor plant anything in the trees made ahead, and a task
+    /// placed in one cannot be read by another task's account.
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func aNonAdminTaskCannotReachTheSparesOrAnotherTasksPlacedFolder() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let root = try #require(try await h.pool().first).rootDirectory
+            let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "warm", commandLine: sh("exit 0")))
+            try await h.waitForTasks("job")
+            // Scope `task`: an account of its own each (tasks of scope `pool` share the pool's).
+            let own = UserIdentity(autoUser: .init(scope: .task, elevationLevel: .nonAdmin))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "secret", commandLine: sh("echo hidden > secret.txt"), userIdentity: own))
+            try await h.waitForTasks("job")
+            #expect(try await h.engine.task(jobID: "job", taskID: "secret").executionInfo.exitCode == 0)
+            let secretDirectory = try #require(try await h.sql(
+                "SELECT e.task_dir FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'secret'").first?.first)
+            #expect(EngineHarness.lines(secretDirectory + "/wd/secret.txt") == ["hidden"])
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "probe", commandLine: sh("""
+                if ls \(spare) >/dev/null 2>&1; then echo list:allowed; else echo list:denied; fi
+                if mkdir \(spare)/planted 2>/dev/null; then echo plant:written; else echo plant:denied; fi
+                if ln -s /etc \(spare)/t1/wd/link 2>/dev/null; then echo link:written; else echo link:denied; fi
+                if cat \(secretDirectory)/wd/secret.txt 2>/dev/null; then echo read:allowed; else echo read:denied; fi
+                if ls \(secretDirectory) >/dev/null 2>&1; then echo enter:allowed; else echo enter:denied; fi
+
+                """)))
+            try await h.waitForTasks("job")
+            let output = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "probe", path: "stdout.txt"), as: UTF8.self)
+            #expect(output.split(separator: "\n").sorted() == ["enter:denied", "link:denied", "list:denied", "plant:denied", "read:denied"], "\(output)")
+            #expect(!FileManager.default.fileExists(atPath: spare + "/planted"))
+        }
+    }
+
+    /// What a task leaves in its folder (here, many folders side by side, each with folders of its
+    /// own) goes whole when its job is deleted.
+    @Test func aDeletedJobsWideTaskFolderIsRemovedWhole() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "wide", commandLine: sh("""
+                for i in $(seq 1 40); do mkdir -p d$i/a d$i/b d$i/c && echo x > d$i/a/f && echo y > f$i; done
+                """)))
+            try await h.waitForTasks("job")
+            let directory = try #require(try await h.sql(
+                "SELECT e.task_dir FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'wide'").first?.first)
+            #expect(FileManager.default.fileExists(atPath: directory + "/wd/d40/a/f"))
+            try await h.engine.deleteJob(id: "job")
+            try await h.waitForJobDeletion("job")
+            #expect(!FileManager.default.fileExists(atPath: directory), "the task folder is left behind")
+        }
+    }
+}
