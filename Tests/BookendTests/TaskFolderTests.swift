@@ -23,6 +23,19 @@ import TestSupport
         return inodes
     }
 
+    /// The node's spare trees once four are complete (they are made on a queue of their own, after a
+    /// launch): waits for them.
+    static func readySpares(_ root: String) async throws -> [String: UInt64] {
+        let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
+        try await EngineHarness.waitUntil("four complete spare trees in \(spare)") {
+            let trees = spareInodes(root)
+            return trees.count == 4 && trees.keys.allSatisfy {
+                ((try? FileManager.default.contentsOfDirectory(atPath: spare + "/" + $0)) ?? []).count == 4
+            }
+        }
+        return spareInodes(root)
+    }
+
     static func mode(_ path: String) -> (mode: mode_t, uid: uid_t)? {
         var info = stat()
         return lstat(path, &info) == 0 ? (info.st_mode & 0o7777, info.st_uid) : nil
@@ -36,8 +49,7 @@ import TestSupport
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "a", commandLine: sh("exit 0")))
             try await h.waitForTasks("job")
             // The node's first launch made its folders itself, then the spares for the next ones.
-            let before = Self.spareInodes(root)
-            #expect(before.count == 4, "\(before)")
+            let before = try await Self.readySpares(root)
             var info = stat()
             #expect(stat(TaskFolderPool.spareFolder(ofNodeRoot: root), &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())
             for (name, _) in before {
@@ -55,8 +67,8 @@ import TestSupport
             // The folder is one of the trees made ahead: the same inode, renamed.
             let placed = try #require(Self.inode(directory))
             #expect(Set(before.values).contains(placed), "b's folder was made at launch, not taken from the spares")
-            #expect(Self.spareInodes(root).count == 4, "the node got another spare after the launch")
-            #expect(!Set(Self.spareInodes(root).values).contains(placed))
+            let after = try await Self.readySpares(root)  // the node gets another spare after the launch
+            #expect(!Set(after.values).contains(placed))
             // The command ran in its wd and wrote to the placed output files.
             let stdout = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "b", path: "stdout.txt"), as: UTF8.self)
             #expect(stdout == directory + "/wd\n")
@@ -84,7 +96,7 @@ import TestSupport
             // A first task gives the node its spares, so the retried task's first attempt takes one.
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "warm", commandLine: sh("exit 0")))
             try await h.waitForTasks("job")
-            #expect(Self.spareInodes(root).count == 4)
+            _ = try await Self.readySpares(root)
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "flaky", commandLine: sh("""
                 echo run >> runs; echo attempt; [ "$(wc -l < runs)" -ge 2 ]
                 """), constraints: TaskConstraints(maxTaskRetryCount: 1)))
@@ -106,8 +118,7 @@ import TestSupport
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "a", commandLine: sh("exit 0")))
         try await h.waitForTasks("job")
-        let earlier = Self.spareInodes(root)
-        #expect(earlier.count == 4)
+        let earlier = try await Self.readySpares(root)
         await h.engine.shutdown()
         // A tree an earlier engine was making when it died: removed like the finished ones.
         let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
@@ -118,8 +129,7 @@ import TestSupport
             try await restarted.engine.addTask(jobID: "job", TaskSpec(id: "b", commandLine: sh("exit 5")))
             try await restarted.waitForTasks("job")
             #expect(try await restarted.engine.task(jobID: "job", taskID: "b").executionInfo.exitCode == 5)
-            let now = Self.spareInodes(root)
-            #expect(now.count == 4)
+            let now = try await Self.readySpares(root)
             #expect(Set(now.values).isDisjoint(with: Set(earlier.values)), "no tree of the earlier engine was used again")
         }
     }
@@ -135,6 +145,7 @@ import TestSupport
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "warm", commandLine: sh("exit 0")))
             try await h.waitForTasks("job")
+            _ = try await Self.readySpares(root)
             // Scope `task`: an account of its own each (tasks of scope `pool` share the pool's).
             let own = UserIdentity(autoUser: .init(scope: .task, elevationLevel: .nonAdmin))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "secret", commandLine: sh("echo hidden > secret.txt"), userIdentity: own))
