@@ -69,7 +69,7 @@ public actor Engine {
     /// Task folders made ahead per node, moved into place by the next first launch of a task there
     /// (`TaskFolderPool`). `BOOKEND_TASK_FOLDER_POOL_OFF=1` keeps none (every launch makes its
     /// folders, as before), so the two can be measured against each other in one sitting.
-    let taskFolders = TaskFolderPool(
+    var taskFolders = TaskFolderPool(
         capacity: ProcessInfo.processInfo.environment["BOOKEND_TASK_FOLDER_POOL_OFF"] == "1" ? 0 : 4)
     /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
     /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
@@ -274,7 +274,6 @@ public actor Engine {
         recordSpawnedAlone()
         watcher.stop()
         slurm.stop()
-        taskFolders.settle()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
         lock.release()

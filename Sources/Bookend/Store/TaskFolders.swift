@@ -1,6 +1,5 @@
 import CBeneath
 import Foundation
-import Synchronization
 
 /// Task folders made ahead of time, per node (`<node>/volatile/spare-tasks/t<n>`, each with `wd/`,
 /// `certs/`, an empty `stdout.txt` and `stderr.txt`), and moved into place by one `rename` when a
@@ -26,11 +25,7 @@ import Synchronization
 ///   first, the folder itself last, so until the last `fchown` only the engine can enter it.
 /// - A crash leaves spare trees nobody knows about: `reconcile` removes `spare-tasks` on every start,
 ///   as it does `spare-status`.
-///
-/// The trees are made on a thread of the pool's own (a serial queue), not on the engine's: the
-/// engine's thread is what bounds throughput, and the other core has idle moments (while the engine
-/// waits for a commit's `fdatasync`, say) in which the folders of the next launches can be made.
-final class TaskFolderPool: @unchecked Sendable {
+struct TaskFolderPool {
     static let folders = ["wd", "certs"]
     static let files = ["stdout.txt", "stderr.txt"]
 
@@ -38,22 +33,12 @@ final class TaskFolderPool: @unchecked Sendable {
     /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
     /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
     let capacity: Int
-
-    private struct State {
-        /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
-        var spares: [String: [String]] = [:]
-        /// Node root → trees being made for it now.
-        var making: [String: Int] = [:]
-        /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
-        /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
-        var unusable: Set<String> = []
-        var made = 0
-    }
-
-    /// Guards `state`; held only to read or change it, never across a system call.
-    private let state = Mutex(State())
-    /// Where the trees are made, one at a time.
-    private let queue = DispatchQueue(label: "bookend.task-folders")
+    /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
+    private var spares: [String: [String]] = [:]
+    /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
+    /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
+    private var unusable: Set<String> = []
+    private var made = 0
 
     init(capacity: Int) {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
@@ -67,22 +52,22 @@ final class TaskFolderPool: @unchecked Sendable {
     /// Moves a spare tree of `nodeRoot` to the name `leaf` in the folder `parent` and gives its inodes
     /// to `owner` (nil: they stay the engine's). Returns the placed folder's descriptor (the caller
     /// closes it), or nil when no tree was placed: none is ready, or something is at `leaf` already.
-    func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
-        guard capacity > 0 else { return nil }
+    mutating func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
+        guard capacity > 0, !unusable.contains(nodeRoot) else { return nil }
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        while let name = state.withLock({ $0.unusable.contains(nodeRoot) ? nil : $0.spares[nodeRoot]?.popLast() }) {
+        while let name = spares[nodeRoot]?.popLast() {
             let tree = spare + "/" + name
             if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
                 switch errno {
                 case EEXIST, ENOTEMPTY:
                     // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
-                    state.withLock { $0.spares[nodeRoot, default: []].append(name) }
+                    spares[nodeRoot, default: []].append(name)
                     return nil
                 case ENOENT:
                     continue  // gone with its node's folders
                 default:
                     // No RENAME_NOREPLACE here, or another file system: make folders from now on.
-                    state.withLock { _ = $0.unusable.insert(nodeRoot) }
+                    unusable.insert(nodeRoot)
                     _ = bk_remove_at(AT_FDCWD, tree)
                     return nil
                 }
@@ -109,63 +94,37 @@ final class TaskFolderPool: @unchecked Sendable {
         return nil
     }
 
-    /// Has spare trees made for `nodeRoot`, on the pool's queue, until `capacity` are ready. Called
-    /// after a pass's launches.
-    func refill(nodeRoot: String) {
-        guard capacity > 0 else { return }
-        let wanted = state.withLock { state -> Int in
-            guard !state.unusable.contains(nodeRoot) else { return 0 }
-            let wanted = capacity - state.spares[nodeRoot, default: []].count - state.making[nodeRoot, default: 0]
-            if wanted > 0 { state.making[nodeRoot, default: 0] += wanted }
-            return wanted
-        }
-        guard wanted > 0 else { return }
-        queue.async { self.make(wanted, for: nodeRoot) }
-    }
-
-    /// On the pool's queue: makes up to `count` trees for `nodeRoot`.
-    private func make(_ count: Int, for nodeRoot: String) {
+    /// Makes spare trees for `nodeRoot` until `capacity` are ready. Called after a pass's launches,
+    /// off the path between a dispatch and its command's start.
+    mutating func refill(nodeRoot: String) {
+        guard capacity > 0, !unusable.contains(nodeRoot) else { return }
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        var left = count
-        // What is not made (a failure) is no longer being made either.
-        defer { state.withLock { $0.making[nodeRoot, default: 0] -= left } }
-        if state.withLock({ $0.spares[nodeRoot] == nil }) {
+        if spares[nodeRoot] == nil {
             // First use in this engine's life (`reconcile` removed what an earlier one made). No
             // parents: a node whose `volatile/` is gone (it left its pool) gets no spares.
             guard mkdir(spare, 0o700) == 0 || errno == EEXIST else {
-                state.withLock { _ = $0.unusable.insert(nodeRoot) }
+                unusable.insert(nodeRoot)
                 return
             }
-            state.withLock { state in if state.spares[nodeRoot] == nil { state.spares[nodeRoot] = [] } }
+            spares[nodeRoot] = []
         }
-        while left > 0 {
-            let name = state.withLock { state -> String in
-                state.made += 1
-                return "t\(state.made)"
-            }
+        while spares[nodeRoot, default: []].count < capacity {
+            made += 1
+            let name = "t\(made)"
             guard Self.makeTree(spare + "/" + name) else {
                 // `spare-tasks` itself gone (removed by hand, say): made again by the next refill.
-                if errno == ENOENT, access(spare, F_OK) != 0 { state.withLock { $0.spares[nodeRoot] = nil } }
+                if errno == ENOENT, access(spare, F_OK) != 0 { spares[nodeRoot] = nil }
                 _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
                 return
             }
-            left -= 1
-            state.withLock { state in
-                state.spares[nodeRoot, default: []].append(name)
-                state.making[nodeRoot, default: 0] -= 1
-            }
+            spares[nodeRoot, default: []].append(name)
         }
     }
 
-    /// Waits until the trees asked for are made (shutdown: nothing is made in folders being removed).
-    func settle() {
-        queue.sync {}
-    }
-
-    /// Forgets every spare tree, once the ones asked for are made (the caller removes them from disk).
-    func forgetAll() {
-        queue.sync {}
-        state.withLock { $0 = State(made: $0.made) }
+    /// Forgets every spare tree (they were removed from disk).
+    mutating func forgetAll() {
+        spares.removeAll()
+        unusable.removeAll()
     }
 
     private static func makeTree(_ path: String) -> Bool {
