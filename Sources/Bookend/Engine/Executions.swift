@@ -344,11 +344,11 @@ extension Engine {
         }
         let task = try NodeFolders.descend(parent, leaf, access: own, path: plan.taskDirectory)
         defer { close(task) }
-        for name in ["wd", "certs"] {
+        for name in TaskFolderPool.folders {
             close(try NodeFolders.descend(task, name, access: own, path: plan.taskDirectory + "/" + name))
         }
         if let account {
-            for name in ["stdout.txt", "stderr.txt"] {
+            for name in TaskFolderPool.files {
                 _ = fchownat(task, name, account.uid, account.gid, AT_SYMLINK_NOFOLLOW)
             }
         }

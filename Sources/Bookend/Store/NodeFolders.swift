@@ -71,18 +71,10 @@ enum NodeFolders {
         }
     }
 
-    /// Creates `relative` (folder names separated by `/`) beneath `root`: the folders on the way get
-    /// `intermediate` (only when this call creates them), the last one gets `leaf` every time. Returns
-    /// the last folder's descriptor.
-    static func make(_ relative: String, beneath root: String, intermediate: Access, leaf: Access) throws -> Int32 {
-        let (parent, leafName) = try makeParent(of: relative, beneath: root, intermediate: intermediate)
-        defer { close(parent) }
-        return try descend(parent, leafName, access: leaf, path: root + "/" + relative)
-    }
-
-    /// Creates the folders above the last name of `relative` beneath `root` (each with `intermediate`
-    /// when this call creates it) and returns the descriptor of the last of them with that last name,
-    /// for the caller to create or place the leaf itself. The caller closes the descriptor.
+    /// Creates the folders above the last name of `relative` (folder names separated by `/`) beneath
+    /// `root`, each with `intermediate` when this call creates it, and returns the descriptor of the
+    /// last of them with that last name, for the caller to create (`descend`) or place the leaf
+    /// itself. The caller closes the descriptor.
     static func makeParent(of relative: String, beneath root: String, intermediate: Access) throws -> (parent: Int32, leaf: String) {
         let names = relative.split(separator: "/").map(String.init)
         guard let leafName = names.last else { throw UnsafeFolder(path: root + "/" + relative, reason: "not a folder path") }

@@ -26,6 +26,7 @@ import Foundation
 /// - A crash leaves spare trees nobody knows about: `reconcile` removes `spare-tasks` on every start,
 ///   as it does `spare-status`.
 struct TaskFolderPool {
+    /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
     static let files = ["stdout.txt", "stderr.txt"]
 
