@@ -9,22 +9,17 @@ import TestSupport
 /// folder an earlier attempt left is reused rather than replaced, tasks cannot reach the spares, and
 /// a restart starts from none.
 @Suite struct TaskFolderTests {
-    static func inode(_ path: String) -> UInt64? {
-        var info = stat()
-        return lstat(path, &info) == 0 ? UInt64(info.st_ino) : nil
-    }
-
     static func spareInodes(_ root: String) -> [String: UInt64] {
         let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
         var inodes: [String: UInt64] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: spare)) ?? [] {
-            inodes[name] = inode(spare + "/" + name)
+            inodes[name] = StatusFolderTests.inode(spare + "/" + name)
         }
         return inodes
     }
 
-    /// The node's spare trees once four are complete (they are made on a queue of their own, after a
-    /// launch): waits for them.
+    /// The node's spare trees once four are complete: waits for them, so the tests hold whether the
+    /// refill that follows a launch is done by the time its task is reported complete or not.
     static func readySpares(_ root: String) async throws -> [String: UInt64] {
         let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
         try await EngineHarness.waitUntil("four complete spare trees in \(spare)") {
@@ -65,7 +60,7 @@ import TestSupport
                 "SELECT e.task_dir, coalesce(e.uid, '') FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'b'").first)
             let directory = row[0]
             // The folder is one of the trees made ahead: the same inode, renamed.
-            let placed = try #require(Self.inode(directory))
+            let placed = try #require(StatusFolderTests.inode(directory))
             #expect(Set(before.values).contains(placed), "b's folder was made at launch, not taken from the spares")
             let after = try await Self.readySpares(root)  // the node gets another spare after the launch
             #expect(!Set(after.values).contains(placed))
@@ -160,7 +155,6 @@ import TestSupport
                 if ln -s /etc \(spare)/t1/wd/link 2>/dev/null; then echo link:written; else echo link:denied; fi
                 if cat \(secretDirectory)/wd/secret.txt 2>/dev/null; then echo read:allowed; else echo read:denied; fi
                 if ls \(secretDirectory) >/dev/null 2>&1; then echo enter:allowed; else echo enter:denied; fi
-
                 """)))
             try await h.waitForTasks("job")
             let output = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "probe", path: "stdout.txt"), as: UTF8.self)
