@@ -30,11 +30,8 @@ struct JobController: Sendable {
     }
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
-        // One hop to a reader thread for both reads, not two blocking reads on this one.
-        let (job, reason) = try await engine.lookup { engine in
-            let job = try engine.job(id: id)
-            return (job, try engine.whyWaiting(jobID: job.id))
-        }
+        // One hop to a reader thread, one read transaction for the job and its wait reason.
+        let (job, reason) = try await engine.lookup { engine in try engine.jobWithReason(id: id) }
         return try Render.single(request, Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
             eTag: job.eTag, lastModified: job.lastModified)
     }

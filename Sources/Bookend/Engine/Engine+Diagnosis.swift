@@ -21,12 +21,29 @@ extension Engine {
             }
             return try jobReason(db, job: job)
         }
+        return Self.withStderr(reason, failedNodes)
+    }
+
+    /// The job and why its tasks wait, from one read transaction and one read of the job's row: what
+    /// `GET job` shows. The same answers as `job(id:)` and `whyWaiting(jobID:)` one after the other,
+    /// without a second transaction (and, between them, a commit that could make the two disagree).
+    public nonisolated func jobWithReason(id: String) throws -> (Job, WaitReason) {
+        let (job, reason, failedNodes) = try readers.read { db -> (Job, WaitReason, [(FailedPreparation, String?)]) in
+            let row = try jobRow(db, id)
+            let (reason, failedNodes) = try jobReason(db, job: row)
+            return (try Engine.job(row), reason, failedNodes)
+        }
+        return (job, Self.withStderr(reason, failedNodes))
+    }
+
+    /// `reason` with the stderr tails of the failed preparations, read outside the read transaction:
+    /// files can be slow, and the snapshot is not needed for them.
+    private nonisolated static func withStderr(_ reason: WaitReason, _ failedNodes: [(FailedPreparation, String?)]) -> WaitReason {
         guard !failedNodes.isEmpty else { return reason }
-        // stderr is read outside the read transaction: files can be slow, the snapshot is not needed.
         var result = reason
         result.failedPreparations = failedNodes.map { failure, directory in
             var failure = failure
-            failure.stderrTail = directory.flatMap { Self.tail(of: ($0 as NSString).appendingPathComponent("stderr.txt")) }
+            failure.stderrTail = directory.flatMap { tail(of: ($0 as NSString).appendingPathComponent("stderr.txt")) }
             return failure
         }
         return result
