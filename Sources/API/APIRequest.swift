@@ -49,10 +49,13 @@ struct APIRequest: Sendable {
     /// percent-encoded: ids and file names never contain one, and a NUL would cut the path the
     /// kernel sees short of the one that was checked.
     func checkSegments() throws {
+        func control(_ text: some StringProtocol) -> Unicode.Scalar? {
+            text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F })
+        }
         for (index, raw) in segments.enumerated() {
-            let decoded = raw.removingPercentEncoding ?? raw
-            for text in [raw, decoded] {
-                guard let bad = text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) else { continue }
+            // A segment without `%` decodes to itself: one scan, not two.
+            let decoded = PercentDecoding.decode(raw) ?? String(raw)
+            if let bad = control(raw) ?? (decoded.utf8.elementsEqual(raw.utf8) ? nil : control(decoded)) {
                 throw BookendError(.invalidRequest, "InvalidUri",
                     "The request URI is invalid: path segment \(index + 1) contains the control character 0x\(String(format: "%02X", bad.value))",
                     details: [.init(key: "Reason", value: "Control characters are not allowed in the URI path")])
@@ -91,12 +94,41 @@ struct QueryParameters: Sendable {
         // request parses its query three times (api-version, Shared Key's two canonical forms).
         if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(text) }
         let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+        return PercentDecoding.decode(spaced) ?? spaced
     }
 
     /// First value of a parameter, name matched case-insensitively.
     func first(_ name: String) -> String? {
         let lowered = name.lowercased()
         return pairs.first { $0.name.lowercased() == lowered }?.value
+    }
+}
+
+/// Percent-decoding of paths and query parts. Foundation's `removingPercentEncoding` went through
+/// NSString on every request (3 % of a `GET job`'s CPU), even for the common text with no `%` at all.
+enum PercentDecoding {
+    /// `text` with each `%XX` replaced by its byte; nil, as Foundation answers, when a `%` is not
+    /// followed by two hex digits or the bytes are not UTF-8.
+    static func decode(_ text: some StringProtocol) -> String? {
+        let utf8 = text.utf8
+        guard utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -45,13 +45,13 @@ public struct BatchRequestContext: RequestContext {
         guard let raw = parameters.get(name) else {
             throw BookendError(.internalError, "InternalError", "The route has no parameter \(name)")
         }
-        return raw.removingPercentEncoding ?? raw
+        return PercentDecoding.decode(raw) ?? raw
     }
 
     /// The segments a `**` route caught, each percent-decoded, joined with `/` (empty segments, as
     /// in `a//b`, are dropped as everywhere else in the path).
     func filePath() -> String {
-        parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
+        parameters.getCatchAll().map { PercentDecoding.decode($0) ?? String($0) }.joined(separator: "/")
     }
 }
 
