@@ -31,6 +31,10 @@ public final class Connection {
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// The same statements as `cache`, keyed by the address of a `StaticString` text.
+    private var staticCache: [UnsafeRawPointer: Statement] = [:]
+    /// The same statements as `cache`, keyed by where a `String` text's bytes were (see `statement(_:)`).
+    private var byAddress: [AddressKey: Statement] = [:]
     /// Transactions (`transaction(_:)`) that committed having changed at least one row: what the
     /// engine's write cost is counted in (a transaction that changed nothing writes no WAL frame).
     public private(set) var writeTransactions = 0
@@ -75,6 +79,8 @@ public final class Connection {
     }
 
     deinit {
+        staticCache.removeAll()
+        byAddress.removeAll()
         cache.removeAll()
         sqlite3_close_v2(handle)
     }
@@ -125,12 +131,62 @@ public final class Connection {
     }
 
     /// The cached prepared statement for `sql`.
+    ///
+    /// Found first by where the text's bytes live: nearly every statement is a literal in the program,
+    /// whose bytes never move, and hashing a few hundred bytes of SQL on every call (SipHash, in
+    /// `[String: Statement]`) was a twentieth of a scheduler pass. The text is still compared, so a
+    /// freed string whose address another one reuses finds its own statement; texts short enough
+    /// to be stored inline have no lasting address and take the hashed path.
     public func statement(_ sql: String) throws(SQLiteError) -> Statement {
-        if let cached = cache[sql] { return cached }
-        let statement = try Statement(connection: self, sql: sql)
-        cache[sql] = statement
+        let address = sql.utf8.count > 15 ? sql.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.baseAddress.map { AddressKey(address: UnsafeRawPointer($0), count: bytes.count) }
+        } ?? nil : nil
+        if let address, let cached = byAddress[address], cached.sql == sql { return cached }
+        let statement: Statement
+        if let cached = cache[sql] {
+            statement = cached
+        } else {
+            statement = try Statement(connection: self, sql: sql)
+            cache[sql] = statement
+        }
+        if let address {
+            // Texts built at run time get new addresses: the table is bounded, and refilled as used.
+            if byAddress.count >= 1_024 { byAddress.removeAll(keepingCapacity: true) }
+            byAddress[address] = statement
+        }
         return statement
     }
+
+    /// Where a statement text's UTF-8 bytes are, and how many.
+    private struct AddressKey: Hashable {
+        let address: UnsafeRawPointer
+        let count: Int
+    }
+
+    /// The cached prepared statement for a statement text compiled into the program, found by the
+    /// text's address: the `[String: Statement]` lookup hashes the whole text on every call, and the
+    /// inserts that run once per stored task are a few hundred bytes long.
+    public func statement(_ sql: StaticString) throws(SQLiteError) -> Statement {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let cached = staticCache[key] { return cached }
+        let text = sql.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+        let statement = try statement(text)
+        staticCache[key] = statement
+        return statement
+    }
+
+    /// Runs a statement compiled into the program with values bound by their own types (see
+    /// `Statement.bind(each:)`); returns the number of rows it changed.
+    @inlinable @discardableResult
+    public func run<each Value: SQLiteBindable>(_ sql: StaticString, binding values: repeat each Value) throws(SQLiteError) -> Int {
+        let statement = try statement(sql)
+        try statement.bind(each: repeat each values)
+        try statement.runToEnd()
+        return changes
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
 
     /// Runs a query with bound parameters and returns its rows.
     @discardableResult

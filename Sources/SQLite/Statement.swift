@@ -24,9 +24,44 @@ public final class Statement {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
         for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
+            try bind(value.sqliteValue, at: Int32(offset + 1))
+        }
+    }
+
+    /// Binds values of their own types to `?` parameters in order: the caller's copy of this function
+    /// is specialized for each value's type, so no value is boxed in an existential or read through a
+    /// witness table (for a row of 16 columns that was most of what an insert cost its caller).
+    @inlinable
+    public func bind<each Value: SQLiteBindable>(each values: repeat each Value) throws(SQLiteError) {
+        resetForBinding()
+        var index: Int32 = 1
+        for value in repeat each values {
+            try bind(value.sqliteValue, at: index)
+            index += 1
+        }
+    }
+
+    @usableFromInline
+    func resetForBinding() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// Steps the statement to its end, discarding any rows (an INSERT, UPDATE or DELETE).
+    public func runToEnd() throws(SQLiteError) {
+        defer { sqlite3_reset(handle) }
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else { throw connection.error(code: code, sql: sql) }
+        }
+    }
+
+    /// Binds one value to the 1-based parameter `index`.
+    @usableFromInline
+    func bind(_ value: SQLiteValue, at index: Int32) throws(SQLiteError) {
             let code: Int32
-            switch value.sqliteValue {
+            switch value {
             case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
             case .real(let number): code = sqlite3_bind_double(handle, index, number)
             case .text(let text):
@@ -52,7 +87,6 @@ public final class Statement {
             case .null: code = sqlite3_bind_null(handle, index)
             }
             guard code == SQLITE_OK else { throw connection.error(code: code, sql: sql) }
-        }
     }
 
     /// The result columns as of the last run, and the schema generation they were read at.

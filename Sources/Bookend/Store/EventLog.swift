@@ -9,7 +9,7 @@ enum EventLog {
     ) throws -> EngineEvent {
         try db.run(
             "INSERT INTO event (time, kind, pool_id, node_id, job_id, task_id, from_state, to_state, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-            [now, kind, pool, node, job, task, from, to, detail])
+            binding: now, kind, pool, node, job, task, from, to, detail)
         return EngineEvent(kind: kind, poolId: pool, nodeId: node, jobId: job, taskId: task, state: to, detail: detail)
     }
 }
