@@ -56,7 +56,8 @@ extension Engine {
         // What the group's own dispatch committed; nil when the transaction did not commit.
         let committed: PassEffects?
         do {
-            committed = try transaction { db in
+            // Callers are answered and dispatched tasks spawned before what follows the commit.
+            committed = try transactionDeferringAfterCommit { db in
                 outcomes.removeAll()
                 var effects = PassEffects()
                 for call in group {
@@ -78,6 +79,7 @@ extension Engine {
         // The callers are answered first (their tasks are stored), then what was dispatched spawns.
         for (call, outcome) in zip(group, outcomes) { call.continuation.resume(with: outcome) }
         if let committed { launchDispatched(committed) }
+        finishAfterCommit()
     }
 
     /// One call's tasks, inside the group's transaction.

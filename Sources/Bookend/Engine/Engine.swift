@@ -59,6 +59,8 @@ public actor Engine {
     let lock: DataDirectoryLock
     /// Status folders of executions completed by the transaction in progress; removed once it commits.
     var retiredStatusDirectories: [String] = []
+    /// Committed, not yet finished (`finishAfterCommit`).
+    var afterCommit = AfterCommit()
     /// `addTasks` calls waiting for the next ingest transaction (see Engine+Tasks.swift).
     var pendingIngests: [PendingIngest] = []
     /// Status folders of completed executions, kept per node for the next launches there.
@@ -272,6 +274,7 @@ public actor Engine {
         // Spawned processes the next pass would have recorded: stored now, so the next engine finds
         // their pids in the rows instead of having to adopt them through their pid files.
         recordSpawnedAlone()
+        finishAfterCommit()
         watcher.stop()
         slurm.stop()
         for continuation in subscribers.values { continuation.finish() }
@@ -309,6 +312,18 @@ public actor Engine {
 
     /// Runs `body` in one write transaction; events it records are published after the commit.
     func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        let value = try transactionDeferringAfterCommit(body)
+        finishAfterCommit()
+        return value
+    }
+
+    /// Commits like `transaction(_:)` but leaves what follows a commit (metrics, the events to
+    /// subscribers, emptying the finished executions' status folders) for `finishAfterCommit()`, so
+    /// a caller that has processes to start starts them first: between a preparation's exit and its
+    /// job's first task that work was a third of the engine's time on the path. Any later
+    /// transaction finishes it first, so subscribers still see events in commit order.
+    func transactionDeferringAfterCommit<T>(_ body: (Connection) throws -> T) throws -> T {
+        finishAfterCommit()
         let value: T
         do {
             value = try db.transaction(body)
@@ -323,20 +338,34 @@ public actor Engine {
         if CrashPoint.isArmed {
             for kind in Set(pendingEvents.map(\.kind)).sorted() { CrashPoint.hit("after-commit:" + kind) }
         }
-        metrics.record(committed: pendingEvents)
-        for observation in pendingObservations { metrics.record(observation) }
+        afterCommit.events += pendingEvents
+        afterCommit.observations += pendingObservations
+        afterCommit.retiredStatusDirectories += retiredStatusDirectories
+        pendingEvents.removeAll()
         pendingObservations.removeAll()
-        publishEvents()
-        removeRetiredStatusDirectories()
+        retiredStatusDirectories.removeAll()
         return value
     }
 
-    private func publishEvents() {
-        guard !pendingEvents.isEmpty else { return }
-        for event in pendingEvents {
+    /// Does what the commits since the last call left (see `transactionDeferringAfterCommit`).
+    func finishAfterCommit() {
+        guard !afterCommit.isEmpty else { return }
+        let done = afterCommit
+        afterCommit = AfterCommit()
+        metrics.record(committed: done.events)
+        for observation in done.observations { metrics.record(observation) }
+        for event in done.events {
             for continuation in subscribers.values { continuation.yield(event) }
         }
-        pendingEvents.removeAll()
+        removeRetiredStatusDirectories(done.retiredStatusDirectories)
+    }
+
+    /// What committed transactions leave to do after their commit.
+    struct AfterCommit {
+        var events: [EngineEvent] = []
+        var observations: [EngineMetrics.Observation] = []
+        var retiredStatusDirectories: [String] = []
+        var isEmpty: Bool { events.isEmpty && observations.isEmpty && retiredStatusDirectories.isEmpty }
     }
 
     /// Appends to the event log (inside the caller's transaction).

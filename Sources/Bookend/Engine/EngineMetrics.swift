@@ -77,6 +77,12 @@ final class EngineMetrics: Sendable {
 
     /// `success` or `failure` from a `task.completed` event's `{"result":…}`.
     static func result(fromDetail detail: String?) -> String {
+        // The engine writes exactly these two (TaskStore.completedDetail); anything else is parsed.
+        switch detail {
+        case #"{"result":"success"}"#: return "success"
+        case #"{"result":"failure"}"#: return "failure"
+        default: break
+        }
         guard let data = detail?.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let result = object["result"] as? String

@@ -53,10 +53,7 @@ extension Engine {
     /// (their exit is recorded, so nothing reads them again) and keeps them for the next launches on
     /// their nodes (`StatusFolderPool`), or removes them. A crash before this leaves them to the sweep
     /// in `reconcile`.
-    func removeRetiredStatusDirectories() {
-        guard !retiredStatusDirectories.isEmpty else { return }
-        let directories = retiredStatusDirectories
-        retiredStatusDirectories.removeAll()
+    func removeRetiredStatusDirectories(_ directories: [String]) {
         for directory in directories where !directory.isEmpty && !statusFolders.retire(directory) {
             Engine.removeStatusDirectory(directory)
         }

@@ -51,7 +51,8 @@ extension Engine {
             var effects = PassEffects()
             var notRecorded: [Int64: String] = [:]
             do {
-                try transaction { db in
+                // What follows the commit waits until the processes it decided are started.
+                try transactionDeferringAfterCommit { db in
                     // First: every later step reads pids (kills decided in this pass are signalled by pid).
                     notRecorded = try recordSpawned(db, spawned, into: &effects)
                     let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
@@ -77,11 +78,13 @@ extension Engine {
             // The intents are committed: they spawn whatever happens to the signals.
             do { try signalKills() } catch { logger.error("scheduler pass: signalling failed: \(error)") }
             launch(effects.launches)
+            finishAfterCommit()
             removeDeletedJobFolders(effects.deletedJobs)
             try enforceRetention()
         } catch {
             logger.error("scheduler pass failed: \(error)")
         }
+        finishAfterCommit()
     }
 
     /// Dispatch inside the transaction that stores new tasks (`addTask`, `addTasks`): a task that finds
@@ -116,16 +119,16 @@ extension Engine {
         let events = pendingEvents.count
         let retired = retiredStatusDirectories.count
         var draft = effects
-        try db.execute("SAVEPOINT pass_step")  // nested savepoints of one name unwind innermost first
+        try db.run("SAVEPOINT pass_step" as StaticString)  // nested savepoints of one name unwind innermost first
         do {
             try body(&draft)
-            try db.execute("RELEASE pass_step")
+            try db.run("RELEASE pass_step" as StaticString)
             effects = draft
             if failingSteps.removeValue(forKey: name) != nil { logger.notice("scheduler pass: \(name) succeeds again") }
         } catch {
             guard db.isInTransaction else { throw error }
-            try db.execute("ROLLBACK TO pass_step")
-            try db.execute("RELEASE pass_step")
+            try db.run("ROLLBACK TO pass_step" as StaticString)
+            try db.run("RELEASE pass_step" as StaticString)
             pendingEvents.removeSubrange(events...)
             retiredStatusDirectories.removeSubrange(retired...)
             let message = "\(error)"
