@@ -144,14 +144,20 @@ struct RequestBodyMiddleware: RouterMiddleware {
     }
 
     private func collectBody(_ request: inout Request, headers: [String: String]) async throws -> Data {
-        let tooLarge = BookendError(.invalidRequest, "RequestBodyTooLarge", "The request body is too large and exceeds the maximum permissible limit.",
-            details: [.init(key: "MaxLimit", value: "\(APILimits.maxBodyBytes)")])
-        if let length = headers["content-length"].flatMap(Int.init), length >= APILimits.maxBodyBytes { throw tooLarge }
+        func tooLarge() -> BookendError {
+            BookendError(.invalidRequest, "RequestBodyTooLarge", "The request body is too large and exceeds the maximum permissible limit.",
+                details: [.init(key: "MaxLimit", value: "\(APILimits.maxBodyBytes)")])
+        }
+        let length = headers["content-length"].flatMap(Int.init)
+        if let length, length >= APILimits.maxBodyBytes { throw tooLarge() }
+        // HTTP/1.1 has a body only with a Content-Length above zero or a Transfer-Encoding: without
+        // either (nearly every GET), there is nothing to collect, and no need to wait on the stream.
+        if length ?? 0 == 0, headers["transfer-encoding"] == nil { return Data() }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: APILimits.maxBodyBytes - 1)
         } catch {
-            throw tooLarge
+            throw tooLarge()
         }
         return Data(buffer.readableBytesView)
     }
