@@ -35,10 +35,15 @@ public final class Statement {
     public func bind<each Value: SQLiteBindable>(each values: repeat each Value) throws(SQLiteError) {
         resetForBinding()
         var index: Int32 = 1
-        for value in repeat each values {
-            try bind(value.sqliteValue, at: index)
-            index += 1
-        }
+        // A pack expansion of a generic call, not a `for … in repeat each` loop: the loop handled
+        // each element through value witnesses, which cost as much as the array form did.
+        repeat try bindNext(each values, at: &index)
+    }
+
+    @inlinable
+    func bindNext<Value: SQLiteBindable>(_ value: Value, at index: inout Int32) throws(SQLiteError) {
+        try bind(value.sqliteValue, at: index)
+        index += 1
     }
 
     @usableFromInline

@@ -263,6 +263,12 @@ enum StoredTaskSpec {
     /// `value` as a JSON string literal: quote, backslash and control characters escaped.
     static func quote(_ value: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Nearly every id and command line has nothing to escape: one scan, then one copy.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: value.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
