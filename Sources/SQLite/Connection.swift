@@ -142,18 +142,20 @@ public final class Connection {
             bytes.baseAddress.map { AddressKey(address: UnsafeRawPointer($0), count: bytes.count) }
         } ?? nil : nil
         if let address, let cached = byAddress[address], cached.sql == sql { return cached }
-        let statement: Statement
-        if let cached = cache[sql] {
-            statement = cached
-        } else {
-            statement = try Statement(connection: self, sql: sql)
-            cache[sql] = statement
-        }
+        let statement = try hashedStatement(sql)
         if let address {
             // Texts built at run time get new addresses: the table is bounded, and refilled as used.
             if byAddress.count >= 1_024 { byAddress.removeAll(keepingCapacity: true) }
             byAddress[address] = statement
         }
+        return statement
+    }
+
+    /// The statement for `sql` from the cache keyed by its text, prepared and kept on first use.
+    private func hashedStatement(_ sql: String) throws(SQLiteError) -> Statement {
+        if let cached = cache[sql] { return cached }
+        let statement = try Statement(connection: self, sql: sql)
+        cache[sql] = statement
         return statement
     }
 
@@ -169,8 +171,7 @@ public final class Connection {
     public func statement(_ sql: StaticString) throws(SQLiteError) -> Statement {
         let key = UnsafeRawPointer(sql.utf8Start)
         if let cached = staticCache[key] { return cached }
-        let text = sql.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
-        let statement = try statement(text)
+        let statement = try hashedStatement(sql.withUTF8Buffer { String(decoding: $0, as: UTF8.self) })
         staticCache[key] = statement
         return statement
     }

@@ -57,7 +57,8 @@ public actor Engine {
     var stopped = false
     /// This engine's claim on the data directory, released by `shutdown`.
     let lock: DataDirectoryLock
-    /// Status folders of executions completed by the transaction in progress; removed once it commits.
+    /// Status folders of executions completed by the transaction in progress; emptied for reuse (or
+    /// removed) once it has committed, by `finishAfterCommit`.
     var retiredStatusDirectories: [String] = []
     /// Committed, not yet finished (`finishAfterCommit`).
     var afterCommit = AfterCommit()

@@ -77,7 +77,7 @@ final class EngineMetrics: Sendable {
 
     /// `success` or `failure` from a `task.completed` event's `{"result":…}`.
     static func result(fromDetail detail: String?) -> String {
-        // The engine writes exactly these two (TaskStore.completedDetail); anything else is parsed.
+        // The engine writes exactly these two (TaskStore.transition's `.complete`); anything else is parsed.
         switch detail {
         case #"{"result":"success"}"#: return "success"
         case #"{"result":"failure"}"#: return "failure"

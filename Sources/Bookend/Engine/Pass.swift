@@ -84,6 +84,7 @@ extension Engine {
         } catch {
             logger.error("scheduler pass failed: \(error)")
         }
+        // A pass that failed after its commit still finishes what that commit left.
         finishAfterCommit()
     }
 
