@@ -7,7 +7,8 @@ extension Engine {
     public func addTask(jobID: String, _ spec: TaskSpec) throws -> JobTask {
         let now = Engine.now()
         var effects = PassEffects()
-        let pk: Int64 = try transaction { db in
+        // As for a collection: the dispatched task spawns before what follows the commit.
+        let pk: Int64 = try transactionDeferringAfterCommit { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
             let pk = try insertTask(db, jobPK: job.int64("pk", table: "job"), jobID: job.text("id", table: "job"), spec: spec, jobRow: job,
@@ -16,6 +17,7 @@ extension Engine {
             return pk
         }
         launchDispatched(effects)
+        finishAfterCommit()
         return try task(db, pk: pk)
     }
 
