@@ -1,3 +1,4 @@
+import BatchModels
 import Bookend
 import Foundation
 
@@ -30,7 +31,9 @@ struct APIRequest: Sendable {
         }
         try StrictJSON.check(body)
         do {
-            return try JSONDecoder().decode(type, from: body)
+            let decoder = JSONDecoder()
+            decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { [UInt8](body) }
+            return try decoder.decode(type, from: body)
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let named = APIErrors.unfitNumber(in: body) {
                 throw named

@@ -4,6 +4,12 @@ public enum OpaqueJSON: Codable, Sendable, Hashable {
     case null, bool(Bool), number(Double), string(String), array([OpaqueJSON]), object([String: OpaqueJSON])
 
     public init(from decoder: any Decoder) throws {
+        // From the text when the decoder says what it is reading (see `OpaqueJSONReader.swift`):
+        // trying each kind in turn costs an error per miss, and an error's cost grows with depth.
+        if let source = decoder.userInfo[OpaqueJSON.sourceKey] as? Source, let value = source.value(at: decoder.codingPath) {
+            self = value
+            return
+        }
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null

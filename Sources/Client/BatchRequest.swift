@@ -61,7 +61,9 @@ public enum BatchJSON {
 
     public static func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
         do {
-            return try JSONDecoder().decode(type, from: data)
+            let decoder = JSONDecoder()
+            decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { [UInt8](data) }
+            return try decoder.decode(type, from: data)
         } catch {
             throw ClientError(status: 0, code: "InvalidResponse", message: "unexpected response from the service: \(error)")
         }

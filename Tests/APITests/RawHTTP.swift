@@ -44,25 +44,45 @@ enum RawHTTP {
         head += "\r\n"
         var request = Data(head.utf8)
         request.append(body)
+        let started = ContinuousClock.now
+        // Kept so that a connection that ends without a response says how it ended (refused, reset,
+        // closed, timed out) instead of only "malformed".
+        var sendFailure: String?
         request.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let sent = Glibc.send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
                 // The server may answer (e.g. 413) and close before reading everything.
-                if sent <= 0 { return }
+                if sent <= 0 {
+                    sendFailure = "send stopped after \(offset) of \(buffer.count) bytes: \(String(cString: strerror(errno)))"
+                    return
+                }
                 offset += sent
             }
         }
         var received = Data()
         var chunk = [UInt8](repeating: 0, count: 65536)
+        var ending = ""
         while true {
             let count = recv(fd, &chunk, chunk.count, 0)
-            if count <= 0 { break }
+            if count < 0 {
+                ending = "recv failed: \(String(cString: strerror(errno)))"
+                break
+            }
+            if count == 0 {
+                ending = "server closed the connection"
+                break
+            }
             received.append(contentsOf: chunk[0..<count])
             if let response = try? parse(received, method: method), response.complete { return response.response }
         }
         guard let parsed = try? parse(received, method: method) else {
-            throw Failure(description: "malformed response: \(String(decoding: received.prefix(200), as: UTF8.self))")
+            let waited = ContinuousClock.now - started
+            throw Failure(description: """
+                no complete response to \(method) \(target.prefix(80)) (\(ending) after \(waited); \
+                \(sendFailure ?? "request fully sent"); \(received.count) bytes received): \
+                \(String(decoding: received.prefix(200), as: UTF8.self))
+                """)
         }
         return parsed.response
     }

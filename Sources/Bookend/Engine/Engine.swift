@@ -1,3 +1,4 @@
+import BatchModels
 import Dispatch
 import Foundation
 import Synchronization
@@ -514,7 +515,9 @@ func encodeJSON<T: Encodable>(_ value: T) -> String {
 
 func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
     guard let text else { return nil }
-    return try? JSONDecoder().decode(type, from: Data(text.utf8))
+    let decoder = JSONDecoder()
+    decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { Array(text.utf8) }
+    return try? decoder.decode(type, from: Data(text.utf8))
 }
 
 /// Where ETags come from. An ETag only has to differ from every other version of the entity, so it

@@ -1,3 +1,4 @@
+import BatchModels
 import Foundation
 import SQLite
 
@@ -60,7 +61,9 @@ extension Row {
         if text == "{}", let empty = (T.self as? any EmptyJSONObject.Type)?.emptyJSONObject as? T { return empty }
         if let known = DecodedColumns.shared.value(T.self, text) { return known }
         do {
-            let decoded = try JSONDecoder().decode(type, from: Data(text.utf8))
+            let decoder = JSONDecoder()
+            decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { Array(text.utf8) }
+            let decoded = try decoder.decode(type, from: Data(text.utf8))
             DecodedColumns.shared.store(decoded, text)
             return decoded
         } catch {
