@@ -81,11 +81,13 @@ struct ListQuery {
         PageBody(request: request, metadata: metadata, select: select).reply(nextLink: nil)
     }
 
-    /// One page fetched in key order from `fetch(after, limit)` (which returns items after a key),
-    /// for lists too long to load whole. Filtered items are skipped until the page is full.
-    func page<Item: Encodable>(
+    /// One page fetched in key order from `fetch(after, limit)` (which returns entities after a key),
+    /// for lists too long to load whole; `render` makes a run of entities their wire models.
+    /// Filtered items are skipped until the page is full.
+    func page<Entity: Sendable, Item: Encodable>(
         request: APIRequest, metadata: String,
-        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, item: Item)]
+        fetch: (_ after: String?, _ limit: Int) async throws -> [(key: String, entity: Entity)],
+        render: @escaping @Sendable (ArraySlice<Entity>) throws -> [Item]
     ) async throws -> Reply {
         let batchSize = min(1000, maxResults + 1)
         var cursor = after
@@ -94,15 +96,30 @@ struct ListQuery {
         var more = false
         fetching: while true {
             let batch = try await fetch(cursor, batchSize)
-            body.expect(min(batch.count, maxResults - body.count))
-            for item in batch {
-                guard try matches(item.item) else { continue }
-                if body.count == maxResults {
-                    more = true
-                    break fetching
+            if filter == nil {
+                // Every entity is an item: the page takes as many as it has room for, and one more
+                // means there is a next page.
+                let taken = min(batch.count, maxResults - body.count)
+                if taken > 0 {
+                    try await body.append(rendering: batch[..<taken].map(\.entity), render)
+                    lastKey = batch[taken - 1].key
                 }
-                try body.append(item.item)
-                lastKey = item.key
+                if batch.count > taken {
+                    more = true
+                    break
+                }
+            } else {
+                let items = try render(batch.map(\.entity)[...])
+                body.expect(min(batch.count, maxResults - body.count))
+                for (entry, item) in zip(batch, items) {
+                    guard try matches(item) else { continue }
+                    if body.count == maxResults {
+                        more = true
+                        break fetching
+                    }
+                    try body.append(item)
+                    lastKey = entry.key
+                }
             }
             guard batch.count == batchSize, let last = batch.last else { break }
             cursor = last.key
@@ -167,11 +184,59 @@ struct PageBody {
         }
     }
 
+    /// Appends `entities` as items, made and written by `render` in runs on up to `lanes` threads at
+    /// once: a page of 1,000 tasks spent most of its time making and writing its items, one after
+    /// another on one thread, while the machine's other cores waited with it.
+    mutating func append<Entity: Sendable, Item: Encodable>(
+        rendering entities: [Entity], _ render: @escaping @Sendable (ArraySlice<Entity>) throws -> [Item]
+    ) async throws {
+        let runs = entities.count >= PageBody.entitiesPerRun * 2 ? min(PageBody.lanes, entities.count / PageBody.entitiesPerRun) : 1
+        let select = self.select
+        let write: @Sendable (ArraySlice<Entity>) throws -> [UInt8] = { run in
+            var bytes: [UInt8] = []
+            var first = true
+            for item in try render(run) {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                try JSONBytesEncoder.encode(item, select: select, into: &bytes)
+            }
+            return bytes
+        }
+        // Each run's bytes and how many items they hold, in the entities' order.
+        var written: [(bytes: [UInt8], items: Int)]
+        if runs == 1 {
+            written = [(try write(entities[...]), entities.count)]
+        } else {
+            let size = (entities.count + runs - 1) / runs
+            written = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+                for run in 0..<runs {
+                    let slice = entities[(run * size)..<min(entities.count, (run + 1) * size)]
+                    group.addTask { (run, try write(slice)) }
+                }
+                var parts = (0..<runs).map { run in (bytes: [UInt8](), items: min(entities.count, (run + 1) * size) - run * size) }
+                for try await (run, bytes) in group { parts[run].bytes = bytes }
+                return parts
+            }
+        }
+        bytes.reserveCapacity(bytes.count + written.reduce(runs) { $0 + $1.bytes.count })
+        for part in written where part.items > 0 {
+            if count > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += part.bytes
+            count += part.items
+        }
+        expected = 0
+    }
+
+    /// Runs smaller than this are written where the page is, not handed to another thread.
+    static let entitiesPerRun = 200
+    static let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
+
     /// Says that up to `items` more are about to be appended (a batch just fetched).
     mutating func expect(_ items: Int) { expected = items }
 
-    func reply(nextLink: String?) -> Reply {
-        var bytes = self.bytes
+    /// The page's answer. Consuming: the bytes are finished in place, where a copy of them first
+    /// (a megabyte for 1,000 tasks, in fresh pages) was a cost of its own.
+    consuming func reply(nextLink: String?) -> Reply {
         bytes.append(UInt8(ascii: "]"))
         if let nextLink {
             bytes += #","odata.nextLink":"#.utf8

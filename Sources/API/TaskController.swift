@@ -24,7 +24,11 @@ struct TaskController: Sendable {
         // stored id for the URLs comes with it, so the page reads no job entity of its own.
         return try await query.page(request: request, metadata: "tasks") { after, limit in
             let page = try await engine.lookup { try $0.taskPage(jobID: jobID, afterID: after, limit: limit) }
-            return page.tasks.map { (key: $0.id, item: Render.task($0, jobID: page.jobID, request.baseURL)) }
+            return try (0..<page.count).map { (key: try page.id(at: $0), entity: (page: page, index: $0)) }
+        } render: { [base = request.baseURL] (run: ArraySlice<(page: Engine.TaskPage, index: Int)>) throws -> [BatchTask] in
+            guard let first = run.first else { return [] }
+            var urls = TaskURLs(base: base, jobID: first.page.jobID)
+            return try run.map { BatchTask(try $0.page.task(at: $0.index), urls: &urls) }
         }
     }
 

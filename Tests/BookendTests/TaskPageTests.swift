@@ -110,12 +110,14 @@ import Testing
                     return (page, singles, paged)
                 }
                 #expect(page.jobID == (job == "waiting" ? "Waiting" : "ran"))
-                #expect(page.tasks.map(\.id) == ids)
-                #expect(page.tasks == singles)
-                #expect(paged == page.tasks)
+                let tasks = try page.tasks
+                #expect(tasks.map(\.id) == ids)
+                #expect(try (0..<page.count).map { try page.id(at: $0) } == ids)
+                #expect(tasks == singles)
+                #expect(paged == tasks)
                 if job == "ran" {
-                    #expect(page.tasks.allSatisfy { $0.nodeInfo?.taskRootDirectory == "workitems/ran/job-1/\($0.id)" })
-                    #expect(page.tasks.first { $0.id == "fails" }?.executionInfo.exitCode == 3)
+                    #expect(tasks.allSatisfy { $0.nodeInfo?.taskRootDirectory == "workitems/ran/job-1/\($0.id)" })
+                    #expect(tasks.first { $0.id == "fails" }?.executionInfo.exitCode == 3)
                 }
             }
 

@@ -10,10 +10,24 @@ extension Engine {
     }
 
     /// One page of a job's tasks, as `tasks(jobID:afterID:limit:)`, with the job's id as stored.
+    /// The rows are made tasks where they are used (`task(at:)`), not on the reader that fetched
+    /// them: the API makes a page's tasks on several threads at once, and making a thousand of them
+    /// was most of what a reader did for a page, one after another.
     public struct TaskPage: Sendable {
         /// The job's id as it was created (the request may spell it in another case).
         public var jobID: String
-        public var tasks: [JobTask]
+        let rows: [Row]
+
+        public var count: Int { rows.count }
+
+        /// The id of the task at `index`, without making the whole task.
+        public func id(at index: Int) throws -> String { try rows[index].text("id", table: "task") }
+
+        /// The task at `index`; a stored row that does not decode throws, as a read would.
+        public func task(at index: Int) throws -> JobTask { try Engine.jobTask(rows[index]) }
+
+        /// Every task of the page, in order.
+        public var tasks: [JobTask] { get throws { try rows.map(Engine.jobTask) } }
     }
 
     /// `tasks(jobID:afterID:limit:)` with the job's stored id, which a caller building URLs needs and
@@ -22,11 +36,11 @@ extension Engine {
         try readers.read { db in
             let job = try jobRow(db, jobID)
             // One statement for the whole page: the rows come with their job's and node's ids.
-            let tasks = try db.query(
+            let rows = try db.query(
                 Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE) ORDER BY t.id COLLATE NOCASE LIMIT ?",
                 [job["pk"], afterID, afterID, limit]
-            ).map(Engine.jobTask)
-            return TaskPage(jobID: try job.text("id", table: "job"), tasks: tasks)
+            )
+            return TaskPage(jobID: try job.text("id", table: "job"), rows: rows)
         }
     }
 }
