@@ -95,7 +95,10 @@ struct ListQuery {
         var lastKey: String?
         var more = false
         fetching: while true {
-            let batch = try await fetch(cursor, batchSize)
+            // Unfiltered, every row is an item: a full page needs only one more row to know that
+            // there is a next page (a page of 1,000 read a second 1,000 rows to learn it).
+            let limit = filter == nil ? min(batchSize, maxResults - body.count + 1) : batchSize
+            let batch = try await fetch(cursor, limit)
             if filter == nil {
                 // Every entity is an item: the page takes as many as it has room for, and one more
                 // means there is a next page.
@@ -121,7 +124,7 @@ struct ListQuery {
                     lastKey = entry.key
                 }
             }
-            guard batch.count == batchSize, let last = batch.last else { break }
+            guard batch.count == limit, let last = batch.last else { break }
             cursor = last.key
         }
         return body.reply(nextLink: more ? lastKey.map { nextLink(request, token: ListQuery.encodeToken($0)) } : nil)
@@ -208,12 +211,10 @@ struct PageBody {
             written = [(try write(entities[...]), entities.count)]
         } else {
             let size = (entities.count + runs - 1) / runs
+            let slices = (0..<runs).map { entities[($0 * size)..<min(entities.count, ($0 + 1) * size)] }
             written = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
-                for run in 0..<runs {
-                    let slice = entities[(run * size)..<min(entities.count, (run + 1) * size)]
-                    group.addTask { (run, try write(slice)) }
-                }
-                var parts = (0..<runs).map { run in (bytes: [UInt8](), items: min(entities.count, (run + 1) * size) - run * size) }
+                for (run, slice) in slices.enumerated() { group.addTask { (run, try write(slice)) } }
+                var parts = slices.map { (bytes: [UInt8](), items: $0.count) }
                 for try await (run, bytes) in group { parts[run].bytes = bytes }
                 return parts
             }
