@@ -515,9 +515,15 @@ func encodeJSON<T: Encodable>(_ value: T) -> String {
 
 func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
     guard let text else { return nil }
+    return try? decodeStoredJSON(type, text)
+}
+
+/// Stored JSON text as `type`, with its kept-verbatim values read from the text itself
+/// (`OpaqueJSON.Source`); the one way the engine decodes what it stored.
+func decodeStoredJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
     let decoder = JSONDecoder()
     decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { Array(text.utf8) }
-    return try? decoder.decode(type, from: Data(text.utf8))
+    return try decoder.decode(type, from: Data(text.utf8))
 }
 
 /// Where ETags come from. An ETag only has to differ from every other version of the entity, so it

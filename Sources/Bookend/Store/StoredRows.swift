@@ -1,4 +1,3 @@
-import BatchModels
 import Foundation
 import SQLite
 
@@ -61,9 +60,7 @@ extension Row {
         if text == "{}", let empty = (T.self as? any EmptyJSONObject.Type)?.emptyJSONObject as? T { return empty }
         if let known = DecodedColumns.shared.value(T.self, text) { return known }
         do {
-            let decoder = JSONDecoder()
-            decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { Array(text.utf8) }
-            let decoded = try decoder.decode(type, from: Data(text.utf8))
+            let decoded = try decodeStoredJSON(type, text)
             DecodedColumns.shared.store(decoded, text)
             return decoded
         } catch {
