@@ -47,8 +47,16 @@ public final class Statement {
         index += 1
     }
 
-    @usableFromInline
-    func resetForBinding() {
+    /// Binds values of their own types from the 1-based parameter `index` on, advancing it past
+    /// them, without resetting: a multi-row INSERT binds its rows one call at a time, after one
+    /// `resetForBinding()`.
+    @inlinable
+    public func bind<each Value: SQLiteBindable>(row values: repeat each Value, from index: inout Int32) throws(SQLiteError) {
+        repeat try bindNext(each values, at: &index)
+    }
+
+    /// Clears the statement's last run and its bindings, before binding anew.
+    public func resetForBinding() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }

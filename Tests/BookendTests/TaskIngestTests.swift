@@ -65,6 +65,54 @@ import Testing
         }
     }
 
+    /// A call's tasks are written by multi-row INSERTs (`TaskStore.insertAll`). A duplicate deep in a
+    /// call (of a stored task, or of an earlier task of the same call) fails only itself; the tasks
+    /// before and after it are stored once each, in order, with their own dependencies, counts and
+    /// events, whatever sizes of statement the call was cut into.
+    @Test(arguments: [100, 37, 3])
+    func aDuplicateInsideAMultiRowInsertFailsOnlyItself(_ size: Int) async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            var job = JobSpec(id: "job", poolID: "nowhere")
+            job.usesTaskDependencies = true
+            try await h.engine.createJob(job)
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "old", commandLine: "/bin/true"))
+            // First a clean call of `size` tasks, each depending on the task before it.
+            let first = (0..<size).map { i in
+                TaskSpec(id: "f\(i)", commandLine: "/bin/true", dependsOn: i == 0 ? nil : TaskDependencies(taskIds: ["f\(i - 1)", "x\(i)"]))
+            }
+            #expect(try await h.engine.addTasks(jobID: "job", first).allSatisfy { $0.status == "success" })
+            // Then a call whose late tasks repeat a stored id and an id of the same call.
+            var second = (0..<size).map { i in
+                TaskSpec(id: "s\(i)", commandLine: "/bin/true", dependsOn: TaskDependencies(taskIds: ["f\(i)"]))
+            }
+            let stale = size * 2 / 3
+            second[stale] = TaskSpec(id: "OLD", commandLine: "/bin/true")
+            second[size - 1] = TaskSpec(id: "S0", commandLine: "/bin/true")
+            let results = try await h.engine.addTasks(jobID: "job", second)
+            let expected = (0..<size).map { $0 == stale || $0 == size - 1 ? "TaskExists" : nil } as [String?]
+            #expect(results.map { $0.error?.code } == expected)
+            #expect(results.map(\.taskId) == second.map(\.id))
+            let storedSecond = second.indices.filter { expected[$0] == nil }.map { second[$0].id }
+            let ids = ["old"] + first.map(\.id) + storedSecond
+            // Stored once each, keyed in the order given, with one event each in the same order.
+            #expect(try await h.sql("SELECT id FROM task ORDER BY pk").map { $0[0] } == ids)
+            #expect(try await h.sql("SELECT task_id FROM event WHERE kind = 'task.added' ORDER BY seq").map { $0[0] } == ids)
+            #expect(try await h.sql("SELECT tasks FROM task_count WHERE bucket = 'active'") == [["\(ids.count)"]])
+            // Every dependency row belongs to the task that named it.
+            let dependencies = try await h.sql(
+                "SELECT t.id, group_concat(d.depends_on_id, ' ') FROM (SELECT * FROM task_dependency ORDER BY depends_on_id) d "
+                    + "JOIN task t ON t.pk = d.task_pk GROUP BY t.id ORDER BY t.pk")
+            var wanted: [[String]] = (1..<size).map { i in ["f\(i)", ["f\(i - 1)", "x\(i)"].sorted().joined(separator: " ")] }
+            wanted += second.indices.filter { expected[$0] == nil }.map { ["s\($0)", "f\($0)"] }
+            #expect(dependencies == wanted)
+            // The eTags reported are the stored ones.
+            for result in results where result.status == "success" {
+                #expect(try await h.sql("SELECT e_tag FROM task WHERE id = '\(result.taskId)'") == [[result.eTag ?? ""]])
+            }
+        }
+    }
+
     /// Calls made at once may be stored by one transaction; each still gets its own answer, a call
     /// naming a missing job fails alone, and a duplicate id across two calls is stored once.
     /// The command-line check scans for a character that is not blank instead of trimming; it must

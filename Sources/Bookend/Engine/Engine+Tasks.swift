@@ -91,7 +91,7 @@ extension Engine {
         let target = try TaskTarget(job: job)
         // Every task is validated before any is written, with no SQL; a refused task then writes
         // nothing, so the batch needs no savepoint per task. Only a duplicate id is found by the
-        // insert itself (its unique constraint undoes just that statement).
+        // inserts themselves (see `TaskStore.insertAll`).
         var validated: [Result<NewTask, BookendError>] = []
         validated.reserveCapacity(specs.count)
         for spec in specs {
@@ -102,19 +102,30 @@ extension Engine {
                 validated.append(.failure(error))
             }
         }
-        var results: [TaskAddResult] = []
-        results.reserveCapacity(specs.count)
-        for (spec, outcome) in zip(specs, validated) {
-            do {
-                let task = try outcome.get()
-                let eTag = Engine.newETag()
-                _ = try insertValidated(db, task, into: target, eTag: eTag, now: now)
-                results.append(TaskAddResult(status: "success", taskId: spec.id, eTag: eTag, lastModified: now, error: nil))
-            } catch let error as BookendError {
-                results.append(TaskAddResult(status: "clienterror", taskId: spec.id, error: error))
+        var accepted: [NewTask] = []
+        var eTags: [String] = []
+        for case .success(let task) in validated {
+            accepted.append(task)
+            eTags.append(Engine.newETag())
+        }
+        var stored = try TaskStore.insertAll(db, accepted, eTags: eTags, into: target, now: now, log: &pendingEvents).makeIterator()
+        var eTagsInOrder = eTags.makeIterator()
+        return zip(specs, validated).map { spec, outcome in
+            switch outcome {
+            case .failure(let error):
+                return TaskAddResult(status: "clienterror", taskId: spec.id, error: error)
+            case .success:
+                let eTag = eTagsInOrder.next()
+                switch stored.next() {
+                case .stored:
+                    return TaskAddResult(status: "success", taskId: spec.id, eTag: eTag, lastModified: now, error: nil)
+                case .refused(let error):
+                    return TaskAddResult(status: "clienterror", taskId: spec.id, error: error)
+                case nil:
+                    preconditionFailure("insertAll answers once per task")
+                }
             }
         }
-        return results
     }
 
     /// The ids of a job's preparation and release tasks (lowercased), which its tasks may not take.

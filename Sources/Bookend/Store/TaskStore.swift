@@ -337,3 +337,92 @@ extension TaskStore {
         try db.run("UPDATE task SET uid = ? WHERE pk = ?", [uid, pk])
     }
 }
+
+extension TaskStore {
+    /// What `insertAll` did with one task: stored, or refused on its own (`TaskExists`).
+    enum BatchOutcome {
+        case stored
+        case refused(BookendError)
+    }
+
+    /// The row counts a multi-row INSERT is prepared for, largest first; a batch is written as the
+    /// fewest statements of these sizes (100 tasks: one statement; 37: four).
+    static let batchSizes = [100, 50, 20, 10, 5, 2, 1]
+
+    static let taskColumns = """
+        pk, job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion, required_slots,
+        max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time, last_modified,
+        state_transition_time, e_tag
+        """
+
+    /// One INSERT text per batch size. Kept for the life of the process, so that each text keeps the
+    /// address its connection's statement cache finds it by.
+    private static let batchInsertSQL: [Int: String] = Dictionary(uniqueKeysWithValues: batchSizes.map { size in
+        let row = "(" + Array(repeating: "?", count: 17).joined(separator: ",") + ")"
+        return (size, "INSERT INTO task (\(taskColumns)) VALUES " + Array(repeating: row, count: size).joined(separator: ","))
+    })
+
+    /// Inserts validated tasks (state `active`) with their dependencies and `task.added` events, in
+    /// order; returns what happened to each. Tasks are written by multi-row INSERTs of `batchSizes`
+    /// rows: per stored task, one statement run of 100 rows costs SQLite about a fifth less than 100
+    /// runs of one row (the statement's set-up, its cursors and its statement journal are paid once).
+    ///
+    /// A duplicate id fails its whole statement, and SQLite undoes just that statement; the tasks
+    /// from that statement on are then inserted one at a time, so that only the duplicate is refused,
+    /// exactly as when every task had its own INSERT. Each row's key is given explicitly (the table's
+    /// largest key plus one, onwards, which is what SQLite would choose) so that dependencies know it.
+    static func insertAll(
+        _ db: Connection, _ tasks: [Engine.NewTask], eTags: [String], into target: Engine.TaskTarget, now: String,
+        log: inout [EngineEvent]
+    ) throws -> [BatchOutcome] {
+        precondition(tasks.count == eTags.count)
+        var outcomes: [BatchOutcome] = []
+        outcomes.reserveCapacity(tasks.count)
+        var next = 0
+        var lastPK = try db.scalar("SELECT coalesce(max(pk), 0) FROM task").int64 ?? 0
+        let state = TaskState.active.rawValue
+        while next < tasks.count {
+            guard let size = batchSizes.first(where: { $0 <= tasks.count - next }), let sql = batchInsertSQL[size],
+                lastPK <= Int64.max - Int64(size)
+            else { break }
+            let batch = next..<next + size
+            let statement = try db.statement(sql)
+            statement.resetForBinding()
+            var index: Int32 = 1
+            for offset in batch {
+                let task = tasks[offset]
+                try statement.bind(
+                    row: lastPK + 1 + Int64(offset - next), target.jobPK, task.id, task.displayName, task.commandLine, task.storedSpec,
+                    task.isJobManager, task.killJobOnCompletion, task.requiredSlots, task.maxWallClockMS, task.retentionMS,
+                    task.maxRetries, state, now, now, now, eTags[offset], from: &index)
+            }
+            do throws(SQLiteError) {
+                try statement.runToEnd()
+            } catch {
+                guard error.isUniqueViolation else { throw error }
+                break
+            }
+            for offset in batch where !tasks[offset].dependencies.isEmpty {
+                let pk = lastPK + 1 + Int64(offset - next)
+                for dependency in tasks[offset].dependencies {
+                    try db.run("INSERT INTO task_dependency (task_pk, depends_on_id) VALUES (?, ?)", binding: pk, dependency)
+                }
+            }
+            log += try EventLog.appendAll(db, "task.added", pool: target.poolID, job: target.jobID, tasks: tasks[batch].map(\.id),
+                to: state, now: now)
+            outcomes += repeatElement(.stored, count: size)
+            lastPK += Int64(size)
+            next += size
+        }
+        // From a statement that met a duplicate on: one task at a time.
+        for offset in next..<tasks.count {
+            do {
+                _ = try insert(db, tasks[offset], into: target, eTag: eTags[offset], now: now, log: &log)
+                outcomes.append(.stored)
+            } catch let error as BookendError {
+                outcomes.append(.refused(error))
+            }
+        }
+        return outcomes
+    }
+}
