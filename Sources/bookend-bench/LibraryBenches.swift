@@ -116,14 +116,27 @@ struct LibraryBenches {
         return gaps
     }
 
-    /// 3b. Ingest through the library: `addTasks` with 100 tasks per call into a job whose pool has no nodes.
-    func ingest(tasks: Int) async throws -> Double {
-        let directory = try freshDirectory("ingest-library")
+    /// 3b. Ingest through the library: `addTasks` with 100 tasks per call into a job whose pool has no
+    /// nodes, from `callers` concurrent callers (each its own share of the calls, as the REST figure's
+    /// connections), so that with more than one the engine's group commit shares each commit.
+    func ingest(tasks: Int, callers: Int = 1) async throws -> Double {
+        let directory = try freshDirectory("ingest-library-\(callers)")
         let engine = try await LibraryBenches.open(directory)
         try await engine.createPool(PoolSpec(id: "ingest", targetDedicatedNodes: 0))
         try await engine.createJob(JobSpec(id: "ingest", poolID: "ingest"))
+        let calls = (tasks + 99) / 100
         let seconds = try await elapsed {
-            try await LibraryBenches.addTasks(engine, job: "ingest", ids: 0..<tasks, prefix: "task-", commandLine: "/bin/true")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<callers {
+                    group.addTask {
+                        for call in stride(from: caller, to: calls, by: callers) {
+                            try await LibraryBenches.addTasks(engine, job: "ingest", ids: (call * 100)..<min(call * 100 + 100, tasks),
+                                prefix: "task-", commandLine: "/bin/true")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
         }
         let counts = try engine.taskCounts(jobID: "ingest").taskCounts
         guard counts.active == tasks else { throw BenchError("ingest: \(counts.active) of \(tasks) tasks stored") }
