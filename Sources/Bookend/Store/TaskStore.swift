@@ -349,7 +349,7 @@ extension TaskStore {
     /// fewest statements of these sizes (100 tasks: one statement; 37: four).
     static let batchSizes = [100, 50, 20, 10, 5, 2, 1]
 
-    static let taskColumns = """
+    private static let taskColumns = """
         pk, job_pk, id, display_name, command_line, spec, is_job_manager, kill_job_on_completion, required_slots,
         max_wall_clock_time_ms, retention_time_ms, max_task_retry_count, state, creation_time, last_modified,
         state_transition_time, e_tag
