@@ -73,7 +73,7 @@ public actor Engine {
     /// Task folders made ahead per node, moved into place by the next first launch of a task there
     /// (`TaskFolderPool`). `BOOKEND_TASK_FOLDER_POOL_OFF=1` keeps none (every launch makes its
     /// folders, as before), so the two can be measured against each other in one sitting.
-    var taskFolders = TaskFolderPool(
+    let taskFolders = TaskFolderPool(
         capacity: ProcessInfo.processInfo.environment["BOOKEND_TASK_FOLDER_POOL_OFF"] == "1" ? 0 : 4)
     /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
     /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
@@ -277,6 +277,8 @@ public actor Engine {
         // their pids in the rows instead of having to adopt them through their pid files.
         recordSpawnedAlone()
         finishAfterCommit()
+        // A spare task folder still being made would outlive the engine in its data directory.
+        taskFolders.settle()
         watcher.stop()
         slurm.stop()
         for continuation in subscribers.values { continuation.finish() }

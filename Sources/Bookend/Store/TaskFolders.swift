@@ -25,7 +25,14 @@ import Foundation
 ///   first, the folder itself last, so until the last `fchown` only the engine can enter it.
 /// - A crash leaves spare trees nobody knows about: `reconcile` removes `spare-tasks` on every start,
 ///   as it does `spare-status`.
-struct TaskFolderPool {
+///
+/// Trees are made on a serial queue of the pool's own, not on the engine's thread. Why: the engine's
+/// thread is the one every task passes through, and making five inodes is the costliest thing it did
+/// per task: a third of it with nothing freed recently, three fifths shortly after deletions (ext4's
+/// `recently_deleted` scan, see above), while the other core sat idle a third of the time
+/// (docs/performance.md, "Changes of 2026-12-03"). The engine's thread only takes ready trees and
+/// asks for more; a launch that finds none makes its folders itself, as before.
+final class TaskFolderPool: @unchecked Sendable {
     /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
     static let files = ["stdout.txt", "stderr.txt"]
@@ -34,15 +41,27 @@ struct TaskFolderPool {
     /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
     /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
     let capacity: Int
+    // `spares`, `unusable` and `filling` are guarded by `lock`: the engine's thread takes trees, the
+    // queue adds them. `made` is the queue's alone.
+    private let lock = NSLock()
     /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
     private var spares: [String: [String]] = [:]
     /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
     /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
     private var unusable: Set<String> = []
+    /// Node roots with a refill queued or running: asking again meanwhile queues nothing more.
+    private var filling: Set<String> = []
     private var made = 0
+    private let queue = DispatchQueue(label: "bookend.spare-task-folders")
 
     init(capacity: Int) {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
     }
 
     /// `<node>/volatile/spare-tasks`.
@@ -53,22 +72,22 @@ struct TaskFolderPool {
     /// Moves a spare tree of `nodeRoot` to the name `leaf` in the folder `parent` and gives its inodes
     /// to `owner` (nil: they stay the engine's). Returns the placed folder's descriptor (the caller
     /// closes it), or nil when no tree was placed: none is ready, or something is at `leaf` already.
-    mutating func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
-        guard capacity > 0, !unusable.contains(nodeRoot) else { return nil }
+    func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
+        guard capacity > 0 else { return nil }
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        while let name = spares[nodeRoot]?.popLast() {
+        while let name = locked({ unusable.contains(nodeRoot) ? nil : spares[nodeRoot]?.popLast() }) {
             let tree = spare + "/" + name
             if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
                 switch errno {
                 case EEXIST, ENOTEMPTY:
                     // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
-                    spares[nodeRoot, default: []].append(name)
+                    locked { spares[nodeRoot, default: []].append(name) }
                     return nil
                 case ENOENT:
                     continue  // gone with its node's folders
                 default:
                     // No RENAME_NOREPLACE here, or another file system: make folders from now on.
-                    unusable.insert(nodeRoot)
+                    locked { _ = unusable.insert(nodeRoot) }
                     _ = bk_remove_at(AT_FDCWD, tree)
                     return nil
                 }
@@ -95,37 +114,61 @@ struct TaskFolderPool {
         return nil
     }
 
-    /// Makes spare trees for `nodeRoot` until `capacity` are ready. Called after a pass's launches,
-    /// off the path between a dispatch and its command's start.
-    mutating func refill(nodeRoot: String) {
-        guard capacity > 0, !unusable.contains(nodeRoot) else { return }
+    /// Asks for spare trees for `nodeRoot` until `capacity` are ready, made on the pool's queue. Called
+    /// after a pass's launches, off the path between a dispatch and its command's start.
+    func refill(nodeRoot: String) {
+        guard capacity > 0 else { return }
+        let queued = locked { () -> Bool in
+            guard !unusable.contains(nodeRoot), (spares[nodeRoot]?.count ?? 0) < capacity, !filling.contains(nodeRoot) else { return false }
+            filling.insert(nodeRoot)
+            return true
+        }
+        guard queued else { return }
+        queue.async { [self] in
+            fill(nodeRoot)
+            locked { _ = filling.remove(nodeRoot) }
+        }
+    }
+
+    /// On the queue: makes trees until `capacity` are ready (counting those taken meanwhile).
+    private func fill(_ nodeRoot: String) {
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        if spares[nodeRoot] == nil {
+        if locked({ spares[nodeRoot] == nil }) {
             // First use in this engine's life (`reconcile` removed what an earlier one made). No
             // parents: a node whose `volatile/` is gone (it left its pool) gets no spares.
             guard mkdir(spare, 0o700) == 0 || errno == EEXIST else {
-                unusable.insert(nodeRoot)
+                locked { _ = unusable.insert(nodeRoot) }
                 return
             }
-            spares[nodeRoot] = []
+            locked { spares[nodeRoot] = spares[nodeRoot] ?? [] }
         }
-        while spares[nodeRoot, default: []].count < capacity {
+        while locked({ !unusable.contains(nodeRoot) && spares[nodeRoot, default: []].count < capacity }) {
             made += 1
             let name = "t\(made)"
             guard Self.makeTree(spare + "/" + name) else {
                 // `spare-tasks` itself gone (removed by hand, say): made again by the next refill.
-                if errno == ENOENT, access(spare, F_OK) != 0 { spares[nodeRoot] = nil }
+                if errno == ENOENT, access(spare, F_OK) != 0 { locked { spares[nodeRoot] = nil } }
                 _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
                 return
             }
-            spares[nodeRoot, default: []].append(name)
+            locked { spares[nodeRoot, default: []].append(name) }
         }
     }
 
-    /// Forgets every spare tree (they were removed from disk).
-    mutating func forgetAll() {
-        spares.removeAll()
-        unusable.removeAll()
+    /// Waits until no tree is being made: before the spare folders are removed, and when the engine
+    /// stops (its data directory may be removed next).
+    func settle() {
+        queue.sync {}
+    }
+
+    /// Forgets every spare tree; the caller removes them from disk next. Trees being made are
+    /// finished first, so none appears after that removal.
+    func forgetAll() {
+        settle()
+        locked {
+            spares.removeAll()
+            unusable.removeAll()
+        }
     }
 
     private static func makeTree(_ path: String) -> Bool {
