@@ -1,5 +1,6 @@
 import CBeneath
 import Foundation
+import Synchronization
 
 /// Task folders made ahead of time, per node (`<node>/volatile/spare-tasks/t<n>`, each with `wd/`,
 /// `certs/`, an empty `stdout.txt` and `stderr.txt`), and moved into place by one `rename` when a
@@ -32,7 +33,7 @@ import Foundation
 /// `recently_deleted` scan, see above), while the other core sat idle a third of the time
 /// (docs/performance.md, "Changes of 2026-12-03"). The engine's thread only takes ready trees and
 /// asks for more; a launch that finds none makes its folders itself, as before.
-final class TaskFolderPool: @unchecked Sendable {
+final class TaskFolderPool: Sendable {
     /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
     static let files = ["stdout.txt", "stderr.txt"]
@@ -41,27 +42,22 @@ final class TaskFolderPool: @unchecked Sendable {
     /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
     /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
     let capacity: Int
-    // `spares`, `unusable` and `filling` are guarded by `lock`: the engine's thread takes trees, the
-    // queue adds them. `made` is the queue's alone.
-    private let lock = NSLock()
-    /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
-    private var spares: [String: [String]] = [:]
-    /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
-    /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
-    private var unusable: Set<String> = []
-    /// Node roots with a refill queued or running: asking again meanwhile queues nothing more.
-    private var filling: Set<String> = []
-    private var made = 0
+    /// What the engine's thread (taking trees) and the queue (adding them) share.
+    private struct State {
+        /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
+        var spares: [String: [String]] = [:]
+        /// Node roots where a spare tree cannot be made or moved (no `volatile/`, a file system without
+        /// `RENAME_NOREPLACE`): their launches make their folders, without trying again each time.
+        var unusable: Set<String> = []
+        /// Node roots with a refill queued or running: asking again meanwhile queues nothing more.
+        var filling: Set<String> = []
+        var made = 0
+    }
+    private let state = Mutex(State())
     private let queue = DispatchQueue(label: "bookend.spare-task-folders")
 
     init(capacity: Int) {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
-    }
-
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
     }
 
     /// `<node>/volatile/spare-tasks`.
@@ -75,19 +71,19 @@ final class TaskFolderPool: @unchecked Sendable {
     func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
         guard capacity > 0 else { return nil }
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        while let name = locked({ unusable.contains(nodeRoot) ? nil : spares[nodeRoot]?.popLast() }) {
+        while let name = state.withLock({ $0.unusable.contains(nodeRoot) ? nil : $0.spares[nodeRoot]?.popLast() }) {
             let tree = spare + "/" + name
             if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
                 switch errno {
                 case EEXIST, ENOTEMPTY:
                     // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
-                    locked { spares[nodeRoot, default: []].append(name) }
+                    state.withLock { $0.spares[nodeRoot, default: []].append(name) }
                     return nil
                 case ENOENT:
                     continue  // gone with its node's folders
                 default:
                     // No RENAME_NOREPLACE here, or another file system: make folders from now on.
-                    locked { _ = unusable.insert(nodeRoot) }
+                    state.withLock { _ = $0.unusable.insert(nodeRoot) }
                     _ = bk_remove_at(AT_FDCWD, tree)
                     return nil
                 }
@@ -118,40 +114,42 @@ final class TaskFolderPool: @unchecked Sendable {
     /// after a pass's launches, off the path between a dispatch and its command's start.
     func refill(nodeRoot: String) {
         guard capacity > 0 else { return }
-        let queued = locked { () -> Bool in
-            guard !unusable.contains(nodeRoot), (spares[nodeRoot]?.count ?? 0) < capacity, !filling.contains(nodeRoot) else { return false }
-            filling.insert(nodeRoot)
+        let queued = state.withLock { s -> Bool in
+            guard !s.unusable.contains(nodeRoot), (s.spares[nodeRoot]?.count ?? 0) < capacity, !s.filling.contains(nodeRoot) else { return false }
+            s.filling.insert(nodeRoot)
             return true
         }
         guard queued else { return }
         queue.async { [self] in
             fill(nodeRoot)
-            locked { _ = filling.remove(nodeRoot) }
+            state.withLock { _ = $0.filling.remove(nodeRoot) }
         }
     }
 
     /// On the queue: makes trees until `capacity` are ready (counting those taken meanwhile).
     private func fill(_ nodeRoot: String) {
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        if locked({ spares[nodeRoot] == nil }) {
+        if state.withLock({ $0.spares[nodeRoot] == nil }) {
             // First use in this engine's life (`reconcile` removed what an earlier one made). No
             // parents: a node whose `volatile/` is gone (it left its pool) gets no spares.
             guard mkdir(spare, 0o700) == 0 || errno == EEXIST else {
-                locked { _ = unusable.insert(nodeRoot) }
+                state.withLock { _ = $0.unusable.insert(nodeRoot) }
                 return
             }
-            locked { spares[nodeRoot] = spares[nodeRoot] ?? [] }
+            state.withLock { $0.spares[nodeRoot] = $0.spares[nodeRoot] ?? [] }
         }
-        while locked({ !unusable.contains(nodeRoot) && spares[nodeRoot, default: []].count < capacity }) {
-            made += 1
-            let name = "t\(made)"
+        while let name = state.withLock({ s -> String? in
+            guard !s.unusable.contains(nodeRoot), s.spares[nodeRoot, default: []].count < capacity else { return nil }
+            s.made += 1
+            return "t\(s.made)"
+        }) {
             guard Self.makeTree(spare + "/" + name) else {
                 // `spare-tasks` itself gone (removed by hand, say): made again by the next refill.
-                if errno == ENOENT, access(spare, F_OK) != 0 { locked { spares[nodeRoot] = nil } }
+                if errno == ENOENT, access(spare, F_OK) != 0 { state.withLock { $0.spares[nodeRoot] = nil } }
                 _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
                 return
             }
-            locked { spares[nodeRoot, default: []].append(name) }
+            state.withLock { $0.spares[nodeRoot, default: []].append(name) }
         }
     }
 
@@ -165,9 +163,9 @@ final class TaskFolderPool: @unchecked Sendable {
     /// finished first, so none appears after that removal.
     func forgetAll() {
         settle()
-        locked {
-            spares.removeAll()
-            unusable.removeAll()
+        state.withLock {
+            $0.spares.removeAll()
+            $0.unusable.removeAll()
         }
     }
 
