@@ -34,4 +34,16 @@ static inline int bookend_sqlite_configure(void) {
     return SQLITE_OK;
 }
 
+// Makes the write-ahead log of `db`'s main database durable: the same sync a COMMIT at
+// synchronous=FULL performs, done later (see Connection.syncCommitted). Through SQLite's own file
+// object (SQLITE_FCNTL_JOURNAL_POINTER), not a descriptor of our own: a descriptor opened and closed
+// beside SQLite's would drop the process's POSIX locks on that file, and could name an older WAL.
+static inline int bookend_sqlite_sync_journal(sqlite3 *db) {
+    sqlite3_file *file = 0;
+    int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file);
+    if (rc != SQLITE_OK) return rc;
+    if (!file || !file->pMethods) return SQLITE_OK;  // no log open: nothing was written to it
+    return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+}
+
 #endif

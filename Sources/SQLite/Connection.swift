@@ -41,6 +41,13 @@ public final class Connection {
     /// Called after each successful `COMMIT` of `transaction` with the instant the COMMIT began, so an
     /// owner can time commits (the WAL append and its fsync) without wrapping every transaction.
     public var commitObserver: ((ContinuousClock.Instant) -> Void)?
+    /// The `synchronous` level this connection was opened with.
+    public let synchronous: ConnectionOptions.Synchronous
+    /// The level in effect now: `synchronous`, or NORMAL around a `.deferred` commit (see
+    /// `transaction(sync:_:)`; a level that could not be put back is put back before the next one).
+    private var levelInEffect: ConnectionOptions.Synchronous
+    /// A `.deferred` commit wrote to the log and no sync has covered it yet; how long its COMMIT took.
+    public private(set) var unsyncedCommit: Duration?
 
     /// The process-wide settings of `bookend_sqlite_configure`, applied before the first connection
     /// opens. Ignored if the process initialized SQLite already: those settings only make it faster.
@@ -49,6 +56,8 @@ public final class Connection {
     public init(path: String, options: ConnectionOptions = ConnectionOptions()) throws(SQLiteError) {
         _ = Connection.configured
         self.path = path
+        synchronous = options.synchronous
+        levelInEffect = synchronous
         var flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX
         if options.readOnly {
             flags |= SQLITE_OPEN_READONLY
@@ -212,10 +221,27 @@ public final class Connection {
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
+    /// When a write transaction becomes durable on a connection opened at `synchronous = FULL`.
+    public enum CommitSync: Sendable {
+        /// Inside its COMMIT, as SQLite does at FULL: other connections see it only once it is on disk.
+        case inCommit
+        /// Later: the COMMIT runs at NORMAL (the log is written, not synced, so a crash of the process
+        /// loses nothing; a power cut could), and the caller calls `syncCommitted()` before it tells
+        /// anyone the transaction is stored. What the caller does in between (start the processes the
+        /// transaction decided) then overlaps the sync instead of waiting for it. Other connections
+        /// can read the transaction before it is on disk.
+        case deferred
+    }
+
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if anything throws and rethrowing
-    /// the first error.
-    public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+    /// the first error. With `sync: .deferred` (and a connection at FULL), the caller owes a
+    /// `syncCommitted()`.
+    public func transaction<T>(sync: CommitSync = .inCommit, _ body: (Connection) throws -> T) throws -> T {
         let changesBefore = sqlite3_total_changes64(handle)
+        // SQLite refuses a change of level inside a transaction: it is set before BEGIN.
+        let level: ConnectionOptions.Synchronous = sync == .deferred && synchronous == .full ? .normal : synchronous
+        try setLevel(level)
+        defer { try? setLevel(synchronous) }
         try execute("BEGIN IMMEDIATE")
         let value: T
         do {
@@ -224,16 +250,50 @@ public final class Connection {
             if isInTransaction { try? execute("ROLLBACK") }
             throw error
         }
+        let started = ContinuousClock.now
         do {
-            let started = ContinuousClock.now
             try execute("COMMIT")
-            commitObserver?(started)
         } catch {
             if isInTransaction { try? execute("ROLLBACK") }
             throw error
         }
-        if sqlite3_total_changes64(handle) != changesBefore { writeTransactions += 1 }
+        guard sqlite3_total_changes64(handle) != changesBefore else {
+            commitObserver?(started)
+            return value
+        }
+        writeTransactions += 1
+        if level == synchronous {
+            // This COMMIT synced the log, and with it every frame an earlier deferred commit wrote.
+            unsyncedCommit = nil
+            commitObserver?(started)
+        } else {
+            unsyncedCommit = (unsyncedCommit ?? .zero) + (ContinuousClock.now - started)
+        }
         return value
+    }
+
+    /// Makes the `.deferred` commits since the last sync durable (one `fdatasync` of the log, what their
+    /// COMMITs skipped); nothing when there are none. The commit observer sees each such commit once,
+    /// now, timed as its COMMIT plus this sync.
+    public func syncCommitted() throws(SQLiteError) {
+        guard let owed = unsyncedCommit else { return }
+        let started = ContinuousClock.now
+        let code = bookend_sqlite_sync_journal(handle)
+        guard code == SQLITE_OK else {
+            throw SQLiteError(extendedCode: code, message: "could not sync the write-ahead log of \(path): \(String(cString: sqlite3_errstr(code)))")
+        }
+        unsyncedCommit = nil
+        commitObserver?(started - owed)
+    }
+
+    private func setLevel(_ level: ConnectionOptions.Synchronous) throws(SQLiteError) {
+        guard level != levelInEffect else { return }
+        switch level {
+        case .off: try run("PRAGMA synchronous = OFF" as StaticString)
+        case .normal: try run("PRAGMA synchronous = NORMAL" as StaticString)
+        case .full: try run("PRAGMA synchronous = FULL" as StaticString)
+        }
+        levelInEffect = level
     }
 }
 

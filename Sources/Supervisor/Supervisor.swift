@@ -76,7 +76,11 @@ public enum Supervisor {
     /// Starts every request under its own shim, forking all the shims before waiting for any
     /// command's exec, so the waits overlap. Each result is what `launch` would have returned;
     /// when this returns, every command that started has exec'd (its process group exists).
-    public static func launch(_ requests: [LaunchRequest]) -> [Result<ProcessIdentity, SupervisorError>] {
+    /// `whileStarting` runs once every shim is forked and before the first wait: work of the
+    /// caller's that can overlap the commands' start-up (the engine syncs its commit there).
+    public static func launch(
+        _ requests: [LaunchRequest], whileStarting: () -> Void = {}
+    ) -> [Result<ProcessIdentity, SupervisorError>] {
         var results: [Result<ProcessIdentity, SupervisorError>?] = Array(repeating: nil, count: requests.count)
         var started: [(index: Int, fd: Int32, pid: pid_t)] = []
         for (index, r) in requests.enumerated() {
@@ -87,6 +91,7 @@ public enum Supervisor {
                 results[index] = .failure(error)
             }
         }
+        whileStarting()
         for (index, fd, pid) in started {
             var result = bks_spawn_result()
             result.pid = pid

@@ -94,4 +94,60 @@ import Testing
         }
         #expect(names == ["a"])
     }
+
+    // MARK: deferred sync
+
+    private func level(_ connection: Connection) throws -> Int? {
+        try connection.scalar("PRAGMA synchronous").int
+    }
+
+    @Test func aDeferredCommitIsVisibleAtOnceAndOwesOneSyncThatTheNextSyncPays() throws {
+        let connection = try Connection(path: path)
+        var observed = 0
+        connection.commitObserver = { _ in observed += 1 }
+        #expect(try level(connection) == 2)  // FULL
+        _ = try connection.transaction(sync: .deferred) { try $0.run("INSERT INTO item (name) VALUES ('a')") }
+        // Committed (another connection reads it), not yet synced, and the connection is back at FULL.
+        #expect(connection.unsyncedCommit != nil)
+        #expect(try Connection(path: path).count("item") == 1)
+        #expect(try level(connection) == 2)
+        #expect(observed == 0)
+        try connection.syncCommitted()
+        #expect(connection.unsyncedCommit == nil)
+        #expect(observed == 1)
+        // Nothing is owed now: a second call does nothing and observes nothing.
+        try connection.syncCommitted()
+        #expect(observed == 1)
+    }
+
+    @Test func aCommitAtFullPaysWhatADeferredOneOwed() throws {
+        let connection = try Connection(path: path)
+        _ = try connection.transaction(sync: .deferred) { try $0.run("INSERT INTO item (name) VALUES ('a')") }
+        #expect(connection.unsyncedCommit != nil)
+        // A transaction that writes nothing syncs nothing: the debt stays.
+        _ = try connection.transaction { try $0.count("item") }
+        #expect(connection.unsyncedCommit != nil)
+        _ = try connection.transaction { try $0.run("INSERT INTO item (name) VALUES ('b')") }
+        #expect(connection.unsyncedCommit == nil)
+    }
+
+    @Test func aDeferredTransactionThatFailsOwesNothingAndLeavesTheLevelAtFull() throws {
+        let connection = try Connection(path: path)
+        #expect(throws: TestFailure(id: 3)) {
+            try connection.transaction(sync: .deferred) { connection in
+                try connection.run("INSERT INTO item (name) VALUES ('a')")
+                throw TestFailure(id: 3)
+            }
+        }
+        #expect(connection.unsyncedCommit == nil)
+        #expect(try level(connection) == 2)
+        #expect(try connection.count("item") == 0)
+    }
+
+    @Test func aConnectionAtNormalNeverOwesASync() throws {
+        let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .normal))
+        _ = try connection.transaction(sync: .deferred) { try $0.run("INSERT INTO item (name) VALUES ('a')") }
+        #expect(connection.unsyncedCommit == nil)
+        #expect(try level(connection) == 1)
+    }
 }

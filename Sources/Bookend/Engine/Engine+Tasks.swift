@@ -8,7 +8,8 @@ extension Engine {
         let now = Engine.now()
         var effects = PassEffects()
         // As for a collection: the dispatched task spawns before what follows the commit.
-        let pk: Int64 = try transactionDeferringAfterCommit { db in
+        // and its commit's sync overlaps that spawn: the task is durable before this returns.
+        let pk: Int64 = try transactionDeferringAfterCommit(sync: .deferred) { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
             let pk = try insertTask(db, jobPK: job.int64("pk", table: "job"), jobID: job.text("id", table: "job"), spec: spec, jobRow: job,
@@ -17,6 +18,7 @@ extension Engine {
             return pk
         }
         launchDispatched(effects)
+        try syncCommitted()
         finishAfterCommit()
         return try task(db, pk: pk)
     }
@@ -58,8 +60,9 @@ extension Engine {
         // What the group's own dispatch committed; nil when the transaction did not commit.
         let committed: PassEffects?
         do {
-            // Callers are answered and dispatched tasks spawned before what follows the commit.
-            committed = try transactionDeferringAfterCommit { db in
+            // Callers are answered and dispatched tasks spawned before what follows the commit; the
+            // commit's sync overlaps the spawns, and callers hear once it is done.
+            committed = try transactionDeferringAfterCommit(sync: .deferred) { db in
                 outcomes.removeAll()
                 var effects = PassEffects()
                 for call in group {
@@ -78,9 +81,22 @@ extension Engine {
             outcomes = group.map { _ in .failure(error) }
             committed = nil
         }
-        // The callers are answered first (their tasks are stored), then what was dispatched spawns.
+        // What was dispatched spawns, the commit is synced, then the callers are answered (their tasks
+        // are stored and on disk). A failed sync fails every call that stored something: its tasks
+        // are in the database, but the disk did not confirm them.
+        if let committed {
+            launchDispatched(committed)
+            do {
+                try syncCommitted()
+            } catch {
+                let failure = BookendError.internalError("the tasks were stored, but the disk did not confirm them: \(error)")
+                outcomes = outcomes.map { outcome in
+                    guard case .success = outcome else { return outcome }
+                    return .failure(failure)
+                }
+            }
+        }
         for (call, outcome) in zip(group, outcomes) { call.continuation.resume(with: outcome) }
-        if let committed { launchDispatched(committed) }
         finishAfterCommit()
     }
 

@@ -326,11 +326,18 @@ public actor Engine {
     /// a caller that has processes to start starts them first: between a preparation's exit and its
     /// job's first task that work was a third of the engine's time on the path. Any later
     /// transaction finishes it first, so subscribers still see events in commit order.
-    func transactionDeferringAfterCommit<T>(_ body: (Connection) throws -> T) throws -> T {
+    ///
+    /// With `sync: .deferred` the COMMIT does not wait for the disk: the caller starts the processes
+    /// the transaction decided, then `finishAfterCommit()` (or `syncCommitted()`) syncs the log. The
+    /// spawn and the sync overlap instead of following each other (the sync was a third of the time
+    /// from a submission to its process on this project's test machine). A crash of the engine loses
+    /// nothing by it: the commit is in the page cache before anything starts. See docs/recovery.md,
+    /// "Limits", for what a power cut in that millisecond means.
+    func transactionDeferringAfterCommit<T>(sync: Connection.CommitSync = .inCommit, _ body: (Connection) throws -> T) throws -> T {
         finishAfterCommit()
         let value: T
         do {
-            value = try db.transaction(body)
+            value = try db.transaction(sync: sync, body)
         } catch {
             pendingEvents.removeAll()
             pendingObservations.removeAll()
@@ -351,8 +358,23 @@ public actor Engine {
         return value
     }
 
-    /// Does what the commits since the last call left (see `transactionDeferringAfterCommit`).
+    /// Makes a deferred commit durable (see `transactionDeferringAfterCommit`); nothing when none is owed.
+    /// Before a caller is told that what it submitted is stored.
+    func syncCommitted() throws {
+        try db.syncCommitted()
+    }
+
+    /// Does what the commits since the last call left (see `transactionDeferringAfterCommit`), once
+    /// they are durable: subscribers hear only of what a power cut cannot take back, and the status
+    /// folder of an execution is emptied only once its recorded exit is on disk. When the sync fails,
+    /// it all waits for a later commit's sync.
     func finishAfterCommit() {
+        do {
+            try syncCommitted()
+        } catch {
+            logger.error("\(error)")
+            return
+        }
         guard !afterCommit.isEmpty else { return }
         let done = afterCommit
         afterCommit = AfterCommit()

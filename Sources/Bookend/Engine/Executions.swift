@@ -224,9 +224,17 @@ extension Engine {
         }
         // All shims are forked before any exec is awaited: with several tasks to start (a pass that
         // collected several exits), their start-ups overlap instead of queueing on this thread.
+        // A deferred commit (the pass's, a submission's) is synced while the shims start: the sync
+        // and the commands' start-up overlap, and neither waits for the other. A failed sync is
+        // tried again, and logged, by `finishAfterCommit`.
         let launchStarted = ContinuousClock.now
-        let launched = Supervisor.launch(ready.map { $0.1 })
-        if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted) }
+        var syncTook = Duration.zero
+        let launched = Supervisor.launch(ready.map { $0.1 }) {
+            let syncStarted = ContinuousClock.now
+            try? syncCommitted()
+            syncTook = ContinuousClock.now - syncStarted
+        }
+        if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted + syncTook) }
         for ((pk, request), result) in zip(ready, launched) {
             switch result {
             case .success(let identity): identities.append((pk, identity))

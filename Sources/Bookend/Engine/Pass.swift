@@ -52,7 +52,8 @@ extension Engine {
             var notRecorded: [Int64: String] = [:]
             do {
                 // What follows the commit waits until the processes it decided are started.
-                try transactionDeferringAfterCommit { db in
+                // Deferred sync: the processes this pass decided start while its log is synced.
+                try transactionDeferringAfterCommit(sync: .deferred) { db in
                     // First: every later step reads pids (kills decided in this pass are signalled by pid).
                     notRecorded = try recordSpawned(db, spawned, into: &effects)
                     let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
