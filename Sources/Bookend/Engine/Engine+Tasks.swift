@@ -7,8 +7,8 @@ extension Engine {
     public func addTask(jobID: String, _ spec: TaskSpec) throws -> JobTask {
         let now = Engine.now()
         var effects = PassEffects()
-        // As for a collection: the dispatched task spawns before what follows the commit.
-        // and its commit's sync overlaps that spawn: the task is durable before this returns.
+        // As for a collection: the dispatched task spawns before what follows the commit, and the
+        // commit's sync overlaps that spawn; the task is on disk before this returns.
         let pk: Int64 = try transactionDeferringAfterCommit(sync: .deferred) { db in
             let job = try jobRow(db, jobID)
             try requireModifiable(job)
