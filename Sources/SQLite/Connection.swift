@@ -46,7 +46,8 @@ public final class Connection {
     /// The level in effect now: `synchronous`, or NORMAL around a `.deferred` commit (see
     /// `transaction(sync:_:)`; a level that could not be put back is put back before the next one).
     private var levelInEffect: ConnectionOptions.Synchronous
-    /// A `.deferred` commit wrote to the log and no sync has covered it yet; how long its COMMIT took.
+    /// Set while `.deferred` commits wrote to the log that no sync has covered yet: how long their
+    /// COMMITs took together.
     public private(set) var unsyncedCommit: Duration?
 
     /// The process-wide settings of `bookend_sqlite_configure`, applied before the first connection
@@ -273,8 +274,8 @@ public final class Connection {
     }
 
     /// Makes the `.deferred` commits since the last sync durable (one `fdatasync` of the log, what their
-    /// COMMITs skipped); nothing when there are none. The commit observer sees each such commit once,
-    /// now, timed as its COMMIT plus this sync.
+    /// COMMITs skipped); nothing when there are none. The commit observer sees them once, now, timed
+    /// as their COMMITs plus this sync (usually one commit: every caller syncs right after its own).
     public func syncCommitted() throws(SQLiteError) {
         guard let owed = unsyncedCommit else { return }
         let started = ContinuousClock.now
