@@ -20,6 +20,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -223,7 +225,7 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
         report(efd, BKS_STAGE_OPEN, errno); _exit(127);
     }
     if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
-    // SIG_IGN survives exec; the shim changed nothing but these (see shim_main), so restoring them
+    // SIG_IGN survives exec; the shim changed nothing but these (see shim_prelude), so restoring them
     // is all it takes, not a sigaction for every signal number.
     for (size_t i = 0; i < SHIM_IGNORED_COUNT; i++) set_signal(shim_ignored_signals[i], SIG_DFL);
     sigset_t empty; sigemptyset(&empty);
@@ -237,7 +239,7 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
 
 // The process that will record this shim's outcome: its parent when it started (the engine, which
 // the helper's CLONE_PARENT makes every shim's parent), or 0 when the exit file must always be
-// synced (the request's exit_always_durable). Set in shim_main; the shim's own copy.
+// synced (the request's exit_always_durable). Set in shim_run; the shim's own copy.
 static pid_t shim_recorder = 0;
 
 // Whether the exit file must reach the disk before the shim exits. While the engine that started the
@@ -272,60 +274,83 @@ static void __attribute__((noreturn)) shim_exit(int write_error) {
     _exit(write_error > 0 && write_error < BKS_SHIM_EXIT_LIMIT ? write_error : EIO);
 }
 
-static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, const status_paths *p,
-                                                int pipe_r, int pipe_w, int defaults_inherited) {
+// The shim's identity line, `<pid> <starttime>\n`, written to <status_dir>/pid.
+//
+// Not fsynced: the pid file only names processes of this boot, and a crash of the engine (not of
+// the machine) leaves the page cache intact, so the next engine reads it all the same. Skipping
+// the two fsyncs takes milliseconds off every launch, which the engine waits for.
+static int write_identity(const bks_spawn_request *req, const status_paths *p, uint64_t starttime) {
+    char line[64]; size_t n = 0;
+    n += put_u64(line + n, (uint64_t)getpid()); line[n++] = ' ';
+    n += put_u64(line + n, starttime); line[n++] = '\n';
+    return write_file_atomic(p->pid_tmp, p->pid_final, req->status_dir, line, n, 0);
+}
+
+// What every shim does before it knows its request, so that a spare shim (see spare_main) has it
+// done ahead: its signal state, its descriptors (0-2 on /dev/null, nothing else but `keep_fd`), its
+// own session. Returns 0, or the stage that failed with errno set.
+static int shim_prelude(int defaults_inherited, int keep_fd) {
     // Fresh signal state: engine handlers must never run here. The parent blocked all signals around
     // the fork, so nothing was delivered before this point. A shim forked by the spawn helper starts
     // from the helper's state, every signal at its default already (see bks_helper_entry), and skips
     // the sigaction per signal number.
-    shim_recorder = req->exit_always_durable ? 0 : getppid();
     if (!defaults_inherited) set_all_signals(SIG_DFL);
     for (size_t i = 0; i < SHIM_IGNORED_COUNT; i++) set_signal(shim_ignored_signals[i], SIG_IGN);
     sigset_t empty; sigemptyset(&empty);
     (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+    close_from(keep_fd + 1);
+    if (open_onto("/dev/null", O_RDWR, 0) < 0 || dup2(0, 1) < 0 || dup2(0, 2) < 0) return BKS_STAGE_OPEN;
+    if (setsid() < 0) return BKS_STAGE_SETSID;
+    return 0;
+}
 
-    if (pipe_r >= 0) (void)close(pipe_r);
-    if (pipe_w != REPORT_FD) {
-        if (dup3(pipe_w, REPORT_FD, O_CLOEXEC) < 0) _exit(127);
-        (void)close(pipe_w);
-    }
-    close_from(REPORT_FD + 1);
-    if (open_onto("/dev/null", O_RDWR, 0) < 0 || dup2(0, 1) < 0 || dup2(0, 2) < 0) {
-        report(REPORT_FD, BKS_STAGE_OPEN, errno); _exit(127);
-    }
-    if (setsid() < 0) { report(REPORT_FD, BKS_STAGE_SETSID, errno); _exit(127); }
+// The shim once it has its request and its report pipe on REPORT_FD: starts the command, writes its
+// identity, waits, writes the exit line. `started_fd` (or -1) is closed once the command has exec'd
+// (or failed to): a spare's socket, whose end tells the helper it may fork the next spare.
+static void __attribute__((noreturn)) shim_run(const bks_spawn_request *req, const status_paths *p, uint64_t starttime,
+                                               int started_fd) {
+    shim_recorder = req->exit_always_durable ? 0 : getppid();
     if (shim_delay_ms) {
         struct timespec ts = { shim_delay_ms / 1000, (long)(shim_delay_ms % 1000) * 1000000L };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
     }
 
-    char line[64]; size_t n = 0;
-    n += put_u64(line + n, (uint64_t)getpid()); line[n++] = ' ';
-    n += put_u64(line + n, self_starttime()); line[n++] = '\n';
-    // Not fsynced: the pid file only names processes of this boot, and a crash of the engine (not of
-    // the machine) leaves the page cache intact, so the next engine reads it all the same. Skipping
-    // the two fsyncs takes milliseconds off every launch, which the engine waits for.
-    int e = write_file_atomic(p->pid_tmp, p->pid_final, req->status_dir, line, n, 0);
-    if (e) { report(REPORT_FD, BKS_STAGE_STATUS, e); _exit(127); }
-
     // Private pipe so the shim itself learns whether the grandchild reached execve.
     int gp[2];
     pid_t gc = -1;
+    int e;
     // vfork: the shim is a copy of the engine's whole address space, and a fork would copy its page
     // tables a second time only for the grandchild to exec. The grandchild runs async-signal-safe
     // code on its own frames below ours, never returns, and ends in execve or _exit; the shim is
     // suspended until then, as it would wait for the exec report anyway.
     if (pipe2(gp, O_CLOEXEC) < 0 || (gc = vfork()) < 0) {
         e = errno;
+        if (started_fd >= 0) (void)close(started_fd);
+        (void)write_identity(req, p, starttime);
         report(REPORT_FD, BKS_STAGE_FORK, e);
         shim_exit(write_exit_line(req, p, "launch", bks_stage_name(BKS_STAGE_FORK), (uint64_t)e));
     }
     if (gc == 0) { (void)close(gp[0]); grandchild_main(req, gp[1]); }
+    if (started_fd >= 0) (void)close(started_fd);
     (void)close(gp[1]);
     launch_report r = { 0, 0 };
     ssize_t got = read_full(gp[0], &r, sizeof r);  // EOF without data == exec succeeded
     (void)close(gp[0]);
     int failed = (got == (ssize_t)sizeof r);
+
+    // The identity is written while the command's program loads, not before the vfork: it is off the
+    // path to the command's start. The engine reads it only once this shim closes its report pipe
+    // (below), and an engine restarted in between waits for it as it waits for any shim that exists
+    // and has not identified itself yet (Engine.reconcile). A shim that cannot write it must not leave
+    // a command running that nobody can find: it kills it, and reports the launch as failed.
+    e = write_identity(req, p, starttime);
+    if (e) {
+        if (!failed) (void)kill(gc, SIGKILL);
+        report(REPORT_FD, BKS_STAGE_STATUS, e);
+        (void)close(REPORT_FD);
+        while (waitpid(gc, NULL, 0) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
     if (failed) report(REPORT_FD, r.stage, r.err);
     (void)close(REPORT_FD);  // engine's read() sees EOF now
 
@@ -339,6 +364,19 @@ static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, co
         shim_exit(write_exit_line(req, p, "signal", NULL, (uint64_t)WTERMSIG(status)));
     else
         shim_exit(write_exit_line(req, p, "exit", NULL, (uint64_t)WEXITSTATUS(status)));
+}
+
+// A shim forked for one request, by the engine itself or by the helper when it had no spare.
+static void __attribute__((noreturn)) shim_main(const bks_spawn_request *req, const status_paths *p,
+                                                int pipe_r, int pipe_w, int defaults_inherited) {
+    if (pipe_r >= 0) (void)close(pipe_r);
+    if (pipe_w != REPORT_FD) {
+        if (dup3(pipe_w, REPORT_FD, O_CLOEXEC) < 0) _exit(127);
+        (void)close(pipe_w);
+    }
+    int stage = shim_prelude(defaults_inherited, REPORT_FD);
+    if (stage) { report(REPORT_FD, stage, errno); _exit(127); }
+    shim_run(req, p, self_starttime(), -1);
 }
 
 // ---- parent (engine side) -------------------------------------------------------------
@@ -399,71 +437,235 @@ static int read_exact(int fd, void *buf, size_t len) {
     return read_full(fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
+// One request as read from a socket: its header, its strings (owned), the report pipe's write end.
+typedef struct {
+    helper_request h;
+    char *payload;
+    char **vectors;
+    int report_fd;
+    bks_spawn_request req;
+    status_paths paths;
+    int paths_ok;
+} received_request;
+
+static void received_free(received_request *q) {
+    if (q->report_fd >= 0) (void)close(q->report_fd);
+    free(q->payload); free(q->vectors);
+    q->report_fd = -1; q->payload = NULL; q->vectors = NULL;
+}
+
+// Reads one request from `sock` (the engine's, or a spare shim's from its helper). Returns 1 on a
+// clean end of the stream before a request, 0 with *q filled, -1 when the request is malformed.
+static int receive_request(int sock, received_request *q) {
+    memset(q, 0, sizeof *q);
+    q->report_fd = -1;
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { &q->h, sizeof q->h };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n == 0) return 1;
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&q->report_fd, CMSG_DATA(c), sizeof q->report_fd);
+    helper_request *h = &q->h;
+    if ((size_t)n < sizeof *h && read_exact(sock, (char *)h + n, sizeof *h - (size_t)n) < 0) return -1;
+    if (h->magic != HELPER_MAGIC || h->payload_len > HELPER_MAX_PAYLOAD || q->report_fd < 0) return -1;
+    q->payload = malloc(h->payload_len + 1);
+    q->vectors = malloc(((size_t)h->argc + h->envc + 2) * sizeof(char *));
+    if (!q->payload || !q->vectors || read_exact(sock, q->payload, h->payload_len) < 0) return -1;
+    q->payload[h->payload_len] = 0;
+
+    // Split the strings.
+    const char *fields[5];
+    size_t at = 0, want = 5 + (size_t)h->argc + h->envc;
+    for (size_t i = 0; i < want; i++) {
+        if (at >= h->payload_len) return -1;
+        const char *s = q->payload + at;
+        at += strlen(s) + 1;
+        if (i < 5) fields[i] = s;
+        else if (i < 5 + h->argc) q->vectors[i - 5] = (char *)s;
+        else q->vectors[i - 5 + 1] = (char *)s;
+    }
+    q->vectors[h->argc] = NULL;
+    q->vectors[h->argc + 1 + h->envc] = NULL;
+    bks_spawn_request *req = &q->req;
+    req->path = fields[0]; req->working_dir = fields[1]; req->stdout_path = fields[2];
+    req->stderr_path = fields[3]; req->status_dir = fields[4];
+    req->argv = q->vectors; req->envp = q->vectors + h->argc + 1;
+    req->set_ids = h->set_ids; req->uid = h->uid; req->gid = h->gid;
+    req->exit_always_durable = h->exit_always_durable;
+    status_paths *p = &q->paths;
+    q->paths_ok = !(make_path(p->pid_tmp, req->status_dir, "pid.tmp") || make_path(p->pid_final, req->status_dir, "pid") ||
+        make_path(p->exit_tmp, req->status_dir, "exit.tmp") || make_path(p->exit_final, req->status_dir, "exit"));
+    return 0;
+}
+
+// ---- spare shims ----------------------------------------------------------------------------
+//
+// Why: on the path from a launch request to the command's exec, the helper's fork of the shim and the
+// shim's own set-up (signals, descriptors, session, reading its start time) came before anything the
+// command needed. So the helper keeps one shim forked ahead, set up and blocked on a socket of its
+// own: a request is handed to it as it came, and the spare goes straight to the vfork. The next
+// spare is forked right after, while the command starts.
+//
+// A spare is a shim in every other respect: forked with CLONE_PARENT (the engine's child), in its
+// own session, with the same identity (pid and start time) it will write to its pid file. Until it
+// has a request it holds no status folder and its process name is BKS_SPARE_SHIM_NAME, which lets
+// an engine looking for shims that have not identified themselves yet leave its own idle spare out;
+// it takes back the helper's name before it reads anything a request holds. When the helper goes
+// (its engine exited or died), the spare's socket reaches its end and it exits without starting
+// anything.
+
+#define SPARE_FD 4  // where a spare keeps its end of the socket to the helper
+
+static void __attribute__((noreturn)) spare_main(int sock) {
+    // Close-on-exec: the command must not hold it (see shim_run's started_fd).
+    if (sock != SPARE_FD) {
+        if (dup3(sock, SPARE_FD, O_CLOEXEC) < 0) _exit(127);
+        (void)close(sock);
+    }
+    (void)close(HELPER_FD);  // the engine's socket stays the helper's alone
+    if (shim_prelude(1, SPARE_FD)) _exit(127);
+    uint64_t starttime = self_starttime();
+    char name[17] = { 0 };
+    (void)prctl(PR_GET_NAME, name, 0, 0, 0);
+    (void)prctl(PR_SET_NAME, BKS_SPARE_SHIM_NAME, 0, 0, 0);
+    // Blocks until a request or the helper's end. As soon as data is there the spare is a shim in
+    // flight, so it takes back its name first (MSG_PEEK waits without consuming anything).
+    char peek;
+    ssize_t waited;
+    do { waited = recv(SPARE_FD, &peek, 1, MSG_PEEK); } while (waited < 0 && errno == EINTR);
+    (void)prctl(PR_SET_NAME, name, 0, 0, 0);
+    if (waited <= 0) _exit(0);
+    received_request q;
+    int rc = receive_request(SPARE_FD, &q);
+    // No request (the helper is gone) or a garbled one: nothing was started, and the engine learns
+    // of it from its report pipe reaching its end with no pid file (as for a shim killed early).
+    if (rc != 0 || !q.paths_ok) _exit(rc == 1 ? 0 : 127);
+    if (q.report_fd != REPORT_FD) {
+        if (dup3(q.report_fd, REPORT_FD, O_CLOEXEC) < 0) _exit(127);
+        (void)close(q.report_fd);
+    }
+    shim_delay_ms = q.h.shim_delay_ms;
+    shim_run(&q.req, &q.paths, starttime, SPARE_FD);
+}
+
+// Helper side: the spare waiting for a request, if any.
+static pid_t spare_pid = -1;
+static int spare_sock = -1;
+
+static void spare_forget(void) {
+    if (spare_sock >= 0) (void)close(spare_sock);
+    spare_sock = -1; spare_pid = -1;
+}
+
+// Forks a spare when there is none. Without one, requests are served by a fork per request.
+static void spare_refill(void) {
+    if (spare_pid > 0) return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+    if (pid == 0) { (void)close(sv[0]); spare_main(sv[1]); }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    (void)close(sv[1]);
+    if (pid < 0) { (void)close(sv[0]); return; }
+    spare_pid = (pid_t)pid; spare_sock = sv[0];
+}
+
+// Hands request `q` to the spare as it came. Returns the socket to that spare, whose end means its
+// command has started (see helper_serve), or -1 when the spare could not take it.
+static int spare_hand_over(received_request *q) {
+    if (spare_pid <= 0) return -1;
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov[2] = { { &q->h, sizeof q->h }, { q->payload, q->h.payload_len } };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov; msg.msg_iovlen = 2;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &q->report_fd, sizeof q->report_fd);
+    size_t total = sizeof q->h + q->h.payload_len;
+    ssize_t n;
+    do { n = sendmsg(spare_sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        // The spare is gone (it could not set itself up): nothing was started, serve the request
+        // with a fork of its own.
+        spare_forget();
+        return -1;
+    }
+    // The rest, if the socket took only part of it: the spare reads as we write.
+    size_t sent = (size_t)n;
+    while (sent < total) {
+        const char *from = sent < sizeof q->h ? (const char *)&q->h + sent : q->payload + (sent - sizeof q->h);
+        size_t left = sent < sizeof q->h ? sizeof q->h - sent : total - sent;
+        do { n = send(spare_sock, from, left, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+        if (n <= 0) break;
+        sent += (size_t)n;
+    }
+    // A spare that got part of a request exits without starting anything; the engine sees that as a
+    // shim gone before its command started, which it already handles.
+    int handed = spare_sock;
+    spare_sock = -1; spare_pid = -1;
+    return handed;
+}
+
 // Helper side: serves requests until the engine's end of the socket closes (the engine exited or
 // died; shims already started are not affected), then exits.
+//
+// The next spare is forked only once the one just handed a request has started its command (its
+// socket reaches its end), not right after the hand-over: on a machine with few cores the fork would
+// otherwise run before the spare it was meant to spare, on the same core. A request that comes in
+// the meantime is served by a fork of its own, as without spares.
 static void __attribute__((noreturn)) helper_serve(int sock) {
-    set_signal(SIGPIPE, SIG_IGN);
+    int starting = -1;  // socket of the spare last handed a request, until its command has started
     for (;;) {
-        helper_request h;
-        char control[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { &h, sizeof h };
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = &iov; msg.msg_iovlen = 1;
-        msg.msg_control = control; msg.msg_controllen = sizeof control;
-        ssize_t n;
-        do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
-        if (n <= 0) _exit(0);
-        int report_fd = -1;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&report_fd, CMSG_DATA(c), sizeof report_fd);
-        if ((size_t)n < sizeof h && read_exact(sock, (char *)&h + n, sizeof h - (size_t)n) < 0) _exit(1);
-        if (h.magic != HELPER_MAGIC || h.payload_len > HELPER_MAX_PAYLOAD || report_fd < 0) _exit(1);
-        char *payload = malloc(h.payload_len + 1);
-        char **vectors = malloc(((size_t)h.argc + h.envc + 2) * sizeof(char *));
-        if (!payload || !vectors || read_exact(sock, payload, h.payload_len) < 0) _exit(1);
-        payload[h.payload_len] = 0;
-
-        // Split the strings; a malformed request ends the helper (the engine then forks shims itself).
-        const char *fields[5];
-        size_t at = 0, want = 5 + (size_t)h.argc + h.envc;
-        for (size_t i = 0; i < want; i++) {
-            if (at >= h.payload_len) _exit(1);
-            const char *s = payload + at;
-            at += strlen(s) + 1;
-            if (i < 5) fields[i] = s;
-            else if (i < 5 + h.argc) vectors[i - 5] = (char *)s;
-            else vectors[i - 5 + 1] = (char *)s;
+        if (starting >= 0) {
+            struct pollfd fds[2] = { { sock, POLLIN, 0 }, { starting, POLLIN, 0 } };
+            int n;
+            do { n = poll(fds, 2, -1); } while (n < 0 && errno == EINTR);
+            if (n < 0) _exit(1);
+            if (fds[1].revents) { (void)close(starting); starting = -1; }
+            if (!fds[0].revents) { spare_refill(); continue; }
+        } else {
+            spare_refill();
         }
-        vectors[h.argc] = NULL;
-        vectors[h.argc + 1 + h.envc] = NULL;
-        bks_spawn_request req;
-        memset(&req, 0, sizeof req);
-        req.path = fields[0]; req.working_dir = fields[1]; req.stdout_path = fields[2];
-        req.stderr_path = fields[3]; req.status_dir = fields[4];
-        req.argv = vectors; req.envp = vectors + h.argc + 1;
-        req.set_ids = h.set_ids; req.uid = h.uid; req.gid = h.gid;
-        req.exit_always_durable = h.exit_always_durable;
-        shim_delay_ms = h.shim_delay_ms;
-
+        received_request q;
+        int rc = receive_request(sock, &q);
+        if (rc == 1) _exit(0);
+        // A malformed request ends the helper (the engine then forks shims itself).
+        if (rc < 0) _exit(1);
         helper_reply r = { -1, 0 };
-        status_paths p;
-        if (make_path(p.pid_tmp, req.status_dir, "pid.tmp") || make_path(p.pid_final, req.status_dir, "pid") ||
-            make_path(p.exit_tmp, req.status_dir, "exit.tmp") || make_path(p.exit_final, req.status_dir, "exit")) {
+        if (!q.paths_ok) {
             r.err = ENAMETOOLONG;
         } else {
-            sigset_t all, old;
-            sigfillset(&all);
-            sigprocmask(SIG_BLOCK, &all, &old);
-            // A plain fork of this small process, but the child's parent is the engine (CLONE_PARENT).
-            long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
-            if (pid == 0) shim_main(&req, &p, -1, report_fd, 1);
-            r.pid = (int32_t)pid;
-            r.err = pid < 0 ? errno : 0;
-            sigprocmask(SIG_SETMASK, &old, NULL);
+            pid_t spare = spare_pid;
+            int handed = starting < 0 ? spare_hand_over(&q) : -1;
+            if (handed >= 0) {
+                r.pid = spare;
+                starting = handed;
+            } else {
+                shim_delay_ms = q.h.shim_delay_ms;
+                sigset_t all, old;
+                sigfillset(&all);
+                sigprocmask(SIG_BLOCK, &all, &old);
+                // A plain fork of this small process, but the child's parent is the engine (CLONE_PARENT).
+                long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+                if (pid == 0) shim_main(&q.req, &q.paths, -1, q.report_fd, 1);
+                r.pid = (int32_t)pid;
+                r.err = pid < 0 ? errno : 0;
+                sigprocmask(SIG_SETMASK, &old, NULL);
+            }
         }
-        (void)close(report_fd);
-        free(payload); free(vectors);
+        received_free(&q);
         if (write_all(sock, &r, sizeof r) < 0) _exit(0);
     }
 }
@@ -504,6 +706,7 @@ static const void *const shed_keep_functions[] = {
     (const void *)&strlen, (const void *)&memcpy, (const void *)&memset, (const void *)&_exit,
     (const void *)&sigemptyset, (const void *)&getpid, (const void *)&chdir, (const void *)&unlink,
     (const void *)&nanosleep, (const void *)&fstat, (const void *)&getrlimit, (const void *)&munmap,
+    (const void *)&sendmsg, (const void *)&send, (const void *)&socketpair, (const void *)&kill, (const void *)&poll, (const void *)&prctl, (const void *)&recv,
 };
 
 static int shed_name_kept(const char *name) {
@@ -563,6 +766,8 @@ __attribute__((constructor)) static void bks_helper_entry(int argc, char **argv,
     // object unmapped below would fault, and the shims forked from here inherit this state as is.
     set_all_signals(SIG_DFL);
     helper_shed_libraries();
+    set_signal(SIGPIPE, SIG_IGN);
+    spare_refill();
     helper_reply ready = { 0, 0 };
     if (write_all(HELPER_FD, &ready, sizeof ready) < 0) _exit(1);
     helper_serve(HELPER_FD);
@@ -674,6 +879,7 @@ pid_t bks_spawn_helper_pid(void) {
     pthread_mutex_unlock(&helper_lock);
     return pid;
 }
+
 
 static int send_request(int sock, const void *buf, size_t len, int fd) {
     char control[CMSG_SPACE(sizeof(int))];

@@ -185,6 +185,18 @@ public enum Supervisor {
         return pid > 0 ? pid : nil
     }
 
+    /// True if `pid` is one of this process's idle spare shims: forked ahead by its spawn helper, set up
+    /// and waiting for a launch request, with no request or status folder yet. It is a live fork of
+    /// this program that will never write a pid file for anything launched before, so whoever looks
+    /// for shims that have not identified themselves yet leaves it out. A spare of another process
+    /// (an engine that died, whose spare may still hold that engine's last request) is not idle here.
+    public static func isIdleSpareShim(_ pid: Int32) -> Bool {
+        guard let stat = ProcStat.read(pid: pid), stat.ppid == getpid(), !stat.isZombie,
+              let comm = readSmallFile("/proc/\(pid)/comm")
+        else { return false }
+        return String(decoding: comm, as: UTF8.self).trimmingNewlines == BKS_SPARE_SHIM_NAME
+    }
+
     /// Identity of a live or zombie process; nil if there is no such pid.
     public static func identity(ofPID pid: Int32) -> ProcessIdentity? {
         ProcStat.read(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }

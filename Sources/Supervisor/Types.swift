@@ -94,7 +94,8 @@ public struct SupervisorError: Error, Sendable, CustomStringConvertible {
 
         /// The shim process could not be created (pipe/fork failed, bad status directory path).
         public static let spawnFailed = Code(rawValue: "spawnFailed")
-        /// The shim started but the user command did not reach execve; see `stage`.
+        /// The shim started but the user command did not reach execve, or (stage "status") the shim could
+        /// not record its identity and killed the command it had started; see `stage`.
         public static let launchFailed = Code(rawValue: "launchFailed")
         public static let notFound = Code(rawValue: "notFound")
         /// Strings containing NUL bytes, empty argv, malformed environment names.

@@ -375,6 +375,61 @@ import Testing
         #expect(Supervisor.readStatus(in: s.file("status")) == .exited(4))
     }
 
+    /// The helper keeps a shim forked ahead: set up in its own session, a child of the caller, named
+    /// as a spare while it waits. The next launch is handed to it, and from then on it is an ordinary
+    /// shim under the helper's name, one a restarted engine would wait for.
+    @Test func theNextLaunchIsHandedToTheSpareShimForkedAhead() throws {
+        let s = Scratch(); defer { s.remove() }
+        // The first launch in this process starts the helper, which forks its first spare.
+        waitShim(try Supervisor.launch(s.request(["/bin/true"], status: "warm")))
+        let go = s.file("go")
+        var taken = false
+        // Other suites launch through the same helper in parallel: a spare seen idle may be taken by
+        // one of their launches first, so try a few times. Without spares no attempt can succeed.
+        for attempt in 0..<20 where !taken {
+            var spare: Int32?
+            pollUntil(seconds: 5) {
+                spare = idleSpares().first
+                return spare != nil
+            }
+            let waiting = try #require(spare, "no idle spare shim appeared")
+            #expect(ProcStat.read(pid: waiting)?.session == waiting)
+            #expect(ProcStat.read(pid: waiting)?.ppid == getpid())
+            let status = "s\(attempt)"
+            let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; exit 6"], status: status))
+            taken = id.pid == waiting
+            // Running a command, it is no spare any more (nor idle), and its identity is on disk.
+            #expect(!Supervisor.isIdleSpareShim(id.pid))
+            #expect(Supervisor.readIdentity(in: s.file(status)) == id)
+            #expect(ProcStat.read(pid: id.pid)?.session == id.pid)
+            #expect(FileManager.default.createFile(atPath: go, contents: nil))
+            waitShim(id)
+            #expect(Supervisor.readStatus(in: s.file(status)) == .exited(6))
+            try? FileManager.default.removeItem(atPath: go)
+        }
+        #expect(taken, "no launch was handed the spare shim that waited for it")
+    }
+
+    /// The shim writes its identity while the command's program loads. When it cannot (here `pid.tmp`
+    /// is a folder), it must not leave that command running where nobody could find it: it kills the
+    /// command and the launch fails at the "status" stage.
+    @Test func aShimThatCannotWriteItsIdentityLeavesNoCommandRunning() throws {
+        let s = Scratch(); defer { s.remove() }
+        try FileManager.default.createDirectory(atPath: s.file("status/pid.tmp"), withIntermediateDirectories: true)
+        let marker = s.file("still-ran")
+        do {
+            let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "sleep 0.5; touch '\(marker)'"]))
+            waitShim(id)
+            Issue.record("the launch succeeded, yet the shim could not write its pid file")
+        } catch {
+            #expect(error.code == .launchFailed)
+            #expect(error.stage == "status")
+        }
+        usleep(1_000_000)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(Supervisor.readIdentity(in: s.file("status")) == nil)
+    }
+
     /// The helper unmaps the libraries it never calls (the Swift runtime, Foundation, …) so that a shim
     /// fork copies a few mappings, not hundreds; its shims are forks of that small address space.
     @Test func theHelperAndItsShimsHoldOnlyTheCLibrary() throws {

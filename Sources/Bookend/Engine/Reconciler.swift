@@ -86,15 +86,18 @@ extension Engine {
 
     /// True if some other live process runs this executable and is not one of `known`: a shim is a
     /// fork of the engine or of its spawn helper (same executable, no exec) until it has written its pid file. Other
-    /// engines running the same program also match; that only lengthens the wait, up to its cap.
+    /// engines running the same program (and their helpers' spare shims) also match; that only
+    /// lengthens the wait, up to its cap.
     nonisolated static func possibleShimInFlight(excluding known: Set<Int32>) -> Bool {
         let me = getpid()
-        // This process's spawn helper runs the same executable but is never a shim.
+        // This process's spawn helper runs the same executable but is never a shim, and its idle spare
+        // shim holds no request yet.
         let helper = Supervisor.spawnHelperPID
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return false }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != me, pid != helper, !known.contains(pid),
                 (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == exe,
+                !Supervisor.isIdleSpareShim(pid),
                 let identity = Supervisor.identity(ofPID: pid), Supervisor.isAlive(identity)
             else { continue }
             return true

@@ -3,13 +3,16 @@
 // Process tree produced by bks_spawn_start:
 //
 //   engine ··(asks over a socketpair)··▶ spawn helper ──fork (CLONE_PARENT)──▶ shim
-//   (the shim is the engine's child; the helper is this program re-executed once, see spawn.c;
-//    without a helper the engine forks the shim itself)
+//   (the shim is the engine's child; the helper is this program re-executed once, see spawn.c.
+//    The helper forks each shim ahead, as a spare that waits set up for the next request, and
+//    hands it the request; without a spare it forks one for the request; without a helper the
+//    engine forks the shim itself)
 //
 //   shim (setsid: new session + process group, pgid == shim pid)
-//                      │  writes <status_dir>/pid (rename), vforks, waits,
-//                      │  writes <status_dir>/exit (fsync + rename); exits 0, or with the
-//                      │  errno of that write when it failed (BKS_SHIM_EXIT_LIMIT)
+//                      │  vforks; writes <status_dir>/pid (rename) while the command loads;
+//                      │  waits; writes <status_dir>/exit (rename; fsync when no engine
+//                      │  will record it); exits 0, or with the errno of that write when it
+//                      │  failed (BKS_SHIM_EXIT_LIMIT)
 //                      └──vfork──▶ grandchild ──execve──▶ user command
 //
 // The shim is what the engine identifies and signals (kill(-shim_pid, sig) hits the
@@ -28,7 +31,7 @@ enum {
     BKS_STAGE_CHDIR = 2,   // chdir(working_dir)
     BKS_STAGE_SETUID = 3,  // setgroups / setgid / setuid
     BKS_STAGE_EXEC = 4,    // execve
-    BKS_STAGE_STATUS = 5,  // shim could not write <status_dir>/pid
+    BKS_STAGE_STATUS = 5,  // shim could not write <status_dir>/pid (a command it had started is killed)
     BKS_STAGE_FORK = 6,    // shim could not create the grandchild (pipe/fork)
     BKS_STAGE_SETSID = 7,  // shim could not create its session
 };
@@ -65,6 +68,10 @@ int bks_spawn_finish(int report_fd, bks_spawn_result *result);
 
 // Pid of this process's spawn helper, or -1 when none runs (not started yet, or unavailable).
 pid_t bks_spawn_helper_pid(void);
+
+// The process name (comm) of a spare shim while it waits, set up, for a request (see spawn.c): a
+// fork of this program that holds no request and no status folder yet.
+#define BKS_SPARE_SHIM_NAME "bookend-spare"
 
 // Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
 const char *bks_stage_name(int stage);
