@@ -65,10 +65,6 @@ final class TaskFolderPool: Sendable {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
     }
 
-    deinit {
-        worker.stop()
-    }
-
     /// `<node>/volatile/spare-tasks`.
     static func spareFolder(ofNodeRoot root: String) -> String {
         (root as NSString).appendingPathComponent("volatile/spare-tasks")
