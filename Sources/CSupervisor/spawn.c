@@ -510,7 +510,7 @@ static int receive_request(int sock, received_request *q) {
 // shim's own set-up (signals, descriptors, session, reading its start time) came before anything the
 // command needed. So the helper keeps one shim forked ahead, set up and blocked on a socket of its
 // own: a request is handed to it as it came, and the spare goes straight to the vfork. The next
-// spare is forked right after, while the command starts.
+// spare is forked once that one's command has started (see helper_serve).
 //
 // A spare is a shim in every other respect: forked with CLONE_PARENT (the engine's child), in its
 // own session, with the same identity (pid and start time) it will write to its pid file. Until it
