@@ -437,10 +437,38 @@ static int read_exact(int fd, void *buf, size_t len) {
     return read_full(fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
+// Sends `len` bytes of `buf` on `sock` with `fd` attached (SCM_RIGHTS) to the first byte: a request,
+// from the engine to its helper or from the helper to a spare shim. 0, or -1 when the peer is gone.
+static int send_request(int sock, const void *buf, size_t len, int fd) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    if (n <= 0) return -1;
+    const char *rest = (const char *)buf + n;
+    size_t left = len - (size_t)n;
+    while (left > 0) {
+        do { n = send(sock, rest, left, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+        if (n <= 0) return -1;
+        rest += n; left -= (size_t)n;
+    }
+    return 0;
+}
+
+
 // One request as read from a socket: its header, its strings (owned), the report pipe's write end.
 typedef struct {
     helper_request h;
-    char *payload;
+    char *message;   // the request as it came (header, then strings), for a spare to be handed
+    char *payload;   // its strings, within `message`
     char **vectors;
     int report_fd;
     bks_spawn_request req;
@@ -450,8 +478,8 @@ typedef struct {
 
 static void received_free(received_request *q) {
     if (q->report_fd >= 0) (void)close(q->report_fd);
-    free(q->payload); free(q->vectors);
-    q->report_fd = -1; q->payload = NULL; q->vectors = NULL;
+    free(q->message); free(q->vectors);
+    q->report_fd = -1; q->message = NULL; q->payload = NULL; q->vectors = NULL;
 }
 
 // Reads one request from `sock` (the engine's, or a spare shim's from its helper). Returns 1 on a
@@ -474,9 +502,12 @@ static int receive_request(int sock, received_request *q) {
     helper_request *h = &q->h;
     if ((size_t)n < sizeof *h && read_exact(sock, (char *)h + n, sizeof *h - (size_t)n) < 0) return -1;
     if (h->magic != HELPER_MAGIC || h->payload_len > HELPER_MAX_PAYLOAD || q->report_fd < 0) return -1;
-    q->payload = malloc(h->payload_len + 1);
+    q->message = malloc(sizeof *h + h->payload_len + 1);
     q->vectors = malloc(((size_t)h->argc + h->envc + 2) * sizeof(char *));
-    if (!q->payload || !q->vectors || read_exact(sock, q->payload, h->payload_len) < 0) return -1;
+    if (!q->message || !q->vectors) return -1;
+    memcpy(q->message, h, sizeof *h);
+    q->payload = q->message + sizeof *h;
+    if (read_exact(sock, q->payload, h->payload_len) < 0) return -1;
     q->payload[h->payload_len] = 0;
 
     // Split the strings.
@@ -580,39 +611,15 @@ static void spare_refill(void) {
 }
 
 // Hands request `q` to the spare as it came. Returns the socket to that spare, whose end means its
-// command has started (see helper_serve), or -1 when the spare could not take it.
+// command has started (see helper_serve), or -1 when the spare could not take it: it died before
+// (it could not set itself up), or took only part of the request and will exit at its end without
+// starting anything. Either way the request is then served by a fork of its own.
 static int spare_hand_over(received_request *q) {
     if (spare_pid <= 0) return -1;
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct iovec iov[2] = { { &q->h, sizeof q->h }, { q->payload, q->h.payload_len } };
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov; msg.msg_iovlen = 2;
-    msg.msg_control = control; msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &q->report_fd, sizeof q->report_fd);
-    size_t total = sizeof q->h + q->h.payload_len;
-    ssize_t n;
-    do { n = sendmsg(spare_sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        // The spare is gone (it could not set itself up): nothing was started, serve the request
-        // with a fork of its own.
+    if (send_request(spare_sock, q->message, sizeof q->h + q->h.payload_len, q->report_fd) < 0) {
         spare_forget();
         return -1;
     }
-    // The rest, if the socket took only part of it: the spare reads as we write.
-    size_t sent = (size_t)n;
-    while (sent < total) {
-        const char *from = sent < sizeof q->h ? (const char *)&q->h + sent : q->payload + (sent - sizeof q->h);
-        size_t left = sent < sizeof q->h ? sizeof q->h - sent : total - sent;
-        do { n = send(spare_sock, from, left, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-        if (n <= 0) break;
-        sent += (size_t)n;
-    }
-    // A spare that got part of a request exits without starting anything; the engine sees that as a
-    // shim gone before its command started, which it already handles.
     int handed = spare_sock;
     spare_sock = -1; spare_pid = -1;
     return handed;
@@ -880,30 +887,6 @@ pid_t bks_spawn_helper_pid(void) {
     return pid;
 }
 
-
-static int send_request(int sock, const void *buf, size_t len, int fd) {
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct iovec iov = { (void *)buf, len };
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov; msg.msg_iovlen = 1;
-    msg.msg_control = control; msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    ssize_t n;
-    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-    if (n <= 0) return -1;
-    const char *rest = (const char *)buf + n;
-    size_t left = len - (size_t)n;
-    while (left > 0) {
-        do { n = send(sock, rest, left, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-        if (n <= 0) return -1;
-        rest += n; left -= (size_t)n;
-    }
-    return 0;
-}
 
 // Engine side: asks the helper for a shim whose report pipe is `report_w`. Returns the shim's pid,
 // -1 with *err when the helper could not fork it, or HELPER_UNAVAILABLE (nothing was started).
