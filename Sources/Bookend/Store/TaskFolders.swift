@@ -27,15 +27,12 @@ import Synchronization
 /// - A crash leaves spare trees nobody knows about: `reconcile` removes `spare-tasks` on every start,
 ///   as it does `spare-status`.
 ///
-/// Trees are made on a thread of the pool's own, not on the engine's thread. Why: the engine's
+/// Trees are made on a serial queue of the pool's own, not on the engine's thread. Why: the engine's
 /// thread is the one every task passes through, and making five inodes is the costliest thing it did
 /// per task: a third of it with nothing freed recently, three fifths shortly after deletions (ext4's
 /// `recently_deleted` scan, see above), while the other core sat idle a third of the time
 /// (docs/performance.md, "Changes of 2026-12-03"). The engine's thread only takes ready trees and
-/// asks for more; a launch that finds none makes its folders itself, as before. That thread runs at
-/// `SCHED_IDLE` (`IdleWorker`): a refill starts right after a launch, and at the normal priority it
-/// took a core from the command it had just launched (docs/performance.md, "Changes of 2026-12-03,
-/// third sitting").
+/// asks for more; a launch that finds none makes its folders itself, as before.
 final class TaskFolderPool: Sendable {
     /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
@@ -45,7 +42,7 @@ final class TaskFolderPool: Sendable {
     /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
     /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
     let capacity: Int
-    /// What the engine's thread (taking trees) and the worker (adding them) share.
+    /// What the engine's thread (taking trees) and the queue (adding them) share.
     private struct State {
         /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
         var spares: [String: [String]] = [:]
@@ -55,11 +52,9 @@ final class TaskFolderPool: Sendable {
         /// Node roots with a refill queued or running: asking again meanwhile queues nothing more.
         var filling: Set<String> = []
         var made = 0
-        /// Set while `settle` waits: a refill running then stops after the tree it is making.
-        var settling = false
     }
     private let state = Mutex(State())
-    private let worker = IdleWorker(name: "bookend.spare-task-folders")
+    private let queue = DispatchQueue(label: "bookend.spare-task-folders")
 
     init(capacity: Int) {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
@@ -115,7 +110,7 @@ final class TaskFolderPool: Sendable {
         return nil
     }
 
-    /// Asks for spare trees for `nodeRoot` until `capacity` are ready, made on the pool's worker thread. Called
+    /// Asks for spare trees for `nodeRoot` until `capacity` are ready, made on the pool's queue. Called
     /// after a pass's launches, off the path between a dispatch and its command's start.
     func refill(nodeRoot: String) {
         guard capacity > 0 else { return }
@@ -125,13 +120,13 @@ final class TaskFolderPool: Sendable {
             return true
         }
         guard queued else { return }
-        worker.async { [self] in
+        queue.async { [self] in
             fill(nodeRoot)
             state.withLock { _ = $0.filling.remove(nodeRoot) }
         }
     }
 
-    /// On the worker thread: makes trees until `capacity` are ready (counting those taken meanwhile).
+    /// On the queue: makes trees until `capacity` are ready (counting those taken meanwhile).
     private func fill(_ nodeRoot: String) {
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
         if state.withLock({ $0.spares[nodeRoot] == nil }) {
@@ -144,7 +139,7 @@ final class TaskFolderPool: Sendable {
             state.withLock { $0.spares[nodeRoot] = $0.spares[nodeRoot] ?? [] }
         }
         while let name = state.withLock({ s -> String? in
-            guard !s.settling, !s.unusable.contains(nodeRoot), s.spares[nodeRoot, default: []].count < capacity else { return nil }
+            guard !s.unusable.contains(nodeRoot), s.spares[nodeRoot, default: []].count < capacity else { return nil }
             s.made += 1
             return "t\(s.made)"
         }) {
@@ -159,12 +154,9 @@ final class TaskFolderPool: Sendable {
     }
 
     /// Waits until no tree is being made: before the spare folders are removed, and when the engine
-    /// stops (its data directory may be removed next). A refill under way stops after its current
-    /// tree, so the wait is short even when the worker's idle-only thread gets little CPU.
+    /// stops (its data directory may be removed next).
     func settle() {
-        state.withLock { $0.settling = true }
-        worker.sync()
-        state.withLock { $0.settling = false }
+        queue.sync {}
     }
 
     /// Forgets every spare tree; the caller removes them from disk next. Trees being made are
