@@ -87,8 +87,8 @@ final class Recorder: Sendable {
 /// `Testing` also exports an `ExitStatus`; this file does not import Testing, so the alias is unambiguous.
 typealias BKExitStatus = ExitStatus
 
-/// This process's idle spare shims (see `Supervisor.isIdleSpareShim`), found among its children.
+/// This process's idle spare shims (`Supervisor.isIdleSpareShim` holds only children of this process).
 func idleSpares() -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { ProcStat.read(pid: $0)?.ppid == getpid() && Supervisor.isIdleSpareShim($0) }
+    return entries.compactMap(Int32.init).filter(Supervisor.isIdleSpareShim)
 }
