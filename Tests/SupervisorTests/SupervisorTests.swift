@@ -393,8 +393,11 @@ import Testing
                 return spare != nil
             }
             let waiting = try #require(spare, "no idle spare shim appeared")
-            #expect(ProcStat.read(pid: waiting)?.session == waiting)
-            #expect(ProcStat.read(pid: waiting)?.ppid == getpid())
+            // Read once, then make sure it was still an idle spare after the read: a launch of another
+            // suite may have taken it meanwhile, run its command and reaped it (the read finds nothing).
+            guard let stat = ProcStat.read(pid: waiting), Supervisor.isIdleSpareShim(waiting) else { continue }
+            #expect(stat.session == waiting)
+            #expect(stat.ppid == getpid())
             let status = "s\(attempt)"
             let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; exit 6"], status: status))
             taken = id.pid == waiting
