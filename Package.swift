@@ -75,7 +75,11 @@ let package = Package(
 
         // `make bench`: the benchmark program, and a C program tasks run to read the clock when they start.
         .executableTarget(name: "bookend-bench", dependencies: ["Bookend", "SQLite", "Client"], swiftSettings: swiftSettings),
-        .executableTarget(name: "bench-stamp"),
+        // Linked statically: SwiftPM links every executable with the Swift runtime and libstdc++, and
+        // loading those shared libraries took about 1.7 ms of this program's 2 ms start-up, which the
+        // latency floor then counted as spawn time (docs/performance.md, "Changes of 2026-12-03,
+        // fourth sitting"). Static, it starts as any small C program does, with no loader at all.
+        .executableTarget(name: "bench-stamp", linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         .executableTarget(name: "MigrationEmbedder", path: "Plugins/MigrationEmbedder"),
