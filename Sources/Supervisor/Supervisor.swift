@@ -119,7 +119,7 @@ public enum Supervisor {
         if let bad = r.environment.keys.first(where: { $0.isEmpty || $0.utf8.contains(UInt8(ascii: "=")) }) {
             throw SupervisorError(code: .invalidArgument, message: "invalid environment variable name \(bad.debugDescription)")
         }
-        try prepareStatusDirectory(r.statusDirectory)
+        if !r.statusDirectoryPrepared { try prepareStatusDirectory(r.statusDirectory) }
 
         let argv = CStringArray(r.arguments)
         let envp = CStringArray(r.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })

@@ -43,6 +43,10 @@ public struct LaunchRequest: Sendable {
     /// is alive to record the outcome. Without it, that sync is left out while that process lives
     /// (its own durable commit records the outcome), and done once the shim has been orphaned.
     public var exitAlwaysDurable: Bool
+    /// The caller has made `statusDirectory` and removed any `pid` and `exit` in it (a recycled status
+    /// folder): the launch skips its own `mkdir` and the two removals, three path lookups on the way
+    /// to every command's start.
+    public var statusDirectoryPrepared = false
 
     public init(
         executablePath: String, arguments: [String], environment: [String: String] = [:],

@@ -195,7 +195,8 @@ extension Engine {
                 let owner = try ownerFor(plan)
                 nodeRoots.append(plan.nodeRoot)
                 try prepareDirectories(plan, owner: owner)
-                _ = statusFolders.take(plan.statusDirectory)
+                // A recycled folder comes emptied of `pid` and `exit` (StatusFolderPool.take).
+                let recycled = statusFolders.take(plan.statusDirectory)
                 if !plan.resourceFiles.isEmpty {
                     downloading.insert(pk)
                     let files = plan.resourceFiles
@@ -211,7 +212,9 @@ extension Engine {
                     continue
                 }
                 switch request(plan, owner: owner) {
-                case .success(let request): ready.append((pk, request))
+                case .success(var request):
+                    request.statusDirectoryPrepared = recycled
+                    ready.append((pk, request))
                 case .failure(let failure): failures.append((pk, failure))
                 }
             } catch let error as NodeFolders.UnsafeFolder {
