@@ -3,16 +3,17 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Status folder nonces and node ids are sixteen lowercase hex digits (`%016llx`), written without
-/// Foundation's formatter.
+/// Status folder nonces and node ids are sixteen lowercase hex digits (`%016llx`), ETags `0x` and
+/// sixteen uppercase ones, written without Foundation's formatter.
 @Suite struct HexTests {
     @Test(arguments: [
         (UInt64(0), "0000000000000000"), (0xabc, "0000000000000abc"), (0x1234_5678_9abc_def0, "123456789abcdef0"),
         (UInt64.max, "ffffffffffffffff"), (0x0fff_ffff_ffff_ffff, "0fffffffffffffff"),
     ])
-    func sixteenLowercaseDigits(_ value: UInt64, _ expected: String) {
-        #expect(value.hex16 == expected)
-        #expect(UInt64(value.hex16, radix: 16) == value)
+    func sixteenDigits(_ value: UInt64, _ expected: String) {
+        #expect(value.hex16() == expected)
+        #expect(UInt64(value.hex16(), radix: 16) == value)
+        #expect(value.hex16(uppercase: true, prefix: "0x") == "0x" + expected.uppercased())
     }
 
     /// What a launch stores: `<node root>/volatile/executions/<pk>-<nonce>`, and node ids

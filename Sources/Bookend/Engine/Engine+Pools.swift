@@ -58,7 +58,7 @@ extension Engine {
     func addNodes(_ db: Connection, poolPK: Int64, poolID: String, dedicated: Int, lowPriority: Int, now: String) throws {
         for index in 0..<(dedicated + lowPriority) {
             let isDedicated = index < dedicated
-            let id = "tvmps_" + UInt64.random(in: 0...UInt64.max).hex16 + (isDedicated ? "_d" : "_p")
+            let id = "tvmps_" + UInt64.random(in: 0...UInt64.max).hex16() + (isDedicated ? "_d" : "_p")
             let root = (nodesDirectory as NSString).appendingPathComponent(id)
             let nodePK = try NodeStore.insert(db, id: id, poolPK: poolPK, poolID: poolID, isDedicated: isDedicated, rootDirectory: root, now: now,
                 log: &pendingEvents)

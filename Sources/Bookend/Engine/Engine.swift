@@ -402,18 +402,9 @@ public actor Engine {
         pendingEvents.append(try EventLog.append(db, kind, pool: pool, node: node, job: job, task: task, from: from, to: to, detail: detail, now: now))
     }
 
-    /// A new version tag, `0x` and 16 uppercase hex digits: the next value of `ETagSequence`,
-    /// written by hand.
+    /// A new version tag, `0x` and 16 uppercase hex digits: the next value of `ETagSequence`.
     nonisolated static func newETag() -> String {
-        let value = ETagSequence.shared.next()
-        return String(unsafeUninitializedCapacity: 18) { buffer in
-            buffer[0] = UInt8(ascii: "0")
-            buffer[1] = UInt8(ascii: "x")
-            for index in 0..<16 {
-                buffer[2 + index] = ETagSequence.hexDigits[Int((value >> UInt64(60 - 4 * index)) & 0xF)]
-            }
-            return 18
-        }
+        ETagSequence.shared.next().hex16(uppercase: true, prefix: "0x")
     }
 
     nonisolated static func now() -> String { Timestamp.string(Date()) }
@@ -557,7 +548,6 @@ func decodeStoredJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T 
 /// quarter of the engine's time while it stored an `addTasks` batch.
 final class ETagSequence: Sendable {
     static let shared = ETagSequence()
-    static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     private let counter: Mutex<UInt64>
 

@@ -75,7 +75,7 @@ extension ExecutionStore {
             [kind, nodePK, jobPK, taskPK, attempt, ExecutionState.starting.rawValue, taskDirectory, startTime, deadline, retryCount,
              requeueCount])
         let pk = db.lastInsertRowID
-        let nonce = UInt64.random(in: 0...UInt64.max).hex16
+        let nonce = UInt64.random(in: 0...UInt64.max).hex16()
         try db.run("UPDATE execution SET launch_nonce = ?, status_dir = ? WHERE pk = ?",
             [nonce, (nodeRoot as NSString).appendingPathComponent("volatile/executions/\(pk)-\(nonce)"), pk])
         return pk
