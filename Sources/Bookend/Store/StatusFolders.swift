@@ -18,9 +18,10 @@ import Foundation
 /// retired (its task was deleted before its launch was stored, say) resolves its files by its old
 /// path, which no longer exists once the folder moved, so it cannot write into the next execution's
 /// folder. An `exit`, `pid` or `step-exit` such a shim created an instant before the move is removed
-/// when the folder is taken (and the supervisor removes `pid` and `exit` of a folder that already
-/// exists); what it left in a kept `exit.tmp` or `pid.tmp` is truncated by the next shim before it
-/// writes, and only `exit` and `pid` are ever read.
+/// when the folder is taken (that removal is the only one: the launch tells the supervisor so,
+/// `LaunchRequest.statusDirectoryPrepared`, and it skips its own); what it left in a kept `exit.tmp`
+/// or `pid.tmp` is truncated by the next shim before it writes, and only `exit` and `pid` are ever
+/// read.
 struct StatusFolderPool {
     /// What the shim (and a Slurm step) write in a status folder; nothing else ever is.
     let files: [String]
