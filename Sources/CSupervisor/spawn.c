@@ -594,17 +594,30 @@ static void spare_forget(void) {
     spare_sock = -1; spare_pid = -1;
 }
 
+// A plain fork of this small process whose child has the engine for its parent (CLONE_PARENT), with
+// every signal blocked around it: nothing is delivered to the child before its shim_prelude sets its
+// own signal state. The child returns 0 with the signals still blocked; the helper gets them back,
+// and errno as the clone left it.
+static long clone_for_engine(void) {
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+    if (pid != 0) {
+        int e = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        errno = e;
+    }
+    return pid;
+}
+
 // Forks a spare when there is none. Without one, requests are served by a fork per request.
 static void spare_refill(void) {
     if (spare_pid > 0) return;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+    long pid = clone_for_engine();
     if (pid == 0) { (void)close(sv[0]); spare_main(sv[1]); }
-    sigprocmask(SIG_SETMASK, &old, NULL);
     (void)close(sv[1]);
     if (pid < 0) { (void)close(sv[0]); return; }
     spare_pid = (pid_t)pid; spare_sock = sv[0];
@@ -661,15 +674,10 @@ static void __attribute__((noreturn)) helper_serve(int sock) {
                 starting = handed;
             } else {
                 shim_delay_ms = q.h.shim_delay_ms;
-                sigset_t all, old;
-                sigfillset(&all);
-                sigprocmask(SIG_BLOCK, &all, &old);
-                // A plain fork of this small process, but the child's parent is the engine (CLONE_PARENT).
-                long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, NULL, NULL, 0);
+                long pid = clone_for_engine();
                 if (pid == 0) shim_main(&q.req, &q.paths, -1, q.report_fd, 1);
                 r.pid = (int32_t)pid;
                 r.err = pid < 0 ? errno : 0;
-                sigprocmask(SIG_SETMASK, &old, NULL);
             }
         }
         received_free(&q);
