@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 const int bk_o_path = O_PATH;
@@ -284,4 +285,99 @@ int bk_remove_at(int parent, const char *name) {
     }
     errno = ENOTEMPTY;
     return -1;
+}
+
+// What a task folder holds from its launch on (TaskFolderPool.folders and .files).
+static const char *const tree_folders[] = { "wd", "certs" };
+static const char *const tree_files[] = { "stdout.txt", "stderr.txt" };
+
+// Takes away a POSIX ACL the task may have set (an ACL can grant another account access that the
+// mode bits no longer show). A file system without ACLs, or an inode without one, is fine.
+static int drop_acls(int fd, int folder) {
+    if (fremovexattr(fd, "system.posix_acl_access") != 0 && errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP) return -1;
+    if (folder && fremovexattr(fd, "system.posix_acl_default") != 0 && errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP) return -1;
+    return 0;
+}
+
+// Whether `info` is an inode the tree's owner made: `uid`:`gid`, and for a file one name only (a
+// second link would be a name elsewhere that the next task's output would also appear under).
+static int owned_as_expected(const struct stat *info, mode_t type, uid_t uid, gid_t gid) {
+    if ((info->st_mode & S_IFMT) != type || info->st_uid != uid || info->st_gid != gid) return 0;
+    return type != S_IFREG || info->st_nlink == 1;
+}
+
+// Removes every entry of the folder `fd` (never following a link).
+static int empty_folder(int fd) {
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int copy = dup(fd);
+        DIR *folder = copy >= 0 ? fdopendir(copy) : NULL;
+        if (folder == NULL) { if (copy >= 0) close(copy); return -1; }
+        rewinddir(folder);
+        int removed = 0, failed = 0;
+        struct dirent *entry;
+        while ((entry = readdir(folder)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            if (bk_remove_at(fd, entry->d_name) != 0 && errno != ENOENT) { failed = 1; break; }
+            removed++;
+        }
+        closedir(folder);
+        if (failed) return -1;
+        if (removed == 0) return 0;  // a listing that found nothing: empty
+    }
+    errno = ENOTEMPTY;
+    return -1;
+}
+
+int bk_reset_task_tree(int parent, const char *name, uid_t *owner_uid, gid_t *owner_gid) {
+    int tree = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (tree < 0) return -1;
+    struct stat info;
+    if (fstat(tree, &info) != 0) { close_keeping_errno(tree); return -1; }
+    uid_t uid = info.st_uid;
+    gid_t gid = info.st_gid;
+    // Anything but the four expected entries goes; each expected one must be what a launch made.
+    int copy = dup(tree);
+    DIR *listing = copy >= 0 ? fdopendir(copy) : NULL;
+    if (listing == NULL) { if (copy >= 0) close(copy); close_keeping_errno(tree); return -1; }
+    int found = 0, bad = 0;
+    struct dirent *entry;
+    while (!bad && (entry = readdir(listing)) != NULL) {
+        const char *n = entry->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
+        mode_t type = 0;
+        for (int i = 0; i < 2; i++) if (strcmp(n, tree_folders[i]) == 0) type = S_IFDIR;
+        for (int i = 0; i < 2; i++) if (strcmp(n, tree_files[i]) == 0) type = S_IFREG;
+        if (type == 0) {
+            if (bk_remove_at(tree, n) != 0 && errno != ENOENT) bad = 1;
+            continue;
+        }
+        struct stat entry_info;
+        if (fstatat(tree, n, &entry_info, AT_SYMLINK_NOFOLLOW) != 0 || !owned_as_expected(&entry_info, type, uid, gid)) bad = 1;
+        else found++;
+    }
+    closedir(listing);
+    if (bad || found != 4) { close(tree); errno = EPERM; return -1; }
+    // Each inode is opened without following a link and checked again through its descriptor (it
+    // may have been swapped since the listing), then emptied and given the modes a launch sets.
+    for (int i = 0; i < 2 && !bad; i++) {
+        int fd = openat(tree, tree_folders[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) { bad = 1; break; }
+        if (fstat(fd, &info) != 0 || !owned_as_expected(&info, S_IFDIR, uid, gid) ||
+            empty_folder(fd) != 0 || fchmod(fd, 0700) != 0 || drop_acls(fd, 1) != 0) bad = 1;
+        close(fd);
+    }
+    for (int i = 0; i < 2 && !bad; i++) {
+        // O_NONBLOCK: a FIFO swapped in after the listing fails to open instead of waiting.
+        int fd = openat(tree, tree_files[i], O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) { bad = 1; break; }
+        if (fstat(fd, &info) != 0 || !owned_as_expected(&info, S_IFREG, uid, gid) ||
+            ftruncate(fd, 0) != 0 || fchmod(fd, 0600) != 0 || drop_acls(fd, 0) != 0) bad = 1;
+        close(fd);
+    }
+    if (!bad && (fchmod(tree, 0700) != 0 || drop_acls(tree, 1) != 0)) bad = 1;
+    close(tree);
+    if (bad) { errno = EPERM; return -1; }
+    *owner_uid = uid;
+    *owner_gid = gid;
+    return 0;
 }

@@ -190,4 +190,121 @@ import TestSupport
             #expect(!FileManager.default.fileExists(atPath: directory), "the task folder is left behind")
         }
     }
+
+    /// The reclaimed trees (`r<n>`) in the node's `spare-tasks`, by inode, with their owner.
+    static func reclaimed(_ root: String) -> [UInt64: uid_t] {
+        let spare = TaskFolderPool.spareFolder(ofNodeRoot: root)
+        var found: [UInt64: uid_t] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spare)) ?? [] where name.hasPrefix("r") {
+            var info = stat()
+            if lstat(spare + "/" + name, &info) == 0 { found[UInt64(info.st_ino)] = info.st_uid }
+        }
+        return found
+    }
+
+    static func taskDirectory(_ h: EngineHarness, _ task: String) async throws -> String {
+        try #require(try await h.sql(
+            "SELECT e.task_dir FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = '\(task)' ORDER BY e.pk DESC LIMIT 1").first?.first)
+    }
+
+    /// A deleted job's task folder becomes a spare for its account's next launch instead of being
+    /// removed: emptied of everything its task left (files in `wd/`, entries beside the four, output),
+    /// with the modes a launch sets, whatever the task changed them to.
+    @Test func aDeletedJobsTaskFolderIsEmptiedAndTakenByTheNextLaunchOfItsAccount() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let root = try #require(try await h.pool().first).rootDirectory
+            try await h.engine.createJob(JobSpec(id: "old", poolID: "pool"))
+            // The node's first launch: the one tree of this job, and the node has spares after it.
+            try await h.engine.addTask(jobID: "old", TaskSpec(id: "messy", commandLine: sh("""
+                echo old-output; echo old-error >&2; mkdir -p a/b && echo x > a/b/f && echo y > left-behind
+                echo z > ../beside; mkdir ../folder-beside; chmod 777 .. . ../certs; chmod 644 ../stdout.txt
+                """)))
+            try await h.waitForTasks("old")
+            _ = try await Self.readySpares(root)
+            #expect(try await h.engine.task(jobID: "old", taskID: "messy").executionInfo.exitCode == 0)
+            let messy = try await Self.taskDirectory(h, "messy")
+            let tree = try #require(StatusFolderTests.inode(messy))
+            var info = stat()
+            #expect(stat(messy, &info) == 0 && info.st_mode & 0o777 == 0o777)
+            let account = info.st_uid
+            try await h.engine.deleteJob(id: "old")
+            try await h.waitForJobDeletion("old")
+            #expect(!FileManager.default.fileExists(atPath: messy), "the task folder is still in the job's folders")
+            try await EngineHarness.waitUntil("the messy task's folder kept as a spare") { Self.reclaimed(root)[tree] != nil }
+            #expect(Self.reclaimed(root)[tree] == account)
+            #expect(!FileManager.default.fileExists(atPath: root + "/workitems/old"))
+
+            try await h.engine.createJob(JobSpec(id: "new", poolID: "pool"))
+            try await h.engine.addTask(jobID: "new", TaskSpec(id: "next", commandLine: sh("ls -A; echo new-output")))
+            try await h.waitForTasks("new")
+            let next = try await Self.taskDirectory(h, "next")
+            #expect(StatusFolderTests.inode(next) != nil)
+            #expect(Self.reclaimed(root)[tree] == nil)
+            #expect(StatusFolderTests.inode(next) == tree, "the next launch of the same account made or took another folder")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: next).sorted() == ["certs", "stderr.txt", "stdout.txt", "wd"])
+            let stdout = String(decoding: try await h.engine.readTaskFile(jobID: "new", taskID: "next", path: "stdout.txt"), as: UTF8.self)
+            #expect(stdout == "new-output\n", "wd was not empty or stdout kept the old task's output: \(stdout)")
+            #expect(try await h.engine.readTaskFile(jobID: "new", taskID: "next", path: "stderr.txt").isEmpty)
+            for (path, expected) in [(next, mode_t(0o700)), (next + "/wd", 0o700), (next + "/certs", 0o700),
+                                     (next + "/stdout.txt", 0o600), (next + "/stderr.txt", 0o600)] {
+                let found = try #require(Self.mode(path), "\(path) is missing")
+                #expect(found.mode == expected && found.uid == account, "\(path): mode \(String(found.mode, radix: 8)), owner \(found.uid)")
+            }
+        }
+    }
+
+    /// A reclaimed tree goes only to its own account: a task of scope `task` (an account used once)
+    /// leaves nothing to reuse, and no other account's launch is given a tree that a process of the
+    /// deleted job could still hold open. Links planted in place of the output files are never
+    /// followed: the file a link pointed at keeps its content, and the folder is removed, not kept.
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func aReclaimedTreeGoesOnlyToItsOwnAccountAndPlantedLinksAreNotFollowed() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let root = try #require(try await h.pool().first).rootDirectory
+            let bait = h.directory + "/bait.txt"
+            #expect(FileManager.default.createFile(atPath: bait, contents: Data("keep me\n".utf8), attributes: [.posixPermissions: 0o644]))
+            try await h.engine.createJob(JobSpec(id: "old", poolID: "pool"))
+            try await h.engine.addTask(jobID: "old", TaskSpec(id: "warm", commandLine: sh("exit 0")))
+            try await h.waitForTasks("old")
+            _ = try await Self.readySpares(root)
+            let own = UserIdentity(autoUser: .init(scope: .task, elevationLevel: .nonAdmin))
+            // A process that outlives its task, holding its stdout open for reading.
+            try await h.engine.addTask(jobID: "old", TaskSpec(id: "lingering", commandLine: sh("""
+                echo mine; setsid sh -c 'exec 3<../stdout.txt; sleep 20' </dev/null >/dev/null 2>&1 &
+                """), userIdentity: own))
+            try await h.engine.addTask(jobID: "old", TaskSpec(id: "linker", commandLine: sh("""
+                rm -f ../stderr.txt && ln -s \(bait) ../stderr.txt && ln ../stdout.txt /tmp/bookend-hardlink-$$ && echo linked
+                """)))
+            try await h.waitForTasks("old")
+            let lingering = try #require(StatusFolderTests.inode(try await Self.taskDirectory(h, "lingering")))
+            let linker = try #require(StatusFolderTests.inode(try await Self.taskDirectory(h, "linker")))
+            let linkerOut = String(decoding: try await h.engine.readTaskFile(jobID: "old", taskID: "linker", path: "stdout.txt"), as: UTF8.self)
+            #expect(linkerOut == "linked\n")
+            try await h.engine.deleteJob(id: "old")
+            try await h.waitForJobDeletion("old")
+            // The warm task's tree (pool account) is kept: once it is, the whole job folder was sorted.
+            let warmOwner = try #require(try await h.sql("SELECT uid FROM pool WHERE id = 'pool'").first?.first.flatMap { uid_t($0) })
+            try await EngineHarness.waitUntil("the job's folder sorted") {
+                !FileManager.default.fileExists(atPath: TaskFolderPool.spareFolder(ofNodeRoot: root) + "/j1")
+                    && !((try? FileManager.default.contentsOfDirectory(atPath: TaskFolderPool.spareFolder(ofNodeRoot: root))) ?? []).contains { $0.hasPrefix("j") }
+            }
+            let kept = Self.reclaimed(root)
+            #expect(!kept.isEmpty, "the pool account's tree (the warm task's) was not kept")
+            #expect(kept.values.allSatisfy { $0 == warmOwner }, "a tree of another account was kept: \(kept)")
+            #expect(kept[lingering] == nil && kept[linker] == nil)
+            #expect(EngineHarness.lines(bait) == ["keep me"], "a link planted as stderr.txt was followed")
+
+            // A task-scope task of the next job gets a folder no earlier task had.
+            try await h.engine.createJob(JobSpec(id: "new", poolID: "pool"))
+            try await h.engine.addTask(jobID: "new", TaskSpec(id: "fresh", commandLine: sh("echo secret-output"), userIdentity: own))
+            try await h.waitForTasks("new")
+            let fresh = try #require(StatusFolderTests.inode(try await Self.taskDirectory(h, "fresh")))
+            #expect(kept[fresh] == nil, "a task-scope launch was given a reclaimed tree")
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("bookend-hardlink-") {
+            try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+        }
+    }
 }

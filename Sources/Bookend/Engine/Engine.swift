@@ -278,7 +278,7 @@ public actor Engine {
         recordSpawnedAlone()
         finishAfterCommit()
         // A spare task folder still being made would outlive the engine in its data directory.
-        taskFolders.settle()
+        taskFolders.stop()
         watcher.stop()
         slurm.stop()
         for continuation in subscribers.values { continuation.finish() }

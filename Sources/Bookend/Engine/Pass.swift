@@ -297,9 +297,29 @@ extension Engine {
     private func removeDeletedJobFolders(_ deleted: [(jobID: String, roots: [String])]) {
         for (jobID, roots) in deleted {
             CrashPoint.hit("delete.before-files")
-            for root in roots { FileAccess.removeTree(atPath: (root as NSString).appendingPathComponent("workitems/\(jobID)")) }
+            for root in roots {
+                // Its task folders become spares for their accounts' next launches (`TaskFolderPool`):
+                // removing them here would free inodes the next job then allocates slowly.
+                let folder = (root as NSString).appendingPathComponent("workitems/\(jobID)")
+                if !taskFolders.reclaim(nodeRoot: root, jobFolder: folder, owners: accountsLaunchingAgain(on: root)) {
+                    FileAccess.removeTree(atPath: folder)
+                }
+            }
             CrashPoint.hit("delete.after-files")
         }
+    }
+
+    /// The accounts whose work can launch on the node at `root` again, so whose task folders are worth
+    /// keeping as spares: the engine's own and, when it is root, root (admin work) and the pool's
+    /// account (scope `pool`). A task-scoped account is used once, and so is never among them.
+    private func accountsLaunchingAgain(on root: String) -> Set<TaskFolderPool.Owner> {
+        var owners: Set<TaskFolderPool.Owner> = [TaskFolderPool.Owner(uid: geteuid(), gid: getegid())]
+        guard isRoot else { return owners }
+        owners.insert(TaskFolderPool.Owner(uid: 0, gid: 0))
+        let poolAccount = try? db.scalar(
+            "SELECT p.uid FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.root_dir = ? AND n.removed_time IS NULL", [root])
+        if let uid = poolAccount?.int64.flatMap({ uid_t(exactly: $0) }) { owners.insert(TaskFolderPool.Owner(uid: uid, gid: uid)) }
+        return owners
     }
 
     /// How many transactions that changed something have committed on the engine's writer connection:

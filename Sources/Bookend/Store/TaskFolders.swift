@@ -33,6 +33,18 @@ import Synchronization
 /// `recently_deleted` scan, see above), while the other core sat idle a third of the time
 /// (docs/performance.md, "Changes of 2026-12-03"). The engine's thread only takes ready trees and
 /// asks for more; a launch that finds none makes its folders itself, as before.
+///
+/// A deleted job's task folders are kept as spares too, instead of removed (`reclaim`). Why: removing
+/// a 10,000-task job frees 50,000 inodes, and on journal-less ext4 every inode allocated in the next
+/// one to six minutes steps over the recently freed ones: the next job's refills then took a fifth of
+/// all CPU and the job ran at 0.6 of the first one's rate (docs/performance.md, "History"). Why it is
+/// safe: a reclaimed tree is handed only to a launch that runs as the account that owns it already,
+/// so nothing it could do to the tree (an open descriptor kept by a process that outlived its task,
+/// a link, an ACL) reaches anything that account could not reach anyway: a later folder of the same
+/// account is its own. Trees of task-scoped accounts (never given out twice) are therefore removed,
+/// as before. Before a tree is kept, every inode in it is checked through a descriptor opened
+/// without following links (kind, owner, one link per file), `wd/` and `certs/` emptied, the files
+/// truncated and the modes and ACLs set back (`bk_reset_task_tree`); anything else is removed.
 final class TaskFolderPool: Sendable {
     /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
@@ -42,6 +54,23 @@ final class TaskFolderPool: Sendable {
     /// two can be measured against each other (`BOOKEND_TASK_FOLDER_POOL_OFF=1`), and a umask that
     /// takes the owner's own bits away (modes could not be what a launch sets) keeps none either.
     let capacity: Int
+    /// Reclaimed trees kept per node at most; the rest of a deleted job's folders are removed.
+    let reclaimLimit: Int
+    /// How long a reclaimed tree no launch took is kept before it is removed.
+    let reclaimedLifetime: Duration
+
+    /// Who owns a tree's inodes.
+    struct Owner: Hashable {
+        var uid: uid_t
+        var gid: gid_t
+    }
+
+    /// A reclaimed tree in `spare-tasks`, and when it was put there.
+    struct Reclaimed {
+        var name: String
+        var at: ContinuousClock.Instant
+    }
+
     /// What the engine's thread (taking trees) and the queue (adding them) share.
     private struct State {
         /// Node root → names of the ready trees in its `spare-tasks`, as this engine made them.
@@ -51,13 +80,22 @@ final class TaskFolderPool: Sendable {
         var unusable: Set<String> = []
         /// Node roots with a refill queued or running: asking again meanwhile queues nothing more.
         var filling: Set<String> = []
+        /// Node root → owner → reclaimed trees in its `spare-tasks`, newest last.
+        var reclaimed: [String: [Owner: [Reclaimed]]] = [:]
+        var reclaimedCount: [String: Int] = [:]
+        /// A removal of stale reclaimed trees is queued.
+        var sweepQueued = false
+        /// The engine stopped: a sweep due later does nothing (the data directory may be gone).
+        var stopped = false
         var made = 0
     }
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "bookend.spare-task-folders")
 
-    init(capacity: Int) {
+    init(capacity: Int, reclaimLimit: Int = 8_192, reclaimedLifetime: Duration = .seconds(600)) {
         self.capacity = Self.umaskKeepsOwnerBits() ? capacity : 0
+        self.reclaimLimit = reclaimLimit
+        self.reclaimedLifetime = reclaimedLifetime
     }
 
     /// `<node>/volatile/spare-tasks`.
@@ -71,6 +109,36 @@ final class TaskFolderPool: Sendable {
     func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
         guard capacity > 0 else { return nil }
         let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
+        // A tree this account left first: it is this account's already (no fchown), and taking it
+        // allocates nothing.
+        let account = Owner(uid: owner?.uid ?? geteuid(), gid: owner?.gid ?? getegid())
+        while let name = state.withLock({ s -> String? in
+            guard !s.unusable.contains(nodeRoot), let tree = s.reclaimed[nodeRoot]?[account]?.popLast() else { return nil }
+            s.reclaimedCount[nodeRoot, default: 1] -= 1
+            return tree.name
+        }) {
+            if bk_rename_noreplace(AT_FDCWD, spare + "/" + name, parent, leaf) != 0 {
+                switch errno {
+                case EEXIST, ENOTEMPTY:
+                    // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
+                    state.withLock {
+                        $0.reclaimed[nodeRoot, default: [:]][account, default: []].append(Reclaimed(name: name, at: .now))
+                        $0.reclaimedCount[nodeRoot, default: 0] += 1
+                    }
+                    return nil
+                case ENOENT:
+                    continue
+                default:
+                    _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
+                    continue  // the fresh trees below meet the same error and say so
+                }
+            }
+            let folder = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard folder >= 0 else {
+                throw NodeFolders.UnsafeFolder(path: path, reason: "cannot open the folder just placed (\(String(cString: strerror(errno))))")
+            }
+            return folder
+        }
         while let name = state.withLock({ $0.unusable.contains(nodeRoot) ? nil : $0.spares[nodeRoot]?.popLast() }) {
             let tree = spare + "/" + name
             if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
@@ -153,10 +221,16 @@ final class TaskFolderPool: Sendable {
         }
     }
 
-    /// Waits until no tree is being made: before the spare folders are removed, and when the engine
-    /// stops (its data directory may be removed next).
+    /// Waits until no tree is being made or reclaimed: before the spare folders are removed.
     func settle() {
         queue.sync {}
+    }
+
+    /// When the engine stops (its data directory may be removed next): what is queued finishes, and
+    /// a removal of stale reclaimed trees due later does nothing.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        settle()
     }
 
     /// Forgets every spare tree; the caller removes them from disk next. Trees being made are
@@ -165,8 +239,127 @@ final class TaskFolderPool: Sendable {
         settle()
         state.withLock {
             $0.spares.removeAll()
+            $0.reclaimed.removeAll()
+            $0.reclaimedCount.removeAll()
             $0.unusable.removeAll()
         }
+    }
+
+    /// Takes the folder of a deleted job (`<node>/workitems/<job>`) out of the node's work items by one
+    /// `rename` into `spare-tasks` and, on the pool's queue, keeps those of its task folders that
+    /// `owners` own as spares for those accounts' next launches (see the type's comment) and removes
+    /// the rest. `owners` are the accounts that can launch on this node again (the engine's own, the
+    /// pool's account, root for admin work), never a task-scoped one. Returns false when
+    /// it took nothing (no spares on this node in this engine's life, a rename that failed): the
+    /// caller then removes the folder itself, as before. A crash leaves the moved folder in
+    /// `spare-tasks`, which `reconcile` removes.
+    func reclaim(nodeRoot: String, jobFolder: String, owners: Set<Owner>) -> Bool {
+        guard capacity > 0, reclaimLimit > 0, !owners.isEmpty else { return false }
+        guard let name = state.withLock({ s -> String? in
+            guard !s.stopped, !s.unusable.contains(nodeRoot), s.spares[nodeRoot] != nil else { return nil }
+            s.made += 1
+            return "j\(s.made)"
+        }) else { return false }
+        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
+        let spareFD = open(spare, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard spareFD >= 0 else { return false }
+        defer { close(spareFD) }
+        guard bk_rename_noreplace(AT_FDCWD, jobFolder, spareFD, name) == 0 else {
+            // Nothing at `jobFolder`: nothing to remove either.
+            return errno == ENOENT
+        }
+        let moved = spare + "/" + name
+        queue.async { [self] in
+            keepTrees(nodeRoot, name, owners: owners)
+            _ = bk_remove_at(AT_FDCWD, moved)
+        }
+        return true
+    }
+
+    /// On the queue: the task folders of the moved job folder `name` (`job-1/<task>`) become reclaimed
+    /// spares, up to `reclaimLimit` for the node.
+    private func keepTrees(_ nodeRoot: String, _ name: String, owners: Set<Owner>) {
+        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
+        let spareFD = open(spare, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard spareFD >= 0 else { return }
+        defer { close(spareFD) }
+        let job = openat(spareFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard job >= 0 else { return }
+        defer { close(job) }
+        var kept = 0
+        for group in Self.names(in: job) {
+            let folder = openat(job, group, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard folder >= 0 else { continue }
+            defer { close(folder) }
+            for task in Self.names(in: folder) {
+                guard state.withLock({ !$0.stopped && $0.reclaimedCount[nodeRoot, default: 0] < reclaimLimit }) else { break }
+                // Another account's folder is not even reset: it goes with the job's folder.
+                var info = stat()
+                guard fstatat(folder, task, &info, AT_SYMLINK_NOFOLLOW) == 0, owners.contains(Owner(uid: info.st_uid, gid: info.st_gid)) else { continue }
+                var uid: uid_t = 0
+                var gid: gid_t = 0
+                guard bk_reset_task_tree(folder, task, &uid, &gid) == 0, owners.contains(Owner(uid: uid, gid: gid)) else { continue }
+                let tree = state.withLock { s -> String in
+                    s.made += 1
+                    return "r\(s.made)"
+                }
+                guard bk_rename_noreplace(folder, task, spareFD, tree) == 0 else { continue }
+                state.withLock {
+                    $0.reclaimed[nodeRoot, default: [:]][Owner(uid: uid, gid: gid), default: []].append(Reclaimed(name: tree, at: .now))
+                    $0.reclaimedCount[nodeRoot, default: 0] += 1
+                }
+                kept += 1
+            }
+        }
+        if kept > 0 { scheduleSweep() }
+    }
+
+    /// Removes, on the queue, reclaimed trees no launch took within `reclaimedLifetime`: they hold
+    /// disk space (three folder blocks each) the deleted job's owner expected to get back.
+    private func scheduleSweep() {
+        guard state.withLock({ s -> Bool in
+            guard !s.sweepQueued, !s.stopped else { return false }
+            s.sweepQueued = true
+            return true
+        }) else { return }
+        let delay = reclaimedLifetime.components
+        queue.asyncAfter(deadline: .now() + .seconds(Int(delay.seconds)) + .milliseconds(Int(delay.attoseconds / 1_000_000_000_000_000))) { [self] in
+            let cutoff = ContinuousClock.now - reclaimedLifetime
+            let (stale, more) = state.withLock { s -> ([(String, String)], Bool) in
+                s.sweepQueued = false
+                guard !s.stopped else { return ([], false) }
+                var stale: [(String, String)] = []
+                for (root, owners) in s.reclaimed {
+                    for (owner, trees) in owners {
+                        let keep = trees.filter { $0.at > cutoff }
+                        stale += trees.filter { $0.at <= cutoff }.map { (root, $0.name) }
+                        s.reclaimed[root]?[owner] = keep.isEmpty ? nil : keep
+                    }
+                    s.reclaimedCount[root] = s.reclaimed[root]?.values.reduce(0) { $0 + $1.count } ?? 0
+                }
+                return (stale, s.reclaimedCount.values.contains { $0 > 0 })
+            }
+            for (root, name) in stale { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
+            if more { scheduleSweep() }
+        }
+    }
+
+    /// The names in an open folder (without `.` and `..`).
+    private static func names(in folder: Int32) -> [String] {
+        let copy = dup(folder)
+        guard copy >= 0, let stream = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            return []
+        }
+        defer { closedir(stream) }
+        var found: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != ".", name != ".." { found.append(name) }
+        }
+        return found
     }
 
     private static func makeTree(_ path: String) -> Bool {

@@ -29,6 +29,15 @@ int bk_remove_at(int dirfd, const char *name);
 /// itself).
 int bk_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newname);
 
+/// Makes the task folder `name` of `parent` (left by a finished launch) ready for another launch by
+/// the account that owns it, in place: entries other than `wd/`, `certs/`, `stdout.txt` and
+/// `stderr.txt` are removed; those four must each be of their kind and owned by the folder's owner
+/// (files with one link only), `wd/` and `certs/` are emptied, the files truncated, modes set back
+/// to 0700 (folders) and 0600 (files) and POSIX ACLs removed, all through descriptors opened with
+/// O_NOFOLLOW. Returns 0 with the owner in `owner_uid`/`owner_gid`, or -1 (EPERM when the folder is
+/// not a launch's shape) and the caller removes the folder.
+int bk_reset_task_tree(int parent, const char *name, uid_t *owner_uid, gid_t *owner_gid);
+
 /// O_PATH, which glibc defines only with _GNU_SOURCE and so Swift does not see: a descriptor that
 /// names a file without opening it (no FIFO wait, no device open), enough for fstat.
 extern const int bk_o_path;
