@@ -87,6 +87,39 @@ import Testing
         }
     }
 
+    /// Task folders of deleted jobs kept as spares (`TaskFolderPool.reclaim`) are a cache: under disk
+    /// pressure they go before any completed execution's folder.
+    @Test func belowTheMinimumDeletedJobsFoldersKeptAsSparesGoFirst() async throws {
+        guard let fileSystem = try await Self.mountSmallFileSystem(megabytes: 32) else { return }
+        let base = try TemporaryDirectory()
+        chmod(base.path, 0o755)
+        let configuration = EngineConfiguration(
+            nodesDirectory: fileSystem.path + "/nodes", tickInterval: .milliseconds(20), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
+        let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
+        let h = EngineHarness(directory: base.file("data"), engine: engine)
+        try await withCleanup({
+            await engine.shutdown()
+            await fileSystem.unmount()
+        }) {
+            let root = try #require(try await h.pool(nodes: 1, slots: 1).first).rootDirectory
+            try await engine.createJob(JobSpec(id: "old", poolID: "pool"))
+            for index in 1...3 { try await engine.addTask(jobID: "old", TaskSpec(id: "t\(index)", commandLine: "/bin/true")) }
+            try await h.waitForTasks("old")
+            _ = try await TaskFolderTests.readySpares(root)
+            try await engine.deleteJob(id: "old")
+            try await h.waitForJobDeletion("old")
+            try await EngineHarness.waitUntil("the deleted job's folders kept as spares") { TaskFolderTests.reclaimed(root).count == 3 }
+            // 24 MiB written by a task that takes one of the three: below the minimum, the other two
+            // are removed (the sweep of unused ones comes only after ten minutes).
+            try await engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await engine.addTask(jobID: "job", TaskSpec(id: "fill", commandLine: "/usr/bin/head -c \(24 * Self.mebibyte) /dev/zero"))
+            try await h.waitForTasks("job")
+            try await EngineHarness.waitUntil("the kept folders removed under disk pressure") { TaskFolderTests.reclaimed(root).isEmpty }
+            let spare = root + "/volatile/spare-tasks"
+            #expect(!((try? FileManager.default.contentsOfDirectory(atPath: spare)) ?? []).contains { $0.hasPrefix("r") })
+        }
+    }
+
     @Test func retentionDeletionsAreRecordedWithTheirReason() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

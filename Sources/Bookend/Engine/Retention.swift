@@ -259,9 +259,16 @@ extension Engine {
     /// (a retried task's earlier attempts share it), never a start task's (the node's `startup/`),
     /// and a preparation's only once its job has completed (its tasks and release may read it).
     func relieveDiskPressure(now: String) throws {
-        guard let minimum = configuration.minFreeDisk, let space = FileSystemSpace.of(nodesDirectory), space.isBelow(minimum) else {
+        guard let minimum = configuration.minFreeDisk, var space = FileSystemSpace.of(nodesDirectory), space.isBelow(minimum) else {
             _ = housekeeping.shouldWarnNothingToDelete(false)
             return
+        }
+        // Deleted jobs' task folders kept as spares go first: nothing anyone asked to keep is in them.
+        let dropped = taskFolders.dropReclaimed()
+        if dropped > 0 {
+            logger.notice("removed \(dropped) task folder(s) of deleted jobs kept as spares: free space on \(nodesDirectory) was below \(minimum)")
+            space = FileSystemSpace.of(nodesDirectory) ?? space
+            guard space.isBelow(minimum) else { return }
         }
         let candidates = try db.query(
             Engine.executionWithNames + """

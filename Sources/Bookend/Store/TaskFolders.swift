@@ -344,6 +344,21 @@ final class TaskFolderPool: Sendable {
         }
     }
 
+    /// Removes every reclaimed tree now (they are only a cache of inodes) and returns how many: what
+    /// disk pressure gives back before any execution's folder.
+    func dropReclaimed() -> Int {
+        queue.sync {
+            let dropped = state.withLock { s -> [(String, String)] in
+                let all = s.reclaimed.flatMap { root, owners in owners.values.flatMap { $0.map { (root, $0.name) } } }
+                s.reclaimed.removeAll()
+                s.reclaimedCount.removeAll()
+                return all
+            }
+            for (root, name) in dropped { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
+            return dropped.count
+        }
+    }
+
     /// The names in an open folder (without `.` and `..`).
     private static func names(in folder: Int32) -> [String] {
         let copy = dup(folder)
