@@ -30,6 +30,9 @@ import Testing
             #expect(UUID(uuidString: id) != nil, "\(id)")
             #expect(id == id.lowercased())
             #expect(id.count == 36)
+            // A version 4 (random) GUID of the RFC 4122 variant, as Batch's own read.
+            let characters = Array(id)
+            #expect(characters[14] == "4" && "89ab".contains(characters[19]), "\(id)")
             seen.insert(id)
         }
         #expect(seen.count == 1_000)
