@@ -7,15 +7,15 @@ import Foundation
 /// when a client sends both `Date` and `ocp-date`, each with and without the Date line); any match passes.
 struct SharedKeyVerifier: Sendable {
     let accountName: String
-    /// Made once from the account key's bytes: `SymmetricKey` copies them into storage of its own on
-    /// every init.
+    /// Made once from the account key's bytes (`SymmetricKey` copies them into storage of its own on
+    /// every init), and keyed once: each signature check starts from a copy.
     private let key: SharedKeyBox
     /// Allowed distance between the request's `ocp-date`/`Date` and the server clock.
     var maxSkew: TimeInterval = 15 * 60
 
     init(accountName: String, keyBytes: Data) {
         self.accountName = accountName
-        key = SharedKeyBox(SymmetricKey(data: keyBytes))
+        key = SharedKeyBox(HMAC<SHA256>(key: SymmetricKey(data: keyBytes)))
     }
 
     static let signedHeaders = [
@@ -56,7 +56,7 @@ struct SharedKeyVerifier: Sendable {
         guard let presentedBytes = Data(base64Encoded: presented), presentedBytes.count == 32 else {
             throw APIErrors.authentication("The signature is not a base64 HMAC-SHA256 value.")
         }
-        let key = self.key.key
+        let keyed = self.key.keyed
         // Candidates are tried in order of how often clients sign that way, and the first match ends
         // the search: each comparison is constant-time, and which candidate matched depends only on
         // the request, which the signer already knows, so stopping early tells nobody anything about
@@ -64,7 +64,11 @@ struct SharedKeyVerifier: Sendable {
         var matched = false
         forEachStringToSign(method: method, rawPath: rawPath, query: query, headers: headers) { candidate in
             var candidate = candidate
-            let mac = candidate.withUTF8 { HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer($0), using: key) }
+            // A copy of the HMAC already keyed: the key's padding and first block are not hashed again
+            // for every candidate of every request.
+            var hmac = keyed
+            candidate.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+            let mac = hmac.finalize()
             matched = mac.withUnsafeBytes { SharedKeyVerifier.constantTimeEqual($0, presentedBytes) }
             return matched
         }
@@ -175,9 +179,10 @@ extension Substring {
     }
 }
 
-/// `SymmetricKey` is an immutable value whose storage Swift Crypto does not mark Sendable; it is only
-/// read once made, so sharing it between requests is safe.
+/// An HMAC keyed with the account key, which Swift Crypto does not mark Sendable: it is never changed
+/// once made, only copied (a value type whose hash state is copied before the copy is updated), so
+/// sharing it between requests is safe.
 private struct SharedKeyBox: @unchecked Sendable {
-    let key: SymmetricKey
-    init(_ key: SymmetricKey) { self.key = key }
+    let keyed: HMAC<SHA256>
+    init(_ keyed: HMAC<SHA256>) { self.keyed = keyed }
 }
