@@ -82,7 +82,6 @@ final class TaskFolderPool: Sendable {
         var filling: Set<String> = []
         /// Node root → owner → reclaimed trees in its `spare-tasks`, newest last.
         var reclaimed: [String: [Owner: [Reclaimed]]] = [:]
-        var reclaimedCount: [String: Int] = [:]
         /// A removal of stale reclaimed trees is queued.
         var sweepQueued = false
         /// The engine stopped: a sweep due later does nothing (the data directory may be gone).
@@ -106,74 +105,58 @@ final class TaskFolderPool: Sendable {
     /// Moves a spare tree of `nodeRoot` to the name `leaf` in the folder `parent` and gives its inodes
     /// to `owner` (nil: they stay the engine's). Returns the placed folder's descriptor (the caller
     /// closes it), or nil when no tree was placed: none is ready, or something is at `leaf` already.
+    ///
+    /// A tree this account left (a deleted job's, `reclaim`) is taken first: it is the account's
+    /// already, so it needs no `fchown`, and taking it allocates nothing.
     func take(nodeRoot: String, into parent: Int32, _ leaf: String, path: String, owner: (uid: uid_t, gid: gid_t)?) throws -> Int32? {
         guard capacity > 0 else { return nil }
-        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        // A tree this account left first: it is this account's already (no fchown), and taking it
-        // allocates nothing.
         let account = Owner(uid: owner?.uid ?? geteuid(), gid: owner?.gid ?? getegid())
-        while let name = state.withLock({ s -> String? in
-            guard !s.unusable.contains(nodeRoot), let tree = s.reclaimed[nodeRoot]?[account]?.popLast() else { return nil }
-            s.reclaimedCount[nodeRoot, default: 1] -= 1
-            return tree.name
-        }) {
-            if bk_rename_noreplace(AT_FDCWD, spare + "/" + name, parent, leaf) != 0 {
-                switch errno {
-                case EEXIST, ENOTEMPTY:
-                    // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
-                    state.withLock {
-                        $0.reclaimed[nodeRoot, default: [:]][account, default: []].append(Reclaimed(name: name, at: .now))
-                        $0.reclaimedCount[nodeRoot, default: 0] += 1
+        for kept in [true, false] {
+            while let name = state.withLock({ s -> String? in
+                guard !s.unusable.contains(nodeRoot) else { return nil }
+                return kept ? s.reclaimed[nodeRoot]?[account]?.popLast()?.name : s.spares[nodeRoot]?.popLast()
+            }) {
+                let tree = Self.spareFolder(ofNodeRoot: nodeRoot) + "/" + name
+                if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
+                    switch errno {
+                    case EEXIST, ENOTEMPTY:
+                        // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
+                        state.withLock {
+                            if kept {
+                                $0.reclaimed[nodeRoot, default: [:]][account, default: []].append(Reclaimed(name: name, at: .now))
+                            } else {
+                                $0.spares[nodeRoot, default: []].append(name)
+                            }
+                        }
+                        return nil
+                    case ENOENT:
+                        continue  // gone with its node's folders
+                    default:
+                        // No RENAME_NOREPLACE here, or another file system: make folders from now on.
+                        state.withLock { _ = $0.unusable.insert(nodeRoot) }
+                        _ = bk_remove_at(AT_FDCWD, tree)
+                        return nil
                     }
-                    return nil
-                case ENOENT:
-                    continue
-                default:
-                    _ = bk_remove_at(AT_FDCWD, spare + "/" + name)
-                    continue  // the fresh trees below meet the same error and say so
                 }
-            }
-            let folder = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard folder >= 0 else {
-                throw NodeFolders.UnsafeFolder(path: path, reason: "cannot open the folder just placed (\(String(cString: strerror(errno))))")
-            }
-            return folder
-        }
-        while let name = state.withLock({ $0.unusable.contains(nodeRoot) ? nil : $0.spares[nodeRoot]?.popLast() }) {
-            let tree = spare + "/" + name
-            if bk_rename_noreplace(AT_FDCWD, tree, parent, leaf) != 0 {
-                switch errno {
-                case EEXIST, ENOTEMPTY:
-                    // The launch's folder exists (an earlier attempt's): it is reused, not replaced.
-                    state.withLock { $0.spares[nodeRoot, default: []].append(name) }
-                    return nil
-                case ENOENT:
-                    continue  // gone with its node's folders
-                default:
-                    // No RENAME_NOREPLACE here, or another file system: make folders from now on.
-                    state.withLock { _ = $0.unusable.insert(nodeRoot) }
-                    _ = bk_remove_at(AT_FDCWD, tree)
-                    return nil
+                let folder = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard folder >= 0 else {
+                    throw NodeFolders.UnsafeFolder(path: path, reason: "cannot open the folder just placed (\(String(cString: strerror(errno))))")
                 }
-            }
-            let folder = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard folder >= 0 else {
-                throw NodeFolders.UnsafeFolder(path: path, reason: "cannot open the folder just placed (\(String(cString: strerror(errno))))")
-            }
-            // A tree is the engine's already: only another account needs the fchowns.
-            if let owner, owner.uid != geteuid() || owner.gid != getegid() {
-                for name in Self.folders + Self.files where fchownat(folder, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0 {
-                    let reason = String(cString: strerror(errno))
-                    close(folder)
-                    throw NodeFolders.UnsafeFolder(path: path + "/" + name, reason: "cannot change the owner (\(reason))")
+                // A tree made ahead is the engine's: only another account needs the fchowns.
+                if !kept, let owner, owner.uid != geteuid() || owner.gid != getegid() {
+                    for name in Self.folders + Self.files where fchownat(folder, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                        let reason = String(cString: strerror(errno))
+                        close(folder)
+                        throw NodeFolders.UnsafeFolder(path: path + "/" + name, reason: "cannot change the owner (\(reason))")
+                    }
+                    if fchown(folder, owner.uid, owner.gid) != 0 {
+                        let reason = String(cString: strerror(errno))
+                        close(folder)
+                        throw NodeFolders.UnsafeFolder(path: path, reason: "cannot change the owner (\(reason))")
+                    }
                 }
-                if fchown(folder, owner.uid, owner.gid) != 0 {
-                    let reason = String(cString: strerror(errno))
-                    close(folder)
-                    throw NodeFolders.UnsafeFolder(path: path, reason: "cannot change the owner (\(reason))")
-                }
+                return folder
             }
-            return folder
         }
         return nil
     }
@@ -240,7 +223,6 @@ final class TaskFolderPool: Sendable {
         state.withLock {
             $0.spares.removeAll()
             $0.reclaimed.removeAll()
-            $0.reclaimedCount.removeAll()
             $0.unusable.removeAll()
         }
     }
@@ -279,39 +261,35 @@ final class TaskFolderPool: Sendable {
     /// On the queue: the task folders of the moved job folder `name` (`job-1/<task>`) become reclaimed
     /// spares, up to `reclaimLimit` for the node.
     private func keepTrees(_ nodeRoot: String, _ name: String, owners: Set<Owner>) {
-        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        let spareFD = open(spare, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard spareFD >= 0 else { return }
-        defer { close(spareFD) }
-        let job = openat(spareFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard job >= 0 else { return }
-        defer { close(job) }
+        let spare = FileDescriptor(open(Self.spareFolder(ofNodeRoot: nodeRoot), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+        let job = FileDescriptor(openat(spare.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+        guard spare.rawValue >= 0, job.rawValue >= 0 else { return }
         var kept = 0
-        for group in Self.names(in: job) {
-            let folder = openat(job, group, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard folder >= 0 else { continue }
-            defer { close(folder) }
-            for task in Self.names(in: folder) {
-                guard state.withLock({ !$0.stopped && $0.reclaimedCount[nodeRoot, default: 0] < reclaimLimit }) else { break }
+        for (group, _) in FileAccess.entries(job) {
+            let folder = FileDescriptor(openat(job.rawValue, group, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+            guard folder.rawValue >= 0 else { continue }
+            for (task, info) in FileAccess.entries(folder) {
+                guard state.withLock({ !$0.stopped && Self.count($0.reclaimed[nodeRoot]) < reclaimLimit }) else { break }
                 // Another account's folder is not even reset: it goes with the job's folder.
-                var info = stat()
-                guard fstatat(folder, task, &info, AT_SYMLINK_NOFOLLOW) == 0, owners.contains(Owner(uid: info.st_uid, gid: info.st_gid)) else { continue }
+                guard owners.contains(Owner(uid: info.st_uid, gid: info.st_gid)) else { continue }
                 var uid: uid_t = 0
                 var gid: gid_t = 0
-                guard bk_reset_task_tree(folder, task, &uid, &gid) == 0, owners.contains(Owner(uid: uid, gid: gid)) else { continue }
+                guard bk_reset_task_tree(folder.rawValue, task, &uid, &gid) == 0, owners.contains(Owner(uid: uid, gid: gid)) else { continue }
                 let tree = state.withLock { s -> String in
                     s.made += 1
                     return "r\(s.made)"
                 }
-                guard bk_rename_noreplace(folder, task, spareFD, tree) == 0 else { continue }
-                state.withLock {
-                    $0.reclaimed[nodeRoot, default: [:]][Owner(uid: uid, gid: gid), default: []].append(Reclaimed(name: tree, at: .now))
-                    $0.reclaimedCount[nodeRoot, default: 0] += 1
-                }
+                guard bk_rename_noreplace(folder.rawValue, task, spare.rawValue, tree) == 0 else { continue }
+                state.withLock { $0.reclaimed[nodeRoot, default: [:]][Owner(uid: uid, gid: gid), default: []].append(Reclaimed(name: tree, at: .now)) }
                 kept += 1
             }
         }
         if kept > 0 { scheduleSweep() }
+    }
+
+    /// How many reclaimed trees a node has, whoever owns them.
+    private static func count(_ owners: [Owner: [Reclaimed]]?) -> Int {
+        owners?.values.reduce(0) { $0 + $1.count } ?? 0
     }
 
     /// Removes, on the queue, reclaimed trees no launch took within `reclaimedLifetime`: they hold
@@ -335,9 +313,8 @@ final class TaskFolderPool: Sendable {
                         stale += trees.filter { $0.at <= cutoff }.map { (root, $0.name) }
                         s.reclaimed[root]?[owner] = keep.isEmpty ? nil : keep
                     }
-                    s.reclaimedCount[root] = s.reclaimed[root]?.values.reduce(0) { $0 + $1.count } ?? 0
                 }
-                return (stale, s.reclaimedCount.values.contains { $0 > 0 })
+                return (stale, s.reclaimed.values.contains { Self.count($0) > 0 })
             }
             for (root, name) in stale { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
             if more { scheduleSweep() }
@@ -351,30 +328,11 @@ final class TaskFolderPool: Sendable {
             let dropped = state.withLock { s -> [(String, String)] in
                 let all = s.reclaimed.flatMap { root, owners in owners.values.flatMap { $0.map { (root, $0.name) } } }
                 s.reclaimed.removeAll()
-                s.reclaimedCount.removeAll()
                 return all
             }
             for (root, name) in dropped { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
             return dropped.count
         }
-    }
-
-    /// The names in an open folder (without `.` and `..`).
-    private static func names(in folder: Int32) -> [String] {
-        let copy = dup(folder)
-        guard copy >= 0, let stream = fdopendir(copy) else {
-            if copy >= 0 { close(copy) }
-            return []
-        }
-        defer { closedir(stream) }
-        var found: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != ".", name != ".." { found.append(name) }
-        }
-        return found
     }
 
     private static func makeTree(_ path: String) -> Bool {
