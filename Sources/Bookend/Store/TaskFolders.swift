@@ -37,14 +37,16 @@ import Synchronization
 /// A deleted job's task folders are kept as spares too, instead of removed (`reclaim`). Why: removing
 /// a 10,000-task job frees 50,000 inodes, and on journal-less ext4 every inode allocated in the next
 /// one to six minutes steps over the recently freed ones: the next job's refills then took a fifth of
-/// all CPU and the job ran at 0.6 of the first one's rate (docs/performance.md, "History"). Why it is
-/// safe: a reclaimed tree is handed only to a launch that runs as the account that owns it already,
-/// so nothing it could do to the tree (an open descriptor kept by a process that outlived its task,
-/// a link, an ACL) reaches anything that account could not reach anyway: a later folder of the same
-/// account is its own. Trees of task-scoped accounts (never given out twice) are therefore removed,
-/// as before. Before a tree is kept, every inode in it is checked through a descriptor opened
-/// without following links (kind, owner, one link per file), `wd/` and `certs/` emptied, the files
-/// truncated and the modes and ACLs set back (`bk_reset_task_tree`); anything else is removed.
+/// all CPU and the job ran at 0.6 of the first one's rate (docs/performance.md, "What bounds each
+/// figure", History).
+///
+/// Why it is safe: a kept tree is handed only to a launch that runs as the account that owns it
+/// already, so nothing that account could have done to it (an open descriptor kept by a process that
+/// outlived its task, a link, an ACL) reaches anything it could not reach anyway: a later folder of
+/// the same account is its own. Trees of task-scoped accounts (never given out twice) are therefore
+/// removed, as before. Before a tree is kept, every inode in it is checked through a descriptor
+/// opened without following links (kind, owner, one link per file), `wd/` and `certs/` emptied, the
+/// files truncated and the modes and ACLs set back (`bk_reset_task_tree`); anything else is removed.
 final class TaskFolderPool: Sendable {
     /// What a task folder holds from its launch on, whether it was made ahead or at the launch.
     static let folders = ["wd", "certs"]
