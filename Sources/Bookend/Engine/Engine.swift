@@ -447,10 +447,8 @@ final class PassSources: @unchecked Sendable {
     func start(every interval: Duration, _ pass: @escaping @Sendable () -> Void) {
         wakeups.setEventHandler(handler: pass)
         timer.setEventHandler(handler: pass)
-        let (seconds, attoseconds) = interval.components
-        let nanoseconds = max(1, Int(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue
-            + Int(attoseconds / 1_000_000_000))
-        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds))
+        let every = DispatchTimeInterval(max(interval, .nanoseconds(1)))
+        timer.schedule(deadline: .now() + every, repeating: every)
     }
 
     func wake() { wakeups.add(data: 1) }
@@ -564,5 +562,14 @@ final class ETagSequence: Sendable {
         value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
         value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
         return value ^ (value >> 31)
+    }
+}
+
+extension DispatchTimeInterval {
+    /// `duration` in whole nanoseconds (saturating), for Dispatch's timers and delays.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(Int(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue
+            + Int(attoseconds / 1_000_000_000))
     }
 }

@@ -244,28 +244,24 @@ final class TaskFolderPool: Sendable {
             s.made += 1
             return "j\(s.made)"
         }) else { return false }
-        let spare = Self.spareFolder(ofNodeRoot: nodeRoot)
-        let spareFD = open(spare, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard spareFD >= 0 else { return false }
-        defer { close(spareFD) }
-        guard bk_rename_noreplace(AT_FDCWD, jobFolder, spareFD, name) == 0 else {
+        let spare = FileDescriptor(open(Self.spareFolder(ofNodeRoot: nodeRoot), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+        guard spare.rawValue >= 0 else { return false }
+        guard bk_rename_noreplace(AT_FDCWD, jobFolder, spare.rawValue, name) == 0 else {
             // Nothing at `jobFolder`: nothing to remove either.
             return errno == ENOENT
         }
-        let moved = spare + "/" + name
         queue.async { [self] in
-            keepTrees(nodeRoot, name, owners: owners)
-            _ = bk_remove_at(AT_FDCWD, moved)
+            keepTrees(nodeRoot, spare, name, owners: owners)
+            _ = bk_remove_at(spare.rawValue, name)
         }
         return true
     }
 
-    /// On the queue: the task folders of the moved job folder `name` (`job-1/<task>`) become reclaimed
-    /// spares, up to `reclaimLimit` for the node.
-    private func keepTrees(_ nodeRoot: String, _ name: String, owners: Set<Owner>) {
-        let spare = FileDescriptor(open(Self.spareFolder(ofNodeRoot: nodeRoot), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+    /// On the queue: the task folders of the moved job folder `name` (`job-1/<task>`) in `spare` (the
+    /// node's `spare-tasks`) become reclaimed spares, up to `reclaimLimit` for the node.
+    private func keepTrees(_ nodeRoot: String, _ spare: FileDescriptor, _ name: String, owners: Set<Owner>) {
         let job = FileDescriptor(openat(spare.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
-        guard spare.rawValue >= 0, job.rawValue >= 0 else { return }
+        guard job.rawValue >= 0 else { return }
         var kept = 0
         for (group, _) in FileAccess.entries(job) {
             let folder = FileDescriptor(openat(job.rawValue, group, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
@@ -302,8 +298,7 @@ final class TaskFolderPool: Sendable {
             s.sweepQueued = true
             return true
         }) else { return }
-        let delay = reclaimedLifetime.components
-        queue.asyncAfter(deadline: .now() + .seconds(Int(delay.seconds)) + .milliseconds(Int(delay.attoseconds / 1_000_000_000_000_000))) { [self] in
+        queue.asyncAfter(deadline: .now() + DispatchTimeInterval(reclaimedLifetime)) { [self] in
             let cutoff = ContinuousClock.now - reclaimedLifetime
             let (stale, more) = state.withLock { s -> ([(String, String)], Bool) in
                 s.sweepQueued = false
@@ -318,7 +313,7 @@ final class TaskFolderPool: Sendable {
                 }
                 return (stale, s.reclaimed.values.contains { Self.count($0) > 0 })
             }
-            for (root, name) in stale { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
+            Self.remove(stale)
             if more { scheduleSweep() }
         }
     }
@@ -332,9 +327,14 @@ final class TaskFolderPool: Sendable {
                 s.reclaimed.removeAll()
                 return all
             }
-            for (root, name) in dropped { _ = bk_remove_at(AT_FDCWD, Self.spareFolder(ofNodeRoot: root) + "/" + name) }
+            Self.remove(dropped)
             return dropped.count
         }
+    }
+
+    /// Removes reclaimed trees, each named by its node root and its name in that node's `spare-tasks`.
+    private static func remove(_ trees: [(root: String, name: String)]) {
+        for (root, name) in trees { _ = bk_remove_at(AT_FDCWD, spareFolder(ofNodeRoot: root) + "/" + name) }
     }
 
     private static func makeTree(_ path: String) -> Bool {
