@@ -383,22 +383,26 @@ import Testing
         // The first launch in this process starts the helper, which forks its first spare.
         waitShim(try Supervisor.launch(s.request(["/bin/true"], status: "warm")))
         let go = s.file("go")
-        var taken = false
+        var taken = false, sparesSeen = 0, attempts = 0
         // Other suites launch through the same helper in parallel: a spare seen idle may be taken by
-        // one of their launches first, so try a few times. Without spares no attempt can succeed.
-        for attempt in 0..<20 where !taken {
+        // one of their launches first, and while they launch back to back a spare is idle only for
+        // moments. So keep trying for a while; without spares no attempt can succeed.
+        let deadline = Date().addingTimeInterval(180)
+        while !taken && Date() < deadline {
+            attempts += 1
             var spare: Int32?
-            pollUntil(seconds: 5) {
+            _ = pollUntil(seconds: 5) {
                 spare = idleSpares().first
                 return spare != nil
             }
-            let waiting = try #require(spare, "no idle spare shim appeared")
             // Read once, then make sure it was still an idle spare after the read: a launch of another
             // suite may have taken it meanwhile, run its command and reaped it (the read finds nothing).
+            guard let waiting = spare else { continue }
+            sparesSeen += 1
             guard let stat = ProcStat.read(pid: waiting), Supervisor.isIdleSpareShim(waiting) else { continue }
             #expect(stat.session == waiting)
             #expect(stat.ppid == getpid())
-            let status = "s\(attempt)"
+            let status = "s\(attempts)"
             let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; exit 6"], status: status))
             taken = id.pid == waiting
             // Running a command, it is no spare any more (nor idle), and its identity is on disk.
@@ -410,7 +414,7 @@ import Testing
             #expect(Supervisor.readStatus(in: s.file(status)) == .exited(6))
             try? FileManager.default.removeItem(atPath: go)
         }
-        #expect(taken, "no launch was handed the spare shim that waited for it")
+        #expect(taken, "no launch was handed the spare shim that waited for it (\(attempts) attempts, \(sparesSeen) idle spares seen)")
     }
 
     /// The shim writes its identity while the command's program loads. When it cannot (here `pid.tmp`
