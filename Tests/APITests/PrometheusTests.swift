@@ -72,11 +72,12 @@ import Testing
     /// The `prometheus` child, tracked by its pid and stopped by it.
     final class Prometheus: @unchecked Sendable {
         // @unchecked: set up in `start`, then only read (`stop` signals the one process it started).
-        let process = Process()
+        let process: ChildProcess
         let port: Int
         let directory: String
 
-        private init(port: Int, directory: String) {
+        private init(process: ChildProcess, port: Int, directory: String) {
+            self.process = process
             self.port = port
             self.directory = directory
         }
@@ -95,20 +96,13 @@ import Testing
                       - targets: ['127.0.0.1:\(target)']
                 """
             try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
-            let prometheus = Prometheus(port: try freePort(), directory: directory)
-            prometheus.process.executableURL = URL(fileURLWithPath: binary)
-            prometheus.process.arguments = [
-                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
-                "--web.listen-address=127.0.0.1:\(prometheus.port)", "--log.level=warn",
-            ]
-            prometheus.process.currentDirectoryURL = URL(fileURLWithPath: directory)
-            let log = FileHandle(forWritingAtPath: directory + "/prometheus.log") ?? {
-                FileManager.default.createFile(atPath: directory + "/prometheus.log", contents: nil)
-                return FileHandle(forWritingAtPath: directory + "/prometheus.log")
-            }()
-            prometheus.process.standardOutput = log
-            prometheus.process.standardError = log
-            try prometheus.process.run()
+            let port = try freePort()
+            let process = try ChildProcess(
+                binary, [
+                    "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                    "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
+                ], in: directory, output: .file(directory + "/prometheus.log"))
+            let prometheus = Prometheus(process: process, port: port, directory: directory)
             return prometheus
         }
 
@@ -133,7 +127,7 @@ import Testing
             let process = process
             let directory = directory
             _ = try? await onOwnThread {
-                if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+                process.terminate()
                 process.waitUntilExit()
                 try? FileManager.default.removeItem(atPath: directory)
             }

@@ -236,32 +236,20 @@ enum Driver {
         signal: (Int32, @Sendable () -> Bool)? = nil
     ) async throws -> Ended {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["workload", "run", "--data-dir", directory, "--spec", spec, "--timeout", "120"]
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BOOKEND_CRASH") }
         env.merge(environment) { $1 }
-        process.environment = env
-        let log = (directory as NSString).appendingPathComponent("driver.log")
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try handle.seekToEnd()
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let ended = AsyncStream<Void>.makeStream()
-        let exitedFlag = ExitedFlag()
-        process.terminationHandler = { _ in
-            exitedFlag.set()
-            ended.continuation.yield()
+        let ended = AsyncStream<ChildProcess.Termination>.makeStream()
+        let process = try ChildProcess(
+            binary, ["workload", "run", "--data-dir", directory, "--spec", spec, "--timeout", "120"], environment: env,
+            output: .file((directory as NSString).appendingPathComponent("driver.log"))
+        ) { termination in
+            ended.continuation.yield(termination)
             ended.continuation.finish()
         }
-        try process.run()
-        let pid = process.processIdentifier
         // A dispatch timer, not a Task: when the whole suite loads the cooperative pool, a sleeping
         // Task wakes late and the driver can finish before it is killed.
         let killer: DispatchWorkItem? = killAfter.map { delay in
-            let item = DispatchWorkItem { if !exitedFlag.isSet { kill(pid, SIGKILL) } }
+            let item = DispatchWorkItem { process.signal(SIGKILL) }
             let (seconds, attoseconds) = delay.components
             DispatchQueue.global().asyncAfter(
                 deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)), execute: item)
@@ -271,17 +259,17 @@ enum Driver {
         let signaller: Task<Void, Never>? = signal.map { signal in
             Task {
                 while !Task.isCancelled, !signal.1() { try? await Task.sleep(for: .milliseconds(20)) }
-                if !Task.isCancelled { kill(pid, signal.0) }
+                if !Task.isCancelled { process.signal(signal.0) }
             }
         }
-        for await _ in ended.stream {}
+        var termination = ChildProcess.Termination.exited(-1)
+        for await ending in ended.stream { termination = ending }
         killer?.cancel()
         signaller?.cancel()
-        try? handle.close()
-        if process.terminationReason == .uncaughtSignal {
-            return process.terminationStatus == SIGKILL ? .killed : .signaled(process.terminationStatus)
+        switch termination {
+        case .signaled(let number): return number == SIGKILL ? .killed : .signaled(number)
+        case .exited(let code): return .exited(code)
         }
-        return .exited(process.terminationStatus)
     }
 
     /// Restarts the driver (no crash point) until it reports the workload complete.
@@ -586,13 +574,4 @@ extension CrashTests {
             #expect(try await again.sql("SELECT count(*) FROM event WHERE job_id = 'job' AND kind = 'release.running'") == [["2"]])
         }
     }
-}
-
-/// Set once the driver has exited, so a late kill timer never signals a reused pid.
-final class ExitedFlag: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -342,16 +342,12 @@ import Testing
 /// A loopback HTTP server (python3's http.server) serving one folder, for resource-file tests.
 final class HTTPFileServer: @unchecked Sendable {
     // Only touched from the test that owns it.
-    let process = Process()
+    let process: ChildProcess
     let url: String
 
     init(directory: String) throws {
         let port = Int.random(in: 20_000...60_000)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "\(port)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess("/usr/bin/env", ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "\(port)"])
         url = "http://127.0.0.1:\(port)"
         // Wait until it accepts connections.
         for _ in 0..<100 {
@@ -361,10 +357,7 @@ final class HTTPFileServer: @unchecked Sendable {
     }
 
     func stop() {
-        // SIGKILL and a plain waitpid: Foundation's waitUntilExit can hang inside Swift Testing's async
-        // context. If Foundation reaped it first, waitpid just fails with ECHILD.
-        let pid = process.processIdentifier
-        kill(pid, SIGKILL)
-        waitpid(pid, nil, 0)
+        process.signal(SIGKILL)
+        process.waitUntilExit()
     }
 }

@@ -249,22 +249,16 @@ func processesMentioning(_ text: String) -> [Int32] {
 
 /// A `bookend serve` process on loopback, its output in a log file.
 final class Serving: @unchecked Sendable {
-    let process = Process()
+    let process: ChildProcess
     let log: String
 
     init(binary: String, data: String, log: String) throws {
         self.log = log
         FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"]
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], output: .file(log))
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     /// Waits for the line the daemon prints once it listens (or fails with its log if it ended).
     func waitUntilServing() async throws {
@@ -279,7 +273,7 @@ final class Serving: @unchecked Sendable {
         throw CancellationError()
     }
 
-    func send(_ signal: Int32) { if process.isRunning { kill(pid, signal) } }
+    func send(_ signal: Int32) { process.signal(signal) }
     func waitForExit() { process.waitUntilExit() }
 }
 

@@ -9,17 +9,13 @@ import Testing
 
     /// Starts `bookend serve` on a new data directory in `directory` with `extra` arguments, and
     /// returns once it has told its notify socket READY=1.
-    func serve(in directory: TemporaryDirectory, _ extra: [String], stderr: FileHandle = .nullDevice) async throws -> Process {
+    func serve(in directory: TemporaryDirectory, _ extra: [String], errors: ChildProcess.Output = .discard) async throws -> ChildProcess {
         let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try freePort())"] + extra
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        try process.run()
+        let process = try ChildProcess(
+            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try freePort())"] + extra,
+            environment: environment, output: .discard, errors: errors)
         let ready = try await socket.receive(while: process)
         #expect(ready == "READY=1")
         return process
@@ -70,10 +66,8 @@ import Testing
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let log = directory.path + "/stderr"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let process = try await serve(in: directory, ["--log-format", "json", "--log-level", "debug"],
-            stderr: try #require(FileHandle(forWritingAtPath: log)))
-        kill(process.processIdentifier, SIGTERM)
+        let process = try await serve(in: directory, ["--log-format", "json", "--log-level", "debug"], errors: .file(log))
+        process.terminate()
         _ = try await onOwnThread { process.waitUntilExit() }
         let text = try String(contentsOfFile: log, encoding: .utf8)
         let lines = text.split(separator: "\n")
@@ -105,7 +99,7 @@ import Testing
         // Only `/metrics` and `/health`; its own requests are counted too.
         let again = try await run("/usr/bin/curl", ["-s", "--max-time", "10", "http://127.0.0.1:\(metricsPort)/metrics"])
         #expect(again.stdout.contains(#"bookend_http_requests_total{method="GET",route="/metrics",status="200"} 1"#), "\(again.stdout)")
-        kill(process.processIdentifier, SIGTERM)
+        process.terminate()
         _ = try await onOwnThread { process.waitUntilExit() }
     }
 }

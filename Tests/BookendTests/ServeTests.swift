@@ -22,9 +22,8 @@ import Testing
     final class Daemon: @unchecked Sendable {
         // @unchecked: `process` and `endpoint` are set in `init` and only read afterwards (`stop`
         // signals and waits on a thread of its own).
-        let process = Process()
+        let process: ChildProcess
         let endpoint: String
-        private let output: Pipe
 
         /// Starts the daemon and waits for its endpoint on a thread of its own.
         static func start(binary: String, arguments: [String]) async throws -> Daemon {
@@ -32,15 +31,10 @@ import Testing
         }
 
         private init(binary: String, arguments: [String]) throws {
-            output = Pipe()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["serve", "--log-level", "warning"] + arguments
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
+            process = try ChildProcess(binary, ["serve", "--log-level", "warning"] + arguments, output: .pipe)
             // Read on a thread of its own so the wait below has a deadline and can say what it saw.
             let lines = LineCollector()
-            let handle = output.fileHandleForReading
+            let handle = process.output!
             Thread.detachNewThread {
                 while true {
                     let data = handle.availableData
@@ -55,7 +49,7 @@ import Testing
                     return
                 }
                 if lines.finished || Date() > deadline {
-                    if process.isRunning { process.terminate() }
+                    process.terminate()
                     throw Failure(description: "bookend serve did not print its endpoint (\(lines.finished ? "it exited" : "120 s passed")): \(lines.text)")
                 }
                 Thread.sleep(forTimeInterval: 0.05)
@@ -66,10 +60,7 @@ import Testing
         func stop() async -> Int32 {
             let process = process
             process.terminate()
-            return (try? await onOwnThread {
-                process.waitUntilExit()
-                return process.terminationStatus
-            }) ?? -1
+            return (try? await onOwnThread { process.terminationStatus }) ?? -1
         }
 
         struct Failure: Error, CustomStringConvertible { let description: String }

@@ -39,7 +39,7 @@ import Testing
 
         /// The next datagram, received on a thread of its own; nil once `process` has exited or two
         /// minutes have passed without one.
-        func receive(while process: Process) async throws -> String? {
+        func receive(while process: ChildProcess) async throws -> String? {
             let fd = fd
             return try await onOwnThread {
                 let deadline = Date().addingTimeInterval(120)
@@ -63,31 +63,22 @@ import Testing
         let name = abstract ? "@bookend-notify-test-\(getpid())-\(UUID().uuidString.prefix(8))" : directory.path + "/notify.sock"
         let socket = try NotifySocket(name: name)
         let port = try freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = name
-        process.environment = environment
         let log = directory.path + "/serve.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let output = try #require(FileHandle(forWritingAtPath: log))
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let process = try ChildProcess(
+            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
+            environment: environment, output: .file(log))
         let ready = try await socket.receive(while: process)
         #expect(ready?.split(separator: "\n").contains("READY=1") == true,
             "first notification: \(ready ?? "none"); bookend serve said: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         // By READY=1 the daemon answers.
         #expect(try await SystemdTests.health(port: port) == 200)
-        kill(process.processIdentifier, SIGTERM)
+        process.terminate()
         let stopping = try await socket.receive(while: process)
         #expect(stopping?.split(separator: "\n").contains("STOPPING=1") == true, "second notification: \(stopping ?? "none")")
-        let status = try await onOwnThread {
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-        #expect(status == 0)
+        let status = try await onOwnThread { process.waitUntilExit() }
+        #expect(status == .exited(0))
     }
 
     @Test func unitPassesSystemdAnalyzeVerify() async throws {
