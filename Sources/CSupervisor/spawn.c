@@ -415,7 +415,9 @@ static int crash_after_fork_due(void) {
 // Protocol over a socketpair (stream): the engine sends a helper_request header, then its strings
 // (path, working_dir, stdout, stderr, status_dir, argv..., envp..., each NUL-terminated), with the
 // write end of the shim's report pipe attached (SCM_RIGHTS) to the first byte; the helper answers
-// with a helper_reply. One request at a time (a mutex on the engine side).
+// with a helper_message of kind HELPER_REPLY. One request at a time (a mutex on the engine side).
+// Unasked, the helper also sends HELPER_SPARE messages, each with a spare shim's socket attached:
+// the engine sends its next request straight to that spare (see "spare shims" below).
 
 #define HELPER_ENV "BOOKEND_SPAWN_HELPER"
 #define HELPER_ARGV0 "bookend-spawn-helper"
@@ -431,15 +433,19 @@ typedef struct {
     uint32_t argc, envc;
 } helper_request;
 
-typedef struct { int32_t pid; int32_t err; } helper_reply;
+enum { HELPER_REPLY = 1, HELPER_SPARE = 2 };
+// HELPER_REPLY: the answer to a request (the shim's pid, or -1 and err). HELPER_SPARE: a spare shim
+// (its pid) whose socket is attached, now the engine's to use.
+typedef struct { int32_t kind; int32_t pid; int32_t err; } helper_message;
 
 static int read_exact(int fd, void *buf, size_t len) {
     return read_full(fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
 // Sends `len` bytes of `buf` on `sock` with `fd` attached (SCM_RIGHTS) to the first byte: a request,
-// from the engine to its helper or from the helper to a spare shim. 0, or -1 when the peer is gone.
-static int send_request(int sock, const void *buf, size_t len, int fd) {
+// from the engine to its helper or to a spare shim, or a spare's socket from the helper to the
+// engine. 0, or -1 when the peer is gone.
+static int send_with_fd(int sock, const void *buf, size_t len, int fd) {
     char control[CMSG_SPACE(sizeof(int))];
     memset(control, 0, sizeof control);
     struct iovec iov = { (void *)buf, len };
@@ -467,7 +473,7 @@ static int send_request(int sock, const void *buf, size_t len, int fd) {
 // One request as read from a socket: its header, its strings (owned), the report pipe's write end.
 typedef struct {
     helper_request h;
-    char *message;   // the request as it came (header, then strings), for a spare to be handed
+    char *message;   // the request as it came: header, then strings
     char *payload;   // its strings, within `message`
     char **vectors;
     int report_fd;
@@ -482,7 +488,7 @@ static void received_free(received_request *q) {
     q->report_fd = -1; q->message = NULL; q->payload = NULL; q->vectors = NULL;
 }
 
-// Reads one request from `sock` (the engine's, or a spare shim's from its helper). Returns 1 on a
+// Reads one request from `sock` (the helper's from the engine, or a spare shim's). Returns 1 on a
 // clean end of the stream before a request, 0 with *q filled, -1 when the request is malformed.
 static int receive_request(int sock, received_request *q) {
     memset(q, 0, sizeof *q);
@@ -540,18 +546,23 @@ static int receive_request(int sock, received_request *q) {
 // Why: on the path from a launch request to the command's exec, the helper's fork of the shim and the
 // shim's own set-up (signals, descriptors, session, reading its start time) came before anything the
 // command needed. So the helper keeps one shim forked ahead, set up and blocked on a socket of its
-// own: a request is handed to it as it came, and the spare goes straight to the vfork. The next
+// own, and hands that socket to the engine (a HELPER_SPARE message): the engine sends its next
+// request straight to the spare, which goes straight to the vfork. Sending it through the helper
+// instead cost two more wake-ups and a copy of the request on the way to every command. The next
 // spare is forked once that one's command has started (see helper_serve).
 //
 // A spare is a shim in every other respect: forked with CLONE_PARENT (the engine's child), in its
 // own session, with the same identity (pid and start time) it will write to its pid file. Until it
 // has a request it holds no status folder and its process name is BKS_SPARE_SHIM_NAME, which lets
 // an engine looking for shims that have not identified themselves yet leave its own idle spare out;
-// it takes back the helper's name before it reads anything a request holds. When the helper goes
-// (its engine exited or died), the spare's socket reaches its end and it exits without starting
+// it takes back the helper's name before it reads anything a request holds. When both the helper
+// and the engine are gone, the spare's socket reaches its end and it exits without starting
 // anything.
+//
+// Once announced, a spare is the engine's alone: the helper never hands it a request itself, so a
+// request the engine sends it can never meet one already running there.
 
-#define SPARE_FD 4  // where a spare keeps its end of the socket to the helper
+#define SPARE_FD 4  // where a spare keeps its end of its socket (the engine sends its request there)
 
 static void __attribute__((noreturn)) spare_main(int sock) {
     // Close-on-exec: the command must not hold it (see shim_run's started_fd).
@@ -585,7 +596,8 @@ static void __attribute__((noreturn)) spare_main(int sock) {
     shim_run(&q.req, &q.paths, starttime, SPARE_FD);
 }
 
-// Helper side: the spare waiting for a request, if any.
+// Helper side: the spare waiting for a request, if any. The helper keeps its end of the spare's
+// socket only to learn, from its end, that the spare's command has started (or that it died).
 static pid_t spare_pid = -1;
 static int spare_sock = -1;
 
@@ -611,8 +623,9 @@ static long clone_for_engine(void) {
     return pid;
 }
 
-// Forks a spare when there is none. Without one, requests are served by a fork per request.
-static void spare_refill(void) {
+// Forks a spare when there is none and hands its socket to the engine on `engine`. Without one,
+// requests are served by a fork per request. An engine that cannot be told is gone: so is the helper.
+static void spare_refill(int engine) {
     if (spare_pid > 0) return;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return;
@@ -621,64 +634,41 @@ static void spare_refill(void) {
     (void)close(sv[1]);
     if (pid < 0) { (void)close(sv[0]); return; }
     spare_pid = (pid_t)pid; spare_sock = sv[0];
-}
-
-// Hands request `q` to the spare as it came. Returns the socket to that spare, whose end means its
-// command has started (see helper_serve), or -1 when the spare could not take it: it died before
-// (it could not set itself up), or took only part of the request and will exit at its end without
-// starting anything. Either way the request is then served by a fork of its own.
-static int spare_hand_over(received_request *q) {
-    if (spare_pid <= 0) return -1;
-    if (send_request(spare_sock, q->message, sizeof q->h + q->h.payload_len, q->report_fd) < 0) {
-        spare_forget();
-        return -1;
-    }
-    int handed = spare_sock;
-    spare_sock = -1; spare_pid = -1;
-    return handed;
+    helper_message m = { HELPER_SPARE, (int32_t)pid, 0 };
+    if (send_with_fd(engine, &m, sizeof m, spare_sock) < 0) _exit(0);
 }
 
 // Helper side: serves requests until the engine's end of the socket closes (the engine exited or
 // died; shims already started are not affected), then exits.
 //
-// The next spare is forked only once the one just handed a request has started its command (its
-// socket reaches its end), not right after the hand-over: on a machine with few cores the fork would
-// otherwise run before the spare it was meant to spare, on the same core. A request that comes in
-// the meantime is served by a fork of its own, as without spares.
+// The next spare is forked only once the last one has started its command (its socket reaches its
+// end), not as soon as it is handed a request: on a machine with few cores the fork would otherwise
+// run before the spare it was meant to spare, on the same core. A request that comes in the
+// meantime (the engine has no spare then) is served by a fork of its own, as without spares.
 static void __attribute__((noreturn)) helper_serve(int sock) {
-    int starting = -1;  // socket of the spare last handed a request, until its command has started
     for (;;) {
-        if (starting >= 0) {
-            struct pollfd fds[2] = { { sock, POLLIN, 0 }, { starting, POLLIN, 0 } };
-            int n;
-            do { n = poll(fds, 2, -1); } while (n < 0 && errno == EINTR);
-            if (n < 0) _exit(1);
-            if (fds[1].revents) { (void)close(starting); starting = -1; }
-            if (!fds[0].revents) { spare_refill(); continue; }
-        } else {
-            spare_refill();
-        }
+        spare_refill(sock);
+        struct pollfd fds[2] = { { sock, POLLIN, 0 }, { spare_sock, POLLIN, 0 } };
+        int n;
+        do { n = poll(fds, spare_sock >= 0 ? 2 : 1, -1); } while (n < 0 && errno == EINTR);
+        if (n < 0) _exit(1);
+        // The spare never writes: any event on its socket is its end.
+        if (spare_sock >= 0 && fds[1].revents) spare_forget();
+        if (!fds[0].revents) continue;
         received_request q;
         int rc = receive_request(sock, &q);
         if (rc == 1) _exit(0);
         // A malformed request ends the helper (the engine then forks shims itself).
         if (rc < 0) _exit(1);
-        helper_reply r = { -1, 0 };
+        helper_message r = { HELPER_REPLY, -1, 0 };
         if (!q.paths_ok) {
             r.err = ENAMETOOLONG;
         } else {
-            pid_t spare = spare_pid;
-            int handed = starting < 0 ? spare_hand_over(&q) : -1;
-            if (handed >= 0) {
-                r.pid = spare;
-                starting = handed;
-            } else {
-                shim_delay_ms = q.h.shim_delay_ms;
-                long pid = clone_for_engine();
-                if (pid == 0) shim_main(&q.req, &q.paths, -1, q.report_fd, 1);
-                r.pid = (int32_t)pid;
-                r.err = pid < 0 ? errno : 0;
-            }
+            shim_delay_ms = q.h.shim_delay_ms;
+            long pid = clone_for_engine();
+            if (pid == 0) shim_main(&q.req, &q.paths, -1, q.report_fd, 1);
+            r.pid = (int32_t)pid;
+            r.err = pid < 0 ? errno : 0;
         }
         received_free(&q);
         if (write_all(sock, &r, sizeof r) < 0) _exit(0);
@@ -782,8 +772,8 @@ __attribute__((constructor)) static void bks_helper_entry(int argc, char **argv,
     set_all_signals(SIG_DFL);
     helper_shed_libraries();
     set_signal(SIGPIPE, SIG_IGN);
-    spare_refill();
-    helper_reply ready = { 0, 0 };
+    // Ready first: the engine reads this answer before any spare is announced.
+    helper_message ready = { HELPER_REPLY, 0, 0 };
     if (write_all(HELPER_FD, &ready, sizeof ready) < 0) _exit(1);
     helper_serve(HELPER_FD);
 }
@@ -793,6 +783,11 @@ static int helper_sock = -1;
 static pid_t helper_pid = -1;
 static pid_t helper_owner = -1;  // the process that started it (its shims' parent)
 static int helper_disabled = 0;  // it could not be started: the engine forks shims itself
+// The spare shim the helper last announced, not yet sent a request: its socket and pid, and the
+// process it was announced to (a forked child of that process must not use it: not its child).
+static int spare_fd = -1;
+static pid_t spare_announced_pid = -1;
+static pid_t spare_owner = -1;
 
 extern char **environ;
 
@@ -869,8 +864,8 @@ static int helper_start(void) {
     helper_pid = pid;
     helper_owner = getpid();
     // It says it is ready once its constructor runs; EOF means it could not start (it exited).
-    helper_reply ready;
-    if (read_exact(sv[0], &ready, sizeof ready) < 0) {
+    helper_message ready;
+    if (read_exact(sv[0], &ready, sizeof ready) < 0 || ready.kind != HELPER_REPLY) {
         (void)close(sv[0]);
         (void)waitpid(pid, NULL, 0);
         helper_pid = -1; helper_disabled = 1;
@@ -887,6 +882,82 @@ static void helper_drop(void) {
 }
 
 #define HELPER_UNAVAILABLE (-2)
+
+// With helper_lock held: lets go of the announced spare (the helper forks another once it sees the
+// spare's end, and a spare whose sockets are all closed exits without starting anything).
+static void spare_release(void) {
+    if (spare_fd >= 0) (void)close(spare_fd);
+    spare_fd = -1; spare_announced_pid = -1; spare_owner = -1;
+}
+
+// With helper_lock held: reads one message from the helper. Waits for it when `wait`, otherwise
+// returns 0 at once when none is there. A HELPER_SPARE message replaces the spare kept so far. 1 with
+// *m filled, 0 (nothing there), or -1 when the helper is gone or sent something else.
+static int helper_receive(helper_message *m, int wait) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { m, sizeof *m };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do { n = recvmsg(helper_sock, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT)); } while (n < 0 && errno == EINTR);
+    if (n < 0 && !wait && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n <= 0) return -1;
+    int fd = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd < 0) memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    int ok = (size_t)n == sizeof *m || read_exact(helper_sock, (char *)m + n, sizeof *m - (size_t)n) == 0;
+    if (ok && m->kind == HELPER_SPARE && fd >= 0 && m->pid > 0) {
+        spare_release();
+        spare_fd = fd; spare_announced_pid = m->pid; spare_owner = getpid();
+        return 1;
+    }
+    if (fd >= 0) (void)close(fd);
+    return ok && m->kind == HELPER_REPLY ? 1 : -1;
+}
+
+// With helper_lock held: sends the request straight to the spare the helper announced, if there is
+// one. Returns the spare's pid, or -1 when there was none or it could not take the request (it died,
+// or took only part of it): that spare is then ended, so it never waits on a request that will not
+// come, and the request goes to the helper.
+static pid_t spare_send(const char *buf, size_t len, int report_w) {
+    if (spare_fd >= 0 && spare_owner != getpid()) spare_release();  // a forked child's copy
+    if (spare_fd < 0) return -1;
+    pid_t pid = spare_announced_pid;
+    int sent = send_with_fd(spare_fd, buf, len, report_w);
+    spare_release();
+    if (sent == 0) return pid;
+    // Our child (CLONE_PARENT), not yet reaped: its pid cannot name another process.
+    (void)kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return -1;
+}
+
+// With helper_lock held and a helper running: takes in the spares it announced (the last one is
+// kept). 0, or -1 when the helper is gone or sent something it should not have (dropped then).
+static int spare_take_announced(void) {
+    helper_message m;
+    int rc;
+    while ((rc = helper_receive(&m, 0)) == 1 && m.kind == HELPER_SPARE) {}
+    if (rc == 0) return 0;
+    helper_drop();
+    return -1;
+}
+
+pid_t bks_spawn_kill_spare_for_tests(void) {
+    pthread_mutex_lock(&helper_lock);
+    pid_t pid = -1;
+    if (helper_sock >= 0 && helper_owner == getpid()) (void)spare_take_announced();
+    if (spare_fd >= 0 && spare_owner == getpid()) {
+        pid = spare_announced_pid;
+        (void)kill(pid, SIGKILL);
+        siginfo_t si;
+        while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {}
+    }
+    pthread_mutex_unlock(&helper_lock);
+    return pid;
+}
 
 pid_t bks_spawn_helper_pid(void) {
     pthread_mutex_lock(&helper_lock);
@@ -917,13 +988,23 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) 
 
     pid_t result = HELPER_UNAVAILABLE;
     pthread_mutex_lock(&helper_lock);
+    // The spare held since the last announcement first (a spare a dead helper left stays usable: it
+    // is the engine's child); without one, or when it could not take the request, the one the helper
+    // announced since, if any. At most one is announced at a time: the next only once the last one's
+    // command has started, so after the engine used it.
+    pid_t spare = spare_send(buf, sizeof h + len, report_w);
+    if (spare < 0 && helper_start() == 0 && spare_take_announced() == 0) spare = spare_send(buf, sizeof h + len, report_w);
+    if (spare > 0) result = spare;
     // A helper that died since the last request fails at the send (nothing started): start another
     // once. One that fails after the send may have forked the shim: report an error, never retry.
     for (int attempt = 0; attempt < 2 && result == HELPER_UNAVAILABLE; attempt++) {
         if (helper_start() < 0) break;
-        if (send_request(helper_sock, buf, sizeof h + len, report_w) < 0) { helper_drop(); continue; }
-        helper_reply r;
-        if (read_exact(helper_sock, &r, sizeof r) < 0) {
+        if (send_with_fd(helper_sock, buf, sizeof h + len, report_w) < 0) { helper_drop(); continue; }
+        // Its answer, after any spare it announced before reading the request.
+        helper_message r;
+        int rc;
+        while ((rc = helper_receive(&r, 1)) == 1 && r.kind == HELPER_SPARE) {}
+        if (rc != 1) {
             helper_drop();
             *err = EPIPE; result = -1;
             break;

@@ -185,6 +185,12 @@ public enum Supervisor {
         return pid > 0 ? pid : nil
     }
 
+    /// For tests: kills the spare shim this process holds (see `bks_spawn_kill_spare_for_tests`).
+    static func killHeldSpareForTests() -> Int32? {
+        let pid = bks_spawn_kill_spare_for_tests()
+        return pid > 0 ? pid : nil
+    }
+
     /// True if `pid` is one of this process's idle spare shims: forked ahead by its spawn helper, set up
     /// and waiting for a launch request, with no request or status folder yet. It is a live fork of
     /// this program that will never write a pid file for anything launched before, so whoever looks

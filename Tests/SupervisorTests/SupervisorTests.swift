@@ -417,6 +417,32 @@ import Testing
         #expect(taken, "no launch was handed the spare shim that waited for it (\(attempts) attempts, \(sparesSeen) idle spares seen)")
     }
 
+    /// The engine holds the socket of the spare the helper announced. A spare killed while it waits
+    /// must not take the next launch with it: the request goes to the helper, the command runs, and
+    /// the helper forks a new spare once it sees the dead one's end.
+    @Test func aSpareKilledWhileItWaitsCostsNoLaunch() throws {
+        let s = Scratch(); defer { s.remove() }
+        waitShim(try Supervisor.launch(s.request(["/bin/true"], status: "warm")))
+        // Killed under the launch lock, so no launch of another suite is on its way to it. Another
+        // suite's launch may just have used the spare held before: wait for the next one.
+        var killed: Int32?
+        _ = pollUntil(seconds: 60) {
+            killed = Supervisor.killHeldSpareForTests()
+            return killed != nil
+        }
+        let dead = try #require(killed, "this process never held a spare shim")
+        for attempt in 0..<3 {
+            let status = "after\(attempt)"
+            let id = try Supervisor.launch(s.request(["/bin/sh", "-c", "exit 7"], status: status))
+            #expect(id.pid != dead)
+            waitShim(id)
+            #expect(Supervisor.readStatus(in: s.file(status)) == .exited(7))
+        }
+        var st: Int32 = 0
+        _ = waitpid(dead, &st, WNOHANG)  // reaped here unless the launch reaped it
+        #expect(pollUntil(seconds: 60) { !idleSpares().isEmpty }, "no new spare after the killed one")
+    }
+
     /// The shim writes its identity while the command's program loads. When it cannot (here `pid.tmp`
     /// is a folder), it must not leave that command running where nobody could find it: it kills the
     /// command and the launch fails at the "status" stage.

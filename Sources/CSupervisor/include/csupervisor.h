@@ -69,6 +69,11 @@ int bks_spawn_finish(int report_fd, bks_spawn_result *result);
 // Pid of this process's spawn helper, or -1 when none runs (not started yet, or unavailable).
 pid_t bks_spawn_helper_pid(void);
 
+// For tests: kills the spare shim the helper last announced to this process, under the lock every
+// launch takes (so no request is on its way to it), and returns once it has died, unreaped. Its
+// pid, or -1 when this process holds no spare.
+pid_t bks_spawn_kill_spare_for_tests(void);
+
 // The process name (comm) of a spare shim while it waits, set up, for a request (see spawn.c): a
 // fork of this program that holds no request and no status folder yet.
 #define BKS_SPARE_SHIM_NAME "bookend-spare"
