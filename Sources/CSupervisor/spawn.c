@@ -991,7 +991,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) 
     // The spare held since the last announcement first (a spare a dead helper left stays usable: it
     // is the engine's child); without one, or when it could not take the request, the one the helper
     // announced since, if any. At most one is announced at a time: the next only once the last one's
-    // command has started, so after the engine used it.
+    // socket has ended (its command started, so the engine used it, or it died).
     pid_t spare = spare_send(buf, sizeof h + len, report_w);
     if (spare < 0 && helper_start() == 0 && spare_take_announced() == 0) spare = spare_send(buf, sizeof h + len, report_w);
     if (spare > 0) result = spare;
