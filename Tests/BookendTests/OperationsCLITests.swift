@@ -82,6 +82,38 @@ import Testing
         #expect(!text.contains(key))
     }
 
+    /// The default text logs keep the layout they always had (swift-log's stream handler's:
+    /// `<time> <level> <label>: <key=value ...> [<source>] <message>`), at every level, while a
+    /// request's logger is given its id, and never show the account key.
+    @Test func textLogsKeepTheirLayoutWithoutTheKey() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let log = directory.path + "/stderr"
+        let port = try freePort()
+        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
+        let process = try ChildProcess(
+            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(port)", "--log-level", "trace"],
+            environment: environment, output: .discard, errors: .file(log))
+        #expect(try await socket.receive(while: process) == "READY=1")
+        // Requests, answered or refused, whose loggers carry a request id.
+        for path in ["/health", "/pools?api-version=2025-06-01"] {
+            _ = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "--max-time", "10", "http://127.0.0.1:\(port)\(path)"])
+        }
+        process.terminate()
+        _ = try await onOwnThread { process.waitUntilExit() }
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count >= 2, "\(text)")
+        let layout = try Regex(#"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4} (trace|debug|info|notice|warning|error|critical) [^ :]+:( [^ =]+=.*)? \[[^\]]+\] .+$"#)
+        for line in lines { #expect(line.wholeMatch(of: layout) != nil, "not in the log layout: \(line)") }
+        #expect(lines.contains { $0.contains(" info bookend.serve: ") && $0.contains("account=") && $0.hasSuffix("serving the Batch API") }, "\(text)")
+        let key = try String(contentsOfFile: directory.path + "/data/account.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!text.contains(key))
+    }
+
     /// `--metrics-listen`: a second listener with `/metrics` and `/health` only, no key.
     @Test func metricsListenServesOnlyMetricsAndHealth() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
