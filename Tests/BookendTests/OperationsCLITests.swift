@@ -7,14 +7,14 @@ import Testing
 @Suite struct OperationsCLITests {
     let binary = Repository.path(".build/debug/bookend")
 
-    /// Starts `bookend serve` on a new data directory in `directory` with `extra` arguments, and
-    /// returns once it has told its notify socket READY=1.
-    func serve(in directory: TemporaryDirectory, _ extra: [String], errors: ChildProcess.Output = .discard) async throws -> ChildProcess {
+    /// Starts `bookend serve` on a new data directory in `directory` with `extra` arguments, listening
+    /// on `port` (a free one by default), and returns once it has told its notify socket READY=1.
+    func serve(in directory: TemporaryDirectory, _ extra: [String], port: Int? = nil, errors: ChildProcess.Output = .discard) async throws -> ChildProcess {
         let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
         let process = try ChildProcess(
-            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try freePort())"] + extra,
+            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(try port ?? freePort())"] + extra,
             environment: environment, output: .discard, errors: errors)
         let ready = try await socket.receive(while: process)
         #expect(ready == "READY=1")
@@ -91,13 +91,7 @@ import Testing
         chmod(directory.path, 0o755)
         let log = directory.path + "/stderr"
         let port = try freePort()
-        let socket = try SystemdTests.NotifySocket(name: directory.path + "/notify.sock")
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = directory.path + "/notify.sock"
-        let process = try ChildProcess(
-            binary, ["serve", "--data-dir", directory.path + "/data", "--listen", "127.0.0.1:\(port)", "--log-level", "trace"],
-            environment: environment, output: .discard, errors: .file(log))
-        #expect(try await socket.receive(while: process) == "READY=1")
+        let process = try await serve(in: directory, ["--log-level", "trace"], port: port, errors: .file(log))
         // Requests, answered or refused, whose loggers carry a request id.
         for path in ["/health", "/pools?api-version=2025-06-01"] {
             _ = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "--max-time", "10", "http://127.0.0.1:\(port)\(path)"])
