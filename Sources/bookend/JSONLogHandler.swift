@@ -23,11 +23,8 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         var object: [String: String] = [:]
-        for (key, value) in merged {
+        for (key, value) in LogLine.metadata(metadata, metadataProvider, event) {
             object[key] = JSONLogHandler.isSecret(key) ? "[redacted]" : "\(value)"
         }
         object["time"] = JSONLogHandler.timestamp()
@@ -36,8 +33,7 @@ struct JSONLogHandler: LogHandler {
         object["message"] = "\(event.message)"
         guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         line.append(UInt8(ascii: "\n"))
-        // One write(2) per line, so lines from concurrent loggers never interleave.
-        line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        LogLine.write(line)
     }
 
     static func isSecret(_ key: String) -> Bool {

@@ -37,17 +37,12 @@ struct TextLogHandler: LogHandler {
         let pretty = Self.prettify(effectiveMetadata(event))
         if !pretty.isEmpty { line += " " + pretty }
         line += " [\(event.source)] \(event.message)\n"
-        // One write(2) per line, so lines from concurrent loggers never interleave.
-        let bytes = Array(line.utf8)
-        bytes.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        LogLine.write(Array(line.utf8))
     }
 
-    /// The handler's metadata, then the provider's, then the event's own, later ones winning; with the
-    /// event's error, as `StreamLogHandler` adds it.
+    /// The merged metadata (`LogLine.metadata`) with the event's error, as `StreamLogHandler` adds it.
     func effectiveMetadata(_ event: LogEvent) -> Logger.Metadata {
-        var merged = metadata
-        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata, !extra.isEmpty { merged.merge(extra) { _, new in new } }
+        var merged = LogLine.metadata(metadata, metadataProvider, event)
         if let error = event.error {
             merged["error.message"] = "\(error)"
             merged["error.type"] = "\(String(reflecting: type(of: error)))"
