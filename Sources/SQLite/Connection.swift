@@ -273,6 +273,23 @@ public final class Connection {
         return value
     }
 
+    /// Runs `body` in one read transaction (`BEGIN … COMMIT`, nothing written), or inside the
+    /// transaction already open. Its statements see one snapshot and take the log's read lock once:
+    /// each statement run alone begins and ends a read transaction of its own, two `fcntl` locks on
+    /// the shared-memory file every time, which a loop of reads on the engine's thread paid per row.
+    public func readTransaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        guard !isInTransaction else { return try body(self) }
+        try run("BEGIN" as StaticString)
+        do {
+            let value = try body(self)
+            try run("COMMIT" as StaticString)
+            return value
+        } catch {
+            if isInTransaction { try? run("ROLLBACK" as StaticString) }
+            throw error
+        }
+    }
+
     /// Makes the `.deferred` commits since the last sync durable (one `fdatasync` of the log, what their
     /// COMMITs skipped); nothing when there are none. The commit observer sees them once, now, timed
     /// as their COMMITs plus this sync (usually one commit: every caller syncs right after its own).

@@ -87,6 +87,9 @@ public actor Engine {
     /// A crash before that leaves the intent without a pid, which `reconcile` adopts through the
     /// shim's pid file (docs/recovery.md).
     var spawnedUnrecorded: [Int64: ProcessIdentity] = [:]
+    /// When a pass next looks at every running execution's process and exit file, not only at those
+    /// the exit watcher reported ended (`observeExits`).
+    var nextFullExitScan = ContinuousClock.now
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()
 
