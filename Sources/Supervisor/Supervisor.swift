@@ -46,7 +46,14 @@ extension String {
     }
 }
 
-/// Reads a small file (≤ 64 KiB) with plain open/read; nil if it cannot be opened.
+/// Reads a small file of one record (≤ 64 KiB): a status file (`pid`, `exit`, written whole and
+/// renamed into place) or a one-line `/proc/<pid>/` file. Nil if it cannot be opened.
+///
+/// A read that returns less than it asked for is taken as the end, without a second read to see 0:
+/// for a regular file that is the end, and a one-record `/proc` file is produced whole by its first
+/// read. That second read was one more system call for each of the three files a launch and its exit
+/// read on the engine's thread. (A multi-record `/proc` file, such as `mountinfo`, can return short
+/// reads before its end: this is not for those.)
 func readSmallFile(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
@@ -61,6 +68,7 @@ func readSmallFile(_ path: String) -> [UInt8]? {
         }
         if n == 0 { break }
         result.append(contentsOf: buffer[0..<n])
+        if n < buffer.count { break }
     }
     return result
 }
