@@ -112,6 +112,11 @@ struct BenchMain {
             report.add(Figure(section: "throughput", name: "library tasks/s (synchronous=FULL, default), median of \(runs)", value: median(fullRuns), unit: "/s",
                 baseline: raw, baselineName: "raw spawn", target: "≥ 0.50 of raw",
                 note: "runs: " + fullRuns.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
+            // The same job beside 200 long tasks of another on the same nodes, against the runs above.
+            let beside = q ? 40 : 200
+            let busy = try await library.throughput(tasks: tasks, synchronous: .full, beside: beside)
+            report.add(Figure(section: "throughput", name: "library tasks/s (FULL) beside \(beside) running sleep tasks, one run", value: busy,
+                unit: "/s", baseline: median(fullRuns), baselineName: "FULL without them", target: "≥ 0.90 (flat)"))
             let normal = try await library.throughput(tasks: tasks, synchronous: .normal)
             report.add(Figure(section: "throughput", name: "library tasks/s (synchronous=NORMAL), one run", value: normal, unit: "/s",
                 baseline: raw, baselineName: "raw spawn"))

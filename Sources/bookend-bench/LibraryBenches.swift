@@ -35,14 +35,26 @@ struct LibraryBenches {
 
     /// 1. Throughput: trivial tasks through a job with preparation and release on 2 nodes × 2 slots.
     /// The tasks are stored while the job is disabled, so the clock covers scheduling and running only.
-    func throughput(tasks: Int, synchronous: EngineConfiguration.SynchronousLevel) async throws -> Double {
-        let directory = try freshDirectory("throughput-\(synchronous.rawValue)")
+    ///
+    /// With `beside` > 0, that many `sleep` tasks of another job run on the same two nodes the whole
+    /// time (each node has room for its half of them as well), and the measured job may run 4 tasks at
+    /// once (`maxParallelTasks`), as on the plain pool: the same work, with a busy pool around it. What
+    /// a pass costs must not grow with what else is running.
+    func throughput(tasks: Int, synchronous: EngineConfiguration.SynchronousLevel, beside: Int = 0) async throws -> Double {
+        let directory = try freshDirectory("throughput-\(synchronous.rawValue)\(beside > 0 ? "-beside-\(beside)" : "")")
         let engine = try await LibraryBenches.open(directory, synchronous: synchronous)
-        try await engine.createPool(PoolSpec(id: "bench", targetDedicatedNodes: 2, taskSlotsPerNode: 2))
+        try await engine.createPool(PoolSpec(id: "bench", targetDedicatedNodes: 2, taskSlotsPerNode: 2 + (beside + 1) / 2))
         try await LibraryBenches.waitForIdleNodes(engine, pool: "bench", count: 2)
-        try await engine.createJob(JobSpec(
+        if beside > 0 {
+            try await engine.createJob(JobSpec(id: "beside", poolID: "bench"))
+            try await LibraryBenches.addTasks(engine, job: "beside", ids: 0..<beside, prefix: "s", commandLine: "sleep 600")
+            try await engine.wait(timeout: .seconds(120)) { engine in try engine.taskCounts(jobID: "beside").taskCounts.running == beside }
+        }
+        var job = JobSpec(
             id: "throughput", poolID: "bench",
-            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true"))
+        if beside > 0 { job.maxParallelTasks = 4 }
+        try await engine.createJob(job)
         try await engine.disableJob(id: "throughput", disableTasks: "wait")
         try await engine.waitForJob(id: "throughput", state: .disabled, timeout: .seconds(60))
         try await LibraryBenches.addTasks(engine, job: "throughput", ids: 0..<tasks, prefix: "t", commandLine: "/bin/true")
@@ -56,6 +68,10 @@ struct LibraryBenches {
         try await engine.waitForJob(id: "throughput", state: .completed, timeout: .seconds(60))
         let released = try engine.prepReleaseStatus(jobID: "throughput").filter { $0.jobReleaseTaskExecutionInfo?.exitCode == 0 }.count
         guard released == 2 else { throw BenchError("throughput: release ran on \(released) of 2 nodes") }
+        if beside > 0 {
+            try await engine.terminateJob(id: "beside")
+            try await engine.wait(timeout: .seconds(60)) { engine in try engine.taskCounts(jobID: "beside").taskCounts.running == 0 }
+        }
         await engine.shutdown()
         discardScratch(directory)
         return Double(tasks) / seconds
