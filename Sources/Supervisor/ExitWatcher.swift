@@ -5,13 +5,13 @@ import Glibc
 import Synchronization
 
 /// Watches processes (our own shims, or processes adopted after an engine restart that are
-/// not our children) and calls `onExit` exactly once per watched identity when it exits.
+/// not our children) and reports each watched identity exactly once when it exits.
 ///
 /// One dedicated `Thread` (not the cooperative pool) blocks in `epoll_wait` over one
 /// `pidfd_open` descriptor per process plus an eventfd used for `stop()`. Exited children
-/// are reaped (`waitid(P_PIDFD)`) before `onExit` runs, so no zombies remain. If no pidfd
+/// are reaped (`waitid(P_PIDFD)`) before they are reported, so no zombies remain. If no pidfd
 /// can be opened (e.g. EMFILE), the process is polled via /proc every 250 ms instead.
-/// `onExit` runs on the watcher thread: keep it short, hand work off elsewhere.
+/// The exit callback runs on the watcher thread: keep it short, hand work off elsewhere.
 ///
 /// `@unchecked Sendable` is safe: the only stored property is the immutable reference to
 /// `WatcherCore`, whose mutable state is entirely behind a `Mutex` and whose descriptors
@@ -20,12 +20,23 @@ public final class ExitWatcher: @unchecked Sendable {
     private let core: WatcherCore
 
     public convenience init(onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
-        try self.init(usePidfd: true, onExit: onExit)
+        try self.init(usePidfd: true, onExits: { ids in ids.forEach(onExit) })
+    }
+
+    /// `onExits` is given every process found ended by one wake-up of the watcher at once, in one
+    /// call. Why: a caller that starts work per report (the engine wakes its loop) then sees the
+    /// processes that ended together as one batch, not the first alone and the rest a moment later.
+    public convenience init(onExits: @escaping @Sendable ([ProcessIdentity]) -> Void) throws(SupervisorError) {
+        try self.init(usePidfd: true, onExits: onExits)
     }
 
     /// `usePidfd: false` forces the /proc polling fallback (for tests).
-    init(usePidfd: Bool, onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
-        core = try WatcherCore(usePidfd: usePidfd, onExit: onExit)
+    convenience init(usePidfd: Bool, onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
+        try self.init(usePidfd: usePidfd, onExits: { ids in ids.forEach(onExit) })
+    }
+
+    init(usePidfd: Bool, onExits: @escaping @Sendable ([ProcessIdentity]) -> Void) throws(SupervisorError) {
+        core = try WatcherCore(usePidfd: usePidfd, onExits: onExits)
         let core = self.core
         let thread = Thread { core.run() }
         thread.name = "bookend.exit-watcher"
@@ -35,13 +46,13 @@ public final class ExitWatcher: @unchecked Sendable {
     deinit { core.stop() }
 
     /// Starts watching `id`. Safe from any thread. If the process is already gone (or its
-    /// pid now belongs to another process), `onExit` is called right away on this thread.
+    /// pid now belongs to another process), it is reported right away on this thread.
     /// Watching an identity that is already being watched is a no-op.
     public func watch(_ id: ProcessIdentity) { core.watch(id) }
 
     /// The errno a shim this watcher reaped exited with because it could not write its `exit` file
     /// (see `BKS_SHIM_EXIT_LIMIT`), or nil (it wrote the file, it was killed, or it was not our child).
-    /// Call after `onExit` reported `id`; each value is handed out once.
+    /// Call after the exit callback reported `id`; each value is handed out once.
     public func takeExitFileError(_ id: ProcessIdentity) -> Int32? { core.takeExitFileError(id) }
 
     /// True while `id` is watched and its exit not yet reported. A dead process still watched is
@@ -52,12 +63,12 @@ public final class ExitWatcher: @unchecked Sendable {
     public var watchedCount: Int { core.watchedCount }
 
     /// Stops the watcher thread and closes all descriptors; pending processes are no longer
-    /// reported. Idempotent; waits for the thread unless called from `onExit` itself.
+    /// reported. Idempotent; waits for the thread unless called from the exit callback itself.
     public func stop() { core.stop() }
 }
 
 final class WatcherCore: @unchecked Sendable {
-    // Safe to share: `state` is a Mutex; `epfd`/`eventfd`/`onExit`/`done` are immutable and the
+    // Safe to share: `state` is a Mutex; `epfd`/`eventfd`/`onExits`/`done` are immutable and the
     // descriptors are closed only by the watcher thread as its very last action.
     private struct Entry { var id: ProcessIdentity; var fd: Int32 }
     private struct State {
@@ -75,13 +86,13 @@ final class WatcherCore: @unchecked Sendable {
     private let state = Mutex(State())
     private let epfd: Int32
     private let eventfd: Int32
-    private let onExit: @Sendable (ProcessIdentity) -> Void
+    private let onExits: @Sendable ([ProcessIdentity]) -> Void
     private let done = DispatchSemaphore(value: 0)
 
     private let usePidfd: Bool
 
-    init(usePidfd: Bool, onExit: @escaping @Sendable (ProcessIdentity) -> Void) throws(SupervisorError) {
-        self.onExit = onExit
+    init(usePidfd: Bool, onExits: @escaping @Sendable ([ProcessIdentity]) -> Void) throws(SupervisorError) {
+        self.onExits = onExits
         self.usePidfd = usePidfd
         epfd = bks_epoll_create()
         guard epfd >= 0 else { throw SupervisorError(code: .watcherFailed, errno: errno, message: "epoll_create1 failed") }
@@ -157,7 +168,7 @@ final class WatcherCore: @unchecked Sendable {
 
     private func finishImmediately(_ id: ProcessIdentity) {
         state.withLock { _ = $0.watched.remove(id) }
-        onExit(id)
+        onExits([id])
     }
 
     func stop() {
@@ -202,7 +213,7 @@ final class WatcherCore: @unchecked Sendable {
             exited += pollWithoutPidfd()
             let stopped = state.withLock { $0.stopped }
             if stopped { break }
-            for id in exited { onExit(id) }
+            if !exited.isEmpty { onExits(exited) }
         }
         let fds = state.withLock { s -> [Int32] in
             let fds = s.entries.values.map(\.fd)

@@ -143,10 +143,12 @@ public actor Engine {
         exits = inbox
         let passes = PassSources(queue: executor.queue)
         self.passes = passes
-        watcher = try ExitWatcher { identity in
-            inbox.append(identity)
+        // One wake per batch of exits the watcher found together, after all of them are queued: the
+        // pass it starts then collects them all (one commit), not the first alone.
+        watcher = try ExitWatcher(onExits: { identities in
+            inbox.append(identities)
             passes.wake()
-        }
+        })
         slurm = SlurmProvider(settings: configuration.slurm, logger: logger) { passes.wake() }
         nodesDirectory = Engine.absoluteNodesDirectory(configuration.nodesDirectory, dataDirectory: self.dataDirectory)
         isRoot = geteuid() == 0
@@ -503,9 +505,9 @@ final class ExitInbox: @unchecked Sendable {
     private let lock = NSLock()
     private var identities: [ProcessIdentity] = []
 
-    func append(_ identity: ProcessIdentity) {
+    func append(_ batch: [ProcessIdentity]) {
         lock.lock()
-        identities.append(identity)
+        identities += batch
         lock.unlock()
     }
 

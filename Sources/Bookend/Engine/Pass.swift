@@ -146,7 +146,8 @@ extension Engine {
     /// also cover adopted processes); the watcher's notifications say which processes to look at.
     ///
     /// Only the processes the watcher reported ended, and those it does not watch, are looked at in a
-    /// pass; every running one is looked at once a second besides (`exitScanInterval`). Why: looking
+    /// pass (with few running, the others' exit files are tried too: `exitProbeLimit`); every running
+    /// one is looked at once a second besides (`exitScanInterval`). Why: looking
     /// is a read of `/proc/<pid>/stat` and an open of the exit file, and every exit starts a pass, so
     /// looking at all of them made each exit cost I/O in proportion to the executions still running
     /// (400 of each per exit on a pool of 100 four-slot nodes). Why it is safe: a watched process
@@ -172,14 +173,23 @@ extension Engine {
             return executions
         }
         var ended: [ObservedExit] = []
+        let probeUnreported = executions.count <= Engine.exitProbeLimit
         for execution in executions {
             guard let identity = execution.identity else {
                 throw BookendError.internalError("execution row pk \(execution.pk), column pid: NULL while running")
             }
             let exited = reported.contains(identity)
             // Watched and not reported ended: running, or ended so recently that its report is queued.
+            // With few running, its exit file is tried all the same (no /proc read): a shim writes
+            // that file just before it exits, so one that is there is final, and commands that ended
+            // together are then recorded by one pass (one commit) instead of one pass each as their
+            // reports arrive.
             if !exited, !lookAtAll, watcher.isWatching(identity) {
-                if execution.kind == .release { CrashPoint.hit("release.while-running") }
+                if probeUnreported, let status = executionStatus(execution) {
+                    ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
+                } else if execution.kind == .release {
+                    CrashPoint.hit("release.while-running")
+                }
                 continue
             }
             // Liveness first, then the exit file: the shim writes the file before it exits, so a file
@@ -205,6 +215,10 @@ extension Engine {
 
     /// How often a pass looks at every running execution, not only at those the watcher reported.
     static let exitScanInterval = Duration.seconds(1)
+    /// Up to this many running executions, a pass also tries the exit files of those not reported yet
+    /// (one `open` each): the few it costs buy fewer commits when short commands end together. Beyond
+    /// it, that cost would grow with the pool's running work again.
+    static let exitProbeLimit = 32
 
     /// Stores the identities of the processes spawned since the last pass (inside the apply
     /// transaction, in a savepoint of its own). Answers the executions whose identity could not be
