@@ -90,6 +90,9 @@ public actor Engine {
     /// When a pass next looks at every running execution's process and exit file, not only at those
     /// the exit watcher reported ended (`observeExits`).
     var nextFullExitScan = ContinuousClock.now
+    /// The execution of each process this engine has the watcher watch (launched or adopted), so a
+    /// pass can read the rows of the processes reported ended by key instead of every running row.
+    var watchedExecutions: [ProcessIdentity: Int64] = [:]
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()
 

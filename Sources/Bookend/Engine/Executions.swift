@@ -280,6 +280,7 @@ extension Engine {
         CrashPoint.hit("launch.after-spawn")
         for (pk, identity) in identities {
             spawnedUnrecorded[pk] = identity
+            watchedExecutions[identity] = pk
             watcher.watch(identity)
         }
     }

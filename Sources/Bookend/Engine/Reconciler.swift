@@ -51,6 +51,7 @@ extension Engine {
                         pidStartTime: Int64(bitPattern: identity.startTime))
                     else { throw BookendError.internalError("execution \(execution.pk): adopted, yet no longer starting") }
                 }
+                watchedExecutions[identity] = execution.pk
                 watcher.watch(identity)
                 metrics.record(.adopted, count: 1)
             } else if identity != nil || execution.killReason != nil {
