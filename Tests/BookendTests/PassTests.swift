@@ -49,6 +49,50 @@ import Testing
         }
     }
 
+    /// A pass runs its steps without savepoints first; when one fails (here the dispatch of a job whose
+    /// stored preparation task no longer decodes, in every pass), the whole pass is rolled back and run
+    /// again with a savepoint per step. What the rolled-back run did must not count twice: each task
+    /// of the job beside the broken one runs once, its exit is recorded once, and subscribers hear of
+    /// each state change once.
+    @Test func aPassRunAgainWithSavepointsDoesNothingTwice() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let events = await h.engine.events()
+            try await h.engine.createJob(JobSpec(id: "broken", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                priority: 10))
+            try await h.engine.addTask(jobID: "broken", TaskSpec(id: "t", commandLine: "/bin/true"))
+            let db = try Connection(path: DataDirectory.databasePath(h.directory))
+            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'broken'"#)
+            try await h.engine.createJob(JobSpec(id: "fine", poolID: "pool"))
+            let tasks = 12
+            _ = try await h.engine.addTasks(jobID: "fine", (0..<tasks).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
+            try await h.pool(slots: 2)
+            try await h.waitForTasks("fine")
+            #expect(try await h.sql("""
+                SELECT count(*), count(DISTINCT e.task_pk) FROM execution e JOIN task t ON t.pk = e.task_pk
+                JOIN job j ON j.pk = t.job_pk WHERE j.id = 'fine'
+                """) == [["\(tasks)", "\(tasks)"]])
+            #expect(try await h.sql("SELECT count(*) FROM task t JOIN job j ON j.pk = t.job_pk WHERE j.id = 'fine' AND t.result = 'success'")
+                == [["\(tasks)"]])
+            // Every completion is committed by now; its event follows the commit's sync. Bounded: a
+            // missing one ends the wait (and fails below) instead of hanging the suite.
+            let collector = Task {
+                var heard: [String: Int] = [:]
+                for await event in events where event.jobId == "fine" && event.taskId != nil {
+                    heard[event.kind + ":" + event.taskId!, default: 0] += 1
+                    if heard.keys.filter({ $0.hasPrefix("task.completed:") }).count == tasks { break }
+                }
+                return heard
+            }
+            let deadline = Task { try await Task.sleep(for: .seconds(30)); collector.cancel() }
+            let heard = await collector.value
+            deadline.cancel()
+            #expect(heard.keys.filter { $0.hasPrefix("task.completed:") }.count == tasks, "\(heard)")
+            #expect(heard.values.allSatisfy { $0 == 1 }, "\(heard.filter { $0.value != 1 })")
+            #expect(try await h.sql("SELECT state FROM task WHERE id = 't' AND job_pk = (SELECT pk FROM job WHERE id = 'broken')") == [["active"]])
+        }
+    }
+
     /// Every pass reads the live executions three times: through the partial index on unfinished
     /// rows, never by a scan of the whole table, which would cost every pass time in proportion to
     /// every execution still stored. Asked of SQLite itself, on the migrated schema.

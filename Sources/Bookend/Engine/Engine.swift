@@ -75,6 +75,10 @@ public actor Engine {
     /// folders, as before), so the two can be measured against each other in one sitting.
     let taskFolders = TaskFolderPool(
         capacity: ProcessInfo.processInfo.environment["BOOKEND_TASK_FOLDER_POOL_OFF"] == "1" ? 0 : 4)
+    /// Whether `step` runs its body in a savepoint: false only while a pass runs without them (`applyPass`).
+    var stepsInSavepoints = true
+    /// `BOOKEND_PASS_SAVEPOINTS=1`: every pass runs its steps in savepoints from the start (`applyPass`).
+    static let passSavepointsAlways = ProcessInfo.processInfo.environment["BOOKEND_PASS_SAVEPOINTS"] == "1"
     /// The last failure of each scheduler-pass step that is failing now, by step name: a step that
     /// fails the same way every pass (a corrupt row) is logged once as an error, not 50 times a second.
     var failingSteps: [String: String] = [:]

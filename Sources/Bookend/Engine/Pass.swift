@@ -48,24 +48,10 @@ extension Engine {
             if !ended.isEmpty { CrashPoint.hit("exits.before-record") }
             try makeBootingNodeFolders()
             let now = Date()
-            var effects = PassEffects()
-            var notRecorded: [Int64: String] = [:]
+            let effects: PassEffects
+            let notRecorded: [Int64: String]
             do {
-                // What follows the commit waits until the processes it decided are started.
-                // Deferred sync: the processes this pass decided start while its log is synced.
-                try transactionDeferringAfterCommit(sync: .deferred) { db in
-                    // First: every later step reads pids (kills decided in this pass are signalled by pid).
-                    notRecorded = try recordSpawned(db, spawned, into: &effects)
-                    let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
-                    try step("recording exits", db, &effects) { try recordExits(db, collectable, now: now, into: &$0) }
-                    try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }
-                    try step("following Slurm allocations", db, &effects) { _ in try followSlurmAllocations(db, now: now) }
-                    try step("advancing nodes", db, &effects) { try advanceNodes(db, now: now, into: &$0) }
-                    try step("advancing pools", db, &effects) { _ in try advancePools(db, now: now) }
-                    try step("advancing jobs", db, &effects) { try advanceJobs(db, now: now, into: &$0) }
-                    if dispatching { try step("dispatching", db, &effects) { try dispatch(db, now: now, into: &$0) } }
-                    try step("marking busy nodes", db, &effects) { _ in try updateBusyNodes(db, now: now) }
-                }
+                (effects, notRecorded) = try applyPass(spawned: spawned, ended: ended, now: now, dispatching: dispatching)
             } catch {
                 abandonSpawned(spawned, reasons: spawned.mapValues { _ in "\(error)" })
                 throw error
@@ -87,6 +73,52 @@ extension Engine {
         }
         // A pass that failed after its commit still finishes what that commit left.
         finishAfterCommit()
+    }
+
+    /// The pass's apply transaction (step 2 of `tick`): its effects, and the spawned processes whose
+    /// identity could not be stored, with why.
+    ///
+    /// It runs first without a savepoint per step, and only when a step fails is it rolled back whole
+    /// and run again with them, so that the failing step alone is undone and the rest commits (`step`).
+    /// Why: a savepoint journals every page a step changes before the change, and a pass's steps
+    /// journaled about 45 pages, past the 64 KiB SQLite keeps in memory, so every pass created, wrote
+    /// and deleted a temporary file besides its `SAVEPOINT` and `RELEASE` statements, for steps that
+    /// almost never fail. Why running it again is safe: everything a step does outside the database
+    /// is buffered until the commit and dropped with a rollback (`pendingEvents`, `pendingObservations`,
+    /// `retiredStatusDirectories`, the returned effects), or is the same when done again from the same
+    /// rows (a `killEscalations` entry cleared, the Slurm provider told what is wanted, an orphan
+    /// process killed). `BOOKEND_PASS_SAVEPOINTS=1` keeps the savepoints on every pass, to measure
+    /// the two against each other.
+    private func applyPass(
+        spawned: [Int64: ProcessIdentity], ended: [ObservedExit], now: Date, dispatching: Bool
+    ) throws -> (PassEffects, [Int64: String]) {
+        var inSavepoints = Engine.passSavepointsAlways
+        while true {
+            stepsInSavepoints = inSavepoints
+            defer { stepsInSavepoints = true }
+            var effects = PassEffects()
+            var notRecorded: [Int64: String] = [:]
+            do {
+                // Deferred sync: the processes this pass decided start while its log is synced.
+                try transactionDeferringAfterCommit(sync: .deferred) { db in
+                    // First: every later step reads pids (kills decided in this pass are signalled by pid).
+                    notRecorded = try recordSpawned(db, spawned, into: &effects)
+                    let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
+                    try step("recording exits", db, &effects) { try recordExits(db, collectable, now: now, into: &$0) }
+                    try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }
+                    try step("following Slurm allocations", db, &effects) { _ in try followSlurmAllocations(db, now: now) }
+                    try step("advancing nodes", db, &effects) { try advanceNodes(db, now: now, into: &$0) }
+                    try step("advancing pools", db, &effects) { _ in try advancePools(db, now: now) }
+                    try step("advancing jobs", db, &effects) { try advanceJobs(db, now: now, into: &$0) }
+                    if dispatching { try step("dispatching", db, &effects) { try dispatch(db, now: now, into: &$0) } }
+                    try step("marking busy nodes", db, &effects) { _ in try updateBusyNodes(db, now: now) }
+                }
+                return (effects, notRecorded)
+            } catch let failed as StepFailedWithoutSavepoint where !inSavepoints {
+                logger.debug("scheduler pass: \(failed.step) failed; the pass runs again with a savepoint per step")
+                inSavepoints = true
+            }
+        }
     }
 
     /// Dispatch inside the transaction that stores new tasks (`addTask`, `addTasks`): a task that finds
@@ -112,12 +144,34 @@ extension Engine {
         launch(effects.launches)
     }
 
-    /// Runs one step of the apply transaction inside a savepoint. A step that throws (a corrupt row,
+    /// A step of a pass run without savepoints failed: the pass is rolled back and run again with them
+    /// (`applyPass`).
+    struct StepFailedWithoutSavepoint: Error, CustomStringConvertible {
+        let step: String
+        let error: any Error
+        var description: String { "\(step): \(error)" }
+    }
+
+    /// Runs one step of the apply transaction inside a savepoint (in a pass's first run, without one:
+    /// a step that fails then has the whole pass run again with them, see `applyPass`). A step that throws (a corrupt row,
     /// a guard that found the world moved) is rolled back alone, with its events and effects, and
     /// logged; the rest of the pass commits, so one bad job cannot hold back every exit. Steps nest
     /// (dispatch and job ends take one savepoint per job). If SQLite
     /// itself ended the transaction, nothing more can be written in it: the pass stops.
     func step(_ name: String, _ db: Connection, _ effects: inout PassEffects, _ body: (inout PassEffects) throws -> Void) throws {
+        guard stepsInSavepoints else {
+            do {
+                try body(&effects)
+            } catch let error as StepFailedWithoutSavepoint {
+                throw error
+            } catch {
+                // SQLite ended the transaction itself: nothing to run again in it (as below).
+                guard db.isInTransaction else { throw error }
+                throw StepFailedWithoutSavepoint(step: name, error: error)
+            }
+            if failingSteps.removeValue(forKey: name) != nil { logger.notice("scheduler pass: \(name) succeeds again") }
+            return
+        }
         let events = pendingEvents.count
         let retired = retiredStatusDirectories.count
         var draft = effects
@@ -241,7 +295,8 @@ extension Engine {
     /// will ever name it.
     func recordSpawned(_ db: Connection, _ spawned: [Int64: ProcessIdentity], into effects: inout PassEffects) throws -> [Int64: String] {
         guard !spawned.isEmpty else { return [:] }
-        try db.execute("SAVEPOINT record_spawned")
+        let inSavepoint = stepsInSavepoints
+        if inSavepoint { try db.execute("SAVEPOINT record_spawned") }
         do {
             var orphans: [ProcessIdentity] = []
             for (pk, identity) in spawned.sorted(by: { $0.key < $1.key }) {
@@ -249,12 +304,13 @@ extension Engine {
                     orphans.append(identity)
                 }
             }
-            try db.execute("RELEASE record_spawned")
+            if inSavepoint { try db.execute("RELEASE record_spawned") }
             for identity in orphans { _ = Supervisor.signalGroup(identity, SIGKILL) }
             effects.recordedLaunches = true
             return [:]
         } catch {
             guard db.isInTransaction else { throw error }
+            guard inSavepoint else { throw StepFailedWithoutSavepoint(step: "recording launches", error: error) }
             try db.execute("ROLLBACK TO record_spawned")
             try db.execute("RELEASE record_spawned")
             return spawned.mapValues { _ in "\(error)" }
