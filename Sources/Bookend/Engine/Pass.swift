@@ -153,11 +153,11 @@ extension Engine {
     }
 
     /// Runs one step of the apply transaction inside a savepoint (in a pass's first run, without one:
-    /// a step that fails then has the whole pass run again with them, see `applyPass`). A step that throws (a corrupt row,
-    /// a guard that found the world moved) is rolled back alone, with its events and effects, and
-    /// logged; the rest of the pass commits, so one bad job cannot hold back every exit. Steps nest
-    /// (dispatch and job ends take one savepoint per job). If SQLite
-    /// itself ended the transaction, nothing more can be written in it: the pass stops.
+    /// a step that fails then has the whole pass run again with them, see `applyPass`). A step that
+    /// throws (a corrupt row, a guard that found the world moved) is rolled back alone, with its events
+    /// and effects, and logged; the rest of the pass commits, so one bad job cannot hold back every
+    /// exit. Steps nest (dispatch and job ends take one savepoint per job). If SQLite itself ended the
+    /// transaction, nothing more can be written in it: the pass stops.
     func step(_ name: String, _ db: Connection, _ effects: inout PassEffects, _ body: (inout PassEffects) throws -> Void) throws {
         guard stepsInSavepoints else {
             do {
