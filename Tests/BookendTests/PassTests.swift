@@ -29,19 +29,25 @@ import Testing
         }
     }
 
+    /// Before any pool exists (so nothing is dispatched while its row is changed underneath): a job
+    /// "broken", first in dispatch order, with one task and a stored preparation task that no longer
+    /// decodes, so its dispatch fails in every pass; and a job "fine" with `fineTasks`.
+    static func brokenJobBeforeFineJob(_ h: EngineHarness, fineTasks: [TaskSpec]) async throws {
+        try await h.engine.createJob(JobSpec(id: "broken", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+            priority: 10))
+        try await h.engine.addTask(jobID: "broken", TaskSpec(id: "t", commandLine: "/bin/true"))
+        let db = try Connection(path: DataDirectory.databasePath(h.directory))
+        try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'broken'"#)
+        try await h.engine.createJob(JobSpec(id: "fine", poolID: "pool"))
+        _ = try await h.engine.addTasks(jobID: "fine", fineTasks)
+    }
+
     /// A job whose stored preparation task no longer decodes fails its own dispatch (logged, rolled
     /// back to its savepoint); the job behind it in dispatch order still runs its tasks.
     @Test func aJobThatCannotBeReadIsSkippedAndTheJobsBehindItRun() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
-            try await h.engine.createJob(JobSpec(id: "broken", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-                priority: 10))
-            try await h.engine.addTask(jobID: "broken", TaskSpec(id: "t", commandLine: "/bin/true"))
-            // No pool yet: nothing is dispatched while the row is changed underneath.
-            let db = try Connection(path: DataDirectory.databasePath(h.directory))
-            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'broken'"#)
-            try await h.engine.createJob(JobSpec(id: "fine", poolID: "pool"))
-            try await h.engine.addTask(jobID: "fine", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await Self.brokenJobBeforeFineJob(h, fineTasks: [TaskSpec(id: "t", commandLine: "/bin/true")])
             try await h.pool()
             try await h.waitForTasks("fine")
             #expect(try await h.engine.task(jobID: "fine", taskID: "t").executionInfo.result == "success")
@@ -58,14 +64,8 @@ import Testing
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
             let events = await h.engine.events()
-            try await h.engine.createJob(JobSpec(id: "broken", poolID: "pool", jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
-                priority: 10))
-            try await h.engine.addTask(jobID: "broken", TaskSpec(id: "t", commandLine: "/bin/true"))
-            let db = try Connection(path: DataDirectory.databasePath(h.directory))
-            try db.run(#"UPDATE job SET job_preparation_task = '{"commandLine":5}' WHERE id = 'broken'"#)
-            try await h.engine.createJob(JobSpec(id: "fine", poolID: "pool"))
             let tasks = 12
-            _ = try await h.engine.addTasks(jobID: "fine", (0..<tasks).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
+            try await Self.brokenJobBeforeFineJob(h, fineTasks: (0..<tasks).map { TaskSpec(id: "t\($0)", commandLine: "/bin/true") })
             try await h.pool(slots: 2)
             try await h.waitForTasks("fine")
             #expect(try await h.sql("""
