@@ -220,9 +220,11 @@ extension Engine {
             nextFullExitScan = now + Engine.exitScanInterval
             watchedExecutions = watchedExecutions.filter { watcher.isWatching($0.key) }
         }
-        // Many running and no full look due: only the rows of the processes reported ended are read,
-        // by key, not every running row decoded to be skipped.
-        let targeted = !lookAtAll && watcher.watchedCount > Engine.exitProbeLimit
+        // Few running: the exit files of those not reported yet are tried too (see below). Many running
+        // and no full look due: only the rows of the processes reported ended are read, by key, not
+        // every running row decoded to be skipped.
+        let fewRunning = watcher.watchedCount <= Engine.exitProbeLimit
+        let targeted = !lookAtAll && !fewRunning
         let reportedKeys = reported.compactMap { watchedExecutions[$0] }.sorted()
         for identity in reported { watchedExecutions[identity] = nil }
         // One read transaction for the pass's reads: one snapshot, the log's read lock taken once.
@@ -241,7 +243,6 @@ extension Engine {
             return executions
         }
         var ended: [ObservedExit] = []
-        let probeUnreported = !targeted && executions.count <= Engine.exitProbeLimit
         for execution in executions {
             guard let identity = execution.identity else {
                 throw BookendError.internalError("execution row pk \(execution.pk), column pid: NULL while running")
@@ -253,7 +254,7 @@ extension Engine {
             // together are then recorded by one pass (one commit) instead of one pass each as their
             // reports arrive.
             if !exited, !lookAtAll, watcher.isWatching(identity) {
-                if probeUnreported, let status = executionStatus(execution) {
+                if fewRunning, let status = executionStatus(execution) {
                     ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
                 } else if execution.kind == .release {
                     CrashPoint.hit("release.while-running")
