@@ -875,10 +875,67 @@ static int helper_start(void) {
     return 0;
 }
 
-// With helper_lock held: forget a helper that stopped answering (it is reaped next start).
+// ---- replies the engine collects later ----------------------------------------------------
+//
+// Why: a pass that starts several commands has one spare at most; the others are forked by the helper
+// on request. Waiting for each reply before sending the next request kept the engine's thread idle
+// while the helper, on a busy core, forked each shim in turn (0.7-0.9 ms apiece in a throughput
+// trace), and those waits stood between a command's exit and the next command's start on its slot.
+// So a request to the helper is sent with a ticket, and its reply is read when the caller needs the
+// shim's pid (bks_spawn_finish), after every other request of the batch has gone out. Replies come in
+// the order the requests went, so tickets wait in that order; a reply read while waiting for another
+// is kept in its ticket until its own caller asks. A helper that goes away answers every ticket still
+// waiting with EPIPE: whether it had forked that shim is unknown, which is what a synchronous request
+// reported in that case too.
+#define TICKETS 256
+enum { TICKET_FREE = 0, TICKET_WAITING = 1, TICKET_ANSWERED = 2 };
+typedef struct { int state; int32_t pid, err; } ticket_slot;
+static ticket_slot tickets[TICKETS];
+static int ticket_queue[TICKETS];  // waiting tickets in the order their requests went out
+static unsigned ticket_head = 0, ticket_count = 0;
+static pid_t ticket_owner = -1;    // a forked child's copy of the tickets is not its own
+
+// With helper_lock held: a free ticket, queued as waiting; -1 when all are taken.
+static int ticket_issue(void) {
+    if (ticket_owner != getpid()) {
+        memset(tickets, 0, sizeof tickets);
+        ticket_head = ticket_count = 0;
+        ticket_owner = getpid();
+    }
+    for (int i = 0; i < TICKETS; i++) {
+        if (tickets[i].state != TICKET_FREE) continue;
+        tickets[i].state = TICKET_WAITING;
+        ticket_queue[(ticket_head + ticket_count) % TICKETS] = i;
+        ticket_count++;
+        return i;
+    }
+    return -1;
+}
+
+// With helper_lock held: takes back the ticket issued last (its request could not be sent).
+static void ticket_unissue(int t) {
+    ticket_count--;
+    tickets[t].state = TICKET_FREE;
+}
+
+// With helper_lock held: the oldest waiting ticket gets this answer. 0, or -1 when none was waiting
+// (the helper answered something it was not asked).
+static int ticket_answer(int32_t pid, int32_t err) {
+    if (ticket_count == 0 || ticket_owner != getpid()) return -1;
+    int t = ticket_queue[ticket_head];
+    ticket_head = (ticket_head + 1) % TICKETS;
+    ticket_count--;
+    tickets[t].state = TICKET_ANSWERED;
+    tickets[t].pid = pid; tickets[t].err = err;
+    return 0;
+}
+
+// With helper_lock held: forget a helper that stopped answering (it is reaped next start). Requests
+// it had not answered fail.
 static void helper_drop(void) {
     if (helper_sock >= 0) (void)close(helper_sock);
     helper_sock = -1;
+    if (ticket_owner == getpid()) while (ticket_count > 0) (void)ticket_answer(-1, EPIPE);
 }
 
 #define HELPER_UNAVAILABLE (-2)
@@ -914,7 +971,21 @@ static int helper_receive(helper_message *m, int wait) {
         return 1;
     }
     if (fd >= 0) (void)close(fd);
-    return ok && m->kind == HELPER_REPLY ? 1 : -1;
+    // A reply belongs to the oldest request still waiting for one.
+    return ok && m->kind == HELPER_REPLY && ticket_answer(m->pid, m->err) == 0 ? 1 : -1;
+}
+
+// With helper_lock held: waits until ticket `t` is answered, then frees it. Its shim's pid, or -1
+// with *err set (the helper could not fork it, or went away before saying).
+static pid_t ticket_redeem(int t, int *err) {
+    while (tickets[t].state == TICKET_WAITING) {
+        helper_message m;
+        if (helper_receive(&m, 1) != 1) helper_drop();
+    }
+    pid_t pid = tickets[t].pid;
+    if (pid <= 0) *err = tickets[t].err ? tickets[t].err : EIO;
+    tickets[t].state = TICKET_FREE;
+    return pid > 0 ? pid : -1;
 }
 
 // With helper_lock held: sends the request straight to the spare the helper announced, if there is
@@ -939,7 +1010,8 @@ static pid_t spare_send(const char *buf, size_t len, int report_w) {
 static int spare_take_announced(void) {
     helper_message m;
     int rc;
-    while ((rc = helper_receive(&m, 0)) == 1 && m.kind == HELPER_SPARE) {}
+    // Replies to requests sent before are kept in their tickets on the way.
+    while ((rc = helper_receive(&m, 0)) == 1) {}
     if (rc == 0) return 0;
     helper_drop();
     return -1;
@@ -967,9 +1039,13 @@ pid_t bks_spawn_helper_pid(void) {
 }
 
 
+#define HELPER_PENDING (-3)
+
 // Engine side: asks the helper for a shim whose report pipe is `report_w`. Returns the shim's pid,
-// -1 with *err when the helper could not fork it, or HELPER_UNAVAILABLE (nothing was started).
-static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) {
+// -1 with *err when the helper could not fork it, or HELPER_UNAVAILABLE (nothing was started). With
+// `ticket` non-NULL, a request the helper itself serves is not waited for: HELPER_PENDING, with the
+// ticket that bks_spawn_finish redeems for the pid (see "replies the engine collects later").
+static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, int *ticket) {
     size_t argc = 0, envc = 0, len = 0;
     const char *fields[5] = { req->path, req->working_dir, req->stdout_path, req->stderr_path, req->status_dir };
     for (int i = 0; i < 5; i++) len += strlen(fields[i]) + 1;
@@ -999,18 +1075,11 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err) 
     // once. One that fails after the send may have forked the shim: report an error, never retry.
     for (int attempt = 0; attempt < 2 && result == HELPER_UNAVAILABLE; attempt++) {
         if (helper_start() < 0) break;
-        if (send_with_fd(helper_sock, buf, sizeof h + len, report_w) < 0) { helper_drop(); continue; }
-        // Its answer, after any spare it announced before reading the request.
-        helper_message r;
-        int rc;
-        while ((rc = helper_receive(&r, 1)) == 1 && r.kind == HELPER_SPARE) {}
-        if (rc != 1) {
-            helper_drop();
-            *err = EPIPE; result = -1;
-            break;
-        }
-        if (r.pid > 0) result = r.pid;
-        else { *err = r.err ? r.err : EIO; result = -1; }
+        int t = ticket_issue();
+        if (t < 0) { *err = EAGAIN; result = -1; break; }  // 256 requests unanswered: cannot happen in one batch
+        if (send_with_fd(helper_sock, buf, sizeof h + len, report_w) < 0) { ticket_unissue(t); helper_drop(); continue; }
+        if (ticket) { *ticket = t; result = HELPER_PENDING; break; }
+        result = ticket_redeem(t, err);
     }
     pthread_mutex_unlock(&helper_lock);
     free(buf);
@@ -1043,8 +1112,10 @@ int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) { result->err = errno; return -1; }
 
-    int err = 0;
-    pid_t pid = helper_spawn(req, fds[1], &err);
+    int err = 0, ticket = -1;
+    // The crash point needs the pid before this returns: no ticket then.
+    pid_t pid = helper_spawn(req, fds[1], &err, crash_after_fork ? NULL : &ticket);
+    if (pid == HELPER_PENDING) { (void)close(fds[1]); result->pid = 0; result->ticket = ticket + 1; return fds[0]; }
     if (pid == HELPER_UNAVAILABLE) pid = fork_shim(req, &p, fds, &err);
     if (pid > 0 && crash_after_fork) kill(getpid(), SIGKILL);
     (void)close(fds[1]);
@@ -1054,6 +1125,20 @@ int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result) {
 }
 
 int bks_spawn_finish(int report_fd, bks_spawn_result *result) {
+    if (result->ticket > 0) {
+        int err = 0;
+        pthread_mutex_lock(&helper_lock);
+        pid_t shim = ticket_redeem(result->ticket - 1, &err);
+        pthread_mutex_unlock(&helper_lock);
+        result->ticket = 0;
+        if (shim < 0) {
+            // The report pipe's write end went with the request: its end says nothing here.
+            (void)close(report_fd);
+            result->stage = BKS_STAGE_NONE; result->err = err;
+            return 2;
+        }
+        result->pid = shim;
+    }
     pid_t pid = result->pid;
     launch_report r = { 0, 0 };
     ssize_t got = read_full(report_fd, &r, sizeof r);

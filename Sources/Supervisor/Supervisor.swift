@@ -86,23 +86,23 @@ public enum Supervisor {
     /// when this returns, every command that started has exec'd (its process group exists).
     /// `whileStarting` runs once every shim is forked and before the first wait: work of the
     /// caller's that can overlap the commands' start-up (the engine syncs its commit there).
+    /// Shims the spawn helper forks are not waited for one by one: their pids are collected after
+    /// every request has gone out (see "replies the engine collects later" in spawn.c).
     public static func launch(
         _ requests: [LaunchRequest], whileStarting: () -> Void = {}
     ) -> [Result<ProcessIdentity, SupervisorError>] {
         var results: [Result<ProcessIdentity, SupervisorError>?] = Array(repeating: nil, count: requests.count)
-        var started: [(index: Int, fd: Int32, pid: pid_t)] = []
+        var started: [(index: Int, fd: Int32, result: bks_spawn_result)] = []
         for (index, r) in requests.enumerated() {
             do {
-                let (fd, pid) = try start(r)
-                started.append((index, fd, pid))
+                let (fd, result) = try start(r)
+                started.append((index, fd, result))
             } catch {
                 results[index] = .failure(error)
             }
         }
         whileStarting()
-        for (index, fd, pid) in started {
-            var result = bks_spawn_result()
-            result.pid = pid
+        for (index, fd, var result) in started {
             let rc = bks_spawn_finish(fd, &result)
             results[index] = Result { () throws(SupervisorError) -> ProcessIdentity in
                 try identify(requests[index], rc: rc, result: result)
@@ -111,8 +111,9 @@ public enum Supervisor {
         return results.map { $0! }
     }
 
-    /// Validates `r` and forks its shim; returns the shim's report pipe and pid.
-    private static func start(_ r: LaunchRequest) throws(SupervisorError) -> (Int32, pid_t) {
+    /// Validates `r` and forks its shim, or asks the spawn helper to; returns the shim's report pipe
+    /// and the start's result (the pid, or the ticket `bks_spawn_finish` redeems for it).
+    private static func start(_ r: LaunchRequest) throws(SupervisorError) -> (fd: Int32, result: bks_spawn_result) {
         guard !r.arguments.isEmpty else {
             throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
         }
@@ -163,11 +164,14 @@ public enum Supervisor {
         guard fd >= 0 else {
             throw SupervisorError(code: .spawnFailed, errno: result.err, message: "could not fork the supervisor shim")
         }
-        return (fd, result.pid)
+        return (fd, result)
     }
 
     /// The outcome of `bks_spawn_finish` for `r`: the shim's identity, or why the command did not start.
     private static func identify(_ r: LaunchRequest, rc: Int32, result: bks_spawn_result) throws(SupervisorError) -> ProcessIdentity {
+        if rc == 2 {
+            throw SupervisorError(code: .spawnFailed, errno: result.err, message: "the spawn helper could not fork the supervisor shim")
+        }
         if rc == 1 {
             let stage = String(cString: bks_stage_name(result.stage))
             throw SupervisorError(

@@ -417,6 +417,31 @@ import Testing
         #expect(taken, "no launch was handed the spare shim that waited for it (\(attempts) attempts, \(sparesSeen) idle spares seen)")
     }
 
+    /// A batch of launches has one spare at most; the helper forks the other shims and its answers
+    /// (their pids) are collected after every request has gone out. Each command must end up with
+    /// its own shim's identity, whatever order the answers are read in and whatever launches of
+    /// other suites go through the same helper meanwhile.
+    @Test func aBatchGivesEveryCommandItsOwnShimWhenTheHelperAnswersLater() throws {
+        let s = Scratch(); defer { s.remove() }
+        waitShim(try Supervisor.launch(s.request(["/bin/true"], status: "warm")))
+        for round in 0..<5 {
+            let codes = (0..<8).map { 10 + $0 + 8 * round }
+            let results = Supervisor.launch(codes.map { s.request(["/bin/sh", "-c", "exit \($0)"], status: "b\($0)") })
+            #expect(results.count == codes.count)
+            var pids: Set<Int32> = []
+            for (code, result) in zip(codes, results) {
+                let id = try result.get()
+                pids.insert(id.pid)
+                // The identity the launch returned is the one that shim wrote for this command.
+                #expect(Supervisor.readIdentity(in: s.file("b\(code)")) == id, "command \(code) got another shim's identity")
+                #expect(ProcStat.read(pid: id.pid)?.ppid == getpid())
+                waitShim(id)
+                #expect(Supervisor.readStatus(in: s.file("b\(code)")) == .exited(Int32(code)))
+            }
+            #expect(pids.count == codes.count)
+        }
+    }
+
     /// The engine holds the socket of the spare the helper announced. A spare killed while it waits
     /// must not take the next launch with it: the request goes to the helper, the command runs, and
     /// the helper forks a new spare once it sees the dead one's end.

@@ -51,19 +51,24 @@ typedef struct bks_spawn_request {
 } bks_spawn_request;
 
 typedef struct bks_spawn_result {
-    pid_t pid;   // shim pid (set by bks_spawn_start)
+    pid_t pid;   // shim pid (set by bks_spawn_start, or by bks_spawn_finish when `ticket` is set)
     int stage;   // BKS_STAGE_* when bks_spawn_finish returns 1
     int err;     // errno value describing the failure
+    int ticket;  // non-zero: the helper forks this shim and says its pid later (bks_spawn_finish asks)
 } bks_spawn_result;
 
 // Spawning is in two halves, so a caller can fork several shims before waiting for any exec.
-// bks_spawn_start forks the shim and returns the read end of its report pipe (result->pid set),
-// or -1 when it could not even fork (result->err set).
+// bks_spawn_start forks the shim (or has it forked) and returns the read end of its report pipe, or
+// -1 when it could not even ask for the fork (result->err set). result->pid is set, or 0 with
+// result->ticket set when the helper's answer is still to come: calls for a batch of requests go out
+// without waiting for the helper, and bks_spawn_finish collects its answers.
 int bks_spawn_start(const bks_spawn_request *req, bks_spawn_result *result);
-// bks_spawn_finish waits on that pipe and closes it. Returns
+// bks_spawn_finish waits on that pipe (for the helper's answer first, when ticketed) and closes it.
+// Returns
 //          0: user command exec'd; result->pid is the shim (still running or an unreaped
 //             zombie: the caller, or an ExitWatcher, must reap it).
 //          1: launch failed in the shim/grandchild (stage + err set); the shim has been reaped.
+//          2: the helper could not fork the shim, or went away before saying (err set).
 int bks_spawn_finish(int report_fd, bks_spawn_result *result);
 
 // Pid of this process's spawn helper, or -1 when none runs (not started yet, or unavailable).
