@@ -887,27 +887,48 @@ static int helper_start(void) {
 // is kept in its ticket until its own caller asks. A helper that goes away answers every ticket still
 // waiting with EPIPE: whether it had forked that shim is unknown, which is what a synchronous request
 // reported in that case too.
-#define TICKETS 256
 enum { TICKET_FREE = 0, TICKET_WAITING = 1, TICKET_ANSWERED = 2 };
 typedef struct { int state; int32_t pid, err; } ticket_slot;
-static ticket_slot tickets[TICKETS];
-static int ticket_queue[TICKETS];  // waiting tickets in the order their requests went out
-static unsigned ticket_head = 0, ticket_count = 0;
+// Both grow as needed (a pass may start hundreds of commands on a large pool): `tickets` holds every
+// ticket, `ticket_queue` is a ring of the waiting ones, in the order their requests went out.
+static ticket_slot *tickets = NULL;
+static int *ticket_queue = NULL;
+static unsigned ticket_capacity = 0, ticket_head = 0, ticket_count = 0;
 static pid_t ticket_owner = -1;    // a forked child's copy of the tickets is not its own
 
-// With helper_lock held: a free ticket, queued as waiting; -1 when all are taken.
+// With helper_lock held: twice the room, the waiting ring laid out from its start. 0, or -1.
+static int tickets_grow(void) {
+    unsigned capacity = ticket_capacity ? ticket_capacity * 2 : 64;
+    ticket_slot *t = realloc(tickets, capacity * sizeof *t);
+    if (!t) return -1;
+    tickets = t;
+    int *q = malloc(capacity * sizeof *q);
+    if (!q) return -1;
+    for (unsigned i = 0; i < ticket_count; i++) q[i] = ticket_queue[(ticket_head + i) % ticket_capacity];
+    free(ticket_queue);
+    ticket_queue = q;
+    for (unsigned i = ticket_capacity; i < capacity; i++) tickets[i].state = TICKET_FREE;
+    ticket_head = 0;
+    ticket_capacity = capacity;
+    return 0;
+}
+
+// With helper_lock held: a free ticket, queued as waiting; -1 when no memory is left for one.
 static int ticket_issue(void) {
     if (ticket_owner != getpid()) {
-        memset(tickets, 0, sizeof tickets);
+        for (unsigned i = 0; i < ticket_capacity; i++) tickets[i].state = TICKET_FREE;
         ticket_head = ticket_count = 0;
         ticket_owner = getpid();
     }
-    for (int i = 0; i < TICKETS; i++) {
-        if (tickets[i].state != TICKET_FREE) continue;
-        tickets[i].state = TICKET_WAITING;
-        ticket_queue[(ticket_head + ticket_count) % TICKETS] = i;
-        ticket_count++;
-        return i;
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < ticket_capacity; i++) {
+            if (tickets[i].state != TICKET_FREE) continue;
+            tickets[i].state = TICKET_WAITING;
+            ticket_queue[(ticket_head + ticket_count) % ticket_capacity] = (int)i;
+            ticket_count++;
+            return (int)i;
+        }
+        if (tickets_grow() < 0) return -1;
     }
     return -1;
 }
@@ -923,7 +944,7 @@ static void ticket_unissue(int t) {
 static int ticket_answer(int32_t pid, int32_t err) {
     if (ticket_count == 0 || ticket_owner != getpid()) return -1;
     int t = ticket_queue[ticket_head];
-    ticket_head = (ticket_head + 1) % TICKETS;
+    ticket_head = (ticket_head + 1) % ticket_capacity;
     ticket_count--;
     tickets[t].state = TICKET_ANSWERED;
     tickets[t].pid = pid; tickets[t].err = err;
@@ -1076,7 +1097,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, 
     for (int attempt = 0; attempt < 2 && result == HELPER_UNAVAILABLE; attempt++) {
         if (helper_start() < 0) break;
         int t = ticket_issue();
-        if (t < 0) { *err = EAGAIN; result = -1; break; }  // 256 requests unanswered: cannot happen in one batch
+        if (t < 0) { *err = ENOMEM; result = -1; break; }
         if (send_with_fd(helper_sock, buf, sizeof h + len, report_w) < 0) { ticket_unissue(t); helper_drop(); continue; }
         if (ticket) { *ticket = t; result = HELPER_PENDING; break; }
         result = ticket_redeem(t, err);
