@@ -888,6 +888,7 @@ static int helper_start(void) {
 // waiting with EPIPE: whether it had forked that shim is unknown, which is what a synchronous request
 // reported in that case too.
 enum { TICKET_FREE = 0, TICKET_WAITING = 1, TICKET_ANSWERED = 2 };
+#define TICKETS_IN_FLIGHT 32
 typedef struct { int state; int32_t pid, err; } ticket_slot;
 // Both grow as needed (a pass may start hundreds of commands on a large pool): `tickets` holds every
 // ticket, `ticket_queue` is a ring of the waiting ones, in the order their requests went out.
@@ -1096,6 +1097,15 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, 
     // once. One that fails after the send may have forked the shim: report an error, never retry.
     for (int attempt = 0; attempt < 2 && result == HELPER_UNAVAILABLE; attempt++) {
         if (helper_start() < 0) break;
+        // At most TICKETS_IN_FLIGHT answers left unread: the helper writes each answer before it reads
+        // the next request, so with many unread it would block on its socket while this thread blocks
+        // sending it a request, each waiting for the other. Reading the oldest answers first (they
+        // are coming: their requests went out) keeps both directions far below a socket's buffer.
+        while (ticket_count >= TICKETS_IN_FLIGHT && helper_sock >= 0) {
+            helper_message m;
+            if (helper_receive(&m, 1) != 1) helper_drop();
+        }
+        if (helper_sock < 0) continue;  // it went away meanwhile: those tickets failed, start another
         int t = ticket_issue();
         if (t < 0) { *err = ENOMEM; result = -1; break; }
         if (send_with_fd(helper_sock, buf, sizeof h + len, report_w) < 0) { ticket_unissue(t); helper_drop(); continue; }
