@@ -143,6 +143,46 @@ import Testing
         }
     }
 
+    /// The Authorization value is cut into scheme, account and signature on its bytes: spaces before
+    /// the scheme and around the signature are tolerated; anything else malformed is refused with
+    /// the reason, and nothing (a non-ASCII account, a colon in the signature, a missing part) ends
+    /// in a 200 or a 500.
+    @Test func authorizationShapes() async throws {
+        try await withServer { server in
+            let now = Date()
+            let date = LiveServer.httpDate(now)
+            let genuine = AuthTests.authorization(server, .get, "/pools", headers: ["ocp-date": date])
+            let signature = String(genuine.dropFirst("SharedKey \(server.account):".count))
+            func send(_ authorization: String) async throws -> Reply {
+                try await server.send(.get, "/pools", headers: ["Authorization": authorization], date: now, sign: false)
+            }
+            for accepted in [genuine, "  " + genuine, genuine + " \t", "SharedKey \(server.account): \t\(signature)"] {
+                let reply = try await send(accepted)
+                #expect(reply.status == 200, "\(accepted.debugDescription): \(reply.text)")
+            }
+            let refused: [(String, String)] = [
+                ("SharedKey", "SharedKey scheme"),
+                ("SharedKey ", "SharedKey scheme"),
+                ("sharedkey \(server.account):\(signature)", "SharedKey scheme"),
+                ("Bearer \(server.account):\(signature)", "SharedKey scheme"),
+                ("SharedKey  \(server.account):\(signature)", "not this account"),
+                ("SharedKey \(server.account)\(signature)", "account:signature"),
+                ("SharedKey \(server.account)é:\(signature)", "not this account"),
+                ("SharedKey \(server.account)::\(signature)", "not this account"),
+                ("SharedKey \(server.account):", "base64"),
+                ("SharedKey \(server.account):\(signature):", "not this account"),
+                ("SharedKey \(server.account):\(signature.dropLast(4))", "base64"),
+                ("SharedKey \(server.account):\(String(repeating: "A", count: 43))=", "not the same"),
+            ]
+            for (authorization, reason) in refused {
+                let reply = try await send(authorization)
+                AuthTests.expectRefused(reply, authorization.debugDescription)
+                #expect(reply.values["AuthenticationErrorDetail"]?.contains(reason) == true,
+                    "\(authorization.debugDescription): \(reply.values["AuthenticationErrorDetail"] ?? "no detail")")
+            }
+        }
+    }
+
     /// A chunked body has no Content-Length, so no signature covers its bytes: refused before use.
     @Test func bodyWithoutContentLengthIsRefused() async throws {
         try await withServer { server in
