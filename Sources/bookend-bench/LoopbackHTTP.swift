@@ -26,9 +26,18 @@ final class LoopbackHTTP {
     private let fd: Int32
     private let port: Int
     private let signer: SharedKeySigner
+    /// Bytes received and not yet parsed are `buffer[start..<buffer.count]`; consumed bytes are dropped
+    /// only when the buffer is empty again or past 64 KiB, so a response costs no `memmove` of the rest.
     private var buffer: [UInt8] = []
+    private var start = 0
+    /// One receive area for the connection's life: a fresh 64 KiB array per `recv` was zeroed every time.
+    private var chunk = [UInt8](repeating: 0, count: 65_536)
     private var dateSecond = 0
     private var dateText = ""
+    /// The last request's signature, reused while method, target, body length and `ocp-date` (one
+    /// second's resolution) are the same: the string signed would be the same bytes. The daemon still
+    /// verifies every request; only this client's HMAC work is not repeated.
+    private var lastSigned: (key: String, signature: String)?
     private static let apiVersion = "2025-06-01"
 
     init(port: Int, signer: SharedKeySigner) throws {
@@ -45,16 +54,24 @@ final class LoopbackHTTP {
     func send(_ method: String, _ path: String, json: [UInt8]? = nil) throws -> Response {
         let target = path + (path.utf8.contains(UInt8(ascii: "?")) ? "&" : "?") + "api-version=\(LoopbackHTTP.apiVersion)"
         let date = rfc1123Now()
-        var headers = ["ocp-date": date]
-        if let json {
-            headers["Content-Type"] = "application/json; odata=minimalmetadata; charset=utf-8"
-            headers["Content-Length"] = String(json.count)
+        let contentType = "application/json; odata=minimalmetadata; charset=utf-8"
+        let memo = "\(method) \(target) \(json?.count ?? -1) \(date)"
+        let signature: String
+        if let lastSigned, lastSigned.key == memo {
+            signature = lastSigned.signature
+        } else {
+            var headers = ["ocp-date": date]
+            if let json {
+                headers["Content-Type"] = contentType
+                headers["Content-Length"] = String(json.count)
+            }
+            signature = signer.signature(method: method, url: URL(string: "http://127.0.0.1:\(port)\(target)")!, headers: headers)
+            lastSigned = (memo, signature)
         }
-        let signature = signer.signature(method: method, url: URL(string: "http://127.0.0.1:\(port)\(target)")!, headers: headers)
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nocp-date: \(date)\r\n"
         head += "Authorization: SharedKey \(signer.account):\(signature)\r\n"
         if let json {
-            head += "Content-Type: \(headers["Content-Type"]!)\r\nContent-Length: \(json.count)\r\n"
+            head += "Content-Type: \(contentType)\r\nContent-Length: \(json.count)\r\n"
         }
         head += "\r\n"
         var request = Array(head.utf8)
@@ -87,64 +104,101 @@ final class LoopbackHTTP {
     }
 
     private func fill() throws {
-        var chunk = [UInt8](repeating: 0, count: 65_536)
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > 65_536 {
+            buffer.removeFirst(start)
+            start = 0
+        }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { throw BenchError("connection closed by the daemon") }
         buffer += chunk[0..<n]
     }
 
-    private func headerEnd() -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
-            return i
+    /// The index of the first `\r\n` (or `\r\n\r\n` when `blank`) at or after `from`, if received.
+    private func find(from: Int, blank: Bool) -> Int? {
+        let width = blank ? 4 : 2
+        guard buffer.count - from >= width else { return nil }
+        for i in from...(buffer.count - width) where buffer[i] == 13 && buffer[i + 1] == 10 {
+            if !blank || (buffer[i + 2] == 13 && buffer[i + 3] == 10) { return i }
         }
         return nil
     }
 
+    /// Whether `buffer[at...]` starts with `lowercase` (ASCII letters compared without case).
+    private func hasPrefix(_ lowercase: StaticString, at: Int, end: Int) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard end - at >= count else { return false }
+        return lowercase.withUTF8Buffer { pattern in
+            (0..<count).allSatisfy { buffer[at + $0] | (buffer[at + $0] >= 65 && buffer[at + $0] <= 90 ? 32 : 0) == pattern[$0] }
+        }
+    }
+
+    /// The decimal (or, with `radix` 16, hexadecimal) number in `buffer[from..<end]`, spaces skipped.
+    private func number(_ from: Int, _ end: Int, radix: Int = 10) -> Int {
+        var value = 0
+        for i in from..<end {
+            let byte = buffer[i]
+            let digit: Int
+            switch byte {
+            case 48...57: digit = Int(byte - 48)
+            case 97...102 where radix == 16: digit = Int(byte - 87)
+            case 65...70 where radix == 16: digit = Int(byte - 55)
+            case 32, 9: continue
+            default: return value
+            }
+            value = value * radix + digit
+        }
+        return value
+    }
+
     private func readResponse(method: String) throws -> Response {
-        var end = headerEnd()
+        var end = find(from: start, blank: true)
         while end == nil {
             try fill()
-            end = headerEnd()
+            end = find(from: start, blank: true)
         }
-        let head = String(decoding: buffer[0..<end!], as: UTF8.self)
-        buffer.removeFirst(end! + 4)
-        let lines = head.split(separator: "\r\n")
-        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let headEnd = end!
+        // "HTTP/1.1 200 OK": the status is the three digits after the first space.
+        var cursor = start
+        while cursor < headEnd, buffer[cursor] != 32 { cursor += 1 }
+        let status = number(cursor + 1, min(cursor + 4, headEnd))
         var length = 0
         var chunked = false
-        for line in lines.dropFirst() {
-            let lower = line.lowercased()
-            if lower.hasPrefix("content-length:") { length = Int(lower.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0 }
-            if lower.hasPrefix("transfer-encoding:"), lower.contains("chunked") { chunked = true }
+        var line = (find(from: start, blank: false) ?? headEnd) + 2
+        while line < headEnd {
+            let lineEnd = find(from: line, blank: false) ?? headEnd
+            if hasPrefix("content-length:", at: line, end: lineEnd) {
+                length = number(line + 15, lineEnd)
+            } else if hasPrefix("transfer-encoding:", at: line, end: lineEnd) {
+                chunked = String(decoding: buffer[(line + 18)..<lineEnd], as: UTF8.self).lowercased().contains("chunked")
+            }
+            line = lineEnd + 2
         }
+        start = headEnd + 4
         if method == "HEAD" || status == 204 || status == 304 { return Response(status: status, body: []) }
         if !chunked {
-            while buffer.count < length { try fill() }
-            let body = Array(buffer[0..<length])
-            buffer.removeFirst(length)
+            while buffer.count - start < length { try fill() }
+            let body = Array(buffer[start..<(start + length)])
+            start += length
             return Response(status: status, body: body)
         }
         var body: [UInt8] = []
         while true {
-            var lineEnd = crlf()
+            var lineEnd = find(from: start, blank: false)
             while lineEnd == nil {
                 try fill()
-                lineEnd = crlf()
+                lineEnd = find(from: start, blank: false)
             }
-            let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? "0"
-            let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
-            buffer.removeFirst(lineEnd! + 2)
-            while buffer.count < size + 2 { try fill() }
-            body += buffer[0..<size]
-            buffer.removeFirst(size + 2)
+            var sizeEnd = start
+            while sizeEnd < lineEnd!, buffer[sizeEnd] != UInt8(ascii: ";") { sizeEnd += 1 }
+            let size = number(start, sizeEnd, radix: 16)
+            start = lineEnd! + 2
+            while buffer.count - start < size + 2 { try fill() }
+            body += buffer[start..<(start + size)]
+            start += size + 2
             if size == 0 { return Response(status: status, body: body) }
         }
-    }
-
-    private func crlf() -> Int? {
-        guard buffer.count >= 2 else { return nil }
-        for i in 0...(buffer.count - 2) where buffer[i] == 13 && buffer[i + 1] == 10 { return i }
-        return nil
     }
 }
