@@ -53,38 +53,96 @@ enum Baselines {
 extension Baselines {
     /// From just before `posix_spawn` to the spawned `bench-stamp` reading the clock: the floor of
     /// any submit → start latency on this machine. Milliseconds.
-    static func spawnLatency(stamp: String, samples: Int) throws -> [Double] {
+    ///
+    /// With `durable`, each sample first commits one row to that database with `synchronous=FULL`
+    /// (timed from before the commit): the floor of a runner that, like Bookend, makes a submission
+    /// durable before it may start, so that an acknowledged task is never lost and a task never runs
+    /// without its record. The difference between the two floors is one commit's `fdatasync` on the
+    /// benchmark's file system.
+    static func spawnLatency(stamp: String, samples: Int, durable database: String? = nil) throws -> [Double] {
+        let connection = try database.map { path -> Connection in
+            try? FileManager.default.removeItem(atPath: path)
+            let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
+            try connection.execute("CREATE TABLE submission (pk INTEGER PRIMARY KEY, state TEXT NOT NULL)")
+            return connection
+        }
+        defer { if let database { removeDatabase(database) } }
         var latencies: [Double] = []
         let program = strdup(stamp)
         defer { free(program) }
-        var argv: [UnsafeMutablePointer<CChar>?] = [program, nil]
         for _ in 0..<samples {
-            var pipeEnds: [Int32] = [0, 0]
-            guard pipe(&pipeEnds) == 0 else { throw BenchError("pipe failed") }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-            posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-            var pid: pid_t = 0
-            let before = wallNanoseconds()
-            let rc = posix_spawn(&pid, stamp, &actions, nil, &argv, environ)
-            posix_spawn_file_actions_destroy(&actions)
-            close(pipeEnds[1])
-            guard rc == 0 else { throw BenchError("posix_spawn \(stamp) failed: \(String(cString: strerror(rc)))") }
-            var output = [UInt8](repeating: 0, count: 64)
-            var length = 0
-            while true {
-                let n = output[length...].withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                length += n
+            let (before, started) = try runStamp(program: program, stamp: stamp) {
+                try connection?.transaction { db in _ = try db.run("INSERT INTO submission (state) VALUES ('submitted')") }
             }
-            close(pipeEnds[0])
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            let started = try LibraryBenches.stampValue(Data(output[0..<length]))
             latencies.append(Double(started - before) / 1e6)
         }
         return latencies
+    }
+
+    /// From one `bench-stamp` process's clock reading to the next one's, where the second is spawned
+    /// once the first has exited and that exit is committed (`synchronous=FULL`): the floor of
+    /// preparation start → first task start for a runner that records a preparation's success
+    /// before it starts the job's tasks on the node. Milliseconds.
+    static func chainLatency(stamp: String, samples: Int, database: String) throws -> [Double] {
+        removeDatabase(database)
+        defer { removeDatabase(database) }
+        let connection = try Connection(path: database, options: ConnectionOptions(synchronous: .full))
+        try connection.execute("CREATE TABLE run (pk INTEGER PRIMARY KEY, kind TEXT NOT NULL, exit_code INTEGER)")
+        let program = strdup(stamp)
+        defer { free(program) }
+        var gaps: [Double] = []
+        for _ in 0..<samples {
+            let first = try runStamp(program: program, stamp: stamp).started
+            try connection.transaction { db in _ = try db.run("INSERT INTO run (kind, exit_code) VALUES ('preparation', 0)") }
+            let second = try runStamp(program: program, stamp: stamp).started
+            gaps.append(Double(second - first) / 1e6)
+        }
+        return gaps
+    }
+
+    /// A scratch database and its WAL and shared-memory files.
+    private static func removeDatabase(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    /// Spawns `bench-stamp` with its stdout on a pipe, waits for it to exit and returns the wall clock
+    /// just before `prelude` and `posix_spawn`, and the clock the program printed when it started
+    /// (nanoseconds).
+    private static func runStamp(program: UnsafeMutablePointer<CChar>?, stamp: String,
+                                 prelude: () throws -> Void = {}) throws -> (before: Int64, started: Int64) {
+        var argv: [UnsafeMutablePointer<CChar>?] = [program, nil]
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw BenchError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        var pid: pid_t = 0
+        let before = wallNanoseconds()
+        do { try prelude() } catch {
+            posix_spawn_file_actions_destroy(&actions)
+            close(pipeEnds[0])
+            close(pipeEnds[1])
+            throw error
+        }
+        let rc = posix_spawn(&pid, stamp, &actions, nil, &argv, environ)
+        posix_spawn_file_actions_destroy(&actions)
+        close(pipeEnds[1])
+        guard rc == 0 else {
+            close(pipeEnds[0])
+            throw BenchError("posix_spawn \(stamp) failed: \(String(cString: strerror(rc)))")
+        }
+        var output = [UInt8](repeating: 0, count: 64)
+        var length = 0
+        while length < output.count {
+            let n = output[length...].withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            length += n
+        }
+        close(pipeEnds[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (before, try LibraryBenches.stampValue(Data(output[0..<length])))
     }
 
     /// Inserts rows shaped like stored tasks (a unique id per job, a JSON spec), 100 per transaction
