@@ -997,13 +997,18 @@ static int helper_receive(helper_message *m, int wait) {
     return ok && m->kind == HELPER_REPLY && ticket_answer(m->pid, m->err) == 0 ? 1 : -1;
 }
 
+// With helper_lock held: reads the helper's next answer, which belongs to the oldest waiting ticket.
+// A helper that gives none (it went away, or sent something else) is dropped, and dropping it
+// answers every waiting ticket with EPIPE: either way at least one ticket stops waiting.
+static void helper_await_answer(void) {
+    helper_message m;
+    if (helper_receive(&m, 1) != 1) helper_drop();
+}
+
 // With helper_lock held: waits until ticket `t` is answered, then frees it. Its shim's pid, or -1
 // with *err set (the helper could not fork it, or went away before saying).
 static pid_t ticket_redeem(int t, int *err) {
-    while (tickets[t].state == TICKET_WAITING) {
-        helper_message m;
-        if (helper_receive(&m, 1) != 1) helper_drop();
-    }
+    while (tickets[t].state == TICKET_WAITING) helper_await_answer();
     pid_t pid = tickets[t].pid;
     if (pid <= 0) *err = tickets[t].err ? tickets[t].err : EIO;
     tickets[t].state = TICKET_FREE;
@@ -1101,10 +1106,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, 
         // the next request, so with many unread it would block on its socket while this thread blocks
         // sending it a request, each waiting for the other. Reading the oldest answers first (they
         // are coming: their requests went out) keeps both directions far below a socket's buffer.
-        while (ticket_count >= TICKETS_IN_FLIGHT && helper_sock >= 0) {
-            helper_message m;
-            if (helper_receive(&m, 1) != 1) helper_drop();
-        }
+        while (ticket_count >= TICKETS_IN_FLIGHT && helper_sock >= 0) helper_await_answer();
         if (helper_sock < 0) continue;  // it went away meanwhile: those tickets failed, start another
         int t = ticket_issue();
         if (t < 0) { *err = ENOMEM; result = -1; break; }
