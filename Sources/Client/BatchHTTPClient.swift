@@ -24,11 +24,30 @@ public struct BatchHTTPClient: Sendable {
     public let signer: SharedKeySigner
     /// For an `https` endpoint: whom to trust. `nil` means the system's certificate authorities.
     public let trust: TLSTrust?
+    /// How long a request waits for the answer once connected (either scheme); then it fails and says so.
+    public let answerTimeout: TimeInterval
+    /// URLSession's own default, kept for both schemes.
+    public static let defaultAnswerTimeout: TimeInterval = 60
 
-    public init(endpoint: URL, signer: SharedKeySigner, trust: TLSTrust? = nil) {
+    public init(endpoint: URL, signer: SharedKeySigner, trust: TLSTrust? = nil, answerTimeout: TimeInterval = BatchHTTPClient.defaultAnswerTimeout) {
         self.endpoint = endpoint
         self.signer = signer
         self.trust = trust
+        self.answerTimeout = answerTimeout
+    }
+
+    /// URLSession's failures in words a user can act on: on Linux its `localizedDescription` is only
+    /// "The operation could not be completed. (NSURLErrorDomain error -1001.)".
+    static func describe(_ error: any Error, host: String, timeout: TimeInterval) -> String {
+        guard let error = error as? URLError else { return error.localizedDescription }
+        switch error.code {
+        case .timedOut: return HTTPSTransport.noAnswer(host: host, within: timeout)
+        case .cannotConnectToHost: return "connection refused (nothing listens there: is bookend serve running on that address?)"
+        case .cannotFindHost, .dnsLookupFailed: return "cannot resolve \(host)"
+        case .networkConnectionLost: return "the connection closed before the answer was complete"
+        case .badServerResponse: return "the answer was not HTTP/1.1"
+        default: return error.localizedDescription
+        }
     }
 
     public struct Response: Sendable {
@@ -49,6 +68,7 @@ public struct BatchHTTPClient: Sendable {
     func send(_ method: String, url: URL, body: Data?, expect: Set<Int>) async throws -> Response {
         var request = URLRequest(url: url)
         request.httpMethod = method
+        request.timeoutInterval = answerTimeout
         var headers: [String: String] = [
             "ocp-date": Self.rfc1123(Date()),
             "client-request-id": UUID().uuidString.lowercased(),
@@ -69,7 +89,8 @@ public struct BatchHTTPClient: Sendable {
             let trust = try self.trust ?? TLSTrust.system()
             let answer: HTTPSTransport.Answer
             do {
-                answer = try await HTTPSTransport.send(method: method, url: url, headers: headers, body: request.httpBody, trust: trust)
+                answer = try await HTTPSTransport.send(method: method, url: url, headers: headers, body: request.httpBody, trust: trust,
+                    answerTimeout: answerTimeout)
             } catch let error as ClientError {
                 throw error
             } catch {
@@ -83,7 +104,8 @@ public struct BatchHTTPClient: Sendable {
             do {
                 (data, response) = try await URLSession.shared.data(for: request)
             } catch {
-                throw ClientError(status: 0, code: "ConnectionFailed", message: "cannot reach \(endpoint.absoluteString): \(error.localizedDescription)")
+                throw ClientError(status: 0, code: "ConnectionFailed",
+                    message: "cannot reach \(endpoint.absoluteString): \(Self.describe(error, host: url.host ?? "", timeout: answerTimeout))")
             }
             let http = response as? HTTPURLResponse
             status = http?.statusCode ?? 0

@@ -75,9 +75,8 @@ enum HTTPSTransport {
         let body: Data
     }
 
-    static let answerTimeout: TimeInterval = 60
-
-    static func send(method: String, url: URL, headers: [String: String], body: Data?, trust: TLSTrust) async throws -> Answer {
+    static func send(method: String, url: URL, headers: [String: String], body: Data?, trust: TLSTrust,
+                     answerTimeout: TimeInterval) async throws -> Answer {
         guard let host = url.host, !host.isEmpty else {
             throw ClientError(status: 0, code: "InvalidUri", message: "\(url.absoluteString) has no host")
         }
@@ -109,13 +108,13 @@ enum HTTPSTransport {
                 }
             }
         // URLSession gives up on a silent server after 60 s; so do we, and say so.
-        let deadline = Date().addingTimeInterval(Self.answerTimeout)
+        let deadline = Date().addingTimeInterval(answerTimeout)
         let underlying = channel.channel
-        let timer = underlying.eventLoop.scheduleTask(in: .seconds(Int64(Self.answerTimeout))) { underlying.close(promise: nil) }
+        let timer = underlying.eventLoop.scheduleTask(in: .milliseconds(Int64(answerTimeout * 1000))) { underlying.close(promise: nil) }
         defer { timer.cancel() }
         func timedOut() -> ClientError? {
             Date() >= deadline
-                ? ClientError(status: 0, code: "ConnectionFailed", message: "no answer from \(url.host ?? "") within \(Int(Self.answerTimeout)) s")
+                ? ClientError(status: 0, code: "ConnectionFailed", message: HTTPSTransport.noAnswer(host: url.host ?? "", within: answerTimeout))
                 : nil
         }
         return try await channel.executeThenClose { inbound, outbound in
@@ -156,6 +155,11 @@ enum HTTPSTransport {
     }
 
     /// Names the usual TLS failures in words a user can act on.
+    /// The one wording of a server that accepted the connection and never answered, on either scheme.
+    static func noAnswer(host: String, within seconds: TimeInterval) -> String {
+        "no answer from \(host) within \(seconds < 10 ? String(format: "%g", seconds) : String(Int(seconds))) s"
+    }
+
     static func describe(_ error: any Error, host: String, trust: TLSTrust) -> String {
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
