@@ -31,7 +31,7 @@ struct SharedKeyVerifier: Sendable {
             throw APIErrors.authentication("The Authorization header is missing.")
         }
         // Parsed on UTF-8 bytes: `split`, `lastIndex(of:)` and trimming on Characters walked grapheme
-        // boundaries and were about a fifth of a signature check.
+        // boundaries and were about a third of a signature check.
         guard let (scheme, credential) = SharedKeyVerifier.schemeAndCredential(authorization), scheme.elementsEqual("SharedKey".utf8) else {
             throw APIErrors.authentication("The Authorization header must use the SharedKey scheme.")
         }

@@ -7,11 +7,12 @@ enum Baselines {
     /// runner on this machine can do with that parallelism. Returns processes per second.
     static func rawSpawn(count: Int, inFlight: Int, durable database: String? = nil) throws -> Double {
         let connection = try database.map { path -> Connection in
-            try? FileManager.default.removeItem(atPath: path)
+            removeDatabase(path)
             let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
             try connection.execute("CREATE TABLE run (pk INTEGER PRIMARY KEY, pid INTEGER, exit_code INTEGER, state TEXT NOT NULL)")
             return connection
         }
+        defer { if let database { removeDatabase(database) } }
         let program = strdup("/bin/true")
         defer { free(program) }
         var argv: [UnsafeMutablePointer<CChar>?] = [program, nil]
@@ -61,7 +62,7 @@ extension Baselines {
     /// benchmark's file system.
     static func spawnLatency(stamp: String, samples: Int, durable database: String? = nil) throws -> [Double] {
         let connection = try database.map { path -> Connection in
-            try? FileManager.default.removeItem(atPath: path)
+            removeDatabase(path)
             let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
             try connection.execute("CREATE TABLE submission (pk INTEGER PRIMARY KEY, state TEXT NOT NULL)")
             return connection
@@ -101,7 +102,7 @@ extension Baselines {
     }
 
     /// A scratch database and its WAL and shared-memory files.
-    private static func removeDatabase(_ path: String) {
+    static func removeDatabase(_ path: String) {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
@@ -148,7 +149,8 @@ extension Baselines {
     /// Inserts rows shaped like stored tasks (a unique id per job, a JSON spec), 100 per transaction
     /// with `synchronous=FULL`: the floor of durable ingest. Rows per second.
     static func rawInsert(count: Int, path: String) throws -> Double {
-        try? FileManager.default.removeItem(atPath: path)
+        removeDatabase(path)
+        defer { removeDatabase(path) }
         let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
         try connection.execute("""
             CREATE TABLE task (pk INTEGER PRIMARY KEY, job_pk INTEGER NOT NULL, id TEXT NOT NULL, command_line TEXT NOT NULL,
@@ -167,8 +169,6 @@ extension Baselines {
             }
             next = end
         }
-        let rate = Double(count) / (monotonicSeconds() - start)
-        try? FileManager.default.removeItem(atPath: path)
-        return rate
+        return Double(count) / (monotonicSeconds() - start)
     }
 }
