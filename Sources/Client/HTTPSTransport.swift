@@ -107,7 +107,7 @@ enum HTTPSTransport {
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
-        // URLSession gives up on a silent server after 60 s; so do we, and say so.
+        // A silent server ends the wait after `answerTimeout`, as URLSession does on http, and says so.
         let deadline = Date().addingTimeInterval(answerTimeout)
         let underlying = channel.channel
         let timer = underlying.eventLoop.scheduleTask(in: .milliseconds(Int64(answerTimeout * 1000))) { underlying.close(promise: nil) }
@@ -154,12 +154,12 @@ enum HTTPSTransport {
         }
     }
 
-    /// Names the usual TLS failures in words a user can act on.
     /// The one wording of a server that accepted the connection and never answered, on either scheme.
     static func noAnswer(host: String, within seconds: TimeInterval) -> String {
         "no answer from \(host) within \(seconds < 10 ? String(format: "%g", seconds) : String(Int(seconds))) s"
     }
 
+    /// Names the usual TLS failures in words a user can act on.
     static func describe(_ error: any Error, host: String, trust: TLSTrust) -> String {
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {

@@ -6,11 +6,8 @@ enum Baselines {
     /// Spawns `/bin/true` `count` times keeping `inFlight` processes running: the most any process
     /// runner on this machine can do with that parallelism. Returns processes per second.
     static func rawSpawn(count: Int, inFlight: Int, durable database: String? = nil) throws -> Double {
-        let connection = try database.map { path -> Connection in
-            removeDatabase(path)
-            let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
-            try connection.execute("CREATE TABLE run (pk INTEGER PRIMARY KEY, pid INTEGER, exit_code INTEGER, state TEXT NOT NULL)")
-            return connection
+        let connection = try database.map {
+            try scratchDatabase($0, "CREATE TABLE run (pk INTEGER PRIMARY KEY, pid INTEGER, exit_code INTEGER, state TEXT NOT NULL)")
         }
         defer { if let database { removeDatabase(database) } }
         let program = strdup("/bin/true")
@@ -61,12 +58,7 @@ extension Baselines {
     /// without its record. The difference between the two floors is one commit's `fdatasync` on the
     /// benchmark's file system.
     static func spawnLatency(stamp: String, samples: Int, durable database: String? = nil) throws -> [Double] {
-        let connection = try database.map { path -> Connection in
-            removeDatabase(path)
-            let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
-            try connection.execute("CREATE TABLE submission (pk INTEGER PRIMARY KEY, state TEXT NOT NULL)")
-            return connection
-        }
+        let connection = try database.map { try scratchDatabase($0, "CREATE TABLE submission (pk INTEGER PRIMARY KEY, state TEXT NOT NULL)") }
         defer { if let database { removeDatabase(database) } }
         var latencies: [Double] = []
         let program = strdup(stamp)
@@ -85,10 +77,8 @@ extension Baselines {
     /// preparation start → first task start for a runner that records a preparation's success
     /// before it starts the job's tasks on the node. Milliseconds.
     static func chainLatency(stamp: String, samples: Int, database: String) throws -> [Double] {
-        removeDatabase(database)
+        let connection = try scratchDatabase(database, "CREATE TABLE run (pk INTEGER PRIMARY KEY, kind TEXT NOT NULL, exit_code INTEGER)")
         defer { removeDatabase(database) }
-        let connection = try Connection(path: database, options: ConnectionOptions(synchronous: .full))
-        try connection.execute("CREATE TABLE run (pk INTEGER PRIMARY KEY, kind TEXT NOT NULL, exit_code INTEGER)")
         let program = strdup(stamp)
         defer { free(program) }
         var gaps: [Double] = []
@@ -99,6 +89,14 @@ extension Baselines {
             gaps.append(Double(second - first) / 1e6)
         }
         return gaps
+    }
+
+    /// A new FULL-sync database at `path` (whatever was there removed) holding `schema`.
+    static func scratchDatabase(_ path: String, _ schema: String) throws -> Connection {
+        removeDatabase(path)
+        let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
+        try connection.execute(schema)
+        return connection
     }
 
     /// A scratch database and its WAL and shared-memory files.
@@ -149,13 +147,11 @@ extension Baselines {
     /// Inserts rows shaped like stored tasks (a unique id per job, a JSON spec), 100 per transaction
     /// with `synchronous=FULL`: the floor of durable ingest. Rows per second.
     static func rawInsert(count: Int, path: String) throws -> Double {
-        removeDatabase(path)
-        defer { removeDatabase(path) }
-        let connection = try Connection(path: path, options: ConnectionOptions(synchronous: .full))
-        try connection.execute("""
+        let connection = try scratchDatabase(path, """
             CREATE TABLE task (pk INTEGER PRIMARY KEY, job_pk INTEGER NOT NULL, id TEXT NOT NULL, command_line TEXT NOT NULL,
                 spec TEXT NOT NULL, state TEXT NOT NULL, creation_time TEXT NOT NULL, UNIQUE (job_pk, id))
             """)
+        defer { removeDatabase(path) }
         let start = monotonicSeconds()
         var next = 0
         while next < count {
