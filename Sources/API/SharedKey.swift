@@ -64,11 +64,10 @@ struct SharedKeyVerifier: Sendable {
         // the key. A request that matches none costs every candidate, as before.
         var matched = false
         forEachStringToSign(method: method, rawPath: rawPath, query: query, headers: headers) { candidate in
-            var candidate = candidate
             // A copy of the HMAC already keyed: the key's padding and first block are not hashed again
             // for every candidate of every request.
             var hmac = keyed
-            candidate.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+            hmac.update(data: candidate)
             let mac = hmac.finalize()
             matched = mac.withUnsafeBytes { SharedKeyVerifier.constantTimeEqual($0, presentedBytes) }
             return matched
@@ -99,12 +98,15 @@ struct SharedKeyVerifier: Sendable {
 
     /// Calls `body` with each distinct string-to-sign over {python, doc} query styles × {as sent,
     /// empty-when-zero} lengths × the Date lines, the common forms first (the length and Date as
-    /// sent, the SDKs' query form), until it answers true.
+    /// sent, the SDKs' query form), until it answers true. `body` sees the candidate's UTF-8 bytes,
+    /// valid only during the call.
     ///
-    /// Every signed request comes through here, so the strings are built by appending to one buffer:
-    /// arrays joined, dictionaries filtered and names copied into arrays to be compared were a
-    /// twentieth of a GET job's CPU.
-    func forEachStringToSign(method: String, rawPath: String, query: QueryParameters, headers: [String: String], _ body: (String) -> Bool) {
+    /// Every signed request comes through here: arrays joined, dictionaries filtered and names copied
+    /// into arrays to be compared were a twentieth of a GET job's CPU, and the candidates grown as
+    /// Strings (one more per query form) most of what was left.
+    func forEachStringToSign(
+        method: String, rawPath: String, query: QueryParameters, headers: [String: String], _ body: (UnsafeRawBufferPointer) -> Bool
+    ) {
         let length = headers["content-length"] ?? ""
         let lengths = length == "0" ? [length, ""] : [length]
         let queries = SharedKeyVerifier.canonicalQueries(query.pairs)
@@ -116,22 +118,38 @@ struct SharedKeyVerifier: Sendable {
         let otherDate = (headers["ocp-date"] ?? "").isEmpty ? date : ""
         let dates = otherDate == date ? [date] : [date, otherDate]
         let verb = method.utf8.contains(where: { $0 >= 0x80 || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }) ? method.uppercased() : method
+        // Every candidate is written into one byte buffer, its head kept while the query forms change.
+        var text: [UInt8] = []
+        text.reserveCapacity(512)
+        let newline = UInt8(ascii: "\n")
         for contentLength in lengths {
             for dateLine in dates {
-                var head = verb
-                head.reserveCapacity(256)
+                text.removeAll(keepingCapacity: true)
+                text.append(contentsOf: verb.utf8)
                 for name in SharedKeyVerifier.signedHeaders {
-                    head += "\n"
+                    text.append(newline)
                     switch name {
-                    case "content-length": head += contentLength
-                    case "date": head += dateLine
-                    default: if let value = headers[name] { head += value }
+                    case "content-length": text.append(contentsOf: contentLength.utf8)
+                    case "date": text.append(contentsOf: dateLine.utf8)
+                    default: if let value = headers[name] { text.append(contentsOf: value.utf8) }
                     }
                 }
-                head += "\n"
-                for (name, value) in ocp { head += name; head += ":"; head += value; head += "\n" }
-                head += "/"; head += accountName; head += rawPath
-                for query in queries where body(head + query) { return }
+                text.append(newline)
+                for (name, value) in ocp {
+                    text.append(contentsOf: name.utf8)
+                    text.append(UInt8(ascii: ":"))
+                    text.append(contentsOf: value.utf8)
+                    text.append(newline)
+                }
+                text.append(UInt8(ascii: "/"))
+                text.append(contentsOf: accountName.utf8)
+                text.append(contentsOf: rawPath.utf8)
+                let head = text.count
+                for query in queries {
+                    text.removeSubrange(head...)
+                    text.append(contentsOf: query.utf8)
+                    if text.withUnsafeBytes(body) { return }
+                }
             }
         }
     }

@@ -48,14 +48,7 @@ public final class ReaderPool: @unchecked Sendable {
             if idle.count < limit { idle.append(connection) }
             lock.unlock()
         }
-        try connection.execute("BEGIN")
-        do {
-            let value = try body(connection)
-            try connection.execute("COMMIT")
-            return value
-        } catch {
-            try? connection.execute("ROLLBACK")
-            throw error
-        }
+        // Prepared BEGIN and COMMIT, kept by the connection: `execute` parsed both texts on every read.
+        return try connection.readTransaction(body)
     }
 }
