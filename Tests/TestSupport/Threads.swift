@@ -24,3 +24,48 @@ public func withCleanup<T>(_ cleanup: () async -> Void, _ body: () async throws 
     await cleanup()
     return value
 }
+
+/// A task executor with one thread of its own. Code that measures how long a wait takes runs under it
+/// (`withTaskExecutorPreference`), so the figure is the wait's own: on two cores the cooperative
+/// pool has two threads, and tests that block them (a `waitpid`, a synchronous test body) would
+/// otherwise add their time to every hop of the measured code.
+public final class OwnThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+
+    public init() {
+        Thread { [self] in loop() }.start()
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the jobs already queued have run.
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let batch = jobs
+            jobs.removeAll()
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+}
