@@ -30,10 +30,20 @@ struct JobController: Sendable {
     }
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
-        // One hop to a reader thread, one read transaction for the job and its wait reason.
-        let (job, reason) = try await engine.lookup { engine in try engine.jobWithReason(id: id) }
-        return try Render.single(request, Render.job(job, request.baseURL, reason: reason), metadata: "jobs/@Element",
-            eTag: job.eTag, lastModified: job.lastModified)
+        let select = try ListQuery.selection(request)
+        let base = request.baseURL
+        // Everything the rendered job depends on besides the database.
+        let variant = base + "\u{0}" + (select.map { $0.sorted().joined(separator: ",") } ?? "*")
+        // One hop to a reader thread; there one read transaction for the job and its wait reason,
+        // or the same answer as last time when nothing was committed since.
+        let rendered = try await engine.lookup { engine in
+            try engine.rememberedJob(id: id, variant: variant) { job, reason in
+                let rendered = try Render.rendered(Render.job(job, base, reason: reason), base: base, metadata: "jobs/@Element",
+                    eTag: job.eTag, lastModified: job.lastModified, select: select)
+                return (rendered, rendered.body.count + 256)
+            }
+        }
+        return try Render.single(request, rendered)
     }
 
     private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Job> {
@@ -83,3 +93,4 @@ struct JobController: Sendable {
         try Render.taskCounts(request, try engine.taskCounts(jobID: id))
     }
 }
+

@@ -45,14 +45,47 @@ enum Render {
     static func single<Entity: SingleEntity>(
         _ request: APIRequest, _ entity: Entity, metadata: String, eTag: String, lastModified: String, headers extra: [(String, String)] = []
     ) throws -> Reply {
-        var headers = eTag.isEmpty ? [] : [("ETag", eTag)]
-        headers.append(("Last-Modified", Wire.httpDate(iso: lastModified)))
+        let headers = entityHeaders(eTag: eTag, lastModified: lastModified)
         if try Preconditions.notModified(request, eTag: eTag, lastModified: lastModified) {
             return .empty(304, headers: headers)
         }
+        let body = try entityBody(entity, base: request.baseURL, metadata: metadata, select: try ListQuery.selection(request))
+        return Reply(status: 200, headers: headers + extra, body: body, contentType: Wire.jsonContentType)
+    }
+
+    /// `single` in two halves: what depends only on the entity (and the base URL and `$select`),
+    /// which a caller may keep while the entity is unchanged, and then the request's conditions.
+    struct RenderedEntity: Sendable {
+        let eTag: String
+        let lastModified: String
+        let headers: [(String, String)]
+        let body: Data
+    }
+
+    static func rendered<Entity: SingleEntity>(
+        _ entity: Entity, base: String, metadata: String, eTag: String, lastModified: String, select: Set<String>?
+    ) throws -> RenderedEntity {
+        RenderedEntity(eTag: eTag, lastModified: lastModified, headers: entityHeaders(eTag: eTag, lastModified: lastModified),
+            body: try entityBody(entity, base: base, metadata: metadata, select: select))
+    }
+
+    static func single(_ request: APIRequest, _ rendered: RenderedEntity) throws -> Reply {
+        if try Preconditions.notModified(request, eTag: rendered.eTag, lastModified: rendered.lastModified) {
+            return .empty(304, headers: rendered.headers)
+        }
+        return Reply(status: 200, headers: rendered.headers, body: rendered.body, contentType: Wire.jsonContentType)
+    }
+
+    private static func entityHeaders(eTag: String, lastModified: String) -> [(String, String)] {
+        var headers = eTag.isEmpty ? [] : [("ETag", eTag)]
+        headers.append(("Last-Modified", Wire.httpDate(iso: lastModified)))
+        return headers
+    }
+
+    private static func entityBody<Entity: SingleEntity>(_ entity: Entity, base: String, metadata: String, select: Set<String>?) throws -> Data {
         var entity = entity
-        entity.odataMetadata = Wire.metadataURL(request.baseURL, metadata)
-        return try .json(model: entity, select: try ListQuery.selection(request), headers: headers + extra)
+        entity.odataMetadata = Wire.metadataURL(base, metadata)
+        return Data(try JSONBytesEncoder.encode(entity, select: select.map { $0.union(["odata.metadata"]) }))
     }
 
     /// Headers of a successful mutation (§6.2).

@@ -31,6 +31,8 @@ public final class Connection {
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// Answers `ReaderPool.remembering` kept on this connection.
+    var remembered = RememberedReads()
     /// The same statements as `cache`, keyed by the address of a `StaticString` text.
     private var staticCache: [UnsafeRawPointer: Statement] = [:]
     /// The same statements as `cache`, keyed by where a `String` text's bytes were (see `statement(_:)`).

@@ -39,6 +39,32 @@ public final class ReaderPool: @unchecked Sendable {
     /// Runs `body` with a read-only connection, in one read transaction, so every statement in it
     /// sees the same snapshot.
     public func read<T>(_ body: (Connection) throws -> T) throws -> T {
+        try withConnection { connection in
+            // Prepared BEGIN and COMMIT, kept by the connection: `execute` parsed both texts on every read.
+            try connection.readTransaction(body)
+        }
+    }
+
+    /// `finish(read(…))`, or the value it gave last time for `key` on the connection lent now when
+    /// nothing was committed since (see `RememberedReads`). `read` runs in one read transaction;
+    /// `finish` after it, on the same thread (for work that needs no snapshot: files), and says how
+    /// many bytes its value holds, or nil to not keep it. The key must name everything the value
+    /// depends on besides the database; nothing that throws is kept.
+    public func remembering<Read, T: Sendable>(
+        _ key: String, read: (Connection) throws -> Read, finish: (Read) throws -> (value: T, bytes: Int?)
+    ) throws -> T {
+        try withConnection { connection in
+            // Read before the snapshot starts: a commit in between makes the kept answer newer than
+            // its version says, never older, so the next check only misses.
+            let version = try connection.dataVersion()
+            if let kept = connection.remembered.value(key, at: version, as: T.self) { return kept }
+            let (value, bytes) = try finish(try connection.readTransaction(read))
+            if let bytes { connection.remembered.keep(key, value, bytes: bytes, at: version) }
+            return value
+        }
+    }
+
+    private func withConnection<T>(_ body: (Connection) throws -> T) throws -> T {
         lock.lock()
         let lent = idle.popLast()
         lock.unlock()
@@ -48,7 +74,6 @@ public final class ReaderPool: @unchecked Sendable {
             if idle.count < limit { idle.append(connection) }
             lock.unlock()
         }
-        // Prepared BEGIN and COMMIT, kept by the connection: `execute` parsed both texts on every read.
-        return try connection.readTransaction(body)
+        return try body(connection)
     }
 }

@@ -71,6 +71,16 @@ public final class Statement {
         }
     }
 
+    /// The first column of the first row as an integer (nil without a row), the statement reset
+    /// after: for pragmas and counts that answer one number, without building a `Row`.
+    public func firstInteger() throws(SQLiteError) -> Int64? {
+        defer { sqlite3_reset(handle) }
+        let code = sqlite3_step(handle)
+        if code == SQLITE_DONE { return nil }
+        guard code == SQLITE_ROW else { throw connection.error(code: code, sql: sql) }
+        return sqlite3_column_int64(handle, 0)
+    }
+
     /// Binds one value to the 1-based parameter `index`.
     @usableFromInline
     func bind(_ value: SQLiteValue, at index: Int32) throws(SQLiteError) {

@@ -36,6 +36,24 @@ extension Engine {
         return (job, Self.withStderr(reason, failedNodes))
     }
 
+    /// `render(jobWithReason(id:))`, or the value `render` gave for the same `variant` of this job
+    /// when nothing was committed since (`ReaderPool.remembering`): a job polled by many clients is
+    /// read and rendered once per change. `variant` names everything the rendering depends on besides
+    /// the job (the base URL, `$select`); `render` answers its value and the bytes it holds. A reason
+    /// that carries stderr tails is read from files, which no commit versions, so it is never kept.
+    public nonisolated func rememberedJob<T: Sendable>(
+        id: String, variant: String, render: (Job, WaitReason) throws -> (value: T, bytes: Int)
+    ) throws -> T {
+        try readers.remembering("job\u{0}\(id)\u{0}\(variant)") { db -> (Job, WaitReason, [(FailedPreparation, String?)]) in
+            let row = try jobRow(db, id)
+            let (reason, failedNodes) = try jobReason(db, job: row)
+            return (try Engine.job(row), reason, failedNodes)
+        } finish: { job, reason, failedNodes in
+            let (value, bytes) = try render(job, Self.withStderr(reason, failedNodes))
+            return (value, failedNodes.isEmpty ? bytes : nil)
+        }
+    }
+
     /// `reason` with the stderr tails of the failed preparations, read outside the read transaction:
     /// files can be slow, and the snapshot is not needed for them.
     private nonisolated static func withStderr(_ reason: WaitReason, _ failedNodes: [(FailedPreparation, String?)]) -> WaitReason {
