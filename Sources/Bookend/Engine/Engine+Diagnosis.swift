@@ -28,12 +28,16 @@ extension Engine {
     /// `GET job` shows. The same answers as `job(id:)` and `whyWaiting(jobID:)` one after the other,
     /// without a second transaction (and, between them, a commit that could make the two disagree).
     public nonisolated func jobWithReason(id: String) throws -> (Job, WaitReason) {
-        let (job, reason, failedNodes) = try readers.read { db -> (Job, WaitReason, [(FailedPreparation, String?)]) in
-            let row = try jobRow(db, id)
-            let (reason, failedNodes) = try jobReason(db, job: row)
-            return (try Engine.job(row), reason, failedNodes)
-        }
+        let (job, reason, failedNodes) = try readers.read { db in try jobAndReason(db, id: id) }
         return (job, Self.withStderr(reason, failedNodes))
+    }
+
+    /// The job's row, converted, its reason, and for `JobPreparationTaskFailed` the failed nodes with
+    /// their preparation folders, in the caller's read transaction.
+    private nonisolated func jobAndReason(_ db: Connection, id: String) throws -> (Job, WaitReason, [(FailedPreparation, String?)]) {
+        let row = try jobRow(db, id)
+        let (reason, failedNodes) = try jobReason(db, job: row)
+        return (try Engine.job(row), reason, failedNodes)
     }
 
     /// `render(jobWithReason(id:))`, or the value `render` gave for the same `variant` of this job
@@ -44,11 +48,7 @@ extension Engine {
     public nonisolated func rememberedJob<T: Sendable>(
         id: String, variant: String, render: (Job, WaitReason) throws -> (value: T, bytes: Int)
     ) throws -> T {
-        try readers.remembering("job\u{0}\(id)\u{0}\(variant)") { db -> (Job, WaitReason, [(FailedPreparation, String?)]) in
-            let row = try jobRow(db, id)
-            let (reason, failedNodes) = try jobReason(db, job: row)
-            return (try Engine.job(row), reason, failedNodes)
-        } finish: { job, reason, failedNodes in
+        try readers.remembering("job\u{0}\(id)\u{0}\(variant)") { db in try jobAndReason(db, id: id) } finish: { job, reason, failedNodes in
             let (value, bytes) = try render(job, Self.withStderr(reason, failedNodes))
             return (value, failedNodes.isEmpty ? bytes : nil)
         }
