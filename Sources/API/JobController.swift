@@ -40,6 +40,7 @@ struct JobController: Sendable {
             try engine.rememberedJob(id: id, variant: variant) { job, reason in
                 let rendered = try Render.rendered(Render.job(job, base, reason: reason), base: base, metadata: "jobs/@Element",
                     eTag: job.eTag, lastModified: job.lastModified, select: select)
+                // What it holds: the body, and about 256 bytes of ETag, Last-Modified and their names.
                 return (rendered, rendered.body.count + 256)
             }
         }
