@@ -49,6 +49,32 @@ enum Baselines {
 }
 
 extension Baselines {
+    /// `bench-stamp --spawn-loop`: `/bin/true` `count` times with `inFlight` running, from a C loop;
+    /// with `statusRoot`, each through a forked shim that writes a `pid` and an `exit` file into the
+    /// inodes the slot's last shim left, as Bookend's shims do (`Sources/bench-stamp/main.c`).
+    /// Processes per second. The two together say what one supervising process per command costs by
+    /// itself, before any scheduler or database: the ceiling of a runner built that way, against the
+    /// same machine's raw rate.
+    static func cSpawnLoop(stamp: String, count: Int, inFlight: Int, statusRoot: String? = nil) throws -> Double {
+        if let statusRoot { try FileManager.default.createDirectory(atPath: statusRoot, withIntermediateDirectories: true) }
+        defer { if let statusRoot { try? FileManager.default.removeItem(atPath: statusRoot) } }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: stamp)
+        process.arguments = ["--spawn-loop", String(count), String(inFlight)] + (statusRoot.map { [$0] } ?? [])
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0, let rate = Double(text) else {
+            throw BenchError("\(stamp) --spawn-loop ended with status \(process.terminationStatus), printing \"\(text)\"")
+        }
+        return rate
+    }
+}
+
+extension Baselines {
     /// From just before `posix_spawn` to the spawned `bench-stamp` reading the clock: the floor of
     /// any submit → start latency on this machine. Milliseconds.
     ///

@@ -107,6 +107,16 @@ struct BenchMain {
             let durable = try Baselines.rawSpawn(count: tasks, inFlight: 4, durable: root + "/raw-durable.db")
             report.add(Figure(section: "throughput", name: "raw spawn + 2 FULL-sync transactions per process", value: durable, unit: "/s",
                 baseline: raw, baselineName: "raw spawn"))
+            // Not a target: the ceiling of any runner with one supervising process per command, which
+            // Bookend is today (docs/performance.md, "What bounds each figure").
+            let rawC = median(try (0..<runs).map { _ in try Baselines.cSpawnLoop(stamp: stamp, count: tasks, inFlight: 4) })
+            report.add(Figure(section: "throughput", name: "raw posix_spawn, 4 in flight (C loop, median of \(runs))", value: rawC, unit: "/s",
+                baseline: raw, baselineName: "raw spawn"))
+            let shimmed = median(try (0..<runs).map { _ in
+                try Baselines.cSpawnLoop(stamp: stamp, count: tasks, inFlight: 4, statusRoot: root + "/shim-status")
+            })
+            report.add(Figure(section: "throughput", name: "the same through a forked shim per process (pid and exit files, recycled; C loop)", value: shimmed,
+                unit: "/s", baseline: rawC, baselineName: "raw posix_spawn (C loop)"))
             var fullRuns: [Double] = []
             for _ in 0..<runs { fullRuns.append(try await library.throughput(tasks: tasks, synchronous: .full)) }
             report.add(Figure(section: "throughput", name: "library tasks/s (synchronous=FULL, default), median of \(runs)", value: median(fullRuns), unit: "/s",
