@@ -1,6 +1,7 @@
 @testable import Bookend
 import Foundation
 import SQLite
+import Supervisor
 import TestSupport
 import Testing
 
@@ -93,17 +94,68 @@ import Testing
         }
     }
 
-    /// Every pass reads the live executions three times: through the partial index on unfinished
-    /// rows, never by a scan of the whole table, which would cost every pass time in proportion to
-    /// every execution still stored. Asked of SQLite itself, on the migrated schema.
+    /// Every pass reads the live executions three times: through a partial index, never by a scan of
+    /// the whole table, which would cost every pass time in proportion to every execution still
+    /// stored; those Bookend decided to end through the index of those alone, so that the pass does
+    /// not read every running row to find none. Asked of SQLite itself, on the migrated schema.
     @Test(arguments: ExecutionRecord.Live.all)
     func livePassReadsUseThePartialIndex(filter: String) async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
-            let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
-            let plan = try db.query("EXPLAIN QUERY PLAN " + ExecutionRecord.selection(where: filter)).compactMap { $0["detail"].string }
-            #expect(plan.contains { $0.hasPrefix("SCAN execution USING INDEX execution_live") }, "\(plan)")
+            let plan = try Self.plan(h, ExecutionRecord.selection(where: filter))
+            let index = filter.contains("kill_reason IS NOT NULL") ? "execution_killing" : "execution_live"
+            #expect(plan.contains { $0.hasPrefix("SCAN execution USING INDEX \(index)") }, "\(plan)")
             #expect(!plan.contains("SCAN execution"), "\(plan)")
         }
+    }
+
+    /// The two other reads of every pass whose cost could grow with the work running: wall clocks
+    /// that ran out (only those past, through `execution_deadline`) and the nodes' used slots (summed
+    /// from `task_on_node` alone, no table read per running task).
+    @Test func clockAndSlotReadsStayOnTheirIndexes() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let clocks = try Self.plan(h, Engine.clocksRunOut)
+            #expect(clocks.contains { $0.hasPrefix("SEARCH execution USING INDEX execution_deadline") }, "\(clocks)")
+            let slots = try Self.plan(h, Engine.nodesTakingTasks)
+            #expect(slots.contains { $0.hasPrefix("SEARCH t USING COVERING INDEX task_on_node") }, "\(slots)")
+        }
+    }
+
+    static func plan(_ h: EngineHarness, _ sql: String) throws -> [String] {
+        let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
+        let arguments: [any SQLiteBindable] = Array(repeating: 1, count: sql.filter { $0 == "?" }.count)
+        return try db.query("EXPLAIN QUERY PLAN " + sql, arguments).compactMap { $0["detail"].string }
+    }
+
+    /// More processes running than a pass looks at: it still tries the exit files of the last
+    /// launches, and only theirs. Real status folders; the exit file is what a shim writes last.
+    @Test func recentLaunchesAreTheOnesProbed() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("recent-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var recent = RecentLaunches()
+        let total = Engine.exitProbeLimit + 8
+        var identities: [ProcessIdentity] = []
+        for pk in 1...Int64(total) {
+            let folder = root + "/\(pk)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data("exit 0\n".utf8).write(to: URL(fileURLWithPath: folder + "/exit"))
+            let identity = ProcessIdentity(pid: Int32(1000 + pk), startTime: UInt64(pk))
+            identities.append(identity)
+            recent.add(pk: pk, identity: identity, statusDirectory: folder)
+        }
+        // The oldest beyond the limit are gone; every kept one has its exit file.
+        let kept = Array(Int64(total - Engine.exitProbeLimit + 1)...Int64(total))
+        #expect(recent.ended(besides: [], spawned: [:]) == kept)
+        #expect(!recent.contains(1) && recent.contains(Int64(total)))
+        // One still running (no exit file), one reported by the watcher, one spawned since the last pass.
+        try FileManager.default.removeItem(atPath: root + "/\(total)/exit")
+        let reported: Set<ProcessIdentity> = [identities[total - 2]]
+        let spawned = [Int64(total - 2): identities[total - 3]]
+        #expect(recent.ended(besides: reported, spawned: spawned) == kept.filter { $0 < Int64(total - 2) })
+        // Found ended, or reported: not tried again.
+        recent.forget(Array(kept.prefix(5)), reported: reported)
+        #expect(recent.ended(besides: [], spawned: [:]) == kept.dropFirst(5).filter { $0 != Int64(total - 1) && $0 != Int64(total) })
+        #expect(recent.contains(Int64(total)))
     }
 }

@@ -97,6 +97,9 @@ public actor Engine {
     /// The execution of each process this engine has the watcher watch (launched or adopted), so a
     /// pass can read the rows of the processes reported ended by key instead of every running row.
     var watchedExecutions: [ProcessIdentity: Int64] = [:]
+    /// The last processes this engine launched, whose exit files a pass tries when too many run for it
+    /// to try them all (`observeExits`).
+    var recentLaunches = RecentLaunches()
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()
 

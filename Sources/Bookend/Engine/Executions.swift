@@ -182,7 +182,7 @@ extension Engine {
     /// once, in one transaction.
     func launch(_ pks: [Int64]) {
         guard !pks.isEmpty else { return }
-        var identities: [(Int64, ProcessIdentity)] = []
+        var identities: [(Int64, ProcessIdentity, String)] = []
         var failures: [(Int64, FailureInfo)] = []
         var ready: [(Int64, LaunchRequest)] = []
         var nodeRoots: [String] = []
@@ -240,7 +240,7 @@ extension Engine {
         if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted + syncTook) }
         for ((pk, request), result) in zip(ready, launched) {
             switch result {
-            case .success(let identity): identities.append((pk, identity))
+            case .success(let identity): identities.append((pk, identity, request.statusDirectory))
             case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))
             }
         }
@@ -264,7 +264,7 @@ extension Engine {
             // Its status folder was taken in `launch`, before the download began.
             let plan = try launchPlanWithAccount(pk)
             switch spawn(plan, owner: try ownerFor(plan)) {
-            case .success(let identity): rememberSpawned([(pk, identity)])
+            case .success(let identity): rememberSpawned([(pk, identity, plan.statusDirectory)])
             case .failure(let failure): recordLaunchFailures([(pk, failure)])
             }
         } catch {
@@ -275,12 +275,13 @@ extension Engine {
     /// Processes just spawned: watched from now on, and stored by the next pass (group commit), which
     /// an exit, a submission or the timer starts. Not woken here: a pass started only to store them
     /// would commit once more per task, which is what deferring the record saves.
-    private func rememberSpawned(_ identities: [(Int64, ProcessIdentity)]) {
+    private func rememberSpawned(_ identities: [(Int64, ProcessIdentity, statusDirectory: String)]) {
         guard !identities.isEmpty else { return }
         CrashPoint.hit("launch.after-spawn")
-        for (pk, identity) in identities {
+        for (pk, identity, statusDirectory) in identities {
             spawnedUnrecorded[pk] = identity
             watchedExecutions[identity] = pk
+            recentLaunches.add(pk: pk, identity: identity, statusDirectory: statusDirectory)
             watcher.watch(identity)
         }
     }

@@ -273,17 +273,22 @@ extension Engine {
         }
     }
 
+    /// The nodes dispatch may place tasks on, with their free slots (`?`: whether Slurm nodes may
+    /// take work). The slots in use are summed from `task_on_node` alone, whose entries hold each
+    /// task's state and slots: every pass reads this, and one table read per task running on the
+    /// node made it cost in proportion to the running work.
+    static let nodesTakingTasks = """
+        SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
+            WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
+        FROM node n JOIN pool p ON p.pk = n.pool_pk
+        WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
+            AND (n.provider = 'local' OR ?)
+        """
+
     /// Places active tasks on nodes with free slots (inside the apply transaction): higher job priority
     /// first, then submission order; preparation runs first on a node that has not prepared for the job.
     func dispatch(_ db: Connection, now: Date, into effects: inout PassEffects) throws {
-        let candidates = try db.query(
-            """
-            SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
-                WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
-            FROM node n JOIN pool p ON p.pk = n.pool_pk
-            WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
-                AND (n.provider = 'local' OR ?)
-            """, [slurmAvailable])
+        let candidates = try db.query(Engine.nodesTakingTasks, [slurmAvailable])
         var freeByPool: [Int64: [NodeSlots]] = [:]
         for row in candidates {
             let free = Int(try row.int64("free", table: "node"))

@@ -65,7 +65,9 @@ struct ExecutionRecord: Sendable {
 
     static func selection(where filter: String) -> String { "SELECT * FROM execution WHERE \(filter) ORDER BY +pk" }
 
-    /// The live executions each pass reads (`PassTests` holds each to the partial index).
+    /// The live executions each pass reads, each through a partial index (`PassTests` holds them to
+    /// it): `execution_live` for the running and unfinished ones, `execution_killing` for those
+    /// Bookend decided to end, which are few however many run.
     enum Live {
         /// Spawned and recorded: the pass looks for their exits.
         static let running = "state <> 'completed' AND state = 'running'"
@@ -88,4 +90,38 @@ struct ExecutionRecord: Sendable {
 struct ObservedExit {
     var execution: ExecutionRecord
     var outcome: Outcome
+}
+
+/// The engine's last launches (at most `Engine.exitProbeLimit`, oldest first) with the path of each
+/// one's exit file. With more processes running than a pass can afford to look at, it tries these
+/// exit files only: they belong to what started last, which with short commands is what ends next, so
+/// commands that end together are still recorded by one pass instead of one pass each as the
+/// watcher reports them. The cost stays bounded by the limit whatever else runs.
+struct RecentLaunches {
+    private struct Launch {
+        var pk: Int64
+        var identity: ProcessIdentity
+        var exitPath: String
+    }
+    private var launches: [Launch] = []
+
+    mutating func add(pk: Int64, identity: ProcessIdentity, statusDirectory: String) {
+        if launches.count >= Engine.exitProbeLimit { launches.removeFirst(launches.count - Engine.exitProbeLimit + 1) }
+        launches.append(Launch(pk: pk, identity: identity, exitPath: statusDirectory + "/exit"))
+    }
+
+    func contains(_ pk: Int64) -> Bool { launches.contains { $0.pk == pk } }
+
+    /// The executions among them whose exit file is there (the shim writes it last, just before it
+    /// exits), leaving out those reported ended and those spawned since the last pass, whose rows the
+    /// pass reads anyway.
+    func ended(besides reported: Set<ProcessIdentity>, spawned: [Int64: ProcessIdentity]) -> [Int64] {
+        launches.filter { !reported.contains($0.identity) && spawned[$0.pk] == nil && access($0.exitPath, F_OK) == 0 }.map(\.pk)
+    }
+
+    /// Drops the executions a pass found ended and the processes the watcher reported.
+    mutating func forget(_ ended: [Int64], reported: Set<ProcessIdentity>) {
+        guard !launches.isEmpty, !ended.isEmpty || !reported.isEmpty else { return }
+        launches.removeAll { ended.contains($0.pk) || reported.contains($0.identity) }
+    }
 }
