@@ -46,4 +46,41 @@ static inline int bookend_sqlite_sync_journal(sqlite3 *db) {
     return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
 }
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+// A statement profile for finding where a workload's database time goes (docs/performance.md,
+// "Profiling"): with BOOKEND_SQL_PROFILE=PREFIX set, each write connection appends one line per
+// statement it finishes, `<nanoseconds SQLite spent on it>\t<its text>`, to PREFIX-<pid>-<n> (n
+// counts connections, so consecutive engines of one program go to separate files). The text is the
+// statement as prepared, never its bound values. Off unless the variable is set: one getenv per
+// connection opened. The file stays open as long as the program runs (a diagnostic, not a log).
+static int bookend_profile_line(unsigned type, void *context, void *statement, void *nanoseconds) {
+    if (type != SQLITE_TRACE_PROFILE) return 0;
+    FILE *file = (FILE *)context;
+    const char *sql = sqlite3_sql((sqlite3_stmt *)statement);
+    fprintf(file, "%lld\t", *(long long *)nanoseconds);
+    for (const char *c = sql; c && *c; c++) fputc(*c == '\n' || *c == '\t' ? ' ' : *c, file);
+    fputc('\n', file);
+    // Flushed per line: an engine is often ended by a signal, and the file must hold what ran.
+    fflush(file);
+    return 0;
+}
+
+static inline void bookend_sqlite_profile_if_asked(sqlite3 *db) {
+    static int connections = 0;
+    const char *prefix = getenv("BOOKEND_SQL_PROFILE");
+    if (!prefix || !*prefix) return;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s-%d-%d", prefix, (int)getpid(), connections++) >= (int)sizeof path) return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    FILE *file = fdopen(fd, "a");
+    if (!file) { close(fd); return; }
+    fprintf(file, "#db %s\n", sqlite3_db_filename(db, "main"));
+    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, bookend_profile_line, file);
+}
+
 #endif

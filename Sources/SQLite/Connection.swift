@@ -99,6 +99,7 @@ public final class Connection {
 
     private func setUp(_ options: ConnectionOptions) throws(SQLiteError) {
         sqlite3_busy_timeout(handle, options.busyTimeoutMilliseconds)
+        if !options.readOnly { bookend_sqlite_profile_if_asked(handle) }
         // Reading the schema here makes a non-database or corrupt file fail at open, naming the file,
         // instead of at some later query.
         _ = try query("SELECT count(*) FROM sqlite_schema")
@@ -287,7 +288,7 @@ public final class Connection {
             try run("COMMIT" as StaticString)
             return value
         } catch {
-            if isInTransaction { try? run("ROLLBACK" as StaticString) }
+            if isInTransaction { _ = try? run("ROLLBACK" as StaticString) }
             throw error
         }
     }

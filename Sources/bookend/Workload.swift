@@ -148,7 +148,10 @@ struct WorkloadDriver {
             guard !FileManager.default.fileExists(atPath: marker) else { return nil }
             job = try await engine.createJob(planned.spec)
         }
-        if !FileManager.default.fileExists(atPath: marker) { FileManager.default.createFile(atPath: marker, contents: Data()) }
+        // Without its marker, a job deleted later would be created again by the next run.
+        if !FileManager.default.fileExists(atPath: marker), !FileManager.default.createFile(atPath: marker, contents: Data()) {
+            throw CLIError("cannot create the workload marker \(marker): \(String(cString: strerror(errno)))")
+        }
         if !submitted.contains(id), job?.state == .active {
             let existing = Set(try await engine.tasks(jobID: id).map(\.id))
             let missing = planned.tasks.filter { !existing.contains($0.id) }
