@@ -119,7 +119,7 @@ struct BenchMain {
                 unit: "/s", baseline: rawC, baselineName: "raw posix_spawn (C loop)"))
             // Each plain run is followed by the same job beside 200 long tasks of another on the same
             // nodes: the two medians then come from the same minutes of this machine, whose speed
-            // drifts by more than the effect (one run beside them gave 0.76 to 1.04 of the plain median
+            // drifts by more than the effect (one run beside them gave 0.76 to 1.09 of the plain median
             // in one sitting).
             let beside = q ? 40 : 200
             var fullRuns: [Double] = []

@@ -182,7 +182,7 @@ extension Engine {
     /// once, in one transaction.
     func launch(_ pks: [Int64]) {
         guard !pks.isEmpty else { return }
-        var identities: [(Int64, ProcessIdentity, String)] = []
+        var identities: [(Int64, ProcessIdentity, statusDirectory: String)] = []
         var failures: [(Int64, FailureInfo)] = []
         var ready: [(Int64, LaunchRequest)] = []
         var nodeRoots: [String] = []

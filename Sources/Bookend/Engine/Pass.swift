@@ -232,12 +232,12 @@ extension Engine {
         // `access` each), so short commands that end together beside long ones are still recorded
         // by one pass, as they are when few run. The rows of those found ended are read by key.
         let probed = fewRunning || lookAtAll ? [] : recentLaunches.ended(besides: reported, spawned: spawned)
-        let reportedKeys = (reported.compactMap { watchedExecutions[$0] } + probed).sorted()
+        let endedKeys = (reported.compactMap { watchedExecutions[$0] } + probed).sorted()
         for identity in reported { watchedExecutions[identity] = nil }
         // One read transaction for the pass's reads: one snapshot, the log's read lock taken once.
         let executions = try db.readTransaction { db in
             var executions = targeted
-                ? try reportedKeys.compactMap { pk in try ExecutionRecord.read(db, pk: pk).flatMap { $0.state == .running ? $0 : nil } }
+                ? try endedKeys.compactMap { pk in try ExecutionRecord.read(db, pk: pk).flatMap { $0.state == .running ? $0 : nil } }
                 : try ExecutionRecord.all(db, where: ExecutionRecord.Live.running)
             // Spawned since the last pass and not stored yet: this pass stores them before it records any
             // exit, so one that has already ended is collected now, with the identity from memory.
