@@ -107,8 +107,7 @@ extension Engine {
         // Nodes that can take the job's tasks now (the dispatcher's own conditions) and their free slots.
         let ready = try db.query(
             """
-            SELECT p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
-                WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
+            SELECT p.task_slots_per_node - \(Engine.usedSlotsOfNode) AS free
             FROM node n JOIN pool p ON p.pk = n.pool_pk
             WHERE p.id = ? COLLATE NOCASE AND p.deleted_time IS NULL AND p.state = 'active' AND n.removed_time IS NULL
               AND n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled'

@@ -201,7 +201,7 @@ extension Engine {
             """
             SELECT n.*, p.id AS pool_id, p.vm_size, p.start_task,
                 (SELECT count(*) FROM task t WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')) AS running_tasks,
-                (SELECT coalesce(sum(t.required_slots), 0) FROM task t WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')) AS running_slots
+                \(Engine.usedSlotsOfNode) AS running_slots
             FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?
             """, [pk]).first
         else { throw BookendError.notFound("NodeNotFound", "The node") }

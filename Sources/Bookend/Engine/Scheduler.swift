@@ -273,13 +273,19 @@ extension Engine {
         }
     }
 
+    /// The slots node `n` has in use: the SQL expression every read of them shares, summed from
+    /// `task_on_node` alone, whose entries hold each task's state and slots. A copy written another
+    /// way (`state = 'running' OR …`) would no longer match that partial index and would read one
+    /// task row per running task again.
+    static let usedSlotsOfNode = """
+        coalesce((SELECT sum(t.required_slots) FROM task t WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0)
+        """
+
     /// The nodes dispatch may place tasks on, with their free slots (`?`: whether Slurm nodes may
-    /// take work). The slots in use are summed from `task_on_node` alone, whose entries hold each
-    /// task's state and slots: every pass reads this, and one table read per task running on the
-    /// node made it cost in proportion to the running work.
+    /// take work). Every pass reads this: a table read per task running on the node made it cost
+    /// in proportion to the running work.
     static let nodesTakingTasks = """
-        SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - coalesce((SELECT sum(t.required_slots) FROM task t
-            WHERE t.node_pk = n.pk AND t.state IN ('preparing', 'running')), 0) AS free
+        SELECT n.pk, n.pool_pk, n.boot_count, p.task_slots_per_node - \(usedSlotsOfNode) AS free
         FROM node n JOIN pool p ON p.pk = n.pool_pk
         WHERE n.state IN ('idle', 'running') AND n.scheduling_state = 'enabled' AND n.removed_time IS NULL AND p.state = 'active'
             AND (n.provider = 'local' OR ?)
