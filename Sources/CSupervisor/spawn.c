@@ -168,6 +168,24 @@ static int open_onto(const char *path, int flags, int target) {
     return 0;
 }
 
+// Opens a task's output file (as the task's account) onto fd `target`: a regular file or nothing.
+// The task owns the folder and may have put a FIFO there in place of stdout.txt (an earlier
+// attempt, a leftover process): a blocking open of it would hang this grandchild before its exec,
+// and with it the shim's vfork and the engine that waits for the exec report. O_NONBLOCK makes
+// such an open return at once (ENXIO without a reader), the type check refuses whatever opened,
+// and the flag is cleared again for the command.
+static int open_output_onto(const char *path, int target) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    struct stat info;
+    int flags;
+    if (fstat(fd, &info) < 0 || (flags = fcntl(fd, F_GETFL)) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (!S_ISREG(info.st_mode)) { close(fd); errno = EINVAL; return -1; }
+    if (fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 || dup2(fd, target) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    close(fd);
+    return 0;
+}
+
 // glibc keeps the signals between 32 and SIGRTMIN for itself (thread cancellation, the set*id
 // broadcast) and its sigaction() refuses them. A program that embeds Bookend can have them ignored
 // (the Swift test runner does), and SIG_IGN survives fork and exec: a command would start with
@@ -218,10 +236,11 @@ static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *r
     }
     // Only now, as the account the command runs as, are its output files opened and its folder
     // entered: the task owns that folder, and root must not open whatever it put there. O_NOFOLLOW
-    // refuses a link planted in place of stdout.txt.
+    // refuses a link planted in place of stdout.txt, `open_output_onto` a FIFO or anything else that
+    // is not a regular file.
     if (open_onto("/dev/null", O_RDONLY, 0) < 0 ||
-        open_onto(req->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 1) < 0 ||
-        open_onto(req->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 2) < 0) {
+        open_output_onto(req->stdout_path, 1) < 0 ||
+        open_output_onto(req->stderr_path, 2) < 0) {
         report(efd, BKS_STAGE_OPEN, errno); _exit(127);
     }
     if (chdir(req->working_dir) < 0) { report(efd, BKS_STAGE_CHDIR, errno); _exit(127); }
@@ -710,7 +729,7 @@ static const void *const shed_keep_functions[] = {
     (const void *)&dup2, (const void *)&dup3, (const void *)&pipe2, (const void *)&snprintf,
     (const void *)&strlen, (const void *)&memcpy, (const void *)&memset, (const void *)&_exit,
     (const void *)&sigemptyset, (const void *)&getpid, (const void *)&chdir, (const void *)&unlink,
-    (const void *)&nanosleep, (const void *)&fstat, (const void *)&getrlimit, (const void *)&munmap,
+    (const void *)&nanosleep, (const void *)&fstat, (const void *)&fcntl, (const void *)&getrlimit, (const void *)&munmap,
     (const void *)&sendmsg, (const void *)&send, (const void *)&socketpair, (const void *)&kill, (const void *)&poll, (const void *)&prctl, (const void *)&recv,
 };
 

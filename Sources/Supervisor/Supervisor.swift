@@ -91,29 +91,54 @@ public enum Supervisor {
     public static func launch(
         _ requests: [LaunchRequest], whileStarting: () -> Void = {}
     ) -> [Result<ProcessIdentity, SupervisorError>] {
-        var results: [Result<ProcessIdentity, SupervisorError>?] = Array(repeating: nil, count: requests.count)
-        var started: [(index: Int, fd: Int32, result: bks_spawn_result)] = []
-        for (index, r) in requests.enumerated() {
+        var batch = LaunchBatch()
+        for r in requests { batch.start(r) }
+        return batch.finish(whileStarting: whileStarting)
+    }
+
+    /// Launches whose requests go out one by one, each as soon as the caller has it ready, and whose
+    /// execs are awaited together at the end (`finish`): the first command of a batch starts while
+    /// the caller still prepares the next ones, instead of after all of them.
+    public struct LaunchBatch {
+        private var requests: [LaunchRequest] = []
+        private var results: [Result<ProcessIdentity, SupervisorError>?] = []
+        private var started: [(index: Int, fd: Int32, result: bks_spawn_result)] = []
+
+        public init() {}
+
+        /// Forks `r`'s shim now (or has the spawn helper fork it); its result comes from `finish`, in
+        /// the order of the `start` calls.
+        public mutating func start(_ r: LaunchRequest) {
+            let index = requests.count
+            requests.append(r)
             do {
-                let (fd, result) = try start(r)
+                let (fd, result) = try Supervisor.start(r)
+                results.append(nil)
                 started.append((index, fd, result))
             } catch {
-                results[index] = .failure(error)
+                results.append(.failure(error))
             }
         }
-        whileStarting()
-        for (index, fd, var result) in started {
-            let rc = bks_spawn_finish(fd, &result)
-            results[index] = Result { () throws(SupervisorError) -> ProcessIdentity in
-                try identify(requests[index], rc: rc, result: result)
+
+        /// Runs `whileStarting`, then waits for every started command's exec; one result per `start`.
+        public mutating func finish(whileStarting: () -> Void = {}) -> [Result<ProcessIdentity, SupervisorError>] {
+            whileStarting()
+            for (index, fd, var result) in started {
+                let rc = bks_spawn_finish(fd, &result)
+                let request = requests[index]
+                results[index] = Result { () throws(SupervisorError) -> ProcessIdentity in
+                    try Supervisor.identify(request, rc: rc, result: result)
+                }
             }
+            started.removeAll()
+            defer { requests.removeAll(); results.removeAll() }
+            return results.map { $0! }
         }
-        return results.map { $0! }
     }
 
     /// Validates `r` and forks its shim, or asks the spawn helper to; returns the shim's report pipe
     /// and the start's result (the pid, or the ticket `bks_spawn_finish` redeems for it).
-    private static func start(_ r: LaunchRequest) throws(SupervisorError) -> (fd: Int32, result: bks_spawn_result) {
+    fileprivate static func start(_ r: LaunchRequest) throws(SupervisorError) -> (fd: Int32, result: bks_spawn_result) {
         guard !r.arguments.isEmpty else {
             throw SupervisorError(code: .invalidArgument, message: "arguments must include argv[0]")
         }
@@ -168,7 +193,7 @@ public enum Supervisor {
     }
 
     /// The outcome of `bks_spawn_finish` for `r`: the shim's identity, or why the command did not start.
-    private static func identify(_ r: LaunchRequest, rc: Int32, result: bks_spawn_result) throws(SupervisorError) -> ProcessIdentity {
+    fileprivate static func identify(_ r: LaunchRequest, rc: Int32, result: bks_spawn_result) throws(SupervisorError) -> ProcessIdentity {
         if rc == 2 {
             throw SupervisorError(code: .spawnFailed, errno: result.err, message: "the spawn helper could not fork the supervisor shim")
         }

@@ -157,20 +157,137 @@ import Testing
                 echo attempt >> \(effects)/outlink; cd $AZ_BATCH_TASK_DIR && rm -f stdout.txt && ln -s \(file) stdout.txt; exit 1
                 """), constraints: retry))
             try await h.waitForTasks("job")
-            // Each ran once; the retry failed to start instead of following the link.
-            #expect(EngineHarness.lines("\(effects)/wdlink").count == 1)
-            #expect(EngineHarness.lines("\(effects)/outlink").count == 1)
-            let wdlink = try await h.engine.task(jobID: "job", taskID: "wdlink")
-            #expect(wdlink.executionInfo.result == "failure")
-            #expect(wdlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
-            #expect(wdlink.executionInfo.failureInfo?.message?.contains("not followed") == true, "\(String(describing: wdlink.executionInfo.failureInfo))")
-            let outlink = try await h.engine.task(jobID: "job", taskID: "outlink")
-            #expect(outlink.executionInfo.result == "failure")
-            #expect(outlink.executionInfo.failureInfo?.code == "CommandLaunchFailed")
+            // The retry ran in folders and files of its own, made afresh in place of the links (which
+            // were removed, never followed): each task ran twice, as its retry count allows, and failed
+            // by its own exit code both times. Its second attempt made the same links again.
+            #expect(EngineHarness.lines("\(effects)/wdlink").count == 2)
+            #expect(EngineHarness.lines("\(effects)/outlink").count == 2)
+            for id in ["wdlink", "outlink"] {
+                let task = try await h.engine.task(jobID: "job", taskID: id)
+                #expect(task.executionInfo.result == "failure")
+                #expect(task.executionInfo.failureInfo?.code == "FailureExitCode", "\(String(describing: task.executionInfo.failureInfo))")
+                #expect(task.executionInfo.retryCount == 1)
+            }
             var info = stat()
             #expect(stat(folder, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
             #expect(stat(file, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o644)
             #expect(try String(contentsOfFile: file, encoding: .utf8) == "root's\n")
+        }
+    }
+
+    /// A task that leaves a FIFO in place of its stdout.txt or stderr.txt for its retry: opening it
+    /// would block the retry's start, and with it the engine that waits for the start. As root the
+    /// engine removes what is not the account's own regular file before the retry (which then runs);
+    /// without root the shim refuses it (`aFIFOInPlaceOfAnOutputFileIsALaunchFailureNotAHang`) and
+    /// the retry fails to start. Either way at once, and the engine goes on running other work.
+    @Test func aFIFOInPlaceOfItsOutputHoldsNothing() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(slots: 2)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            for (id, file) in [("outfifo", "stdout.txt"), ("errfifo", "stderr.txt")] {
+                try await h.engine.addTask(jobID: "job", TaskSpec(id: id, commandLine: sh("""
+                    echo attempt >> \(effects)/\(id); cd $AZ_BATCH_TASK_DIR && rm -f \(file) && mkfifo \(file); exit 1
+                    """), constraints: TaskConstraints(maxTaskRetryCount: 1)))
+            }
+            try await h.waitForTasks("job")
+            for id in ["outfifo", "errfifo"] {
+                let task = try await h.engine.task(jobID: "job", taskID: id)
+                #expect(task.executionInfo.retryCount == 1)
+                if geteuid() == 0 {
+                    #expect(EngineHarness.lines("\(effects)/\(id)").count == 2)
+                    #expect(task.executionInfo.failureInfo?.code == "FailureExitCode", "\(String(describing: task.executionInfo.failureInfo))")
+                } else {
+                    #expect(EngineHarness.lines("\(effects)/\(id)").count == 1)
+                    #expect(task.executionInfo.failureInfo?.code == "CommandLaunchFailed", "\(String(describing: task.executionInfo.failureInfo))")
+                }
+            }
+            // The engine was not held: later work runs.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "after", commandLine: sh("echo after >> \(effects)/after")))
+            try await h.waitForTasks("job")
+            #expect(EngineHarness.lines("\(effects)/after") == ["after"])
+        }
+    }
+
+    /// A task that puts hard links to other files in place of its stdout.txt and stderr.txt before its
+    /// retry: the engine must not give those files to the task's account (a hard link is the file
+    /// itself, wherever its other name is). Root's file and another task's file keep their owners.
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func hardLinksInPlaceOfItsOutputAreNeverGivenToTheTask() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            // World-writable files the task can link to (even with fs.protected_hardlinks=1, which lets
+            // anyone link a file it may read and write).
+            let rootFile = h.directory + "/root-file"
+            let otherFile = h.directory + "/other-file"
+            for file in [rootFile, otherFile] {
+                try "keep\n".write(toFile: file, atomically: true, encoding: .utf8)
+                chmod(file, 0o666)
+            }
+            chown(otherFile, 65534, 65534)
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "links", commandLine: sh("""
+                echo attempt >> \(effects)/links; cd $AZ_BATCH_TASK_DIR && rm -f stdout.txt stderr.txt \
+                  && ln \(rootFile) stdout.txt && ln \(otherFile) stderr.txt && echo linked >> \(effects)/links; exit 1
+                """), constraints: TaskConstraints(maxTaskRetryCount: 1)))
+            try await h.waitForTasks("job")
+            #expect(EngineHarness.lines("\(effects)/links") == ["attempt", "linked", "attempt", "linked"])
+            var info = stat()
+            #expect(stat(rootFile, &info) == 0 && info.st_uid == 0 && info.st_gid == 0 && info.st_mode & 0o7777 == 0o666)
+            #expect(stat(otherFile, &info) == 0 && info.st_uid == 65534 && info.st_gid == 65534)
+            #expect(try String(contentsOfFile: rootFile, encoding: .utf8) == "keep\n")
+            // The retry wrote into files of its own, made afresh.
+            let task = try await h.engine.task(jobID: "job", taskID: "links")
+            #expect(task.executionInfo.retryCount == 1)
+            #expect(task.executionInfo.exitCode == 1)
+        }
+    }
+
+    /// A preparation with scope `task` gets a new account each time it runs; after a reboot it runs
+    /// again in the same folder. A process its first run left behind, holding that run's stdout.txt
+    /// open, must not read what the second run (another account) writes: the folder is made afresh
+    /// for the new account, not handed over inode by inode.
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func aLeftoverProcessCannotReadTheNextAccountsOutputInAReusedFolder() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let nodes = try await h.pool(nodes: 1)
+            // First run: start a spy that keeps stdout.txt open and copies whatever is appended to it,
+            // for up to 60 s or until `stop` appears. Every run prints a secret naming its account.
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: sh("""
+                    touch \(effects)/run-$(id -u)
+                    if [ ! -e \(effects)/spy.started ]; then
+                      touch \(effects)/spy.started
+                      setsid sh -c 'exec 3< "$AZ_BATCH_TASK_DIR/stdout.txt"; i=0
+                        while [ ! -e \(effects)/stop ] && [ $i -lt 600 ]; do cat <&3 >> \(effects)/spy.out; sleep 0.1; i=$((i+1)); done' \
+                        < /dev/null > /dev/null 2>&1 &
+                    fi
+                    echo secret-of-$(id -u)
+                    """), userIdentity: UserIdentity(autoUser: .init(scope: .task, elevationLevel: .nonAdmin)))))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "before", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
+            try await h.engine.wait(timeout: .seconds(60)) { engine in
+                let node = try engine.node(poolID: "pool", nodeID: nodes[0].id)
+                return node.state == .idle && node.lastBootTime != nodes[0].lastBootTime
+            }
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "after", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            // One file per run, named by its account (each account can write only files of its own).
+            let runs = try FileManager.default.contentsOfDirectory(atPath: effects).filter { $0.hasPrefix("run-") }.sorted()
+            #expect(runs.count == 2, "two runs as two accounts: \(runs)")
+            // Give the spy a few rounds to copy anything it can still reach, then stop it.
+            try await Task.sleep(for: .milliseconds(500))
+            FileManager.default.createFile(atPath: "\(effects)/stop", contents: nil)
+            let copied = EngineHarness.lines("\(effects)/spy.out")
+            // It read its own run's secret (so it did watch the file), and not the other run's.
+            let secrets = Set(runs.map { "secret-of-" + $0.dropFirst("run-".count) })
+            #expect(copied.count == 1 && secrets.contains(copied[0]), "the spy read: \(copied); the runs wrote \(secrets)")
         }
     }
 

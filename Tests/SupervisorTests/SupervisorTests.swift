@@ -124,6 +124,34 @@ import Testing
         }
     }
 
+    /// A FIFO (or anything but a regular file) where the output should go fails the launch at once:
+    /// a blocking open of a FIFO without a reader would hold the command before its exec, and the
+    /// caller waiting for that exec with it. One FIFO has a reader holding it open, so its open
+    /// succeeds and the type check is what refuses it.
+    @Test(arguments: [false, true])
+    func aFIFOInPlaceOfAnOutputFileIsALaunchFailureNotAHang(withReader: Bool) throws {
+        let s = Scratch(); defer { s.remove() }
+        let req = s.request(["/bin/true"])
+        #expect(mkfifo(req.stderrPath, 0o600) == 0)
+        var reader: Int32 = -1
+        if withReader { reader = open(req.stderrPath, O_RDONLY | O_NONBLOCK) }
+        defer { if reader >= 0 { close(reader) } }
+        #expect(!withReader || reader >= 0)
+        let started = ContinuousClock.now
+        do {
+            _ = try Supervisor.launch(req)
+            Issue.record("a FIFO as stderr should have failed the launch")
+        } catch {
+            #expect(error.code == .launchFailed)
+            #expect(error.stage == "open")
+            #expect(error.errno == (withReader ? EINVAL : ENXIO))
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .launchFailed(stage: "open", errno: withReader ? EINVAL : ENXIO))
+        let shim = try #require(Supervisor.readIdentity(in: req.statusDirectory))
+        waitShim(shim)
+    }
+
     @Test func badWorkingDirectoryIsALaunchFailure() throws {
         let s = Scratch(); defer { s.remove() }
         let req = s.request(["/bin/true"], cwd: s.file("missing-dir"))

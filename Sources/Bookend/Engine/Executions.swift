@@ -184,6 +184,10 @@ extension Engine {
         guard !pks.isEmpty else { return }
         var identities: [(Int64, ProcessIdentity, statusDirectory: String)] = []
         var failures: [(Int64, FailureInfo)] = []
+        // Each request goes out as soon as it is ready: the first command starts while the next
+        // ones' folders are prepared, not after all of them.
+        var batch = Supervisor.LaunchBatch()
+        var forking = Duration.zero
         var ready: [(Int64, LaunchRequest)] = []
         var nodeRoots: [String] = []
         for pk in pks {
@@ -215,6 +219,9 @@ extension Engine {
                 case .success(var request):
                     request.statusDirectoryPrepared = recycled
                     ready.append((pk, request))
+                    let forkStarted = ContinuousClock.now
+                    batch.start(request)
+                    forking += ContinuousClock.now - forkStarted
                 case .failure(let failure): failures.append((pk, failure))
                 }
             } catch let error as NodeFolders.UnsafeFolder {
@@ -232,12 +239,12 @@ extension Engine {
         // tried again, and logged, by `finishAfterCommit`.
         let launchStarted = ContinuousClock.now
         var syncTook = Duration.zero
-        let launched = Supervisor.launch(ready.map { $0.1 }) {
+        let launched = batch.finish {
             let syncStarted = ContinuousClock.now
             try? syncCommitted()
             syncTook = ContinuousClock.now - syncStarted
         }
-        if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted + syncTook) }
+        if !ready.isEmpty { metrics.record(metrics.launchDuration, since: launchStarted + syncTook - forking) }
         for ((pk, request), result) in zip(ready, launched) {
             switch result {
             case .success(let identity): identities.append((pk, identity, request.statusDirectory))
@@ -346,20 +353,26 @@ extension Engine {
         let own = NodeFolders.Access(mode: 0o700, owner: account)
         let (parent, leaf) = try NodeFolders.makeParent(of: relative, beneath: plan.nodeRoot, intermediate: NodeFolders.Access(mode: 0o755, owner: nil))
         defer { close(parent) }
-        // A first launch of this folder takes a tree made ahead (`TaskFolderPool`); a folder an earlier
-        // attempt left is reused as it is, its inodes given to this launch's account.
+        // A first launch of this folder takes a tree made ahead (`TaskFolderPool`). A folder an earlier
+        // execution left is reused when it is this account's (a retry), and made afresh when it is
+        // another's (a preparation with scope `task` run again after a reboot gets a new account):
+        // `descendReusing`. Its output files stay only when they are plainly the account's own.
         if let placed = try taskFolders.take(nodeRoot: plan.nodeRoot, into: parent, leaf, path: plan.taskDirectory, owner: account) {
             close(placed)
             return
         }
-        let task = try NodeFolders.descend(parent, leaf, access: own, path: plan.taskDirectory)
+        let task = try NodeFolders.descendReusing(parent, leaf, access: own, path: plan.taskDirectory)
         defer { close(task) }
         for name in TaskFolderPool.folders {
-            close(try NodeFolders.descend(task, name, access: own, path: plan.taskDirectory + "/" + name))
+            close(try NodeFolders.descendReusing(task, name, access: own, path: plan.taskDirectory + "/" + name))
         }
         if let account {
             for name in TaskFolderPool.files {
-                _ = fchownat(task, name, account.uid, account.gid, AT_SYMLINK_NOFOLLOW)
+                do {
+                    try NodeFolders.keepOnlyOwnedFile(task, name, owner: account)
+                } catch let error as NodeFolders.UnsafeFolder {
+                    throw NodeFolders.UnsafeFolder(path: plan.taskDirectory + "/" + error.path, reason: error.reason)
+                }
             }
         }
     }

@@ -61,6 +61,39 @@ enum NodeFolders {
         return fd
     }
 
+    /// Opens `name` inside `parent` as the folder of a launch that reuses it (a retry, a preparation run
+    /// again): made when missing; kept when it is already `access.owner`'s (a retry keeps its files, as
+    /// in Azure); removed first (never following a link) and made afresh when it is anyone else's.
+    /// Why not hand the existing folder over with `fchown`, as `descend` does: its inodes belong to
+    /// another account, whose processes may still hold them open after their attempt ended, and would
+    /// then read and write what the new account puts in them; and whatever a task moved into its folder
+    /// under this name (another account's folder it could rename) is not the engine's to give away.
+    /// The caller closes the descriptor returned.
+    static func descendReusing(_ parent: Int32, _ name: String, access: Access, path: String) throws -> Int32 {
+        guard let owner = access.owner else { return try descend(parent, name, access: access, path: path) }
+        var info = stat()
+        if fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+           (info.st_mode & S_IFMT) != S_IFDIR || info.st_uid != owner.uid || info.st_gid != owner.gid {
+            guard bk_remove_at(parent, name) == 0 || errno == ENOENT else {
+                throw UnsafeFolder(path: path, reason: "cannot remove what an earlier execution left (\(String(cString: strerror(errno))))")
+            }
+        }
+        return try descend(parent, name, access: access, path: path)
+    }
+
+    /// Leaves in the folder `folder` only a regular file `name` that `owner` owns and that has no other
+    /// link, or nothing: anything else a task left there (a hard link to a file elsewhere, a FIFO, a
+    /// socket, a link, another account's file) is unlinked, and the shim creates the file afresh as the
+    /// account. Nothing is ever chowned: a hard link's inode is the linked file's, wherever it lives.
+    static func keepOnlyOwnedFile(_ folder: Int32, _ name: String, owner: (uid: uid_t, gid: gid_t)) throws {
+        var info = stat()
+        guard fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink == 1, info.st_uid == owner.uid { return }
+        if unlinkat(folder, name, 0) != 0, errno != ENOENT {
+            throw UnsafeFolder(path: name, reason: "cannot remove what an earlier execution left (\(String(cString: strerror(errno))))")
+        }
+    }
+
     /// Owner first, then mode: fchown clears set-id bits, and the sticky bit of `shared/` must stay.
     static func apply(_ access: Access, to fd: Int32, path: String) throws {
         if let owner = access.owner, fchown(fd, owner.uid, owner.gid) != 0 {
