@@ -280,6 +280,31 @@ public enum Supervisor {
         return kill(-id.pid, signal) == 0
     }
 
+    /// Sends SIGKILL to whatever is left of the session the shim `id` leads: its process group, and
+    /// the processes that left the group but not the session (a shell with job control, say). For a
+    /// shim that is gone without an exit status, before its work runs again: its command may have
+    /// outlived it (the shim alone was killed), and running the work again while that copy still runs
+    /// would run it twice at once. Answers how many processes or groups were signalled.
+    ///
+    /// Why the number is safe to use after the shim is gone: the kernel keeps a pid allocated while
+    /// any process has it as its process group or session id, so while the shim's command survives no
+    /// new process can be given the shim's number. A process that has the number now with another
+    /// start time means the session is empty and the number was reused: nothing is signalled then.
+    @discardableResult
+    public static func killSession(_ id: ProcessIdentity) -> Int {
+        guard id.pid > 1 else { return 0 }
+        if let stat = ProcStat.read(pid: id.pid), stat.startTime != id.startTime { return 0 }
+        var signalled = kill(-id.pid, SIGKILL) == 0 ? 1 : 0
+        guard let proc = opendir("/proc") else { return signalled }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), pid != id.pid, let stat = ProcStat.read(pid: pid), stat.session == id.pid, !stat.isZombie else { continue }
+            if kill(pid, SIGKILL) == 0 { signalled += 1 }
+        }
+        return signalled
+    }
+
     /// Resolves a command name the way execvp would, but relative to `workingDirectory`:
     /// names containing "/" are absolute or relative to `workingDirectory`; bare names are
     /// searched in `path` (colon-separated; nil = a default system PATH; empty or relative

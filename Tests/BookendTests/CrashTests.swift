@@ -441,6 +441,41 @@ extension CrashTests {
         _ = try await onOwnThread { waitpid(pid, nil, 0) }
     }
 
+    /// Only the shim is killed, while the engine runs and while it is down: its command survives it
+    /// (in the shim's session, reparented). The work is requeued, so that copy is killed first: the
+    /// task's two runs never overlap, and the first never reaches its end.
+    @Test(arguments: [false, true])
+    func aKilledShimsCommandIsEndedBeforeTheWorkRunsAgain(whileDown: Bool) async throws {
+        let h = try await EngineHarness.make("killedShim\(whileDown)")
+        let effects = try h.sideEffects()
+        try await h.pool()
+        try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+        // The command runs in a group of its own (as a shell with job control would put it), still in
+        // the shim's session.
+        try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("""
+            echo start >> \(effects)/runs; perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'sleep 2; echo end >> \(effects)/runs'
+            """)))
+        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
+        let rows = try await h.sql("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running' AND pid IS NOT NULL")
+        var engine = h
+        if whileDown { await h.engine.shutdown() }
+        let shim = try #require(rows.first.flatMap { Int32($0[0]) })
+        kill(shim, SIGKILL)
+        if whileDown {
+            _ = try await onOwnThread { waitpid(shim, nil, 0) }
+            engine = try await h.reopened()
+        }
+        try await withCleanup({ await engine.finish() }) {
+            try await engine.waitForTasks("job")
+            let task = try await engine.engine.task(jobID: "job", taskID: "t")
+            #expect(task.executionInfo.exitCode == 0)
+            #expect(task.executionInfo.requeueCount == 1)
+            // Let a surviving first copy reach its end, were there one.
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(EngineHarness.lines("\(effects)/runs") == ["start", "start", "end"])
+        }
+    }
+
     @Test func aTaskWhoseProcessTreeVanishedWhileDownIsRequeued() async throws {
         let h = try await EngineHarness.make()
         let effects = try h.sideEffects()

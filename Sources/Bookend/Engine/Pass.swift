@@ -284,10 +284,24 @@ extension Engine {
             if status == nil, watcher.isWatching(identity) { continue }
             // A step that ended without its command's status: first ask Slurm whether its node is gone.
             if status == nil, holdsSlurmLoss(execution) { continue }
+            // The shim is gone without a status: whatever it started that still runs is ended before
+            // the work is requeued (its command survives a kill of the shim alone).
+            if status == nil { endLeftovers(of: execution) }
             ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
         }
         recentLaunches.forget(ended.map(\.execution.pk), reported: reported)
         return ended
+    }
+
+    /// Ends what is left of an execution whose shim vanished without an exit status, before its outcome
+    /// (a requeue, most often) is recorded. (On a Slurm node the session holds `srun`, whose end
+    /// cancels the step.)
+    func endLeftovers(of execution: ExecutionRecord) {
+        guard let identity = execution.identity else { return }
+        let signalled = Supervisor.killSession(identity)
+        if signalled > 0 {
+            logger.warning("execution \(execution.pk): its shim \(identity.pid) is gone without an exit status and \(signalled) process(es) or group(s) of its session still ran; they were killed before the work is run again")
+        }
     }
 
     /// How often a pass looks at every running execution, not only at those the watcher reported.
@@ -399,7 +413,9 @@ extension Engine {
         for execution in try ExecutionRecord.all(db, where: ExecutionRecord.Live.killedSpawned) {
             guard let identity = execution.identity else { continue }
             if let deadline = killEscalations[execution.pk] {
-                if ContinuousClock.now >= deadline { _ = Supervisor.signalGroup(identity, SIGKILL) }
+                // The whole session, not only the group: a process that left the group (a shell with
+                // job control) does not outlive a kill.
+                if ContinuousClock.now >= deadline { Supervisor.killSession(identity) }
             } else {
                 killEscalations[execution.pk] = ContinuousClock.now + configuration.killGracePeriod
                 _ = Supervisor.signalGroup(identity, SIGTERM)

@@ -55,8 +55,10 @@ extension Engine {
                 watcher.watch(identity)
                 metrics.record(.adopted, count: 1)
             } else if identity != nil || execution.killReason != nil {
-                // Spawned, then vanished without an exit status (its process tree was lost), or
-                // meant to be killed before it ever spawned.
+                // Spawned, then vanished without an exit status (its process tree was lost, or the
+                // shim alone was killed: what it started is ended first), or meant to be killed before
+                // it ever spawned.
+                endLeftovers(of: execution)
                 ended.append((execution, outcome(for: execution, status: nil)))
                 metrics.record(.lost, count: 1)
             } else {
