@@ -75,8 +75,19 @@ struct FileController: Sendable {
             ("Last-Modified", modified), ("ocp-creation-time", modified),
             ("ocp-batch-file-isdirectory", file.isDirectory ? "true" : "false"), ("ocp-batch-file-url", url),
             ("ocp-batch-file-mode", file.fileMode),
-            ("ETag", String(format: "0x%llX", FileController.microseconds(file.lastModified) ^ UInt64(max(0, file.contentLength)))),
+            ("ETag", FileController.eTag(file)),
         ]
+    }
+
+    /// A file's version tag: its modification time and size (what a client can tell a change by).
+    static func eTag(_ file: NodeFileInfo) -> String {
+        String(format: "0x%llX", FileController.microseconds(file.lastModified) ^ UInt64(max(0, file.contentLength)))
+    }
+
+    /// GET and HEAD: true when the client's copy is current (304), 412 when `If-Match` or
+    /// `If-Unmodified-Since` fail; as for pools, jobs and tasks (§6.1).
+    private func notModified(_ request: APIRequest, _ file: NodeFileInfo) throws -> Bool {
+        try Preconditions.notModified(request, eTag: FileController.eTag(file), lastModified: Timestamp.string(file.lastModified))
     }
 
     /// A file's modification time in microseconds, clamped: a task can set any mtime (`touch -d`), and
@@ -91,6 +102,7 @@ struct FileController: Sendable {
     func properties(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
         let file = try await info(target, path)
         let url = try await filesURL(request, target) + "/" + Wire.escape(file.name)
+        if try notModified(request, file) { return .empty(304, headers: headers(request, file, url: url)) }
         var reply = Reply.empty(200, headers: headers(request, file, url: url))
         reply.contentType = "application/octet-stream"
         reply.headers.append(("Content-Length", String(file.contentLength)))
@@ -106,6 +118,8 @@ struct FileController: Sendable {
         case .node(let poolID, let nodeID): file = try await engine.openNodeFile(poolID: poolID, nodeID: nodeID, path: path)
         }
         let url = try await filesURL(request, target) + "/" + Wire.escape(file.info.name)
+        // A 304 or a 412 drops the descriptor (closed with its last reference) unread.
+        if try notModified(request, file.info) { return .empty(304, headers: headers(request, file.info, url: url)) }
         let range = try request.header("ocp-range").map { try FileController.range($0, size: file.info.contentLength) }
             ?? (start: 0, count: file.info.contentLength)
         var reply = Reply(status: 200, headers: headers(request, file.info, url: url), contentType: "application/octet-stream")
@@ -142,6 +156,12 @@ struct FileController: Sendable {
     func delete(_ request: APIRequest, _ target: Target, _ path: String) async throws -> Reply {
         let recursive = try request.bool("recursive") ?? false
         let url = try await filesURL(request, target) + "/" + Wire.escape(path)
+        // Conditions are checked against the file as it is now (412 `ConditionNotMet`), as for the
+        // other entities' deletes.
+        if Preconditions.present(request) {
+            let file = try await info(target, path)
+            try Preconditions.checkWrite(request, eTag: FileController.eTag(file), lastModified: Timestamp.string(file.lastModified))
+        }
         switch target {
         case .task(let jobID, let taskID): try await engine.deleteTaskFile(jobID: jobID, taskID: taskID, path: path, recursive: recursive)
         case .node(let poolID, let nodeID): try await engine.deleteNodeFile(poolID: poolID, nodeID: nodeID, path: path, recursive: recursive)

@@ -48,7 +48,7 @@ struct JobController: Sendable {
     }
 
     private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Job> {
-        ConditionalWrite(request: request, fetch: { try engine.job(id: id) }, url: { Wire.jobURL(request.baseURL, $0.id) })
+        ConditionalWrite(request: request, key: "job/\(id)", fetch: { try engine.job(id: id) }, url: { Wire.jobURL(request.baseURL, $0.id) })
     }
 
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {

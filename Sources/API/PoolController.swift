@@ -42,7 +42,7 @@ struct PoolController: Sendable {
     }
 
     private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Pool> {
-        ConditionalWrite(request: request, fetch: { try await engine.pool(id: id) }, url: { Wire.poolURL(request.baseURL, $0.id) })
+        ConditionalWrite(request: request, key: "pool/\(id)", fetch: { try await engine.pool(id: id) }, url: { Wire.poolURL(request.baseURL, $0.id) })
     }
 
     func delete(_ request: APIRequest, _ id: String) async throws -> Reply {

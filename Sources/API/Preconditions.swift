@@ -21,6 +21,11 @@ enum Preconditions {
         (Timestamp.date(iso)?.timeIntervalSince1970 ?? 0).rounded(.down)
     }
 
+    /// Whether the request carries any condition.
+    static func present(_ request: APIRequest) -> Bool {
+        ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"].contains { request.header($0) != nil }
+    }
+
     /// Writes: throws 412 `ConditionNotMet` when a condition fails.
     static func checkWrite(_ request: APIRequest, eTag: String, lastModified: String) throws {
         if let match = request.header("if-match"), !tags(match).contains(where: { $0 == "*" || $0 == eTag }) {

@@ -81,7 +81,7 @@ struct TaskController: Sendable {
 
     private func write(_ request: APIRequest, _ jobID: String, _ taskID: String) -> ConditionalWrite<TaskInJob> {
         ConditionalWrite(
-            request: request,
+            request: request, key: "task/\(jobID)/\(taskID)",
             fetch: { TaskInJob(job: try engine.job(id: jobID), task: try engine.task(jobID: jobID, taskID: taskID)) },
             url: { Wire.taskURL(request.baseURL, $0.job.id, $0.task.id) })
     }

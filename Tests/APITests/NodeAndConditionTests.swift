@@ -70,6 +70,28 @@ import Testing
         }
     }
 
+    /// Twenty updates sent at once with the same `If-Match`: one wins, the others find the ETag it
+    /// changed (412), so no update is lost without its client knowing. The same for a task's PUT.
+    @Test func concurrentWritesWithOneETagSucceedOnce() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"race","poolInfo":{"poolId":"none"}}"#).status == 201)
+            #expect(try await server.send(.post, "/jobs/race/tasks", body: #"{"id":"t","commandLine":"/bin/true"}"#).status == 201)
+            let writes: [(String, Method, [String])] = [
+                ("/jobs/race", .patch, (1...20).map { #"{"priority":\#($0)}"# }),
+                ("/jobs/race/tasks/t", .put, (1...20).map { #"{"constraints":{"maxTaskRetryCount":\#($0)}}"# }),
+            ]
+            for (path, method, bodies) in writes {
+                let eTag = try await server.send(.get, path).header("ETag") ?? ""
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for body in bodies { group.addTask { try await server.send(method, path, body: body, headers: ["If-Match": eTag]).status } }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == 200 }.count == 1, "\(path): \(statuses.sorted())")
+                #expect(statuses.filter { $0 == 412 }.count == 19, "\(path): \(statuses.sorted())")
+            }
+        }
+    }
+
     @Test func taskCollectionErrorsLeaveNothingBehind() async throws {
         try await withServer { server in
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"tj","poolInfo":{"poolId":"none"}}"#).status == 201)
@@ -92,6 +114,38 @@ import Testing
             let list = try await server.send(.get, "/jobs/tj/tasks")
             #expect((list.json["value"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["ok"])
             #expect(try await server.send(.post, "/jobs/tj/tasks", body: #"{"id":"dep","commandLine":"x","dependsOn":{"taskIds":["ok"]}}"#).code == "TaskDependenciesNotSpecifiedOnJob")
+        }
+    }
+}
+
+/// Conditions on files (§6.1), as on the other entities: a GET or HEAD of a current copy answers 304,
+/// a failed `If-Match` or `If-Unmodified-Since` 412, and a conditional DELETE deletes only the file
+/// the client saw.
+@Suite struct FileConditionTests {
+    @Test func fileReadsAndDeletesHonourTheirConditions() async throws {
+        try await withServer { server in
+            try await FileSafetyTests.run(server, "cond", "echo kept > keep.txt")
+            let path = "/jobs/fj/tasks/cond/files/wd%2Fkeep.txt"
+            let first = try await server.send(.get, path)
+            #expect(first.status == 200 && first.text == "kept\n")
+            let eTag = try #require(first.header("ETag"))
+            let future = LiveServer.httpDate(Date().addingTimeInterval(3600))
+            let past = LiveServer.httpDate(Date(timeIntervalSince1970: 0))
+            for method in [Method.get, .head] {
+                #expect(try await server.send(method, path, headers: ["If-None-Match": eTag]).status == 304)
+                #expect(try await server.send(method, path, headers: ["If-Modified-Since": future]).status == 304)
+                #expect(try await server.send(method, path, headers: ["If-Modified-Since": past]).status == 200)
+                #expect(try await server.send(method, path, headers: ["If-Match": "0xDEADBEEF"]).status == 412)
+                #expect(try await server.send(method, path, headers: ["If-Unmodified-Since": past]).status == 412)
+                #expect(try await server.send(method, path, headers: ["If-Match": eTag]).status == 200)
+            }
+            let stale = try await server.send(.delete, path, headers: ["If-Match": "0xDEADBEEF"])
+            #expect(stale.status == 412)
+            #expect(stale.code == "ConditionNotMet")
+            #expect(try await server.send(.get, path).text == "kept\n")
+            #expect(try await server.send(.delete, path, headers: ["If-Unmodified-Since": past]).status == 412)
+            #expect(try await server.send(.delete, path, headers: ["If-Match": eTag]).status == 200)
+            #expect(try await server.send(.get, path).status == 404)
         }
     }
 }
