@@ -210,6 +210,48 @@ import Testing
         }
     }
 
+    /// A node that leaves its pool takes its folder with it, as a removed machine takes its disk: a
+    /// pool resized up and down, or deleted, leaves no node folders behind. A folder an earlier
+    /// engine left (it crashed before removing it, or predates this) goes at the next start.
+    @Test func nodesThatLeaveTheirPoolTakeTheirFoldersWithThem() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 3)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            _ = try await h.engine.addTasks(jobID: "job", (1...6).map { TaskSpec(id: "t\($0)", commandLine: sh("echo out > kept.txt")) })
+            try await h.waitForTasks("job")
+            func roots(_ removed: Bool) async throws -> [String] {
+                try await h.sql("SELECT root_dir FROM node WHERE removed_time IS \(removed ? "NOT " : "")NULL").map { $0[0] }
+            }
+            let before = try await roots(false)
+            #expect(before.count == 3 && before.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
+            try await h.engine.wait(timeout: .seconds(60)) { engine in
+                try engine.pool(id: "pool").allocationState == .steady && engine.nodes(poolID: "pool").count == 1
+            }
+            let removed = try await roots(true)
+            #expect(removed.count == 2)
+            try await h.engine.wait(timeout: .seconds(30)) { _ in removed.allSatisfy { !FileManager.default.fileExists(atPath: $0) } }
+            let kept = try await roots(false)
+            #expect(kept.count == 1 && FileManager.default.fileExists(atPath: kept[0]))
+            // The task files of the node that stayed are still there to read.
+            let onKept = try await h.sql("SELECT t.id FROM task t JOIN node n ON n.pk = t.node_pk WHERE n.removed_time IS NULL LIMIT 1")
+            if let id = onKept.first?[0] {
+                #expect(String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: id, path: "wd/kept.txt"), as: UTF8.self) == "out\n")
+            }
+            // A removed node's folder found at start (as a crash between the commit and the removal
+            // leaves it) is removed then.
+            await h.engine.shutdown()
+            try FileManager.default.createDirectory(atPath: removed[0] + "/workitems/left", withIntermediateDirectories: true)
+            let restarted = try await h.reopened()
+            try await restarted.engine.wait(timeout: .seconds(30)) { _ in !FileManager.default.fileExists(atPath: removed[0]) }
+            try await restarted.engine.deletePool(id: "pool")
+            try await restarted.engine.wait(timeout: .seconds(60)) { engine in (try? engine.pool(id: "pool")) == nil }
+            try await restarted.engine.wait(timeout: .seconds(30)) { _ in !FileManager.default.fileExists(atPath: kept[0]) }
+            await restarted.engine.shutdown()
+        }
+    }
+
     @Test func eventsArriveAsStatesChange() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

@@ -10,6 +10,8 @@ struct PassEffects {
     var launches: [Int64] = []
     /// Jobs deleted by this pass: their `workitems/<job>` folders on these node roots go.
     var deletedJobs: [(jobID: String, roots: [String])] = []
+    /// Roots of the nodes this pass removed from their pools: they go, as a removed VM's disk does.
+    var removedNodeRoots: [String] = []
     /// Exits were recorded (`exits.after-commit`).
     var recordedExits = false
     /// Wall clocks ran out and their kills were decided (`kill.after-decision`).
@@ -67,6 +69,7 @@ extension Engine {
             launch(effects.launches)
             finishAfterCommit()
             removeDeletedJobFolders(effects.deletedJobs)
+            for root in effects.removedNodeRoots { taskFolders.removeNodeRoot(root) }
             try enforceRetention()
         } catch {
             logger.error("scheduler pass failed: \(error)")

@@ -84,6 +84,7 @@ extension Engine {
         if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
         try removeOrphanedJobFolders()
+        try removeRemovedNodeFolders()
         try removeRetiredStatusFolders()
     }
 
@@ -125,6 +126,17 @@ extension Engine {
                 let folder = (executions as NSString).appendingPathComponent(name)
                 if !live.contains(folder) { Engine.removeStatusDirectory(folder) }
             }
+        }
+    }
+
+    /// A crash between a node's removal and the removal of its folder, or a version before this one
+    /// (which kept them), leaves folders of local nodes that left their pools: removed, in the
+    /// background, as `advanceNodes` removes them (a pool resized up and down for months left one
+    /// folder per node it ever had).
+    func removeRemovedNodeFolders() throws {
+        for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NOT NULL AND provider = 'local'").compactMap({ $0[0].string })
+        where access(root, F_OK) == 0 {
+            taskFolders.removeNodeRoot(root)
         }
     }
 

@@ -115,6 +115,9 @@ extension Engine {
             if leaving {
                 if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed'", [nodePK]).int ?? 0 == 0 {
                     try NodeStore.transition(db, pk: nodePK, on: .removed, now: nowText, log: &pendingEvents)
+                    if let root = try db.scalar("SELECT root_dir FROM node WHERE pk = ? AND provider = 'local'", [nodePK]).string {
+                        effects.removedNodeRoots.append(root)
+                    }
                 }
             } else {
                 try NodeStore.transition(db, pk: nodePK, on: .rebooted, now: nowText, log: &pendingEvents)

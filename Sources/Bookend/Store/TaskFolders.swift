@@ -206,6 +206,21 @@ final class TaskFolderPool: Sendable {
         }
     }
 
+    /// Removes the folder of a node that left its pool, spares included, on the pool's queue: after any
+    /// tree being made there (so none appears after the removal) and off the engine's thread (a pool
+    /// resized from 1,000 nodes to none removes 1,000 trees). The root is marked unusable first, so
+    /// no later refill or reclaim makes anything in it again.
+    func removeNodeRoot(_ nodeRoot: String) {
+        state.withLock {
+            _ = $0.unusable.insert(nodeRoot)
+            $0.spares[nodeRoot] = nil
+            $0.reclaimed[nodeRoot] = nil
+        }
+        queue.async {
+            FileAccess.removeTree(atPath: nodeRoot)
+        }
+    }
+
     /// Waits until no tree is being made or reclaimed: before the spare folders are removed.
     func settle() {
         queue.sync {}
