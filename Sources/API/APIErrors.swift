@@ -114,6 +114,13 @@ enum APIErrors {
             details: [.init(key: "AuthenticationErrorDetail", value: why)])
     }
 
+    /// An Authorization header that is there but not of the form `SharedKey account:signature`
+    /// (400, §6.6); a missing one, or a signature that does not match, is 403 `AuthenticationFailed`.
+    static func malformedAuthorization(_ why: String) -> BookendError {
+        BookendError(.invalidRequest, "InvalidAuthenticationInfo", "Authentication information is not given in the correct format. Check the value of Authorization header.",
+            details: [.init(key: "AuthenticationErrorDetail", value: why)])
+    }
+
     static let conditionNotMet = BookendError(.preconditionFailed, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")
 
     static func resourceNotFound(_ path: String) -> BookendError {

@@ -33,10 +33,10 @@ struct SharedKeyVerifier: Sendable {
         // Parsed on UTF-8 bytes: `split`, `lastIndex(of:)` and trimming on Characters walked grapheme
         // boundaries and were about a third of a signature check.
         guard let (scheme, credential) = SharedKeyVerifier.schemeAndCredential(authorization), scheme.elementsEqual("SharedKey".utf8) else {
-            throw APIErrors.authentication("The Authorization header must use the SharedKey scheme.")
+            throw APIErrors.malformedAuthorization("The Authorization header must use the SharedKey scheme.")
         }
         guard let colon = credential.lastIndex(of: UInt8(ascii: ":")) else {
-            throw APIErrors.authentication("The Authorization header is not of the form SharedKey account:signature.")
+            throw APIErrors.malformedAuthorization("The Authorization header is not of the form SharedKey account:signature.")
         }
         guard credential[..<colon].elementsEqual(accountName.utf8) else {
             throw APIErrors.authentication("The account name in the Authorization header is not this account.")

@@ -19,12 +19,12 @@ import Testing
         .enabling: [.enable: .enabling, .resume: .active, .terminate: .terminating, .delete: .deleting],
         .terminating: [.terminate: .terminating, .complete: .completed, .delete: .deleting],
         .completed: [.delete: .deleting],
-        .deleting: [.delete: .deleting],
+        .deleting: [:],
     ]
 
     static let pool: [PoolState: [PoolEvent: PoolState]] = [
         .active: [.resize: .active, .delete: .deleting],
-        .deleting: [.delete: .deleting],
+        .deleting: [:],
     ]
 
     static let allocation: [AllocationState: [AllocationEvent: AllocationState]] = [
@@ -100,6 +100,7 @@ import Testing
     /// The API's answers for calls on a job or node in the wrong state keep their Batch codes.
     @Test(arguments: [
         (JobState.completed, JobEvent.terminate, "JobCompleted"), (.deleting, .terminate, "JobBeingDeleted"),
+        (.deleting, .delete, "JobBeingDeleted"),
         (.terminating, .disable, "JobBeingTerminated"), (.terminating, .enable, "JobBeingTerminated"),
         (.enabling, .disable, "OperationInvalidForCurrentState"),
     ])

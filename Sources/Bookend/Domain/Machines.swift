@@ -123,13 +123,14 @@ public enum JobMachine: StateMachine {
         case (.terminating, .terminate): return .terminating
         case (.terminating, .complete): return .completed
         case (.active, .delete), (.disabling, .delete), (.disabled, .delete), (.enabling, .delete), (.terminating, .delete),
-            (.completed, .delete), (.deleting, .delete):
+            (.completed, .delete):
             return .deleting
         case (.completed, .disable), (.completed, .tasksStopped), (.completed, .enable), (.completed, .resume),
             (.completed, .terminate), (.completed, .complete):
             throw illegal("JobCompleted", state, event, "The specified job is already in a completed state")
         case (.deleting, .disable), (.deleting, .tasksStopped), (.deleting, .enable), (.deleting, .resume),
-            (.deleting, .terminate), (.deleting, .complete):
+            (.deleting, .terminate), (.deleting, .complete), (.deleting, .delete):
+            // A second DELETE too (§4.2: every mutation of a job being deleted), as Batch answers it.
             throw illegal("JobBeingDeleted", state, event, "The specified job has been marked for deletion and is being garbage collected")
         case (.terminating, .disable), (.terminating, .tasksStopped), (.terminating, .enable), (.terminating, .resume):
             throw illegal("JobBeingTerminated", state, event, "The specified job is being terminated")
@@ -171,8 +172,8 @@ public enum PoolMachine: StateMachine {
         switch (state, event) {
         case (.active, .resize): return .active
         case (.active, .delete): return .deleting
-        case (.deleting, .delete): return .deleting
-        case (.deleting, .resize): throw illegal("PoolBeingDeleted", state, event, "The pool is being deleted")
+        // A second DELETE too (§5: any update, resize or delete while deleting), as Batch answers it.
+        case (.deleting, .delete), (.deleting, .resize): throw illegal("PoolBeingDeleted", state, event, "The pool is being deleted")
         }
     }
 }
