@@ -165,6 +165,9 @@ struct RequestBodyMiddleware: RouterMiddleware {
         do {
             buffer = try await request.collectBody(upTo: APILimits.maxBodyBytes - 1)
         } catch {
+            // With a Content-Length under the cap the body cannot have been too large: the stream
+            // ended before the bytes it announced (the client closed its side).
+            if length != nil { throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body ended before its Content-Length.") }
             throw tooLarge()
         }
         return Data(buffer.readableBytesView)

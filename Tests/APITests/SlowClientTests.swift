@@ -21,6 +21,37 @@ import Testing
         }
     }
 
+    /// A body that ends (the client shuts its side) before its Content-Length is a bad request, not
+    /// one that was too large.
+    @Test func aBodyCutShortIsABadRequest() async throws {
+        try await withServer { server in
+            let port = server.port
+            let date = LiveServer.httpDate(Date())
+            let headers = ["ocp-date": date, "Content-Length": "100", "Content-Type": "application/json; odata=minimalmetadata"]
+            let authorization = AuthTests.authorization(server, .post, "/jobs", headers: headers)
+            let head = "POST /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: x\r\n"
+                + headers.map { "\($0.key): \($0.value)\r\n" }.joined() + "Authorization: \(authorization)\r\n\r\n"
+            let answer = try await onOwnThread { () -> String in
+                let fd = try RawHTTP.connectLoopback(port: port)
+                defer { close(fd) }
+                let bytes = head + "{\"id\":"
+                _ = bytes.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                shutdown(fd, Int32(SHUT_WR))
+                var received = [UInt8]()
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = recv(fd, &chunk, chunk.count, 0)
+                    if count <= 0 { break }
+                    received += chunk[0..<count]
+                }
+                return String(decoding: received, as: UTF8.self)
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(300))")
+            #expect(answer.contains("InvalidRequestBody"), "\(answer.prefix(300))")
+            #expect(try await server.send(.get, "/jobs").status == 200)
+        }
+    }
+
     @Test func halfSentRequestsAreClosedAndTheDaemonKeepsAnswering() async throws {
         let server = try await LiveServer.start(idleTimeout: .seconds(1))
         // Stopped (engine shut down) before the test returns, on every path.
