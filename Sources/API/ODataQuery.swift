@@ -17,7 +17,10 @@ struct ListQuery {
         }
         select = try ListQuery.selection(request)
         if let text = request.query.first("maxresults") {
-            guard let value = Int(text), (1...1000).contains(value) else {
+            // Not a number at all is a bad value (`InvalidQueryParameterValue`); a number outside
+            // 1...1000 is out of range (§6.6).
+            guard let value = Int(text) else { throw APIErrors.invalidQuery("maxresults", text, "not an integer") }
+            guard (1...1000).contains(value) else {
                 throw BookendError(.invalidRequest, "OutOfRangeQueryParameterValue",
                     "The value for query parameter maxresults must be between 1 and 1000",
                     details: [.init(key: "QueryParameterName", value: "maxresults"), .init(key: "QueryParameterValue", value: text)])

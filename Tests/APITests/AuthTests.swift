@@ -117,11 +117,11 @@ import Testing
                 "query parameter removed")
 
             // A body of another length under a signature for the original Content-Length.
-            let body = #"{"id":"signed","vmSize":"small"}"#
+            let body = #"{"id":"signed","vmSize":"small","targetDedicatedNodes":0}"#
             let createHeaders = ["ocp-date": date, "Content-Length": String(body.utf8.count), "Content-Type": "application/json; odata=minimalmetadata"]
             let createAuth = AuthTests.authorization(server, .post, "/pools", headers: createHeaders)
             AuthTests.expectRefused(
-                try await server.send(.post, "/pools", body: #"{"id":"tampered-longer","vmSize":"small"}"#,
+                try await server.send(.post, "/pools", body: #"{"id":"tampered-longer","vmSize":"small","targetDedicatedNodes":0}"#,
                     headers: ["Authorization": createAuth], date: now, sign: false),
                 "body length changed")
             #expect(try await server.send(.get, "/pools/tampered-longer").status == 404)
@@ -198,7 +198,7 @@ import Testing
             let date = LiveServer.httpDate(now)
             let headers = ["ocp-date": date, "Content-Type": "application/json; odata=minimalmetadata", "Transfer-Encoding": "chunked"]
             let auth = AuthTests.authorization(server, .post, "/pools", headers: headers.filter { $0.key != "Transfer-Encoding" })
-            let json = Data(#"{"id":"chunked","vmSize":"small"}"#.utf8)
+            let json = Data(#"{"id":"chunked","vmSize":"small","targetDedicatedNodes":0}"#.utf8)
             var chunked = Data(String(json.count, radix: 16).utf8 + Array("\r\n".utf8))
             chunked.append(json)
             chunked.append(Data("\r\n0\r\n\r\n".utf8))

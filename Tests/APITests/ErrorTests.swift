@@ -18,17 +18,17 @@ import Testing
 
     @Test func badBodiesAreRejectedAndChangeNothing() async throws {
         try await withServer { server in
-            let created = try await server.send(.post, "/pools", body: #"{"id":"keep","vmSize":"small"}"#)
+            let created = try await server.send(.post, "/pools", body: #"{"id":"keep","vmSize":"small","targetDedicatedNodes":0}"#)
             #expect(created.status == 201)
             let cases: [(String, Int, String)] = [
                 (#"{"id":"p2","vmSize":"small""#, 400, "InvalidRequestBody"),
                 (#"not json"#, 400, "InvalidRequestBody"),
                 (#"{"id":"p2","vmSize":"small","targetDedicatedNodes":"two"}"#, 400, "InvalidPropertyValue"),
-                (#"{"vmSize":"small"}"#, 400, "MissingRequiredProperty"),
-                (#"{"id":"bad id!","vmSize":"small"}"#, 400, "InvalidPropertyValue"),
+                (#"{"vmSize":"small","targetDedicatedNodes":0}"#, 400, "MissingRequiredProperty"),
+                (#"{"id":"bad id!","vmSize":"small","targetDedicatedNodes":0}"#, 400, "InvalidPropertyValue"),
                 (#"{"id":"p2"}"#, 400, "MissingRequiredProperty"),
-                (#"{"id":"KEEP","vmSize":"small"}"#, 409, "PoolExists"),
-                (#"{"id":"p2","vmSize":"small","taskSlotsPerNode":0}"#, 400, "InvalidPropertyValue"),
+                (#"{"id":"KEEP","vmSize":"small","targetDedicatedNodes":0}"#, 409, "PoolExists"),
+                (#"{"id":"p2","vmSize":"small","targetDedicatedNodes":0,"taskSlotsPerNode":0}"#, 400, "InvalidPropertyValue"),
             ]
             for (body, status, code) in cases {
                 let reply = try await server.send(.post, "/pools", body: body)
@@ -36,18 +36,23 @@ import Testing
                 #expect(reply.code == code, "\(body): \(reply.text)")
                 #expect((reply.json["message"] as? [String: Any])?["value"] as? String != nil)
             }
-            let missingID = try await server.send(.post, "/pools", body: #"{"vmSize":"small"}"#)
+            let missingID = try await server.send(.post, "/pools", body: #"{"vmSize":"small","targetDedicatedNodes":0}"#)
             #expect(missingID.values["PropertyName"] == "id")
+            // Without autoscale one of the two node counts is required (zero is an answer).
+            let noCount = try await server.send(.post, "/pools", body: #"{"id":"p3","vmSize":"small"}"#)
+            #expect(noCount.status == 400 && noCount.code == "MissingRequiredProperty", "\(noCount.text)")
+            #expect(noCount.values["PropertyName"] == "targetDedicatedNodes")
             let list = try await server.send(.get, "/pools")
             let ids = (list.json["value"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             #expect(ids == ["keep"])
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"p4","vmSize":"small","targetLowPriorityNodes":0}"#).status == 201)
         }
     }
 
     @Test func oversizeBodyIs413() async throws {
         try await withServer { server in
             let filler = String(repeating: "x", count: 1 << 20)
-            let reply = try await server.send(.post, "/pools", body: #"{"id":"big","vmSize":"small","displayName":"\#(filler)"}"#)
+            let reply = try await server.send(.post, "/pools", body: #"{"id":"big","vmSize":"small","targetDedicatedNodes":0,"displayName":"\#(filler)"}"#)
             #expect(reply.status == 413)
             #expect(reply.code == "RequestBodyTooLarge")
             #expect(try await server.send(.get, "/pools/big").status == 404)
@@ -76,6 +81,9 @@ import Testing
             let range = try await server.send(.get, "/jobs", query: [("maxresults", "0")])
             #expect(range.status == 400)
             #expect(range.code == "OutOfRangeQueryParameterValue")
+            let notANumber = try await server.send(.get, "/jobs", query: [("maxresults", "abc")])
+            #expect(notANumber.status == 400)
+            #expect(notANumber.code == "InvalidQueryParameterValue")
             let filter = try await server.send(.get, "/jobs", query: [("$filter", "bogus eq 'x'")])
             #expect(filter.status == 400)
             #expect(filter.code == "InvalidQueryParameterValue")

@@ -237,7 +237,7 @@ import Testing
 
             for id in HostileBodyTests.hostileIDs(&random) {
                 let creates: [(String, String)] = [
-                    ("/pools", #"{"id":"\#(id)","vmSize":"small"}"#),
+                    ("/pools", #"{"id":"\#(id)","vmSize":"small","targetDedicatedNodes":0}"#),
                     ("/jobs", #"{"id":"\#(id)","poolInfo":{"poolId":"p"}}"#),
                     ("/jobs/j/tasks", #"{"id":"\#(id)","commandLine":"true"}"#),
                     ("/jobs", #"{"id":"ok","poolInfo":{"poolId":"\#(id)"}}"#),
@@ -270,7 +270,7 @@ import Testing
         try await withServer { server in
             let depth = 500
             let nested = String(repeating: "[", count: depth) + "1" + String(repeating: "]", count: depth)
-            let reply = try await server.send(.post, "/pools", body: #"{"id":"deep","vmSize":"small","virtualMachineConfiguration":\#(nested)}"#)
+            let reply = try await server.send(.post, "/pools", body: #"{"id":"deep","vmSize":"small","targetDedicatedNodes":0,"virtualMachineConfiguration":\#(nested)}"#)
             #expect(reply.status == 201, "\(reply.text.prefix(300))")
             if reply.status == 201 {
                 let pool = try await server.send(.get, "/pools/deep")

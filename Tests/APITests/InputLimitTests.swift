@@ -56,14 +56,14 @@ import Testing
     @Test func wholeNumbersThatDoNotFitAreNamed() async throws {
         try await withServer { server in
             for value in ["1.5", "9223372036854775808", "-9223372036854775809", "1e30", "-0.5"] {
-                let reply = try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","taskSlotsPerNode":\#(value)}"#)
+                let reply = try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0,"taskSlotsPerNode":\#(value)}"#)
                 InputLimitTests.expectInvalid(reply, "taskSlotsPerNode")
             }
             let nested = try await server.send(.post, "/jobs",
                 body: #"{"id":"j","poolInfo":{"poolId":"p"},"constraints":{"maxTaskRetryCount":2.5}}"#)
             InputLimitTests.expectInvalid(nested, "constraints.maxTaskRetryCount", value: "2.5")
             // Beyond Double: still a 400, never a trap.
-            let huge = try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","taskSlotsPerNode":1e400}"#)
+            let huge = try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0,"taskSlotsPerNode":1e400}"#)
             #expect(huge.status == 400, "\(huge.text)")
             try await InputLimitTests.expectAlive(server)
         }
@@ -118,7 +118,7 @@ import Testing
             }
             for slots in ["0", "257", "9223372036854775807"] {
                 InputLimitTests.expectInvalid(
-                    try await server.send(.post, "/pools", body: #"{"id":"q","vmSize":"small","taskSlotsPerNode":\#(slots)}"#), "taskSlotsPerNode")
+                    try await server.send(.post, "/pools", body: #"{"id":"q","vmSize":"small","targetDedicatedNodes":0,"taskSlotsPerNode":\#(slots)}"#), "taskSlotsPerNode")
             }
             try await InputLimitTests.expectAlive(server)
         }
@@ -133,7 +133,7 @@ import Testing
                 InputLimitTests.expectInvalid(reply, "resourceFiles[0].fileMode", value: mode)
             }
             let pool = try await server.send(.post, "/pools",
-                body: #"{"id":"q","vmSize":"small","startTask":{"commandLine":"true","resourceFiles":[{"httpUrl":"http://127.0.0.1:1/x","filePath":"x","fileMode":"4755"}]}}"#)
+                body: #"{"id":"q","vmSize":"small","targetDedicatedNodes":0,"startTask":{"commandLine":"true","resourceFiles":[{"httpUrl":"http://127.0.0.1:1/x","filePath":"x","fileMode":"4755"}]}}"#)
             InputLimitTests.expectInvalid(pool, "startTask.resourceFiles[0].fileMode", value: "4755")
             for mode in ["0644", "755", "0777", "0"] {
                 let body = #"{"id":"t\#(mode)","commandLine":"true","resourceFiles":[{"httpUrl":"http://127.0.0.1:1/x","filePath":"x","fileMode":"\#(mode)"}]}"#
@@ -155,7 +155,7 @@ import Testing
                     body: #"{"id":"t","commandLine":"true","constraints":{"retentionTime":"\#(duration)"}}"#)
                 InputLimitTests.expectInvalid(retention, "constraints.retentionTime", value: duration)
             }
-            let resize = try await server.send(.post, "/pools", body: #"{"id":"q","vmSize":"small","resizeTimeout":"PT\#(digits)M"}"#)
+            let resize = try await server.send(.post, "/pools", body: #"{"id":"q","vmSize":"small","targetDedicatedNodes":0,"resizeTimeout":"PT\#(digits)M"}"#)
             InputLimitTests.expectInvalid(resize, "resizeTimeout")
             // Azure's unlimited is accepted and echoed as unlimited.
             let unlimited = try await server.send(.post, "/jobs/j/tasks",
@@ -169,7 +169,7 @@ import Testing
 
     @Test func filterTextIsBounded() async throws {
         try await withServer { server in
-            #expect(try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             func list(_ filter: String) async throws -> Reply { try await server.send(.get, "/pools", query: [("$filter", filter)]) }
             func expectRefused(_ filter: String, _ why: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
                 let reply = try await list(filter)

@@ -9,7 +9,7 @@ import Testing
 @Suite struct RoutingTests {
     @Test func pathsMatchCaseInsensitivelyAndIgnoreEmptySegments() async throws {
         try await withRouter { api in
-            #expect(try await api.send(.post, "/Pools", body: #"{"id":"p1","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/Pools", body: #"{"id":"p1","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             for path in ["/pools/p1", "/POOLS/p1", "/pools/P1", "/pools/p1/", "/pools//p1"] {
                 let reply = try await api.send(.get, path)
                 #expect(reply.status == 200, "\(path): \(reply.text)")
@@ -26,7 +26,7 @@ import Testing
             let reply = try await api.send(.get, "/pools/a%2Fb")
             #expect(reply.status == 404)
             #expect(reply.code == "PoolNotFound")
-            #expect(try await api.send(.post, "/pools", body: #"{"id":"p-2","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p-2","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             #expect(try await api.send(.get, "/pools/p%2D2").json["id"] as? String == "p-2")
         }
     }
@@ -95,7 +95,7 @@ import Testing
 
     @Test func poolUsageMetricsIsAnEmptyList() async throws {
         try await withRouter { api in
-            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             let reply = try await api.send(.get, "/poolusagemetrics")
             #expect(reply.status == 200, "\(reply.text)")
             #expect((reply.json["value"] as? [Any])?.isEmpty == true)

@@ -10,7 +10,7 @@ import Testing
     static let notJSON: [(String, String)] = [
         ("trailing comma in an object", #"{"id":"p","vmSize":"small",}"#),
         ("trailing comma in an array", #"{"id":"p","vmSize":"small","metadata":[{"name":"a","value":"b"},]}"#),
-        ("block comment", #"{"id":"p" /* c */,"vmSize":"small"}"#),
+        ("block comment", #"{"id":"p" /* c */,"vmSize":"small","targetDedicatedNodes":0}"#),
         ("line comment", "// c\n{\"id\":\"p\",\"vmSize\":\"small\"}"),
         ("NaN", #"{"id":"p","vmSize":"small","targetDedicatedNodes":NaN}"#),
         ("Infinity", #"{"id":"p","vmSize":"small","targetDedicatedNodes":-Infinity}"#),
@@ -18,14 +18,14 @@ import Testing
         ("plus sign", #"{"id":"p","vmSize":"small","targetDedicatedNodes":+1}"#),
         ("bare fraction", #"{"id":"p","vmSize":"small","targetDedicatedNodes":.5}"#),
         ("single quotes", #"{'id':'p','vmSize':'small'}"#),
-        ("unquoted key", #"{id:"p","vmSize":"small"}"#),
-        ("duplicate key", #"{"id":"p","id":"q","vmSize":"small"}"#),
+        ("unquoted key", #"{id:"p","vmSize":"small","targetDedicatedNodes":0}"#),
+        ("duplicate key", #"{"id":"p","id":"q","vmSize":"small","targetDedicatedNodes":0}"#),
         ("raw tab in a string", "{\"id\":\"p\",\"vmSize\":\"sm\tall\"}"),
         ("bad escape", #"{"id":"p","vmSize":"sm\all"}"#),
         ("short unicode escape", #"{"id":"p","vmSize":"\u00"}"#),
-        ("two values", #"{"id":"p","vmSize":"small"} {}"#),
-        ("missing colon", #"{"id" "p","vmSize":"small"}"#),
-        ("leading comma", #"{,"id":"p","vmSize":"small"}"#),
+        ("two values", #"{"id":"p","vmSize":"small","targetDedicatedNodes":0} {}"#),
+        ("missing colon", #"{"id" "p","vmSize":"small","targetDedicatedNodes":0}"#),
+        ("leading comma", #"{,"id":"p","vmSize":"small","targetDedicatedNodes":0}"#),
         ("capitalised literal", #"{"id":"p","vmSize":"small","enableAutoScale":True}"#),
         ("unclosed array", #"{"id":"p","vmSize":"small","metadata":["#),
         ("duplicate key in a wide object", "{" + (0..<20).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k3":0}"#),
@@ -39,7 +39,7 @@ import Testing
     }
 
     static let wellFormed: [String] = [
-        #"{"id":"p","vmSize":"small"}"#, "  {\n\t\"a\" : [ 1 , -0.5e+3 , 2E-2 , 0 , true , false , null ] }\r\n", #"[]"#, #"{}"#,
+        #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#, "  {\n\t\"a\" : [ 1 , -0.5e+3 , 2E-2 , 0 , true , false , null ] }\r\n", #"[]"#, #"{}"#,
         #""\u00e9\"\\\/\b\f\n\r\t""#, "-0", "[[[[[]]]]]", #"{"a":{"a":{"a":1}},"b":{"a":2}}"#, "\"é 😀\"",
         String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
         String(repeating: #"{"a":"#, count: 100_000) + "1" + String(repeating: "}", count: 100_000),
@@ -60,7 +60,7 @@ import Testing
             }
             let pools = try await api.send(.get, "/pools")
             #expect((pools.json["value"] as? [Any])?.isEmpty == true, "\(pools.text)")
-            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","metadata":[{"name":"a","value":"\u00e9"}]}"#).status == 201)
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0,"metadata":[{"name":"a","value":"\u00e9"}]}"#).status == 201)
         }
     }
 
@@ -124,7 +124,7 @@ import Testing
 
     @Test func nestedAndUpdatePropertiesOfTheWrongTypeAreNamed() async throws {
         try await withRouter { api in
-            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"none"}}"#).status == 201)
             #expect(try await api.send(.post, "/jobs/j/tasks", body: #"{"id":"t0","commandLine":"x"}"#).status == 201)
             let before = [try await api.send(.get, "/pools/p").text, try await api.send(.get, "/jobs/j").text,
@@ -195,6 +195,10 @@ import Testing
         ("/jobs", "startswith(state,'act')"),
         ("/jobs", "creationTime gt 'yesterday'"),
         ("/jobs", "creationTime gt datetime'2025-13-45'"),
+        ("/jobs", "creationTime gt '2020-02-30T25:00:00Z'"),
+        ("/jobs", "creationTime gt datetime'2021-02-29T00:00:00Z'"),
+        ("/jobs", "creationTime gt '2020-01-01T00:00:00Zjunk'"),
+        ("/jobs", "creationTime gt '2020-01-01 00:00:00Z'"),
         ("/jobs", "creationTime gt 5"),
         ("/jobs", "priority eq 'high'"),
         ("/jobs", "priority gt null"),
@@ -225,7 +229,7 @@ import Testing
 
     @Test func filtersUseEachPropertyAsItsKindAllows() async throws {
         try await withRouter { api in
-            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small"}"#).status == 201)
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
             #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"p"}}"#).status == 201)
             for (list, filter) in StrictInputTests.refusedFilters {
                 let reply = try await api.send(.get, list, query: [("$filter", filter)])

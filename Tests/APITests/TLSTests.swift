@@ -72,7 +72,7 @@ struct SelfSignedCertificate {
             for trust in [try TLSTrust.system(), try TLSTrust(caCertificateFile: other.certificate)] {
                 let api = try client(server, trust: trust)
                 do {
-                    _ = try await api.send("POST", "/pools", body: Data(#"{"id":"untrusted","vmSize":"small"}"#.utf8), expect: [201])
+                    _ = try await api.send("POST", "/pools", body: Data(#"{"id":"untrusted","vmSize":"small","targetDedicatedNodes":0}"#.utf8), expect: [201])
                     Issue.record("a request reached a server whose certificate the client does not trust")
                 } catch let error as ClientError {
                     #expect(error.status == 0 && error.code == "ConnectionFailed")

@@ -6,6 +6,29 @@ import Testing
 /// Client numbers at the edges: durations, deadlines and times beyond what the stored text can
 /// hold, and the library's own limits (the daemon's are in APITests/InputLimitTests).
 @Suite struct InputBoundsTests {
+    /// Durations are read as written: each designator once, in order, and a `T` followed by a time.
+    @Test func durationsAreWellFormedOrRefused() throws {
+        #expect(try ISODuration.parse("P1DT2H3M4.5S") == 93_784_500)
+        #expect(try ISODuration.parse("pt15m") == 900_000)
+        #expect(try ISODuration.parse("P1W") == 604_800_000)
+        for bad in ["PT1H1H", "PT1S1M", "P1DT", "PT", "P", "P1D1W", "PT1M1H", "P1H", "PT1D", "P1Y", "PT١S", "PTS", "PT1.5.5S"] {
+            #expect(throws: ISODuration.ParseError.self, "\(bad)") { try ISODuration.parse(bad) }
+        }
+    }
+
+    /// Times are read as written: a date the calendar does not have, an hour past 23, a missing zone
+    /// or trailing text is no time (not one `timegm` carried over); an offset counts.
+    @Test func timestampsAreCalendarDatesAsWritten() {
+        #expect(Timestamp.date("2020-02-29T23:59:59.9999999Z") != nil)
+        #expect(Timestamp.date("2026-12-06T10:00:00+02:00") == Timestamp.date("2026-12-06T08:00:00Z"))
+        #expect(Timestamp.date("2026-12-06T10:00:00-01:30") == Timestamp.date("2026-12-06T11:30:00Z"))
+        for bad in ["2020-02-30T00:00:00Z", "2021-02-29T00:00:00Z", "2020-01-01T25:00:00Z", "2020-01-01T00:60:00Z",
+                    "2020-13-01T00:00:00Z", "2020-01-00T00:00:00Z", "2020-01-01T00:00:00", "2020-01-01T00:00:00Zjunk",
+                    "2020-01-01 00:00:00Z", "2020/01/01T00:00:00Z", "2020-01-01T00:00:00.Z", "2020-01-01T00:00:00+2:00"] {
+            #expect(Timestamp.date(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func durationsAtAndBeyondTheLongest() throws {
         #expect(try ISODuration.parse(ISODuration.unlimited) == nil)
         #expect(try ISODuration.parse("P10675199D") == nil)

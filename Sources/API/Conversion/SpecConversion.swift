@@ -9,6 +9,13 @@ import Bookend
 
 extension PoolSpec {
     init(_ options: BatchPoolCreateOptions) throws {
+        // Without autoscale a pool says how many nodes it wants (§4: at least one of the two counts),
+        // as Batch requires; zero is a valid answer.
+        if options.enableAutoScale != true, options.targetDedicatedNodes == nil, options.targetLowPriorityNodes == nil {
+            throw BookendError(.invalidRequest, "MissingRequiredProperty",
+                "The property targetDedicatedNodes (or targetLowPriorityNodes) is required when enableAutoScale is false",
+                details: [.init(key: "PropertyName", value: "targetDedicatedNodes")])
+        }
         self.init(id: options.id, vmSize: options.vmSize, targetDedicatedNodes: options.targetDedicatedNodes,
             taskSlotsPerNode: options.taskSlotsPerNode, startTask: options.startTask)
         displayName = options.displayName

@@ -35,29 +35,38 @@ public enum ISODuration {
         var inTime = false
         var number = ""
         var sawComponent = false
+        var sawTimeComponent = false
+        // Each designator at most once and in ISO order (W, D, then T, H, M, S): `PT1H1H` or `PT1S1M`
+        // is a typo, not a sum.
+        var lastRank = 0
         for character in rest {
             if character == "T" {
                 guard !inTime, number.isEmpty else { throw ParseError(text: text) }
                 inTime = true
                 continue
             }
-            if character.isNumber || character == "." || character == "," {
+            if ("0"..."9").contains(character) || character == "." || character == "," {
                 number.append(character == "," ? "." : character)
                 continue
             }
             guard let value = Double(number) else { throw ParseError(text: text) }
             number = ""
             sawComponent = true
+            let rank: Int
             switch (character, inTime) {
-            case ("W", false): total += value * 7 * 86_400_000
-            case ("D", false): total += value * 86_400_000
-            case ("H", true): total += value * 3_600_000
-            case ("M", true): total += value * 60_000
-            case ("S", true): total += value * 1000
+            case ("W", false): total += value * 7 * 86_400_000; rank = 1
+            case ("D", false): total += value * 86_400_000; rank = 2
+            case ("H", true): total += value * 3_600_000; rank = 3
+            case ("M", true): total += value * 60_000; rank = 4
+            case ("S", true): total += value * 1000; rank = 5
             default: throw ParseError(text: text)
             }
+            guard rank > lastRank else { throw ParseError(text: text) }
+            lastRank = rank
+            if inTime { sawTimeComponent = true }
         }
-        guard number.isEmpty, sawComponent else { throw ParseError(text: text) }
+        // A `T` says a time part follows: `P1DT` has none.
+        guard number.isEmpty, sawComponent, !inTime || sawTimeComponent else { throw ParseError(text: text) }
         // Components are summed as Double, so a huge one becomes a huge or infinite total, never an
         // overflow; that total is range-checked before it becomes an integer.
         let milliseconds = total.rounded()
@@ -169,17 +178,39 @@ public enum Timestamp {
         guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
             let minute = number(14, 2), let second = number(17, 2)
         else { return nil }
+        // A calendar date and a time of day as written, not ones `timegm` would carry over
+        // (`2020-02-30T25:00:00Z` is no time at all, not 2 March at 01:00).
+        let separators: [(Int, UInt8)] = [(4, UInt8(ascii: "-")), (7, UInt8(ascii: "-")), (13, UInt8(ascii: ":")), (16, UInt8(ascii: ":"))]
+        guard separators.allSatisfy({ bytes[$0.0] == $0.1 }), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t"),
+            (1...12).contains(month), hour <= 23, minute <= 59, second <= 59
+        else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(day) else { return nil }
         var fraction = 0.0
         var index = 19
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             var scale = 0.1
+            let first = index
             while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
                 fraction += Double(bytes[index] - 48) * scale
                 scale /= 10
                 index += 1
             }
+            guard index > first else { return nil }
         }
+        // Then `Z`, or an offset `±HH:MM` from UTC, and nothing else.
+        var offset = 0
+        guard index < bytes.count else { return nil }
+        if bytes[index] == UInt8(ascii: "Z") || bytes[index] == UInt8(ascii: "z") {
+            index += 1
+        } else if bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-"), index + 6 == bytes.count,
+            bytes[index + 3] == UInt8(ascii: ":"), let hours = number(index + 1, 2), let minutes = number(index + 4, 2), hours <= 23, minutes <= 59 {
+            offset = (hours * 3600 + minutes * 60) * (bytes[index] == UInt8(ascii: "+") ? 1 : -1)
+            index += 6
+        }
+        guard index == bytes.count else { return nil }
         var parts = tm()
         parts.tm_year = Int32(year - 1900)
         parts.tm_mon = Int32(month - 1)
@@ -187,7 +218,7 @@ public enum Timestamp {
         parts.tm_hour = Int32(hour)
         parts.tm_min = Int32(minute)
         parts.tm_sec = Int32(second)
-        let seconds = timegm(&parts)
+        let seconds = timegm(&parts) - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 }
