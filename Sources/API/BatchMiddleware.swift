@@ -19,6 +19,31 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
     /// followed by clients, and an `http` link to the TLS port would fail (or leak the request).
     let scheme: String
 
+    /// `host[:port]` with a DNS name or IPv4 address, or `[IPv6]:port`: the shapes a Host header has.
+    static func isAuthority(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 300 else { return false }
+        var index = 0
+        if bytes[0] == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+            guard bytes[1..<close].allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%")
+                || (48...57).contains($0) || (65...70).contains($0) || (97...102).contains($0) }) else { return false }
+            index = close + 1
+        } else {
+            while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
+                let b = bytes[index]
+                guard (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
+                else { return false }
+                index += 1
+            }
+            guard index > 0 else { return false }
+        }
+        guard index < bytes.count else { return true }
+        guard bytes[index] == UInt8(ascii: ":") else { return false }
+        let port = bytes[(index + 1)...]
+        return !port.isEmpty && port.count <= 5 && port.allSatisfy { (48...57).contains($0) }
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let requestID = BatchEnvelopeMiddleware.newRequestID()
@@ -26,7 +51,12 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
         for field in request.headers where headers[field.name.canonicalName] == nil {
             headers[field.name.canonicalName] = field.value
         }
-        let base = "\(scheme)://\(request.head.authority ?? headers["host"] ?? "127.0.0.1")"
+        let authority = request.head.authority ?? headers["host"] ?? "127.0.0.1"
+        // The links handed out (`url`, `odata.nextLink`, `Location`, `ocp-batch-file-url`) are built
+        // on the Host the client named: one that is not a host name or address with an optional port
+        // (quotes, spaces, slashes) would be copied into every link and header. RFC 9112: 400.
+        let badHost = !BatchEnvelopeMiddleware.isAuthority(authority)
+        let base = "\(scheme)://\(badHost ? "127.0.0.1" : authority)"
         context.requestID = requestID
         context.baseURL = base
         context.headers = headers
@@ -34,6 +64,10 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
         let method = request.method.rawValue
         var response: Response
         do {
+            if badHost {
+                throw BookendError(.invalidRequest, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.",
+                    details: [.init(key: "HeaderName", value: "Host")])
+            }
             response = try await next(request, context)
         } catch {
             let failure: BookendError

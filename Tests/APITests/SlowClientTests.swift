@@ -52,6 +52,41 @@ import Testing
         }
     }
 
+    /// A Host header that is no host (quotes, spaces, slashes) is refused, not copied into the links
+    /// an answer hands out; a host name with a port is used as it is.
+    @Test func aHostThatIsNoHostIsRefused() async throws {
+        try await withServer { server in
+            let port = server.port
+            func exchange(_ host: String) async throws -> String {
+                try await onOwnThread { () -> String in
+                    let fd = try RawHTTP.connectLoopback(port: port)
+                    defer { close(fd) }
+                    let bytes = "GET /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
+                    _ = bytes.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                    var received = [UInt8]()
+                    var chunk = [UInt8](repeating: 0, count: 4096)
+                    while true {
+                        let count = recv(fd, &chunk, chunk.count, 0)
+                        if count <= 0 { break }
+                        received += chunk[0..<count]
+                    }
+                    return String(decoding: received, as: UTF8.self)
+                }
+            }
+            for bad in ["a\"b", "evil/path", "x y", "host:port", "[::1", ":80"] {
+                let answer = try await exchange(bad)
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(bad): \(answer.prefix(200))")
+                #expect(answer.contains("InvalidHeaderValue"), "\(bad)")
+                #expect(!answer.contains(bad), "\(bad) was copied into the answer")
+            }
+            // Unsigned, so 403, but past the Host check.
+            for good in ["example.test:1234", "[::1]:8080", "127.0.0.1", "batch.example"] {
+                let answer = try await exchange(good)
+                #expect(answer.hasPrefix("HTTP/1.1 403"), "\(good): \(answer.prefix(200))")
+            }
+        }
+    }
+
     @Test func halfSentRequestsAreClosedAndTheDaemonKeepsAnswering() async throws {
         let server = try await LiveServer.start(idleTimeout: .seconds(1))
         // Stopped (engine shut down) before the test returns, on every path.
