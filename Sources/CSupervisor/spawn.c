@@ -56,6 +56,7 @@ const char *bks_stage_name(int stage) {
     case BKS_STAGE_STATUS: return "status";
     case BKS_STAGE_FORK: return "fork";
     case BKS_STAGE_SETSID: return "setsid";
+    case BKS_STAGE_TIMEOUT: return "start-timeout";
     default: return "unknown";
     }
 }
@@ -329,8 +330,9 @@ static int shim_prelude(int defaults_inherited, int keep_fd) {
 static void __attribute__((noreturn)) shim_run(const bks_spawn_request *req, const status_paths *p, uint64_t starttime,
                                                int started_fd) {
     shim_recorder = req->exit_always_durable ? 0 : getppid();
-    if (shim_delay_ms) {
-        struct timespec ts = { shim_delay_ms / 1000, (long)(shim_delay_ms % 1000) * 1000000L };
+    unsigned delay = req->test_delay_ms ? req->test_delay_ms : shim_delay_ms;
+    if (delay) {
+        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
     }
 
@@ -1100,7 +1102,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, 
     if (len > HELPER_MAX_PAYLOAD) return HELPER_UNAVAILABLE;
     char *buf = malloc(sizeof(helper_request) + len);
     if (!buf) return HELPER_UNAVAILABLE;
-    helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, req->exit_always_durable, shim_delay_ms,
+    helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, req->exit_always_durable, req->test_delay_ms ? req->test_delay_ms : shim_delay_ms,
                          (uint32_t)argc, (uint32_t)envc };
     memcpy(buf, &h, sizeof h);
     char *at = buf + sizeof h;
@@ -1192,6 +1194,22 @@ int bks_spawn_finish(int report_fd, bks_spawn_result *result) {
         result->pid = shim;
     }
     pid_t pid = result->pid;
+    // Bounded: a command that never reaches exec (stuck before it, on something the shim does not
+    // know to refuse) would hold the caller, the engine's only thread, and every request waiting on
+    // it. Past the timeout the shim's session (shim and command) is killed and the start reported
+    // failed; the pipe's end then comes with their exit.
+    struct pollfd waiting = { report_fd, POLLIN, 0 };
+    int ready;
+    int timeout = result->start_timeout_ms > 0 ? result->start_timeout_ms : 10000;
+    do { ready = poll(&waiting, 1, timeout); } while (ready < 0 && errno == EINTR);
+    if (ready == 0) {
+        (void)kill(-pid, SIGKILL);
+        (void)kill(pid, SIGKILL);
+        (void)close(report_fd);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        result->stage = BKS_STAGE_TIMEOUT; result->err = ETIMEDOUT;
+        return 1;
+    }
     launch_report r = { 0, 0 };
     ssize_t got = read_full(report_fd, &r, sizeof r);
     (void)close(report_fd);

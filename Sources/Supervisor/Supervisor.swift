@@ -161,6 +161,8 @@ public enum Supervisor {
         defer { argv.free(); envp.free() }
 
         var result = bks_spawn_result()
+        let timeout = r.startTimeout.components
+        result.start_timeout_ms = Int32(clamping: max(1, timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000))
         let fd: Int32 = r.executablePath.withCString { path in
             r.workingDirectory.withCString { wd in
                 r.stdoutPath.withCString { out in
@@ -175,6 +177,7 @@ public enum Supervisor {
                             req.stderr_path = err
                             req.status_dir = status
                             req.exit_always_durable = r.exitAlwaysDurable ? 1 : 0
+                            req.test_delay_ms = r.testDelayMilliseconds
                             if let runAs = r.runAs {
                                 req.set_ids = 1
                                 req.uid = runAs.uid
@@ -199,6 +202,12 @@ public enum Supervisor {
         }
         if rc == 1 {
             let stage = String(cString: bks_stage_name(result.stage))
+            if result.stage == Int32(BKS_STAGE_TIMEOUT) {
+                throw SupervisorError(
+                    code: .launchFailed, errno: result.err,
+                    message: "\(r.executablePath) did not start within \(r.startTimeout) (stuck before its exec); it was killed",
+                    stage: stage)
+            }
             throw SupervisorError(
                 code: .launchFailed, errno: result.err,
                 message: "could not start \(r.executablePath)", stage: stage)

@@ -47,6 +47,13 @@ public struct LaunchRequest: Sendable {
     /// folder): the launch skips its own `mkdir` and the two removals, three path lookups on the way
     /// to every command's start.
     public var statusDirectoryPrepared = false
+    /// How long the launch waits for the command to reach exec. Past it the shim and the command are
+    /// killed and the launch fails (stage `start-timeout`): nothing before an exec should take
+    /// long, and the caller (the engine's one thread) must never wait without end.
+    public var startTimeout: Duration = .seconds(10)
+    /// Tests only: the shim waits this long before it starts the command, as one stuck before its
+    /// exec would.
+    var testDelayMilliseconds: UInt32 = 0
 
     public init(
         executablePath: String, arguments: [String], environment: [String: String] = [:],

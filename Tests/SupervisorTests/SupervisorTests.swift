@@ -152,6 +152,34 @@ import Testing
         waitShim(shim)
     }
 
+    /// A command that does not reach its exec within the start timeout (its shim stuck before it)
+    /// fails to start, and its shim is killed: the caller never waits without end.
+    @Test func aStartStuckBeforeExecTimesOutAndIsKilled() throws {
+        let s = Scratch(); defer { s.remove() }
+        var req = s.request(["/bin/true"])
+        req.startTimeout = .milliseconds(300)
+        req.testDelayMilliseconds = 5_000
+        let started = ContinuousClock.now
+        do {
+            _ = try Supervisor.launch(req)
+            Issue.record("a start held past its timeout should have failed")
+        } catch {
+            #expect(error.code == .launchFailed)
+            #expect(error.stage == "start-timeout")
+            #expect(error.errno == ETIMEDOUT)
+            #expect(error.message.contains("did not start within"), "\(error.message)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(4))
+        // Nothing ran, and nothing of it is left.
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == nil)
+        #expect(Supervisor.readIdentity(in: req.statusDirectory) == nil)
+        // The same request without the delay starts at once.
+        req.testDelayMilliseconds = 0
+        let shim = try Supervisor.launch(req)
+        waitShim(shim)
+        #expect(Supervisor.readStatus(in: req.statusDirectory) == .exited(0))
+    }
+
     @Test func badWorkingDirectoryIsALaunchFailure() throws {
         let s = Scratch(); defer { s.remove() }
         let req = s.request(["/bin/true"], cwd: s.file("missing-dir"))

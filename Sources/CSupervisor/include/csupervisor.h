@@ -34,7 +34,9 @@ enum {
     BKS_STAGE_STATUS = 5,  // shim could not write <status_dir>/pid (a command it had started is killed)
     BKS_STAGE_FORK = 6,    // shim could not create the grandchild (pipe/fork)
     BKS_STAGE_SETSID = 7,  // shim could not create its session
+    BKS_STAGE_TIMEOUT = 8, // the command did not reach exec within the start timeout; shim and command were killed
 };
+
 
 typedef struct bks_spawn_request {
     const char *path;         // resolved executable path
@@ -48,6 +50,7 @@ typedef struct bks_spawn_request {
     int exit_always_durable;  // non-zero: fsync `exit` even while the engine that started it lives
     uid_t uid;
     gid_t gid;
+    unsigned test_delay_ms;   // tests only: the shim waits this long before it starts the command (0: not at all)
 } bks_spawn_request;
 
 typedef struct bks_spawn_result {
@@ -55,6 +58,8 @@ typedef struct bks_spawn_result {
     int stage;   // BKS_STAGE_* when bks_spawn_finish returns 1
     int err;     // errno value describing the failure
     int ticket;  // non-zero: the helper forks this shim and says its pid later (bks_spawn_finish asks)
+    int start_timeout_ms;  // set by the caller: how long bks_spawn_finish waits for the exec (0: 10 000 ms);
+                           // past it the shim's session is killed and the start fails with BKS_STAGE_TIMEOUT
 } bks_spawn_result;
 
 // Spawning is in two halves, so a caller can fork several shims before waiting for any exec.
