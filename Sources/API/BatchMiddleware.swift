@@ -174,6 +174,12 @@ struct RequestBodyMiddleware: RouterMiddleware {
             throw BookendError(.invalidRequest, "MissingContentLengthHeader",
                 "The request body must be sent with a Content-Length header that the signature covers.")
         }
+        // A write says how long its body is, even when it has none (`Content-Length: 0`, as the SDKs,
+        // az and the bookend CLI send): §6.6, as Batch answers it.
+        if ["POST", "PUT", "PATCH"].contains(request.method.rawValue), context.headers["content-length"] == nil {
+            throw BookendError(.invalidRequest, "MissingContentLengthHeader",
+                "A \(request.method.rawValue) request must carry a Content-Length header (0 when it has no body).")
+        }
         let rawPath = request.uri.path
         let api = APIRequest(
             method: request.method.rawValue, rawPath: rawPath,

@@ -210,6 +210,17 @@ import Testing
             #expect(response.status == 411, "\(String(decoding: response.body, as: UTF8.self))")
             #expect(String(decoding: response.body, as: UTF8.self).contains("MissingContentLengthHeader"))
             #expect(try await server.send(.get, "/pools/chunked").status == 404)
+
+            // A write with no body must still say so (`Content-Length: 0`): without the header, 411.
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"cl","poolInfo":{"poolId":"none"}}"#).status == 201)
+            let bare = ["ocp-date": date]
+            let bareAuth = AuthTests.authorization(server, .post, "/jobs/cl/disable", headers: bare)
+            let bareList = bare.map { ($0.key, $0.value) } + [("Authorization", bareAuth)]
+            let bareTarget = "/jobs/cl/disable?api-version=\(LiveServer.apiVersion)"
+            let noLength = try await onOwnThread { try RawHTTP.send(port: port, method: "POST", target: bareTarget, headers: bareList, body: Data()) }
+            #expect(noLength.status == 411, "\(String(decoding: noLength.body, as: UTF8.self))")
+            #expect(String(decoding: noLength.body, as: UTF8.self).contains("MissingContentLengthHeader"))
+            #expect(try await server.send(.get, "/jobs/cl").json["state"] as? String == "active")
         }
     }
 
