@@ -208,6 +208,35 @@ def test_slurmctld_killed_and_restarted_mid_job_fails_and_reruns_nothing(cluster
     assert not any(node.errors for node in client.list_nodes(POOL))
 
 
+def test_a_resize_slurm_cannot_serve_can_be_stopped(cluster, daemon_factory, runs):
+    """A node asked of a Slurm that does not answer waits in `creating` (and says why); stopping the
+    resize drops it, as Batch drops nodes a stopped resize had not allocated, and the pool settles
+    with the node it had. Before, the pool stayed `resizing`: stop-resize kept the waiting node and a
+    new resize was refused while the old one ran."""
+    daemon = daemon_factory("--node-provider", "slurm")
+    client = daemon.client()
+    make_pool(client, nodes=1)
+    before = [node.id for node in client.list_nodes(POOL)]
+    try:
+        cluster.script("kill-ctld")
+        wait_until(lambda: any("Slurm is unavailable" in line for line in list(daemon.log)), what="provider unavailable")
+        client.begin_resize_pool(POOL, models.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=1)
+        wait_until(lambda: any(node.state == models.BatchNodeState.CREATING and node.errors
+                               and node.errors[0].code == "SlurmUnavailable" for node in client.list_nodes(POOL)),
+                   what="the new node waits for Slurm and says so")
+        assert client.get_pool(POOL).allocation_state == models.AllocationState.RESIZING
+        client.begin_stop_pool_resize(POOL, polling_interval=1)
+        wait_until(lambda: client.get_pool(POOL).allocation_state == models.AllocationState.STEADY,
+                   what="the stopped resize settles although Slurm still does not answer")
+        pool = client.get_pool(POOL)
+        assert pool.target_dedicated_nodes == 1 and pool.current_dedicated_nodes == 1
+        assert [node.id for node in client.list_nodes(POOL)] == before
+    finally:
+        cluster.script("start-ctld")
+    # A resize is accepted again once it has settled.
+    client.begin_resize_pool(POOL, models.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=1).result()
+
+
 def test_scancel_of_an_allocation_requeues_its_task_and_prepares_the_replacement(cluster, daemon_factory, runs):
     daemon = daemon_factory("--node-provider", "slurm")
     client = daemon.client()

@@ -41,6 +41,14 @@ extension Engine {
             }
             guard try row.state(AllocationState.self, "allocation_state", table: "pool") == .resizing else { return }
             let pk = try row.int64("pk", table: "pool")
+            // Nodes not allocated yet (`creating`: a Slurm allocation still queued, or asked of a
+            // cluster that does not answer) leave, as Batch drops the nodes a stopped resize had not
+            // allocated. Counting them in the new target kept the pool resizing for as long as they
+            // waited, with no way to stop it (a resize is refused while one runs).
+            for node in try db.query("SELECT pk FROM node WHERE pool_pk = ? AND removed_time IS NULL AND state = ?",
+                [pk, NodeState.creating.rawValue]) {
+                try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, now: now, log: &pendingEvents)
+            }
             func count(_ dedicated: Int) throws -> Int {
                 try db.counted(
                     "SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
