@@ -144,6 +144,28 @@ import Testing
         }
     }
 
+    /// The event log names the node of every preparation and release step, and of a task that waits
+    /// for its node's preparation: a history read with SQL tells where each ran.
+    @Test func preparationAndReleaseEventsNameTheirNode() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            let nodes = try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: sh("sleep 0.2")), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.waitForTasks("job")
+            try await h.engine.terminateJob(id: "job")
+            try await h.waitForJob("job", .completed)
+            let rows = try await h.sql("""
+                SELECT kind, coalesce(node_id, '-') FROM event
+                WHERE kind IN ('preparation.running', 'preparation.completed', 'release.running', 'release.completed', 'task.preparing', 'task.running')
+                ORDER BY seq
+                """)
+            #expect(Set(rows.map { $0[0] }) == ["preparation.running", "preparation.completed", "release.running", "release.completed", "task.preparing", "task.running"], "\(rows)")
+            #expect(rows.allSatisfy { $0[1] == nodes[0].id }, "\(rows)")
+        }
+    }
+
     @Test func preparationAndReleaseAreNotCountedAsNodeTasks() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

@@ -35,7 +35,7 @@ import Testing
         let db = data.connection
         let before = try Self.snapshot(db, "task", pk: 6)
         var log: [EngineEvent] = []
-        let to = try TaskStore.transition(db, Self.taskKey(db, pk: 6), from: .active, .waitForPreparation(nodePK: 1),
+        let to = try TaskStore.transition(db, Self.taskKey(db, pk: 6), from: .active, .waitForPreparation(nodePK: 1, nodeID: nil),
             now: "2026-11-30T00:00:00.000Z", log: &log)
         #expect(to == .preparing)
         #expect(try db.values("SELECT state, previous_state, node_pk, state_transition_time, e_tag <> '0x25' FROM task WHERE pk = 6")

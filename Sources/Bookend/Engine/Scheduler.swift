@@ -229,13 +229,15 @@ extension Engine {
             let wall = release.maxWallClockTime.flatMap { try? ISODuration.parse($0) } ?? Engine.releaseWallClockCap
             let records = try db.query(
                 """
-                SELECT r.job_pk, r.node_pk, r.prep_state, r.release_state, n.root_dir, n.state FROM job_node r JOIN node n ON n.pk = r.node_pk
+                SELECT r.job_pk, r.node_pk, r.prep_state, r.release_state, n.root_dir, n.state, n.id AS node_id FROM job_node r JOIN node n ON n.pk = r.node_pk
                 WHERE r.job_pk = ? AND r.release_state = 'pending'
                 """, [jobPK])
             var roots: [Int64: String] = [:]
+            var nodeIDs: [Int64: String] = [:]
             let pending = try records.map { row in
                 let nodePK = try row.int64("node_pk", table: "job_node")
                 roots[nodePK] = try row.text("root_dir", table: "node")
+                nodeIDs[nodePK] = try row.text("node_id", table: "node")
                 let phase: JobNodePhase
                 do {
                     phase = try JobNodePhase(preparation: row.state(PreparationState.self, "prep_state", table: "job_node"),
@@ -246,7 +248,7 @@ extension Engine {
                 return ReleasePlan.NodeRecord(nodePK: nodePK, phase: phase, node: try row.state(NodeState.self, table: "node"))
             }
             for nodePK in ReleasePlan.starts(pending) {
-                try JobNodeStore.startRelease(db, JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: jobID, poolID: poolID, nodeID: nil),
+                try JobNodeStore.startRelease(db, JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: jobID, poolID: poolID, nodeID: nodeIDs[nodePK]),
                     now: nowText, log: &pendingEvents)
                 guard let root = roots[nodePK] else { continue }  // starts() names only the nodes read
                 let directory = (root as NSString).appendingPathComponent("workitems/\(jobID)/job-1/\(release.id ?? "jobrelease")")
@@ -401,7 +403,8 @@ extension Engine {
         }
         if assignment.taskWaits {
             try TaskStore.transition(db, TaskKey(task: task, job: job), from: task.state(TaskState.self, table: "task"),
-                .waitForPreparation(nodePK: nodePK), now: nowText, log: &pendingEvents)
+                .waitForPreparation(nodePK: nodePK, nodeID: try db.scalar("SELECT id FROM node WHERE pk = ?", [nodePK]).string),
+                now: nowText, log: &pendingEvents)
             return launches
         }
         launches.append(try startTask(db, task, job: job, nodePK: nodePK, now: now))

@@ -100,7 +100,8 @@ enum JobNodeStore {
         let from = JobNodePhase.releasePending
         let to = try JobNodeMachine.next(from: from, on: .startRelease)
         try update(db, key, from: from, to: to, "release_start_time = ?", [now])
-        log.append(try EventLog.append(db, "release.running", pool: key.poolID, job: key.jobID, to: ReleaseState.running.rawValue, now: now))
+        log.append(try EventLog.append(db, "release.running", pool: key.poolID, node: key.nodeID, job: key.jobID,
+            to: ReleaseState.running.rawValue, now: now))
     }
 
     /// The node rebooted mid-release: the release is owed again.

@@ -34,7 +34,7 @@ struct TaskCompletion {
 
 /// A task transition with the columns it writes besides the state.
 enum TaskWrite {
-    case waitForPreparation(nodePK: Int64)
+    case waitForPreparation(nodePK: Int64, nodeID: String?)
     case start(nodePK: Int64, nodeID: String?, attempt: Int)
     /// `reason` goes into the event's detail (e.g. JobPreparationTaskFailed).
     case unassign(reason: String?)
@@ -70,9 +70,10 @@ enum TaskStore {
         var node: String?
         var detail: String?
         switch write {
-        case .waitForPreparation(let nodePK):
+        case .waitForPreparation(let nodePK, let nodeID):
             change.sets.append("node_pk = ?")
             change.arguments.append(nodePK)
+            node = nodeID
         case .start(let nodePK, let nodeID, let attempt):
             change.sets += ["node_pk = ?", "attempt = ?", "start_time = ?"]
             change.arguments += [nodePK, attempt, now]
