@@ -144,6 +144,41 @@ import Testing
         }
     }
 
+    /// A task waiting for its node's preparation counts as running (§2.12): disabling the job with
+    /// `requeue` puts it back with `requeueCount`+1, with `terminate` completes it as `TaskEnded` (it
+    /// never runs, even after enable), with `wait` lets it go back to `active` as it was.
+    @Test(arguments: ["requeue", "terminate", "wait"])
+    func disablingAJobEndsItsPreparingTasksAsItsOptionSays(option: String) async throws {
+        let h = try await EngineHarness.make("disablePreparing\(option)")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: sh("i=0; while [ ! -e \(effects)/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"))))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo ran >> \(effects)/t")))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .preparing }
+            try await h.engine.disableJob(id: "job", disableTasks: option)
+            try await h.waitForJob("job", .disabled)
+            FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
+            let task = try await h.engine.task(jobID: "job", taskID: "t")
+            switch option {
+            case "requeue":
+                #expect(task.state == .active)
+                #expect(task.executionInfo.requeueCount == 1)
+            case "terminate":
+                #expect(task.state == .completed)
+                #expect(task.executionInfo.result == "failure")
+                #expect(task.executionInfo.failureInfo?.code == "TaskEnded")
+            default:
+                #expect(task.state == .active)
+                #expect(task.executionInfo.requeueCount == 0)
+            }
+            try await h.engine.enableJob(id: "job")
+            try await h.waitForTasks("job")
+            #expect(EngineHarness.lines("\(effects)/t").count == (option == "terminate" ? 0 : 1))
+        }
+    }
+
     /// The event log names the node of every preparation and release step, and of a task that waits
     /// for its node's preparation: a history read with SQL tells where each ran.
     @Test func preparationAndReleaseEventsNameTheirNode() async throws {

@@ -194,7 +194,7 @@ extension Engine {
             if let reason = KillPlan.disableReason(option) {
                 try ExecutionStore.decideKill(db, reason, where: "job_pk = ? AND kind = ?", [jobPK, ExecutionKind.task.rawValue])
             }
-            try returnPreparingTasks(db, job, now: nowText)
+            try returnPreparingTasks(db, job, option: option, now: nowText)
             if try db.scalar("SELECT count(*) FROM task WHERE job_pk = ? AND state IN (?, ?)",
                 [jobPK, TaskState.preparing.rawValue, TaskState.running.rawValue]).int ?? 0 == 0 {
                 try JobStore.transition(db, JobKey(job), from: .disabling, .tasksStopped, now: nowText, log: &pendingEvents)
@@ -218,7 +218,7 @@ extension Engine {
         // A stored release task that does not decode stops here, not as "no release owed".
         let releaseTask = try job.json(JobReleaseTask.self, "job_release_task", table: "job")
         // R4: running tasks and preparation are ended; preparing tasks go back to active.
-        try returnPreparingTasks(db, job, now: nowText)
+        try returnPreparingTasks(db, job, option: nil, now: nowText)
         try ExecutionStore.decideKill(db, KillPlan.jobEndReason(deleting: deleting), where: "job_pk = ? AND kind IN (?, ?)",
             [jobPK, ExecutionKind.task.rawValue, ExecutionKind.preparation.rawValue])
         if try db.scalar("SELECT count(*) FROM execution WHERE job_pk = ? AND kind IN ('task', 'preparation') AND state <> 'completed'", [jobPK]).int ?? 0 > 0 {
@@ -272,9 +272,21 @@ extension Engine {
         }
     }
 
-    private func returnPreparingTasks(_ db: Connection, _ job: Row, now: String) throws {
-        for task in try db.query("SELECT pk, id FROM task WHERE job_pk = ? AND state = ?", [job["pk"], TaskState.preparing.rawValue]) {
-            try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .unassign(reason: nil), now: now, log: &pendingEvents)
+    /// The job's tasks that wait for a preparation on their node. When the job ends (`option` nil, R4)
+    /// they go back to `active`. When it is disabled a preparing task counts as running (§2.12), so it
+    /// goes as a running one does (§4.2): `requeue` puts it back to `active` with `requeueCount`+1,
+    /// `terminate` completes it as failed with `TaskEnded`, and `wait` lets it go back to `active` as it
+    /// is (it has not started, and a disabled job starts nothing).
+    private func returnPreparingTasks(_ db: Connection, _ job: Row, option: DisableJobOption?, now: String) throws {
+        for task in try db.query("SELECT * FROM task WHERE job_pk = ? AND state = ?", [job["pk"], TaskState.preparing.rawValue]) {
+            switch option {
+            case .requeue?:
+                try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .requeue, now: now, log: &pendingEvents)
+            case .terminate?:
+                try completeTask(db, task, job: job, result: .ended(reason: KillReason.terminate.endedReason ?? "UserTerminate", exitCode: nil), now: now)
+            case .wait?, nil:
+                try TaskStore.transition(db, TaskKey(task: task, job: job), from: .preparing, .unassign(reason: nil), now: now, log: &pendingEvents)
+            }
         }
     }
 
