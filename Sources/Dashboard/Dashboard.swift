@@ -32,7 +32,7 @@ public struct Dashboard: Sendable {
 
     let configuration: Configuration
     let sessions: SessionStore
-    let usedNonces = UsedNonces()
+    let usedNonces: UsedNonces
     let pages: Pages
     let library: MustacheLibrary
     let logger: Logger
@@ -40,6 +40,7 @@ public struct Dashboard: Sendable {
     public init(engine: Engine, configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         sessions = SessionStore(idleTimeout: configuration.sessionIdleTimeout)
+        usedNonces = UsedNonces(file: (engine.dataDirectory as NSString).appendingPathComponent("ui-link-nonces"))
         pages = Pages(engine: engine)
         library = try Templates.library()
         self.logger = logger

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Glibc
 import Synchronization
 
 /// Who may sign in to the dashboard: the one Batch account the daemon serves. Anyone who holds its
@@ -128,8 +129,8 @@ public enum SignInLink {
         public var message: String {
             switch self {
             case .malformed: "The sign-in link is incomplete."
-            case .wrongAccount: "The sign-in link is for another account."
-            case .badSignature: "The sign-in link is not signed with this account's key."
+            // One answer for both, so that the page does not confirm an account name someone guesses.
+            case .wrongAccount, .badSignature: "The sign-in link is not valid for this daemon (another account, or not signed with its key)."
             case .expired: "The sign-in link has expired: run bookend ui-link for a new one."
             case .tooLongLived: "The sign-in link is valid for too long to be accepted."
             case .alreadyUsed: "The sign-in link has been used already: run bookend ui-link for a new one."
@@ -158,19 +159,57 @@ public enum SignInLink {
 
 /// Nonces of links already used, each kept until its link would have expired anyway: after that the
 /// expiry refuses the link by itself, so the set stays as small as the links still valid.
+///
+/// With a `file`, they are also kept on disk (`<data-dir>/ui-link-nonces`, 0600, one `nonce expires`
+/// line each, synced before the link is accepted) and read back when the daemon starts: kept only in
+/// memory, a used link (in a browser's history, a proxy's log) worked again after a restart, for as
+/// long as it was valid (up to a day).
 public final class UsedNonces: Sendable {
     private let used = Mutex<[String: Int64]>([:])
+    private let file: String?
 
-    public init() {}
+    public init(file: String? = nil, now: Date = Date()) {
+        self.file = file
+        guard let file else { return }
+        let seconds = Int64(now.timeIntervalSince1970)
+        var kept: [String: Int64] = [:]
+        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.count == 2, let expires = Int64(fields[1]), expires >= seconds { kept[String(fields[0])] = expires }
+            }
+        }
+        used.withLock { $0 = kept }
+        // Rewritten with what is still valid, so the file stays as small as the set.
+        _ = Self.write(kept.map { "\($0.key) \($0.value)\n" }.joined(), to: file, append: false)
+    }
 
-    /// True the first time a nonce is presented before its expiry; false ever after.
+    /// True the first time a nonce is presented before its expiry; false ever after. False too when
+    /// the claim cannot be kept on disk: a link that might work twice is refused.
     func claim(_ nonce: String, expires: Int64, now: Date) -> Bool {
         used.withLock { used in
             let seconds = Int64(now.timeIntervalSince1970)
             used = used.filter { $0.value >= seconds }
             guard used[nonce] == nil else { return false }
+            if let file, !Self.write("\(nonce) \(expires)\n", to: file, append: true) { return false }
             used[nonce] = expires
             return true
         }
+    }
+
+    /// Writes (or appends) `text`, never through a link, mode 0600, synced.
+    private static func write(_ text: String, to path: String, append: Bool) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        _ = fchmod(fd, 0o600)
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return false }
+            offset += n
+        }
+        return fsync(fd) == 0
     }
 }

@@ -45,6 +45,29 @@ import Testing
         #expect(SignInLink.verify(Self.parameters(other), credentials: Self.credentials, usedNonces: used, now: Self.now) == nil)
     }
 
+    /// Used links stay used across a restart: the nonces are kept in a file (0600) read back at start,
+    /// and only those whose links would still be valid are kept.
+    @Test func aUsedLinkStaysUsedAfterARestart() throws {
+        let folder = NSTemporaryDirectory() + "bookend-nonces-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/ui-link-nonces"
+        let query = SignInLink.query(credentials: Self.credentials, lifetime: 300, now: Self.now)
+        let old = SignInLink.query(credentials: Self.credentials, lifetime: 10, now: Self.now)
+        let first = UsedNonces(file: file, now: Self.now)
+        #expect(SignInLink.verify(Self.parameters(query), credentials: Self.credentials, usedNonces: first, now: Self.now) == nil)
+        #expect(SignInLink.verify(Self.parameters(old), credentials: Self.credentials, usedNonces: first, now: Self.now) == nil)
+        var info = stat()
+        #expect(stat(file, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // "Restarted" a minute later: the 300 s link is still refused; the 10 s one has expired (and
+        // its nonce is dropped from the file).
+        let later = Self.now.addingTimeInterval(60)
+        let second = UsedNonces(file: file, now: later)
+        #expect(SignInLink.verify(Self.parameters(query), credentials: Self.credentials, usedNonces: second, now: later) == .alreadyUsed)
+        #expect(SignInLink.verify(Self.parameters(old), credentials: Self.credentials, usedNonces: second, now: later) == .expired)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 1)
+    }
+
     static let expiry = Int64(now.timeIntervalSince1970) + 300
 
     @Test(arguments: [
