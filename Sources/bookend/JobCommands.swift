@@ -219,7 +219,26 @@ func describe(_ reason: BookendWaitReason, subject: String) -> [String] {
         let exit = failure.exitCode.map(String.init) ?? "none"
         let failureCode = failure.failureInfo?.code.map { " (\($0))" } ?? ""
         lines.append("  node \(failure.nodeId): exit code \(exit)\(failureCode)")
-        for line in (failure.stderrTail ?? "").split(separator: "\n") { lines.append("    stderr: \(line)") }
+        for line in (failure.stderrTail ?? "").split(separator: "\n") { lines.append("    stderr: \(terminalSafe(line))") }
     }
     return lines
+}
+
+/// What a task wrote, made safe to print on an operator's terminal: control characters (escape
+/// sequences that set the title, clear the screen or move the cursor) are shown as `\xNN`, not sent.
+func terminalSafe(_ text: some StringProtocol) -> String {
+    var safe = ""
+    for scalar in text.unicodeScalars {
+        let value = scalar.value
+        if value == 9 || (value >= 0x20 && value != 0x7F && !(0x80...0x9F).contains(value)) {
+            safe.unicodeScalars.append(scalar)
+        } else {
+            safe += "\\x" + String(value, radix: 16, uppercase: true).leftPadded(to: 2)
+        }
+    }
+    return safe
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

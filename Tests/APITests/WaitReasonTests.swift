@@ -12,6 +12,27 @@ import Testing
         try await BookendCLI.run(server, arguments)
     }
 
+    /// What a failed preparation wrote to stderr reaches the operator's terminal through `job why`
+    /// and `job wait`: its escape sequences (a new window title, a cleared screen) are shown, not sent.
+    @Test func aPreparationsStderrCannotDriveTheOperatorsTerminal() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build bookend first (swift build)")
+        try await withServer { server in
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"pool","vmSize":"small","targetDedicatedNodes":1}"#).status == 201)
+            let job = try await server.send(.post, "/jobs", body: #"""
+                {"id":"esc","poolInfo":{"poolId":"pool"},"jobPreparationTask":{"commandLine":"/bin/sh -c 'printf \"\\033]0;PWNED\\007\\033[2Jboom\\n\" >&2; exit 3'"}}
+                """#)
+            #expect(job.status == 201, "\(job.text)")
+            #expect(try await server.send(.post, "/jobs/esc/tasks", body: #"{"id":"t","commandLine":"/bin/true"}"#).status == 201)
+            let waited = try await bookend(server, ["job", "wait", "esc", "--timeout", "120"])
+            #expect(waited.status == 5, "\(waited.stdout)\(waited.stderr)")
+            let why = try await bookend(server, ["job", "why", "esc"])
+            for output in [waited.stderr, why.stdout] {
+                #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(output.debugDescription)")
+                #expect(output.contains("\\x1B]0;PWNED\\x07\\x1B[2Jboom"), "\(output.debugDescription)")
+            }
+        }
+    }
+
     @Test func aJobWhosePreparationFailsEverywhereIsExplainedOnTheWireAndByTheCLI() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build bookend first (swift build)")
         try await withServer { server in
