@@ -20,8 +20,8 @@ struct JobCommand: AsyncParsableCommand {
         var jobPreparationTask: String?
         @Option(name: [.customLong("job-release-task"), .customLong("release")], help: "The job release task's command line (needs a preparation task).")
         var jobReleaseTask: String?
-        @Option(help: "From -1000 to 1000; higher runs first.") var priority: Int?
-        @Option(name: .customLong("max-task-retry-count"), help: "Retries of a failed task (-1: no limit); the default of the job's tasks.")
+        @Option(parsing: .unconditional, help: "From -1000 to 1000; higher runs first.") var priority: Int?
+        @Option(name: .customLong("max-task-retry-count"), parsing: .unconditional, help: "Retries of a failed task (-1: no limit); the default of the job's tasks.")
         var maxTaskRetryCount: Int?
         @Option(name: .customLong("on-all-tasks-complete"), help: "What the job does once all its tasks have completed.")
         var onAllTasksComplete: OnAllBatchTasksComplete?

@@ -14,7 +14,7 @@ struct PoolCommand: AsyncParsableCommand {
         @Option(help: "The pool id.") var id: String?
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
         @Option(name: .customLong("vm-size"), help: "Stored and echoed; local nodes have the machine's size.") var vmSize = "standard_d1_v2"
-        @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "Number of nodes.")
+        @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], parsing: .unconditional, help: "Number of nodes.")
         var targetDedicatedNodes = 1
         @Option(name: [.customLong("task-slots-per-node"), .customLong("slots")], help: "Task slots per node.")
         var taskSlotsPerNode = 1
@@ -55,7 +55,7 @@ struct PoolCommand: AsyncParsableCommand {
     enum Resize: VerbDefinition {
         struct Target: IdentifiedTarget {
             @Argument(help: "The pool id.") var id: String
-            @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], help: "The new number of nodes.")
+            @Option(name: [.customLong("target-dedicated-nodes"), .customLong("nodes")], parsing: .unconditional, help: "The new number of nodes.")
             var targetDedicatedNodes: Int
         }
 

@@ -19,7 +19,7 @@ struct TaskCommand: AsyncParsableCommand {
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?
         @Option(name: [.customLong("command-line"), .customLong("command")], help: "The command line (run without a shell).")
         var commandLine: String?
-        @Option(name: .customLong("max-task-retry-count"), help: "Retries when it fails (-1: no limit; default: the job's).")
+        @Option(name: .customLong("max-task-retry-count"), parsing: .unconditional, help: "Retries when it fails (-1: no limit; default: the job's).")
         var maxTaskRetryCount: Int?
         @Option(name: .customLong("required-slots"), help: "Task slots it takes on its node.") var requiredSlots: Int?
         @Option(help: "A JSON file (or - for stdin) with one task object or an array of them.") var json: String?

@@ -12,7 +12,7 @@ struct UILinkCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("valid-for"), help: "Seconds the link stays valid (at most 86400).")
+    @Option(name: .customLong("valid-for"), parsing: .unconditional, help: "Seconds the link stays valid (at most 86400).")
     var validFor = Int(SignInLink.defaultLifetime)
 
     func validate() throws {

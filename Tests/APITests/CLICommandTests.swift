@@ -146,11 +146,17 @@ import Testing
                 ["job", "prep-release-status", "cj", "--filter", "jobReleaseTaskExecutionInfo/state eq 'running'", "--output", "json"]))
             #expect(running.isEmpty)
 
+            // Negative values as separate arguments, as `--help` writes them (-1: no limit).
+            _ = try await ok(server, ["job", "create", "--id", "cn", "--pool", "jp", "--max-task-retry-count", "-1", "--priority", "-5"])
+            let negative = try await job(server, "cn")
+            #expect(negative.constraints?.maxTaskRetryCount == -1)
+            #expect(negative.priority == -5)
+            _ = try await ok(server, ["task", "add", "cn", "--id", "t", "--command-line", "/bin/true", "--max-task-retry-count", "-1"])
             _ = try await ok(server, ["job", "create", "--id", "ck", "--pool", "jp"])
             #expect(try await ok(server, ["job", "terminate", "ck", "--terminate-reason", "stop"]) == "terminating job ck\n")
             #expect(try await eventually(60) { try await job(server, "ck").executionInfo?.terminateReason == "stop" })
             let jobs = try decode([BatchJob].self, try await ok(server, ["job", "list", "--output", "json"]))
-            #expect(jobs.map(\.id).sorted() == ["cj", "ck"])
+            #expect(jobs.map(\.id).sorted() == ["cj", "ck", "cn"])
             #expect(try await ok(server, ["job", "delete", "ck"]) == "deleting job ck\n")
         }
     }
