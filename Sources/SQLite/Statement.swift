@@ -19,6 +19,28 @@ public final class Statement {
 
     deinit { sqlite3_finalize(handle) }
 
+    /// How many statements `sql` holds (comments and whitespace between them are none), each
+    /// prepared and finalized on `connection` without running: for a command that runs exactly one
+    /// statement a person typed, which would otherwise run the first and ignore the rest.
+    public static func count(in sql: String, on connection: Connection) throws(SQLiteError) -> Int {
+        var count = 0
+        var failure: SQLiteError?
+        sql.withCString { start in
+            var rest: UnsafePointer<CChar>? = start
+            while let current = rest, current.pointee != 0 {
+                var statement: OpaquePointer?
+                var tail: UnsafePointer<CChar>?
+                let code = sqlite3_prepare_v2(connection.handle, current, -1, &statement, &tail)
+                guard code == SQLITE_OK else { failure = connection.error(code: code, sql: sql); return }
+                if let statement { count += 1; sqlite3_finalize(statement) }
+                guard let tail, tail != current else { return }
+                rest = tail
+            }
+        }
+        if let failure { throw failure }
+        return count
+    }
+
     /// Binds values to `?` parameters in order (1-based in SQLite).
     public func bind(_ values: [any SQLiteBindable]) throws(SQLiteError) {
         sqlite3_reset(handle)

@@ -21,7 +21,16 @@ struct SQLCommand: AsyncParsableCommand {
         do {
             let database = try DataDirectory.openReadOnly(options.dataDirectory)
             let sql = query
-            rows = try await database.read { try $0.query(sql) }
+            rows = try await database.read { db in
+                // One statement: the second of "SELECT …; DELETE …" was ignored without a word.
+                let statements = try Statement.count(in: sql, on: db)
+                guard statements == 1 else {
+                    throw CLIError(statements == 0 ? "no SQL statement given" : "give one SQL statement, not \(statements)")
+                }
+                return try db.query(sql)
+            }
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError("\(error)")
         }

@@ -44,6 +44,14 @@ import Testing
         let missing = try await run(binary, ["sql", "--data-dir", directory.file("nothing"), "SELECT 1"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("no database here"))
+        // One statement: a second is refused, not ignored; none at all says so.
+        let two = try await run(binary, ["sql", "--data-dir", data, "SELECT 1; SELECT 2"])
+        #expect(two.status != 0 && two.stdout.isEmpty && two.stderr.contains("give one SQL statement, not 2"), "\(two.stderr)")
+        for nothing in ["", "  -- only a comment"] {
+            let empty = try await run(binary, ["sql", "--data-dir", data, nothing])
+            #expect(empty.status != 0 && empty.stderr.contains("no SQL statement given"), "\(empty.stderr)")
+        }
+        #expect(try await run(binary, ["sql", "--data-dir", data, "SELECT 7 AS n; -- and a comment"]).stdout == "n\n7\n")
     }
 
     @Test func migrateCreatesADatabaseTheSQLiteShellCanRead() async throws {
