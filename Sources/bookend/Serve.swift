@@ -139,9 +139,27 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             // The group has already run the engine's shutdown (its `run()` returns only after it).
-            throw CLIError("\(error)")
+            throw CLIError(Serve.describeServeFailure(error, listen: listen, metricsListen: metricsListen))
         }
         logger.info("shut down; running tasks are left to be adopted on the next start")
+    }
+
+    /// Why the server could not run, in words that name the address: a failed bind is reported by
+    /// the network library as `bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)`.
+    static func describeServeFailure(_ error: any Error, listen: String, metricsListen: String?) -> String {
+        let text = "\(error)"
+        guard text.contains("bind(") else { return text }
+        let address = metricsListen.map { "\(listen) (or --metrics-listen \($0))" } ?? listen
+        if text.contains("errno: 98") || text.contains("Address already in use") {
+            return "cannot listen on \(address): the address is already in use (another bookend serve, or another program, listens there); pick another --listen"
+        }
+        if text.contains("errno: 13") || text.contains("Permission denied") {
+            return "cannot listen on \(address): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); pick another --listen"
+        }
+        if text.contains("errno: 99") || text.contains("Cannot assign requested address") {
+            return "cannot listen on \(address): no network interface of this machine has that address"
+        }
+        return "cannot listen on \(address): \(text)"
     }
 
     /// `--min-free-disk` and `--history-retention`, parsed before anything starts.

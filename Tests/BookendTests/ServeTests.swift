@@ -115,6 +115,20 @@ import Testing
         }
     }
 
+    /// A port another daemon holds: one line naming the address, a non-zero exit.
+    @Test func aPortInUseIsNamedInOneLine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", directory.file("one"), "--listen", "127.0.0.1:0"])
+        let port = try #require(first.endpoint.split(separator: ":").last.map(String.init))
+        let second = try await run(binary, ["serve", "--data-dir", directory.file("two"), "--listen", "127.0.0.1:\(port)"])
+        #expect(await first.stop() == 0)
+        #expect(second.status != 0)
+        #expect(errorLine(second) == "Error: cannot listen on 127.0.0.1:\(port): the address is already in use (another bookend serve, or another program, listens there); pick another --listen",
+            "\(second.stderr)")
+    }
+
     @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
