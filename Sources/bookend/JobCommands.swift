@@ -27,6 +27,11 @@ struct JobCommand: AsyncParsableCommand {
         var onAllTasksComplete: OnAllBatchTasksComplete?
         @Option(help: "A JSON file (or - for stdin) with the whole job, as for Azure Batch's POST /jobs.") var json: String?
 
+        // Checked before `run`, so that the error comes with this command's own usage.
+        func validate() throws {
+            if json == nil, id == nil || poolId == nil { throw ValidationError("give --id and --pool-id, or --json") }
+        }
+
         func job() throws -> BatchJobCreateOptions {
             if let json { return try readJSONFile(json, as: BatchJobCreateOptions.self, what: "a job") }
             guard let id, let poolId else { throw ValidationError("give --id and --pool-id, or --json") }
@@ -135,12 +140,12 @@ struct JobCommand: AsyncParsableCommand {
                     if interactive { print() }
                     if options.format == .json { try printJSON(reason) }
                     let lines = describe(reason, subject: "job \(id)")
-                    FileHandle.standardError.write(Data(("error: " + lines.joined(separator: "\n") + "\n").utf8))
+                    FileHandle.standardError.write(Data(("Error: " + lines.joined(separator: "\n") + "\n").utf8))
                     throw ExitCode(5)
                 }
                 if Date() >= deadline {
                     if interactive { print() }
-                    FileHandle.standardError.write(Data("error: timed out after \(Int(timeout)) s waiting for job \(id)\n".utf8))
+                    FileHandle.standardError.write(Data("Error: timed out after \(Int(timeout)) s waiting for job \(id)\n".utf8))
                     throw ExitCode(4)
                 }
                 try await Task.sleep(for: .milliseconds(250))

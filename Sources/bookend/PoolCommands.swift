@@ -22,6 +22,11 @@ struct PoolCommand: AsyncParsableCommand {
         var nodeFillType: BatchNodeFillType = .spread
         @Option(help: "A JSON file (or - for stdin) with the whole pool, as for Azure Batch's POST /pools.") var json: String?
 
+        // Checked before `run`, so that the error comes with this command's own usage.
+        func validate() throws {
+            if json == nil, id == nil { throw ValidationError("give --id or --json") }
+        }
+
         func pool() throws -> BatchPoolCreateOptions {
             if let json { return try readJSONFile(json, as: BatchPoolCreateOptions.self, what: "a pool") }
             guard let id else { throw ValidationError("give --id or --json") }

@@ -24,6 +24,11 @@ struct TaskCommand: AsyncParsableCommand {
         @Option(name: .customLong("required-slots"), help: "Task slots it takes on its node.") var requiredSlots: Int?
         @Option(help: "A JSON file (or - for stdin) with one task object or an array of them.") var json: String?
 
+        // Checked before `run`, so that the error comes with this command's own usage.
+        func validate() throws {
+            if json == nil, id == nil || commandLine == nil { throw ValidationError("give --id and --command-line, or --json") }
+        }
+
         func tasks() throws -> [BatchTaskCreateOptions] {
             if let json {
                 // One object or an array of them, told apart by the first character.
@@ -58,7 +63,7 @@ struct TaskCommand: AsyncParsableCommand {
                     failed += 1
                     let message = item.error?.message?.value.split(separator: "\n").first.map(String.init) ?? ""
                     progress.finish()
-                    FileHandle.standardError.write(Data("error: task \(item.taskId): \(item.error?.code ?? item.status.rawValue) \(message)\n".utf8))
+                    FileHandle.standardError.write(Data("Error: task \(item.taskId): \(item.error?.code ?? item.status.rawValue) \(message)\n".utf8))
                 }
             }
             print("added \(tasks.count - failed) of \(tasks.count) tasks to job \(job)")

@@ -88,7 +88,7 @@ import Testing
             #expect(many.status == 1)
             #expect(many.stdout == "added 1 of 2 tasks to job cj\n")
             #expect(many.errorLines.count == 1)
-            #expect(many.errorLines.first?.hasPrefix("error: task t1: TaskExists") == true, "\(many.stderr)")
+            #expect(many.errorLines.first?.hasPrefix("Error: task t1: TaskExists") == true, "\(many.stderr)")
 
             // One task object on stdin.
             let piped = try await BookendCLI.run(server, ["task", "add", "cj", "--json", "-"], stdin: #"{"id":"piped","commandLine":"/bin/true","requiredSlots":2}"#)
