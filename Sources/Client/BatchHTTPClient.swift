@@ -114,7 +114,11 @@ public struct BatchHTTPClient: Sendable {
         guard expect.contains(status) else {
             // Not every failure is a Batch error body (a proxy's 502, a HEAD): then the status is all we know.
             let decoded = try? JSONDecoder().decode(BatchError.self, from: data)
-            let message = decoded?.message?.value.split(separator: "\n").first.map(String.init) ?? "HTTP \(status)"
+            // No Batch error body at all, and no `request-id` (which every answer of a daemon carries):
+            // whatever answered is not a Bookend (or Batch) endpoint.
+            let notBatch = decoded == nil && responseHeaders["request-id"] == nil
+            let message = decoded?.message?.value.split(separator: "\n").first.map(String.init)
+                ?? (notBatch ? "\(endpoint.absoluteString) answered HTTP \(status) and is not a Bookend daemon (check --endpoint)" : "HTTP \(status)")
             throw ClientError(status: status, code: decoded?.code ?? "HTTP\(status)", message: message)
         }
         return Response(status: status, headers: responseHeaders, body: data)

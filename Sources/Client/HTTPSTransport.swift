@@ -181,6 +181,11 @@ enum HTTPSTransport {
         if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
             return "the server's TLS certificate is not issued for \(host) (\(extra))"
         }
+        // A handshake the server did not answer in TLS: most often a daemon serving plain HTTP (the
+        // library's own text names its source files, which tells a user nothing).
+        if text.contains("handshakeFailed") || text.contains("WRONG_VERSION_NUMBER") || text.contains("unexpectedEOF") {
+            return "the TLS handshake failed: is the daemon serving plain HTTP there? (then use an http:// endpoint)"
+        }
         return text
     }
 }
