@@ -57,6 +57,9 @@ public struct Dashboard: Sendable {
         router.get("/ui/static/dashboard.js") { _, _ in
             Web.text(Data(Assets.script.utf8), contentType: "text/javascript; charset=utf-8", cache: "max-age=300")
         }
+        // Browsers ask for it on every page: answered here, without a key, rather than with the
+        // API's 403 (which filled the console of every dashboard page).
+        router.get("/favicon.ico") { _, _ in Web.text(Data(), contentType: "image/x-icon", status: .noContent, cache: "max-age=86400") }
         router.get("/ui/sign-in") { request, _ in signInPage(next: Web.query(request)["next"], message: nil) }
         router.post("/ui/sign-in") { request, _ in try await signIn(request) }
         router.get(RouterPath(stringLiteral: SignInLink.path)) { request, _ in signInWithLink(request) }

@@ -88,6 +88,16 @@ import Testing
         #expect(answer.headers[.xContentTypeOptions] == "nosniff")
     }
 
+    /// The icon browsers ask for on every page: an empty answer without a key, not the API's 403.
+    @Test func theFaviconIsAnsweredWithoutAKey() async throws {
+        try await Self.withDashboard { _, _, client in
+            var browser = Browser(client: client)
+            let answer = try await browser.send(.get, "/favicon.ico")
+            #expect(answer.status == 204)
+            #expect(answer.body.isEmpty)
+        }
+    }
+
     @Test(arguments: [
         "/ui", "/ui/pools/p", "/ui/jobs/j", "/ui/jobs/j/why", "/ui/jobs/j/tasks/t", "/ui/jobs/j/tasks/t/why",
         "/ui/jobs/j/tasks/t/files/stdout.txt", "/ui/pools/p/nodes/n/files/shared/x", "/ui/jobs/j/confirm/terminate",
