@@ -108,7 +108,9 @@ struct JobCommand: AsyncParsableCommand {
                 5 when the job is blocked: its remaining tasks can never complete until someone acts (the job \
                 preparation task failed on every node, the pool is gone or has no usable node, the job is \
                 disabled, ...). On 5 the reason, the failing nodes, exit codes and the preparation's last stderr \
-                lines are printed; `bookend job why` explains any wait.
+                lines are printed; `bookend job why` explains any wait. A daemon that restarts meanwhile does not \
+                end the wait: it says the daemon does not answer and retries every second until it does or \
+                --timeout passes.
                 """)
         @OptionGroup var options: ClientOptions
         @Argument(help: "The job id.") var id: String
@@ -119,8 +121,35 @@ struct JobCommand: AsyncParsableCommand {
             let deadline = Date().addingTimeInterval(timeout)
             let interactive = isatty(STDOUT_FILENO) == 1
             var last = ""
+            var unreachable = false
+            // A daemon that restarts (an upgrade, a crash) does not end the wait: its state is on
+            // disk and it carries on. Until it answers again, or the timeout, this says so and retries.
+            func answered<T>(_ body: () async throws -> T) async throws -> T? {
+                do {
+                    let answer = try await body()
+                    if unreachable {
+                        unreachable = false
+                        FileHandle.standardError.write(Data("the daemon answers again; still waiting for job \(id)\n".utf8))
+                    }
+                    return answer
+                } catch let error as ClientError where error.status == 0 || error.status == 503 {
+                    guard Date() < deadline else {
+                        FileHandle.standardError.write(Data("Error: timed out after \(Int(timeout)) s waiting for job \(id); the daemon does not answer: \(error.message)\n".utf8))
+                        throw ExitCode(4)
+                    }
+                    if !unreachable {
+                        unreachable = true
+                        if interactive { print() }
+                        FileHandle.standardError.write(Data("the daemon does not answer (\(error.message)); retrying every second until it does or --timeout passes\n".utf8))
+                    }
+                    try await Task.sleep(for: .seconds(1))
+                    return nil
+                } catch let error as ClientError {
+                    throw CLIError(error.description)
+                }
+            }
             while true {
-                let counts = try await calling { try await api.send(BatchOperations.getJobTaskCounts(id)) }.taskCounts
+                guard let counts = try await answered({ try await api.send(BatchOperations.getJobTaskCounts(id)) })?.taskCounts else { continue }
                 let line = Self.progress(counts)
                 if interactive {
                     FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
@@ -135,7 +164,7 @@ struct JobCommand: AsyncParsableCommand {
                     return
                 }
                 // The daemon says when no task can ever finish as things stand; waiting on would be silent forever.
-                let job = try await calling { try await api.send(BatchOperations.getJob(id)) }
+                guard let job = try await answered({ try await api.send(BatchOperations.getJob(id)) }) else { continue }
                 if let reason = job.bookendWaitReason, reason.state == .blocked {
                     if interactive { print() }
                     if options.format == .json { try printJSON(reason) }

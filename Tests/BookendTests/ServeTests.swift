@@ -115,6 +115,37 @@ import Testing
         }
     }
 
+    /// `job wait` outlives a restart of the daemon (an upgrade, a crash): it says the daemon does not
+    /// answer, retries, says when it answers again, and ends as the job does.
+    @Test func jobWaitRidesOutADaemonRestart() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sleep 3"]] {
+            let ran = try await cli(command, environment: environment, home: directory.path)
+            #expect(ran.status == 0, "\(command): \(ran.stderr)")
+        }
+        let log = directory.file("wait.log")
+        let waiter = try ChildProcess(binary, ["job", "wait", "j", "--timeout", "120"],
+            environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path].merging(environment) { $1 }, output: .file(log))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(await first.stop() == 0)
+        try await Task.sleep(for: .milliseconds(1500))
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        let ended = try await onOwnThread { waiter.waitUntilExit() }
+        #expect(await second.stop() == 0)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(ended == .exited(0), "\(output)")
+        #expect(output.contains("the daemon does not answer"), "\(output)")
+        #expect(output.contains("the daemon answers again"), "\(output)")
+        #expect(output.contains("1/1 completed"), "\(output)")
+    }
+
     /// A port another daemon holds: one line naming the address, a non-zero exit.
     @Test func aPortInUseIsNamedInOneLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
