@@ -162,6 +162,29 @@ import Testing
         #expect(try Self.check("task accounts", in: Doctor.run(Doctor.Options(dataDirectory: data, asRoot: true))).status == .ok)
     }
 
+    /// A data directory in a private folder whose daemon keeps its nodes elsewhere (`--nodes-dir`):
+    /// without `--nodes-dir`, doctor checks the folders the live nodes are in, not the default
+    /// under the private data directory (which no node uses), and finds nothing wrong.
+    @Test func withoutNodesDirDoctorChecksWhereTheLiveNodesAre() async throws {
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let closed = directory.file("closed")
+        try FileManager.default.createDirectory(atPath: closed, withIntermediateDirectories: true)
+        chmod(closed, 0o700)
+        let data = closed + "/data"
+        let nodes = directory.file("nodes")
+        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(nodesDirectory: nodes, tickInterval: .milliseconds(20)))
+        _ = try await engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 1))
+        try await engine.wait(timeout: .seconds(60)) { try $0.nodes(poolID: "p").first?.state == .idle }
+        await engine.shutdown()
+        let check = try Self.check("task accounts", in: Doctor.run(Doctor.Options(dataDirectory: data, asRoot: true)))
+        #expect(check.status == .ok, "\(check.detail)")
+        #expect(check.detail.contains(nodes), "\(check.detail)")
+        // Named explicitly, the private default is still checked, and fails.
+        let explicit = try Self.check("task accounts", in: Doctor.run(Doctor.Options(dataDirectory: data, nodesDirectory: data + "/nodes", asRoot: true)))
+        #expect(explicit.status == .fail)
+    }
+
     /// The command: a table by default, JSON on request, and exit status 1 on any FAIL.
     @Test func theCommandExitsNonZeroOnAFailure() async throws {
         let binary = Repository.path(".build/debug/bookend")

@@ -99,7 +99,11 @@ public enum Doctor {
             checks.append(privateFile("key file mode", keyFile, fix: "chmod 600 \(keyFile)"))
         }
         checks.append(lockHolder(options.dataDirectory))
-        let nodes = Engine.absoluteNodesDirectory(options.nodesDirectory, dataDirectory: options.dataDirectory)
+        var nodes = Engine.absoluteNodesDirectory(options.nodesDirectory, dataDirectory: options.dataDirectory)
+        // Without --nodes-dir, the folders the live local nodes are in (a daemon started with
+        // `--nodes-dir` elsewhere keeps its nodes there): checking the default instead reported a
+        // FAIL for a set-up that works.
+        if options.nodesDirectory == nil, let connection, let parent = liveNodesParent(connection) { nodes = parent }
         checks.append(taskAccounts(nodes, asRoot: options.asRoot))
         checks += freeSpace(on: FileManager.default.fileExists(atPath: nodes) ? nodes : options.dataDirectory,
             minimum: options.minFreeDisk ?? defaultMinFreeDisk)
@@ -107,6 +111,21 @@ public enum Doctor {
             checks.append(slurm(environment: options.environment))
         }
         return checks
+    }
+
+    /// The folder the live local nodes' roots are in (each root is `<nodes-dir>/<pool>/<node>` or
+    /// `<nodes-dir>/<node>`; the shortest common parent of their parents), or nil without any.
+    static func liveNodesParent(_ connection: Connection) -> String? {
+        guard let roots = try? connection.query("SELECT root_dir FROM node WHERE removed_time IS NULL AND provider = 'local'")
+            .compactMap({ $0[0].string }), !roots.isEmpty else { return nil }
+        var common = roots[0].split(separator: "/").dropLast().map(String.init)
+        for root in roots.dropFirst() {
+            let parts = root.split(separator: "/").dropLast().map(String.init)
+            var length = 0
+            while length < min(common.count, parts.count), common[length] == parts[length] { length += 1 }
+            common = Array(common.prefix(length))
+        }
+        return common.isEmpty ? nil : "/" + common.joined(separator: "/")
     }
 
     /// Whether any node of the directory is (still) a Slurm allocation. A schema from before Slurm
