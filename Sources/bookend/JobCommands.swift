@@ -154,7 +154,10 @@ struct JobCommand: AsyncParsableCommand {
                 if interactive {
                     FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
                 } else if line != last {
+                    // Flushed at once: to a pipe or a file, stdout is buffered, and a log read while
+                    // the wait goes on (`| tee`, a CI log) showed nothing until it ended.
                     print(line)
+                    fflush(nil)
                 }
                 last = line
                 if counts.active == 0 && counts.running == 0 {

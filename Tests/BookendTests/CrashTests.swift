@@ -455,8 +455,12 @@ extension CrashTests {
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("""
             echo start >> \(effects)/runs; perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'sleep 2; echo end >> \(effects)/runs'
             """)))
-        try await h.engine.wait(timeout: .seconds(60)) { _ in !EngineHarness.lines("\(effects)/runs").isEmpty }
-        let rows = try await h.sql("SELECT pid FROM execution WHERE kind = 'task' AND state = 'running' AND pid IS NOT NULL")
+        // Its pid is stored by the pass after its launch: wait for that too.
+        let query = "SELECT pid FROM execution WHERE kind = 'task' AND state = 'running' AND pid IS NOT NULL"
+        try await h.engine.wait(timeout: .seconds(60)) { _ in
+            try !EngineHarness.lines("\(effects)/runs").isEmpty && !h.sqlOnCallingThread(query).isEmpty
+        }
+        let rows = try await h.sql(query)
         var engine = h
         if whileDown { await h.engine.shutdown() }
         let shim = try #require(rows.first.flatMap { Int32($0[0]) })

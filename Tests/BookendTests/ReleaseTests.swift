@@ -82,6 +82,32 @@ import Testing
         }
     }
 
+    /// A task ended because its job ended says why the job ended (`MaxWallClockTimeExpiry` here),
+    /// not `UserTerminate`: nobody terminated anything.
+    @Test func aTaskEndedByItsJobsWallClockSaysSo() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == .running }
+            try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
+            try await h.waitForJob("job", .completed)
+            let task = try await h.engine.task(jobID: "job", taskID: "long")
+            #expect(task.executionInfo.failureInfo?.code == "TaskEnded")
+            #expect(task.executionInfo.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
+            // A task terminated by itself, in a live job, still says UserTerminate.
+            try await h.engine.createJob(JobSpec(id: "live", poolID: "pool"))
+            try await h.engine.addTask(jobID: "live", TaskSpec(id: "t", commandLine: "/bin/sleep 60"))
+            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "live", taskID: "t").state == .running }
+            try await h.engine.terminateTask(jobID: "live", taskID: "t")
+            try await h.waitForTasks("live")
+            let terminated = try await h.engine.task(jobID: "live", taskID: "t")
+            #expect(terminated.executionInfo.failureInfo?.details == [NameValuePair(name: "Reason", value: "UserTerminate")])
+        }
+    }
+
     @Test func releaseRunsWhenAllTasksComplete() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

@@ -125,23 +125,33 @@ import Testing
         let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
         let address = String(first.endpoint.dropFirst("http://".count))
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        // The task runs until the test says `go` (at most 60 s), so the job ends only after the restart.
+        let go = directory.file("go")
+        let script = "i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
         for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sleep 3"]] {
+                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sh -c '\(script)'"]] {
             let ran = try await cli(command, environment: environment, home: directory.path)
             #expect(ran.status == 0, "\(command): \(ran.stderr)")
         }
         let log = directory.file("wait.log")
         let waiter = try ChildProcess(binary, ["job", "wait", "j", "--timeout", "120"],
             environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path].merging(environment) { $1 }, output: .file(log))
-        try await Task.sleep(for: .milliseconds(500))
+        func logged(_ text: String) async throws -> Bool {
+            for _ in 0..<600 {
+                if ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains(text) { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        #expect(try await logged("0/1 completed"), "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         #expect(await first.stop() == 0)
-        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await logged("the daemon does not answer"))
+        FileManager.default.createFile(atPath: go, contents: nil)
         let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
         let ended = try await onOwnThread { waiter.waitUntilExit() }
         #expect(await second.stop() == 0)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(ended == .exited(0), "\(output)")
-        #expect(output.contains("the daemon does not answer"), "\(output)")
         #expect(output.contains("the daemon answers again"), "\(output)")
         #expect(output.contains("1/1 completed"), "\(output)")
     }

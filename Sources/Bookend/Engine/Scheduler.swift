@@ -8,7 +8,10 @@ extension Engine {
     func outcome(for execution: ExecutionRecord, status: ExitStatus?) -> Outcome {
         let code = status?.exitCode
         if let reason = execution.killReason {
-            guard let ended = reason.endedReason else { return .interrupted }
+            guard var ended = reason.endedReason else { return .interrupted }
+            // Ended because its job ended (not by a terminate of its own): the job's reason says why
+            // (`MaxWallClockTimeExpiry`, `AllTasksComplete`, `TaskFailed`, …), not `UserTerminate`.
+            if reason == .terminate, let jobEnd = jobEndReason(execution.jobPK) { ended = jobEnd }
             return .ended(reason: ended, exitCode: code ?? 137)
         }
         switch status {
@@ -38,6 +41,15 @@ extension Engine {
             }
             return .interrupted
         }
+    }
+
+    /// The terminate reason of a job that is ending or has ended, or nil while it is live (then a
+    /// `terminate` kill was a terminate of the task itself).
+    private func jobEndReason(_ jobPK: Int64?) -> String? {
+        guard let jobPK, let row = try? db.query("SELECT state, terminate_reason FROM job WHERE pk = ?", [jobPK]).first,
+            let state = row["state"].string, state == JobState.terminating.rawValue || state == JobState.completed.rawValue
+        else { return nil }
+        return row["terminate_reason"].string
     }
 
     /// How many earlier executions of the same task (or of the same preparation, release or start
