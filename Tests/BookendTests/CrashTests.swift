@@ -451,15 +451,18 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         // The command runs in a group of its own (as a shell with job control would put it), still in
-        // the shim's session.
+        // the shim's session, and ends only once the test says `go` (at most 60 s).
+        let go = "\(effects)/go"
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("""
-            echo start >> \(effects)/runs; perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'sleep 2; echo end >> \(effects)/runs'
+            echo start >> \(effects)/runs; perl -e 'setpgrp(0, 0); exec @ARGV' sh -c \
+              'i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo end >> \(effects)/runs'
             """)))
         // Its pid is stored by the pass after its launch: wait for that too.
         let query = "SELECT pid FROM execution WHERE kind = 'task' AND state = 'running' AND pid IS NOT NULL"
         try await h.engine.wait(timeout: .seconds(60)) { _ in
             try !EngineHarness.lines("\(effects)/runs").isEmpty && !h.sqlOnCallingThread(query).isEmpty
         }
+        // Still running: it ends only after `go`.
         let rows = try await h.sql(query)
         var engine = h
         if whileDown { await h.engine.shutdown() }
@@ -470,12 +473,15 @@ extension CrashTests {
             engine = try await h.reopened()
         }
         try await withCleanup({ await engine.finish() }) {
+            // The work runs again; only then may the commands end.
+            try await engine.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count >= 2 }
+            FileManager.default.createFile(atPath: go, contents: nil)
             try await engine.waitForTasks("job")
             let task = try await engine.engine.task(jobID: "job", taskID: "t")
             #expect(task.executionInfo.exitCode == 0)
             #expect(task.executionInfo.requeueCount == 1)
-            // Let a surviving first copy reach its end, were there one.
-            try await Task.sleep(for: .milliseconds(2500))
+            // Let a surviving first copy reach its end, were there one (it polls every 0.1 s).
+            try await Task.sleep(for: .milliseconds(1000))
             #expect(EngineHarness.lines("\(effects)/runs") == ["start", "start", "end"])
         }
     }
