@@ -21,6 +21,23 @@ import Testing
         }
     }
 
+    /// Sends `bytes` as they are on a new connection (then, with `thenShutWrite`, ends its sending
+    /// side) and reads everything the server answers until it closes.
+    static func exchange(port: Int, sending bytes: String, thenShutWrite: Bool = false) throws -> String {
+        let fd = try RawHTTP.connectLoopback(port: port)
+        defer { close(fd) }
+        _ = bytes.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        if thenShutWrite { shutdown(fd, Int32(SHUT_WR)) }
+        var received = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count <= 0 { break }
+            received += chunk[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
     /// A body that ends (the client shuts its side) before its Content-Length is a bad request, not
     /// one that was too large.
     @Test func aBodyCutShortIsABadRequest() async throws {
@@ -31,21 +48,7 @@ import Testing
             let authorization = AuthTests.authorization(server, .post, "/jobs", headers: headers)
             let head = "POST /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: x\r\n"
                 + headers.map { "\($0.key): \($0.value)\r\n" }.joined() + "Authorization: \(authorization)\r\n\r\n"
-            let answer = try await onOwnThread { () -> String in
-                let fd = try RawHTTP.connectLoopback(port: port)
-                defer { close(fd) }
-                let bytes = head + "{\"id\":"
-                _ = bytes.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                shutdown(fd, Int32(SHUT_WR))
-                var received = [UInt8]()
-                var chunk = [UInt8](repeating: 0, count: 4096)
-                while true {
-                    let count = recv(fd, &chunk, chunk.count, 0)
-                    if count <= 0 { break }
-                    received += chunk[0..<count]
-                }
-                return String(decoding: received, as: UTF8.self)
-            }
+            let answer = try await onOwnThread { try Self.exchange(port: port, sending: head + "{\"id\":", thenShutWrite: true) }
             #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(300))")
             #expect(answer.contains("InvalidRequestBody"), "\(answer.prefix(300))")
             #expect(try await server.send(.get, "/jobs").status == 200)
@@ -58,19 +61,8 @@ import Testing
         try await withServer { server in
             let port = server.port
             func exchange(_ host: String) async throws -> String {
-                try await onOwnThread { () -> String in
-                    let fd = try RawHTTP.connectLoopback(port: port)
-                    defer { close(fd) }
-                    let bytes = "GET /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
-                    _ = bytes.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    var received = [UInt8]()
-                    var chunk = [UInt8](repeating: 0, count: 4096)
-                    while true {
-                        let count = recv(fd, &chunk, chunk.count, 0)
-                        if count <= 0 { break }
-                        received += chunk[0..<count]
-                    }
-                    return String(decoding: received, as: UTF8.self)
+                try await onOwnThread {
+                    try Self.exchange(port: port, sending: "GET /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
                 }
             }
             for bad in ["a\"b", "evil/path", "x y", "host:port", "[::1", ":80"] {
