@@ -82,6 +82,15 @@ struct EngineHarness {
         return try #require(formatter.date(from: text), "not a stored time: \(text)")
     }
 
+    /// Reboots `node` of `pool` and waits until it is idle again after a new boot.
+    func reboot(_ node: Node, pool: String = "pool") async throws {
+        try await engine.rebootNode(poolID: pool, nodeID: node.id)
+        try await engine.wait(timeout: .seconds(60)) { engine in
+            let now = try engine.node(poolID: pool, nodeID: node.id)
+            return now.state == .idle && now.lastBootTime != node.lastBootTime
+        }
+    }
+
     func waitForTasks(_ job: String) async throws {
         try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
     }

@@ -132,11 +132,7 @@ import Testing
                 jobPreparationTask: JobPreparationTask(commandLine: sh("echo prep >> \(effects)/prep"), rerunOnNodeRebootAfterSuccess: rerun)))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "before", commandLine: "/bin/true"))
             try await h.waitForTasks("job")
-            try await h.engine.rebootNode(poolID: "pool", nodeID: nodes[0].id)
-            try await h.engine.wait(timeout: .seconds(60)) { engine in
-                let node = try engine.node(poolID: "pool", nodeID: nodes[0].id)
-                return node.state == .idle && node.lastBootTime != nodes[0].lastBootTime
-            }
+            try await h.reboot(nodes[0])
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "after", commandLine: "/bin/true"))
             try await h.waitForTasks("job")
             #expect(EngineHarness.lines("\(effects)/prep").count == (rerun ? 2 : 1))
