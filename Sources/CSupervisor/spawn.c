@@ -1009,7 +1009,19 @@ static int helper_receive(helper_message *m, int wait) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd < 0) memcpy(&fd, CMSG_DATA(c), sizeof fd);
     int ok = (size_t)n == sizeof *m || read_exact(helper_sock, (char *)m + n, sizeof *m - (size_t)n) == 0;
     if (ok && m->kind == HELPER_SPARE && fd >= 0 && m->pid > 0) {
+        // A spare still held here when the next one is announced was never sent a request: the
+        // helper forks the next only once the last one's socket ended, so it died (killed from
+        // outside). It is this process's child (CLONE_PARENT) and nobody watches it: reaped here,
+        // or it would stay a zombie for the engine's whole life. Its exit closed the socket the
+        // helper saw end, so it is a zombie by now or within moments: a few tries, never a wait.
+        pid_t previous = spare_fd >= 0 && spare_owner == getpid() ? spare_announced_pid : -1;
         spare_release();
+        for (int attempt = 0; previous > 0 && attempt < 50; attempt++) {
+            pid_t reaped = waitpid(previous, NULL, WNOHANG);
+            if (reaped == previous || (reaped < 0 && errno != EINTR)) break;
+            struct timespec pause = { 0, 100000 };
+            (void)nanosleep(&pause, NULL);
+        }
         spare_fd = fd; spare_announced_pid = m->pid; spare_owner = getpid();
         return 1;
     }

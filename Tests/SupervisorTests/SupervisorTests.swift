@@ -522,8 +522,8 @@ import Testing
             waitShim(id)
             #expect(Supervisor.readStatus(in: s.file(status)) == .exited(7))
         }
-        var st: Int32 = 0
-        _ = waitpid(dead, &st, WNOHANG)  // reaped here unless the launch reaped it
+        // The killed spare was reaped by the launches (it is this process's child): no zombie stays.
+        #expect(pollUntil(seconds: 10) { kill(dead, 0) != 0 && errno == ESRCH }, "the killed spare \(dead) was left unreaped")
         #expect(pollUntil(seconds: 60) { !idleSpares().isEmpty }, "no new spare after the killed one")
     }
 
