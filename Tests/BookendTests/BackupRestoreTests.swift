@@ -100,6 +100,34 @@ import Testing
         #expect(error?.description.contains("restore into a new data directory") == true)
     }
 
+    /// A backup renamed over the running engine's own database or WAL replaced them under it: the
+    /// engine went on writing to the unlinked files, and what it acknowledged next was lost at its
+    /// next start. Every name inside the data directory, and any other name of those files, is refused.
+    @Test func aBackupIsNeverWrittenOverTheDatabaseItCopies() async throws {
+        let h = try await EngineHarness.make()
+        let outside = h.directory + "-link.db"
+        defer { unlink(outside) }
+        try await withCleanup({ await h.engine.shutdown() }) {
+            try await h.engine.createJob(JobSpec(id: "before", poolID: "pool"))
+            let database = DataDirectory.databasePath(h.directory)
+            #expect(link(database, outside) == 0)
+            let directory = h.directory
+            for target in [database, database + "-wal", directory + "/copy.db", directory + "/nodes/../bookend.db", outside] {
+                let error = #expect(throws: Backup.Failure.self) { try Backup.backup(dataDirectory: directory, to: target) }
+                #expect(error?.description.contains(target) == true)
+                #expect(!FileManager.default.fileExists(atPath: target + ".partial"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory + "/copy.db"))
+            try await h.engine.createJob(JobSpec(id: "after", poolID: "pool"))
+        }
+        // What the engine acknowledged is in its database when the directory is opened again.
+        let reopened = try await h.reopened()
+        try await withCleanup({ await reopened.finish() }) {
+            let ids = try ["before", "after"].map { try reopened.engine.job(id: $0).id }
+            #expect(ids == ["before", "after"])
+        }
+    }
+
     @Test func aCorruptBackupIsRefused() async throws {
         let directory = try TemporaryDirectory()
         let data = directory.file("data")

@@ -35,6 +35,7 @@ public enum Backup {
     ) throws -> Report {
         let source = DataDirectory.databasePath(dataDirectory)
         guard FileManager.default.fileExists(atPath: source) else { throw Failure("\(source): no database here") }
+        try refuseInsideDataDirectory(destination, dataDirectory: dataDirectory, source: source)
         let partial = destination + ".partial"
         unlink(partial)
         unlink(partial + "-journal")
@@ -63,6 +64,36 @@ public enum Backup {
         } catch {
             unlink(partial)
             throw error
+        }
+    }
+
+    /// Refuses a backup file inside the data directory, or one that is (by inode, through any name) the
+    /// database, its `-wal` or its `-shm`. Why: the copy is renamed over `destination`, and renamed over
+    /// `bookend.db` or its WAL it replaced the running daemon's files: the daemon went on writing to the
+    /// unlinked inodes, acknowledged work that no later reader could see, and lost it at its next start.
+    /// A backup inside the data directory would also go with the directory it is meant to outlive.
+    static func refuseInsideDataDirectory(_ destination: String, dataDirectory: String, source: String) throws {
+        let parent = (destination as NSString).deletingLastPathComponent
+        guard let folder = realpath(parent.isEmpty ? "." : parent, nil) else {
+            throw Failure("\(destination): its folder \(parent.isEmpty ? "." : parent) cannot be resolved (\(String(cString: strerror(errno))))")
+        }
+        defer { free(folder) }
+        let resolved = String(cString: folder) + "/" + (destination as NSString).lastPathComponent
+        if let data = realpath(dataDirectory, nil) {
+            defer { free(data) }
+            let root = String(cString: data)
+            if resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") {
+                throw Failure("\(destination) is inside the data directory \(root): write the backup outside it "
+                    + "(files there are the daemon's own, and a backup must outlive the directory)")
+            }
+        }
+        var target = stat()
+        guard stat(destination, &target) == 0 else { return }
+        for file in [source, source + "-wal", source + "-shm"] {
+            var info = stat()
+            if stat(file, &info) == 0, info.st_dev == target.st_dev, info.st_ino == target.st_ino {
+                throw Failure("\(destination) is \(file) (the same file by another name): write the backup to a new file")
+            }
         }
     }
 
