@@ -16,7 +16,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataDirectoryOptions
 
-    @Option(name: .customLong("to"), help: "The backup file to write (replaced atomically if it exists).")
+    @Option(name: .customLong("to"), help: "The backup file to write, outside the data directory (replaced atomically if it exists).")
     var destination: String
 
     @Option(name: .customLong("pages-per-step"), help: "Database pages copied per step.")
@@ -75,7 +75,10 @@ struct RestoreCommand: AsyncParsableCommand {
             print("restored \(source) to \(report.database) (schema version \(report.schemaVersion))")
             print("  node folders: \(report.nodesDirectory) (\(report.nodes) nodes; were \(report.previousNodesDirectories.joined(separator: ", ")))")
             print("  \(report.lostExecutions) execution(s) that were running will be treated as lost and requeued when the daemon opens it")
-            print("next: bookend serve --data-dir \(dataDirectory)" + (nodesDirectory.map { " --nodes-dir \($0)" } ?? ""))
+            // The key is not in the database, so not in the backup: without the old one, serve makes a
+            // new key and every client that signs with the old one is refused (AuthenticationFailed).
+            print("  account key: not in the backup; pass the old one with --key-file (or copy it to \((dataDirectory as NSString).appendingPathComponent("account.key")), mode 0600), or serve makes a new key and clients with the old one are refused")
+            print("next: bookend serve --data-dir \(dataDirectory)" + (nodesDirectory.map { " --nodes-dir \($0)" } ?? "") + " --key-file OLD-KEY-FILE")
         } catch {
             throw CLIError("\(error)")
         }
