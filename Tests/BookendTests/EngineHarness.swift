@@ -91,6 +91,13 @@ struct EngineHarness {
         }
     }
 
+    /// Adds a task that sleeps for a minute and waits until its command runs: the task that the tests of
+    /// ending a job or a task end.
+    func addRunningSleep(job: String, task: String) async throws {
+        try await engine.addTask(jobID: job, TaskSpec(id: task, commandLine: "/bin/sleep 60"))
+        try await engine.wait(timeout: .seconds(60)) { try $0.task(jobID: job, taskID: task).state == .running }
+    }
+
     func waitForTasks(_ job: String) async throws {
         try await engine.waitForTasks(jobID: job, timeout: .seconds(60))
     }

@@ -90,8 +90,7 @@ import Testing
             try await h.pool(nodes: 1)
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
                 jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
-            try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == .running }
+            try await h.addRunningSleep(job: "job", task: "long")
             try await h.engine.updateJob(id: "job", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
             try await h.waitForJob("job", .completed)
             let task = try await h.engine.task(jobID: "job", taskID: "long")
@@ -99,8 +98,7 @@ import Testing
             #expect(task.executionInfo.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
             // A task terminated by itself, in a live job, still says UserTerminate.
             try await h.engine.createJob(JobSpec(id: "live", poolID: "pool"))
-            try await h.engine.addTask(jobID: "live", TaskSpec(id: "t", commandLine: "/bin/sleep 60"))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "live", taskID: "t").state == .running }
+            try await h.addRunningSleep(job: "live", task: "t")
             try await h.engine.terminateTask(jobID: "live", taskID: "t")
             try await h.waitForTasks("live")
             let terminated = try await h.engine.task(jobID: "live", taskID: "t")
