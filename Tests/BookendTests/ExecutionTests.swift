@@ -316,6 +316,11 @@ import Testing
             #expect(bad[0].state == .starttaskfailed)
             #expect(bad[0].startTaskInfo?.retryCount == 1)
             #expect(bad[0].startTaskInfo?.exitCode == 1)
+            // Spec §4.3: a reboot is for idle or running nodes only.
+            let refused = await #expect(throws: BookendError.self) { try await h.engine.rebootNode(poolID: "bad", nodeID: bad[0].id) }
+            #expect(refused?.code == "OperationInvalidForCurrentState")
+            let after = try await h.engine.node(poolID: "bad", nodeID: bad[0].id)
+            #expect(after.state == .starttaskfailed)
         }
     }
 

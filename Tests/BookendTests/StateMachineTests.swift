@@ -42,7 +42,7 @@ import Testing
         table[.waitingforstarttask, default: [:]][.startTaskFailed] = .starttaskfailed
         table[.idle, default: [:]][.busy] = .running
         table[.running, default: [:]][.free] = .idle
-        for state in [NodeState.idle, .running, .starttaskfailed, .waitingforstarttask] { table[state, default: [:]][.reboot] = .rebooting }
+        for state in [NodeState.idle, .running] { table[state, default: [:]][.reboot] = .rebooting }
         table[.rebooting, default: [:]][.rebooted] = .creating
         table[.leavingpool, default: [:]][.removed] = .leavingpool
         return table

@@ -234,7 +234,7 @@ public enum NodeMachine: StateMachine {
         case (.waitingforstarttask, .startTaskFailed): return .starttaskfailed
         case (.idle, .busy): return .running
         case (.running, .free): return .idle
-        case (.idle, .reboot), (.running, .reboot), (.starttaskfailed, .reboot), (.waitingforstarttask, .reboot): return .rebooting
+        case (.idle, .reboot), (.running, .reboot): return .rebooting
         case (.rebooting, .reboot): throw illegal("NodeBeingRebooted", state, event, "The node is already rebooting")
         case (.creating, .reboot): throw illegal("NodeBeingCreated", state, event, "The node is being created")
         case (.starting, .reboot): throw illegal("NodeBeingStarted", state, event, "The node is starting")
@@ -242,7 +242,8 @@ public enum NodeMachine: StateMachine {
         case (.leavingpool, .removed): return .leavingpool
         case (.leavingpool, .leave): throw illegal("NodeLeavingPool", state, event, "The node is leaving the pool")
         case (_, .leave): return .leavingpool
-        case (.reimaging, .reboot), (.unusable, .reboot), (.unknown, .reboot), (.leavingpool, .reboot), (.offline, .reboot),
+        // Spec §4.3: a reboot is accepted only from idle or running, as Azure documents for the operation.
+        case (.starttaskfailed, .reboot), (.waitingforstarttask, .reboot), (.reimaging, .reboot), (.unusable, .reboot), (.unknown, .reboot), (.leavingpool, .reboot), (.offline, .reboot),
             (.preempted, .reboot), (.upgradingos, .reboot), (.deallocated, .reboot), (.deallocating, .reboot):
             throw illegal("OperationInvalidForCurrentState", state, event, "The node cannot be rebooted in state \(state.rawValue)")
         case (_, .boot), (_, .awaitStartTask), (_, .ready), (_, .startTaskFailed), (_, .busy), (_, .free), (_, .rebooted),
