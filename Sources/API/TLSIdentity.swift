@@ -29,6 +29,10 @@ public struct TLSIdentity: Sendable {
         guard expiry > now else {
             throw LoadError(description: "--tls-cert \(certificateFile) expired on \(Self.format(expiry)); clients would refuse it")
         }
+        let start = Date(timeIntervalSince1970: TimeInterval(leaf.notValidBefore))
+        guard start <= now else {
+            throw LoadError(description: "--tls-cert \(certificateFile) is not valid before \(Self.format(start)); clients would refuse it until then (check the clock, or the certificate's dates)")
+        }
         let keyBytes = try Self.read(keyFile, option: "--tls-key")
         let key: NIOSSLPrivateKey
         do {
@@ -44,7 +48,8 @@ public struct TLSIdentity: Sendable {
         do {
             _ = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw LoadError(description: "--tls-key \(keyFile) does not belong to the certificate in --tls-cert \(certificateFile) (\(error))")
+            // BoringSSL reports the mismatch as `failedToLoadPrivateKey`, although the key itself loaded.
+            throw LoadError(description: "--tls-key \(keyFile) does not belong to the certificate in --tls-cert \(certificateFile)")
         }
         self.certificateFile = certificateFile
         self.keyFile = keyFile

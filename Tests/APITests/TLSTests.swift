@@ -141,9 +141,11 @@ struct SelfSignedCertificate {
         // A key where the certificate belongs, and the reverse.
         #expect(failure(certificate.key, certificate.key).hasPrefix("--tls-cert \(certificate.key) holds no PEM certificate"))
         #expect(failure(certificate.certificate, certificate.certificate).hasPrefix("--tls-key \(certificate.certificate) holds no unencrypted PEM private key"))
-        #expect(failure(certificate.certificate, other.key).hasPrefix("--tls-key \(other.key) does not belong to the certificate in --tls-cert \(certificate.certificate)"))
+        #expect(failure(certificate.certificate, other.key) == "--tls-key \(other.key) does not belong to the certificate in --tls-cert \(certificate.certificate)")
         // Three days on, the two-day certificate has expired.
         #expect(failure(certificate.certificate, certificate.key, now: Date().addingTimeInterval(3 * 86400)).hasPrefix("--tls-cert \(certificate.certificate) expired on "))
+        // A day before it was made, it is not valid yet.
+        #expect(failure(certificate.certificate, certificate.key, now: Date().addingTimeInterval(-86400)).hasPrefix("--tls-cert \(certificate.certificate) is not valid before "))
         #expect(failure(certificate.certificate, certificate.key) == "loaded")
     }
 
