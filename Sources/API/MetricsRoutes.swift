@@ -27,7 +27,9 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func record(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
-        let route = context.endpointPath ?? "unmatched"
+        // A router without a route for the path names it "NotFound" on some paths through Hummingbird:
+        // anything that is not a route's pattern is `unmatched`, on every listener alike.
+        let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
         let method = request.method.rawValue
         Counter(label: "bookend_http_requests_total", dimensions: [("method", method), ("route", route), ("status", "\(status)")],
             factory: factory).increment()
