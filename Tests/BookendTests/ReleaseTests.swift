@@ -106,6 +106,27 @@ import Testing
         }
     }
 
+    /// R3: a node that leaves the pool while its release runs is skipped. Its removal put the release
+    /// back to pending on a node that can never run it, and the job stayed terminating (or deleting)
+    /// for ever.
+    @Test(arguments: [false, true])
+    func aJobEndsWhenANodeLeavesWhileItsReleaseRuns(deleting: Bool) async throws {
+        let h = try await EngineHarness.make("releaseOnLeavingNode\(deleting)")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 2, slots: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release; sleep 3"))))
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: "/bin/sleep 0.5"), TaskSpec(id: "b", commandLine: "/bin/sleep 0.5")])
+            try await h.waitForTasks("job")
+            if deleting { try await h.engine.deleteJob(id: "job") } else { try await h.engine.terminateJob(id: "job") }
+            try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/release").count == 2 }
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1)
+            if deleting { try await h.waitForJobDeletion("job") } else { try await h.waitForJob("job", .completed) }
+        }
+    }
+
     @Test func releaseRunsWhenAllTasksComplete() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

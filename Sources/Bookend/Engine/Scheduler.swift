@@ -271,7 +271,12 @@ extension Engine {
             }
             CrashPoint.hit("release.after-begin")
         }
-        let phases = try db.query("SELECT * FROM job_node WHERE job_pk = ?", [jobPK]).map { try JobNodeRecord($0).phase }
+        // A node that left the pool is skipped (R3): a release owed or running there when it went was
+        // put back to pending by its removal and can never run, and waiting for it kept the job
+        // terminating (or deleting) for ever.
+        let phases = try db.query(
+            "SELECT r.* FROM job_node r JOIN node n ON n.pk = r.node_pk WHERE r.job_pk = ? AND n.removed_time IS NULL", [jobPK])
+            .map { try JobNodeRecord($0).phase }
         if ReleasePlan.waits(phases) { return }
         if deleting {
             let roots = try db.query("SELECT DISTINCT n.root_dir FROM execution e JOIN node n ON n.pk = e.node_pk WHERE e.job_pk = ?", [jobPK])
