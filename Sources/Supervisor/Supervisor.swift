@@ -272,6 +272,19 @@ public enum Supervisor {
         }
     }
 
+    /// Why `<statusDirectory>/exit` cannot be opened when that is not because it is absent (an errno:
+    /// EMFILE while the process's descriptors are used up, say), or nil. `readStatus` answers nil in
+    /// both cases; a caller about to conclude "ended without a status" asks this first, since a file
+    /// it could not open may well be there.
+    public static func exitFileUnreadable(in statusDirectory: String) -> Int32? {
+        let fd = open(statusDirectory + "/exit", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            close(fd)
+            return nil
+        }
+        return errno == ENOENT ? nil : errno
+    }
+
     /// Parses `<statusDirectory>/pid` (`<pid> <starttime>`), the shim's identity.
     public static func readIdentity(in statusDirectory: String) -> ProcessIdentity? {
         guard let bytes = readSmallFile(statusDirectory + "/pid") else { return nil }

@@ -60,7 +60,9 @@ struct Serve: AsyncParsableCommand {
     var historyRetention = "7d"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
+        }
         let format = logFormat
         LoggingSystem.bootstrap { label in
             switch format {
@@ -72,7 +74,12 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "bookend.serve")
         let (host, requestedPort) = try Serve.parseListen(listen)
-        let metricsAddress = try metricsListen.map(Serve.parseListen)
+        // Checked now, before the engine opens and before systemd hears READY=1: a metrics address
+        // that cannot be bound used to fail the start only after the API listener had announced it.
+        let metricsAddress = try metricsListen.map { text -> (String, Int) in
+            let (metricsHost, metricsPort) = try Serve.parseListen(text, flag: "--metrics-listen")
+            return (metricsHost, try Serve.bindablePort(host: metricsHost, port: metricsPort, flag: "--metrics-listen"))
+        }
         // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
         let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
         if setup.keyFile == nil, !Serve.isLoopback(host) {
@@ -89,6 +96,7 @@ struct Serve: AsyncParsableCommand {
         }
         let keyPath = setup.keyFile ?? (data.dataDirectory as NSString).appendingPathComponent("account.key")
         let key = try Serve.loadOrCreateKey(at: keyPath, create: setup.keyFile == nil)
+        if let notice = try Serve.keepKeyFromTaskAccounts(keyPath) { print(notice) }
         let metrics = BookendMetrics()
         let engine: Engine
         do {
@@ -171,7 +179,7 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    static func parseListen(_ text: String) throws -> (String, Int) {
+    static func parseListen(_ text: String, flag: String = "--listen") throws -> (String, Int) {
         var host: Substring
         var portText: Substring
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -181,10 +189,10 @@ struct Serve: AsyncParsableCommand {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         } else {
-            throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+            throw CLIError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
-            throw CLIError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+            throw CLIError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         if host == "localhost" { host = "127.0.0.1" }
         return (String(host), port)
@@ -192,19 +200,32 @@ struct Serve: AsyncParsableCommand {
 
     /// A port that is free on `host` right now (bind to port 0, read it back, close).
     static func freePort(host: String) throws -> Int {
+        try bindablePort(host: host, port: 0, flag: "--listen")
+    }
+
+    /// Binds `host:port` (0: any free port) and closes it again: the port, or why `flag`'s address
+    /// cannot be listened on, naming it.
+    static func bindablePort(host: String, port requested: Int, flag: String) throws -> Int {
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, "0", &hints, &result) == 0, let info = result else {
-            throw CLIError("--listen: \(host) is not a numeric IP address")
+        guard getaddrinfo(host, "\(requested)", &hints, &result) == 0, let info = result else {
+            throw CLIError("\(flag): \(host) is not a numeric IP address")
         }
         defer { freeaddrinfo(result) }
         let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CLIError("cannot create a socket to find a free port") }
         defer { close(fd) }
+        // As the server binds (SO_REUSEADDR): a port left in TIME_WAIT is free for it, one another
+        // program listens on is not.
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            throw CLIError("cannot bind \(host): \(String(cString: strerror(errno)))")
+            let address = host.contains(":") ? "[\(host)]:\(requested)" : "\(host):\(requested)"
+            let reason = errno == EADDRINUSE ? "the address is already in use (another bookend serve, or another program, listens there)"
+                : String(cString: strerror(errno))
+            throw CLIError("cannot listen on \(address) (\(flag)): \(reason); pick another \(flag)")
         }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -247,6 +268,27 @@ struct Serve: AsyncParsableCommand {
 
     static func isLoopback(_ host: String) -> Bool {
         host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// As root, a key file every account may read is made unreadable to them before anything runs.
+    /// Why: non-admin tasks run as other accounts, and one that reads the key signs any request,
+    /// including a task with admin elevation, which runs as root. A key written with the usual umask
+    /// (`head -c 32 /dev/urandom | base64 > key`, mode 0644) was enough. Only the bits of "others"
+    /// go (task accounts are others; a group the operators share keeps its access). Returns what was
+    /// done, for the start-up lines; refuses to start when the mode cannot be changed. Not as another
+    /// user: tasks then run as the daemon's own account, which reads the file anyway
+    /// (`bookend doctor` says so).
+    static func keepKeyFromTaskAccounts(_ path: String) throws -> String? {
+        guard geteuid() == 0 else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o007 != 0 else { return nil }
+        let mode = info.st_mode & 0o7770
+        guard chmod(path, mode) == 0 else {
+            throw CLIError("the key file \(path) is readable by every account, task accounts included, and cannot be made private "
+                + "(\(String(cString: strerror(errno)))): chmod o-rwx \(path), or pass a private --key-file")
+        }
+        return "Key file: \(path) was readable by every account, task accounts included: made it mode "
+            + String(mode, radix: 8) + " (chmod o-rwx)"
     }
 
     /// Reads the base64 key, or (for the default path) generates a random 256-bit key stored with mode 0600.

@@ -162,4 +162,51 @@ import Testing
         let space = FileSystemSpace(totalBytes: total, availableBytes: available, totalInodes: 0, availableInodes: 0)
         #expect(space.isBelow(minimum) == below)
     }
+    /// A launch that fails for want of the machine's resources (here: no inode left for the task's
+    /// folder) says nothing about the task: it waits, its slot held, and runs once there is room,
+    /// where it used to fail for good (`CommandLaunchFailed`, a user error).
+    @Test func aLaunchWithoutRoomForItsFolderWaitsAndRunsOnceThereIsRoom() async throws {
+        guard geteuid() == 0 else {
+            print("DiskPressureTests skipped: mounting a tmpfs needs root, and these tests are not running as root")
+            return
+        }
+        let base = try TemporaryDirectory()
+        chmod(base.path, 0o755)
+        let mountPoint = base.file("nodes-fs")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=16m,nr_inodes=400,mode=0755", "tmpfs", mountPoint])
+        guard mounted.status == 0 else {
+            print("DiskPressureTests skipped: mount -t tmpfs failed (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        let configuration = EngineConfiguration(nodesDirectory: mountPoint + "/nodes", tickInterval: .milliseconds(20))
+        let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
+        let h = EngineHarness(directory: base.file("data"), engine: engine)
+        let effects = base.file("effects")
+        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
+        chmod(effects, 0o777)
+        try await withCleanup({
+            await engine.shutdown()
+            _ = try? await run("/bin/umount", ["-l", mountPoint])
+        }) {
+            try await h.pool(nodes: 1, slots: 1)
+            try await engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            // Every inode left taken.
+            let filler = mountPoint + "/filler"
+            try FileManager.default.createDirectory(atPath: filler, withIntermediateDirectories: false)
+            var made = 0
+            while FileManager.default.createFile(atPath: "\(filler)/\(made)", contents: nil) { made += 1 }
+            try await engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo run >> \(effects)/runs")))
+            // It cannot start, and it does not fail either.
+            try await Task.sleep(for: .seconds(2))
+            let waiting = try await engine.task(jobID: "job", taskID: "t")
+            #expect(waiting.state != .completed, "\(String(describing: waiting.executionInfo.failureInfo))")
+            #expect(EngineHarness.lines("\(effects)/runs").isEmpty)
+            try FileManager.default.removeItem(atPath: filler)
+            try await h.waitForTasks("job")
+            let ran = try await engine.task(jobID: "job", taskID: "t")
+            #expect(ran.executionInfo.result == "success", "\(String(describing: ran.executionInfo.failureInfo))")
+            #expect(EngineHarness.lines("\(effects)/runs") == ["run"])
+        }
+    }
 }

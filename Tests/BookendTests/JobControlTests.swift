@@ -34,13 +34,42 @@ import Testing
         }
     }
 
+    /// A task Bookend ends (a terminate, its wall clock) leaves nothing of its session behind: here the
+    /// command starts a process in a group of its own (as a shell with job control would), which the
+    /// SIGTERM to the command's group does not reach; once the command has exited, it is killed too.
+    @Test(arguments: ["terminate", "wall clock"])
+    func anEndedTaskLeavesNothingOfItsSessionBehind(_ how: String) async throws {
+        let h = try await EngineHarness.make("endedSession\(how.filter(\.isLetter))")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            let go = "\(effects)/go"
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            let command = sh("""
+                perl -e 'setpgrp(0, 0); exec @ARGV' sh -c \
+                  'i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
+                echo start >> \(effects)/runs; wait
+                """)
+            let constraints = how == "wall clock" ? TaskConstraints(maxWallClockTime: "PT2S") : nil
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: command, constraints: constraints))
+            try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs") == ["start"] }
+            if how == "terminate" { try await h.engine.terminateTask(jobID: "job", taskID: "t") }
+            try await h.waitForTasks("job")
+            let ended = try await h.engine.task(jobID: "job", taskID: "t")
+            #expect(ended.executionInfo.failureInfo?.code == "TaskEnded")
+            // Were the process in its own group still alive, it would write its line within 0.1 s of `go`.
+            FileManager.default.createFile(atPath: go, contents: nil)
+            try await Task.sleep(for: .milliseconds(1000))
+            #expect(EngineHarness.lines("\(effects)/runs") == ["start"])
+        }
+    }
+
     @Test func terminatedTasksFailAndReactivatedTasksRunAgain() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {
             try await h.pool()
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
-            try await h.engine.addTask(jobID: "job", TaskSpec(id: "long", commandLine: "/bin/sleep 60"))
-            try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "long").state == .running }
+            try await h.addRunningSleep(job: "job", task: "long")
             try await h.engine.terminateTask(jobID: "job", taskID: "long")
             try await h.waitForTasks("job")
             let ended = try await h.engine.task(jobID: "job", taskID: "long")

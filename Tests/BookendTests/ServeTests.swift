@@ -26,12 +26,18 @@ import Testing
         let endpoint: String
 
         /// Starts the daemon and waits for its endpoint on a thread of its own.
-        static func start(binary: String, arguments: [String]) async throws -> Daemon {
-            try await onOwnThread { try Daemon(binary: binary, arguments: arguments) }
+        /// `fileLimit`: the daemon's limit of open descriptors (`ulimit -n`), when a test needs it low.
+        static func start(binary: String, arguments: [String], fileLimit: Int? = nil) async throws -> Daemon {
+            try await onOwnThread { try Daemon(binary: binary, arguments: arguments, fileLimit: fileLimit) }
         }
 
-        private init(binary: String, arguments: [String]) throws {
-            process = try ChildProcess(binary, ["serve", "--log-level", "warning"] + arguments, output: .pipe)
+        private init(binary: String, arguments: [String], fileLimit: Int?) throws {
+            let serve = ["serve", "--log-level", "warning"] + arguments
+            if let fileLimit {
+                process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary] + serve, output: .pipe)
+            } else {
+                process = try ChildProcess(binary, serve, output: .pipe)
+            }
             // Read on a thread of its own so the wait below has a deadline and can say what it saw.
             let lines = LineCollector()
             let handle = process.output!
@@ -168,6 +174,94 @@ import Testing
         #expect(second.status != 0)
         #expect(errorLine(second) == "Error: cannot listen on 127.0.0.1:\(port): the address is already in use (another bookend serve, or another program, listens there); pick another --listen",
             "\(second.stderr)")
+    }
+
+    /// A key file written with the usual umask (0644) let a non-admin task read the key, sign a task
+    /// with admin elevation and run it as root. As root the daemon takes the file's "other" bits away
+    /// before anything runs; a real task then cannot read it.
+    @Test func aKeyFileEveryAccountCanReadIsKeptFromTasks() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let keyFile = directory.file("shared.key")
+        try Data((Data(repeating: 7, count: 32).base64EncodedString() + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))
+        chmod(keyFile, 0o644)
+        let data = directory.file("data")
+        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0", "--key-file", keyFile])
+        try await withCleanup({ _ = await daemon.stop() }) {
+            var info = stat()
+            #expect(stat(keyFile, &info) == 0)
+            #expect(info.st_mode & 0o777 == (geteuid() == 0 ? 0o640 : 0o644), "as root only the others' bits go; otherwise tasks are the daemon's own account")
+            guard geteuid() == 0 else { return }
+            let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": keyFile]
+            let effects = directory.file("effects")
+            try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
+            chmod(effects, 0o777)
+            let steal = "/bin/sh -c 'cat \(keyFile) >> \(effects)/out 2>&1; echo status=$? >> \(effects)/out'"
+            for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                            ["task", "add", "j", "--id", "steal", "--command-line", steal]] {
+                let ran = try await cli(command, environment: environment, home: directory.path)
+                #expect(ran.status == 0, "\(command): \(ran.stderr)")
+            }
+            let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
+            #expect(waited.status == 0, "\(waited.stdout) \(waited.stderr)")
+            let seen = (try? String(contentsOfFile: effects + "/out", encoding: .utf8)) ?? ""
+            #expect(seen.contains("Permission denied") && seen.contains("status=1"), "\(seen)")
+            #expect(!seen.contains(Data(repeating: 7, count: 32).base64EncodedString()))
+        }
+    }
+
+    /// Anyone who can reach the port could fill the daemon's descriptor table with idle connections.
+    /// A task that ended meanwhile had its exit file unreadable ("Too many open files"), was taken for
+    /// a lost process and ran again; a task launched meanwhile failed for good (`CommandLaunchFailed`).
+    /// Now the exit waits to be read and the launch waits for descriptors: each task runs once.
+    @Test func tasksRunOnceWhileTheDaemonIsOutOfDescriptors() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let effects = directory.file("effects")
+        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
+        chmod(effects, 0o777)
+        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"], fileLimit: 200)
+        try await withCleanup({ _ = await daemon.stop() }) {
+            let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+            let gate = effects + "/go"
+            let block = "/bin/sh -c 'echo run >> \(effects)/block; i=0; while [ ! -e \(gate) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
+            for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                            ["task", "add", "j", "--id", "block", "--command-line", block],
+                            ["task", "add", "j", "--id", "victim", "--command-line", "/bin/sh -c 'echo run >> \(effects)/victim'"]] {
+                let ran = try await cli(command, environment: environment, home: directory.path)
+                #expect(ran.status == 0, "\(command): \(ran.stderr)")
+            }
+            for _ in 0..<600 where EngineHarness.lines(effects + "/block").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(EngineHarness.lines(effects + "/block") == ["run"])
+            // Idle connections until the daemon has no descriptor left (it accepts what it can).
+            let port = try #require(daemon.endpoint.split(separator: ":").last.flatMap { Int($0) })
+            var sockets: [Int32] = []
+            defer { for socket in sockets { close(socket) } }
+            for _ in 0..<400 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                if connected == 0 { sockets.append(fd) } else { close(fd) }
+            }
+            try await Task.sleep(for: .seconds(1))
+            // The blocking task ends while no descriptor is free; the victim is dispatched then.
+            FileManager.default.createFile(atPath: gate, contents: nil)
+            try await Task.sleep(for: .seconds(3))
+            for socket in sockets { close(socket) }
+            sockets = []
+            let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
+            #expect(waited.status == 0, "\(waited.stdout) \(waited.stderr)")
+            #expect(EngineHarness.lines(effects + "/victim") == ["run"])
+            #expect(EngineHarness.lines(effects + "/block") == ["run"], "the blocking task ran once")
+        }
     }
 
     @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() async throws {

@@ -49,6 +49,9 @@ public actor Engine {
     var killEscalations: [Int64: ContinuousClock.Instant] = [:]
     /// Executions whose resource files are being downloaded (not yet spawned).
     var downloading: Set<Int64> = []
+    /// Executions whose launch failed for want of the machine's resources (descriptors, memory, disk),
+    /// kept `starting` and tried again at `due`: see `deferLaunches`.
+    var deferredLaunches: [Int64: (attempts: Int, due: ContinuousClock.Instant)] = [:]
     /// Where node folders live (`configuration.nodesDirectory`, else `<data-dir>/nodes`), absolute.
     public nonisolated let nodesDirectory: String
     /// The reserved uids task accounts come from; nil when the engine is not root (tasks then share
@@ -169,6 +172,15 @@ public actor Engine {
             }
             accountRange = range
             try Engine.checkReachable(nodesDirectory: nodesDirectory, dataDirectory: self.dataDirectory)
+            // Nodes made under another --nodes-dir (an earlier start with that flag, a restore given
+            // one) keep their folders there; a start without the flag must reach those too, or every
+            // task on them fails with "could not start" (a restore to a private folder did that).
+            if configuration.nodesDirectory == nil, let existing = Doctor.liveNodesParent(connection),
+                !existing.hasPrefix(nodesDirectory + "/"), existing != nodesDirectory
+            {
+                try Engine.checkReachable(nodesDirectory: existing, dataDirectory: self.dataDirectory,
+                    flag: "--nodes-dir (the nodes of this data directory were made under \(existing): start with the --nodes-dir they were made with, or make that path reachable)")
+            }
             // Slurm nodes' folders may live elsewhere (a shared file system): the same rule holds there.
             if let slurmRoot = configuration.slurm.nodeRoot {
                 try Engine.checkReachable(nodesDirectory: Engine.absoluteNodesDirectory(slurmRoot, dataDirectory: self.dataDirectory),
@@ -206,18 +218,24 @@ public actor Engine {
         }
         if let blocking {
             throw BookendError(.invalidRequest, "InvalidConfiguration",
-                Engine.unreachableMessage(blocking: blocking, nodesDirectory: nodesDirectory, flag: flag))
+                Engine.unreachableMessage(blocking: blocking, nodesDirectory: nodesDirectory, dataDirectory: dataDirectory, flag: flag))
         }
     }
 
-    static func unreachableMessage(blocking: String, nodesDirectory: String,
+    static func unreachableMessage(blocking: String, nodesDirectory: String, dataDirectory: String? = nil,
         flag: String = "--nodes-dir (EngineConfiguration.nodesDirectory)") -> String {
         var mode = ""
         var info = stat()
         if stat(blocking, &info) == 0 { mode = " (mode " + String(format: "%04o", info.st_mode & 0o7777) + ")" }
-        return "task accounts cannot reach the node folders \(nodesDirectory): \(blocking)\(mode) is not searchable by other users; "
-            + "put them on a reachable path with \(flag), e.g. /var/lib/bookend/nodes, "
-            + "or use a data directory outside \(blocking)"
+        let isFolder = stat(blocking, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        var text = "task accounts cannot reach the node folders \(nodesDirectory): \(blocking)\(mode) "
+            + (isFolder ? "is not searchable by other users" : "is not a folder")
+            + "; put them on a reachable path with \(flag), e.g. /var/lib/bookend/nodes"
+        // Only when the data directory is what blocks (the node folders' default place) is moving it a way out.
+        if let dataDirectory, nodesDirectory.hasPrefix(dataDirectory + "/"), dataDirectory.hasPrefix(blocking) {
+            text += ", or use a data directory outside \(blocking)"
+        }
+        return text
     }
 
     /// The folder on the way to `nodesDirectory` that task accounts could not search if the engine ran

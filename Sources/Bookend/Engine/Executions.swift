@@ -190,6 +190,8 @@ extension Engine {
         var forking = Duration.zero
         var ready: [(Int64, LaunchRequest)] = []
         var nodeRoots: [String] = []
+        var shortages: [(Int64, String)] = []
+        var faults: [(Int64, Outcome)] = []
         for pk in pks {
             do {
                 let plan = try launchPlanWithAccount(pk)
@@ -225,10 +227,12 @@ extension Engine {
                 case .failure(let failure): failures.append((pk, failure))
                 }
             } catch let error as NodeFolders.UnsafeFolder {
+                if Engine.isShortage(error.reason) { shortages.append((pk, "\(error)")); continue }
                 // The task's own folder holds something that is not a folder, a link left by an earlier
                 // attempt, say: the task cannot start, and nothing was followed.
                 failures.append((pk, FailureInfo(code: "CommandLaunchFailed", message: "The task folder cannot be prepared: \(error)")))
             } catch {
+                if Engine.isShortage("\(error)") { shortages.append((pk, "\(error)")); continue }
                 failures.append((pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))
             }
         }
@@ -248,14 +252,68 @@ extension Engine {
         for ((pk, request), result) in zip(ready, launched) {
             switch result {
             case .success(let identity): identities.append((pk, identity, request.statusDirectory))
+            case .failure(let error) where error.stage == "status": faults.append((pk, Engine.identityNotRecorded(request, error)))
+            // Nothing of the command ran (no fork, or it stopped before its exec): it can wait for the resource.
+            case .failure(let error) where Engine.shortageErrnos.contains(error.errno): shortages.append((pk, "\(error)"))
             case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))
             }
         }
         rememberSpawned(identities)
-        recordLaunchFailures(failures)
+        recordLaunchFailures(failures.map { ($0.0, Outcome.preProcessing($0.1)) } + faults)
+        deferLaunches(shortages)
         // After the spawns, not before: the folders of the next launches on these nodes are made
         // while these commands start.
         for root in Set(nodeRoots) { taskFolders.refill(nodeRoot: root) }
+    }
+
+    /// What the machine ran short of, not what the task asked for: too many open descriptors (a
+    /// flood of connections), memory, processes, disk space.
+    static let shortageErrnos: Set<Int32> = [EMFILE, ENFILE, ENOMEM, EAGAIN, ENOSPC, EDQUOT]
+
+    static func isShortage(_ text: String) -> Bool {
+        shortageErrnos.contains { text.contains(String(cString: strerror($0))) }
+    }
+
+    /// Launches that failed because the machine lacked a resource stay `starting` (their slot held)
+    /// and are tried again later, 1 s after the first failure and twice as long after each next one
+    /// (at most 30 s). Why: such a failure says nothing about the task, and recording it as the task's
+    /// `CommandLaunchFailed` failed it for good, as a user error, when anyone who could reach the port
+    /// filled the daemon's descriptor table for a few seconds. Why not a requeue: while the shortage
+    /// lasts, each pass would dispatch, fail and requeue again, a row and events each time.
+    func deferLaunches(_ shortages: [(Int64, String)]) {
+        for (pk, reason) in shortages {
+            let attempts = (deferredLaunches[pk]?.attempts ?? 0) + 1
+            let delay = Duration.seconds(min(30, 1 << min(attempts - 1, 5)))
+            deferredLaunches[pk] = (attempts, ContinuousClock.now + delay)
+            // Said when it starts and then every tenth try, not once a second for as long as it lasts.
+            if attempts == 1 || attempts % 10 == 0 {
+                logger.warning("execution \(pk): cannot start now, the machine lacks a resource (\(reason)); trying again in \(delay) (attempt \(attempts))")
+            }
+        }
+    }
+
+    /// Tries the deferred launches that are due (from each pass), skipping any that ended meanwhile
+    /// (a terminate completes one that never spawned).
+    func launchDeferred() {
+        guard !deferredLaunches.isEmpty else { return }
+        let now = ContinuousClock.now
+        let due = deferredLaunches.filter { $0.value.due <= now }.keys.sorted()
+        var ready: [Int64] = []
+        for pk in due {
+            let row = try? db.query("SELECT state, kill_reason FROM execution WHERE pk = ?", [pk]).first
+            guard let row, row["state"].string == ExecutionState.starting.rawValue, row["kill_reason"] == .null else {
+                deferredLaunches[pk] = nil
+                continue
+            }
+            ready.append(pk)
+        }
+        guard !ready.isEmpty else { return }
+        // Parked while they launch: one short again gets a new `due` from `deferLaunches` (its attempts
+        // counted on); the others are launched, or failed for a reason of their own, and leave.
+        let parked = now + .seconds(86_400)
+        for pk in ready { deferredLaunches[pk]?.due = parked }
+        launch(ready)
+        for pk in ready where deferredLaunches[pk]?.due == parked { deferredLaunches[pk] = nil }
     }
 
     func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
@@ -264,7 +322,7 @@ extension Engine {
             (try? db.scalar("SELECT kill_reason FROM execution WHERE pk = ?", [pk])) == .null
         else { return }
         if let failure {
-            recordLaunchFailures([(pk, failure)])
+            recordLaunchFailures([(pk, .preProcessing(failure))])
             return
         }
         do {
@@ -272,10 +330,10 @@ extension Engine {
             let plan = try launchPlanWithAccount(pk)
             switch spawn(plan, owner: try ownerFor(plan)) {
             case .success(let identity): rememberSpawned([(pk, identity, plan.statusDirectory)])
-            case .failure(let failure): recordLaunchFailures([(pk, failure)])
+            case .failure(let failure): recordLaunchFailures([(pk, .preProcessing(failure))])
             }
         } catch {
-            recordLaunchFailures([(pk, FailureInfo(category: "servererror", code: "Unknown", message: "\(error)"))])
+            recordLaunchFailures([(pk, .preProcessing(FailureInfo(category: "servererror", code: "Unknown", message: "\(error)")))])
         }
     }
 
@@ -295,23 +353,26 @@ extension Engine {
 
     /// Completes executions that could not start (no program, no folder, a failed download), with
     /// whatever follows from each (a retry, the next task), in one transaction.
-    private func recordLaunchFailures(_ failures: [(Int64, FailureInfo)]) {
+    private func recordLaunchFailures(_ failures: [(Int64, Outcome)]) {
         guard !failures.isEmpty else { return }
         CrashPoint.hit("launch.after-spawn")
         var followUps: [Int64] = []
+        for (pk, outcome) in failures {
+            if case .fault(let info) = outcome { logger.error("execution \(pk): \(info.code): \(info.message)") }
+        }
         do {
             try transaction { db in
                 let now = Date()
-                for (pk, failure) in failures {
+                for (pk, outcome) in failures {
                     if let execution = try ExecutionRecord.read(db, pk: pk) {
-                        followUps += try finishExecution(db, execution, .preProcessing(failure), now: now)
+                        followUps += try finishExecution(db, execution, outcome, now: now)
                     }
                 }
             }
         } catch {
             // They complete as failed once a transaction commits (recordUnrecordedOutcomes).
             logger.error("recording launch failures failed: \(error)")
-            for (pk, failure) in failures { unrecordedOutcomes[pk] = .preProcessing(failure) }
+            for (pk, outcome) in failures { unrecordedOutcomes[pk] = outcome }
         }
         CrashPoint.hit("launch.after-record")
         launch(followUps)
@@ -384,7 +445,20 @@ extension Engine {
     }
 
     private static func launchFailure(_ request: LaunchRequest, _ error: SupervisorError) -> FailureInfo {
-        FailureInfo(code: "CommandLaunchFailed", message: "Starting \(request.arguments[0]) failed: \(error.message)")
+        var message = "Starting \(request.arguments[0]) failed: \(error.message)"
+        if let stage = error.stage { message += " (at \(stage))" }
+        if error.errno != 0 { message += ": \(String(cString: strerror(error.errno)))" }
+        return FailureInfo(code: "CommandLaunchFailed", message: message)
+    }
+
+    /// The shim started the command but could not write its identity (`pid`), so it killed it: the
+    /// command may have run for a moment, and running it again could repeat what it did. Not the
+    /// task's fault, and not retried (as `ExitStatusNotRecorded`); `DiskFull` when that was why.
+    private static func identityNotRecorded(_ request: LaunchRequest, _ error: SupervisorError) -> Outcome {
+        let reason = error.errno != 0 ? String(cString: strerror(error.errno)) : "unknown error"
+        return .fault(FailureInfo(category: "servererror", code: error.errno == ENOSPC || error.errno == EDQUOT ? "DiskFull" : "LaunchNotRecorded",
+            message: "\(request.arguments[0]) was started, but its process could not be recorded in \(request.statusDirectory)/pid (\(reason)); it was killed and is not run again",
+            details: [NameValuePair(name: "Errno", value: "\(error.errno)")]))
     }
 
     /// What to start for `plan`, or why it cannot start (admin without root, unparsable command

@@ -67,16 +67,28 @@ extension Engine {
             // The intents are committed: they spawn whatever happens to the signals.
             do { try signalKills() } catch { logger.error("scheduler pass: signalling failed: \(error)") }
             launch(effects.launches)
+            launchDeferred()
             finishAfterCommit()
             removeDeletedJobFolders(effects.deletedJobs)
             for root in effects.removedNodeRoots { taskFolders.removeNodeRoot(root) }
             try enforceRetention()
+            if failingSteps.removeValue(forKey: Engine.wholePass) != nil { logger.notice("scheduler pass: succeeds again") }
         } catch {
-            logger.error("scheduler pass failed: \(error)")
+            // Logged when it starts failing, changes or recovers, not once per pass: with the disk full
+            // every pass fails the same way, several times a second, for as long as it lasts.
+            let message = "\(error)"
+            if failingSteps.updateValue(message, forKey: Engine.wholePass) != message {
+                logger.error("scheduler pass failed (logged again only when it changes or recovers): \(message)")
+            } else {
+                logger.debug("scheduler pass failed again: \(message)")
+            }
         }
         // A pass that failed after its commit still finishes what that commit left.
         finishAfterCommit()
     }
+
+    /// The key of `failingSteps` for a pass that failed as a whole.
+    static let wholePass = "the whole pass"
 
     /// The pass's apply transaction (step 2 of `tick`): its effects, and the spawned processes whose
     /// identity could not be stored, with why.
@@ -285,6 +297,16 @@ extension Engine {
             // Ended without an exit file, and the watcher is still reaping it: whether the shim said
             // it could not write the file is known once it has (it wakes the loop then).
             if status == nil, watcher.isWatching(identity) { continue }
+            // The exit file could not be opened (the daemon's descriptors used up by a flood of
+            // connections, say): it may be there, so the work is not taken for lost and run again.
+            // The once-a-second scan tries it again.
+            if status == nil, let error = Supervisor.exitFileUnreadable(in: execution.statusDirectory) {
+                let message = "\(execution.statusDirectory)/exit: \(String(cString: strerror(error)))"
+                if failingSteps.updateValue(message, forKey: "reading exits") != message {
+                    logger.warning("scheduler pass: cannot read an exit file, its execution waits (logged again only when it changes): \(message)")
+                }
+                continue
+            }
             // A step that ended without its command's status: first ask Slurm whether its node is gone.
             if status == nil, holdsSlurmLoss(execution) { continue }
             // The shim is gone without a status: whatever it started that still runs is ended before
@@ -292,8 +314,25 @@ extension Engine {
             if status == nil { endLeftovers(of: execution) }
             ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
         }
+        // Work Bookend ended (terminate, a wall clock, its job's end) leaves nothing of its session
+        // behind: the SIGTERM went to the command's process group, and a process that moved to a group
+        // of its own (a shell with job control, `setpgrp`) outlived it once the command exited.
+        for exit in ended where exit.execution.killReason != nil && exit.execution.identity != nil {
+            endSession(of: exit.execution)
+        }
         recentLaunches.forget(ended.map(\.execution.pk), reported: reported)
         return ended
+    }
+
+    /// Kills what is left of the session of an execution Bookend decided to end, once its shim has
+    /// exited. (Processes that left the session with `setsid` are out of its reach; see
+    /// docs/security.md.)
+    func endSession(of execution: ExecutionRecord) {
+        guard let identity = execution.identity else { return }
+        let signalled = Supervisor.killSession(identity)
+        if signalled > 0 {
+            logger.info("execution \(execution.pk): \(signalled) process(es) or group(s) of its session outlived the command it was asked to end; they were killed")
+        }
     }
 
     /// Ends what is left of an execution whose shim vanished without an exit status, before its outcome
