@@ -15,6 +15,8 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
     typealias Context = BatchRequestContext
 
     let logger: Logger
+    /// Refusals that leave the request's body unread: the connection is closed after their answer.
+    static let closesConnection: Set<String> = ["AuthenticationFailed", "InvalidAuthenticationInfo", "RequestBodyTooLarge", "MissingContentLengthHeader"]
     /// `https` behind TLS: the links we hand out (`odata.nextLink`, `url`, `DataServiceId`) are
     /// followed by clients, and an `http` link to the TLS port would fail (or leak the request).
     let scheme: String
@@ -78,8 +80,14 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
                 // Hummingbird's answer for a path no route matches.
                 failure = APIErrors.resourceNotFound(request.uri.path)
             default:
-                logger.error("request failed unexpectedly", metadata: ["request-id": "\(requestID)", "error": "\(error)"])
-                failure = BookendError(.internalError, "InternalError", "The server encountered an internal error.")
+                if let storage = BookendError.storage(error) {
+                    // The machine's condition (a full disk, a read-only file system), said as such.
+                    logger.warning("request not stored", metadata: ["request-id": "\(requestID)", "error": "\(error)"])
+                    failure = storage
+                } else {
+                    logger.error("request failed unexpectedly", metadata: ["request-id": "\(requestID)", "error": "\(error)"])
+                    failure = BookendError(.internalError, "InternalError", "The server encountered an internal error.")
+                }
             }
             let level: Logger.Level = failure.kind == .internalError ? .error : .debug
             logger.log(level: level, "request failed", metadata: [
@@ -88,6 +96,13 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
             // A HEAD answer has no body, so it names no content type either.
             let reply = request.method == .head ? Reply.empty(APIErrors.status(for: failure)) : Reply.error(failure, base: base, requestID: requestID)
             response = reply.response(method: request.method)
+            // A request refused before its body was read (no valid signature, a body too large or
+            // without a length) gets the connection closed after the answer, rather than its body read
+            // and thrown away: a client that announces a terabyte and trickles it would hold the
+            // connection, and the daemon would read all of it.
+            if Self.closesConnection.contains(failure.code), request.method != .get, request.method != .head {
+                response.headers[.connection] = "close"
+            }
         }
         Reply.set("request-id", requestID, in: &response.headers)
         if let clientRequestID = headers["client-request-id"] { Reply.set("client-request-id", clientRequestID, in: &response.headers) }

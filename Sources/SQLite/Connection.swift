@@ -1,3 +1,4 @@
+import Glibc
 import CSQLite
 
 /// How a connection is opened.
@@ -128,8 +129,12 @@ public final class Connection {
 
     func error(code: Int32, sql: String?) -> SQLiteError {
         let extended = sqlite3_extended_errcode(handle)
-        return SQLiteError(
-            extendedCode: extended != 0 ? extended : code, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+        var message = String(cString: sqlite3_errmsg(handle))
+        // An I/O error says only "disk I/O error"; the system's errno says which (ENOSPC: the disk is full).
+        if extended & 0xFF == SQLITE_IOERR, sqlite3_system_errno(handle) != 0 {
+            message += " (\(String(cString: strerror(sqlite3_system_errno(handle)))))"
+        }
+        return SQLiteError(extendedCode: extended != 0 ? extended : code, message: message, sql: sql)
     }
 
     /// Runs one or more statements without parameters (schema scripts, pragmas).

@@ -34,6 +34,7 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible, Equatable {
     public var isReadOnly: Bool { primaryCode == SQLITE_READONLY }
     public var isCorrupt: Bool { primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB }
     public var isFull: Bool { primaryCode == SQLITE_FULL }
+    public var isIOError: Bool { primaryCode == SQLITE_IOERR }
 
     public var description: String {
         var text = "SQLite error \(extendedCode)"

@@ -48,8 +48,8 @@ struct RouterClient: Sendable {
 }
 
 /// Runs `body` against `APIServer.buildApplication` over a fresh engine and data directory.
-func withRouter(_ body: @Sendable (RouterClient) async throws -> Void) async throws {
-    let directory = NSTemporaryDirectory() + "bookend-router-\(UUID().uuidString.prefix(8))"
+func withRouter(in folder: String? = nil, _ body: @Sendable (RouterClient) async throws -> Void) async throws {
+    let directory = (folder ?? NSTemporaryDirectory()) + "/bookend-router-\(UUID().uuidString.prefix(8))"
     let engine = try await Engine.open(dataDirectory: directory)
     let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
     var logger = Logger(label: "router-test")
