@@ -239,6 +239,70 @@ import Testing
         }
     }
 
+    /// Spec §4.4: shrinking a pool applies `nodeDeallocationOption` to the busy nodes it removes:
+    /// `requeue` runs their tasks again elsewhere, `terminate` ends them (`TaskEnded`, not run again),
+    /// `taskcompletion` lets them finish before the node goes. (Every option acted as `requeue`.)
+    @Test(arguments: ["requeue", "terminate", "taskcompletion"])
+    func shrinkingAPoolAppliesItsDeallocationOption(_ option: String) async throws {
+        let h = try await EngineHarness.make("deallocation\(option)")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 2, slots: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            let go = "\(effects)/go"
+            // Each runs until the test says go (at most 60 s); a requeued one runs again and ends at once.
+            let command = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done")
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: command), TaskSpec(id: "b", commandLine: command)])
+            try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == 2 }
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1, nodeDeallocationOption: option)
+            switch option {
+            case "taskcompletion":
+                // The leaving node waits for its task; nothing is ended or run again.
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await h.engine.nodes(poolID: "pool").count == 2)
+                FileManager.default.createFile(atPath: go, contents: nil)
+                try await h.waitForTasks("job")
+                for id in ["a", "b"] {
+                    let task = try await h.engine.task(jobID: "job", taskID: id)
+                    #expect(task.executionInfo.result == "success" && task.executionInfo.requeueCount == 0)
+                }
+                #expect(EngineHarness.lines("\(effects)/runs").count == 2)
+            case "terminate":
+                try await h.engine.wait(timeout: .seconds(60)) { engine in
+                    try ["a", "b"].contains { try engine.task(jobID: "job", taskID: $0).executionInfo.failureInfo?.code == "TaskEnded" }
+                }
+                FileManager.default.createFile(atPath: go, contents: nil)
+                try await h.waitForTasks("job")
+                var codes: [String] = []
+                for id in ["a", "b"] {
+                    let task = try await h.engine.task(jobID: "job", taskID: id)
+                    codes.append(task.executionInfo.failureInfo?.code ?? "none")
+                    #expect(task.executionInfo.requeueCount == 0)
+                }
+                #expect(codes.sorted() == ["TaskEnded", "none"])
+                #expect(EngineHarness.lines("\(effects)/runs").count == 2, "the ended task did not run again")
+            default:
+                // The removed node's task goes back to the queue, and runs again on the node that stays.
+                try await h.engine.wait(timeout: .seconds(60)) { engine in
+                    try ["a", "b"].contains { try engine.task(jobID: "job", taskID: $0).executionInfo.requeueCount == 1 }
+                }
+                FileManager.default.createFile(atPath: go, contents: nil)
+                try await h.waitForTasks("job")
+                #expect(EngineHarness.lines("\(effects)/runs").count == 3)
+                var requeues: [Int] = []
+                for id in ["a", "b"] {
+                    let task = try await h.engine.task(jobID: "job", taskID: id)
+                    requeues.append(task.executionInfo.requeueCount)
+                    #expect(task.executionInfo.result == "success")
+                }
+                #expect(requeues.sorted() == [0, 1])
+            }
+            try await h.engine.wait(timeout: .seconds(60)) { engine in
+                try engine.pool(id: "pool").allocationState == .steady && engine.nodes(poolID: "pool").count == 1
+            }
+        }
+    }
+
     /// A node that leaves its pool takes its folder with it, as a removed machine takes its disk: a
     /// pool resized up and down, or deleted, leaves no node folders behind. A folder an earlier
     /// engine left (it crashed before removing it, or predates this) goes at the next start.

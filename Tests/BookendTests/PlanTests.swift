@@ -84,17 +84,13 @@ import Testing
     }
 
     @Test(arguments: [
-        (true, NodeRebootOption.requeue, KillReason?.some(.requeue)),
-        (true, .terminate, .requeue),
-        (true, .taskcompletion, .requeue),
-        (true, .retaineddata, .requeue),
-        (false, .requeue, .requeue),
-        (false, .terminate, .terminate),
-        (false, .taskcompletion, nil),
-        (false, .retaineddata, nil),
+        (NodeRebootOption.requeue, KillReason?.some(.requeue)),
+        (.terminate, .terminate),
+        (.taskcompletion, nil),
+        (.retaineddata, nil),
     ])
-    func nodeKills(_ leaving: Bool, _ option: NodeRebootOption, _ expected: KillReason?) {
-        #expect(KillPlan.taskReason(leaving: leaving, option: option) == expected)
+    func nodeKills(_ option: NodeRebootOption, _ expected: KillReason?) {
+        #expect(KillPlan.taskReason(option) == expected)
     }
 
     @Test func jobKills() {

@@ -120,8 +120,9 @@ extension Engine {
     public func resizePool(
         id: String, targetDedicatedNodes: Int?, targetLowPriorityNodes: Int? = nil, nodeDeallocationOption: String? = nil
     ) throws {
-        // Validated, then not acted on: a node leaving its pool always requeues its running tasks.
-        _ = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
+        // What the nodes that leave do to their running work (the same four values as a reboot's).
+        let deallocation = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
+            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
         let now = Engine.now()
         try transaction { db in
             let poolRow = try livePool(db, id)
@@ -148,7 +149,7 @@ extension Engine {
                         lowPriority: flag == 0 ? target - nodes.count : 0, now: now)
                 } else {
                     for node in nodes.prefix(nodes.count - target) {
-                        try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, now: now, log: &pendingEvents)
+                        try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, deallocation: deallocation, now: now, log: &pendingEvents)
                     }
                 }
             }

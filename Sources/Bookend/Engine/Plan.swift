@@ -82,14 +82,15 @@ enum KillPlan {
         clocks.filter { !$0.killDecided && $0.deadline <= now }.map(\.pk)
     }
 
-    /// What a node that reboots (with `option`) or leaves its pool does to the job tasks running on it:
-    /// leaving always requeues; a reboot ends them per its option, and with taskcompletion or
-    /// retaineddata lets them finish (nil).
-    static func taskReason(leaving: Bool, option: NodeRebootOption) -> KillReason? {
-        switch (leaving, option) {
-        case (true, _), (false, .requeue): .requeue
-        case (false, .terminate): .terminate
-        case (false, .taskcompletion), (false, .retaineddata): nil
+    /// What a node that reboots (its `nodeRebootOption`) or leaves its pool (the resize's
+    /// `nodeDeallocationOption`; requeue when its pool is deleted) does to the job tasks running on
+    /// it: requeue or terminate them, or with taskcompletion or retaineddata let them finish (nil;
+    /// retention periods are not awaited, spec §4.3).
+    static func taskReason(_ option: NodeRebootOption) -> KillReason? {
+        switch option {
+        case .requeue: .requeue
+        case .terminate: .terminate
+        case .taskcompletion, .retaineddata: nil
         }
     }
 

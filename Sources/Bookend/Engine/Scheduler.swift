@@ -103,12 +103,12 @@ extension Engine {
     func advanceNodes(_ db: Connection, now: Date, into effects: inout PassEffects) throws {
         let nowText = Timestamp.string(now)
         // Executions on nodes that reboot or leave end first (per the reboot option).
-        for row in try db.query("SELECT pk, state, reboot_option FROM node WHERE state IN (?, ?) AND removed_time IS NULL",
+        for row in try db.query("SELECT pk, state, reboot_option, deallocation_option FROM node WHERE state IN (?, ?) AND removed_time IS NULL",
             [NodeState.rebooting.rawValue, NodeState.leavingpool.rawValue]) {
             let nodePK = try row.int64("pk", table: "node")
             let leaving = try row.state(NodeState.self, table: "node") == .leavingpool
-            let option = try row.optionalState(NodeRebootOption.self, "reboot_option", table: "node") ?? .requeue
-            if let taskReason = KillPlan.taskReason(leaving: leaving, option: option) {
+            let option = try row.optionalState(NodeRebootOption.self, leaving ? "deallocation_option" : "reboot_option", table: "node") ?? .requeue
+            if let taskReason = KillPlan.taskReason(option) {
                 try ExecutionStore.decideKill(db, taskReason, where: "node_pk = ? AND kind = ?", [nodePK, ExecutionKind.task.rawValue])
                 try ExecutionStore.decideKill(db, .requeue, where: "node_pk = ? AND kind <> ?", [nodePK, ExecutionKind.task.rawValue])
             }

@@ -3,13 +3,13 @@ import SQLite
 /// Owns the SQL that moves a node between states.
 enum NodeStore {
     /// Reads the node's state, asks `NodeMachine` where `event` leads (throwing the Batch conflict if
-    /// it is illegal), writes state, transition time, ETag and `reboot_option` (kept only while
-    /// rebooting) guarded by `state = from`, and appends the event row. `removed` keeps the state and
+    /// it is illegal), writes state, transition time, ETag, `reboot_option` (kept only while
+    /// rebooting) and `deallocation_option` (written when it leaves) guarded by `state = from`, and appends the event row. `removed` keeps the state and
     /// writes `removed_time` instead. Returns the new state.
     @discardableResult
     static func transition(
-        _ db: Connection, pk: Int64, on event: NodeEvent, rebootOption: NodeRebootOption = .requeue, now: String,
-        log: inout [EngineEvent]
+        _ db: Connection, pk: Int64, on event: NodeEvent, rebootOption: NodeRebootOption = .requeue,
+        deallocation: NodeRebootOption = .requeue, now: String, log: inout [EngineEvent]
     ) throws -> NodeState {
         guard let row = try db.query("SELECT n.pk, n.id, n.state, p.id AS pool_id FROM node n JOIN pool p ON p.pk = n.pool_pk WHERE n.pk = ?", [pk]).first
         else { throw BookendError.internalError("node pk \(pk) does not exist") }
@@ -27,7 +27,12 @@ enum NodeStore {
             changed = try db.run(
                 "UPDATE node SET state = ?, state_transition_time = ?, e_tag = ?, boot_count = boot_count + 1, last_boot_time = ? WHERE pk = ? AND state = ?",
                 [to.rawValue, now, Engine.newETag(), now, pk, from.rawValue])
-        case .awaitStartTask, .ready, .startTaskFailed, .busy, .free, .reboot, .rebooted, .leave:
+        case .leave:
+            // Kept with the node while it leaves: what it does to the work still running there.
+            changed = try db.run(
+                "UPDATE node SET state = ?, reboot_option = NULL, deallocation_option = ?, state_transition_time = ?, e_tag = ? WHERE pk = ? AND state = ?",
+                [to.rawValue, deallocation.rawValue, now, Engine.newETag(), pk, from.rawValue])
+        case .awaitStartTask, .ready, .startTaskFailed, .busy, .free, .reboot, .rebooted:
             let option: String? = to == .rebooting ? rebootOption.rawValue : nil
             changed = try db.run(
                 "UPDATE node SET state = ?, reboot_option = ?, state_transition_time = ?, e_tag = ? WHERE pk = ? AND state = ?",
