@@ -64,6 +64,22 @@ import Testing
         }
     }
 
+    /// A wall clock set on a running task holds for the attempt under way, from its start (§4.2): it
+    /// was stored and shown, and the task ran on.
+    @Test func aWallClockSetOnARunningTaskEndsIt() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool()
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.addRunningSleep(job: "job", task: "long")
+            try await h.engine.updateTask(jobID: "job", taskID: "long", constraints: TaskConstraints(maxWallClockTime: "PT1S"))
+            try await h.waitForTasks("job")
+            let ended = try await h.engine.task(jobID: "job", taskID: "long")
+            #expect(ended.executionInfo.failureInfo?.code == "TaskEnded")
+            #expect(ended.executionInfo.failureInfo?.details == [NameValuePair(name: "Reason", value: "MaxWallClockTimeExpiry")])
+        }
+    }
+
     @Test func terminatedTasksFailAndReactivatedTasksRunAgain() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

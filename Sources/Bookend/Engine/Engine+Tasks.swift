@@ -449,6 +449,9 @@ extension Engine {
             }
             try PropertyStore.update(db, .task, pk: row.int64("pk", table: "task"),
                 [("max_wall_clock_time_ms", wall), ("retention_time_ms", retention), ("max_task_retry_count", retries)], now: now)
+            // The attempt under way runs under the new clock too (spec §4.2: a running task whose
+            // maxWallClockTime is exceeded completes); before, only the next attempt did.
+            try ExecutionStore.resetTaskClock(db, taskPK: row.int64("pk", table: "task"), milliseconds: wall)
             try record(db, "task.updated", pool: job["pool_id"].string, job: job["id"].string, task: row["id"].string, now: now)
         }
     }

@@ -83,6 +83,19 @@ extension ExecutionStore {
 
     /// An execution committed as `starting` but never spawned (the engine died in between) starts its
     /// wall clock again when it is finally spawned: same limit, counted from now.
+    /// A task's new `maxWallClockTime` (nil: none) for its attempt that is under way, measured from that
+    /// attempt's start, as the next attempt's will be. An execution Bookend already decided to end keeps
+    /// its course.
+    static func resetTaskClock(_ db: Connection, taskPK: Int64, milliseconds: Int64?) throws {
+        for row in try db.query(
+            "SELECT pk, start_time FROM execution WHERE task_pk = ? AND kind = 'task' AND state <> 'completed' AND kill_reason IS NULL", [taskPK]) {
+            let start = try row.text("start_time", table: "execution")
+            guard let started = Timestamp.date(start) else { throw row.corrupt("execution", "start_time", "not a timestamp: \(start)") }
+            let deadline = milliseconds.flatMap { Timestamp.deadline(after: started, milliseconds: $0) }
+            try db.run("UPDATE execution SET deadline = ? WHERE pk = ?", [deadline, try row.int64("pk", table: "execution")])
+        }
+    }
+
     static func restartClock(_ db: Connection, pk: Int64, startTime: String, deadline: String) throws {
         try db.run("UPDATE execution SET start_time = ?, deadline = ? WHERE pk = ? AND state = ?",
             [startTime, deadline, pk, ExecutionState.starting.rawValue])
