@@ -4,14 +4,17 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// `/pools`, `/pools/{id}`, `/pools/{id}/resize`.
+/// `/pools`, `/pools/{id}`, and its actions: `resize`, `stopresize`, `removenodes`, and the autoscale
+/// calls, which say that Bookend does not autoscale.
 struct PoolController: Sendable {
     let engine: Engine
 
     func addRoutes(to routes: BatchRoutes) {
         routes.resource("/pools", id: "poolID", list: list, add: add,
                         entity: [(.get, get), (.head, get), (.delete, delete), (.patch, patch)],
-                        actions: [("resize", resize), ("stopresize", stopResize)])
+                        actions: [("resize", resize), ("stopresize", stopResize), ("removenodes", removeNodes),
+                                  ("enableautoscale", enableAutoScale), ("evaluateautoscale", evaluateAutoScale),
+                                  ("disableautoscale", disableAutoScale)])
         routes.on("/poolusagemetrics", [(.get, { request, _ in try usageMetrics(request) })])
     }
 
@@ -59,18 +62,49 @@ struct PoolController: Sendable {
         try await write(request, id).run(202, suffix: "/stopresize") { _ in try await engine.stopPoolResize(id: id) }
     }
 
+    func removeNodes(_ request: APIRequest, _ id: String) async throws -> Reply {
+        try await write(request, id).run(202, suffix: "/removenodes") { _ in
+            let body = try request.decode(BatchNodeRemoveOptions.self)
+            if let timeout = body.resizeTimeout { try Self.checkResizeTimeout(timeout) }
+            try await engine.removeNodes(poolID: id, nodeIDs: body.nodeList, nodeDeallocationOption: body.nodeDeallocationOption?.rawValue)
+        }
+    }
+
+    // Autoscale is not supported (spec §2.1: a pool asking for it is refused at create). On a pool that
+    // exists these say so, rather than 404 ResourceNotFound, which clients read as "the pool is gone".
+    func enableAutoScale(_ request: APIRequest, _ id: String) async throws -> Reply {
+        try await write(request, id).run(200, suffix: "/enableautoscale") { _ in
+            throw BookendError(.invalidRequest, "InvalidPropertyValue",
+                "Bookend does not autoscale pools: their node counts are the ones set at create and with resize",
+                details: [.init(key: "PropertyName", value: "autoScaleFormula")])
+        }
+    }
+
+    func evaluateAutoScale(_ request: APIRequest, _ id: String) async throws -> Reply {
+        try await write(request, id).run(200, suffix: "/evaluateautoscale") { _ in
+            throw BookendError(.conflict, "AutoScaleNotEnabled", "Autoscale is not enabled on the pool (Bookend does not autoscale pools)")
+        }
+    }
+
+    /// Autoscale is never on, so turning it off changes nothing.
+    func disableAutoScale(_ request: APIRequest, _ id: String) async throws -> Reply {
+        try await write(request, id).run(200, suffix: "/disableautoscale") { _ in }
+    }
+
+    static func checkResizeTimeout(_ timeout: String) throws {
+        func invalid(_ why: String) -> BookendError {
+            BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
+                details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
+        }
+        let milliseconds: Int64?
+        do throws(ISODuration.ParseError) { milliseconds = try ISODuration.parse(timeout) } catch { throw invalid(error.description) }
+        guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
+    }
+
     func resize(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(202, suffix: "/resize") { _ in
             let body = try request.decode(BatchPoolResizeOptions.self)
-            if let timeout = body.resizeTimeout {
-                func invalid(_ why: String) -> BookendError {
-                    BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for resizeTimeout is invalid: \(why)",
-                        details: [.init(key: "PropertyName", value: "resizeTimeout"), .init(key: "PropertyValue", value: timeout)])
-                }
-                let milliseconds: Int64?
-                do throws(ISODuration.ParseError) { milliseconds = try ISODuration.parse(timeout) } catch { throw invalid(error.description) }
-                guard let milliseconds, milliseconds >= 300_000 else { throw invalid("must be at least PT5M") }
-            }
+            if let timeout = body.resizeTimeout { try Self.checkResizeTimeout(timeout) }
             try await engine.resizePool(id: id, targetDedicatedNodes: body.targetDedicatedNodes,
                 targetLowPriorityNodes: body.targetLowPriorityNodes, nodeDeallocationOption: body.nodeDeallocationOption?.rawValue)
         }

@@ -155,6 +155,19 @@ public struct BatchPoolCreateOptions: Codable, Sendable, Hashable {
 }
 
 /// The body of `POST /pools/{poolId}/resize`.
+/// `POST /pools/{id}/removenodes`: the nodes to take out of the pool, and what happens to their work.
+public struct BatchNodeRemoveOptions: Codable, Sendable, Hashable {
+    public var nodeList: [String]
+    public var resizeTimeout: String?
+    public var nodeDeallocationOption: BatchNodeDeallocationOption?
+
+    public init(nodeList: [String], resizeTimeout: String? = nil, nodeDeallocationOption: BatchNodeDeallocationOption? = nil) {
+        self.nodeList = nodeList
+        self.resizeTimeout = resizeTimeout
+        self.nodeDeallocationOption = nodeDeallocationOption
+    }
+}
+
 public struct BatchPoolResizeOptions: Codable, Sendable, Hashable {
     public var targetDedicatedNodes: Int?
     public var targetLowPriorityNodes: Int?

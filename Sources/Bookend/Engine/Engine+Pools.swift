@@ -157,6 +157,47 @@ extension Engine {
         wake()
     }
 
+    /// Takes the named nodes out of their pool (`POST …/removenodes`): the pool's targets drop by as many
+    /// and it is `resizing` until they have left; each applies `nodeDeallocationOption` (default
+    /// requeue) to its running work, as a resize's nodes do. At most 100 nodes per call, as on Azure.
+    public func removeNodes(poolID: String, nodeIDs: [String], nodeDeallocationOption: String? = nil) throws {
+        let deallocation = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
+            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
+        guard (1...100).contains(nodeIDs.count) else {
+            throw BookendError.invalidProperty("nodeList", "\(nodeIDs.count) nodes", "names between 1 and 100 nodes")
+        }
+        let now = Engine.now()
+        try transaction { db in
+            let poolRow = try livePool(db, poolID)
+            let state = try poolRow.state(PoolState.self, table: "pool")
+            let allocation = try poolRow.state(AllocationState.self, "allocation_state", table: "pool")
+            _ = try PoolMachine.next(from: state, on: .resize)
+            _ = try AllocationMachine.next(from: allocation, on: .resize)
+            let pk = try poolRow.int64("pk", table: "pool")
+            var leaving: [(pk: Int64, dedicated: Bool)] = []
+            for id in nodeIDs {
+                guard let node = try db.query("SELECT pk, is_dedicated FROM node WHERE pool_pk = ? AND id = ? AND removed_time IS NULL", [pk, id]).first else {
+                    throw BookendError.notFound("NodeNotFound", "The node \(id)")
+                }
+                let nodePK = try node.int64("pk", table: "node")
+                if !leaving.contains(where: { $0.pk == nodePK }) { leaving.append((nodePK, try node.int64("is_dedicated", table: "node") == 1)) }
+            }
+            func staying(_ dedicated: Bool) throws -> Int {
+                try db.scalar("SELECT count(*) FROM node WHERE pool_pk = ? AND is_dedicated = ? AND removed_time IS NULL AND state <> 'leavingpool'",
+                    [pk, dedicated ? 1 : 0]).int ?? 0
+            }
+            let dedicated = try staying(true) - leaving.filter(\.dedicated).count
+            let lowPriority = try staying(false) - leaving.filter { !$0.dedicated }.count
+            try PoolStore.resize(db, pk: pk, id: poolID, state: state, from: allocation, dedicated: max(dedicated, 0),
+                lowPriority: max(lowPriority, 0), now: now, log: &pendingEvents)
+            // A node already leaving answers NodeLeavingPool (the node machine), and nothing of this call is kept.
+            for node in leaving {
+                try NodeStore.transition(db, pk: node.pk, on: .leave, deallocation: deallocation, now: now, log: &pendingEvents)
+            }
+        }
+        wake()
+    }
+
     /// Starts deleting a pool: its nodes leave (running tasks are requeued) and then the pool is gone.
     public func deletePool(id: String) throws {
         let now = Engine.now()
