@@ -69,6 +69,24 @@ import Testing
         }
     }
 
+    /// One call may make the engine write at most 200,000 dependency rows, all its tasks together:
+    /// 100 tasks of a 5 KB body, each depending on a range of 100,000 ids, wrote 10 million rows (140
+    /// MB) and held every write back for 20 s. The tasks past the budget are refused one by one.
+    @Test func theDependenciesOfOneCallAreBounded() async throws {
+        try await withServer { server in
+            try await InputLimitTests.dependencyJob(server)
+            let task = #"{"id":"ID","commandLine":"true","dependsOn":{"taskIdRanges":[{"start":1000000,"end":1099998}]}}"#
+            let body = #"{"value":["# + ["a", "b", "c"].map { task.replacingOccurrences(of: "ID", with: $0) }.joined(separator: ",") + "]}"
+            let reply = try await server.send(.post, "/jobs/j/addtaskcollection", body: body)
+            #expect(reply.status == 200, "\(reply.text)")
+            let items = reply.json["value"] as? [[String: Any]] ?? []
+            #expect(items.map { $0["status"] as? String } == ["success", "success", "clienterror"])
+            #expect((items.last?["error"] as? [String: Any])?["code"] as? String == "InvalidPropertyValue")
+            #expect(try await server.send(.get, "/jobs/j/tasks/c").status == 404)
+            try await InputLimitTests.expectAlive(server)
+        }
+    }
+
     static func dependencyJob(_ server: LiveServer) async throws {
         #expect(try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
         #expect(try await server.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"p"},"usesTaskDependencies":true}"#).status == 201)

@@ -81,6 +81,10 @@ enum Validate {
     /// row, so the total is bounded like `taskIds` (64000 characters) rather than by the body size.
     static let maxRangeDependencies = 100_000
 
+    /// Dependencies (task ids, ranges expanded) all the tasks of one `addTasks` call may have together:
+    /// what one request may make the engine write, bounded (a few tenths of a second of inserts here).
+    static let maxCallDependencies = 200_000
+
     /// Expands `taskIdRanges` into task ids, refusing a range whose start exceeds its end and a list
     /// that would expand to more than `maxRangeDependencies` ids. Counted with checked arithmetic,
     /// because `start` and `end` are any 64-bit numbers a client sends.
