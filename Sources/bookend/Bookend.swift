@@ -29,7 +29,8 @@ struct DaemonSetupOptions: ParsableArguments {
     @Option(name: .customLong("nodes-dir"), help: "Where node folders live. Default: <data-dir>/nodes. As root, task accounts must be able to reach it.")
     var nodesDirectory: String?
 
-    @Option(name: .customLong("min-free-disk"), help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off for serve; doctor checks against 5%.")
+    // Unconditional: "-5G" is a value to refuse with a reason, not a flag ArgumentParser cannot find.
+    @Option(name: .customLong("min-free-disk"), parsing: .unconditional, help: "Keep this much free on the node folders' file system (e.g. 10% or 5G): below it, completed tasks' folders are deleted before their retention time, oldest first. Default: off for serve; doctor checks against 5%.")
     var minFreeDisk: String?
 }
 

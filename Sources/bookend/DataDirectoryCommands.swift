@@ -19,8 +19,12 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("to"), help: "The backup file to write, outside the data directory (replaced atomically if it exists).")
     var destination: String
 
-    @Option(name: .customLong("pages-per-step"), help: "Database pages copied per step.")
+    @Option(name: .customLong("pages-per-step"), parsing: .unconditional, help: "Database pages copied per step (at least 1).")
     var pagesPerStep: Int32 = 256
+
+    func validate() throws {
+        guard pagesPerStep >= 1 else { throw ValidationError("--pages-per-step must be at least 1, not \(pagesPerStep)") }
+    }
 
     func run() async throws {
         let interactive = isatty(STDOUT_FILENO) == 1

@@ -59,10 +59,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
     var historyRetention = "7d"
 
-    func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+    /// Flag values checked before anything runs, so a bad one prints serve's own usage (a
+    /// ValidationError thrown from `run` printed the top-level usage instead).
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
         }
+        _ = try Serve.housekeeping(minFreeDisk: setup.minFreeDisk, historyRetention: historyRetention)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         let format = logFormat
         LoggingSystem.bootstrap { label in
             switch format {

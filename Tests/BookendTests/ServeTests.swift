@@ -264,6 +264,28 @@ import Testing
         }
     }
 
+    /// Bad flag values are refused before anything starts, each in one line with serve's own usage
+    /// and exit status 64: an unknown log level started the daemon at info, a negative amount was
+    /// taken for a missing value, and a bad --metrics-listen named --listen.
+    @Test func badServeFlagValuesAreNamedBeforeAnythingStarts() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        let data = directory.file("data")
+        for (flags, line) in [
+            (["--log-level", "loud"], "Error: --log-level must be one of trace, debug, info, notice, warning, error, critical, not loud"),
+            (["--min-free-disk", "-5G"], "Error: '-5G' is not an amount of free space such as 10% or 5G (K, M, G, T are powers of 1024; a bare number is bytes)"),
+        ] {
+            let refused = try await run(binary, ["serve", "--data-dir", data] + flags)
+            #expect(refused.status == 64, "\(flags): \(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").first.map(String.init) == line)
+            #expect(refused.stderr.contains("Usage: bookend serve"))
+        }
+        let metrics = try await run(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--metrics-listen", "bogus"])
+        #expect(metrics.status != 0)
+        #expect(errorLine(metrics) == "Error: --metrics-listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+        #expect(!FileManager.default.fileExists(atPath: data + "/bookend.db"), "nothing was started")
+    }
+
     @Test func plainHTTPOffLoopbackNeedsInsecureHTTP() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
