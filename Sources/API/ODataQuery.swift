@@ -37,6 +37,12 @@ struct ListQuery {
         }
     }
 
+    /// Whether `$expand` asks for `stats` (spec §8.2; `metadata` is accepted and changes nothing).
+    static func expandsStats(_ request: APIRequest) -> Bool {
+        guard let text = request.query.first("$expand") else { return false }
+        return text.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "stats" }
+    }
+
     static func selection(_ request: APIRequest) throws -> Set<String>? {
         guard let text = request.query.first("$select"), !text.isEmpty else { return nil }
         let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

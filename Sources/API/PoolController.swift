@@ -20,8 +20,21 @@ struct PoolController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.pools)
-        let items = try await engine.pools().map { (key: $0.id, item: Render.pool($0, request.baseURL)) }
+        let expand = ListQuery.expandsStats(request)
+        let items = try await engine.pools().map { pool in
+            (key: pool.id, item: Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, expand))
+        }
         return try query.page(items, request: request, metadata: "pools")
+    }
+
+    /// `PoolStatistics` for `$expand=stats`: its URL and times. Usage and resource figures (core
+    /// hours, CPU, memory, disk) are not measured on local nodes, so they are left out, as Azure may.
+    static func withStats(_ model: BatchPool, _ pool: Pool, _ base: String, _ expand: Bool) -> BatchPool {
+        guard expand else { return model }
+        var model = model
+        model.stats = .object(["url": .string(Wire.poolURL(base, pool.id)), "startTime": .string(pool.creationTime),
+            "lastUpdateTime": .string(Timestamp.string(Date()))])
+        return model
     }
 
     /// `GET /poolusagemetrics`: Azure reports core hours per pool per aggregation interval for
@@ -40,8 +53,8 @@ struct PoolController: Sendable {
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let pool = try await engine.pool(id: id)
-        return try Render.single(request, Render.pool(pool, request.baseURL), metadata: "pools/@Element",
-            eTag: pool.eTag, lastModified: pool.lastModified)
+        let model = Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, ListQuery.expandsStats(request))
+        return try Render.single(request, model, metadata: "pools/@Element", eTag: pool.eTag, lastModified: pool.lastModified)
     }
 
     private func write(_ request: APIRequest, _ id: String) -> ConditionalWrite<Pool> {

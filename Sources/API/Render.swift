@@ -13,6 +13,24 @@ enum Render {
 
     static func job(_ job: Job, _ base: String, reason: WaitReason? = nil) -> BatchJob { BatchJob(job, base: base, reason: reason) }
 
+    /// `JobStatistics` / `TaskStatistics` (spec §2.4): the counts are int64 strings, as Azure sends
+    /// them; CPU and I/O are not measured and are zero.
+    static func stats(_ stats: ExecutionStatistics, url: String, job: Bool) -> OpaqueJSON {
+        var members: [String: OpaqueJSON] = [
+            "url": .string(url), "startTime": .string(stats.startTime), "lastUpdateTime": .string(stats.lastUpdateTime),
+            "userCPUTime": .string("PT0S"), "kernelCPUTime": .string("PT0S"),
+            "wallClockTime": .string(ISODuration.format(stats.wallClockMilliseconds)),
+            "readIOps": .string("0"), "writeIOps": .string("0"), "readIOGiB": .number(0), "writeIOGiB": .number(0),
+            "waitTime": .string(ISODuration.format(stats.waitMilliseconds)),
+        ]
+        if job {
+            members["numSucceededTasks"] = .string("\(stats.succeededTasks)")
+            members["numFailedTasks"] = .string("\(stats.failedTasks)")
+            members["numTaskRetries"] = .string("\(stats.taskRetries)")
+        }
+        return .object(members)
+    }
+
     static func task(_ task: JobTask, jobID: String, _ base: String, reason: WaitReason? = nil) -> BatchTask {
         BatchTask(task, jobID: jobID, base: base, reason: reason)
     }

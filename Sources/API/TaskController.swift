@@ -70,13 +70,16 @@ struct TaskController: Sendable {
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         // One hop to a reader thread for the three reads, not three blocking reads on this one.
-        let (job, task, reason) = try await engine.lookup { engine in
+        let expand = ListQuery.expandsStats(request)
+        let (job, task, reason, stats) = try await engine.lookup { engine in
             let job = try engine.job(id: jobID)
             let task = try engine.task(jobID: jobID, taskID: taskID)
-            return (job, task, try engine.whyWaiting(jobID: job.id, taskID: task.id))
+            return (job, task, try engine.whyWaiting(jobID: job.id, taskID: task.id),
+                expand ? try engine.taskStatistics(jobID: job.id, taskID: task.id) : nil)
         }
-        return try Render.single(request, Render.task(task, jobID: job.id, request.baseURL, reason: reason), metadata: "tasks/@Element",
-            eTag: task.eTag, lastModified: task.lastModified)
+        var model = Render.task(task, jobID: job.id, request.baseURL, reason: reason)
+        if let stats { model.stats = Render.stats(stats, url: Wire.taskURL(request.baseURL, job.id, task.id), job: false) }
+        return try Render.single(request, model, metadata: "tasks/@Element", eTag: task.eTag, lastModified: task.lastModified)
     }
 
     private func write(_ request: APIRequest, _ jobID: String, _ taskID: String) -> ConditionalWrite<TaskInJob> {
