@@ -22,13 +22,23 @@ struct TaskController: Sendable {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
         // Each batch of rows is one statement on a reader thread (off the cooperative pool); the job's
         // stored id for the URLs comes with it, so the page reads no job entity of its own.
+        let expand = ListQuery.expandsStats(request)
         return try await query.page(request: request, metadata: "tasks") { after, limit in
-            let page = try await engine.lookup { try $0.taskPage(jobID: jobID, afterID: after, limit: limit) }
-            return try (0..<page.count).map { (key: try page.id(at: $0), entity: (page: page, index: $0)) }
-        } render: { [base = request.baseURL] (run: ArraySlice<(page: Engine.TaskPage, index: Int)>) throws -> [BatchTask] in
+            // With `$expand=stats`, each task's statistics are read with its page (one more read per task).
+            let (page, stats) = try await engine.lookup { engine in
+                let page = try engine.taskPage(jobID: jobID, afterID: after, limit: limit)
+                let stats = expand ? try (0..<page.count).map { try engine.taskStatistics(jobID: page.jobID, taskID: page.id(at: $0)) } : nil
+                return (page, stats)
+            }
+            return try (0..<page.count).map { (key: try page.id(at: $0), entity: (page: page, index: $0, stats: stats?[$0])) }
+        } render: { [base = request.baseURL] (run: ArraySlice<(page: Engine.TaskPage, index: Int, stats: ExecutionStatistics?)>) throws -> [BatchTask] in
             guard let first = run.first else { return [] }
             var urls = TaskURLs(base: base, jobID: first.page.jobID)
-            return try run.map { BatchTask(try $0.page.task(at: $0.index), urls: &urls) }
+            return try run.map { item in
+                var task = BatchTask(try item.page.task(at: item.index), urls: &urls)
+                if let stats = item.stats { task.stats = Render.stats(stats, url: Wire.taskURL(base, item.page.jobID, task.id ?? ""), job: false) }
+                return task
+            }
         }
     }
 

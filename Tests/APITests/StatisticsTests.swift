@@ -32,6 +32,10 @@ import Testing
             #expect((taskStats["url"] as? String)?.hasSuffix("/jobs/j/tasks/ok") == true)
             #expect(taskStats["numSucceededTasks"] == nil, "a task's statistics have no task counts")
             #expect((taskStats["wallClockTime"] as? String).map { $0 != "PT0S" } == true)
+            let page = try await api.send(.get, "/jobs/j/tasks", query: [("$expand", "stats")]).json["value"] as? [[String: Any]] ?? []
+            #expect(page.compactMap { ($0["stats"] as? [String: Any])?["url"] as? String }.sorted().map { $0.hasSuffix("/jobs/j/tasks/bad") || $0.hasSuffix("/jobs/j/tasks/ok") } == [true, true])
+            let plainPage = try await api.send(.get, "/jobs/j/tasks").json["value"] as? [[String: Any]] ?? []
+            #expect(plainPage.count == 2 && plainPage.allSatisfy { $0["stats"] == nil })
             let pool = try await api.send(.get, "/pools/p", query: [("$expand", "stats")]).json
             let poolStats = try #require(pool["stats"] as? [String: Any], "\(pool)")
             #expect((poolStats["url"] as? String)?.hasSuffix("/pools/p") == true && poolStats["startTime"] != nil && poolStats["lastUpdateTime"] != nil)
