@@ -264,6 +264,31 @@ import Testing
         }
     }
 
+    /// `bookend.db-wal` removed under a running daemon: SQLite went on writing to the removed file, and
+    /// after a kill -9 the daemon started on a database without the jobs it had acknowledged. Now the
+    /// engine notices and copies every commit into the database: both jobs are there after the crash.
+    @Test func jobsAcknowledgedAfterTheLogWasRemovedSurviveACrash() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        #expect(try await cli(["job", "create", "--id", "before", "--pool-id", "p"], environment: environment, home: directory.path).status == 0)
+        #expect(unlink(data + "/bookend.db-wal") == 0)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await cli(["job", "create", "--id", "after", "--pool-id", "p"], environment: environment, home: directory.path).status == 0)
+        kill(first.process.pid, SIGKILL)
+        _ = await first.stop()
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        try await withCleanup({ _ = await second.stop() }) {
+            let again = ["BOOKEND_ENDPOINT": second.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+            let listed = try await cli(["job", "list"], environment: again, home: directory.path)
+            #expect(listed.status == 0, "\(listed.stderr)")
+            #expect(listed.stdout.contains("before") && listed.stdout.contains("after"), "\(listed.stdout)")
+        }
+    }
+
     /// Bad flag values are refused before anything starts, each in one line with serve's own usage
     /// and exit status 64: an unknown log level started the daemon at info, a negative amount was
     /// taken for a missing value, and a bad --metrics-listen named --listen.

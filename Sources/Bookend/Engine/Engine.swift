@@ -59,6 +59,9 @@ public actor Engine {
     let accountRange: ClosedRange<UInt32>?
     let isRoot: Bool
     var stopped = false
+    /// `bookend.db-wal` was found removed under the running engine, and every commit is copied into
+    /// the database file from then on (`watchWriteAheadLog`).
+    var logRemoved = false
     /// This engine's claim on the data directory, released by `shutdown`.
     let lock: DataDirectoryLock
     /// Status folders of executions completed by the transaction in progress; emptied for reuse (or

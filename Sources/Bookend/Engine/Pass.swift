@@ -42,6 +42,7 @@ extension Engine {
     /// Retention (its own, rare, transactions) runs last.
     func tick(dispatching: Bool = true) {
         guard !stopped || !dispatching else { return }
+        watchWriteAheadLog()
         do {
             try recordUnrecordedOutcomes()
             let spawned = spawnedUnrecorded
@@ -85,6 +86,26 @@ extension Engine {
         }
         // A pass that failed after its commit still finishes what that commit left.
         finishAfterCommit()
+    }
+
+    /// Notices `bookend.db-wal` removed while the engine runs (by hand, or a clean-up script). SQLite
+    /// goes on writing to the removed file, which no later start can read: everything committed since
+    /// the last checkpoint, acknowledged to clients, was lost at the next start, silently. So from then
+    /// on every commit is checkpointed into `bookend.db` at once (`wal_autocheckpoint = 1`, and a full
+    /// checkpoint now): slower, but nothing acknowledged is lost, and the log says to restart, which
+    /// makes a new log file. One `stat` per pass.
+    func watchWriteAheadLog() {
+        guard !logRemoved else { return }
+        var info = stat()
+        guard stat(db.path + "-wal", &info) != 0, errno == ENOENT else { return }
+        logRemoved = true
+        logger.critical("\(db.path)-wal was removed while Bookend runs: every commit is now copied into \(db.path) at once, so nothing is lost, at the cost of speed; restart the daemon to write a new log")
+        do {
+            try db.execute("PRAGMA wal_autocheckpoint = 1")
+            _ = try db.query("PRAGMA wal_checkpoint(FULL)")
+        } catch {
+            logger.critical("checkpointing after the log's removal failed: \(error)")
+        }
     }
 
     /// The key of `failingSteps` for a pass that failed as a whole.
