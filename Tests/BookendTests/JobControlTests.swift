@@ -319,6 +319,24 @@ import Testing
         }
     }
 
+    /// A pool deleted while a node drains (taskcompletion) does not wait for that node's work: its
+    /// deletion requeues it, as it does on every other node (§4.4).
+    @Test func deletingAPoolDoesNotWaitForADrainingNode() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.addRunningSleep(job: "job", task: "long")
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 0, nodeDeallocationOption: "taskcompletion")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await h.engine.task(jobID: "job", taskID: "long").state == .running, "the drain lets it run")
+            try await h.engine.deletePool(id: "pool")
+            try await h.engine.wait(timeout: .seconds(30)) { engine in (try? engine.pool(id: "pool")) == nil }
+            let task = try await h.engine.task(jobID: "job", taskID: "long")
+            #expect(task.state == .active && task.executionInfo.requeueCount == 1)
+        }
+    }
+
     /// A node that leaves its pool takes its folder with it, as a removed machine takes its disk: a
     /// pool resized up and down, or deleted, leaves no node folders behind. A folder an earlier
     /// engine left (it crashed before removing it, or predates this) goes at the next start.

@@ -27,16 +27,19 @@ import Testing
 
         /// Starts the daemon and waits for its endpoint on a thread of its own.
         /// `fileLimit`: the daemon's limit of open descriptors (`ulimit -n`), when a test needs it low.
-        static func start(binary: String, arguments: [String], fileLimit: Int? = nil) async throws -> Daemon {
-            try await onOwnThread { try Daemon(binary: binary, arguments: arguments, fileLimit: fileLimit) }
+        /// `environment`: variables added to the test's own (a crash point, say).
+        static func start(binary: String, arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:]) async throws -> Daemon {
+            try await onOwnThread { try Daemon(binary: binary, arguments: arguments, fileLimit: fileLimit, environment: environment) }
         }
 
-        private init(binary: String, arguments: [String], fileLimit: Int?) throws {
+        private init(binary: String, arguments: [String], fileLimit: Int?, environment: [String: String]) throws {
             let serve = ["serve", "--log-level", "warning"] + arguments
+            let variables = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 }
             if let fileLimit {
-                process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary] + serve, output: .pipe)
+                process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary] + serve,
+                    environment: variables, output: .pipe)
             } else {
-                process = try ChildProcess(binary, serve, output: .pipe)
+                process = try ChildProcess(binary, serve, environment: variables, output: .pipe)
             }
             // Read on a thread of its own so the wait below has a deadline and can say what it saw.
             let lines = LineCollector()
@@ -267,7 +270,8 @@ import Testing
     /// `bookend.db-wal` removed under a running daemon: SQLite went on writing to the removed file, and
     /// after a kill -9 the daemon started on a database without the jobs it had acknowledged. Now the
     /// engine notices and copies every commit into the database: both jobs are there after the crash.
-    @Test func jobsAcknowledgedAfterTheLogWasRemovedSurviveACrash() async throws {
+    @Test(arguments: ["removed", "replaced"])
+    func jobsAcknowledgedAfterTheLogWasRemovedSurviveACrash(_ how: String) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
@@ -275,7 +279,14 @@ import Testing
         let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         #expect(try await cli(["job", "create", "--id", "before", "--pool-id", "p"], environment: environment, home: directory.path).status == 0)
-        #expect(unlink(data + "/bookend.db-wal") == 0)
+        let log = data + "/bookend.db-wal"
+        if how == "removed" {
+            #expect(unlink(log) == 0)
+        } else {
+            // A copy moved over it: the path never stops naming a file, but no longer SQLite's.
+            try FileManager.default.copyItem(atPath: log, toPath: log + ".copy")
+            #expect(rename(log + ".copy", log) == 0)
+        }
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await cli(["job", "create", "--id", "after", "--pool-id", "p"], environment: environment, home: directory.path).status == 0)
         kill(first.process.pid, SIGKILL)
@@ -286,6 +297,51 @@ import Testing
             let listed = try await cli(["job", "list"], environment: again, home: directory.path)
             #expect(listed.status == 0, "\(listed.stderr)")
             #expect(listed.stdout.contains("before") && listed.stdout.contains("after"), "\(listed.stdout)")
+        }
+    }
+
+    /// A terminate whose daemon crashed right after its SIGTERM: the restart collects the task's exit,
+    /// and what the command had put in a process group of its own is ended then too (it outlived the
+    /// crash, because only the pass ended a session).
+    @Test func aTerminateInterruptedByACrashStillEndsTheWholeSession() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let effects = directory.file("effects")
+        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
+        chmod(effects, 0o777)
+        let go = effects + "/go"
+        let script = effects + "/task.sh"
+        try """
+            perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
+            echo start >> \(effects)/runs
+            wait
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        defer { FileManager.default.createFile(atPath: go, contents: nil) }
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
+            environment: ["BOOKEND_CRASH_AT": "kill.after-signal"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sh \(script)"]] {
+            let ran = try await cli(command, environment: environment, home: directory.path)
+            #expect(ran.status == 0, "\(command): \(ran.stderr)")
+        }
+        for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(EngineHarness.lines(effects + "/runs") == ["start"])
+        // The daemon dies right after the SIGTERM to the command's group.
+        _ = try await cli(["task", "terminate", "j", "t"], environment: environment, home: directory.path)
+        _ = await first.stop()
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        try await withCleanup({ _ = await second.stop() }) {
+            let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
+            #expect(waited.status == 3, "the task ended as failed: \(waited.stdout) \(waited.stderr)")
+            // Were the process in its own group still alive, it would write its line within 0.1 s of `go`.
+            FileManager.default.createFile(atPath: go, contents: nil)
+            try await Task.sleep(for: .milliseconds(1000))
+            #expect(EngineHarness.lines(effects + "/runs") == ["start"])
         }
     }
 

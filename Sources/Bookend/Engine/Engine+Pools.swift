@@ -211,6 +211,10 @@ extension Engine {
                 [pk, NodeState.leavingpool.rawValue]) {
                 try NodeStore.transition(db, pk: node.int64("pk", table: "node"), on: .leave, now: now, log: &pendingEvents)
             }
+            // Nodes already leaving with taskcompletion (or retaineddata) would hold the deletion until
+            // their work ended on its own, hours maybe: a pool's deletion requeues it (spec §4.4).
+            try db.run("UPDATE node SET deallocation_option = 'requeue' WHERE pool_pk = ? AND removed_time IS NULL AND state = ?",
+                [pk, NodeState.leavingpool.rawValue])
         }
         wake()
     }

@@ -62,6 +62,9 @@ public actor Engine {
     /// `bookend.db-wal` was found removed under the running engine, and every commit is copied into
     /// the database file from then on (`watchWriteAheadLog`).
     var logRemoved = false
+    /// The device and inode of `bookend.db-wal` as the first pass found it: SQLite keeps that file open
+    /// for as long as the engine runs, so another file at the path means the log was replaced.
+    var logIdentity: (device: UInt64, inode: UInt64)?
     /// This engine's claim on the data directory, released by `shutdown`.
     let lock: DataDirectoryLock
     /// Status folders of executions completed by the transaction in progress; emptied for reuse (or

@@ -88,7 +88,7 @@ extension Engine {
         finishAfterCommit()
     }
 
-    /// Notices `bookend.db-wal` removed while the engine runs (by hand, or a clean-up script). SQLite
+    /// Notices `bookend.db-wal` removed or replaced while the engine runs (by hand, a clean-up script). SQLite
     /// goes on writing to the removed file, which no later start can read: everything committed since
     /// the last checkpoint, acknowledged to clients, was lost at the next start, silently. So from then
     /// on every commit is checkpointed into `bookend.db` at once (`wal_autocheckpoint = 1`, and a full
@@ -97,14 +97,27 @@ extension Engine {
     func watchWriteAheadLog() {
         guard !logRemoved else { return }
         var info = stat()
-        guard stat(db.path + "-wal", &info) != 0, errno == ENOENT else { return }
+        if stat(db.path + "-wal", &info) == 0 {
+            let found = (device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            // Another file at the path (the log moved over, or removed and made again by another
+            // SQLite client) is the same loss as a removal: SQLite writes to the file it has open.
+            guard let known = logIdentity else { logIdentity = found; return }
+            if known == found { return }
+        } else if errno != ENOENT || logIdentity == nil {
+            return
+        }
         logRemoved = true
-        logger.critical("\(db.path)-wal was removed while Bookend runs: every commit is now copied into \(db.path) at once, so nothing is lost, at the cost of speed; restart the daemon to write a new log")
+        logger.critical("\(db.path)-wal was removed or replaced while Bookend runs: every commit is now copied into \(db.path) at once, so nothing is lost, at the cost of speed; restart the daemon to write a new log")
         do {
             try db.execute("PRAGMA wal_autocheckpoint = 1")
             _ = try db.query("PRAGMA wal_checkpoint(FULL)")
         } catch {
             logger.critical("checkpointing after the log's removal failed: \(error)")
+        }
+        // A file that took the log's place (an older copy, say) would be replayed over the database at
+        // the next start, undoing what was checkpointed: everything in it is in the database now.
+        if stat(db.path + "-wal", &info) == 0, unlink(db.path + "-wal") == 0 {
+            logger.critical("\(db.path)-wal was another file than Bookend's log: removed, so that the next start does not replay it")
         }
     }
 

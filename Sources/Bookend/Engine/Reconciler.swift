@@ -40,7 +40,13 @@ extension Engine {
             // was seen gone is final.
             let alive = identity.map(Supervisor.isAlive) ?? false
             if let status = executionStatus(execution) {
-                // Finished while nobody watched: its exit is recorded now, exactly once.
+                // Finished while nobody watched: its exit is recorded now, exactly once. One Bookend was
+                // ending leaves nothing of its session behind, as when the pass collects it.
+                if execution.killReason != nil, let identity {
+                    var ending = execution
+                    ending.identity = identity
+                    endSession(of: ending)
+                }
                 ended.append((execution, outcome(for: execution, status: status)))
                 metrics.record(.collected, count: 1)
             } else if let identity, alive {
