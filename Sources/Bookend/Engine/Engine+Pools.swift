@@ -213,8 +213,7 @@ extension Engine {
             }
             // Nodes already leaving with taskcompletion (or retaineddata) would hold the deletion until
             // their work ended on its own, hours maybe: a pool's deletion requeues it (spec §4.4).
-            try db.run("UPDATE node SET deallocation_option = 'requeue' WHERE pool_pk = ? AND removed_time IS NULL AND state = ?",
-                [pk, NodeState.leavingpool.rawValue])
+            try NodeStore.requeueWhileLeaving(db, poolPK: pk)
         }
         wake()
     }

@@ -102,4 +102,11 @@ extension NodeStore {
     static func markAllocationReleased(_ db: Connection, pk: Int64, now: String) throws {
         try db.run("UPDATE node SET slurm_released_time = ? WHERE pk = ?", [now, pk])
     }
+
+    /// The nodes of a pool that are leaving it end their work as `requeue` from now on, whatever their
+    /// resize asked for (the pool is being deleted).
+    static func requeueWhileLeaving(_ db: Connection, poolPK: Int64) throws {
+        try db.run("UPDATE node SET deallocation_option = ? WHERE pool_pk = ? AND removed_time IS NULL AND state = ?",
+            [NodeRebootOption.requeue.rawValue, poolPK, NodeState.leavingpool.rawValue])
+    }
 }
