@@ -1,5 +1,5 @@
 import Foundation
-
+import TestSupport
 
 /// A minimal HTTP/1.1 client over a blocking socket, so tests control the exact request line,
 /// raw path and headers (URLSession would normalise `..` and add headers of its own).
@@ -17,23 +17,7 @@ enum RawHTTP {
 
     /// A TCP socket connected to 127.0.0.1:`port` whose reads give up after 60 s; the caller closes it.
     static func connectLoopback(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw Failure(description: "connect failed")
-        }
-        var timeout = timeval()
-        timeout.tv_sec = 60
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        return fd
+        try TestSupport.connectLoopback(port: port)
     }
 
     static func send(port: Int, method: String, target: String, headers: [(String, String)], body: Data) throws -> Response {

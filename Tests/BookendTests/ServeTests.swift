@@ -92,6 +92,15 @@ import Testing
     }
 
     /// The one line of a failed command's stderr.
+    /// A folder every task account may write (0777) in `directory`: lines tasks append there count
+    /// their real runs.
+    static func sideEffects(in directory: TemporaryDirectory) throws -> String {
+        let effects = directory.file("effects")
+        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
+        chmod(effects, 0o777)
+        return effects
+    }
+
     func errorLine(_ result: ProcessResult) -> String {
         let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
         #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
@@ -197,9 +206,7 @@ import Testing
             #expect(info.st_mode & 0o777 == (geteuid() == 0 ? 0o640 : 0o644), "as root only the others' bits go; otherwise tasks are the daemon's own account")
             guard geteuid() == 0 else { return }
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": keyFile]
-            let effects = directory.file("effects")
-            try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
-            chmod(effects, 0o777)
+            let effects = try Self.sideEffects(in: directory)
             let steal = "/bin/sh -c 'cat \(keyFile) >> \(effects)/out 2>&1; echo status=$? >> \(effects)/out'"
             for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
                             ["task", "add", "j", "--id", "steal", "--command-line", steal]] {
@@ -223,9 +230,7 @@ import Testing
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let data = directory.file("data")
-        let effects = directory.file("effects")
-        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
-        chmod(effects, 0o777)
+        let effects = try Self.sideEffects(in: directory)
         let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"], fileLimit: 200)
         try await withCleanup({ _ = await daemon.stop() }) {
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
@@ -244,15 +249,7 @@ import Testing
             var sockets: [Int32] = []
             defer { for socket in sockets { close(socket) } }
             for _ in 0..<400 {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                if connected == 0 { sockets.append(fd) } else { close(fd) }
+                if let fd = try? connectLoopback(port: port) { sockets.append(fd) }
             }
             try await Task.sleep(for: .seconds(1))
             // The blocking task ends while no descriptor is free; the victim is dispatched then.
@@ -308,9 +305,7 @@ import Testing
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let data = directory.file("data")
-        let effects = directory.file("effects")
-        try FileManager.default.createDirectory(atPath: effects, withIntermediateDirectories: true)
-        chmod(effects, 0o777)
+        let effects = try Self.sideEffects(in: directory)
         let go = effects + "/go"
         let script = effects + "/task.sh"
         try """
