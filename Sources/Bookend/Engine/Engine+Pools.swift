@@ -120,18 +120,10 @@ extension Engine {
     public func resizePool(
         id: String, targetDedicatedNodes: Int?, targetLowPriorityNodes: Int? = nil, nodeDeallocationOption: String? = nil
     ) throws {
-        // What the nodes that leave do to their running work (the same four values as a reboot's).
-        let deallocation = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
-            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
+        let deallocation = try Engine.nodeOption(nodeDeallocationOption, property: "nodeDeallocationOption")
         let now = Engine.now()
         try transaction { db in
-            let poolRow = try livePool(db, id)
-            let state = try poolRow.state(PoolState.self, table: "pool")
-            let allocation = try poolRow.state(AllocationState.self, "allocation_state", table: "pool")
-            // The machines answer PoolBeingDeleted / PoolBeingResized before the counts are checked.
-            _ = try PoolMachine.next(from: state, on: .resize)
-            _ = try AllocationMachine.next(from: allocation, on: .resize)
-            let pk = try poolRow.int64("pk", table: "pool")
+            let (poolRow, pk, state, allocation) = try resizablePool(db, id)
             let dedicated = try targetDedicatedNodes ?? poolRow.int("target_dedicated_nodes", table: "pool")
             let lowPriority = try targetLowPriorityNodes ?? poolRow.int("target_low_priority_nodes", table: "pool")
             try Validate.nodeCounts(dedicated: dedicated, lowPriority: lowPriority)
@@ -157,23 +149,34 @@ extension Engine {
         wake()
     }
 
+    /// A `nodeRebootOption` or `nodeDeallocationOption` (the same four values: what a node that reboots
+    /// or leaves does to its running work), `requeue` when absent.
+    static func nodeOption(_ text: String?, property: String) throws -> NodeRebootOption {
+        try Validate.oneOf(text, NodeRebootOption.allCases.map(\.rawValue), property: property).flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
+    }
+
+    /// A live pool that may change its node count now: the machines answer PoolBeingDeleted or
+    /// PoolBeingResized before anything else is checked.
+    private func resizablePool(_ db: Connection, _ id: String) throws -> (row: Row, pk: Int64, state: PoolState, allocation: AllocationState) {
+        let row = try livePool(db, id)
+        let state = try row.state(PoolState.self, table: "pool")
+        let allocation = try row.state(AllocationState.self, "allocation_state", table: "pool")
+        _ = try PoolMachine.next(from: state, on: .resize)
+        _ = try AllocationMachine.next(from: allocation, on: .resize)
+        return (row, try row.int64("pk", table: "pool"), state, allocation)
+    }
+
     /// Takes the named nodes out of their pool (`POST …/removenodes`): the pool's targets drop by as many
     /// and it is `resizing` until they have left; each applies `nodeDeallocationOption` (default
     /// requeue) to its running work, as a resize's nodes do. At most 100 nodes per call, as on Azure.
     public func removeNodes(poolID: String, nodeIDs: [String], nodeDeallocationOption: String? = nil) throws {
-        let deallocation = try Validate.oneOf(nodeDeallocationOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeDeallocationOption")
-            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
+        let deallocation = try Engine.nodeOption(nodeDeallocationOption, property: "nodeDeallocationOption")
         guard (1...100).contains(nodeIDs.count) else {
             throw BookendError.invalidProperty("nodeList", "\(nodeIDs.count) nodes", "names between 1 and 100 nodes")
         }
         let now = Engine.now()
         try transaction { db in
-            let poolRow = try livePool(db, poolID)
-            let state = try poolRow.state(PoolState.self, table: "pool")
-            let allocation = try poolRow.state(AllocationState.self, "allocation_state", table: "pool")
-            _ = try PoolMachine.next(from: state, on: .resize)
-            _ = try AllocationMachine.next(from: allocation, on: .resize)
-            let pk = try poolRow.int64("pk", table: "pool")
+            let (_, pk, state, allocation) = try resizablePool(db, poolID)
             var leaving: [(pk: Int64, dedicated: Bool)] = []
             for id in nodeIDs {
                 guard let node = try db.query("SELECT pk, is_dedicated FROM node WHERE pool_pk = ? AND id = ? AND removed_time IS NULL", [pk, id]).first else {
@@ -279,8 +282,7 @@ extension Engine {
     /// Reboots a node: its processes end (per `nodeRebootOption`), it boots again, its start task reruns,
     /// and job preparation reruns there per `rerunOnNodeRebootAfterSuccess`.
     public func rebootNode(poolID: String, nodeID: String, nodeRebootOption: String? = nil) throws {
-        let option = try Validate.oneOf(nodeRebootOption, NodeRebootOption.allCases.map(\.rawValue), property: "nodeRebootOption")
-            .flatMap(NodeRebootOption.init(rawValue:)) ?? .requeue
+        let option = try Engine.nodeOption(nodeRebootOption, property: "nodeRebootOption")
         let now = Engine.now()
         try transaction { db in
             let pool = try livePool(db, poolID)
