@@ -345,38 +345,32 @@ extension Engine {
             if status == nil, holdsSlurmLoss(execution) { continue }
             // The shim is gone without a status: whatever it started that still runs is ended before
             // the work is requeued (its command survives a kill of the shim alone).
-            if status == nil { endLeftovers(of: execution) }
+            if status == nil { endSession(of: execution, shimLost: true) }
             ended.append(ObservedExit(execution: execution, outcome: outcome(for: execution, status: status)))
         }
         // Work Bookend ended (terminate, a wall clock, its job's end) leaves nothing of its session
         // behind: the SIGTERM went to the command's process group, and a process that moved to a group
         // of its own (a shell with job control, `setpgrp`) outlived it once the command exited.
         for exit in ended where exit.execution.killReason != nil && exit.execution.identity != nil {
-            endSession(of: exit.execution)
+            endSession(of: exit.execution, shimLost: false)
         }
         recentLaunches.forget(ended.map(\.execution.pk), reported: reported)
         return ended
     }
 
-    /// Kills what is left of the session of an execution Bookend decided to end, once its shim has
-    /// exited. (Processes that left the session with `setsid` are out of its reach; see
-    /// docs/security.md.)
-    func endSession(of execution: ExecutionRecord) {
+    /// Kills what is left of an execution's session: once the shim of work Bookend decided to end has
+    /// exited (`shimLost` false), or when its shim vanished without an exit status, before its outcome
+    /// (a requeue, most often) is recorded (`shimLost` true; on a Slurm node the session holds `srun`,
+    /// whose end cancels the step). Processes that left the session with `setsid` are out of its reach
+    /// (docs/security.md).
+    func endSession(of execution: ExecutionRecord, shimLost: Bool) {
         guard let identity = execution.identity else { return }
         let signalled = Supervisor.killSession(identity)
-        if signalled > 0 {
-            logger.info("execution \(execution.pk): \(signalled) process(es) or group(s) of its session outlived the command it was asked to end; they were killed")
-        }
-    }
-
-    /// Ends what is left of an execution whose shim vanished without an exit status, before its outcome
-    /// (a requeue, most often) is recorded. (On a Slurm node the session holds `srun`, whose end
-    /// cancels the step.)
-    func endLeftovers(of execution: ExecutionRecord) {
-        guard let identity = execution.identity else { return }
-        let signalled = Supervisor.killSession(identity)
-        if signalled > 0 {
+        guard signalled > 0 else { return }
+        if shimLost {
             logger.warning("execution \(execution.pk): its shim \(identity.pid) is gone without an exit status and \(signalled) process(es) or group(s) of its session still ran; they were killed before the work is run again")
+        } else {
+            logger.info("execution \(execution.pk): \(signalled) process(es) or group(s) of its session outlived the command it was asked to end; they were killed")
         }
     }
 

@@ -45,7 +45,7 @@ extension Engine {
                 if execution.killReason != nil, let identity {
                     var ending = execution
                     ending.identity = identity
-                    endSession(of: ending)
+                    endSession(of: ending, shimLost: false)
                 }
                 ended.append((execution, outcome(for: execution, status: status)))
                 metrics.record(.collected, count: 1)
@@ -64,7 +64,7 @@ extension Engine {
                 // Spawned, then vanished without an exit status (its process tree was lost, or the
                 // shim alone was killed: what it started is ended first), or meant to be killed before
                 // it ever spawned.
-                endLeftovers(of: execution)
+                endSession(of: execution, shimLost: true)
                 ended.append((execution, outcome(for: execution, status: nil)))
                 metrics.record(.lost, count: 1)
             } else {
