@@ -26,11 +26,15 @@ public enum APIServer {
         /// With a registry, `GET /metrics` is served (without the key to loopback clients, with Shared
         /// Key to others) and every request is counted and timed into it.
         public var metrics: BookendMetrics?
+        /// The most connections the listener holds open at once (see `ConnectionCap`); nil: the
+        /// default for this process's descriptor limit.
+        public var maxConnections: Int?
         public init(
             host: String = "127.0.0.1", port: Int = 8080, accountName: String = "bookend", key: Data, tls: TLSIdentity? = nil,
-            idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil
+            idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil, maxConnections: Int? = nil
         ) {
             self.metrics = metrics
+            self.maxConnections = maxConnections
             self.host = host
             self.port = port
             self.accountName = accountName
@@ -94,7 +98,11 @@ public enum APIServer {
         return Application(
             router: buildRouter(engine: engine, configuration: configuration, logger: logger),
             server: server,
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "Bookend"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "Bookend",
+                availableConnectionsDelegate: CappedConnections(
+                    maximum: configuration.maxConnections ?? ConnectionCap.defaultTotal(),
+                    listener: "API", logger: logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

@@ -81,7 +81,7 @@ extension APIServer {
     /// reveals counts and pool ids, never commands, files or the key). Plain HTTP: put it on an
     /// address only the monitoring network reaches.
     public static func buildMetricsApplication(
-        engine: Engine, metrics: BookendMetrics, host: String, port: Int, logger: Logger,
+        engine: Engine, metrics: BookendMetrics, host: String, port: Int, maxConnections: Int = 16, logger: Logger,
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
@@ -90,7 +90,9 @@ extension APIServer {
         router.get("/health") { _, _ in Reply.health }
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Bookend"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "Bookend",
+                availableConnectionsDelegate: CappedConnections(maximum: maxConnections, listener: "metrics", logger: logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -62,6 +62,17 @@ public final class ExitWatcher: @unchecked Sendable {
     /// Number of identities currently being watched.
     public var watchedCount: Int { core.watchedCount }
 
+    /// How many of a process's `limit` descriptors an exit watcher may hold as pidfds: a quarter.
+    /// (The daemon sizes its connection cap with the same share set aside.)
+    public static func pidfdShare(ofDescriptorLimit limit: Int) -> Int { max(0, limit / 4) }
+
+    /// The process's soft limit on open descriptors (`ulimit -n`); 1024 when it cannot be read.
+    public static func descriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return limit.rlim_cur >= rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+    }
+
     /// Stops the watcher thread and closes all descriptors; pending processes are no longer
     /// reported. Idempotent; waits for the thread unless called from the exit callback itself.
     public func stop() { core.stop() }
@@ -90,10 +101,15 @@ final class WatcherCore: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     private let usePidfd: Bool
+    /// The most pidfds held at once; past it processes are polled. Each running task would otherwise
+    /// hold a descriptor: a few thousand running tasks used up the daemon's limit and with it the
+    /// descriptors its database, pipes and connections need.
+    private let maximumPidfds: Int
 
     init(usePidfd: Bool, onExits: @escaping @Sendable ([ProcessIdentity]) -> Void) throws(SupervisorError) {
         self.onExits = onExits
         self.usePidfd = usePidfd
+        maximumPidfds = ExitWatcher.pidfdShare(ofDescriptorLimit: ExitWatcher.descriptorLimit())
         epfd = bks_epoll_create()
         guard epfd >= 0 else { throw SupervisorError(code: .watcherFailed, errno: errno, message: "epoll_create1 failed") }
         eventfd = bks_eventfd()
@@ -133,9 +149,10 @@ final class WatcherCore: @unchecked Sendable {
         }
         guard reserved else { return }
 
-        let fd = usePidfd ? bks_pidfd_open(id.pid) : -1
+        let underShare = usePidfd && state.withLock { $0.entries.count < maximumPidfds }
+        let fd = underShare ? bks_pidfd_open(id.pid) : -1
         if fd < 0 {
-            let e = usePidfd ? errno : EMFILE
+            let e = underShare ? errno : EMFILE
             if e == ESRCH || id.pid <= 0 {
                 finishImmediately(id)
             } else {
@@ -146,10 +163,20 @@ final class WatcherCore: @unchecked Sendable {
             return
         }
         // The pidfd pins the process it refers to; make sure that is still *our* process
-        // (the pid may have been reused before pidfd_open). Zombies still match.
-        guard let stat = ProcStat.read(pid: id.pid), stat.startTime == id.startTime else {
+        // (the pid may have been reused before pidfd_open). Zombies still match. When /proc cannot
+        // be read now (descriptors used up), the process is polled instead: taking it for ended
+        // would report a running command's end.
+        switch ProcStat.lookup(pid: id.pid) {
+        case .found(let stat) where stat.startTime == id.startTime:
+            break
+        case .found, .absent:
             close(fd)
             finishImmediately(id)
+            return
+        case .unknown:
+            close(fd)
+            state.withLock { $0.polled.append(id) }
+            _ = bks_eventfd_signal(eventfd)
             return
         }
         let added = state.withLock { s -> Bool in
@@ -234,10 +261,15 @@ final class WatcherCore: @unchecked Sendable {
         guard !candidates.isEmpty else { return [] }
         var gone: [ProcessIdentity] = []
         for id in candidates {
-            let stat = ProcStat.read(pid: id.pid)
-            if let stat, stat.startTime == id.startTime {
+            switch ProcStat.lookup(pid: id.pid) {
+            case .found(let stat) where stat.startTime == id.startTime:
                 guard stat.isZombie else { continue }
                 reap(-1, id)  // a zombie's pid cannot be reused, so this is ours
+            case .found, .absent:
+                break
+            case .unknown:
+                // Unreadable is not ended (this is the fallback used when descriptors ran out).
+                continue
             }
             gone.append(id)
         }

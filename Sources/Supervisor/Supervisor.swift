@@ -16,9 +16,40 @@ struct ProcStat: Sendable {
 
     var isZombie: Bool { state == UInt8(ascii: "Z") || state == UInt8(ascii: "X") }
 
+    /// The process's fields, or nil when there is no such process *or* its file could not be read.
+    /// Where the difference matters (is it gone, or are this process's descriptors used up?), use
+    /// `lookup`: taking an unreadable file for an ended process ran work twice.
     static func read(pid: Int32) -> ProcStat? {
         guard pid > 0, let bytes = readSmallFile("/proc/\(pid)/stat") else { return nil }
         return parse(bytes)
+    }
+
+    /// What `/proc/<pid>/stat` says, telling "no such process" from "could not look".
+    enum Lookup {
+        case found(ProcStat)
+        /// No process has this pid (the file is absent, or vanished while being read).
+        case absent
+        /// The file could not be opened or read for another reason (EMFILE, ENOMEM…): nothing is known.
+        case unknown(errno: Int32)
+    }
+
+    static func lookup(pid: Int32) -> Lookup {
+        guard pid > 0 else { return .absent }
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            return e == ENOENT || e == ESRCH ? .absent : .unknown(errno: e)
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        var n = 0
+        repeat { n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
+        if n < 0 {
+            // A process reaped between the open and the read answers ESRCH.
+            return errno == ESRCH ? .absent : .unknown(errno: errno)
+        }
+        guard let stat = parse(Array(buffer[0..<n])) else { return .unknown(errno: EIO) }
+        return .found(stat)
     }
 
     static func parse(_ bytes: [UInt8]) -> ProcStat? {
@@ -254,10 +285,15 @@ public enum Supervisor {
         ProcStat.read(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }
     }
 
-    /// True if `id.pid` exists, has the same start time, and is not a zombie.
+    /// True if `id.pid` exists, has the same start time, and is not a zombie. When /proc cannot be
+    /// read (this process is out of descriptors, say) the answer is true: whoever asks would otherwise
+    /// take a running process for an ended one and run its work again; asking later tells.
     public static func isAlive(_ id: ProcessIdentity) -> Bool {
-        guard let stat = ProcStat.read(pid: id.pid) else { return false }
-        return stat.startTime == id.startTime && !stat.isZombie
+        switch ProcStat.lookup(pid: id.pid) {
+        case .found(let stat): stat.startTime == id.startTime && !stat.isZombie
+        case .absent: false
+        case .unknown: true
+        }
     }
 
     /// Parses `<statusDirectory>/exit`; nil while the command runs (or if the shim was killed).

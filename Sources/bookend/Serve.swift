@@ -56,6 +56,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("slurm-node-root"), help: "Where Slurm nodes' folders live: a file system the daemon's machine and the Slurm nodes share. Default: the node folders' directory (<data-dir>/nodes).")
     var slurmNodeRoot: String?
 
+    @Option(name: .customLong("max-connections"), help: "The most client connections served at once (API and --metrics-listen together); more wait until one closes. Default: half of what the descriptor limit (ulimit -n) leaves after the engine's share.")
+    var maxConnections: Int?
+
     @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
     var historyRetention = "7d"
 
@@ -66,6 +69,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
         }
         _ = try Serve.housekeeping(minFreeDisk: setup.minFreeDisk, historyRetention: historyRetention)
+        if let maxConnections {
+            guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1, not \(maxConnections)") }
+            let largest = ConnectionCap.largestTotal()
+            guard maxConnections <= largest else {
+                throw ValidationError(
+                    "--max-connections \(maxConnections) is more than the descriptor limit allows (\(Descriptors.limit()), ulimit -n; LimitNOFILE= under systemd): at most \(largest), as each connection may hold two descriptors and the engine keeps its own; raise the limit or lower --max-connections")
+            }
+        }
     }
 
     func run() async throws {
@@ -105,6 +116,8 @@ struct Serve: AsyncParsableCommand {
         let key = try Serve.loadOrCreateKey(at: keyPath, create: setup.keyFile == nil)
         if let notice = try Serve.keepKeyFromTaskAccounts(keyPath) { print(notice) }
         let metrics = BookendMetrics()
+        let connections = ConnectionCap.split(
+            total: maxConnections ?? ConnectionCap.defaultTotal(), metrics: metricsAddress != nil)
         let engine: Engine
         do {
             let urlHost = host.contains(":") ? "[\(host)]" : host
@@ -122,7 +135,8 @@ struct Serve: AsyncParsableCommand {
         let accountName = account
         let notifier = SystemdNotifier()
         let service = APIServer.makeService(
-            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key, tls: tls, metrics: metrics), logger: logger
+            engine: engine, configuration: .init(host: host, port: port, accountName: account, key: key, tls: tls, metrics: metrics,
+                                 maxConnections: connections.api), logger: logger
         ) { boundPort in
             let urlHost = host.contains(":") ? "[\(host)]" : host
             print("Account:  \(accountName)")
@@ -137,7 +151,7 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [any Service] = [engine, service]
         if let (metricsHost, metricsPort) = metricsAddress {
-            services.append(APIServer.buildMetricsApplication(engine: engine, metrics: metrics, host: metricsHost, port: metricsPort, logger: logger) { boundPort in
+            services.append(APIServer.buildMetricsApplication(engine: engine, metrics: metrics, host: metricsHost, port: metricsPort, maxConnections: connections.metrics, logger: logger) { boundPort in
                 let urlHost = metricsHost.contains(":") ? "[\(metricsHost)]" : metricsHost
                 print("Metrics:  http://\(urlHost):\(boundPort)/metrics")
                 fflush(nil)

@@ -24,6 +24,13 @@ import Testing
         // signals and waits on a thread of its own).
         let process: ChildProcess
         let endpoint: String
+        private let lines: LineCollector
+
+        /// What it printed (stdout and stderr) and, once it has ended, how: for a failure's message.
+        var diagnosis: String {
+            let state = process.termination.map { "it ended: \($0)" } ?? "it is running"
+            return "bookend serve (\(state)) printed:\n\(lines.text)"
+        }
 
         /// Starts the daemon and waits for its endpoint on a thread of its own.
         /// `fileLimit`: the daemon's limit of open descriptors (`ulimit -n`), when a test needs it low.
@@ -43,6 +50,7 @@ import Testing
             }
             // Read on a thread of its own so the wait below has a deadline and can say what it saw.
             let lines = LineCollector()
+            self.lines = lines
             let handle = process.output!
             Thread.detachNewThread {
                 while true {
@@ -222,16 +230,18 @@ import Testing
     }
 
     /// Anyone who can reach the port could fill the daemon's descriptor table with idle connections.
-    /// A task that ended meanwhile had its exit file unreadable ("Too many open files"), was taken for
-    /// a lost process and ran again; a task launched meanwhile failed for good (`CommandLaunchFailed`).
-    /// Now the exit waits to be read and the launch waits for descriptors: each task runs once.
-    @Test func tasksRunOnceWhileTheDaemonIsOutOfDescriptors() async throws {
+    /// A task that ended meanwhile had its exit file unreadable ("Too many open files") and was taken
+    /// for a lost process and run again, a launch failed, and in one run in ten under load the daemon
+    /// died (SIGILL, nothing logged). Now the listener stops at its cap (11 connections under a limit
+    /// of 200) and the rest wait in the kernel's backlog: the engine keeps its descriptors, each task
+    /// runs once, and the daemon is still there when the flood ends.
+    @Test func aFloodOfIdleConnectionsLeavesTheEngineItsDescriptors() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let data = directory.file("data")
         let effects = try Self.sideEffects(in: directory)
-        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"], fileLimit: 200)
+        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0", "--log-level", "info"], fileLimit: 200)
         try await withCleanup({ _ = await daemon.stop() }) {
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
             let gate = effects + "/go"
@@ -248,20 +258,36 @@ import Testing
             let port = try #require(daemon.endpoint.split(separator: ":").last.flatMap { Int($0) })
             var sockets: [Int32] = []
             defer { for socket in sockets { close(socket) } }
-            for _ in 0..<400 {
+            // More than the limit, fewer than the listener's backlog (256): each connect completes.
+            for _ in 0..<240 {
                 if let fd = try? connectLoopback(port: port) { sockets.append(fd) }
             }
+            #expect(sockets.count == 240)
             try await Task.sleep(for: .seconds(1))
-            // The blocking task ends while no descriptor is free; the victim is dispatched then.
+            // The blocking task ends during the flood; the victim is dispatched then.
             FileManager.default.createFile(atPath: gate, contents: nil)
             try await Task.sleep(for: .seconds(3))
             for socket in sockets { close(socket) }
             sockets = []
             let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
-            #expect(waited.status == 0, "\(waited.stdout) \(waited.stderr)")
+            #expect(waited.status == 0, "\(waited.stdout) \(waited.stderr)\n\(daemon.diagnosis)")
             #expect(EngineHarness.lines(effects + "/victim") == ["run"])
             #expect(EngineHarness.lines(effects + "/block") == ["run"], "the blocking task ran once")
+            #expect(daemon.process.isRunning, "\(daemon.diagnosis)")
+            // The listener stopped at its cap (11 under this limit) instead of taking every descriptor.
+            #expect(daemon.diagnosis.contains("the most it holds (--max-connections)"), "\(daemon.diagnosis)")
         }
+    }
+
+    /// `--max-connections` beyond what the descriptor limit allows is refused before anything starts,
+    /// naming the largest value that fits.
+    @Test func aConnectionCapTheDescriptorLimitCannotHoldIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let ran = try await run("/bin/sh", ["-c", "ulimit -n 400 && exec \"$0\" \"$@\"", binary, "serve", "--data-dir", directory.file("data"),
+                                            "--listen", "127.0.0.1:0", "--max-connections", "1000"])
+        #expect(ran.status != 0)
+        #expect(ran.stderr.contains("--max-connections 1000 is more than the descriptor limit allows (400") && ran.stderr.contains("at most 86"), "\(ran.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("data")), "nothing was created")
     }
 
     /// `bookend.db-wal` removed under a running daemon: SQLite went on writing to the removed file, and
