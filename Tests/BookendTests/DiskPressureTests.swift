@@ -202,11 +202,16 @@ import Testing
             let waiting = try await engine.task(jobID: "job", taskID: "t")
             #expect(waiting.state != .completed, "\(String(describing: waiting.executionInfo.failureInfo))")
             #expect(EngineHarness.lines("\(effects)/runs").isEmpty)
+            // It looks running (its node and slot are taken), so why it has not started is said.
+            let why = try engine.whyWaiting(jobID: "job", taskID: "t")
+            #expect(why.code == "LaunchDeferred" && why.message.contains("No space left on device"), "\(why)")
+            #expect(try engine.whyWaiting(jobID: "job").code == "LaunchDeferred")
             try FileManager.default.removeItem(atPath: filler)
             try await h.waitForTasks("job")
             let ran = try await engine.task(jobID: "job", taskID: "t")
             #expect(ran.executionInfo.result == "success", "\(String(describing: ran.executionInfo.failureInfo))")
             #expect(EngineHarness.lines("\(effects)/runs") == ["run"])
+            #expect(try engine.whyWaiting(jobID: "job", taskID: "t").code == "TaskCompleted")
         }
     }
 }

@@ -89,6 +89,10 @@ extension Engine {
         if active == 0 && running == 0 {
             return (WaitReason(state: .notWaiting, code: "NoActiveTasks", message: "No task of the job is active or running"), [])
         }
+        if let deferred = try deferredLaunch(db, "job_pk = ?", [jobPK]) {
+            return (WaitReason(state: .waiting, code: "LaunchDeferred",
+                message: "\(running) task(s) running or assigned, but commands of this job have not started: \(deferred)"), [])
+        }
         if active == 0 {
             return (WaitReason(state: .waiting, code: "TasksRunning", message: "\(running) task(s) running, none waiting to start"), [])
         }
@@ -134,10 +138,20 @@ extension Engine {
         case .completed:
             return (WaitReason(state: .notWaiting, code: "TaskCompleted", message: "The task has completed (\(try task.text("result", table: "task")))"), [])
         case .running:
-            return (WaitReason(state: .notWaiting, code: "TaskRunning", message: "The task is running on node \(try task.text("node_id", table: "task"))"), [])
+            let node = try task.text("node_id", table: "task")
+            if let deferred = try deferredLaunch(db, "task_pk = ? AND kind = 'task'", [taskPK]) {
+                return (WaitReason(state: .waiting, code: "LaunchDeferred",
+                    message: "The task is assigned to node \(node) but its command has not started: \(deferred)"), [])
+            }
+            return (WaitReason(state: .notWaiting, code: "TaskRunning", message: "The task is running on node \(node)"), [])
         case .preparing:
+            let node = try task.text("node_id", table: "task")
+            if let deferred = try deferredLaunch(db, "job_pk = ? AND node_pk = ? AND kind = 'preparation'", [job.int64("pk", table: "job"), task.int64("node_pk", table: "task")]) {
+                return (WaitReason(state: .waiting, code: "LaunchDeferred",
+                    message: "The task waits on node \(node) for the job preparation task, whose command has not started: \(deferred)"), [])
+            }
             return (WaitReason(state: .waiting, code: "JobPreparationTaskRunning",
-                message: "The task waits on node \(try task.text("node_id", table: "task")) for the job preparation task to succeed"), [])
+                message: "The task waits on node \(node) for the job preparation task to succeed"), [])
         case .active:
             break
         }
@@ -158,6 +172,18 @@ extension Engine {
         }
         if let dependencies { return (dependencies, []) }
         return try jobReason(db, job: job)
+    }
+
+    /// Why the launch of the `starting` executions matching `condition` is held back, when the engine
+    /// deferred one for want of the machine's resources (`deferLaunches`): what it lacks, since when,
+    /// how often it was tried. Nil when none is deferred.
+    private nonisolated func deferredLaunch(_ db: Connection, _ condition: String, _ arguments: [any SQLiteBindable]) throws -> String? {
+        guard !deferredLaunches.isEmpty else { return nil }
+        let starting = try db.query("SELECT pk FROM execution WHERE state = 'starting' AND \(condition)", arguments)
+        let entries = try starting.compactMap { try deferredLaunches.entry($0.int64("pk", table: "execution")) }
+        guard let first = entries.min(by: { $0.since < $1.since }) else { return nil }
+        let tries = entries.map(\.attempts).max() ?? first.attempts
+        return "the daemon lacks a resource (\(first.reason)) since \(Timestamp.string(first.since)); tried \(tries) time(s), again every 1 to 30 s until it starts"
     }
 
     /// The job's row in `job_blockage`, if any, as a blocked reason.

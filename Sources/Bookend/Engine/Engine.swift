@@ -50,8 +50,8 @@ public actor Engine {
     /// Executions whose resource files are being downloaded (not yet spawned).
     var downloading: Set<Int64> = []
     /// Executions whose launch failed for want of the machine's resources (descriptors, memory, disk),
-    /// kept `starting` and tried again at `due`: see `deferLaunches`.
-    var deferredLaunches: [Int64: (attempts: Int, due: ContinuousClock.Instant)] = [:]
+    /// kept `starting` and tried again later: see `deferLaunches`.
+    nonisolated let deferredLaunches = DeferredLaunches()
     /// Where node folders live (`configuration.nodesDirectory`, else `<data-dir>/nodes`), absolute.
     public nonisolated let nodesDirectory: String
     /// The reserved uids task accounts come from; nil when the engine is not root (tasks then share

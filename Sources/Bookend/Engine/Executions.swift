@@ -276,15 +276,13 @@ extension Engine {
 
     /// Launches that failed because the machine lacked a resource stay `starting` (their slot held)
     /// and are tried again later, 1 s after the first failure and twice as long after each next one
-    /// (at most 30 s). Why: such a failure says nothing about the task, and recording it as the task's
+    /// (at most 30 s; `DeferredLaunches.record`), and `whyWaiting` names the shortage. Why: such a failure says nothing about the task, and recording it as the task's
     /// `CommandLaunchFailed` failed it for good, as a user error, when anyone who could reach the port
     /// filled the daemon's descriptor table for a few seconds. Why not a requeue: while the shortage
     /// lasts, each pass would dispatch, fail and requeue again, a row and events each time.
     func deferLaunches(_ shortages: [(Int64, String)]) {
         for (pk, reason) in shortages {
-            let attempts = (deferredLaunches[pk]?.attempts ?? 0) + 1
-            let delay = Duration.seconds(min(30, 1 << min(attempts - 1, 5)))
-            deferredLaunches[pk] = (attempts, ContinuousClock.now + delay)
+            let (attempts, delay) = deferredLaunches.record(pk, reason: reason)
             // Said when it starts and then every tenth try, not once a second for as long as it lasts.
             if attempts == 1 || attempts % 10 == 0 {
                 logger.warning("execution \(pk): cannot start now, the machine lacks a resource (\(reason)); trying again in \(delay) (attempt \(attempts))")
@@ -297,12 +295,11 @@ extension Engine {
     func launchDeferred() {
         guard !deferredLaunches.isEmpty else { return }
         let now = ContinuousClock.now
-        let due = deferredLaunches.filter { $0.value.due <= now }.keys.sorted()
         var ready: [Int64] = []
-        for pk in due {
+        for pk in deferredLaunches.due(at: now) {
             let row = try? db.query("SELECT state, kill_reason FROM execution WHERE pk = ?", [pk]).first
             guard let row, row["state"].string == ExecutionState.starting.rawValue, row["kill_reason"] == .null else {
-                deferredLaunches[pk] = nil
+                deferredLaunches.remove(pk)
                 continue
             }
             ready.append(pk)
@@ -311,9 +308,9 @@ extension Engine {
         // Parked while they launch: one short again gets a new `due` from `deferLaunches` (its attempts
         // counted on); the others are launched, or failed for a reason of their own, and leave.
         let parked = now + .seconds(86_400)
-        for pk in ready { deferredLaunches[pk]?.due = parked }
+        deferredLaunches.park(ready, until: parked)
         launch(ready)
-        for pk in ready where deferredLaunches[pk]?.due == parked { deferredLaunches[pk] = nil }
+        deferredLaunches.removeParked(ready, at: parked)
     }
 
     func downloadFinished(_ pk: Int64, _ failure: FailureInfo?) {
