@@ -127,6 +127,34 @@ import Testing
         }
     }
 
+    /// R3: a node leaving the pool once its work is done (`taskcompletion`) still runs the release of
+    /// a job that ends while it drains. The job's end killed the node's last task and the node left at
+    /// once, so the node that prepared never released.
+    @Test(arguments: [false, true])
+    func aNodeThatDrainsRunsTheReleaseOfAJobEndingMeanwhile(deleting: Bool) async throws {
+        let h = try await EngineHarness.make("releaseOnDrainingNode\(deleting)")
+        try await withCleanup({ await h.finish() }) {
+            let effects = try h.sideEffects()
+            try await h.pool(nodes: 2, slots: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
+                jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
+                jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
+            let long = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; sleep 60")
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: long), TaskSpec(id: "b", commandLine: long)])
+            try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == 2 }
+            try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1, nodeDeallocationOption: "taskcompletion")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await h.engine.nodes(poolID: "pool").count == 2, "the leaving node waits for its task")
+            if deleting { try await h.engine.deleteJob(id: "job") } else { try await h.engine.terminateJob(id: "job") }
+            if deleting { try await h.waitForJobDeletion("job") } else { try await h.waitForJob("job", .completed) }
+            let prepared = EngineHarness.lines("\(effects)/prep").sorted()
+            #expect(prepared.count == 2)
+            #expect(EngineHarness.lines("\(effects)/release").sorted() == prepared, "once on every node that prepared")
+            // Then the node leaves.
+            try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.nodes(poolID: "pool").count == 1 }
+        }
+    }
+
     @Test func releaseRunsWhenAllTasksComplete() async throws {
         let h = try await EngineHarness.make()
         try await withCleanup({ await h.finish() }) {

@@ -117,6 +117,9 @@ enum ReleasePlan {
         var nodePK: Int64
         var phase: JobNodePhase
         var node: NodeState
+        /// A `leavingpool` node that leaves once its work is done (deallocation option
+        /// `taskcompletion` or `retaineddata`), rather than at once.
+        var drains: Bool = false
     }
 
     /// Whether the job's end owes a release on a node in `phase`: its preparation completed and no
@@ -129,12 +132,14 @@ enum ReleasePlan {
         }
     }
 
-    /// Whether a node in `state` runs an owed release now: a node that is up does; one booting,
-    /// rebooting, leaving or gone waits.
-    static func runsNow(on state: NodeState) -> Bool {
+    /// Whether a node in `state` runs an owed release now: a node that is up does, and so does one
+    /// leaving the pool once its work is done (`drains`: it waits for its executions anyway, and the
+    /// release is the last of them, R3); one booting, rebooting, leaving at once or gone waits.
+    static func runsNow(on state: NodeState, drains: Bool = false) -> Bool {
         switch state {
         case .idle, .running, .starttaskfailed, .waitingforstarttask: true
-        case .rebooting, .reimaging, .unusable, .creating, .starting, .unknown, .leavingpool, .offline, .preempted, .upgradingos,
+        case .leavingpool: drains
+        case .rebooting, .reimaging, .unusable, .creating, .starting, .unknown, .offline, .preempted, .upgradingos,
             .deallocated, .deallocating:
             false
         }
@@ -143,7 +148,7 @@ enum ReleasePlan {
     /// The nodes whose release starts in this pass: owed now (or owed earlier and still pending) on a
     /// node that is up.
     static func starts(_ records: [NodeRecord]) -> [Int64] {
-        records.filter { (owes($0.phase) || $0.phase == .releasePending) && runsNow(on: $0.node) }.map(\.nodePK)
+        records.filter { (owes($0.phase) || $0.phase == .releasePending) && runsNow(on: $0.node, drains: $0.drains) }.map(\.nodePK)
     }
 
     /// Whether the job still waits for releases (owed or running) before it completes or goes.

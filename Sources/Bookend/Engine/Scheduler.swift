@@ -124,6 +124,12 @@ extension Engine {
                     jobID: try task.text("job_id", table: "job"), poolID: try task.text("pool_id", table: "job"))
                 try TaskStore.transition(db, key, from: .preparing, .requeue, now: nowText, log: &pendingEvents)
             }
+            // A node that drains stays for the releases it owes to jobs ending now (R3): their end
+            // killed its last tasks, and leaving at that moment skipped the release of a node that
+            // prepared. A node that leaves at once (requeue, terminate) skips them.
+            if leaving, KillPlan.taskReason(option) == nil, try JobNodeStore.owesReleaseToAnEndingJob(db, nodePK: nodePK) {
+                continue
+            }
             if leaving {
                 if try db.scalar("SELECT count(*) FROM execution WHERE node_pk = ? AND state <> 'completed'", [nodePK]).int ?? 0 == 0 {
                     try NodeStore.transition(db, pk: nodePK, on: .removed, now: nowText, log: &pendingEvents)
@@ -241,7 +247,8 @@ extension Engine {
             let wall = release.maxWallClockTime.flatMap { try? ISODuration.parse($0) } ?? Engine.releaseWallClockCap
             let records = try db.query(
                 """
-                SELECT r.job_pk, r.node_pk, r.prep_state, r.release_state, n.root_dir, n.state, n.id AS node_id FROM job_node r JOIN node n ON n.pk = r.node_pk
+                SELECT r.job_pk, r.node_pk, r.prep_state, r.release_state, n.root_dir, n.state, n.deallocation_option, n.id AS node_id
+                FROM job_node r JOIN node n ON n.pk = r.node_pk
                 WHERE r.job_pk = ? AND r.release_state = 'pending'
                 """, [jobPK])
             var roots: [Int64: String] = [:]
@@ -257,7 +264,9 @@ extension Engine {
                 } catch let error as BookendError {
                     throw row.corrupt("job_node", "prep_state, release_state", error.message)
                 }
-                return ReleasePlan.NodeRecord(nodePK: nodePK, phase: phase, node: try row.state(NodeState.self, table: "node"))
+                let option = try row.optionalState(NodeRebootOption.self, "deallocation_option", table: "node") ?? .requeue
+                return ReleasePlan.NodeRecord(nodePK: nodePK, phase: phase, node: try row.state(NodeState.self, table: "node"),
+                    drains: KillPlan.taskReason(option) == nil)
             }
             for nodePK in ReleasePlan.starts(pending) {
                 try JobNodeStore.startRelease(db, JobNodeKey(jobPK: jobPK, nodePK: nodePK, jobID: jobID, poolID: poolID, nodeID: nodeIDs[nodePK]),

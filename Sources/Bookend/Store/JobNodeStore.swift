@@ -96,6 +96,19 @@ enum JobNodeStore {
             """, [to.release?.rawValue, jobPK, from.preparation.rawValue])
     }
 
+    /// Whether node `nodePK` owes a release to a job that is ending now (terminating or deleting):
+    /// one pending, or one its end is about to owe (preparation completed, no release yet).
+    static func owesReleaseToAnEndingJob(_ db: Connection, nodePK: Int64) throws -> Bool {
+        try db.scalar(
+            """
+            SELECT EXISTS (SELECT 1 FROM job_node r JOIN job j ON j.pk = r.job_pk
+                WHERE r.node_pk = ? AND j.state IN (?, ?) AND j.job_release_task IS NOT NULL
+                  AND (r.release_state = ? OR (r.prep_state = ? AND r.release_state IS NULL)))
+            """,
+            [nodePK, JobState.terminating.rawValue, JobState.deleting.rawValue, ReleaseState.pending.rawValue,
+             JobNodePhase.preparationCompleted.preparation.rawValue]).int == 1
+    }
+
     static func startRelease(_ db: Connection, _ key: JobNodeKey, now: String, log: inout [EngineEvent]) throws {
         let from = JobNodePhase.releasePending
         let to = try JobNodeMachine.next(from: from, on: .startRelease)
