@@ -17,6 +17,7 @@ let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let mustache = Target.Dependency.product(name: "Mustache", package: "swift-mustache")
+let nioHTTPTypes = Target.Dependency.product(name: "NIOHTTPTypes", package: "swift-nio-extras")
 let nio: [Target.Dependency] = ["NIOCore", "NIOPosix", "NIOHTTP1"].map { .product(name: $0, package: "swift-nio") }
 
 let package = Package(
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
@@ -66,7 +68,7 @@ let package = Package(
         // sign-in and sessions; templates and assets are Swift string constants. API mounts it.
         .target(name: "Dashboard", dependencies: ["Bookend", hummingbird, mustache, crypto, logging], swiftSettings: swiftSettings),
         // The Azure Batch data-plane REST API over the engine (and the dashboard on the same port).
-        .target(name: "API", dependencies: ["Bookend", "BatchModels", "Observability", "Dashboard", coreMetrics, hummingbird, hummingbirdTLS, nioSSL, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
+        .target(name: "API", dependencies: ["Bookend", "BatchModels", "Observability", "Dashboard", coreMetrics, hummingbird, hummingbirdTLS, nioSSL, nioHTTPTypes, crypto, logging, serviceLifecycle], swiftSettings: swiftSettings),
         .executableTarget(
             name: "bookend",
             dependencies: ["Bookend", "BatchModels", "SQLite", "Client", "API", "Dashboard", "Observability", argumentParser, logging, serviceLifecycle, unixSignals],

@@ -93,7 +93,10 @@ public enum APIServer {
     ) -> Application<RouterResponder<BatchRequestContext>> {
         // TLS wraps every accepted connection before HTTP parsing: bytes that are not a TLS
         // handshake end the connection and never reach the router.
-        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
+        let connections = ConnectionRegistry()
+        let idle = TimeAmount(configuration.idleTimeout)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionGuard(registry: connections, stallTimeout: idle)], idleTimeout: idle)
         let server = configuration.tls?.server(http1) ?? .http1(configuration: http1)
         return Application(
             router: buildRouter(engine: engine, configuration: configuration, logger: logger),
@@ -102,7 +105,7 @@ public enum APIServer {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "Bookend",
                 availableConnectionsDelegate: CappedConnections(
                     maximum: configuration.maxConnections ?? ConnectionCap.defaultTotal(),
-                    listener: "API", logger: logger)),
+                    listener: "API", registry: connections, logger: logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

@@ -88,11 +88,15 @@ extension APIServer {
         router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
         router.get("/metrics") { _, _ in try await MetricsEndpoint.reply(engine: engine, metrics: metrics) }
         router.get("/health") { _, _ in Reply.health }
+        let connections = ConnectionRegistry()
+        let idle = TimeAmount.seconds(75)
         return Application(
             router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(registry: connections, stallTimeout: idle)], idleTimeout: idle)),
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "Bookend",
-                availableConnectionsDelegate: CappedConnections(maximum: maxConnections, listener: "metrics", logger: logger)),
+                availableConnectionsDelegate: CappedConnections(maximum: maxConnections, listener: "metrics", registry: connections, logger: logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -62,7 +62,7 @@ final class LiveServer: Sendable {
 
     /// With `tls` the server speaks only HTTPS (`send` then cannot reach it; use a TLS client).
     /// With `metrics`, the engine and the server record into it and `/metrics` is served.
-    static func start(tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil) async throws -> LiveServer {
+    static func start(tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil, maxConnections: Int? = nil) async throws -> LiveServer {
         let directory = NSTemporaryDirectory() + "bookend-api-\(UUID().uuidString.prefix(8))"
         let engine = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(metricsFactory: metrics?.factory))
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
@@ -71,7 +71,7 @@ final class LiveServer: Sendable {
         logger.logLevel = .critical  // cancelling the server at the end of a test logs errors
         let service = APIServer.makeService(
             engine: engine, configuration: .init(
-                host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout, metrics: metrics),
+                host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout, metrics: metrics, maxConnections: maxConnections),
             logger: logger
         ) { port in continuation.yield(port) }
         let task = Task { try await service.run() }

@@ -21,6 +21,18 @@ import Testing
         }
     }
 
+    /// Whether the server closed `fd` (reads until the end; false when 10 s pass first).
+    static func closedByServer(port: Int, existing fd: Int32) -> Bool {
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count == 0 { return true }
+            if count < 0 { return errno == ECONNRESET }
+        }
+    }
+
     /// Sends `bytes` as they are on a new connection (then, with `thenShutWrite`, ends its sending
     /// side) and reads everything the server answers until it closes.
     static func exchange(port: Int, sending bytes: String, thenShutWrite: Bool = false) throws -> String {
@@ -77,6 +89,138 @@ import Testing
                 #expect(answer.hasPrefix("HTTP/1.1 403"), "\(good): \(answer.prefix(200))")
             }
         }
+    }
+
+    /// Sends one `GET /health` on `fd` and reads its answer (the connection stays open).
+    static func health(_ fd: Int32) -> Bool {
+        let request = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        guard request.withCString({ Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }) > 0 else { return false }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &chunk, chunk.count, 0)
+        return count > 0 && String(decoding: chunk[0..<count], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+
+    /// At the connection cap, keep-alive connections that ask for `/health` now and then (no key
+    /// needed) held every slot for ever, each request restarting the idle timeout: a new client waited
+    /// in the backlog for good. Now the idlest connection is closed to make room for each new one.
+    @Test func aNewClientAtTheCapTakesTheSlotOfTheIdlestConnection() async throws {
+        let server = try await LiveServer.start(maxConnections: 3)
+        do {
+            let port = server.port
+            let held = try await onOwnThread { () -> [Int32] in
+                var fds: [Int32] = []
+                for _ in 0..<3 {
+                    let fd = try RawHTTP.connectLoopback(port: port)
+                    fds.append(fd)
+                    #expect(Self.health(fd))
+                }
+                return fds
+            }
+            defer { for fd in held { close(fd) } }
+            // Active again just now: the newest of them is not what makes room.
+            try await onOwnThread { for fd in held.dropFirst() { #expect(Self.health(fd)) } }
+            // A new client is served (its receive timeout is 10 s; the idle timeout is 75 s).
+            let served = try await onOwnThread { () -> Bool in
+                let fd = try RawHTTP.connectLoopback(port: port)
+                defer { close(fd) }
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                return Self.health(fd)
+            }
+            #expect(served, "a new client at the cap waited")
+            // The one closed was the idlest: the first.
+            let firstClosed = try await onOwnThread { Self.closedByServer(port: port, existing: held[0]) }
+            #expect(firstClosed)
+            #expect(try await server.send(.get, "/jobs").status == 200)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    /// A body trickled one byte at a time restarted the idle timeout with each byte: the sender held
+    /// the connection (and, at the cap, its slot) for as long as it liked, without the key. Now a
+    /// request must be read in full within the idle timeout of its head.
+    @Test func aBodyTrickledAByteAtATimeIsCutOff() async throws {
+        let server = try await LiveServer.start(idleTimeout: .seconds(1))
+        do {
+            let port = server.port
+            let closed = try await onOwnThread { () -> Bool in
+                let fd = try RawHTTP.connectLoopback(port: port)
+                defer { close(fd) }
+                let head = "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+                _ = head.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                // A byte every 0.4 s (well inside the idle timeout) for up to 8 s.
+                for _ in 0..<20 {
+                    Thread.sleep(forTimeInterval: 0.4)
+                    var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    if poll(&probe, 1, 0) > 0 {
+                        var chunk = [UInt8](repeating: 0, count: 4096)
+                        let count = recv(fd, &chunk, chunk.count, 0)
+                        if count <= 0 { return true }
+                    }
+                    if " ".withCString({ Glibc.send(fd, $0, 1, Int32(MSG_NOSIGNAL)) }) < 0 { return true }
+                }
+                return false
+            }
+            #expect(closed, "a trickled body held its connection for 8 s")
+            #expect(try await server.send(.get, "/jobs").status == 200)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    /// A client that pipelines requests and never reads the answers held its connection for ever:
+    /// the idle timeout only counts while nothing is written. Now a connection whose answers have not
+    /// drained for the idle timeout is closed: the client gets fewer answers than it asked for.
+    @Test func aClientThatNeverReadsItsAnswersIsClosed() async throws {
+        let server = try await LiveServer.start(idleTimeout: .seconds(1))
+        do {
+            let port = server.port
+            let (sent, answered) = try await onOwnThread { () -> (Int, Int) in
+                let fd = try RawHTTP.connectLoopback(port: port)
+                defer { close(fd) }
+                // A small receive buffer, and answers of a few KB each (the sign-in page): the server's
+                // own buffers fill after a few hundred answers, and a few thousand requests overflow them.
+                var small: Int32 = 4096
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+                var timeout = timeval(tv_sec: 3, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let request = Array("GET /ui/sign-in HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                let batch = Array(repeating: request, count: 4000).flatMap { $0 }
+                let count = batch.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let sent = max(0, count) / request.count
+                // Not reading for longer than the idle timeout, then reading what is there.
+                Thread.sleep(forTimeInterval: 4)
+                timeout.tv_sec = 30
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var answers = 0
+                var tail: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let marker = Array("HTTP/1.1 200".utf8)
+                while true {
+                    let count = recv(fd, &chunk, chunk.count, 0)
+                    if count <= 0 { break }
+                    let data = tail + chunk[0..<count]
+                    var index = 0
+                    while index + marker.count <= data.count {
+                        if data[index] == marker[0], Array(data[index..<(index + marker.count)]) == marker { answers += 1; index += marker.count } else { index += 1 }
+                    }
+                    tail = Array(data.suffix(marker.count - 1))
+                }
+                return (sent, answers)
+            }
+            #expect(sent > 0)
+            #expect(answered < sent, "every one of \(sent) requests was answered: the stalled connection was kept")
+            #expect(try await server.send(.get, "/jobs").status == 200)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
     }
 
     @Test func halfSentRequestsAreClosedAndTheDaemonKeepsAnswering() async throws {
