@@ -366,6 +366,80 @@ import Testing
         }
     }
 
+    /// A task deletion whose daemon died before the deletion was committed: the deletion did not
+    /// happen (it was never answered), so the task's run goes on, once. The process used to be killed
+    /// before the commit: the task was still stored after the restart, its run was taken for lost,
+    /// and it ran again.
+    @Test func aTaskDeletionThatNeverCommittedLeavesItsRunAlone() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let effects = try Self.sideEffects(in: directory)
+        let go = effects + "/go"
+        defer { FileManager.default.createFile(atPath: go, contents: nil) }
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
+            environment: ["BOOKEND_CRASH_AT": "task-delete.before-commit"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        let command = "/bin/sh -c 'echo start >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
+        for arguments in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                          ["task", "add", "j", "--id", "t", "--command-line", command]] {
+            let ran = try await cli(arguments, environment: environment, home: directory.path)
+            #expect(ran.status == 0, "\(arguments): \(ran.stderr)")
+        }
+        for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(EngineHarness.lines(effects + "/runs") == ["start"])
+        let deleted = try await cli(["task", "delete", "j", "t"], environment: environment, home: directory.path)
+        #expect(deleted.status != 0, "the daemon died before answering")
+        _ = await first.stop()
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        try await withCleanup({ _ = await second.stop() }) {
+            try await Task.sleep(for: .seconds(1))
+            FileManager.default.createFile(atPath: go, contents: nil)
+            let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
+            #expect(waited.status == 0, "the task's first run completed: \(waited.stdout) \(waited.stderr)")
+            #expect(EngineHarness.lines(effects + "/runs") == ["start"], "it ran once")
+        }
+    }
+
+    /// A task whose wall clock ran out while the daemon was down, and whose command then ended on its
+    /// own, was recorded as a success with exit code 0: nobody had been there to end it, and the exit
+    /// file was taken as it was. Now the exit file's time says it ended after its wall clock: the task
+    /// failed with `MaxWallClockTimeExpiry`, as it would have with the daemon up.
+    @Test func aWallClockThatRanOutWhileTheDaemonWasDownStillCounts() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let effects = try Self.sideEffects(in: directory)
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        let spec = directory.file("task.json")
+        try """
+            {"id": "t", "commandLine": "/bin/sh -c 'echo start >> \(effects)/runs; sleep 3'", "constraints": {"maxWallClockTime": "PT1S"}}
+            """.write(toFile: spec, atomically: true, encoding: .utf8)
+        for arguments in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
+                          ["task", "add", "j", "--json", spec]] {
+            let ran = try await cli(arguments, environment: environment, home: directory.path)
+            #expect(ran.status == 0, "\(arguments): \(ran.stderr)")
+        }
+        for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        kill(first.process.pid, SIGKILL)
+        _ = await first.stop()
+        // The wall clock runs out, then the command ends, all while no daemon runs.
+        try await Task.sleep(for: .seconds(4))
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        try await withCleanup({ _ = await second.stop() }) {
+            let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
+            #expect(waited.status == 3, "the task failed: \(waited.stdout) \(waited.stderr)")
+            let shown = try await cli(["task", "show", "j", "t", "--output", "json"], environment: environment, home: directory.path)
+            #expect(shown.stdout.contains("MaxWallClockTimeExpiry"), "\(shown.stdout)")
+            #expect(EngineHarness.lines(effects + "/runs") == ["start"])
+        }
+    }
+
     /// Bad flag values are refused before anything starts, each in one line with serve's own usage
     /// and exit status 64: an unknown log level started the daemon at info, a negative amount was
     /// taken for a missing value, and a bad --metrics-listen named --listen.

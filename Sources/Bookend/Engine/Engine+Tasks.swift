@@ -409,21 +409,27 @@ extension Engine {
     public func deleteTask(jobID: String, taskID: String) throws {
         let now = Engine.now()
         var directory: String?
-        try transaction { db in
+        var live: [Row] = []
+        // The processes are killed once the deletion is committed, never before: a crash (or a failed
+        // commit) in between left the task stored with its run killed, and that run was taken for lost
+        // and ran again.
+        defer { finishAfterCommit() }
+        try transactionDeferringAfterCommit { db in
             let job = try jobRow(db, jobID)
             let row = try taskRow(db, job: job, taskID)
             let pk = try row.int64("pk", table: "task")
-            for live in try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk]) {
-                killNow(live)
-            }
+            live = try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk])
             directory = try db.scalar("SELECT task_dir FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).string
-            // A live execution's shim was just killed: its folder goes with its row (completed ones
-            // lost theirs when their exit was recorded).
+            // A live execution's shim is killed after the commit: its folder goes with its row
+            // (completed ones lost theirs when their exit was recorded).
             retiredStatusDirectories += try db.query("SELECT status_dir FROM execution WHERE task_pk = ? AND state <> 'completed'", [pk])
                 .compactMap { $0[0].string }
             try TaskStore.delete(db, TaskKey(task: row, job: job), from: row.state(TaskState.self, table: "task"), now: now,
                 log: &pendingEvents)
+            CrashPoint.hit("task-delete.before-commit")
         }
+        for execution in live { killNow(execution) }
+        finishAfterCommit()
         if let directory { FileAccess.removeTree(atPath: directory) }
         wake()
     }
