@@ -14,6 +14,11 @@ extension Engine {
             if reason == .terminate, let jobEnd = jobEndReason(execution.jobPK) { ended = jobEnd }
             return .ended(reason: ended, exitCode: code ?? 137)
         }
+        if let code, let overran = overranItsWallClock(execution) {
+            // Ended on its own but after its wall clock ran out, while nobody was there to end it
+            // (the daemon was down or stopped): as if it had been ended then, not a success.
+            return .ended(reason: overran, exitCode: code)
+        }
         switch status {
         case .exited(let exitCode)?: return .exited(exitCode)
         case .signaled(let signal)?: return .exited(128 + signal)
@@ -41,6 +46,17 @@ extension Engine {
             }
             return .interrupted
         }
+    }
+
+    /// `MaxWallClockTimeExpiry` when `execution` has a wall clock and its exit file was written after
+    /// it ran out (the file's modification time is when the command ended), else nil. Only possible
+    /// when the engine could not end it in time: it was down, stopped, or its passes fell behind.
+    func overranItsWallClock(_ execution: ExecutionRecord) -> String? {
+        guard let text = execution.deadline, let deadline = Timestamp.date(text), Date() > deadline else { return nil }
+        var info = stat()
+        guard stat(execution.statusDirectory + "/exit", &info) == 0 else { return nil }
+        let written = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+        return written > deadline ? KillReason.timeout.endedReason : nil
     }
 
     /// The terminate reason of a job that is ending or has ended, or nil while it is live (then a
