@@ -123,6 +123,11 @@ enum APIErrors {
 
     static let conditionNotMet = BookendError(.preconditionFailed, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")
 
+    /// `If-Match` and `If-None-Match` in one request: one asks for this version, the other for any
+    /// other; Batch refuses the pair rather than answering 412 or 304 for it (§6.6).
+    static let multipleConditionHeaders = BookendError(.invalidRequest, "MultipleConditionHeadersNotSupported",
+        "Multiple condition headers are not supported: send If-Match or If-None-Match, not both.")
+
     static func resourceNotFound(_ path: String) -> BookendError {
         BookendError(.notFound, "ResourceNotFound", "The specified resource does not exist.")
     }

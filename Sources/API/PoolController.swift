@@ -4,7 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// `/pools`, `/pools/{id}`, and its actions: `resize`, `stopresize`, `removenodes`, and the autoscale
+/// `/pools`, `/pools/{id}`, and its actions: `resize`, `stopresize`, `removenodes`, `updateproperties`, and the autoscale
 /// calls, which say that Bookend does not autoscale.
 struct PoolController: Sendable {
     let engine: Engine
@@ -14,7 +14,7 @@ struct PoolController: Sendable {
                         entity: [(.get, get), (.head, get), (.delete, delete), (.patch, patch)],
                         actions: [("resize", resize), ("stopresize", stopResize), ("removenodes", removeNodes),
                                   ("enableautoscale", enableAutoScale), ("evaluateautoscale", evaluateAutoScale),
-                                  ("disableautoscale", disableAutoScale)])
+                                  ("disableautoscale", disableAutoScale), ("updateproperties", updateProperties)])
         routes.on("/poolusagemetrics", [(.get, { request, _ in try usageMetrics(request) })])
     }
 
@@ -68,6 +68,14 @@ struct PoolController: Sendable {
     func patch(_ request: APIRequest, _ id: String) async throws -> Reply {
         try await write(request, id).run(200) { _ in
             _ = try await engine.updatePool(id: id, request.decode(PoolUpdate.self))
+        }
+    }
+
+    /// Replaces the start task and metadata (Batch's "replace pool properties"): 204.
+    func updateProperties(_ request: APIRequest, _ id: String) async throws -> Reply {
+        try await write(request, id).run(204, suffix: "/updateproperties") { _ in
+            let body = try request.decode(BatchPoolReplaceOptions.self)
+            _ = try await engine.replacePoolProperties(id: id, startTask: body.startTask, metadata: body.metadata)
         }
     }
 

@@ -26,8 +26,14 @@ enum Preconditions {
         ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"].contains { request.header($0) != nil }
     }
 
+    /// 400 `MultipleConditionHeadersNotSupported` for `If-Match` with `If-None-Match`.
+    private static func refuseConflicting(_ request: APIRequest) throws {
+        if request.header("if-match") != nil, request.header("if-none-match") != nil { throw APIErrors.multipleConditionHeaders }
+    }
+
     /// Writes: throws 412 `ConditionNotMet` when a condition fails.
     static func checkWrite(_ request: APIRequest, eTag: String, lastModified: String) throws {
+        try refuseConflicting(request)
         if let match = request.header("if-match"), !tags(match).contains(where: { $0 == "*" || $0 == eTag }) {
             throw APIErrors.conditionNotMet
         }
@@ -44,6 +50,7 @@ enum Preconditions {
 
     /// Reads: true when the client's copy is current (answer 304); If-Match failures are 412.
     static func notModified(_ request: APIRequest, eTag: String, lastModified: String) throws -> Bool {
+        try refuseConflicting(request)
         if let match = request.header("if-match"), !tags(match).contains(where: { $0 == "*" || $0 == eTag }) {
             throw APIErrors.conditionNotMet
         }

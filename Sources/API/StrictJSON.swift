@@ -92,7 +92,13 @@ enum StrictJSON {
             guard current == UInt8(ascii: "\"") else { throw failure("expected a property name in double quotes") }
             let start = index
             try string()
-            let key = bytes[(start + 1)..<(index - 1)]
+            var key = bytes[(start + 1)..<(index - 1)]
+            // A key written with escapes (`"\u0069d"`) is the same key as `"id"`: compared decoded,
+            // or a second `id` slipped past the check (and the first value won).
+            if key.contains(UInt8(ascii: "\\")),
+               let decoded = try? JSONSerialization.jsonObject(with: Data(bytes[start..<index]), options: .fragmentsAllowed) as? String {
+                key = ArraySlice(Array(decoded.utf8))
+            }
             let depth = open.count - 1
             let first = open[depth].firstKey
             // By index, not through a slice of `keys`: a live slice would make the append below

@@ -188,6 +188,25 @@ public struct BatchPoolResizeOptions: Codable, Sendable, Hashable {
 }
 
 /// The body of `PATCH /pools/{poolId}`: only the properties sent change.
+/// The body of `POST /pools/{id}/updateproperties`: replaces what it names, all of it (a start task
+/// left out is removed). `applicationPackageReferences` and `metadata` are required, as in Batch;
+/// Bookend installs no certificates or application packages and does not act on them, as on create.
+public struct BatchPoolReplaceOptions: Codable, Sendable, Hashable {
+    public var startTask: BatchStartTask?
+    /// Required by older API versions, gone from newer ones (certificates are retired).
+    public var certificateReferences: [OpaqueJSON]?
+    public var applicationPackageReferences: [OpaqueJSON]
+    public var metadata: [MetadataItem]
+
+    public init(startTask: BatchStartTask? = nil, certificateReferences: [OpaqueJSON]? = nil, applicationPackageReferences: [OpaqueJSON] = [],
+                metadata: [MetadataItem] = []) {
+        self.startTask = startTask
+        self.certificateReferences = certificateReferences
+        self.applicationPackageReferences = applicationPackageReferences
+        self.metadata = metadata
+    }
+}
+
 public struct BatchPoolUpdateOptions: Codable, Sendable, Hashable {
     public var startTask: BatchStartTask?
     public var metadata: [MetadataItem]?

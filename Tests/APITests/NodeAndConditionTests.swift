@@ -62,6 +62,13 @@ import Testing
             #expect(fresh.status == 200)
             #expect(fresh.header("ETag") != eTag)
             #expect(try await server.send(.get, "/jobs/cj", headers: ["If-None-Match": eTag]).status == 200)
+            // Both ETag conditions at once: refused as a pair, for writes and reads, and nothing changes.
+            let current = try await server.send(.get, "/jobs/cj").header("ETag") ?? ""
+            let both = ["If-Match": current, "If-None-Match": current]
+            let conflicting = try await server.send(.patch, "/jobs/cj", body: #"{"priority":4}"#, headers: both)
+            #expect(conflicting.status == 400 && conflicting.code == "MultipleConditionHeadersNotSupported", "\(conflicting.text)")
+            #expect(try await server.send(.get, "/jobs/cj", headers: both).code == "MultipleConditionHeadersNotSupported")
+            #expect(try await server.send(.get, "/jobs/cj").json["priority"] as? Int == 3)
             let future = LiveServer.httpDate(Date().addingTimeInterval(3600))
             #expect(try await server.send(.get, "/jobs/cj", headers: ["If-Modified-Since": future]).status == 304)
             #expect(try await server.send(.get, "/jobs/cj", headers: ["If-Modified-Since": "yesterday"]).code == "InvalidHeaderValue")

@@ -29,6 +29,31 @@ import Testing
         }
     }
 
+    /// `updateproperties` (the SDK's `replace_pool_properties`, `az batch pool reset`) replaces the
+    /// start task and metadata as a whole: 204; a start task left out is removed. It answered 404.
+    @Test func updatePropertiesReplacesTheStartTaskAndMetadata() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0,"metadata":[{"name":"a","value":"1"}]}"#).status == 201)
+            let before = try await api.send(.get, "/pools/p").header("ETag")
+            let replaced = try await api.send(.post, "/pools/p/updateproperties",
+                body: #"{"startTask":{"commandLine":"/bin/true"},"certificateReferences":[],"applicationPackageReferences":[],"metadata":[{"name":"b","value":"2"}]}"#)
+            #expect(replaced.status == 204, "\(replaced.text)")
+            let pool = try await api.send(.get, "/pools/p")
+            #expect((pool.json["startTask"] as? [String: Any])?["commandLine"] as? String == "/bin/true")
+            #expect((pool.json["metadata"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["b"])
+            #expect(pool.header("ETag") != before)
+            // Everything it names is replaced: no start task means none.
+            #expect(try await api.send(.post, "/pools/p/updateproperties",
+                body: #"{"certificateReferences":[],"applicationPackageReferences":[],"metadata":[]}"#).status == 204)
+            let cleared = try await api.send(.get, "/pools/p").json
+            #expect(cleared["startTask"] == nil && (cleared["metadata"] as? [Any] ?? []).isEmpty, "\(cleared)")
+            let missing = try await api.send(.post, "/pools/p/updateproperties", body: #"{"metadata":[]}"#)
+            #expect(missing.status == 400, "\(missing.text)")
+            #expect(try await api.send(.post, "/pools/nope/updateproperties",
+                body: #"{"certificateReferences":[],"applicationPackageReferences":[],"metadata":[]}"#).json["code"] as? String == "PoolNotFound")
+        }
+    }
+
     @Test func autoscaleCallsSayBookendDoesNotAutoscale() async throws {
         try await withRouter { api in
             #expect(try await api.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)

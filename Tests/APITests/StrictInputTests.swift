@@ -30,6 +30,8 @@ import Testing
         ("unclosed array", #"{"id":"p","vmSize":"small","metadata":["#),
         ("duplicate key in a wide object", "{" + (0..<20).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k3":0}"#),
         ("duplicate key after a nested object", #"{"a":{"a":1},"b":[{"a":1,"b":2}],"a":2}"#),
+        ("duplicate key written with an escape", #"{"id":"p","\u0069d":"q","vmSize":"small"}"#),
+        ("duplicate key written with an escape in a wide object", "{" + (0..<20).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","\u006b3":0}"#),
     ]
 
     @Test(arguments: notJSON)
@@ -44,6 +46,7 @@ import Testing
         String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
         String(repeating: #"{"a":"#, count: 100_000) + "1" + String(repeating: "}", count: 100_000),
         "{" + (0..<40).map { #""k\#($0)":{"k\#($0)":[]}"# }.joined(separator: ",") + "}",
+        #"{"\u0069d":"p","i\"d":1,"i\\d":2}"#,
     ]
 
     @Test(arguments: wellFormed)

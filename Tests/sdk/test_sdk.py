@@ -161,6 +161,14 @@ def test_operations_surface(bookend):
     client.update_pool(pool_id, models.BatchPoolUpdateOptions(
         metadata=[models.BatchMetadataItem(name="owner", value="tests")]))
     assert client.get_pool(pool_id).metadata[0].value == "tests"
+    # replace_pool_properties (POST updateproperties): the start task and metadata as a whole.
+    client.replace_pool_properties(pool_id, models.BatchPoolReplaceOptions(
+        start_task=models.BatchStartTask(command_line="/bin/true"),
+        application_package_references=[], metadata=[models.BatchMetadataItem(name="owner", value="replaced")]))
+    replaced = client.get_pool(pool_id)
+    assert replaced.start_task.command_line == "/bin/true" and [m.value for m in replaced.metadata] == ["replaced"]
+    client.replace_pool_properties(pool_id, models.BatchPoolReplaceOptions(application_package_references=[], metadata=[]))
+    assert client.get_pool(pool_id).start_task is None
     client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=1).result()
     wait_until(lambda: len([n for n in client.list_nodes(pool_id) if n.state == models.BatchNodeState.IDLE]) == 2)
     assert [pool.id for pool in client.list_pools(filter="startswith(id,'surface')", select=["id", "state"])] == [pool_id]

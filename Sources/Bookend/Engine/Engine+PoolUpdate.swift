@@ -30,6 +30,31 @@ extension Engine {
 }
 
 extension Engine {
+    /// Replaces a pool's start task and metadata (`POST /pools/{id}/updateproperties`): nil removes the
+    /// start task, `[]` clears the metadata. As with `updatePool`, a new start task applies to nodes
+    /// when they next boot.
+    @discardableResult
+    public func replacePoolProperties(id: String, startTask: StartTask?, metadata: [MetadataItem]) throws -> Pool {
+        let startTask = try startTask.map(Engine.normalizedStartTask)
+        try Validate.metadata(metadata)
+        try NodeProviderChoice.validate(metadata)
+        let now = Engine.now()
+        let pk: Int64 = try transaction { db in
+            let row = try livePool(db, id)
+            guard try row.state(PoolState.self, table: "pool") == .active else {
+                throw BookendError.conflict("PoolBeingDeleted", "The pool is being deleted")
+            }
+            let pk = try row.int64("pk", table: "pool")
+            try PropertyStore.update(db, .pool, pk: pk,
+                [("start_task", startTask.map { encodeJSON($0) } as String?), ("metadata", encodeJSON(metadata))], now: now)
+            try record(db, "pool.updated", pool: row["id"].string, now: now)
+            return pk
+        }
+        return try pool(pk: pk)
+    }
+}
+
+extension Engine {
     /// Stops a pool's resize: the target becomes the nodes it has now (nodes already leaving still
     /// leave); the pool turns `steady` once those settle. On a `steady` pool this changes nothing.
     public func stopPoolResize(id: String) throws {
