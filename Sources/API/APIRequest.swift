@@ -20,7 +20,8 @@ struct APIRequest: Sendable {
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// Decodes the JSON body into a request shape, mapping decoding failures to Batch errors.
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+    /// `refusing`: properties the service sets, refused with 400 `UnsupportedProperty` (creates).
+    func decode<T: Decodable>(_ type: T.Type, refusing readOnly: StrictJSON.ReadOnlyProperties? = nil) throws -> T {
         guard !body.isEmpty else {
             throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is missing")
         }
@@ -29,7 +30,7 @@ struct APIRequest: Sendable {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw BookendError(.invalidRequest, "InvalidRequestBody", "The request body is not valid UTF-8")
         }
-        try StrictJSON.check(body)
+        try StrictJSON.check(body, refusing: readOnly)
         do {
             let decoder = JSONDecoder()
             decoder.userInfo[OpaqueJSON.sourceKey] = OpaqueJSON.Source { [UInt8](body) }

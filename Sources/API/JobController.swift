@@ -34,7 +34,7 @@ struct JobController: Sendable {
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
-        let job = try await engine.createJob(JobSpec(try request.decode(BatchJobCreateOptions.self)))
+        let job = try await engine.createJob(JobSpec(try request.decode(BatchJobCreateOptions.self, refusing: .job)))
         let url = Wire.jobURL(request.baseURL, job.id)
         return Render.mutation(201, dataServiceID: url, eTag: job.eTag, lastModified: job.lastModified, location: url)
     }

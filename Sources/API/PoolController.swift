@@ -46,7 +46,7 @@ struct PoolController: Sendable {
     }
 
     func add(_ request: APIRequest) async throws -> Reply {
-        let pool = try await engine.createPool(try PoolSpec(request.decode(BatchPoolCreateOptions.self)))
+        let pool = try await engine.createPool(try PoolSpec(request.decode(BatchPoolCreateOptions.self, refusing: .pool)))
         let url = Wire.poolURL(request.baseURL, pool.id)
         return Render.mutation(201, dataServiceID: url, eTag: pool.eTag, lastModified: pool.lastModified, location: url)
     }

@@ -12,11 +12,30 @@ import Foundation
 /// exhaust the thread's stack, and an open container costs a few bytes (no set per object), so a
 /// hostile body of 100 000 nested objects stays cheap. Expects valid UTF-8 (checked before).
 enum StrictJSON {
-    static func check(_ body: Data) throws {
+    static func check(_ body: Data, refusing readOnly: ReadOnlyProperties? = nil) throws {
         try body.withUnsafeBytes { raw in
             var parser = Parser(bytes: Array(raw.bindMemory(to: UInt8.self)))
+            if let readOnly {
+                parser.refused = Set(readOnly.names.map { ArraySlice(Array($0.utf8)) })
+                parser.refusedDepth = readOnly.depth
+            }
             try parser.document()
         }
+    }
+
+    /// Properties the service sets that a create must not send (spec §6.6: 400 `UnsupportedProperty`),
+    /// and the depth of the objects they are refused in: 1 for the body itself, 3 for each task of
+    /// `{"value": [ {…}, … ]}`. Checked in the same pass over the bytes as the syntax.
+    struct ReadOnlyProperties: Sendable {
+        var names: Set<String>
+        var depth: Int
+
+        private static let common: Set<String> = ["url", "eTag", "lastModified", "creationTime", "state", "stateTransitionTime", "stats"]
+        static let pool = ReadOnlyProperties(names: common.union(["allocationState", "allocationStateTransitionTime", "currentDedicatedNodes",
+            "currentLowPriorityNodes", "resizeErrors", "autoScaleRun", "currentNodeCommunicationMode"]), depth: 1)
+        static let job = ReadOnlyProperties(names: common.union(["previousState", "previousStateTransitionTime", "executionInfo"]), depth: 1)
+        static let task = ReadOnlyProperties(names: common.union(["previousState", "previousStateTransitionTime", "executionInfo", "nodeInfo"]), depth: 1)
+        static let tasksOfACollection = ReadOnlyProperties(names: task.names, depth: 3)
     }
 
     private struct Parser {
@@ -32,6 +51,9 @@ enum StrictJSON {
         /// key by key against all before it.
         var wide: [Int: Set<ArraySlice<UInt8>>] = [:]
         static let linearKeys = 16
+        /// Keys refused in the objects `refusedDepth` deep (see `ReadOnlyProperties`).
+        var refused: Set<ArraySlice<UInt8>> = []
+        var refusedDepth = 0
 
         init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -98,6 +120,11 @@ enum StrictJSON {
             if key.contains(UInt8(ascii: "\\")),
                let decoded = try? JSONSerialization.jsonObject(with: Data(bytes[start..<index]), options: .fragmentsAllowed) as? String {
                 key = ArraySlice(Array(decoded.utf8))
+            }
+            if open.count == refusedDepth, refused.contains(key) {
+                let name = String(decoding: key, as: UTF8.self)
+                throw BookendError(.invalidRequest, "UnsupportedProperty", "The property \(name) is set by the service and cannot be sent on create",
+                    details: [.init(key: "PropertyName", value: name)])
             }
             let depth = open.count - 1
             let first = open[depth].firstKey

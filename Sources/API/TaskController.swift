@@ -43,7 +43,7 @@ struct TaskController: Sendable {
     }
 
     func add(_ request: APIRequest, _ jobID: String) async throws -> Reply {
-        let spec = TaskSpec(try request.decode(BatchTaskCreateOptions.self))
+        let spec = TaskSpec(try request.decode(BatchTaskCreateOptions.self, refusing: .task))
         try TaskController.reject(spec)
         let job = try engine.job(id: jobID)
         let task = try await engine.addTask(jobID: jobID, spec)
@@ -60,7 +60,7 @@ struct TaskController: Sendable {
     }
 
     func addCollection(_ request: APIRequest, _ jobID: String) async throws -> Reply {
-        let body = try request.decode(BatchTaskGroup.self)
+        let body = try request.decode(BatchTaskGroup.self, refusing: .tasksOfACollection)
         guard !body.value.isEmpty else {
             throw BookendError(.invalidRequest, "InvalidPropertyValue", "The value provided for value is invalid: at least one task is required",
                 details: [.init(key: "PropertyName", value: "value")])

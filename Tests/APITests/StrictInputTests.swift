@@ -67,6 +67,33 @@ import Testing
         }
     }
 
+    /// Properties the service sets, sent on a create: 400 `UnsupportedProperty` naming the property
+    /// (spec §6.6, Decision), and nothing is created; in a task collection the whole call. They were
+    /// accepted and dropped without a word. Nested properties of the same name are the user's own.
+    @Test func readOnlyPropertiesSentOnACreateAreRefused() async throws {
+        try await withRouter { api in
+            #expect(try await api.send(.post, "/jobs", body: #"{"id":"j","poolInfo":{"poolId":"p"}}"#).status == 201)
+            let cases: [(String, String, String)] = [
+                ("/pools", #"{"id":"p1","vmSize":"small","targetDedicatedNodes":0,"state":"deleting"}"#, "state"),
+                ("/pools", #"{"id":"p2","vmSize":"small","targetDedicatedNodes":0,"url":"http://x"}"#, "url"),
+                ("/jobs", #"{"id":"j2","poolInfo":{"poolId":"p"},"executionInfo":{"startTime":"2026-01-01T00:00:00Z"}}"#, "executionInfo"),
+                ("/jobs/j/tasks", #"{"id":"t1","commandLine":"/bin/true","nodeInfo":{}}"#, "nodeInfo"),
+                ("/jobs/j/addtaskcollection", #"{"value":[{"id":"t2","commandLine":"/bin/true"},{"id":"t3","commandLine":"/bin/true","eTag":"0x1"}]}"#, "eTag"),
+            ]
+            for (path, body, property) in cases {
+                let reply = try await api.send(.post, path, body: body)
+                #expect(reply.status == 400 && reply.code == "UnsupportedProperty", "\(path) \(property): \(reply.text)")
+                #expect(reply.values["PropertyName"] == property, "\(reply.text)")
+            }
+            #expect((try await api.send(.get, "/pools").json["value"] as? [Any])?.isEmpty == true)
+            #expect((try await api.send(.get, "/jobs/j/tasks").json["value"] as? [Any])?.isEmpty == true)
+            #expect(try await api.send(.get, "/jobs/j2").status == 404)
+            // The same names deeper down are not the entity's: a metadata item, an environment setting.
+            #expect(try await api.send(.post, "/jobs/j/tasks",
+                body: #"{"id":"t4","commandLine":"/bin/true","environmentSettings":[{"name":"state","value":"url"}]}"#).status == 201)
+        }
+    }
+
     static let wrongTypes: [(path: String, body: String, property: String)] = [
         ("/pools", #"{"id":"p","vmSize":"small","targetDedicatedNodes":"two"}"#, "targetDedicatedNodes"),
         ("/pools", #"{"id":"p","vmSize":"small","enableAutoScale":"yes"}"#, "enableAutoScale"),
