@@ -35,21 +35,13 @@ struct ProcStat: Sendable {
 
     static func lookup(pid: Int32) -> Lookup {
         guard pid > 0 else { return .absent }
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let e = errno
-            return e == ENOENT || e == ESRCH ? .absent : .unknown(errno: e)
+        switch readSmallFileOrErrno("/proc/\(pid)/stat") {
+        case .success(let bytes):
+            return parse(bytes).map(Lookup.found) ?? .unknown(errno: EIO)
+        case .failure(let error):
+            // ESRCH: the process was reaped between the open and the read.
+            return error.code == ENOENT || error.code == ESRCH ? .absent : .unknown(errno: error.code)
         }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        var n = 0
-        repeat { n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
-        if n < 0 {
-            // A process reaped between the open and the read answers ESRCH.
-            return errno == ESRCH ? .absent : .unknown(errno: errno)
-        }
-        guard let stat = parse(Array(buffer[0..<n])) else { return .unknown(errno: EIO) }
-        return .found(stat)
     }
 
     static func parse(_ bytes: [UInt8]) -> ProcStat? {
@@ -86,8 +78,13 @@ extension String {
 /// read on the engine's thread. (A multi-record `/proc` file, such as `mountinfo`, can return short
 /// reads before its end: this is not for those.)
 func readSmallFile(_ path: String) -> [UInt8]? {
+    try? readSmallFileOrErrno(path).get()
+}
+
+/// `readSmallFile`, with the errno of the `open` or `read` that failed.
+func readSmallFileOrErrno(_ path: String) -> Result<[UInt8], Errno> {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
+    guard fd >= 0 else { return .failure(Errno(errno)) }
     defer { close(fd) }
     var result: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
@@ -95,13 +92,19 @@ func readSmallFile(_ path: String) -> [UInt8]? {
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            return nil
+            return .failure(Errno(errno))
         }
         if n == 0 { break }
         result.append(contentsOf: buffer[0..<n])
         if n < buffer.count { break }
     }
-    return result
+    return .success(result)
+}
+
+/// An errno as an `Error`.
+struct Errno: Error, Equatable {
+    let code: Int32
+    init(_ code: Int32) { self.code = code }
 }
 
 public enum Supervisor {

@@ -168,8 +168,11 @@ final class LiveServer: Sendable {
 }
 
 /// Runs `body` against a fresh server and stops it afterwards.
-func withServer(tls: TLSIdentity? = nil, metrics: BookendMetrics? = nil, _ body: (LiveServer) async throws -> Void) async throws {
-    let server = try await LiveServer.start(tls: tls, metrics: metrics)
+func withServer(
+    tls: TLSIdentity? = nil, idleTimeout: Duration = .seconds(75), metrics: BookendMetrics? = nil, maxConnections: Int? = nil,
+    _ body: (LiveServer) async throws -> Void
+) async throws {
+    let server = try await LiveServer.start(tls: tls, idleTimeout: idleTimeout, metrics: metrics, maxConnections: maxConnections)
     do {
         try await body(server)
     } catch {

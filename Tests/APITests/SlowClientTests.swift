@@ -104,8 +104,7 @@ import Testing
     /// needed) held every slot for ever, each request restarting the idle timeout: a new client waited
     /// in the backlog for good. Now the idlest connection is closed to make room for each new one.
     @Test func aNewClientAtTheCapTakesTheSlotOfTheIdlestConnection() async throws {
-        let server = try await LiveServer.start(maxConnections: 3)
-        do {
+        try await withServer(maxConnections: 3) { server in
             let port = server.port
             let held = try await onOwnThread { () -> [Int32] in
                 var fds: [Int32] = []
@@ -132,19 +131,14 @@ import Testing
             let firstClosed = try await onOwnThread { Self.closedByServer(port: port, existing: held[0]) }
             #expect(firstClosed)
             #expect(try await server.send(.get, "/jobs").status == 200)
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     /// A body trickled one byte at a time restarted the idle timeout with each byte: the sender held
     /// the connection (and, at the cap, its slot) for as long as it liked, without the key. Now a
     /// request must be read in full within the idle timeout of its head.
     @Test func aBodyTrickledAByteAtATimeIsCutOff() async throws {
-        let server = try await LiveServer.start(idleTimeout: .seconds(1))
-        do {
+        try await withServer(idleTimeout: .seconds(1)) { server in
             let port = server.port
             let closed = try await onOwnThread { () -> Bool in
                 let fd = try RawHTTP.connectLoopback(port: port)
@@ -166,19 +160,14 @@ import Testing
             }
             #expect(closed, "a trickled body held its connection for 8 s")
             #expect(try await server.send(.get, "/jobs").status == 200)
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     /// A client that pipelines requests and never reads the answers held its connection for ever:
     /// the idle timeout only counts while nothing is written. Now a connection whose answers have not
     /// drained for the idle timeout is closed: the client gets fewer answers than it asked for.
     @Test func aClientThatNeverReadsItsAnswersIsClosed() async throws {
-        let server = try await LiveServer.start(idleTimeout: .seconds(1))
-        do {
+        try await withServer(idleTimeout: .seconds(1)) { server in
             let port = server.port
             let (sent, answered) = try await onOwnThread { () -> (Int, Int) in
                 let fd = try RawHTTP.connectLoopback(port: port)
@@ -216,23 +205,11 @@ import Testing
             #expect(sent > 0)
             #expect(answered < sent, "every one of \(sent) requests was answered: the stalled connection was kept")
             #expect(try await server.send(.get, "/jobs").status == 200)
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test func halfSentRequestsAreClosedAndTheDaemonKeepsAnswering() async throws {
-        let server = try await LiveServer.start(idleTimeout: .seconds(1))
-        // Stopped (engine shut down) before the test returns, on every path.
-        do {
-            try await Self.check(server)
-        } catch {
-            await server.stop()
-            throw error
-        }
-        await server.stop()
+        try await withServer(idleTimeout: .seconds(1)) { server in try await Self.check(server) }
     }
 
     private static func check(_ server: LiveServer) async throws {
