@@ -99,6 +99,16 @@ import Testing
         try await run(binary, arguments, environment: ["PATH": "/usr/bin:/bin", "HOME": home].merging(environment) { $1 })
     }
 
+    /// Through the CLI: pool `p` of one node, job `j` on it, and a task for each of `tasks` (the
+    /// arguments after `task add j`), each command expected to succeed.
+    func createJobOfOneNodePool(tasks: [[String]], environment: [String: String], home: String) async throws {
+        for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"]]
+            + tasks.map({ ["task", "add", "j"] + $0 }) {
+            let ran = try await cli(command, environment: environment, home: home)
+            #expect(ran.status == 0, "\(command): \(ran.stderr)")
+        }
+    }
+
     /// The one line of a failed command's stderr.
     /// A folder every task account may write (0777) in `directory`: lines tasks append there count
     /// their real runs.
@@ -154,11 +164,7 @@ import Testing
         // The task runs until the test says `go` (at most 60 s), so the job ends only after the restart.
         let go = directory.file("go")
         let script = "i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
-        for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sh -c '\(script)'"]] {
-            let ran = try await cli(command, environment: environment, home: directory.path)
-            #expect(ran.status == 0, "\(command): \(ran.stderr)")
-        }
+        try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c '\(script)'"]], environment: environment, home: directory.path)
         let log = directory.file("wait.log")
         let waiter = try ChildProcess(binary, ["job", "wait", "j", "--timeout", "120"],
             environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path].merging(environment) { $1 }, output: .file(log))
@@ -216,11 +222,7 @@ import Testing
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": keyFile]
             let effects = try Self.sideEffects(in: directory)
             let steal = "/bin/sh -c 'cat \(keyFile) >> \(effects)/out 2>&1; echo status=$? >> \(effects)/out'"
-            for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                            ["task", "add", "j", "--id", "steal", "--command-line", steal]] {
-                let ran = try await cli(command, environment: environment, home: directory.path)
-                #expect(ran.status == 0, "\(command): \(ran.stderr)")
-            }
+            try await createJobOfOneNodePool(tasks: [["--id", "steal", "--command-line", steal]], environment: environment, home: directory.path)
             let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
             #expect(waited.status == 0, "\(waited.stdout) \(waited.stderr)")
             let seen = (try? String(contentsOfFile: effects + "/out", encoding: .utf8)) ?? ""
@@ -246,12 +248,10 @@ import Testing
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
             let gate = effects + "/go"
             let block = "/bin/sh -c 'echo run >> \(effects)/block; i=0; while [ ! -e \(gate) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
-            for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                            ["task", "add", "j", "--id", "block", "--command-line", block],
-                            ["task", "add", "j", "--id", "victim", "--command-line", "/bin/sh -c 'echo run >> \(effects)/victim'"]] {
-                let ran = try await cli(command, environment: environment, home: directory.path)
-                #expect(ran.status == 0, "\(command): \(ran.stderr)")
-            }
+            try await createJobOfOneNodePool(tasks: [
+                ["--id", "block", "--command-line", block],
+                ["--id", "victim", "--command-line", "/bin/sh -c 'echo run >> \(effects)/victim'"],
+            ], environment: environment, home: directory.path)
             for _ in 0..<600 where EngineHarness.lines(effects + "/block").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
             #expect(EngineHarness.lines(effects + "/block") == ["run"])
             // Idle connections until the daemon has no descriptor left (it accepts what it can).
@@ -345,11 +345,7 @@ import Testing
             environment: ["BOOKEND_CRASH_AT": "kill.after-signal"])
         let address = String(first.endpoint.dropFirst("http://".count))
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
-        for command in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                        ["task", "add", "j", "--id", "t", "--command-line", "/bin/sh \(script)"]] {
-            let ran = try await cli(command, environment: environment, home: directory.path)
-            #expect(ran.status == 0, "\(command): \(ran.stderr)")
-        }
+        try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh \(script)"]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         #expect(EngineHarness.lines(effects + "/runs") == ["start"])
         // The daemon dies right after the SIGTERM to the command's group.
@@ -383,11 +379,7 @@ import Testing
         let address = String(first.endpoint.dropFirst("http://".count))
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         let command = "/bin/sh -c 'echo start >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
-        for arguments in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                          ["task", "add", "j", "--id", "t", "--command-line", command]] {
-            let ran = try await cli(arguments, environment: environment, home: directory.path)
-            #expect(ran.status == 0, "\(arguments): \(ran.stderr)")
-        }
+        try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", command]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         #expect(EngineHarness.lines(effects + "/runs") == ["start"])
         let deleted = try await cli(["task", "delete", "j", "t"], environment: environment, home: directory.path)
@@ -420,11 +412,7 @@ import Testing
         try """
             {"id": "t", "commandLine": "/bin/sh -c 'echo start >> \(effects)/runs; sleep 3'", "constraints": {"maxWallClockTime": "PT1S"}}
             """.write(toFile: spec, atomically: true, encoding: .utf8)
-        for arguments in [["pool", "create", "--id", "p", "--nodes", "1"], ["job", "create", "--id", "j", "--pool-id", "p"],
-                          ["task", "add", "j", "--json", spec]] {
-            let ran = try await cli(arguments, environment: environment, home: directory.path)
-            #expect(ran.status == 0, "\(arguments): \(ran.stderr)")
-        }
+        try await createJobOfOneNodePool(tasks: [["--json", spec]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         kill(first.process.pid, SIGKILL)
         _ = await first.stop()
