@@ -20,6 +20,7 @@ enum APIErrors {
         case "RequestBodyTooLarge": 413
         case "UnsupportedHttpVerb": 405
         case "MissingContentLengthHeader": 411
+        case "UnsupportedMediaType": 415
         case "InvalidRange": 416
         case "ServerBusy": 503
         default: status(error.kind)

@@ -43,7 +43,8 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
         guard index < bytes.count else { return true }
         guard bytes[index] == UInt8(ascii: ":") else { return false }
         let port = bytes[(index + 1)...]
-        return !port.isEmpty && port.count <= 5 && port.allSatisfy { (48...57).contains($0) }
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ (48...57).contains($0) }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1 - 48) } <= 65535
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -77,8 +78,10 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
             case let error as BookendError:
                 failure = error
             case let error as HTTPError where error.status == .notFound:
-                // Hummingbird's answer for a path no route matches.
-                failure = APIErrors.resourceNotFound(request.uri.path)
+                // Hummingbird's answer for a path no route matches, and for a method no route serves
+                // at all (`PROPFIND`, `FOO`): that one is the verb's fault wherever it is sent, 405.
+                failure = BatchRoutes.refusedMethods.contains(request.method)
+                    ? APIErrors.resourceNotFound(request.uri.path) : APIErrors.unsupportedVerb(method)
             default:
                 if let storage = BookendError.storage(error) {
                     // The machine's condition (a full disk, a read-only file system), said as such.
@@ -189,6 +192,15 @@ struct RequestBodyMiddleware: RouterMiddleware {
             throw BookendError(.invalidRequest, "MissingContentLengthHeader",
                 "The request body must be sent with a Content-Length header that the signature covers.")
         }
+        // Every Batch body is JSON. One labelled as something else (`curl -d` sends
+        // `application/x-www-form-urlencoded`) was not meant for this API as sent: 415, naming what is
+        // accepted, rather than parsing it as JSON anyway. No Content-Type (or an empty one) is taken as JSON.
+        if !body.isEmpty, let type = context.headers["content-type"], !type.trimmingCharacters(in: .whitespaces).isEmpty,
+           !RequestBodyMiddleware.isJSON(type) {
+            throw BookendError(.invalidRequest, "UnsupportedMediaType",
+                "The request body's Content-Type \(type) is not supported: send application/json (optionally with odata=minimalmetadata).",
+                details: [.init(key: "HeaderName", value: "Content-Type"), .init(key: "HeaderValue", value: type)])
+        }
         // A write says how long its body is, even when it has none (`Content-Length: 0`, as the SDKs,
         // az and the bookend CLI send): §6.6, as Batch answers it.
         if ["POST", "PUT", "PATCH"].contains(request.method.rawValue), context.headers["content-length"] == nil {
@@ -204,6 +216,12 @@ struct RequestBodyMiddleware: RouterMiddleware {
         try api.checkSegments()
         context.batchRequest = api
         return try await next(request, context)
+    }
+
+    /// `application/json`, with or without parameters (`; odata=minimalmetadata; charset=utf-8`).
+    static func isJSON(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return media.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
     }
 
     private func collectBody(_ request: inout Request, headers: [String: String]) async throws -> Data {

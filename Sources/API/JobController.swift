@@ -21,7 +21,7 @@ struct JobController: Sendable {
         let query = try ListQuery(request, properties: FilterProperties.jobs)
         let base = request.baseURL
         var items = try await engine.jobs().map { (key: $0.id, item: Render.job($0, base)) }
-        if ListQuery.expandsStats(request) {
+        if try ListQuery.expandsStats(request) {
             items = try await engine.lookup { [items] engine in
                 try items.map { item in
                     var job = item.item
@@ -42,7 +42,7 @@ struct JobController: Sendable {
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let select = try ListQuery.selection(request)
         let base = request.baseURL
-        if ListQuery.expandsStats(request) {
+        if try ListQuery.expandsStats(request) {
             // Not the kept answer: a running task's wall clock grows without any commit.
             let (job, reason, stats) = try await engine.lookup { engine in
                 let job = try engine.job(id: id)

@@ -38,9 +38,19 @@ struct ListQuery {
     }
 
     /// Whether `$expand` asks for `stats` (spec §8.2; `metadata` is accepted and changes nothing).
-    static func expandsStats(_ request: APIRequest) -> Bool {
-        guard let text = request.query.first("$expand") else { return false }
-        return text.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "stats" }
+    /// Anything else it names is refused (400 `InvalidQueryParameterValue`) rather than ignored: a
+    /// client that misspells `stats` would otherwise read answers without them and not know why.
+    static func expandsStats(_ request: APIRequest) throws -> Bool {
+        guard let text = request.query.first("$expand"), !text.trimmingCharacters(in: .whitespaces).isEmpty else { return false }
+        var stats = false
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            switch item.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "stats": stats = true
+            case "metadata": break
+            default: throw APIErrors.invalidQuery("$expand", text, "a comma-separated list of stats and metadata")
+            }
+        }
+        return stats
     }
 
     static func selection(_ request: APIRequest) throws -> Set<String>? {
@@ -57,10 +67,20 @@ struct ListQuery {
             .replacingOccurrences(of: "=", with: "")
     }
 
+    /// The key a `$skiptoken` from `encodeToken` carries, or nil for anything `encodeToken` cannot
+    /// have made: characters outside base64url, a length no encoding has, bytes that are not UTF-8
+    /// (decoding them leniently would page on from a key nobody sent), or a NUL, which no id or file
+    /// name holds.
     static func decodeToken(_ token: String) -> String? {
+        let alphabet = token.utf8.allSatisfy {
+            (65...90).contains($0) || (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+        }
+        guard alphabet, token.utf8.count % 4 != 1 else { return nil }
         var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.count % 4 != 0 { text += "=" }
-        return Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) }
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let bytes = Data(base64Encoded: text), !bytes.isEmpty,
+              !bytes.contains(0), let key = String(bytes: bytes, encoding: .utf8) else { return nil }
+        return key
     }
 
     /// One page of `items` (wire models, keyed for stable ordering), with `odata.nextLink` when more remain.

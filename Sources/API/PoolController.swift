@@ -20,7 +20,7 @@ struct PoolController: Sendable {
 
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.pools)
-        let expand = ListQuery.expandsStats(request)
+        let expand = try ListQuery.expandsStats(request)
         let items = try await engine.pools().map { pool in
             (key: pool.id, item: Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, expand))
         }
@@ -53,7 +53,7 @@ struct PoolController: Sendable {
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
         let pool = try await engine.pool(id: id)
-        let model = Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, ListQuery.expandsStats(request))
+        let model = Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, try ListQuery.expandsStats(request))
         return try Render.single(request, model, metadata: "pools/@Element", eTag: pool.eTag, lastModified: pool.lastModified)
     }
 

@@ -22,7 +22,7 @@ struct TaskController: Sendable {
         let query = try ListQuery(request, properties: FilterProperties.tasks)
         // Each batch of rows is one statement on a reader thread (off the cooperative pool); the job's
         // stored id for the URLs comes with it, so the page reads no job entity of its own.
-        let expand = ListQuery.expandsStats(request)
+        let expand = try ListQuery.expandsStats(request)
         return try await query.page(request: request, metadata: "tasks") { after, limit in
             // With `$expand=stats`, each task's statistics are read with its page (one more read per task).
             let (page, stats) = try await engine.lookup { engine in
@@ -80,7 +80,7 @@ struct TaskController: Sendable {
 
     func get(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {
         // One hop to a reader thread for the three reads, not three blocking reads on this one.
-        let expand = ListQuery.expandsStats(request)
+        let expand = try ListQuery.expandsStats(request)
         let (job, task, reason, stats) = try await engine.lookup { engine in
             let job = try engine.job(id: jobID)
             let task = try engine.task(jobID: jobID, taskID: taskID)

@@ -67,6 +67,12 @@ import Testing
             let verb = try await server.send(.put, "/pools", body: "{}")
             #expect(verb.status == 405)
             #expect(verb.code == "UnsupportedHttpVerb")
+            // A method no route serves at all is the verb's fault on any path, known or not.
+            for path in ["/pools", "/jobs/j", "/nothing"] {
+                let unknown = try await server.send(.propfind, path)
+                #expect(unknown.status == 405, "PROPFIND \(path): \(unknown.text)")
+                #expect(unknown.code == "UnsupportedHttpVerb", "PROPFIND \(path)")
+            }
             let pool = try await server.send(.get, "/pools/none")
             #expect(pool.status == 404)
             #expect(pool.code == "PoolNotFound")

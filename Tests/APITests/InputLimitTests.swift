@@ -229,6 +229,79 @@ import Testing
         }
     }
 
+    /// `$skiptoken` is only what a `nextLink` carried: a token no page could have handed out (not
+    /// base64url, bytes that are not UTF-8, a NUL) is refused, not read as some key to page on from,
+    /// while the tokens the server issues page through a list to its end.
+    @Test func skipTokensAreOnlyTheServersOwn() async throws {
+        try await withServer { server in
+            for id in ["p1", "p2", "p3"] {
+                #expect(try await server.send(.post, "/pools", body: #"{"id":"\#(id)","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
+            }
+            // "zzzz" is base64url for bytes that are not UTF-8; "AAAA" for three NULs; "A" has no
+            // encoding of that length; "+/" is the other base64 alphabet.
+            for token in ["zzzz", "AAAA", "A", "cDE+", "cDE/", "cDE=", "p 1"] {
+                let reply = try await server.send(.get, "/pools", query: [("$skiptoken", token)])
+                #expect(reply.status == 400, "\(token): \(reply.text)")
+                #expect(reply.code == "InvalidQueryParameterValue", "\(token)")
+                #expect(reply.values["QueryParameterName"] == "$skiptoken", "\(token)")
+            }
+            var seen: [String] = []
+            var page = try await server.send(.get, "/pools", query: [("maxresults", "1")])
+            while true {
+                seen += (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                let query = (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") }
+                page = try await server.send(.get, url.path, query: query)
+                #expect(page.status == 200, "\(next): \(page.text)")
+            }
+            #expect(seen == ["p1", "p2", "p3"])
+        }
+    }
+
+    /// `$expand` names `stats` or `metadata`; anything else (a misspelling) is refused rather than
+    /// answered without the statistics the client asked for.
+    @Test func expandNamesOnlyWhatExists() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"p","vmSize":"small","targetDedicatedNodes":0}"#).status == 201)
+            for path in ["/pools", "/pools/p", "/jobs"] {
+                for value in ["statz", "stats,bogus", "stats,", "*"] {
+                    let reply = try await server.send(.get, path, query: [("$expand", value)])
+                    #expect(reply.status == 400, "\(path) $expand=\(value): \(reply.text)")
+                    #expect(reply.code == "InvalidQueryParameterValue", "\(path) $expand=\(value)")
+                    #expect(reply.values["QueryParameterName"] == "$expand", "\(path) $expand=\(value)")
+                }
+            }
+            let stats = try await server.send(.get, "/pools/p", query: [("$expand", "Stats, metadata")])
+            #expect(stats.status == 200, "\(stats.text)")
+            #expect(stats.json["stats"] != nil)
+            #expect(try await server.send(.get, "/pools/p").json["stats"] == nil)
+        }
+    }
+
+    /// A body labelled as something other than JSON (`curl -d` says form data) is refused with 415
+    /// and stores nothing; JSON with any parameters, or with no Content-Type at all, is read.
+    @Test func bodiesThatAreNotJSONAreRefused() async throws {
+        try await withServer { server in
+            let body = #"{"id":"form","vmSize":"small","targetDedicatedNodes":0}"#
+            for type in ["application/x-www-form-urlencoded", "text/plain", "application/jsonx", "multipart/form-data; boundary=x"] {
+                let reply = try await server.send(.post, "/pools", body: body, headers: ["Content-Type": type])
+                #expect(reply.status == 415, "\(type): \(reply.text)")
+                #expect(reply.code == "UnsupportedMediaType", "\(type)")
+                #expect(reply.values["HeaderName"] == "Content-Type", "\(type)")
+            }
+            #expect(try await server.send(.get, "/pools/form").status == 404)
+            for (id, type) in [("a", "application/json"), ("b", "Application/JSON; charset=utf-8"), ("c", "application/json;odata=minimalmetadata")] {
+                let reply = try await server.send(.post, "/pools", body: #"{"id":"\#(id)","vmSize":"small","targetDedicatedNodes":0}"#,
+                                                  headers: ["Content-Type": type])
+                #expect(reply.status == 201, "\(type): \(reply.text)")
+            }
+            // Signed without a Content-Type line: the client sent none.
+            let bare = try await server.send(.post, "/pools", body: #"{"id":"d","vmSize":"small","targetDedicatedNodes":0}"#,
+                                             headers: ["Content-Type": ""])
+            #expect(bare.status == 201, "\(bare.text)")
+        }
+    }
+
     /// `ocp-range` numbers at the edges of Int64, and a file whose modification time is far in the future.
     @Test func fileRangesAtTheEdges() async throws {
         try await withServer { server in

@@ -40,6 +40,8 @@ struct Reply: Sendable {
 
 enum Method: String, Sendable {
     case get = "GET", head = "HEAD", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE"
+    /// A method no Batch route serves anywhere (WebDAV's), for the 405 it must get.
+    case propfind = "PROPFIND"
 }
 
 /// A real `APIServer` over a real engine and data directory, on an ephemeral loopback port.

@@ -77,14 +77,14 @@ import Testing
                     try Self.exchange(port: port, sending: "GET /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
                 }
             }
-            for bad in ["a\"b", "evil/path", "x y", "host:port", "[::1", ":80"] {
+            for bad in ["a\"b", "evil/path", "x y", "host:port", "[::1", ":80", "host:65536", "host:99999"] {
                 let answer = try await exchange(bad)
                 #expect(answer.hasPrefix("HTTP/1.1 400"), "\(bad): \(answer.prefix(200))")
                 #expect(answer.contains("InvalidHeaderValue"), "\(bad)")
                 #expect(!answer.contains(bad), "\(bad) was copied into the answer")
             }
             // Unsigned, so 403, but past the Host check.
-            for good in ["example.test:1234", "[::1]:8080", "127.0.0.1", "batch.example"] {
+            for good in ["example.test:1234", "[::1]:8080", "127.0.0.1", "batch.example", "example.test:65535"] {
                 let answer = try await exchange(good)
                 #expect(answer.hasPrefix("HTTP/1.1 403"), "\(good): \(answer.prefix(200))")
             }
