@@ -58,7 +58,11 @@ struct BatchEnvelopeMiddleware: RouterMiddleware {
         // The links handed out (`url`, `odata.nextLink`, `Location`, `ocp-batch-file-url`) are built
         // on the Host the client named: one that is not a host name or address with an optional port
         // (quotes, spaces, slashes) would be copied into every link and header. RFC 9112: 400.
-        let badHost = !BatchEnvelopeMiddleware.isAuthority(authority)
+        // Two Host fields name two servers, and which one the links should use is anyone's guess:
+        // RFC 9112 §3.2 answers such a request 400, as it does a malformed one. (The HTTP/1 codec
+        // moves the first into `authority` and leaves any other among the fields.)
+        let hostFields = request.headers.filter { $0.name.canonicalName == "host" }.count + (request.head.authority == nil ? 0 : 1)
+        let badHost = !BatchEnvelopeMiddleware.isAuthority(authority) || hostFields > 1
         let base = "\(scheme)://\(badHost ? "127.0.0.1" : authority)"
         context.requestID = requestID
         context.baseURL = base

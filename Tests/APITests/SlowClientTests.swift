@@ -83,6 +83,12 @@ import Testing
                 #expect(answer.contains("InvalidHeaderValue"), "\(bad)")
                 #expect(!answer.contains(bad), "\(bad) was copied into the answer")
             }
+            // Two Host fields: which one the links would name is ambiguous (RFC 9112 §3.2).
+            let twice = try await onOwnThread {
+                try Self.exchange(port: port, sending: "GET /jobs?api-version=\(LiveServer.apiVersion) HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n")
+            }
+            #expect(twice.hasPrefix("HTTP/1.1 400"), "\(twice.prefix(200))")
+            #expect(twice.contains("InvalidHeaderValue"))
             // Unsigned, so 403, but past the Host check.
             for good in ["example.test:1234", "[::1]:8080", "127.0.0.1", "batch.example", "example.test:65535"] {
                 let answer = try await exchange(good)
