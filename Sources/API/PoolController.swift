@@ -52,8 +52,9 @@ struct PoolController: Sendable {
     }
 
     func get(_ request: APIRequest, _ id: String) async throws -> Reply {
+        let expand = try ListQuery.expandsStats(request)
         let pool = try await engine.pool(id: id)
-        let model = Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, try ListQuery.expandsStats(request))
+        let model = Self.withStats(Render.pool(pool, request.baseURL), pool, request.baseURL, expand)
         return try Render.single(request, model, metadata: "pools/@Element", eTag: pool.eTag, lastModified: pool.lastModified)
     }
 
