@@ -68,14 +68,14 @@ struct ListQuery {
     }
 
     /// The key a `$skiptoken` from `encodeToken` carries, or nil for anything `encodeToken` cannot
-    /// have made: characters outside base64url, a length no encoding has, bytes that are not UTF-8
-    /// (decoding them leniently would page on from a key nobody sent), or a NUL, which no id or file
-    /// name holds.
+    /// have made: characters outside base64url, a length no encoding has (`Data(base64Encoded:)`
+    /// refuses it), bytes that are not UTF-8 (decoding them leniently would page on from a key nobody
+    /// sent), or a NUL, which no id or file name holds.
     static func decodeToken(_ token: String) -> String? {
         let alphabet = token.utf8.allSatisfy {
             (65...90).contains($0) || (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
         }
-        guard alphabet, token.utf8.count % 4 != 1 else { return nil }
+        guard alphabet else { return nil }
         var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while text.utf8.count % 4 != 0 { text += "=" }
         guard let bytes = Data(base64Encoded: text), !bytes.isEmpty,
