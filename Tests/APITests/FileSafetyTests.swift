@@ -167,6 +167,33 @@ import Testing
         }
     }
 
+    /// A task names files with bytes that are not UTF-8. They cannot be named in JSON or in a request
+    /// path, so listings leave them out, and the listing still answers; but they are there: a folder
+    /// holding only such names is not empty, and a DELETE without `recursive` leaves it and them in
+    /// place (it removed both when the emptiness check read names as text and could not stat them).
+    @Test func namesThatAreNotUTF8AreKeptAndNeverTakenForEmpty() async throws {
+        try await withServer { server in
+            let nodeID = try await Self.run(server, "bytes",
+                #"mkdir only mixed && printf kept > "$(printf "only/a\377")" && printf kept > "$(printf "mixed/b\376")" && echo fine > mixed/ok.txt && echo done"#)
+            let root = try await server.engine.node(poolID: "fp", nodeID: nodeID).rootDirectory
+            let listed = Self.names(try await server.send(.get, "/jobs/fj/tasks/bytes/files", query: [("recursive", "true")]))
+            #expect(listed.contains("wd/only") && listed.contains("wd/mixed") && listed.contains("wd/mixed/ok.txt"), "\(listed)")
+            #expect(!listed.contains { $0.contains("\u{FFFD}") }, "\(listed)")
+
+            let refused = try await server.send(.delete, "/jobs/fj/tasks/bytes/files/wd%2Fonly")
+            #expect(refused.status == 409 && refused.code == "DirectoryNotEmpty", "\(refused.status) \(refused.text)")
+            let folder = try FileManager.default.subpathsOfDirectory(atPath: root).first { $0.hasSuffix("/bytes/wd/only") }
+            #expect(folder != nil)
+            let onlyPath = (root as NSString).appendingPathComponent(folder ?? "missing")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: onlyPath))?.count == 1)
+            #expect(try await server.send(.delete, "/jobs/fj/tasks/bytes/files/wd%2Fmixed").code == "DirectoryNotEmpty")
+
+            #expect(try await server.send(.delete, "/jobs/fj/tasks/bytes/files/wd%2Fonly", query: [("recursive", "true")]).status == 200)
+            #expect(!FileManager.default.fileExists(atPath: onlyPath))
+            #expect(try await server.send(.get, "/jobs/fj/tasks/bytes/files/wd%2Fmixed%2Fok.txt").text == "fine\n")
+        }
+    }
+
     /// Attack 2: a NUL (or any control character) in a path or id, raw or percent-encoded, is a 400
     /// before anything reaches the file system; the node's root survives.
     @Test func controlCharactersInPathsAreRejected() async throws {

@@ -182,24 +182,51 @@ public enum FileAccess {
     }
 
     /// The entries of an open folder with their own status (a link is reported as a link).
+    ///
+    /// A name that is not UTF-8 (a task can make one: `printf 'a\377'`) is left out: it has no exact
+    /// form in a JSON string, and a path a client sends is decoded as UTF-8, so no request could name
+    /// it. It is still an entry: `hasEntries` counts it, so a folder holding only such names is not
+    /// taken for empty. Each entry's status is read by its name's own bytes.
     static func entries(_ folder: FileDescriptor) -> [(String, stat)] {
+        var found: [(String, stat)] = []
+        forEachEntry(folder) { raw, cName in
+            guard let name = String(validating: raw, as: UTF8.self) else { return true }
+            var info = stat()
+            guard fstatat(folder.rawValue, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
+            found.append((name, info))
+            return true
+        }
+        return found.sorted { $0.0 < $1.0 }
+    }
+
+    /// Whether an open folder holds anything besides `.` and `..`, whatever its names are.
+    static func hasEntries(_ folder: FileDescriptor) -> Bool {
+        var any = false
+        forEachEntry(folder) { _, _ in
+            any = true
+            return false
+        }
+        return any
+    }
+
+    /// Calls `body` with each entry's name (its bytes, and the same as a C string) but `.` and `..`,
+    /// until it answers false. A folder that cannot be read has no entries.
+    private static func forEachEntry(_ folder: FileDescriptor, _ body: (UnsafeRawBufferPointer, UnsafePointer<CChar>) -> Bool) {
         let copy = dup(folder.rawValue)
         guard copy >= 0, let stream = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
-            return []
+            return
         }
         defer { closedir(stream) }
-        var found: [(String, stat)] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            let more = withUnsafeBytes(of: &entry.pointee.d_name) { bytes -> Bool in
+                let length = bytes.firstIndex(of: 0) ?? bytes.count
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[..<length])
+                if raw.elementsEqual([UInt8(ascii: ".")]) || raw.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) { return true }
+                return body(raw, bytes.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            guard name != ".", name != ".." else { continue }
-            var info = stat()
-            guard fstatat(folder.rawValue, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            found.append((name, info))
+            if !more { return }
         }
-        return found.sorted { $0.0 < $1.0 }
     }
 
     /// Deletes the entry at `relativePath` beneath `root` (never the root itself). A link is
@@ -218,7 +245,7 @@ public enum FileAccess {
         if isDirectory(info), !recursive {
             let fd = bk_open_beneath(parent.rawValue, name, O_RDONLY | O_DIRECTORY, 0)
             guard fd >= 0 else { throw failure(errno, relativePath) }
-            if !entries(FileDescriptor(fd)).isEmpty {
+            if hasEntries(FileDescriptor(fd)) {
                 throw BookendError(.conflict, "DirectoryNotEmpty", "The directory \(relativePath) is not empty; use recursive=true")
             }
         }
