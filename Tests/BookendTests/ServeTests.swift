@@ -395,6 +395,112 @@ import Testing
         }
     }
 
+    /// A task deletion whose daemon died after the commit and before the task's folder was removed:
+    /// the folder used to stay on disk until its job was deleted. The deletion recorded it, and the
+    /// next start removes it before dispatching anything; a task added again under the same id then
+    /// runs in a fresh folder.
+    @Test func aTaskFolderLeftByACrashAfterItsDeletionIsRemovedAtTheNextStart() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
+            environment: ["BOOKEND_CRASH_AT": "after-commit:task.deleted"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c 'echo first > left.txt'"]],
+            environment: environment, home: directory.path)
+        func folder() throws -> String? {
+            let nodes = data + "/nodes"
+            return try FileManager.default.subpathsOfDirectory(atPath: nodes).first { $0.hasSuffix("/workitems/j/job-1/t/wd/left.txt") }
+                .map { nodes + "/" + $0 }
+        }
+        var left: String?
+        for _ in 0..<600 where left == nil {
+            left = try folder()
+            if left == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let file = try #require(left, "the task's file")
+        for _ in 0..<600 {
+            let shown = try await cli(["task", "show", "j", "t", "--output", "json"], environment: environment, home: directory.path)
+            if shown.stdout.contains(#""state" : "completed""#) || shown.stdout.contains(#""state":"completed""#) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let deleted = try await cli(["task", "delete", "j", "t"], environment: environment, home: directory.path)
+        #expect(deleted.status != 0, "the daemon died before answering")
+        _ = await first.stop()
+        #expect(FileManager.default.fileExists(atPath: file), "the crash came before the folder's removal")
+
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        try await withCleanup({ _ = await second.stop() }) {
+            #expect(!FileManager.default.fileExists(atPath: file), "removed by the start")
+            let rows = try await cli(["sql", "--data-dir", data, "SELECT count(*) AS n FROM task_folder_removal"], home: directory.path)
+            #expect(rows.stdout.split(separator: "\n").last == "0", "\(rows.stdout) \(rows.stderr)")
+            let again = try await cli(["task", "add", "j", "--id", "t", "--command-line", "/bin/sh -c 'ls; echo second > new.txt'"],
+                environment: environment, home: directory.path)
+            #expect(again.status == 0, "\(again.stderr)")
+            for _ in 0..<600 where !FileManager.default.fileExists(atPath: (file as NSString).deletingLastPathComponent + "/new.txt") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(!FileManager.default.fileExists(atPath: file), "the new task's folder holds nothing of the deleted one's")
+            // Deleted again without a crash: the folder goes, and the pass after forgets its row.
+            #expect(try await cli(["task", "delete", "j", "t"], environment: environment, home: directory.path).status == 0)
+            #expect(!FileManager.default.fileExists(atPath: (file as NSString).deletingLastPathComponent))
+            var count = ""
+            for _ in 0..<100 {
+                count = String(try await cli(["sql", "--data-dir", data, "SELECT count(*) AS n FROM task_folder_removal"], home: directory.path)
+                    .stdout.split(separator: "\n").last ?? "")
+                if count == "0" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(count == "0")
+        }
+    }
+
+    /// The same crash with the task still running: the deletion committed, the daemon died before
+    /// signalling the process, and no row names that process any more. It used to run on after the
+    /// restart (a `sleep 300` for its 300 s) with nothing left to end it; the start now ends it, from
+    /// the status folder its shim left.
+    @Test func aDeletedTasksProcessLeftByACrashIsEndedAtTheNextStart() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let effects = try Self.sideEffects(in: directory)
+        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
+            environment: ["BOOKEND_CRASH_AT": "after-commit:task.deleted"])
+        let address = String(first.endpoint.dropFirst("http://".count))
+        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c 'echo $$ > \(effects)/pid.tmp; mv \(effects)/pid.tmp \(effects)/pid; exec sleep 300'"]],
+            environment: environment, home: directory.path)
+        var written: String?
+        for _ in 0..<600 where written == nil {
+            written = try? String(contentsOfFile: effects + "/pid", encoding: .utf8)
+            if written == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let pid = try #require(written.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }, "the task's pid")
+        defer { kill(pid, SIGKILL) }
+        /// Running: in /proc and not a zombie.
+        func running() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.range(of: ")", options: .backwards) else { return false }
+            return !stat[close.upperBound...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        }
+        #expect(running())
+        let deleted = try await cli(["task", "delete", "j", "t"], environment: environment, home: directory.path)
+        #expect(deleted.status != 0, "the daemon died before answering")
+        _ = await first.stop()
+        #expect(running(), "the crash came before the process was signalled")
+
+        let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
+        try await withCleanup({ _ = await second.stop() }) {
+            for _ in 0..<100 where running() { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!running(), "the deleted task's process was ended by the start")
+            let jobs = try await cli(["task", "list", "j", "--output", "json"], environment: environment, home: directory.path)
+            #expect(jobs.status == 0 && !jobs.stdout.contains(#""id" : "t""#), "\(jobs.stdout)")
+        }
+    }
+
     /// A task whose wall clock ran out while the daemon was down, and whose command then ended on its
     /// own, was recorded as a success with exit code 0: nobody had been there to end it, and the exit
     /// file was taken as it was. Now the exit file's time says it ended after its wall clock: the task

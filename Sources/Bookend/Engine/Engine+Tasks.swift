@@ -410,6 +410,7 @@ extension Engine {
         let now = Engine.now()
         var directory: String?
         var live: [Row] = []
+        var removal: Int64?
         // The processes are killed once the deletion is committed, never before: a crash (or a failed
         // commit) in between left the task stored with its run killed, and that run was taken for lost
         // and ran again.
@@ -420,6 +421,12 @@ extension Engine {
             let pk = try row.int64("pk", table: "task")
             live = try db.query("SELECT pid, pid_start_time FROM execution WHERE task_pk = ? AND state <> 'completed' AND pid IS NOT NULL", [pk])
             directory = try db.scalar("SELECT task_dir FROM execution WHERE task_pk = ? ORDER BY pk DESC LIMIT 1", [pk]).string
+            // Recorded with the deletion: a crash before the folder is removed below leaves the row,
+            // and the next start removes the folder (`finishTaskFolderRemovals`).
+            if let directory {
+                removal = try TaskFolderRemovalStore.record(db, jobID: try job.text("id", table: "job"), taskID: try row.text("id", table: "task"),
+                    path: directory)
+            }
             // A live execution's shim is killed after the commit: its folder goes with its row
             // (completed ones lost theirs when their exit was recorded).
             retiredStatusDirectories += try db.query("SELECT status_dir FROM execution WHERE task_pk = ? AND state <> 'completed'", [pk])
@@ -430,7 +437,10 @@ extension Engine {
         }
         for execution in live { killNow(execution) }
         finishAfterCommit()
-        if let directory { FileAccess.removeTree(atPath: directory) }
+        if let directory, let removal, FileAccess.removeTree(atPath: directory) {
+            // Forgotten by the next pass, with whatever else it commits.
+            removedTaskFolders.append(removal)
+        }
         wake()
     }
 

@@ -109,6 +109,9 @@ public actor Engine {
     /// The last processes this engine launched, whose exit files a pass tries when too many run for it
     /// to try them all (`observeExits`).
     var recentLaunches = RecentLaunches()
+    /// Rows of `task_folder_removal` whose folder `deleteTask` has removed: the next pass forgets them
+    /// (`forgetRemovedTaskFolders`), so a deletion costs no commit of its own for it.
+    var removedTaskFolders: [Int64] = []
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()
 

@@ -142,6 +142,10 @@ extension Engine {
         spawned: [Int64: ProcessIdentity], ended: [ObservedExit], now: Date, dispatching: Bool
     ) throws -> (PassEffects, [Int64: String]) {
         var inSavepoints = Engine.passSavepointsAlways
+        // Rows of task folders `deleteTask` removed: forgotten with the pass's commit. One whose
+        // forgetting fails stays until the next start, which finds its folder gone and forgets it then.
+        let forgetting = removedTaskFolders
+        defer { removedTaskFolders.removeFirst(min(forgetting.count, removedTaskFolders.count)) }
         while true {
             stepsInSavepoints = inSavepoints
             defer { stepsInSavepoints = true }
@@ -152,6 +156,11 @@ extension Engine {
                 try transactionDeferringAfterCommit(sync: .deferred) { db in
                     // First: every later step reads pids (kills decided in this pass are signalled by pid).
                     notRecorded = try recordSpawned(db, spawned, into: &effects)
+                    if !forgetting.isEmpty {
+                        try step("forgetting removed task folders", db, &effects) { _ in
+                            for pk in forgetting { try TaskFolderRemovalStore.forget(db, pk: pk) }
+                        }
+                    }
                     let collectable = notRecorded.isEmpty ? ended : ended.filter { notRecorded[$0.execution.pk] == nil }
                     try step("recording exits", db, &effects) { try recordExits(db, collectable, now: now, into: &$0) }
                     try step("deciding kills", db, &effects) { try decideKills(db, now: now, into: &$0) }

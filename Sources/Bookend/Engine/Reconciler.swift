@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SQLite
 import Supervisor
 
@@ -89,9 +90,11 @@ extension Engine {
         }
         if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
+        // Processes of deleted work first (`removeRetiredStatusFolders`), then the deleted work's folders.
+        try removeRetiredStatusFolders()
+        try finishTaskFolderRemovals()
         try removeOrphanedJobFolders()
         try removeRemovedNodeFolders()
-        try removeRetiredStatusFolders()
     }
 
     /// True if some other live process runs this executable and is not one of `known`: a shim is a
@@ -120,6 +123,11 @@ extension Engine {
     /// that are not completed still need theirs: every other folder under `volatile/executions` goes,
     /// and so do the spare folders an earlier engine kept (`StatusFolderPool`) and the task folders it
     /// made ahead (`TaskFolderPool`), which this one does not know of.
+    ///
+    /// A folder that names a shim (`pid`) but holds no `exit` belonged to work whose row went while it
+    /// ran: a task or job deleted at the moment the engine died, after the deletion committed and
+    /// before its processes were signalled. No row names that process any more, so nothing else would
+    /// ever end it (a deleted task's `sleep 300` outlived the restart): its session is killed first.
     func removeRetiredStatusFolders() throws {
         let live = Set(try db.query("SELECT status_dir FROM execution WHERE state <> 'completed'").compactMap { $0[0].string })
         statusFolders.forgetAll()
@@ -130,7 +138,14 @@ extension Engine {
             let executions = (root as NSString).appendingPathComponent("volatile/executions")
             for name in (try? FileManager.default.contentsOfDirectory(atPath: executions)) ?? [] {
                 let folder = (executions as NSString).appendingPathComponent(name)
-                if !live.contains(folder) { Engine.removeStatusDirectory(folder) }
+                guard !live.contains(folder) else { continue }
+                if Supervisor.readStatus(in: folder) == nil, let shim = Supervisor.readIdentity(in: folder) {
+                    let signalled = Supervisor.killSession(shim)
+                    if signalled > 0 {
+                        logger.warning("\(folder): the work it ran is no longer stored (deleted as the previous engine stopped), and \(signalled) process(es) or group(s) of it still ran; they were killed")
+                    }
+                }
+                Engine.removeStatusDirectory(folder)
             }
         }
     }
@@ -143,6 +158,30 @@ extension Engine {
         for root in try db.query("SELECT root_dir FROM node WHERE removed_time IS NOT NULL AND provider = 'local'").compactMap({ $0[0].string })
         where access(root, F_OK) == 0 {
             taskFolders.removeNodeRoot(root)
+        }
+    }
+
+    /// A crash between a task's deletion and the removal of its folder leaves the row the deletion
+    /// recorded (`task_folder_removal`): the folder goes now, before anything is dispatched, unless a
+    /// task added since under the same ids has it (that task's launch deals with what is there). A
+    /// folder that cannot be removed keeps its row, for the next start.
+    func finishTaskFolderRemovals() throws {
+        var after: Int64 = 0
+        while true {
+            let page = try TaskFolderRemovalStore.pending(db, after: after, limit: 500)
+            guard let last = page.last else { return }
+            after = last.pk
+            var done: [Int64] = []
+            for removal in page {
+                if try TaskFolderRemovalStore.taskExists(db, jobID: removal.jobID, taskID: removal.taskID) || FileAccess.removeTree(atPath: removal.path) {
+                    done.append(removal.pk)
+                } else {
+                    logger.warning("the folder of deleted task \(removal.taskID) of job \(removal.jobID) could not be removed; the next start tries again: \(removal.path)")
+                }
+            }
+            try transaction { db in
+                for pk in done { try TaskFolderRemovalStore.forget(db, pk: pk) }
+            }
         }
     }
 
