@@ -128,6 +128,34 @@ import Testing
         }
     }
 
+    /// A deleted task's folder still recorded for removal when the backup was taken names a folder of
+    /// the backed-up directory's nodes. The restored engine must not remove it (that engine may use
+    /// the folder again, for a task re-added under the same id): restore forgets the record.
+    @Test func aRestoredDirectoryNeverRemovesTheOtherDirectorysTaskFolders() async throws {
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)  // as root, task accounts must reach the node folders
+        let data = directory.file("data")
+        let (connection, _) = try DataDirectory.openMigrated(data)
+        let folder = directory.file("data/nodes/tvmps_x_d/workitems/j/job-1/t")
+        try FileManager.default.createDirectory(atPath: folder + "/wd", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder + "/wd/kept.txt", contents: Data("the other directory's\n".utf8))
+        // What a crash between a task's deletion and its folder's removal leaves in that directory.
+        try connection.run("INSERT INTO task_folder_removal (job_id, task_id, path) VALUES ('j', 't', ?)", [folder])
+        let copy = directory.file("copy.db")
+        #expect(try Backup.backup(dataDirectory: data, to: copy).integrity == ["ok"])
+        let restoredDirectory = directory.file("restored")
+        _ = try Backup.restore(from: copy, dataDirectory: restoredDirectory)
+        let engine = try await Engine.open(dataDirectory: restoredDirectory, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        await engine.shutdown()
+        #expect(FileManager.default.fileExists(atPath: folder + "/wd/kept.txt"))
+        let restored = try Connection(path: DataDirectory.databasePath(restoredDirectory), options: ConnectionOptions(readOnly: true, create: false))
+        #expect(try restored.scalar("SELECT count(*) FROM task_folder_removal").int == 0)
+        // The same record in the directory it belongs to is acted on at its next start.
+        let original = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        await original.shutdown()
+        #expect(!FileManager.default.fileExists(atPath: folder))
+    }
+
     @Test func aCorruptBackupIsRefused() async throws {
         let directory = try TemporaryDirectory()
         let data = directory.file("data")

@@ -169,6 +169,10 @@ public enum Backup {
                         [newNodes + "/", length + 1, length, prefix])
                 }
             }
+            // Folders of deleted tasks not yet removed are the other data directory's (their paths name
+            // its nodes): removing them from here could take a folder that engine uses again. The
+            // nodes here start empty, so nothing of the deleted tasks is here to remove.
+            try db.run("DELETE FROM task_folder_removal")
             // pid 0 is no process: `Supervisor.isAlive` is false for it and nothing signals it.
             let lost = try db.run("UPDATE execution SET pid = 0, pid_start_time = 0 WHERE state <> 'completed'")
             // The node folders here are new and empty, as after a node reboots: a new boot makes every
