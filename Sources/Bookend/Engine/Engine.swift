@@ -110,7 +110,7 @@ public actor Engine {
     /// to try them all (`observeExits`).
     var recentLaunches = RecentLaunches()
     /// Rows of `task_folder_removal` whose folder `deleteTask` has removed: the next pass forgets them
-    /// (`forgetRemovedTaskFolders`), so a deletion costs no commit of its own for it.
+    /// (in `applyPass`), so a deletion costs no commit of its own for it.
     var removedTaskFolders: [Int64] = []
     /// What retention and history pruning have done, and when history is next looked at (Retention.swift).
     let housekeeping = Housekeeping()

@@ -90,11 +90,11 @@ extension Engine {
         }
         if !ended.isEmpty || !respawn.isEmpty { CrashPoint.hit("reconcile.after-collect") }
         launch(respawn)
-        // Processes of deleted work first (`removeRetiredStatusFolders`), then the deleted work's folders.
-        try removeRetiredStatusFolders()
-        try finishTaskFolderRemovals()
         try removeOrphanedJobFolders()
         try removeRemovedNodeFolders()
+        // Processes of deleted work first (`removeRetiredStatusFolders`), then deleted tasks' folders.
+        try removeRetiredStatusFolders()
+        try finishTaskFolderRemovals()
     }
 
     /// True if some other live process runs this executable and is not one of `known`: a shim is a

@@ -27,10 +27,13 @@ enum TaskFolderRemovalStore {
 
     /// Whether a task of exactly that id is stored in a job of exactly that id now (one added after
     /// the deletion, whose folder has the same path). Ids match without regard to case elsewhere,
-    /// but a folder's name keeps the case it was made with.
+    /// but a folder's name keeps the case it was made with. Each id is matched both ways: the
+    /// case-blind match is the one the indexes answer (a job of a million tasks is not scanned).
     static func taskExists(_ db: Connection, jobID: String, taskID: String) throws -> Bool {
-        try db.counted("SELECT count(*) FROM task t JOIN job j ON j.pk = t.job_pk WHERE j.id = ? COLLATE BINARY AND t.id = ? COLLATE BINARY",
-            [jobID, taskID]) > 0
+        try db.counted("""
+            SELECT count(*) FROM task t JOIN job j ON j.pk = t.job_pk
+            WHERE j.id = ? AND j.id = ? COLLATE BINARY AND t.id = ? AND t.id = ? COLLATE BINARY
+            """, [jobID, jobID, taskID, taskID]) > 0
     }
 
     /// Forgets a removal that is done (or no longer wanted).
