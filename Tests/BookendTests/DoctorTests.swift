@@ -31,6 +31,23 @@ import Testing
         _ = directory
     }
 
+    /// As root the file API serves what a task hard-linked into its folder: only the kernel's
+    /// `fs.protected_hardlinks` keeps that to files the task could read anyway. Checked from the
+    /// machine's own setting, and each other value says what to do.
+    @Test func hardLinkProtectionIsCheckedAsRoot() throws {
+        let (directory, data) = try Self.migrated()
+        let machine = Doctor.protectedHardLinks()
+        let check = try Self.check("hard links", in: Doctor.run(Doctor.Options(dataDirectory: data, minFreeDisk: .bytes(1), asRoot: true)))
+        #expect(check.status == (machine == "1" ? .ok : .warn), "\(machine ?? "unreadable"): \(check)")
+        for (setting, status) in [("1", Doctor.Status.ok), ("0", .warn), ("2", .warn)] as [(String?, Doctor.Status)] + [(nil, .warn)] {
+            let checked = Doctor.hardLinkProtection(asRoot: true, setting: setting)
+            #expect(checked.status == status, "\(setting ?? "nil"): \(checked)")
+            if status == .warn { #expect(checked.fix.contains("protected_hardlinks")) }
+        }
+        #expect(Doctor.hardLinkProtection(asRoot: false, setting: "0").status == .ok, "not root: nothing is read as root")
+        _ = directory
+    }
+
     @Test func slurmIsCheckedOnlyWhenAskedForAndNamesAMissingCommand() throws {
         let (directory, data) = try Self.migrated()
         // A local directory without Slurm nodes: no Slurm check at all.

@@ -181,6 +181,9 @@ public actor Engine {
             }
             accountRange = range
             try Engine.checkReachable(nodesDirectory: nodesDirectory, dataDirectory: self.dataDirectory)
+            // Said once at start, not refused: the host's setting, which `bookend doctor` checks too.
+            let hardLinks = Doctor.hardLinkProtection(asRoot: true, setting: Doctor.protectedHardLinks())
+            if hardLinks.status != .ok { logger.warning("\(hardLinks.detail) (fix: \(hardLinks.fix))") }
             // Nodes made under another --nodes-dir (an earlier start with that flag, a restore given
             // one) keep their folders there; a start without the flag must reach those too, or every
             // task on them fails with "could not start" (a restore to a private folder did that).

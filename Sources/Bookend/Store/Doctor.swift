@@ -105,6 +105,7 @@ public enum Doctor {
         // FAIL for a set-up that works.
         if options.nodesDirectory == nil, let connection, let parent = liveNodesParent(connection) { nodes = parent }
         checks.append(taskAccounts(nodes, asRoot: options.asRoot))
+        checks.append(hardLinkProtection(asRoot: options.asRoot, setting: Doctor.protectedHardLinks()))
         checks += freeSpace(on: FileManager.default.fileExists(atPath: nodes) ? nodes : options.dataDirectory,
             minimum: options.minFreeDisk ?? defaultMinFreeDisk)
         if options.nodeProvider == .slurm || (connection.map(holdsSlurmNodes) ?? false) {
@@ -328,6 +329,30 @@ public enum Doctor {
                 fix: "chmod o+x \(blocking), or bookend serve --nodes-dir on a reachable path")
         }
         return Check("task accounts", .ok, "every folder above \(nodes) is searchable by other accounts")
+    }
+
+    /// The kernel's `fs.protected_hardlinks` (`1` on most distributions), or nil when it cannot be read.
+    public static func protectedHardLinks() -> String? {
+        (try? String(contentsOfFile: "/proc/sys/fs/protected_hardlinks", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// As root, the file API opens what a task names in its folder as root. Links are never followed,
+    /// but a hard link is the file itself: only `fs.protected_hardlinks = 1` stops a non-admin task
+    /// linking a file it could not read (`/etc/shadow`, when the node folders share its file system)
+    /// into its folder for a client, or the dashboard, to fetch.
+    public static func hardLinkProtection(asRoot: Bool, setting: String?) -> Check {
+        guard asRoot else { return Check("hard links", .ok, "not root: the file API reads only what this account can") }
+        switch setting {
+        case "1"?:
+            return Check("hard links", .ok, "fs.protected_hardlinks = 1: tasks can hard-link only files they may already read and write")
+        case let value?:
+            return Check("hard links", .warn,
+                "fs.protected_hardlinks = \(value): a non-admin task can hard-link any file of the node folders' file system into its folder, and the file API, running as root, serves it",
+                fix: "sysctl -w fs.protected_hardlinks=1, and keep it in /etc/sysctl.d/")
+        case nil:
+            return Check("hard links", .warn, "/proc/sys/fs/protected_hardlinks cannot be read: whether tasks can hard-link files they cannot read is unknown",
+                fix: "check fs.protected_hardlinks on the host (it must be 1)")
+        }
     }
 
     static func freeSpace(on path: String, minimum: DiskSpace) -> [Check] {
