@@ -110,6 +110,29 @@ import Testing
     }
 
     /// The one line of a failed command's stderr.
+    /// A daemon on a new data directory (its folder searchable by task accounts) that dies at
+    /// `crashPoint`: what a crash test starts from, and what it restarts with.
+    struct Armed {
+        let directory: TemporaryDirectory
+        let data: String
+        let daemon: Daemon
+        /// `host:port` of the first daemon, for the second to listen on.
+        let address: String
+        /// What the CLI needs to reach it.
+        let environment: [String: String]
+    }
+
+    func daemon(crashingAt crashPoint: String) async throws -> Armed {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
+            environment: ["BOOKEND_CRASH_AT": crashPoint])
+        return Armed(directory: directory, data: data, daemon: daemon, address: String(daemon.endpoint.dropFirst("http://".count)),
+            environment: ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"])
+    }
+
     /// A folder every task account may write (0777) in `directory`: lines tasks append there count
     /// their real runs.
     static func sideEffects(in directory: TemporaryDirectory) throws -> String {
@@ -327,10 +350,8 @@ import Testing
     /// and what the command had put in a process group of its own is ended then too (it outlived the
     /// crash, because only the pass ended a session).
     @Test func aTerminateInterruptedByACrashStillEndsTheWholeSession() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
-        let directory = try TemporaryDirectory()
-        chmod(directory.path, 0o755)
-        let data = directory.file("data")
+        let armed = try await daemon(crashingAt: "kill.after-signal")
+        let (directory, data, first, address, environment) = (armed.directory, armed.data, armed.daemon, armed.address, armed.environment)
         let effects = try Self.sideEffects(in: directory)
         let go = effects + "/go"
         let script = effects + "/task.sh"
@@ -341,10 +362,6 @@ import Testing
             """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
         defer { FileManager.default.createFile(atPath: go, contents: nil) }
-        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
-            environment: ["BOOKEND_CRASH_AT": "kill.after-signal"])
-        let address = String(first.endpoint.dropFirst("http://".count))
-        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh \(script)"]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         #expect(EngineHarness.lines(effects + "/runs") == ["start"])
@@ -367,17 +384,11 @@ import Testing
     /// before the commit: the task was still stored after the restart, its run was taken for lost,
     /// and it ran again.
     @Test func aTaskDeletionThatNeverCommittedLeavesItsRunAlone() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
-        let directory = try TemporaryDirectory()
-        chmod(directory.path, 0o755)
-        let data = directory.file("data")
+        let armed = try await daemon(crashingAt: "task-delete.before-commit")
+        let (directory, data, first, address, environment) = (armed.directory, armed.data, armed.daemon, armed.address, armed.environment)
         let effects = try Self.sideEffects(in: directory)
         let go = effects + "/go"
         defer { FileManager.default.createFile(atPath: go, contents: nil) }
-        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
-            environment: ["BOOKEND_CRASH_AT": "task-delete.before-commit"])
-        let address = String(first.endpoint.dropFirst("http://".count))
-        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         let command = "/bin/sh -c 'echo start >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", command]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
@@ -400,14 +411,8 @@ import Testing
     /// next start removes it before dispatching anything; a task added again under the same id then
     /// runs in a fresh folder.
     @Test func aTaskFolderLeftByACrashAfterItsDeletionIsRemovedAtTheNextStart() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
-        let directory = try TemporaryDirectory()
-        chmod(directory.path, 0o755)
-        let data = directory.file("data")
-        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
-            environment: ["BOOKEND_CRASH_AT": "after-commit:task.deleted"])
-        let address = String(first.endpoint.dropFirst("http://".count))
-        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
+        let armed = try await daemon(crashingAt: "after-commit:task.deleted")
+        let (directory, data, first, address, environment) = (armed.directory, armed.data, armed.daemon, armed.address, armed.environment)
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c 'echo first > left.txt'"]],
             environment: environment, home: directory.path)
         func folder() throws -> String? {
@@ -462,15 +467,9 @@ import Testing
     /// restart (a `sleep 300` for its 300 s) with nothing left to end it; the start now ends it, from
     /// the status folder its shim left.
     @Test func aDeletedTasksProcessLeftByACrashIsEndedAtTheNextStart() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
-        let directory = try TemporaryDirectory()
-        chmod(directory.path, 0o755)
-        let data = directory.file("data")
+        let armed = try await daemon(crashingAt: "after-commit:task.deleted")
+        let (directory, data, first, address, environment) = (armed.directory, armed.data, armed.daemon, armed.address, armed.environment)
         let effects = try Self.sideEffects(in: directory)
-        let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"],
-            environment: ["BOOKEND_CRASH_AT": "after-commit:task.deleted"])
-        let address = String(first.endpoint.dropFirst("http://".count))
-        let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c 'echo $$ > \(effects)/pid.tmp; mv \(effects)/pid.tmp \(effects)/pid; exec sleep 300'"]],
             environment: environment, home: directory.path)
         var written: String?
