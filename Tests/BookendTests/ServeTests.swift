@@ -515,14 +515,17 @@ import Testing
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
         let spec = directory.file("task.json")
         try """
-            {"id": "t", "commandLine": "/bin/sh -c 'echo start >> \(effects)/runs; sleep 3'", "constraints": {"maxWallClockTime": "PT1S"}}
+            {"id": "t", "commandLine": "/bin/sh -c 'echo start >> \(effects)/runs; sleep 8'", "constraints": {"maxWallClockTime": "PT5S"}}
             """.write(toFile: spec, atomically: true, encoding: .utf8)
         try await createJobOfOneNodePool(tasks: [["--json", spec]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        // The wall clock leaves seconds between the task's first line and the kill: with one second, a
+        // loaded machine let the daemon end the task itself before `echo` ran, which is not the case here.
+        try #require(EngineHarness.lines(effects + "/runs") == ["start"], "the task started before the daemon was killed")
         kill(first.process.pid, SIGKILL)
         _ = await first.stop()
         // The wall clock runs out, then the command ends, all while no daemon runs.
-        try await Task.sleep(for: .seconds(4))
+        try await Task.sleep(for: .seconds(9))
         let second = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", address])
         try await withCleanup({ _ = await second.stop() }) {
             let waited = try await cli(["job", "wait", "j", "--timeout", "120"], environment: environment, home: directory.path)
