@@ -216,6 +216,7 @@ public enum Supervisor {
                                 req.set_ids = 1
                                 req.uid = runAs.uid
                                 req.gid = runAs.gid
+                                req.process_limit = r.processLimit ?? 0
                             }
                             return bks_spawn_start(&req, &result)
                         }
@@ -356,12 +357,23 @@ public enum Supervisor {
         guard id.pid > 1 else { return 0 }
         if let stat = ProcStat.read(pid: id.pid), stat.startTime != id.startTime { return 0 }
         var signalled = kill(-id.pid, SIGKILL) == 0 ? 1 : 0
-        guard let proc = opendir("/proc") else { return signalled }
-        defer { closedir(proc) }
-        while let entry = readdir(proc) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let pid = Int32(name), pid != id.pid, let stat = ProcStat.read(pid: pid), stat.session == id.pid, !stat.isZombie else { continue }
-            if kill(pid, SIGKILL) == 0 { signalled += 1 }
+        // A member that forks while the scan runs can give its child a pid the scan has passed (pids
+        // wrap), and a fork bomb that left the group forks all the time: scan again while a scan finds
+        // a process not signalled before. A killed process forks no more, so the scans die down (each
+        // finds at most what was forked during the one before); the cap only bounds a pathological case.
+        var seen = Set<ProcessIdentity>()
+        for _ in 0..<64 {
+            guard let proc = opendir("/proc") else { break }
+            var found = false
+            while let entry = readdir(proc) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let pid = Int32(name), pid != id.pid, let stat = ProcStat.read(pid: pid), stat.session == id.pid, !stat.isZombie else { continue }
+                guard seen.insert(ProcessIdentity(pid: pid, startTime: stat.startTime)).inserted else { continue }
+                found = true
+                if kill(pid, SIGKILL) == 0 { signalled += 1 }
+            }
+            closedir(proc)
+            if !found { break }
         }
         return signalled
     }
