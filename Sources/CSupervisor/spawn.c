@@ -57,6 +57,7 @@ const char *bks_stage_name(int stage) {
     case BKS_STAGE_FORK: return "fork";
     case BKS_STAGE_SETSID: return "setsid";
     case BKS_STAGE_TIMEOUT: return "start-timeout";
+    case BKS_STAGE_LIMIT: return "limit";
     default: return "unknown";
     }
 }
@@ -225,6 +226,13 @@ static const int shim_ignored_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SI
 
 static void __attribute__((noreturn)) grandchild_main(const bks_spawn_request *req, int efd) {
     (void)close(REPORT_FD);  // only the shim talks to the engine
+    if (req->set_ids && req->process_limit) {
+        // Lowered while still root, soft and hard, so the account cannot raise it again. The kernel
+        // counts the account's processes and threads against it at every fork (and at the exec
+        // below, should the account already hold more): this caps the account, not this process.
+        struct rlimit cap = { req->process_limit, req->process_limit };
+        if (setrlimit(RLIMIT_NPROC, &cap) < 0) { report(efd, BKS_STAGE_LIMIT, errno); _exit(127); }
+    }
     if (req->set_ids) {
         // Raw syscalls: we are single-threaded here, and glibc's wrappers would try to
         // broadcast the id change to threads that only existed in the engine. No supplementary
@@ -451,6 +459,7 @@ typedef struct {
     int32_t set_ids; uint32_t uid, gid;
     int32_t exit_always_durable;
     uint32_t shim_delay_ms;
+    uint32_t process_limit;
     uint32_t argc, envc;
 } helper_request;
 
@@ -556,6 +565,7 @@ static int receive_request(int sock, received_request *q) {
     req->argv = q->vectors; req->envp = q->vectors + h->argc + 1;
     req->set_ids = h->set_ids; req->uid = h->uid; req->gid = h->gid;
     req->exit_always_durable = h->exit_always_durable;
+    req->process_limit = h->process_limit;
     status_paths *p = &q->paths;
     q->paths_ok = !(make_path(p->pid_tmp, req->status_dir, "pid.tmp") || make_path(p->pid_final, req->status_dir, "pid") ||
         make_path(p->exit_tmp, req->status_dir, "exit.tmp") || make_path(p->exit_final, req->status_dir, "exit"));
@@ -1115,7 +1125,7 @@ static pid_t helper_spawn(const bks_spawn_request *req, int report_w, int *err, 
     char *buf = malloc(sizeof(helper_request) + len);
     if (!buf) return HELPER_UNAVAILABLE;
     helper_request h = { HELPER_MAGIC, (uint32_t)len, req->set_ids, req->uid, req->gid, req->exit_always_durable, req->test_delay_ms ? req->test_delay_ms : shim_delay_ms,
-                         (uint32_t)argc, (uint32_t)envc };
+                         req->process_limit, (uint32_t)argc, (uint32_t)envc };
     memcpy(buf, &h, sizeof h);
     char *at = buf + sizeof h;
     for (int i = 0; i < 5; i++) at += put_str(at, fields[i]), *at++ = 0;

@@ -51,6 +51,10 @@ public struct LaunchRequest: Sendable {
     /// killed and the launch fails (stage `start-timeout`): nothing before an exec should take
     /// long, and the caller (the engine's one thread) must never wait without end.
     public var startTimeout: Duration = .seconds(10)
+    /// With `runAs`: the most processes and threads that account may hold at once (`RLIMIT_NPROC`,
+    /// lowered for good before the switch). nil leaves the limit the engine has. Ignored without
+    /// `runAs`: the command then runs as the engine's own user, whose processes the engine's count in.
+    public var processLimit: UInt32?
     /// Tests only: the shim waits this long before it starts the command, as one stuck before its
     /// exec would.
     var testDelayMilliseconds: UInt32 = 0

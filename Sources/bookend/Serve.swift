@@ -62,6 +62,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("history-retention"), help: "How long the history (events) of a deleted job is kept: 7d, 12h, P30D, or forever. Default: 7d.")
     var historyRetention = "7d"
 
+    // Unconditional: "-5" is a value to refuse with a reason, not a flag ArgumentParser cannot find.
+    @Option(name: .customLong("task-process-limit"), parsing: .unconditional, help: "As root: the most processes and threads one task account may hold at once (RLIMIT_NPROC of its commands), so that a fork bomb in a task stops there: a number, or none. Default: 15% of the smaller of kernel.pid_max and kernel.threads-max.")
+    var taskProcessLimit: String?
+
     /// Flag values checked before anything runs, so a bad one prints serve's own usage (a
     /// ValidationError thrown from `run` printed the top-level usage instead).
     func validate() throws {
@@ -69,6 +73,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
         }
         _ = try Serve.housekeeping(minFreeDisk: setup.minFreeDisk, historyRetention: historyRetention)
+        _ = try Serve.taskProcessLimit(taskProcessLimit)
         if let maxConnections {
             guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1, not \(maxConnections)") }
             let largest = ConnectionCap.largestTotal()
@@ -121,14 +126,14 @@ struct Serve: AsyncParsableCommand {
         let engine: Engine
         do {
             let urlHost = host.contains(":") ? "[\(host)]" : host
+            var configuration = EngineConfiguration(
+                accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: setup.nodesDirectory,
+                metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept,
+                nodeProvider: setup.nodeProvider,
+                slurm: SlurmSettings(partition: slurmPartition, account: slurmAccount, qos: slurmQOS, nodeRoot: slurmNodeRoot))
+            configuration.taskProcessLimit = try Serve.taskProcessLimit(taskProcessLimit)
             engine = try await Engine.open(
-                dataDirectory: data.dataDirectory,
-                configuration: EngineConfiguration(
-                    accountName: account, accountURL: "\(scheme)://\(urlHost):\(port)/", nodesDirectory: setup.nodesDirectory,
-                    metricsFactory: metrics.factory, minFreeDisk: minimumFree, historyRetention: historyKept,
-                    nodeProvider: setup.nodeProvider,
-                    slurm: SlurmSettings(partition: slurmPartition, account: slurmAccount, qos: slurmQOS, nodeRoot: slurmNodeRoot)),
-                logger: Logger(label: "bookend.engine"))
+                dataDirectory: data.dataDirectory, configuration: configuration, logger: Logger(label: "bookend.engine"))
         } catch {
             throw CLIError("\(error)")
         }
@@ -198,6 +203,16 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    /// `--task-process-limit`: a count of at least 1, or `none` (nil); without the flag, the default.
+    static func taskProcessLimit(_ text: String?) throws -> Int? {
+        guard let text else { return EngineConfiguration.defaultTaskProcessLimit() }
+        if text.lowercased() == "none" { return nil }
+        guard let limit = Int(text), (1...Int(UInt32.max)).contains(limit) else {
+            throw ValidationError("--task-process-limit must be a number of processes (at least 1) or none, not \(text)")
+        }
+        return limit
     }
 
     static func parseListen(_ text: String, flag: String = "--listen") throws -> (String, Int) {

@@ -398,4 +398,105 @@ import Testing
         let result = try await run("/bin/sh", ["-c", script, binary, data])
         #expect(result.stdout == "bookend.db 600\nbookend.db-wal 600\nbookend.db-shm 600\naccount.key 600\n", "\(result.stderr)")
     }
+
+    /// The live processes whose real uid is `uid`, from `/proc/<pid>/status`.
+    static func processes(ofUID uid: UInt32) -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name -> Int32? in
+            guard let pid = Int32(name), let status = try? String(contentsOfFile: "/proc/\(name)/status", encoding: .utf8) else { return nil }
+            let fields = status.split(separator: "\n")
+            guard let line = fields.first(where: { $0.hasPrefix("Uid:") }), let state = fields.first(where: { $0.hasPrefix("State:") }),
+                  !state.contains("zombie"), line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first == Substring("\(uid)")
+            else { return nil }
+            return pid
+        }
+    }
+
+    /// A non-admin task's fork bomb stops at the task account's process cap (`taskProcessLimit`,
+    /// RLIMIT_NPROC): every process leaves its parent's process group, as a shell with job control
+    /// would, and keeps trying to fork two more. The engine meanwhile starts another pool's task as usual, and
+    /// terminating the bomb's task leaves none of its processes: the session is scanned until no new
+    /// member turns up. The bomb stops itself ten levels down (at most 1,023 processes), so that
+    /// without the cap it only loads the machine instead of taking every pid of it.
+    @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
+    func aForkBombStopsAtTheAccountsProcessCapAndEndsWithItsTask() async throws {
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        configuration.taskProcessLimit = 40
+        let h = try await EngineHarness.make(configuration: configuration)
+        let effects = try h.sideEffects()
+        try await withCleanup({
+            // Whatever a failed check left running goes with the test: a kill(-1) as the account reaches
+            // all its processes at once, where a scan races their forks.
+            if let uid = try? String(contentsOfFile: effects + "/uid", encoding: .utf8), UInt32(uid) != nil {
+                _ = try? await run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/bin/kill", "-9", "-1"])
+            }
+            await h.finish()
+        }) {
+            let bomb = effects + "/bomb.py"
+            try """
+                import os, sys, time
+                effects = sys.argv[1]
+                def grow(depth):
+                    os.setpgid(0, 0)
+                    children, refused = 0, False
+                    while depth < 9 and children < 2:
+                        try:
+                            if os.fork() == 0:
+                                grow(depth + 1)
+                            children += 1
+                        except OSError:
+                            if not refused:
+                                refused = True
+                                with open(effects + "/refused", "a") as note:
+                                    note.write("fork refused\\n")
+                            time.sleep(0.002)
+                    time.sleep(120)
+                    os._exit(0)
+                with open(effects + "/uid.tmp", "w") as uid:
+                    uid.write(str(os.getuid()))
+                os.rename(effects + "/uid.tmp", effects + "/uid")
+                grow(0)
+                """.write(toFile: bomb, atomically: true, encoding: .utf8)
+            chmod(bomb, 0o644)
+            try await h.pool(slots: 2)
+            try await h.pool("other")
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "bomb", commandLine: "/usr/bin/python3 \(bomb) \(effects)"))
+            try await EngineHarness.waitUntil("the bomb's forks are refused") {
+                FileManager.default.fileExists(atPath: effects + "/refused") && FileManager.default.fileExists(atPath: effects + "/uid")
+            }
+            let uid = try #require(UInt32(try String(contentsOfFile: effects + "/uid", encoding: .utf8)))
+            #expect(uid != 0)
+            // Let it push against the cap for a moment: it never gets past it.
+            var most = 0
+            for _ in 0..<20 {
+                most = max(most, Self.processes(ofUID: uid).count)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(most <= 40, "the account held \(most) processes")
+            #expect(most >= 30, "the bomb filled its cap: \(most)")
+
+            // The engine goes on: another pool's account starts and ends a task meanwhile.
+            try await h.engine.createJob(JobSpec(id: "other", poolID: "other"))
+            try await h.engine.addTask(jobID: "other", TaskSpec(id: "t", commandLine: sh("echo fine")))
+            try await h.engine.waitForTasks(jobID: "other", timeout: .seconds(60))
+            let other = try await h.engine.task(jobID: "other", taskID: "t")
+            #expect(other.executionInfo.exitCode == 0)
+
+            try await h.engine.terminateTask(jobID: "job", taskID: "bomb")
+            try await h.waitForTasks("job")
+            try await EngineHarness.waitUntil("none of the bomb's processes is left") { Self.processes(ofUID: uid).isEmpty }
+        }
+    }
+
+    /// The default cap is 15 % of the smaller of the kernel's pid and thread ceilings, never below 512,
+    /// and an engine made without saying has it.
+    @Test func theDefaultProcessCapIsAShareOfTheMachinesProcessCeiling() throws {
+        #expect(EngineConfiguration.defaultTaskProcessLimit(pidMax: 32_768, threadsMax: 192_735) == 4_915)
+        #expect(EngineConfiguration.defaultTaskProcessLimit(pidMax: 4_194_304, threadsMax: 192_735) == 28_910)
+        #expect(EngineConfiguration.defaultTaskProcessLimit(pidMax: nil, threadsMax: nil) == 4_915)
+        #expect(EngineConfiguration.defaultTaskProcessLimit(pidMax: 1_000, threadsMax: nil) == 512)
+        let ceiling = try #require([EngineConfiguration.kernelSetting("pid_max"), EngineConfiguration.kernelSetting("threads-max")].compactMap { $0 }.min())
+        #expect(EngineConfiguration().taskProcessLimit == max(512, ceiling * 15 / 100))
+    }
 }

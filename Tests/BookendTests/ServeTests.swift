@@ -546,6 +546,8 @@ import Testing
         for (flags, line) in [
             (["--log-level", "loud"], "Error: --log-level must be one of trace, debug, info, notice, warning, error, critical, not loud"),
             (["--min-free-disk", "-5G"], "Error: '-5G' is not an amount of free space such as 10% or 5G (K, M, G, T are powers of 1024; a bare number is bytes)"),
+            (["--task-process-limit", "-5"], "Error: --task-process-limit must be a number of processes (at least 1) or none, not -5"),
+            (["--task-process-limit", "0"], "Error: --task-process-limit must be a number of processes (at least 1) or none, not 0"),
         ] {
             let refused = try await run(binary, ["serve", "--data-dir", data] + flags)
             #expect(refused.status == 64, "\(flags): \(refused.stderr)")

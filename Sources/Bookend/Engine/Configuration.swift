@@ -47,6 +47,30 @@ public struct EngineConfiguration: Sendable {
     /// minutes; the validation message and the stored `maxWallClockTime` follow it.
     public var releaseWallClockCap: Duration = .seconds(Engine.releaseWallClockCap / 1000)
 
+    /// When the engine is root: the most processes and threads one task account (a pool's, or a
+    /// task's with scope `task`) may hold at once on this machine, `RLIMIT_NPROC` of every non-admin
+    /// command. A fork bomb in a task then stops at this many, and the engine, admin work and other
+    /// accounts keep the rest of the machine's pids. `nil`: no cap of Bookend's own. The default is
+    /// `defaultTaskProcessLimit()`.
+    public var taskProcessLimit: Int? = EngineConfiguration.defaultTaskProcessLimit()
+
+    /// 15 % of the machine's process ceiling, the smaller of `kernel.pid_max` and
+    /// `kernel.threads-max` (the share systemd gives a service by default, `DefaultTasksMax`), and
+    /// at least 512: 4,915 with Linux's default 32,768 pids. Six tasks' accounts at their cap leave
+    /// room for the rest.
+    public static func defaultTaskProcessLimit(
+        pidMax: Int? = EngineConfiguration.kernelSetting("pid_max"), threadsMax: Int? = EngineConfiguration.kernelSetting("threads-max")
+    ) -> Int {
+        let ceiling = [pidMax, threadsMax].compactMap { $0 }.filter { $0 > 0 }.min() ?? 32_768
+        return max(512, ceiling * 15 / 100)
+    }
+
+    /// A number from `/proc/sys/kernel/<name>`, or nil.
+    public static func kernelSetting(_ name: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/sys/kernel/" + name, encoding: .utf8) else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// The default `historyRetention`: 7 days.
     public static let defaultHistoryRetention: Duration = .seconds(7 * 86_400)
 

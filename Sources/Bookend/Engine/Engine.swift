@@ -184,6 +184,14 @@ public actor Engine {
             // Said once at start, not refused: the host's setting, which `bookend doctor` checks too.
             let hardLinks = Doctor.hardLinkProtection(asRoot: true, setting: Doctor.protectedHardLinks())
             if hardLinks.status != .ok { logger.warning("\(hardLinks.detail) (fix: \(hardLinks.fix))") }
+            switch configuration.taskProcessLimit {
+            case let limit? where limit < 1:
+                throw BookendError(.invalidRequest, "InvalidConfiguration", "taskProcessLimit must be at least 1 (or nil for no cap), not \(limit)")
+            case let limit?:
+                logger.info("each task account may hold at most \(limit) processes and threads at once (--task-process-limit)")
+            case nil:
+                logger.notice("task accounts have no process cap of Bookend's own (--task-process-limit none): a fork bomb in a non-admin task can take every pid of this machine")
+            }
             // Nodes made under another --nodes-dir (an earlier start with that flag, a restore given
             // one) keep their folders there; a start without the flag must reach those too, or every
             // task on them fails with "could not start" (a restore to a private folder did that).

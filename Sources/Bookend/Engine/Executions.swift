@@ -475,14 +475,18 @@ extension Engine {
         guard let executable = Supervisor.resolveExecutable(arguments[0], path: plan.environment["PATH"], workingDirectory: workingDirectory) else {
             return .failure(FailureInfo(code: "CommandProgramNotFound", message: "The program \(arguments[0]) was not found or is not executable"))
         }
-        return wrapForProvider(plan, LaunchRequest(
+        var launch = LaunchRequest(
             executablePath: executable, arguments: arguments, environment: plan.environment, workingDirectory: workingDirectory,
             stdoutPath: (plan.taskDirectory as NSString).appendingPathComponent("stdout.txt"),
             stderrPath: (plan.taskDirectory as NSString).appendingPathComponent("stderr.txt"),
             statusDirectory: plan.statusDirectory, runAs: owner,
             // The apply transaction that records the exit is the outcome's durable copy only when
             // commits are synced (FULL); with NORMAL the shim's fsynced `exit` file stays that copy.
-            exitAlwaysDurable: configuration.synchronous != .full))
+            exitAlwaysDurable: configuration.synchronous != .full)
+        // Only a task account is capped: its processes are its own. Admin work runs as root (which
+        // the kernel never caps), and without root the command runs as the engine's own user.
+        if owner != nil { launch.processLimit = configuration.taskProcessLimit.map { UInt32(clamping: $0) } }
+        return wrapForProvider(plan, launch)
     }
 
     /// Where blob containers of `storageContainerUrl` / `autoStorageContainerName` resource files live.

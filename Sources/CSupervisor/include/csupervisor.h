@@ -35,6 +35,7 @@ enum {
     BKS_STAGE_FORK = 6,    // shim could not create the grandchild (pipe/fork)
     BKS_STAGE_SETSID = 7,  // shim could not create its session
     BKS_STAGE_TIMEOUT = 8, // the command did not reach exec within the start timeout; shim and command were killed
+    BKS_STAGE_LIMIT = 9,   // setrlimit(RLIMIT_NPROC) before the account switch
 };
 
 
@@ -50,6 +51,10 @@ typedef struct bks_spawn_request {
     int exit_always_durable;  // non-zero: fsync `exit` even while the engine that started it lives
     uid_t uid;
     gid_t gid;
+    // With set_ids: when non-zero, RLIMIT_NPROC (soft and hard) of the command's process, set before
+    // the switch so the account cannot raise it. It caps how many processes and threads the account
+    // may have at once: a fork bomb stops there instead of taking every pid of the machine.
+    uint32_t process_limit;
     unsigned test_delay_ms;   // tests only: the shim waits this long before it starts the command (0: not at all)
 } bks_spawn_request;
 
@@ -88,7 +93,7 @@ pid_t bks_spawn_kill_spare_for_tests(void);
 // fork of this program that holds no request and no status folder yet.
 #define BKS_SPARE_SHIM_NAME "bookend-spare"
 
-// Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid").
+// Short name of a stage code ("open", "chdir", "setuid", "exec", "status", "fork", "setsid", "limit").
 const char *bks_stage_name(int stage);
 
 // pidfd_open(2) via syscall(); -1 + errno on failure.
