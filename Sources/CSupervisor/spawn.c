@@ -741,7 +741,7 @@ static const void *const shed_keep_functions[] = {
     (const void *)&dup2, (const void *)&dup3, (const void *)&pipe2, (const void *)&snprintf,
     (const void *)&strlen, (const void *)&memcpy, (const void *)&memset, (const void *)&_exit,
     (const void *)&sigemptyset, (const void *)&getpid, (const void *)&chdir, (const void *)&unlink,
-    (const void *)&nanosleep, (const void *)&fstat, (const void *)&fcntl, (const void *)&getrlimit, (const void *)&munmap,
+    (const void *)&nanosleep, (const void *)&fstat, (const void *)&fcntl, (const void *)&getrlimit, (const void *)&setrlimit, (const void *)&munmap,
     (const void *)&sendmsg, (const void *)&send, (const void *)&socketpair, (const void *)&kill, (const void *)&poll, (const void *)&prctl, (const void *)&recv,
 };
 

@@ -109,7 +109,6 @@ import Testing
         }
     }
 
-    /// The one line of a failed command's stderr.
     /// A daemon on a new data directory (its folder searchable by task accounts) that dies at
     /// `crashPoint`: what a crash test starts from, and what it restarts with.
     struct Armed {
@@ -142,6 +141,7 @@ import Testing
         return effects
     }
 
+    /// The one line of a failed command's stderr.
     func errorLine(_ result: ProcessResult) -> String {
         let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
         #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
