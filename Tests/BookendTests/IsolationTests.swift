@@ -458,7 +458,7 @@ import Testing
                 grow(0)
                 """.write(toFile: bomb, atomically: true, encoding: .utf8)
             chmod(bomb, 0o644)
-            try await h.pool(slots: 2)
+            try await h.pool(slots: 3)
             try await h.pool("other")
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "bomb", commandLine: "/usr/bin/python3 \(bomb) \(effects)"))
@@ -476,6 +476,22 @@ import Testing
             #expect(most <= 40, "the account held \(most) processes")
             #expect(most >= 30, "the bomb filled its cap: \(most)")
 
+            // The kernel checks the cap when a task of the same account enters it (at the exec after the
+            // switch) only against what the account held before: one task may still enter, and it
+            // holds the slot the bomb would fork into. The next one waits, and says why.
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "enters", commandLine: "/bin/sleep 60"))
+            try await EngineHarness.waitUntil("a task of the same account enters") {
+                try h.sqlOnCallingThread("SELECT e.pid IS NOT NULL FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'enters'") == [["1"]]
+            }
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "waits", commandLine: "/bin/true"))
+            var reason = ""
+            try await EngineHarness.waitUntil("the next task of the same account says why it waits") {
+                reason = try h.engine.whyWaiting(jobID: "job", taskID: "waits").message
+                return reason.contains("holds the 40 processes and threads --task-process-limit allows it")
+            }
+            #expect(try await h.engine.task(jobID: "job", taskID: "waits").state == .running, "\(reason)")
+            try await h.engine.terminateTask(jobID: "job", taskID: "enters")
+
             // The engine goes on: another pool's account starts and ends a task meanwhile.
             try await h.engine.createJob(JobSpec(id: "other", poolID: "other"))
             try await h.engine.addTask(jobID: "other", TaskSpec(id: "t", commandLine: sh("echo fine")))
@@ -485,6 +501,8 @@ import Testing
 
             try await h.engine.terminateTask(jobID: "job", taskID: "bomb")
             try await h.waitForTasks("job")
+            // Below the cap again, the waiting task started and ran.
+            #expect(try await h.engine.task(jobID: "job", taskID: "waits").executionInfo.exitCode == 0)
             try await EngineHarness.waitUntil("none of the bomb's processes is left") { Self.processes(ofUID: uid).isEmpty }
         }
     }

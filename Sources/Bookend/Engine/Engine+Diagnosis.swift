@@ -183,7 +183,7 @@ extension Engine {
         let entries = try starting.compactMap { try deferredLaunches.entry($0.int64("pk", table: "execution")) }
         guard let first = entries.min(by: { $0.since < $1.since }) else { return nil }
         let tries = entries.map(\.attempts).max() ?? first.attempts
-        return "the daemon lacks a resource (\(first.reason)) since \(Timestamp.string(first.since)); tried \(tries) time(s), again every 1 to 30 s until it starts"
+        return "it lacks a resource (\(first.reason)) since \(Timestamp.string(first.since)); tried \(tries) time(s), again every 1 to 30 s until it starts"
     }
 
     /// The job's row in `job_blockage`, if any, as a blocked reason.

@@ -254,7 +254,7 @@ extension Engine {
             case .success(let identity): identities.append((pk, identity, request.statusDirectory))
             case .failure(let error) where error.stage == "status": faults.append((pk, Engine.identityNotRecorded(request, error)))
             // Nothing of the command ran (no fork, or it stopped before its exec): it can wait for the resource.
-            case .failure(let error) where Engine.shortageErrnos.contains(error.errno): shortages.append((pk, "\(error)"))
+            case .failure(let error) where Engine.shortageErrnos.contains(error.errno): shortages.append((pk, Engine.shortage(request, error)))
             case .failure(let error): failures.append((pk, Engine.launchFailure(request, error)))
             }
         }
@@ -269,6 +269,16 @@ extension Engine {
     /// What the machine ran short of, not what the task asked for: too many open descriptors (a
     /// flood of connections), memory, processes, disk space.
     static let shortageErrnos: Set<Int32> = [EMFILE, ENFILE, ENOMEM, EAGAIN, ENOSPC, EDQUOT]
+
+    /// What a deferred launch lacks, for the log and `whyWaiting`. The kernel refuses the exec with
+    /// EAGAIN when the command's account already holds more processes than its cap: that one is the
+    /// account's, not the machine's, and is said so.
+    static func shortage(_ request: LaunchRequest, _ error: SupervisorError) -> String {
+        if error.errno == EAGAIN, error.stage == "exec", let limit = request.processLimit, let account = request.runAs {
+            return "its account, uid \(account.uid), holds the \(limit) processes and threads --task-process-limit allows it, shared by the tasks of a pool with scope pool"
+        }
+        return "\(error)"
+    }
 
     static func isShortage(_ text: String) -> Bool {
         shortageErrnos.contains { text.contains(String(cString: strerror($0))) }
