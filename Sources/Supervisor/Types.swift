@@ -53,7 +53,8 @@ public struct LaunchRequest: Sendable {
     public var startTimeout: Duration = .seconds(10)
     /// With `runAs`: the most processes and threads that account may hold at once (`RLIMIT_NPROC`,
     /// lowered for good before the switch). nil leaves the limit the engine has. Ignored without
-    /// `runAs`: the command then runs as the engine's own user, whose processes the engine's count in.
+    /// `runAs`: the command then runs as the engine's own user, whose count includes the engine's
+    /// own threads, so a cap there would stop the engine's account, not a task's.
     public var processLimit: UInt32?
     /// Tests only: the shim waits this long before it starts the command, as one stuck before its
     /// exec would.

@@ -56,8 +56,8 @@ public struct EngineConfiguration: Sendable {
 
     /// 15 % of the machine's process ceiling, the smaller of `kernel.pid_max` and
     /// `kernel.threads-max` (the share systemd gives a service by default, `DefaultTasksMax`), and
-    /// at least 512: 4,915 with Linux's default 32,768 pids. Six tasks' accounts at their cap leave
-    /// room for the rest.
+    /// at least 512: 4,915 with Linux's default 32,768 pids. It takes six accounts at their cap to
+    /// hold nine tenths of the machine's pids.
     public static func defaultTaskProcessLimit(
         pidMax: Int? = EngineConfiguration.kernelSetting("pid_max"), threadsMax: Int? = EngineConfiguration.kernelSetting("threads-max")
     ) -> Int {
