@@ -217,6 +217,11 @@ def test_a_resize_slurm_cannot_serve_can_be_stopped(cluster, daemon_factory, run
     client = daemon.client()
     make_pool(client, nodes=1)
     before = [node.id for node in client.list_nodes(POOL)]
+    # As in the test above: a slurmctld killed before it saved its state forgets this pool's allocation
+    # and brings back the earlier tests' cancelled ones, which then hold the node's CPUs; the resize
+    # at the end waited minutes for Slurm to notice.
+    allocated = time.time()
+    wait_until(lambda: cluster.saved_state_since(allocated), what="slurmctld saved its state")
     try:
         cluster.script("kill-ctld")
         wait_until(lambda: any("Slurm is unavailable" in line for line in list(daemon.log)), what="provider unavailable")
