@@ -188,7 +188,7 @@ public actor Engine {
             case let limit? where limit < 1:
                 throw BookendError(.invalidRequest, "InvalidConfiguration", "taskProcessLimit must be at least 1 (or nil for no cap), not \(limit)")
             case let limit?:
-                logger.info("each task account may hold at most \(limit) processes and threads at once (--task-process-limit)")
+                logger.debug("each task account may hold at most \(limit) processes and threads at once (--task-process-limit)")
             case nil:
                 logger.notice("task accounts have no process cap of Bookend's own (--task-process-limit none): a fork bomb in a non-admin task can take every pid of this machine")
             }
