@@ -101,7 +101,8 @@ struct Serve: AsyncParsableCommand {
         // that cannot be bound used to fail the start only after the API listener had announced it.
         let metricsAddress = try metricsListen.map { text -> (String, Int) in
             let (metricsHost, metricsPort) = try Serve.parseListen(text, flag: "--metrics-listen")
-            return (metricsHost, try Serve.bindablePort(host: metricsHost, port: metricsPort, flag: "--metrics-listen"))
+            return (metricsHost, metricsPort == 0 ? try Serve.freePort(host: metricsHost, flag: "--metrics-listen")
+                : try Serve.bindablePort(host: metricsHost, port: metricsPort, flag: "--metrics-listen"))
         }
         // Port 0: pick the port now so tasks see the real one in AZ_BATCH_ACCOUNT_URL.
         let port = requestedPort == 0 ? try Serve.freePort(host: host) : requestedPort
@@ -234,9 +235,27 @@ struct Serve: AsyncParsableCommand {
         return (String(host), port)
     }
 
-    /// A port that is free on `host` right now (bind to port 0, read it back, close).
-    static func freePort(host: String) throws -> Int {
-        try bindablePort(host: host, port: 0, flag: "--listen")
+    /// A port that is free on `host` right now, for `--listen`/`--metrics-listen` port 0. The server
+    /// binds it only after the engine has opened. A port the kernel picks for a bind to port 0 comes
+    /// from its ephemeral range, where every outgoing connection's local port comes from too: on a
+    /// machine making many connections, one took the port in between and the start failed with
+    /// "address in use" (seen in CI). Ports above that range, which the kernel never hands out, are
+    /// tried first, in random order; its own choice is the fallback.
+    static func freePort(host: String, flag: String = "--listen") throws -> Int {
+        if let ephemeral = ephemeralPortRange(), ephemeral.upperBound < 65_535 {
+            for port in ((ephemeral.upperBound + 1)...65_535).shuffled().prefix(32) {
+                if let free = try? bindablePort(host: host, port: port, flag: flag) { return free }
+            }
+        }
+        return try bindablePort(host: host, port: 0, flag: flag)
+    }
+
+    /// `net.ipv4.ip_local_port_range` (it applies to IPv6 too), or nil when it cannot be read.
+    static func ephemeralPortRange() -> ClosedRange<Int>? {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) else { return nil }
+        let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return nil }
+        return bounds[0]...bounds[1]
     }
 
     /// Binds `host:port` (0: any free port) and closes it again: the port, or why `flag`'s address

@@ -211,6 +211,32 @@ import Testing
         #expect(output.contains("1/1 completed"), "\(output)")
     }
 
+    /// Port 0 is a port above the kernel's ephemeral range, which no outgoing connection is given: the
+    /// server binds it only after the engine has opened, and a port the kernel picked from that range
+    /// was taken in between by a connection of the busy machine (a CI run failed so).
+    @Test func portZeroIsAPortNoOutgoingConnectionCanTake() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+            .split(whereSeparator: { $0 == "\t" || $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        try #require(range.count == 2 && range[1] < 65_535, "the ephemeral range leaves no port above it: \(range)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let daemon = try await Daemon.start(binary: binary, arguments: [
+            "--data-dir", directory.file("data"), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        try await withCleanup({ _ = await daemon.stop() }) {
+            let port = try #require(daemon.endpoint.split(separator: ":").last.flatMap { Int($0) })
+            #expect(port > range[1], "\(daemon.endpoint) is in the ephemeral range \(range)")
+            var metricsLine: Substring?
+            for _ in 0..<200 where metricsLine == nil {
+                metricsLine = daemon.diagnosis.split(separator: "\n").first { $0.hasPrefix("Metrics:") }
+                if metricsLine == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let metrics = try #require(metricsLine, "\(daemon.diagnosis)")
+            let metricsPort = try #require(metrics.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+            #expect(metricsPort > range[1], "\(metrics)")
+        }
+    }
+
     /// A port another daemon holds: one line naming the address, a non-zero exit.
     @Test func aPortInUseIsNamedInOneLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
