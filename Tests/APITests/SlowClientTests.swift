@@ -124,11 +124,13 @@ import Testing
             defer { for fd in held { close(fd) } }
             // Active again just now: the newest of them is not what makes room.
             try await onOwnThread { for fd in held.dropFirst() { #expect(Self.health(fd)) } }
-            // A new client is served (its receive timeout is 10 s; the idle timeout is 75 s).
+            // A new client is served (its receive timeout is 30 s, still well short of the 75 s idle
+            // timeout that would free a slot anyway; 10 s was once too short while the whole test
+            // suite loaded both cores in a CI run).
             let served = try await onOwnThread { () -> Bool in
                 let fd = try RawHTTP.connectLoopback(port: port)
                 defer { close(fd) }
-                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                var timeout = timeval(tv_sec: 30, tv_usec: 0)
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 return Self.health(fd)
             }
