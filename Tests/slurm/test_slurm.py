@@ -219,9 +219,13 @@ def test_a_resize_slurm_cannot_serve_can_be_stopped(cluster, daemon_factory, run
     before = [node.id for node in client.list_nodes(POOL)]
     # As in the test above: a slurmctld killed before it saved its state forgets this pool's allocation
     # and brings back the earlier tests' cancelled ones, which then hold the node's CPUs; the resize
-    # at the end waited minutes for Slurm to notice.
-    allocated = time.time()
-    wait_until(lambda: cluster.saved_state_since(allocated), what="slurmctld saved its state")
+    # at the end waited minutes for Slurm to notice. slurmctld saves only after a change, and the
+    # allocation's start may have been saved already, or not yet: a change made now (a comment on the
+    # allocation) is saved within seconds, with everything before it.
+    changed = time.time()
+    for allocation in allocations_by_node(daemon).values():
+        cluster.run("scontrol", "update", "JobId=%s" % allocation, "Comment=saved-before-the-kill")
+    wait_until(lambda: cluster.saved_state_since(changed), what="slurmctld saved its state")
     try:
         cluster.script("kill-ctld")
         wait_until(lambda: any("Slurm is unavailable" in line for line in list(daemon.log)), what="provider unavailable")
