@@ -149,7 +149,12 @@ import Testing
             if deleting { try await h.waitForJobDeletion("job") } else { try await h.waitForJob("job", .completed) }
             let prepared = EngineHarness.lines("\(effects)/prep").sorted()
             #expect(prepared.count == 2)
-            #expect(EngineHarness.lines("\(effects)/release").sorted() == prepared, "once on every node that prepared")
+            let released = EngineHarness.lines("\(effects)/release").sorted()
+            // Failed once in a CI run (one node's release missing) and not reproduced since: the
+            // history of the nodes, the job and its releases says what happened if it comes back.
+            let history = released == prepared ? [] : try await h.sql(
+                "SELECT seq, time, kind, node_id, task_id, from_state, to_state, detail FROM event WHERE job_id = 'job' OR kind LIKE 'node.%' ORDER BY seq")
+            #expect(released == prepared, "once on every node that prepared; the events: \(history.map { $0.joined(separator: " ") }.joined(separator: "\n"))")
             // Then the node leaves.
             try await h.engine.wait(timeout: .seconds(60)) { engine in try engine.nodes(poolID: "pool").count == 1 }
         }
