@@ -11,7 +11,8 @@ struct JobCommand: AsyncParsableCommand {
                       ListCommand<JobPreparationAndReleaseTaskStatus>.self, TaskCounts.self])
 
     struct Create: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a job, with optional preparation and release tasks.")
+        static let configuration = CommandConfiguration(abstract: "Create a job, with optional preparation and release tasks.",
+            aliases: ["add"])  // the REST API's name ("Add Job"); Azure's CLI says create
         @OptionGroup var options: ClientOptions
         @Option(help: "The job id.") var id: String?
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?

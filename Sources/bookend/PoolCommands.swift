@@ -9,7 +9,9 @@ struct PoolCommand: AsyncParsableCommand {
         subcommands: [Create.self, ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Resize>.self, VerbCommand<Delete>.self])
 
     struct Create: ActionCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a pool (local nodes, or Slurm allocations under --node-provider slurm or bookend.nodeProvider metadata).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a pool (local nodes, or Slurm allocations under --node-provider slurm or bookend.nodeProvider metadata).",
+            aliases: ["add"])  // the REST API's name ("Add Pool"); Azure's CLI says create
         @OptionGroup var options: ClientOptions
         @Option(help: "The pool id.") var id: String?
         @Option(name: .customLong("display-name"), help: "A name for people.") var displayName: String?

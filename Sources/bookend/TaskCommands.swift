@@ -12,7 +12,9 @@ struct TaskCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add one task, or many from a JSON array (sent 100 per call, as addtaskcollection).",
-            discussion: "Exit status 1 when any task was refused; each refusal is one line on stderr.")
+            discussion: "Exit status 1 when any task was refused; each refusal is one line on stderr.",
+            // `az batch task create` is the name Azure's CLI users type; the REST API says "add".
+            aliases: ["create"])
         @OptionGroup var options: ClientOptions
         @OptionGroup var target: TasksOfJob
         @Option(help: "The task id.") var id: String?
