@@ -169,6 +169,10 @@ enum HTTPSTransport {
         }
         if let connection = error as? NIOConnectionError {
             if let io = connection.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first {
+                // The same words as over http (`BatchHTTPClient.describe`).
+                if io.errnoCode == ECONNREFUSED {
+                    return "connection refused (nothing listens there: is bookend serve running on that address?)"
+                }
                 return String(cString: strerror(io.errnoCode))
             }
             if connection.connectionErrors.isEmpty, connection.dnsAError != nil || connection.dnsAAAAError != nil {

@@ -53,12 +53,14 @@ import Testing
         deinit { close(fd) }
     }
 
-    @Test func nothingListening() async throws {
+    /// The same words over http and https (https said only "Connection refused" until 2026-12-07).
+    @Test(arguments: ["http", "https"])
+    func nothingListening(scheme: String) async throws {
         let port = try freePort()
-        let error = try await Self.failure(try Self.client("http://127.0.0.1:\(port)"))
+        let error = try await Self.failure(try Self.client("\(scheme)://127.0.0.1:\(port)"))
         #expect(error.status == 0)
         #expect(error.code == "ConnectionFailed")
-        #expect(error.message == "cannot reach http://127.0.0.1:\(port): connection refused (nothing listens there: is bookend serve running on that address?)")
+        #expect(error.message == "cannot reach \(scheme)://127.0.0.1:\(port): connection refused (nothing listens there: is bookend serve running on that address?)")
     }
 
     @Test(arguments: ["http", "https"])
