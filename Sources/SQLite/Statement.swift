@@ -139,6 +139,12 @@ public final class Statement {
     private var layout: ColumnLayout?
     private var layoutReprepares: Int32 = -1
 
+    /// The names of the statement's result columns, known before it runs (so also when it returns
+    /// no row); empty for a statement that returns none.
+    public var columnNames: [String] {
+        (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) }
+    }
+
     /// Runs the statement to completion and returns every row it produced.
     public func rows() throws(SQLiteError) -> [Row] {
         defer { sqlite3_reset(handle) }

@@ -18,16 +18,20 @@ struct SQLCommand: AsyncParsableCommand {
 
     func run() async throws {
         let rows: [Row]
+        let columns: [String]
         do {
             let database = try DataDirectory.openReadOnly(options.dataDirectory)
             let sql = query
-            rows = try await database.read { db in
+            (columns, rows) = try await database.read { db in
                 // One statement: the second of "SELECT …; DELETE …" was ignored without a word.
                 let statements = try Statement.count(in: sql, on: db)
                 guard statements == 1 else {
                     throw CLIError(statements == 0 ? "no SQL statement given" : "give one SQL statement, not \(statements)")
                 }
-                return try db.query(sql)
+                let statement = try db.statement(sql)
+                let rows = try statement.rows()
+                // A query that matched nothing still says which columns it asked for.
+                return (rows.first?.columns ?? statement.columnNames, rows)
             }
         } catch let error as CLIError {
             throw error
@@ -39,10 +43,11 @@ struct SQLCommand: AsyncParsableCommand {
             let objects = rows.map { row in
                 Dictionary(uniqueKeysWithValues: zip(row.columns, row.values.map(\.jsonValue)))
             }
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            // `[]` for no row (the serializer writes an empty line between the brackets).
+            let data = objects.isEmpty ? Data("[]".utf8) : try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         case .table:
-            guard let columns = rows.first?.columns else { return }
+            guard !columns.isEmpty else { return }
             printTable(titles: columns, rows: rows.map { $0.values.map(\.display) })
         }
     }

@@ -37,6 +37,11 @@ import Testing
         #expect(version.stdout.contains("\"user_version\" : \(Schema.version)"))
         let table = try await run(binary, ["sql", "--data-dir", data, "SELECT 'a' AS x, 1 AS y UNION ALL SELECT 'bb', NULL"])
         #expect(table.stdout == "x   y\na   1\nbb\n")
+        // No row: the table still names its columns, and JSON is an empty array.
+        let none = try await run(binary, ["sql", "--data-dir", data, "SELECT job_id, node_id, prep_state FROM prep_release_status"])
+        #expect(none.status == 0 && none.stdout == "job_id  node_id  prep_state\n", "\(none.stdout)\(none.stderr)")
+        let noneJSON = try await run(binary, ["sql", "--data-dir", data, "--output", "json", "SELECT id FROM job"])
+        #expect(noneJSON.status == 0 && noneJSON.stdout == "[]\n", "\(noneJSON.stdout)")
         let write = try await run(binary, ["sql", "--data-dir", data, "INSERT INTO setting VALUES ('k', 'v')"])
         #expect(write.status != 0)
         #expect(write.stderr.contains("readonly"))
