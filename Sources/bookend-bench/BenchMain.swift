@@ -284,7 +284,7 @@ struct BenchMain {
 /// folder those accounts cannot enter (a clone under /root) is copied into the scratch folder, and the
 /// copy (mode 0755) is what both the tasks and the `posix_spawn` floor run, so the two stay comparable.
 private func reachableStamp(_ stamp: String, scratch: String) throws -> String {
-    let folder = (stamp as NSString).deletingLastPathComponent
+    let folder = Paths.parent(of: stamp)
     guard geteuid() == 0, Engine.unreachableFolder(nodesDirectory: folder) != nil else { return stamp }
     let copy = (scratch as NSString).appendingPathComponent("bench-stamp")
     try? FileManager.default.removeItem(atPath: copy)

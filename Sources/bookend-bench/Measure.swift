@@ -1,3 +1,4 @@
+import Bookend
 import Foundation
 
 /// Wall-clock nanoseconds since the epoch: the clock `bench-stamp` prints, so the two can be subtracted.
@@ -137,7 +138,7 @@ func emptyDirectory(_ name: String, under root: String) throws -> String {
 func discardScratch(_ path: String) {
     var info = stat()
     guard lstat(path, &info) == 0 else { return }
-    let bin = discardedScratchFolder(under: (path as NSString).deletingLastPathComponent)
+    let bin = discardedScratchFolder(under: Paths.parent(of: path))
     mkdir(bin, 0o700)
     let target = (bin as NSString).appendingPathComponent(UUID().uuidString)
     if rename(path, target) != 0 { try? FileManager.default.removeItem(atPath: path) }

@@ -27,6 +27,34 @@ import Testing
         #expect(leftovers.stdout.isEmpty)
     }
 
+    /// Paths of one character, relative to the working directory, are what people type (`.`, `d`,
+    /// `b`). Until 2026-12-07 `serve`, `migrate` and `backup` died of SIGILL on them: Foundation's
+    /// `deletingLastPathComponent` traps on such a path (see `Paths.parent`).
+    @Test func oneCharacterPathsAreDataDirectoriesAndFilesLikeAnyOther() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let here = directory.path
+        for (arguments, created) in [(["migrate", "--data-dir", "d"], "d/bookend.db"), (["migrate", "--data-dir", "e/"], "e/bookend.db"),
+                                     (["backup", "--data-dir", "d", "--to", "b"], "b"),
+                                     (["restore", "--from", "b", "--data-dir", "r"], "r/bookend.db")] {
+            let ran = try await run(binary, arguments, in: here)
+            #expect(ran.status == 0, "\(arguments): \(ran.stderr)")
+            #expect(FileManager.default.fileExists(atPath: directory.file(created)), "\(arguments)")
+        }
+        // `.` as the data directory: the working directory itself.
+        let inside = try TemporaryDirectory()
+        let dot = try await run(binary, ["migrate", "--data-dir", "."], in: inside.path)
+        #expect(dot.status == 0, "\(dot.stderr)")
+        #expect(FileManager.default.fileExists(atPath: inside.file("bookend.db")))
+        // The daemon over `s`: it starts and serves until told to stop.
+        let served = try await run("/usr/bin/timeout", ["-s", "TERM", "8", binary, "serve", "--data-dir", "s", "--listen", "127.0.0.1:0",
+                                                        "--log-level", "warning"], in: here)
+        #expect(served.stdout.contains("Endpoint: http://127.0.0.1:"), "\(served.status): \(served.stdout)\(served.stderr)")
+        #expect(!served.stderr.contains("crashed"), "\(served.stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.file("s/bookend.db")))
+    }
+
     @Test func sqlAnswersQueriesAndRefusesWrites() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()

@@ -40,7 +40,7 @@ enum ResourceFiles {
         // The task directory is the daemon's; `wd` under it is where the task's user can write.
         let root: FileDescriptor
         do {
-            root = try FileAccess.openRoot((workingDirectory as NSString).deletingLastPathComponent)
+            root = try FileAccess.openRoot(Paths.parent(of: workingDirectory))
         } catch {
             return FailureInfo(code: "ResourceDirectoryCreateFailed", message: "The task directory of \(workingDirectory) is missing")
         }

@@ -102,7 +102,7 @@ extension Engine {
     /// task on the node may write to, whichever account it runs as (1777, as on Azure). `startup/` is
     /// given to the start task's account when it runs.
     func makeNodeFolders(_ root: String) throws {
-        let parent = (root as NSString).deletingLastPathComponent
+        let parent = Paths.parent(of: root)
         let base = try NodeFolders.openTrusted(parent)
         defer { close(base) }
         let engineOwned = NodeFolders.Access(mode: 0o755, owner: nil)

@@ -58,7 +58,7 @@ public enum Backup {
             guard rename(partial, destination) == 0 else {
                 throw Failure("\(destination): cannot rename the copy into place (\(String(cString: strerror(errno))))")
             }
-            try sync((destination as NSString).deletingLastPathComponent.isEmpty ? "." : (destination as NSString).deletingLastPathComponent)
+            try sync(Paths.parent(of: destination).isEmpty ? "." : Paths.parent(of: destination))
             return Report(source: source, destination: destination, bytes: Engine.fileSize(destination), pages: pages,
                 schemaVersion: version, integrity: integrity)
         } catch {
@@ -73,7 +73,7 @@ public enum Backup {
     /// unlinked inodes, acknowledged work that no later reader could see, and lost it at its next start.
     /// A backup inside the data directory would also go with the directory it is meant to outlive.
     static func refuseInsideDataDirectory(_ destination: String, dataDirectory: String, source: String) throws {
-        let parent = (destination as NSString).deletingLastPathComponent
+        let parent = Paths.parent(of: destination)
         guard let folder = realpath(parent.isEmpty ? "." : parent, nil) else {
             throw Failure("\(destination): its folder \(parent.isEmpty ? "." : parent) cannot be resolved (\(String(cString: strerror(errno))))")
         }
@@ -159,7 +159,7 @@ public enum Backup {
             ? dataDirectory : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dataDirectory)
         let newNodes = Engine.absoluteNodesDirectory(nodesDirectory, dataDirectory: (absolute as NSString).standardizingPath)
         let previous = Set(try connection.query("SELECT root_dir FROM node").compactMap { $0[0].string }
-            .map { ($0 as NSString).deletingLastPathComponent }).sorted()
+            .map { Paths.parent(of: $0) }).sorted()
         let lost = try connection.transaction { db -> Int in
             for old in previous where old != newNodes {
                 let prefix = old + "/"
@@ -196,7 +196,7 @@ extension NodeFolders {
     /// An empty node root with the folders a node has from boot (as the engine makes them when a
     /// node starts): engine-owned 0755, except `shared/`, which every task account writes (1777).
     static func makeNodeRoot(_ root: String) throws {
-        let base = try openTrusted((root as NSString).deletingLastPathComponent)
+        let base = try openTrusted(Paths.parent(of: root))
         defer { close(base) }
         let engineOwned = Access(mode: 0o755, owner: nil)
         let node = try descend(base, (root as NSString).lastPathComponent, access: engineOwned, path: root)

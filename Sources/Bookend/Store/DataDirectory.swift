@@ -26,7 +26,7 @@ public enum DataDirectory {
             }
             return
         }
-        let parent = (directory as NSString).deletingLastPathComponent
+        let parent = Paths.parent(of: directory)
         if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
             throw OpenError(path: directory, reason: "cannot create the data directory: \(parent) does not exist")
         }

@@ -260,7 +260,7 @@ public enum FileAccess {
     /// way is removed itself, so a task cannot redirect the delete. Quiet when nothing is there.
     @discardableResult
     public static func removeTree(atPath path: String) -> Bool {
-        let parentPath = (path as NSString).deletingLastPathComponent
+        let parentPath = Paths.parent(of: path)
         let name = (path as NSString).lastPathComponent
         guard !name.isEmpty, name != "/", name != ".", name != "..", let parent = try? openRoot(parentPath.isEmpty ? "." : parentPath) else {
             return false

@@ -165,9 +165,9 @@ enum NodeFolders {
     static func unsearchableFolder(on path: String) -> String? {
         var existing = path
         while !existing.isEmpty, existing != "/", access(existing, F_OK) != 0 {
-            existing = (existing as NSString).deletingLastPathComponent
+            existing = Paths.parent(of: existing)
         }
-        guard let resolved = realpath(existing, nil) else { return existing }
+        guard let resolved = realpath(existing.isEmpty ? "." : existing, nil) else { return existing }
         let real = String(cString: resolved)
         free(resolved)
         var prefix = ""
