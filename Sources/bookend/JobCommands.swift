@@ -117,6 +117,18 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "The job id.") var id: String
         @Option(help: "Give up after this many seconds.") var timeout: Double = 3600
 
+        // `nan` parses as a Double, and made the wait die of a trap when it turned it into whole seconds.
+        /// Whole seconds when the timeout is whole (`60`), else as given (`0.5`).
+        static func seconds(_ value: Double) -> String {
+            value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        }
+
+        func validate() throws {
+            guard timeout.isFinite, timeout >= 0 else {
+                throw ValidationError("--timeout must be a number of seconds (0 or more), not \(timeout)")
+            }
+        }
+
         func run() async throws {
             let api = try options.client()
             let deadline = Date().addingTimeInterval(timeout)
@@ -135,7 +147,7 @@ struct JobCommand: AsyncParsableCommand {
                     return answer
                 } catch let error as ClientError where error.status == 0 || error.status == 503 {
                     guard Date() < deadline else {
-                        FileHandle.standardError.write(Data("Error: timed out after \(Int(timeout)) s waiting for job \(id); the daemon does not answer: \(error.message)\n".utf8))
+                        FileHandle.standardError.write(Data("Error: timed out after \(Self.seconds(timeout)) s waiting for job \(id); the daemon does not answer: \(error.message)\n".utf8))
                         throw ExitCode(4)
                     }
                     if !unreachable {
@@ -178,7 +190,7 @@ struct JobCommand: AsyncParsableCommand {
                 }
                 if Date() >= deadline {
                     if interactive { print() }
-                    FileHandle.standardError.write(Data("Error: timed out after \(Int(timeout)) s waiting for job \(id)\n".utf8))
+                    FileHandle.standardError.write(Data("Error: timed out after \(Self.seconds(timeout)) s waiting for job \(id)\n".utf8))
                     throw ExitCode(4)
                 }
                 try await Task.sleep(for: .milliseconds(250))

@@ -186,6 +186,14 @@ import Testing
 
             // Nothing was created by either.
             #expect(try await ok(server, ["pool", "list"]) == "ID  STATE  ALLOCATION  NODES  TARGET  SLOTS\n")
+
+            // A timeout that is no number of seconds is refused with usage; `nan` killed the wait
+            // with a trap until 2026-12-07.
+            for timeout in ["nan", "inf", "-1"] {
+                let waited = try await bookend(server, ["job", "wait", "any", "--timeout=\(timeout)"])
+                #expect(waited.status == 64, "\(timeout): \(waited.stderr)")
+                #expect(waited.stderr.contains("--timeout must be a number of seconds (0 or more)"), "\(timeout): \(waited.stderr)")
+            }
         }
     }
 }
