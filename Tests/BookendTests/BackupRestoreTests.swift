@@ -171,4 +171,33 @@ import Testing
         #expect(throws: (any Error).self) { try Backup.restore(from: copy, dataDirectory: directory.file("restored")) }
         #expect(!FileManager.default.fileExists(atPath: DataDirectory.databasePath(directory.file("restored"))))
     }
+
+    /// SQLite takes an empty file, `/dev/zero` or any other database for a database that passes its
+    /// integrity check: until 2026-12-07 restoring one of them made a fresh, empty data directory and
+    /// reported success.
+    @Test func aFileWithoutBookendsTablesIsNoBackup() throws {
+        let directory = try TemporaryDirectory()
+        let empty = directory.file("empty.db")
+        FileManager.default.createFile(atPath: empty, contents: nil)
+        let other = directory.file("other.db")
+        try Connection(path: other).execute("CREATE TABLE job (id TEXT)")
+        for source in [empty, other, "/dev/zero"] {
+            let target = directory.file("restored-\((source as NSString).lastPathComponent)")
+            let error = #expect(throws: Backup.Failure.self) { try Backup.restore(from: source, dataDirectory: target) }
+            #expect(error?.description.contains("is not a Bookend backup") == true, "\(source): \(String(describing: error))")
+            #expect(!FileManager.default.fileExists(atPath: DataDirectory.databasePath(target)), "\(source)")
+        }
+    }
+
+    /// A backup's destination that is a folder is refused before anything is copied or written.
+    @Test func aBackupIntoAFolderIsRefusedUpFront() throws {
+        let directory = try TemporaryDirectory()
+        let data = directory.file("data")
+        _ = try DataDirectory.openMigrated(data)
+        let folder = directory.file("backups")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let error = #expect(throws: Backup.Failure.self) { try Backup.backup(dataDirectory: data, to: folder) }
+        #expect(error?.description.contains("is a folder: give the path of the backup file to write") == true, "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["backups", "data"])
+    }
 }

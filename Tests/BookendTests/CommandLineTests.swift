@@ -47,6 +47,9 @@ import Testing
         let dot = try await run(binary, ["migrate", "--data-dir", "."], in: inside.path)
         #expect(dot.status == 0, "\(dot.stderr)")
         #expect(FileManager.default.fileExists(atPath: inside.file("bookend.db")))
+        // An empty path says so.
+        let empty = try await run(binary, ["migrate", "--data-dir", ""], in: here)
+        #expect(empty.status == 1 && empty.stderr.contains("the data directory's path is empty"), "\(empty.stderr)")
         // The daemon over `s`: it starts and serves until told to stop.
         let served = try await run("/usr/bin/timeout", ["-s", "TERM", "8", binary, "serve", "--data-dir", "s", "--listen", "127.0.0.1:0",
                                                         "--log-level", "warning"], in: here)

@@ -35,6 +35,12 @@ public enum Backup {
     ) throws -> Report {
         let source = DataDirectory.databasePath(dataDirectory)
         guard FileManager.default.fileExists(atPath: source) else { throw Failure("\(source): no database here") }
+        // A folder (`--to .`, `--to /srv/backups`) is not where the copy goes: it is written next to
+        // the destination and renamed over it, which failed with EBUSY after a whole copy.
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: destination, isDirectory: &isFolder), isFolder.boolValue {
+            throw Failure("\(destination) is a folder: give the path of the backup file to write, such as \(destination == "/" ? "" : destination)/bookend-backup.db")
+        }
         try refuseInsideDataDirectory(destination, dataDirectory: dataDirectory, source: source)
         let partial = destination + ".partial"
         unlink(partial)
@@ -103,6 +109,14 @@ public enum Backup {
         return (try connection.integrityCheck(), try connection.userVersion(), try connection.scalar("PRAGMA page_count").int ?? 0)
     }
 
+    /// Whether the database at `path` has Bookend's tables (any schema version), read-only.
+    static func holdsBookendSchema(_ path: String) throws -> Bool {
+        let connection = try Connection(path: path, options: ConnectionOptions(readOnly: true, create: false))
+        let found = try connection.scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('pool', 'node', 'job', 'task', 'execution', 'event')").int
+        return found == 6
+    }
+
     /// fsync of a file or folder.
     static func sync(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -141,6 +155,11 @@ public enum Backup {
         guard FileManager.default.fileExists(atPath: file) else { throw Failure("\(file): no such backup") }
         let (integrity, _, _) = try check(file)
         guard integrity == ["ok"] else { throw Failure("\(file): the backup failed PRAGMA integrity_check: \(integrity.prefix(5).joined(separator: "; "))") }
+        // SQLite reads an empty file, or /dev/zero, as an empty database that passes its checks: such a
+        // "restore" made a fresh, empty data directory and reported success.
+        guard try holdsBookendSchema(file) else {
+            throw Failure("\(file) is not a Bookend backup: it holds no Bookend tables (make one with `bookend backup`)")
+        }
         try DataDirectory.prepare(dataDirectory)
         let lock = try DataDirectoryLock(directory: dataDirectory)
         defer { lock.release() }

@@ -18,6 +18,7 @@ public enum DataDirectory {
 
     /// Creates `directory` when its parent exists; fails with a clear message otherwise.
     public static func prepare(_ directory: String) throws(OpenError) {
+        guard !directory.isEmpty else { throw OpenError(path: "\"\"", reason: "the data directory's path is empty") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw OpenError(path: directory, reason: "exists and is not a directory") }
