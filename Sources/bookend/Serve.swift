@@ -168,8 +168,10 @@ struct Serve: AsyncParsableCommand {
         // One group for both: on SIGTERM/SIGINT the group shuts its services down in reverse order,
         // so the server stops accepting and finishes its requests first, then the engine stops
         // scheduling. If either fails, the group cancels the other, which shuts the engine down too.
+        // SIGHUP too (the terminal that started it closed, `kill -HUP`): its default action ended the
+        // process on the spot, without a word in the log. There is nothing to reload.
         let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -82,6 +82,13 @@ import Testing
 
         struct Failure: Error, CustomStringConvertible { let description: String }
 
+        /// Sends `signal` and waits, on a thread of its own, for how the daemon ended.
+        func end(by signal: Int32) async throws -> ChildProcess.Termination {
+            let process = process
+            process.signal(signal)
+            return try await onOwnThread { process.waitUntilExit() }
+        }
+
         final class LineCollector: @unchecked Sendable {
             // Guarded by `lock`: written by the reader thread, read by the test.
             private let lock = NSLock()
@@ -176,6 +183,22 @@ import Testing
 
     /// `job wait` outlives a restart of the daemon (an upgrade, a crash): it says the daemon does not
     /// answer, retries, says when it answers again, and ends as the job does.
+    /// A hangup (the terminal that started the daemon closed, `kill -HUP`) ends it as SIGTERM does:
+    /// gracefully, exit status 0, its lock released for the next start. Until 2026-12-07 the signal's
+    /// default action killed it on the spot, without a line in the log.
+    @Test func aHangupShutsTheDaemonDownGracefully() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let data = directory.file("data")
+        let daemon = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        let ended = try await daemon.end(by: SIGHUP)
+        #expect(ended == .exited(0), "\(daemon.diagnosis)")
+        // The next daemon over the same directory starts (and is stopped as usual).
+        let next = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
+        #expect(await next.stop() == 0)
+    }
+
     @Test func jobWaitRidesOutADaemonRestart() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
