@@ -117,12 +117,12 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "The job id.") var id: String
         @Option(help: "Give up after this many seconds.") var timeout: Double = 3600
 
-        // `nan` parses as a Double, and made the wait die of a trap when it turned it into whole seconds.
         /// Whole seconds when the timeout is whole (`60`), else as given (`0.5`).
         static func seconds(_ value: Double) -> String {
             value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
         }
 
+        // `nan` parses as a Double, and made the wait die of a trap when it turned it into whole seconds.
         func validate() throws {
             guard timeout.isFinite, timeout >= 0 else {
                 throw ValidationError("--timeout must be a number of seconds (0 or more), not \(timeout)")

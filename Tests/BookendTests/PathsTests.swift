@@ -13,4 +13,11 @@ import Testing
     func parent(path: String, expected: String) {
         #expect(Paths.parent(of: path) == expected, "\(path)")
     }
+
+    @Test func theFolderContainingALoneComponentIsTheWorkingDirectory() {
+        #expect(Paths.folder(containing: "d") == ".")
+        #expect(Paths.folder(containing: "b.db") == ".")
+        #expect(Paths.folder(containing: "/d") == "/")
+        #expect(Paths.folder(containing: "backups/b.db") == "backups")
+    }
 }

@@ -16,4 +16,10 @@ public enum Paths {
         while parent.hasSuffix("/") { parent = parent.dropLast() }
         return parent.isEmpty ? "/" : String(parent)
     }
+
+    /// The folder that holds `path`, to open: its parent, or `.` for a lone component.
+    public static func folder(containing path: String) -> String {
+        let parent = parent(of: path)
+        return parent.isEmpty ? "." : parent
+    }
 }

@@ -64,7 +64,7 @@ public enum Backup {
             guard rename(partial, destination) == 0 else {
                 throw Failure("\(destination): cannot rename the copy into place (\(String(cString: strerror(errno))))")
             }
-            try sync(Paths.parent(of: destination).isEmpty ? "." : Paths.parent(of: destination))
+            try sync(Paths.folder(containing: destination))
             return Report(source: source, destination: destination, bytes: Engine.fileSize(destination), pages: pages,
                 schemaVersion: version, integrity: integrity)
         } catch {
@@ -79,9 +79,9 @@ public enum Backup {
     /// unlinked inodes, acknowledged work that no later reader could see, and lost it at its next start.
     /// A backup inside the data directory would also go with the directory it is meant to outlive.
     static func refuseInsideDataDirectory(_ destination: String, dataDirectory: String, source: String) throws {
-        let parent = Paths.parent(of: destination)
-        guard let folder = realpath(parent.isEmpty ? "." : parent, nil) else {
-            throw Failure("\(destination): its folder \(parent.isEmpty ? "." : parent) cannot be resolved (\(String(cString: strerror(errno))))")
+        let parent = Paths.folder(containing: destination)
+        guard let folder = realpath(parent, nil) else {
+            throw Failure("\(destination): its folder \(parent) cannot be resolved (\(String(cString: strerror(errno))))")
         }
         defer { free(folder) }
         let resolved = String(cString: folder) + "/" + (destination as NSString).lastPathComponent

@@ -260,9 +260,8 @@ public enum FileAccess {
     /// way is removed itself, so a task cannot redirect the delete. Quiet when nothing is there.
     @discardableResult
     public static func removeTree(atPath path: String) -> Bool {
-        let parentPath = Paths.parent(of: path)
         let name = (path as NSString).lastPathComponent
-        guard !name.isEmpty, name != "/", name != ".", name != "..", let parent = try? openRoot(parentPath.isEmpty ? "." : parentPath) else {
+        guard !name.isEmpty, name != "/", name != ".", name != "..", let parent = try? openRoot(Paths.folder(containing: path)) else {
             return false
         }
         return bk_remove_at(parent.rawValue, name) == 0 || errno == ENOENT
