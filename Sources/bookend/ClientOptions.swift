@@ -38,7 +38,7 @@ struct ConnectionOptions: ParsableArguments {
     func resolve() throws -> (endpoint: URL, account: String, key: String, trust: TLSTrust?) {
         let environment = ProcessInfo.processInfo.environment
         let configPath = (NSHomeDirectory() as NSString).appendingPathComponent(".config/bookend/client.json")
-        let config = FileManager.default.contents(atPath: configPath).flatMap { try? JSONDecoder().decode(ConfigFile.self, from: $0) }
+        let config = (try? SmallFile.read(configPath)).flatMap { try? JSONDecoder().decode(ConfigFile.self, from: $0) }
         let endpointText = endpoint ?? environment["BOOKEND_ENDPOINT"] ?? config?.endpoint ?? "http://127.0.0.1:8080"
         guard let url = URL(string: endpointText), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw CLIError("--endpoint \(endpointText) is not an http(s) URL")
@@ -46,7 +46,12 @@ struct ConnectionOptions: ParsableArguments {
         let accountName = account ?? environment["BOOKEND_ACCOUNT"] ?? config?.account ?? "bookend"
         var key = environment["BOOKEND_KEY"]
         if let path = keyFile ?? (key == nil ? environment["BOOKEND_KEY_FILE"] ?? config?.keyFile : nil) {
-            guard let data = FileManager.default.contents(atPath: path) else {
+            let data: Data
+            do {
+                data = try SmallFile.read(path)
+            } catch .tooLarge {
+                throw CLIError("the key file \(path) holds more than \(SmallFile.limit / 1024) KiB: a key is a line of base64 (is it the right file?)")
+            } catch {
                 throw CLIError("cannot read the key file \(path)")
             }
             key = String(decoding: data, as: UTF8.self)

@@ -352,7 +352,16 @@ struct Serve: AsyncParsableCommand {
     static func loadOrCreateKey(at path: String, create: Bool) throws -> Data {
         // The generated key (in the data directory) is private even if an older Bookend or a copy left it readable.
         if create { chmod(path, 0o600) }
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        let stored: Data?
+        do {
+            stored = try SmallFile.read(path)
+        } catch .tooLarge {
+            throw CLIError("the key file \(path) holds more than \(SmallFile.limit / 1024) KiB: a key is a line of base64 (is it the right file?)")
+        } catch {
+            stored = nil
+        }
+        if let stored {
+            let text = String(decoding: stored, as: UTF8.self)
             guard let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), !key.isEmpty else {
                 throw CLIError("\(path) does not hold a base64 account key")
             }
