@@ -55,7 +55,13 @@ struct JobPrepReleaseSample: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
             nodesDirectory = try sampleNodesDirectory()
         } catch {
-            throw CLIError("\(error)")
+            // Foundation's own text is an NSError dump (`Error Domain=NSCocoaErrorDomain Code=516 …`):
+            // say what is wrong with the path instead, as `migrate` and `serve` do.
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dataDirectory, isDirectory: &isFolder), !isFolder.boolValue {
+                throw CLIError("\(dataDirectory): exists and is not a directory")
+            }
+            throw CLIError("\(dataDirectory): cannot create the data directory (\((error as NSError).localizedDescription))")
         }
         // The engine lives for this scope only: it is shut down however the sample ends.
         do {
