@@ -47,15 +47,36 @@ import Testing
         let dot = try await run(binary, ["migrate", "--data-dir", "."], in: inside.path)
         #expect(dot.status == 0, "\(dot.stderr)")
         #expect(FileManager.default.fileExists(atPath: inside.file("bookend.db")))
+        // A file where the folder should be: one line that says so (the sample printed an NSError dump).
+        FileManager.default.createFile(atPath: directory.file("f"), contents: nil)
+        for command in [["sample", "job-prep-release"], ["migrate"]] {
+            let onAFile = try await run(binary, command + ["--data-dir", "f"], in: here)
+            #expect(onAFile.status == 1 && onAFile.stderr == "Error: f: exists and is not a directory\n", "\(command): \(onAFile.stderr)")
+        }
         // An empty path says so.
         let empty = try await run(binary, ["migrate", "--data-dir", ""], in: here)
         #expect(empty.status == 1 && empty.stderr.contains("the data directory's path is empty"), "\(empty.stderr)")
-        // The daemon over `s`: it starts and serves until told to stop.
-        let served = try await run("/usr/bin/timeout", ["-s", "TERM", "8", binary, "serve", "--data-dir", "s", "--listen", "127.0.0.1:0",
-                                                        "--log-level", "warning"], in: here)
-        #expect(served.stdout.contains("Endpoint: http://127.0.0.1:"), "\(served.status): \(served.stdout)\(served.stderr)")
-        #expect(!served.stderr.contains("crashed"), "\(served.stderr)")
+        // The daemon over `s`: it starts (printing its endpoint) and serves until told to stop.
+        let daemon = try await ServeTests.Daemon.start(binary: binary, arguments: ["--data-dir", "s", "--listen", "127.0.0.1:0"], in: here)
+        #expect(daemon.endpoint.hasPrefix("http://127.0.0.1:"))
         #expect(FileManager.default.fileExists(atPath: directory.file("s/bookend.db")))
+        #expect(await daemon.stop() == 0, "\(daemon.diagnosis)")
+    }
+
+    /// A key file is read to 64 KiB at most: `/dev/zero` (or a log named by mistake) is one line, not a
+    /// command that reads until memory runs out, for the daemon and for the client commands alike.
+    @Test func aKeyFileThatNeverEndsIsRefusedWithALine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
+        let directory = try TemporaryDirectory()
+        let served = try await run("/usr/bin/timeout", ["30", binary, "serve", "--data-dir", directory.file("data"), "--key-file", "/dev/zero",
+                                                        "--listen", "127.0.0.1:0"])
+        #expect(served.status == 1, "\(served.stdout)\(served.stderr)")
+        #expect(served.stderr.contains("the key file /dev/zero holds more than 64 KiB"), "\(served.stderr)")
+        let listed = try await run("/usr/bin/timeout", ["30", binary, "pool", "list", "--endpoint", "http://127.0.0.1:9", "--key-file", "/dev/zero"])
+        #expect(listed.status == 1 && listed.stderr.contains("the key file /dev/zero holds more than 64 KiB"), "\(listed.stderr)")
+        // A pipe is a key file too (`--key-file <(…)`): read to its end.
+        let piped = try await run("/bin/bash", ["-c", "\"$0\" pool list --endpoint http://127.0.0.1:9 --key-file <(echo a2V5)", binary])
+        #expect(piped.stderr.contains("cannot reach http://127.0.0.1:9"), "\(piped.stderr)")
     }
 
     @Test func sqlAnswersQueriesAndRefusesWrites() async throws {

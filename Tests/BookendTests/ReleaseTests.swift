@@ -139,7 +139,10 @@ import Testing
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
                 jobPreparationTask: JobPreparationTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/prep")),
                 jobReleaseTask: JobReleaseTask(commandLine: sh("echo $AZ_BATCH_NODE_ID >> \(effects)/release"))))
-            let long = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; sleep 60")
+            // Long enough never to end on their own: in CI runs where this test took a minute to get
+            // from the start of these tasks to the job's end, `sleep 60` had ended first and the
+            // drained node had left with no release owed (as it should), which failed the test.
+            let long = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; sleep 600")
             _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: long), TaskSpec(id: "b", commandLine: long)])
             try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == 2 }
             try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1, nodeDeallocationOption: "taskcompletion")
@@ -150,8 +153,7 @@ import Testing
             let prepared = EngineHarness.lines("\(effects)/prep").sorted()
             #expect(prepared.count == 2)
             let released = EngineHarness.lines("\(effects)/release").sorted()
-            // Failed once in a CI run (one node's release missing) and not reproduced since: the
-            // history of the nodes, the job and its releases says what happened if it comes back.
+            // If a release is missing, the history of the nodes, the job and its releases says why.
             let history = released == prepared ? [] : try await h.sql(
                 "SELECT seq, time, kind, node_id, task_id, from_state, to_state, detail FROM event WHERE job_id = 'job' OR kind LIKE 'node.%' ORDER BY seq")
             #expect(released == prepared, "once on every node that prepared; the events: \(history.map { $0.joined(separator: " ") }.joined(separator: "\n"))")

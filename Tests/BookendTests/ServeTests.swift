@@ -35,18 +35,20 @@ import Testing
         /// Starts the daemon and waits for its endpoint on a thread of its own.
         /// `fileLimit`: the daemon's limit of open descriptors (`ulimit -n`), when a test needs it low.
         /// `environment`: variables added to the test's own (a crash point, say).
-        static func start(binary: String, arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:]) async throws -> Daemon {
-            try await onOwnThread { try Daemon(binary: binary, arguments: arguments, fileLimit: fileLimit, environment: environment) }
+        /// `directory`: its working directory (the test's own when nil).
+        static func start(binary: String, arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:],
+                          in directory: String? = nil) async throws -> Daemon {
+            try await onOwnThread { try Daemon(binary: binary, arguments: arguments, fileLimit: fileLimit, environment: environment, directory: directory) }
         }
 
-        private init(binary: String, arguments: [String], fileLimit: Int?, environment: [String: String]) throws {
+        private init(binary: String, arguments: [String], fileLimit: Int?, environment: [String: String], directory: String?) throws {
             let serve = ["serve", "--log-level", "warning"] + arguments
             let variables = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 }
             if let fileLimit {
                 process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary] + serve,
-                    environment: variables, output: .pipe)
+                    in: directory, environment: variables, output: .pipe)
             } else {
-                process = try ChildProcess(binary, serve, environment: variables, output: .pipe)
+                process = try ChildProcess(binary, serve, in: directory, environment: variables, output: .pipe)
             }
             // Read on a thread of its own so the wait below has a deadline and can say what it saw.
             let lines = LineCollector()
