@@ -91,10 +91,11 @@ struct EngineHarness {
         }
     }
 
-    /// Adds a task that sleeps for a minute and waits until its command runs: the task that the tests of
-    /// ending a job or a task end.
+    /// Adds a task that sleeps for ten minutes and waits until its command runs: the task that the tests
+    /// of ending a job or a task end. (A minute was not always enough: loaded CI runs have taken most
+    /// of one between two steps of a test.)
     func addRunningSleep(job: String, task: String) async throws {
-        try await engine.addTask(jobID: job, TaskSpec(id: task, commandLine: "/bin/sleep 60"))
+        try await engine.addTask(jobID: job, TaskSpec(id: task, commandLine: "/bin/sleep 600"))
         try await engine.wait(timeout: .seconds(60)) { try $0.task(jobID: job, taskID: task).state == .running }
     }
 

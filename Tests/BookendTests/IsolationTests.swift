@@ -479,7 +479,7 @@ import Testing
             // The kernel checks the cap when a task of the same account enters it (at the exec after the
             // switch) only against what the account held before: one task may still enter, and it
             // holds the slot the bomb would fork into. The next one waits, and says why.
-            try await h.engine.addTask(jobID: "job", TaskSpec(id: "enters", commandLine: "/bin/sleep 60"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "enters", commandLine: "/bin/sleep 600"))
             try await EngineHarness.waitUntil("a task of the same account enters") {
                 try h.sqlOnCallingThread("SELECT e.pid IS NOT NULL FROM execution e JOIN task t ON t.pk = e.task_pk WHERE t.id = 'enters'") == [["1"]]
             }

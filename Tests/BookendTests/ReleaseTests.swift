@@ -234,7 +234,7 @@ import Testing
             try await h.pool(nodes: 1, slots: 1)
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
                 jobPreparationTask: JobPreparationTask(commandLine: "/bin/true"), jobReleaseTask: JobReleaseTask(commandLine: "/bin/true")))
-            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 60"), TaskSpec(id: "queued", commandLine: "/bin/true")])
+            _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "running", commandLine: "/bin/sleep 600"), TaskSpec(id: "queued", commandLine: "/bin/true")])
             try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "running").state == .running }
             try await h.engine.terminateJob(id: "job")
             try await h.waitForJob("job", .completed)
