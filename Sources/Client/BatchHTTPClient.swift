@@ -159,6 +159,11 @@ public struct BatchHTTPClient: Sendable {
 
     /// Percent-encodes one path segment (ids, and file paths whose `/` must travel as `%2F`).
     public static func segment(_ text: String) -> String {
+        // A segment that is `.` or `..` is a dot segment to every URL library: sent as is, it was
+        // removed before the request left (`task file J T .` then reached another path than the one
+        // signed, and the daemon answered 403). Encoded, it reaches the daemon, which says what is
+        // wrong with it.
+        if text == "." || text == ".." { return String(repeating: "%2E", count: text.count) }
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-_.~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text

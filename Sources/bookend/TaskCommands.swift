@@ -115,6 +115,10 @@ struct TaskCommand: AsyncParsableCommand {
         @Argument(help: "The job id.") var job: String
         @Argument(help: "The task id.") var id: String
         @Argument(help: "The path inside the task directory.") var path = "stdout.txt"
+        // An empty path named the task's folder itself, whose listing came back as raw JSON.
+        func validate() throws {
+            if path.isEmpty { throw ValidationError("give the path of a file in the task's folder, e.g. stdout.txt or wd/out.txt") }
+        }
         func run() async throws {
             let content = try await options.withClient { try await $0.send(BatchOperations.getTaskFile(job, id, path: path)) }
             FileHandle.standardOutput.write(content)

@@ -107,6 +107,13 @@ import Testing
             #expect(failed.count == 2 && failed[1].hasPrefix("f "), "\(failed)")
             #expect(try await ok(server, ["task", "show", "cj", "t1"]).contains("success"))
             #expect(try await ok(server, ["task", "file", "cj", "t1"]) == "hi\n")
+            // Dot segments reach the daemon and get its answer (they were squashed out of the URL after
+            // signing, and the daemon answered 403); an empty path is refused with usage.
+            for (path, status, message) in [(".", 1, "The path . is a directory"), ("..", 1, "The file path must not contain '..'"),
+                                            ("", 64, "give the path of a file in the task's folder")] {
+                let file = try await bookend(server, ["task", "file", "cj", "t1", path])
+                #expect(file.status == Int32(status) && file.stderr.contains(message), "'\(path)': \(file.stderr)")
+            }
             let counts = try decode(BatchTaskCountsResult.self, try await ok(server, ["job", "task-counts", "cj", "--output", "json"]))
             #expect(counts.taskCounts == BatchTaskCounts(active: 0, running: 0, completed: 4, succeeded: 3, failed: 1))
 
