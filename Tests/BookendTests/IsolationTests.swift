@@ -51,6 +51,41 @@ import Testing
         return found
     }
 
+    /// Two data directories never hand out the same uid: blocks are claimed in a machine-wide
+    /// registry. Here a registry holds every block of the range but one: the engine's pool account
+    /// comes from that one, and the claim names its data directory. (Before the registry each picked
+    /// at random, and the test suite's hundreds of engines shared blocks several times a run.)
+    @Test(.enabled(if: geteuid() == 0 && IsolationTests.mapsUIDs(0x4000_0000...0x6FFF_FFFF),
+                   "task accounts exist only when Bookend runs as root, and come from this range where it is mapped"))
+    func aDataDirectoryTakesOnlyAUidBlockNoOtherClaimed() async throws {
+        let scratch = try TemporaryDirectory()
+        let registry = scratch.file("task-uid-blocks")
+        // Bookend's preferred range, in blocks of 65,536 (docs/security/isolation.md).
+        let range: ClosedRange<UInt32> = 0x4000_0000...0x6FFF_FFFF
+        let size: UInt32 = 65_536
+        let blocks = (range.upperBound - range.lowerBound + 1) / size
+        let free = range.lowerBound + (blocks / 2) * size
+        let taken = (0..<blocks).map { range.lowerBound + $0 * size }.filter { $0 != free }
+        try Data(taken.map { "\($0) /elsewhere/\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: registry))
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        configuration.taskUIDRegistry = registry
+        let h = try await EngineHarness.make(configuration: configuration)
+        try await withCleanup({ await h.finish() }) {
+            try await h.pool(nodes: 1)
+            try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
+            try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: "/usr/bin/id -u",
+                userIdentity: UserIdentity(autoUser: .init(scope: AutoUserScope(rawValue: "pool"), elevationLevel: .nonAdmin))))
+            try await h.waitForTasks("job")
+            let uid = try #require(UInt32(try await h.sql("SELECT uid FROM pool")[0][0]))
+            #expect((free...(free + size - 1)).contains(uid), "uid \(uid), the free block starts at \(free)")
+            let output = String(decoding: try await h.engine.readTaskFile(jobID: "job", taskID: "t", path: "stdout.txt"), as: UTF8.self)
+            #expect(output == "\(uid)\n")
+            let lines = try String(contentsOfFile: registry, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == taken.count + 1)
+            #expect(lines.last == "\(free) \(h.directory)"[...], "\(lines.last ?? "")")
+        }
+    }
+
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func aTaskScopeTaskCannotReadAnotherTasksOutputEnvironmentOrFolder() async throws {
         let h = try await EngineHarness.make()
@@ -516,5 +551,14 @@ import Testing
         #expect(EngineConfiguration.defaultTaskProcessLimit(pidMax: 1_000, threadsMax: nil) == 512)
         let ceiling = try #require([EngineConfiguration.kernelSetting("pid_max"), EngineConfiguration.kernelSetting("threads-max")].compactMap { $0 }.min())
         #expect(EngineConfiguration().taskProcessLimit == max(512, ceiling * 15 / 100))
+    }
+
+    /// Whether this process's user namespace maps every uid of `range` (`/proc/self/uid_map`).
+    static func mapsUIDs(_ range: ClosedRange<UInt32>) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) else { return true }
+        return text.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ").compactMap { UInt64($0) }
+            return fields.count == 3 && fields[0] <= UInt64(range.lowerBound) && UInt64(range.upperBound) < fields[0] + fields[2]
+        }
     }
 }

@@ -54,6 +54,12 @@ public struct EngineConfiguration: Sendable {
     /// `defaultTaskProcessLimit()`.
     public var taskProcessLimit: Int? = EngineConfiguration.defaultTaskProcessLimit()
 
+    /// As root: the file in which every data directory on this machine claims the uid blocks its task
+    /// accounts come from, so that no two hand out the same uid (`TaskAccounts.Registry`). nil: pick
+    /// blocks at random, as before the registry (1 chance in 12,288 per pair of data directories of
+    /// sharing one).
+    public var taskUIDRegistry: String? = TaskAccounts.Registry.defaultPath
+
     /// 15 % of the machine's process ceiling, the smaller of `kernel.pid_max` and
     /// `kernel.threads-max` (the share systemd gives a service by default, `DefaultTasksMax`), and
     /// at least 512: 4,915 with Linux's default 32,768 pids. It takes six accounts at their cap to

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SQLite
 
 /// The accounts non-admin work runs as when the engine is root (Azure's `autoUser`): one per pool for
@@ -9,8 +10,11 @@ import SQLite
 /// A data directory takes a random block of `blockSize` uids and hands them out in order, recording
 /// each in SQLite (`pool.uid`, `task.uid`, `execution.uid`); a used-up block is followed by another
 /// random one that no recorded uid falls in. So a uid is never given to two owners within a data
-/// directory. Two data directories on one machine pick their blocks independently: see
-/// docs/security/isolation.md for the odds that they meet.
+/// directory. Across data directories on one machine, blocks are claimed in a registry file
+/// (`TaskAccounts.Registry`, `/var/lib/bookend/task-uid-blocks`): a block another data directory
+/// claimed is not taken again, so two daemons (or a daemon and `bookend sample`) never hand their
+/// tasks the same uid. Before it, each picked at random: about 1 chance in 12,288 per pair of sharing
+/// a block, and the test suite, with hundreds of engines at once, met that several times a run.
 enum TaskAccounts {
     static let blockSize: UInt32 = 65_536
 
@@ -44,8 +48,58 @@ enum TaskAccounts {
     /// The name tasks see in `USER` and `AZ_BATCH_TASK_USER` for a reserved uid.
     static func name(_ uid: UInt32) -> String { "bookend-\(uid)" }
 
-    /// Hands out the next unused uid (inside the caller's transaction).
-    static func allocate(_ db: Connection, range: ClosedRange<UInt32>) throws -> UInt32 {
+    /// The machine-wide record of claimed uid blocks: one line per claim, `<first uid> <data directory>`,
+    /// appended under an exclusive `flock`. Read and written only as root (only root hands out task
+    /// accounts). A claim is never given back: a block whose data directory is gone may still own
+    /// files (in `/tmp`, say), and 12,288 blocks last a long time.
+    struct Registry: Sendable {
+        var path: String
+        /// For the claim's line: which data directory holds the block.
+        var dataDirectory: String
+
+        static let defaultPath = "/var/lib/bookend/task-uid-blocks"
+
+        /// Runs `choose` with the blocks claimed so far, under the registry's lock, and records the
+        /// block it answers. Throws when the registry cannot be opened or written.
+        func claim(_ choose: (Set<UInt32>) throws -> UInt32) throws -> UInt32 {
+            let folder = Paths.folder(containing: path)
+            if mkdir(folder, 0o755) != 0, errno != EEXIST {
+                throw BookendError.internalError("cannot create \(folder) for the uid block registry: \(String(cString: strerror(errno)))")
+            }
+            let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw BookendError.internalError("cannot open the uid block registry \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else { throw BookendError.internalError("cannot lock \(path): \(String(cString: strerror(errno)))") }
+            }
+            var claimed: Set<UInt32> = []
+            var text = Data()
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            _ = lseek(fd, 0, SEEK_SET)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(text.count)) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                text.append(contentsOf: buffer[..<count])
+            }
+            for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
+                if let first = line.split(separator: " ", maxSplits: 1).first, let start = UInt32(first) { claimed.insert(start) }
+            }
+            let start = try choose(claimed)
+            let line = Array("\(start) \(dataDirectory)\n".utf8)
+            let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == line.count, fsync(fd) == 0 else {
+                throw BookendError.internalError("cannot write the uid block registry \(path): \(String(cString: strerror(errno)))")
+            }
+            return start
+        }
+    }
+
+    /// Hands out the next unused uid (inside the caller's transaction). A new block is claimed in
+    /// `registry` when one is given (see `Registry`); when it cannot be used, the block is picked as
+    /// before it existed (random, unused in this data directory), and `warn` says why.
+    static func allocate(_ db: Connection, range: ClosedRange<UInt32>, registry: Registry? = nil,
+                         warn: (String) -> Void = { _ in }) throws -> UInt32 {
         let size = min(blockSize, range.upperBound - range.lowerBound + 1)
         let block = try SettingStore.value(db, "task_uid_block").flatMap { UInt32($0) }
         let next = try SettingStore.value(db, "task_uid_next").flatMap { UInt32($0) }
@@ -54,20 +108,53 @@ enum TaskAccounts {
             return next
         }
         let blocks = (range.upperBound - range.lowerBound + 1) / size
-        for _ in 0..<64 {
-            let start = range.lowerBound + UInt32.random(in: 0..<blocks) * size
-            let end = start + (size - 1)
-            let used = try db.scalar(
+        func unusedHere(_ start: UInt32) throws -> Bool {
+            try db.scalar(
                 """
                 SELECT EXISTS (SELECT 1 FROM pool WHERE uid BETWEEN ?1 AND ?2)
                     OR EXISTS (SELECT 1 FROM task WHERE uid BETWEEN ?1 AND ?2)
                     OR EXISTS (SELECT 1 FROM execution WHERE uid BETWEEN ?1 AND ?2)
-                """, [Int64(start), Int64(end)]).int ?? 1
-            guard used == 0 else { continue }
-            try store(db, block: start, next: start + 1)
-            return start
+                """, [Int64(start), Int64(start + (size - 1))]).int == 0
         }
-        throw BookendError(.internalError, "TaskAccountsExhausted",
+        // A block unused here and, when `claimed` is given, claimed by no data directory; nil when
+        // there is none. Random tries first (the common case: few blocks are claimed), then every
+        // block in a random order (many are: random tries would miss the few left).
+        func pick(avoiding claimed: Set<UInt32>?) throws -> UInt32? {
+            for _ in 0..<64 {
+                let start = range.lowerBound + UInt32.random(in: 0..<blocks) * size
+                if claimed?.contains(start) == true { continue }
+                if try unusedHere(start) { return start }
+            }
+            for index in (0..<blocks).shuffled() {
+                let start = range.lowerBound + index * size
+                if claimed?.contains(start) == true { continue }
+                if try unusedHere(start) { return start }
+            }
+            return nil
+        }
+        var chosen: UInt32?
+        if let registry {
+            do {
+                chosen = try registry.claim { claimed in
+                    if let free = try pick(avoiding: claimed) { return free }
+                    // The range holds few blocks (a namespace mapping only 65536 uids has one): share.
+                    warn("every uid block tried is claimed by another data directory in \(registry.path); this one may share uids with it")
+                    guard let any = try pick(avoiding: nil) else { throw exhausted(range) }
+                    return any
+                }
+            } catch let error as BookendError where error.code == "TaskAccountsExhausted" {
+                throw error
+            } catch {
+                warn("\(error); the uid block is picked at random, and another data directory on this machine may hold it too")
+            }
+        }
+        guard let start = try chosen ?? pick(avoiding: nil) else { throw exhausted(range) }
+        try store(db, block: start, next: start + 1)
+        return start
+    }
+
+    private static func exhausted(_ range: ClosedRange<UInt32>) -> BookendError {
+        BookendError(.internalError, "TaskAccountsExhausted",
             "no block of unused uids is left in \(range.lowerBound)...\(range.upperBound) for this data directory")
     }
 
@@ -83,6 +170,12 @@ extension Engine {
     /// nil for admin work and when the engine is not root, else the pool's account (scope `pool`) or
     /// the task's own (scope `task`; a preparation, release or start task with scope `task` gets a new
     /// one per execution, as it has no row of its own to keep it in).
+    /// A uid for a new account, from this data directory's block or a new one claimed machine-wide.
+    private func allocateAccount(_ db: Connection, range: ClosedRange<UInt32>) throws -> UInt32 {
+        let registry = configuration.taskUIDRegistry.map { TaskAccounts.Registry(path: $0, dataDirectory: dataDirectory) }
+        return try TaskAccounts.allocate(db, range: range, registry: registry) { logger.warning("task accounts: \($0)") }
+    }
+
     func assignAccount(_ db: Connection, executionPK: Int64, kind: String, nodePK: Int64, jobPK: Int64?, taskPK: Int64?) throws {
         guard isRoot, let range = accountRange else { return }
         guard let pool = try db.query(
@@ -113,16 +206,16 @@ extension Engine {
                 if let existing = try db.scalar("SELECT uid FROM task WHERE pk = ?", [taskPK]).int64 {
                     uid = existing
                 } else {
-                    uid = Int64(try TaskAccounts.allocate(db, range: range))
+                    uid = Int64(try allocateAccount(db, range: range))
                     try TaskStore.setAccount(db, pk: taskPK, uid: uid)
                 }
             } else {
-                uid = Int64(try TaskAccounts.allocate(db, range: range))
+                uid = Int64(try allocateAccount(db, range: range))
             }
         } else if let existing = pool["uid"].int64 {
             uid = existing
         } else {
-            uid = Int64(try TaskAccounts.allocate(db, range: range))
+            uid = Int64(try allocateAccount(db, range: range))
             try PoolStore.setAccount(db, pk: pool.int64("pk", table: "pool"), uid: uid)
         }
         try ExecutionStore.setAccount(db, pk: executionPK, uid: uid)
