@@ -75,7 +75,6 @@ enum TaskAccounts {
             var claimed: Set<UInt32> = []
             var text = Data()
             var buffer = [UInt8](repeating: 0, count: 65_536)
-            _ = lseek(fd, 0, SEEK_SET)
             while true {
                 let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(text.count)) }
                 if count < 0, errno == EINTR { continue }
@@ -166,16 +165,16 @@ enum TaskAccounts {
 }
 
 extension Engine {
-    /// Chooses and records the account an execution runs as (inside `beginExecution`'s transaction):
-    /// nil for admin work and when the engine is not root, else the pool's account (scope `pool`) or
-    /// the task's own (scope `task`; a preparation, release or start task with scope `task` gets a new
-    /// one per execution, as it has no row of its own to keep it in).
     /// A uid for a new account, from this data directory's block or a new one claimed machine-wide.
     private func allocateAccount(_ db: Connection, range: ClosedRange<UInt32>) throws -> UInt32 {
         let registry = configuration.taskUIDRegistry.map { TaskAccounts.Registry(path: $0, dataDirectory: dataDirectory) }
         return try TaskAccounts.allocate(db, range: range, registry: registry) { logger.warning("task accounts: \($0)") }
     }
 
+    /// Chooses and records the account an execution runs as (inside `beginExecution`'s transaction):
+    /// nil for admin work and when the engine is not root, else the pool's account (scope `pool`) or
+    /// the task's own (scope `task`; a preparation, release or start task with scope `task` gets a new
+    /// one per execution, as it has no row of its own to keep it in).
     func assignAccount(_ db: Connection, executionPK: Int64, kind: String, nodePK: Int64, jobPK: Int64?, taskPK: Int64?) throws {
         guard isRoot, let range = accountRange else { return }
         guard let pool = try db.query(
