@@ -183,8 +183,6 @@ import Testing
         }
     }
 
-    /// `job wait` outlives a restart of the daemon (an upgrade, a crash): it says the daemon does not
-    /// answer, retries, says when it answers again, and ends as the job does.
     /// A hangup (the terminal that started the daemon closed, `kill -HUP`) ends it as SIGTERM does:
     /// gracefully, exit status 0, its lock released for the next start. Until 2026-12-07 the signal's
     /// default action killed it on the spot, without a line in the log.
@@ -201,6 +199,8 @@ import Testing
         #expect(await next.stop() == 0)
     }
 
+    /// `job wait` outlives a restart of the daemon (an upgrade, a crash): it says the daemon does not
+    /// answer, retries, says when it answers again, and ends as the job does.
     @Test func jobWaitRidesOutADaemonRestart() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build bookend first (swift build)")
         let directory = try TemporaryDirectory()
