@@ -50,7 +50,7 @@ struct ConnectionOptions: ParsableArguments {
             do {
                 data = try SmallFile.read(path)
             } catch .tooLarge {
-                throw CLIError("the key file \(path) holds more than \(SmallFile.limit / 1024) KiB: a key is a line of base64 (is it the right file?)")
+                throw CLIError(SmallFile.notAKey(path))
             } catch {
                 throw CLIError("cannot read the key file \(path)")
             }

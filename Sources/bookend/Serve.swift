@@ -356,7 +356,7 @@ struct Serve: AsyncParsableCommand {
         do {
             stored = try SmallFile.read(path)
         } catch .tooLarge {
-            throw CLIError("the key file \(path) holds more than \(SmallFile.limit / 1024) KiB: a key is a line of base64 (is it the right file?)")
+            throw CLIError(SmallFile.notAKey(path))
         } catch {
             stored = nil
         }

@@ -20,6 +20,11 @@ enum SmallFile {
         }
     }
 
+    /// What a key file past `limit` is told (by `serve` and by the client commands).
+    static func notAKey(_ path: String) -> String {
+        "the key file \(path) holds more than \(limit / 1024) KiB: a key is a line of base64 (is it the right file?)"
+    }
+
     static func read(_ path: String, limit: Int = SmallFile.limit) throws(Failure) -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .unreadable(path: path, errno: errno) }
