@@ -172,11 +172,7 @@ public final class Statement {
     private func currentLayout() -> ColumnLayout {
         let reprepares = sqlite3_stmt_status(handle, SQLITE_STMTSTATUS_REPREPARE, 0)
         if let layout, reprepares == layoutReprepares { return layout }
-        let count = sqlite3_column_count(handle)
-        var names: [String] = []
-        names.reserveCapacity(Int(count))
-        for index in 0..<count { names.append(String(cString: sqlite3_column_name(handle, index))) }
-        let fresh = ColumnLayout(names)
+        let fresh = ColumnLayout(columnNames)
         layout = fresh
         layoutReprepares = reprepares
         return fresh
