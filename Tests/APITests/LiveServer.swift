@@ -186,10 +186,12 @@ func withServer(
 
 /// Polls until `condition` holds (or fails the wait after `seconds`).
 func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
+    // The condition is tried once more after the deadline: a task kept waiting for a thread past it
+    // (every suite runs at once) must not fail a condition that came true meanwhile.
     let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
+    while true {
         if try await condition() { return true }
+        if Date() >= deadline { return false }
         try await Task.sleep(for: .milliseconds(100))
     }
-    return false
 }

@@ -263,15 +263,20 @@ final class Serving: @unchecked Sendable {
 
     /// Waits for the line the daemon prints once it listens (or fails with its log if it ended).
     func waitUntilServing() async throws {
+        // The log is read before the deadline is looked at: with every suite running at once this
+        // task can wait for a thread far longer than its 20 ms sleep, and a line printed meanwhile
+        // must still count.
         let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
+        while true {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if text.contains("Endpoint:") { return }
             try #require(process.isRunning, "serve ended: \(text)")
+            if ContinuousClock.now >= deadline {
+                Issue.record("serve did not start listening within 60 s: \(text)")
+                throw CancellationError()
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
-        Issue.record("serve did not start listening within 60 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        throw CancellationError()
     }
 
     func send(_ signal: Int32) { process.signal(signal) }
