@@ -211,10 +211,22 @@ func readJSONFile<T: Decodable>(_ path: String, as type: T.Type, what: String) t
     try decodeJSON(type, try readJSONFile(path), from: path, what: what)
 }
 
+/// The most `--json` reads: far more than any pool, job or task list people write (100,000 tasks of
+/// a few hundred bytes each fit), and a bound for `--json /dev/zero` or a log named by mistake, which
+/// were read until memory ran out.
+let jsonFileLimit = 64 << 20
+
 /// The bytes of `--json PATH` (or `-`: stdin, which can be read only once), checked to be JSON.
 func readJSONFile(_ path: String) throws -> Data {
-    guard let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path) else {
-        throw CLIError("cannot read \(path)")
+    let data: Data
+    do {
+        data = path == "-"
+            ? try SmallFile.read(descriptor: STDIN_FILENO, path: "standard input", limit: jsonFileLimit)
+            : try SmallFile.read(path, limit: jsonFileLimit)
+    } catch .tooLarge(let name, let limit) {
+        throw CLIError("\(name) holds more than \(limit >> 20) MiB of JSON; split it into several files")
+    } catch {
+        throw CLIError("\(error)")
     }
     guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
         throw CLIError("\(path) is not valid JSON")

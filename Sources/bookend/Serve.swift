@@ -74,6 +74,8 @@ struct Serve: AsyncParsableCommand {
         }
         _ = try Serve.housekeeping(minFreeDisk: setup.minFreeDisk, historyRetention: historyRetention)
         _ = try Serve.taskProcessLimit(taskProcessLimit)
+        _ = try Serve.parseListen(listen)
+        if let metricsListen { _ = try Serve.parseListen(metricsListen, flag: "--metrics-listen") }
         if let maxConnections {
             guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1, not \(maxConnections)") }
             let largest = ConnectionCap.largestTotal()
@@ -228,10 +230,10 @@ struct Serve: AsyncParsableCommand {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         } else {
-            throw CLIError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:8080")
+            throw ValidationError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
-            throw CLIError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:8080")
+            throw ValidationError("\(flag) must be HOST:PORT (a port from 0 to 65535), e.g. 127.0.0.1:8080")
         }
         if host == "localhost" { host = "127.0.0.1" }
         return (String(host), port)

@@ -29,6 +29,11 @@ enum SmallFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .unreadable(path: path, errno: errno) }
         defer { close(fd) }
+        return try read(descriptor: fd, path: path, limit: limit)
+    }
+
+    /// Reads what is left of `fd` (standard input, say), to at most `limit` bytes; `path` names it in errors.
+    static func read(descriptor fd: Int32, path: String, limit: Int) throws(Failure) -> Data {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 8192)
         while true {

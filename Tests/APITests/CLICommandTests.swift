@@ -191,7 +191,16 @@ import Testing
             #expect(notJSON.status == 1)
             #expect(notJSON.errorLines == ["Error: \(file) is not valid JSON"], "\(notJSON.stderr)")
 
-            // Nothing was created by either.
+            // A file that never ends (or is far too large for a list of tasks) is refused once 64 MiB
+            // are read; until 2026-12-08 it was read until memory ran out. A missing one says why.
+            let endless = try await bookend(server, ["task", "add", "cj", "--json", "/dev/zero"])
+            #expect(endless.status == 1)
+            #expect(endless.errorLines == ["Error: /dev/zero holds more than 64 MiB of JSON; split it into several files"], "\(endless.stderr)")
+            let absent = try await bookend(server, ["task", "add", "cj", "--json", file + ".absent"])
+            #expect(absent.status == 1)
+            #expect(absent.errorLines == ["Error: cannot read \(file).absent (No such file or directory)"], "\(absent.stderr)")
+
+            // Nothing was created by any of them.
             #expect(try await ok(server, ["pool", "list"]) == "ID  STATE  ALLOCATION  NODES  TARGET  SLOTS\n")
 
             // A timeout that is no number of seconds is refused with usage; `nan` killed the wait

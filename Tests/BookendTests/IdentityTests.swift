@@ -9,6 +9,33 @@ import Testing
 @Suite struct IdentityTests {
     static let binary = Repository.path(".build/debug/bookend")
 
+    // MARK: A configuration the engine cannot run with
+
+    /// An embedding program's configuration is checked before anything is created: a tick interval of
+    /// zero had the pass timer fire without pause, one core spent for nothing, and no error.
+    @Test(arguments: [
+        (EngineConfiguration(tickInterval: .zero), "tickInterval must be more than zero"),
+        (EngineConfiguration(tickInterval: .milliseconds(-5)), "tickInterval must be more than zero"),
+        (EngineConfiguration(killGracePeriod: .seconds(-1)), "killGracePeriod must be zero or more"),
+        (EngineConfiguration(drainOnShutdown: .seconds(-1)), "drainOnShutdown must be zero or more"),
+        (EngineConfiguration(maxLostExecutionRequeues: -1), "maxLostExecutionRequeues must be zero or more"),
+        (EngineConfiguration(historyRetention: .seconds(-1)), "historyRetention must be zero or more"),
+        ({ var c = EngineConfiguration(); c.taskProcessLimit = 0; return c }(), "taskProcessLimit must be at least 1"),
+    ])
+    func aConfigurationTheEngineCannotRunWithIsRefusedBeforeAnythingOpens(_ configuration: EngineConfiguration, _ message: String) async throws {
+        let directory = try TemporaryDirectory()
+        let data = directory.file("data")
+        do {
+            let engine = try await Engine.open(dataDirectory: data, configuration: configuration)
+            await engine.shutdown()
+            Issue.record("opened with \(message)")
+        } catch let error as BookendError {
+            #expect(error.code == "InvalidEngineConfiguration")
+            #expect(error.message.hasPrefix(message), "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: data), "nothing was created")
+    }
+
     // MARK: One engine per data directory
 
     @Test func aSecondEngineOnTheSameDirectoryIsRefusedNamingTheFirst() async throws {

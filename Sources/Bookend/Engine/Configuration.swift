@@ -77,6 +77,22 @@ public struct EngineConfiguration: Sendable {
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Refuses values the engine cannot run with, before anything opens: a tick interval of zero or
+    /// less had the pass timer fire without pause (a core spent for nothing), and negative counts and
+    /// durations have no meaning.
+    public func validate() throws {
+        func refuse(_ message: String) -> BookendError {
+            BookendError(.invalidRequest, "InvalidEngineConfiguration", message)
+        }
+        if tickInterval <= .zero { throw refuse("tickInterval must be more than zero, not \(tickInterval)") }
+        if killGracePeriod < .zero { throw refuse("killGracePeriod must be zero or more, not \(killGracePeriod)") }
+        if let drainOnShutdown, drainOnShutdown < .zero { throw refuse("drainOnShutdown must be zero or more, not \(drainOnShutdown)") }
+        if maxLostExecutionRequeues < 0 { throw refuse("maxLostExecutionRequeues must be zero or more, not \(maxLostExecutionRequeues)") }
+        if let historyRetention, historyRetention < .zero { throw refuse("historyRetention must be zero or more (nil keeps history forever), not \(historyRetention)") }
+        if releaseWallClockCap <= .zero { throw refuse("releaseWallClockCap must be more than zero, not \(releaseWallClockCap)") }
+        if let taskProcessLimit, taskProcessLimit < 1 { throw refuse("taskProcessLimit must be at least 1 (nil: no cap), not \(taskProcessLimit)") }
+    }
+
     /// The default `historyRetention`: 7 days.
     public static let defaultHistoryRetention: Duration = .seconds(7 * 86_400)
 

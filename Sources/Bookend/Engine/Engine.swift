@@ -121,6 +121,7 @@ public actor Engine {
         dataDirectory: String, configuration: EngineConfiguration = EngineConfiguration(),
         logger: Logger = Logger(label: "bookend")
     ) async throws -> Engine {
+        try configuration.validate()
         // Locking and migrating block (fsync, waiting out a fork's hold on the lock): on a thread of
         // their own, not on the caller's (often one of the cooperative pool's few) nor on a global
         // dispatch queue, whose threads the cooperative pool shares on Linux.
