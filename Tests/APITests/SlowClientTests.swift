@@ -17,6 +17,8 @@ import Testing
         while true {
             let count = recv(fd, &chunk, chunk.count, 0)
             if count == 0 { return true }
+            // A signal for this test process (a child's exit) is no answer from the server.
+            if count < 0 && errno == EINTR { continue }
             if count < 0 { return errno == ECONNRESET }
         }
     }
@@ -29,6 +31,8 @@ import Testing
         while true {
             let count = recv(fd, &chunk, chunk.count, 0)
             if count == 0 { return true }
+            // A signal for this test process (a child's exit) is no answer from the server.
+            if count < 0 && errno == EINTR { continue }
             if count < 0 { return errno == ECONNRESET }
         }
     }
@@ -44,6 +48,7 @@ import Testing
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = recv(fd, &chunk, chunk.count, 0)
+            if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             received += chunk[0..<count]
         }
