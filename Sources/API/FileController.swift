@@ -51,7 +51,7 @@ struct FileController: Sendable {
         case .task(let jobID, let taskID): files = try await engine.taskFiles(jobID: jobID, taskID: taskID, recursive: recursive)
         case .node(let poolID, let nodeID): files = try await engine.nodeFiles(poolID: poolID, nodeID: nodeID, recursive: recursive)
         }
-        return try query.page(files.map { (key: $0.name, item: Render.file($0, urlPrefix: prefix)) }, request: request, metadata: "files")
+        return try query.page(files.map { (key: $0.name, entity: $0) }, request: request, metadata: "files") { Render.file($0, urlPrefix: prefix) }
     }
 
     func listTask(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {

@@ -17,6 +17,46 @@ import Testing
         return (task.json["nodeInfo"] as? [String: Any])?["nodeId"] as? String ?? ""
     }
 
+    /// A folder's listing taken a page at a time, by its `odata.nextLink`s, is the whole listing in
+    /// the same order (case-blind, then exact), each name once; with a `startswith` filter too.
+    @Test func fileListingsPageInOrderWithoutGapsOrRepeats() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"fp","vmSize":"small","targetDedicatedNodes":1}"#).status == 201)
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"fj","poolInfo":{"poolId":"fp"}}"#).status == 201)
+            // 60 files whose names differ in case and length, in two folders.
+            let command = #"/bin/sh -c 'mkdir A b && for n in $(seq 1 20); do touch f$n F$n A/x$n b/X$n; done; touch a B Bb bB'"#
+            #expect(try await server.send(.post, "/jobs/fj/tasks", body: #"{"id":"ft","commandLine":"\#(command)"}"#).status == 201)
+            #expect(try await eventually {
+                (try await server.send(.get, "/jobs/fj/tasks/ft").json["state"] as? String) == "completed"
+            })
+            func names(_ page: Reply) -> [String] {
+                (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            }
+            func follow(_ query: [(String, String)]) async throws -> [String] {
+                var found: [String] = []
+                var page = try await server.send(.get, "/jobs/fj/tasks/ft/files", query: query)
+                while true {
+                    #expect(page.status == 200, "\(page.text.prefix(300))")
+                    found += names(page)
+                    guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                    page = try await server.send(.get, url.path, query: (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") })
+                }
+                return found
+            }
+            let whole = try await server.send(.get, "/jobs/fj/tasks/ft/files", query: [("recursive", "true")])
+            #expect(whole.json["odata.nextLink"] == nil)
+            let all = names(whole).filter { $0.hasPrefix("wd/") }
+            #expect(all.count == 86, "\(all)")
+            #expect(all == all.sorted { $0.lowercased() != $1.lowercased() ? $0.lowercased() < $1.lowercased() : $0 < $1 })
+            for size in ["1", "7", "40"] {
+                let paged = try await follow([("recursive", "true"), ("maxresults", size)])
+                #expect(paged == names(whole), "maxresults=\(size)")
+            }
+            let filtered = try await follow([("recursive", "true"), ("maxresults", "3"), ("$filter", "startswith(name,'wd/A/')")])
+            #expect(filtered == all.filter { $0.hasPrefix("wd/A/") } && filtered.count == 20, "\(filtered)")
+        }
+    }
+
     @Test func taskFiles() async throws {
         try await withServer { server in
             _ = try await prepare(server)

@@ -1,4 +1,5 @@
-import Bookend
+import Foundation
+@testable import Bookend
 import Testing
 
 /// `Paths.parent`, which stands in for Foundation's `deletingLastPathComponent` (that one traps on
@@ -19,5 +20,18 @@ import Testing
         #expect(Paths.folder(containing: "b.db") == ".")
         #expect(Paths.folder(containing: "/d") == "/")
         #expect(Paths.folder(containing: "backups/b.db") == "backups")
+    }
+}
+
+/// The `fileMode` of a listed file, formatted by hand since 2026-12-08: the same text as the
+/// `String(format: "0%03o")` it replaced, for every permission value.
+@Suite struct FileModeTests {
+    @Test func everyPermissionValueReadsAsBefore() {
+        for bits in 0...0o7777 {
+            #expect(FileAccess.mode(mode_t(bits) | S_IFREG) == String(format: "0%03o", bits))
+        }
+        #expect(FileAccess.mode(0o644 | S_IFREG) == "0644")
+        #expect(FileAccess.mode(0o1777 | S_IFDIR) == "01777")
+        #expect(FileAccess.mode(0o7 | S_IFREG) == "0007")
     }
 }
