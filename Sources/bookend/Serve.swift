@@ -169,11 +169,17 @@ struct Serve: AsyncParsableCommand {
         services.append(StoppingNotification(notifier: notifier))
         // One group for both: on SIGTERM/SIGINT the group shuts its services down in reverse order,
         // so the server stops accepting and finishes its requests first, then the engine stops
-        // scheduling. If either fails, the group cancels the other, which shuts the engine down too.
-        // SIGHUP too (the terminal that started it closed, `kill -HUP`): its default action ended the
-        // process on the spot, without a word in the log. There is nothing to reload.
+        // scheduling. SIGHUP too (the terminal that started it closed, `kill -HUP`): its default
+        // action ended the process on the spot, without a word in the log. There is nothing to reload.
+        // When a service ends or fails, the others are shut down the same graceful way, never
+        // cancelled: a cancelled server drops the connections it has accepted but not yet served, and
+        // swift-nio traps on each of them ("Deinited NIOAsyncWriter without calling finish()",
+        // apple/swift-nio#2637), which ended the whole process.
         let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
+            services: services.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -52,9 +52,11 @@ final class LiveServer: Sendable {
     let account = "testacct"
     let key: Data
     let dataDirectory: String
+    private let group: ServiceGroup
     private let serverTask: Task<Void, any Error>
 
-    private init(engine: Engine, port: Int, key: Data, dataDirectory: String, serverTask: Task<Void, any Error>) {
+    private init(engine: Engine, port: Int, key: Data, dataDirectory: String, group: ServiceGroup, serverTask: Task<Void, any Error>) {
+        self.group = group
         self.engine = engine
         self.port = port
         self.key = key
@@ -76,17 +78,23 @@ final class LiveServer: Sendable {
                 host: "127.0.0.1", port: 0, accountName: "testacct", key: key, tls: tls, idleTimeout: idleTimeout, metrics: metrics, maxConnections: maxConnections),
             logger: logger
         ) { port in continuation.yield(port) }
-        let task = Task { try await service.run() }
+        // Stopped by a graceful shutdown, never by cancelling its task: a cancelled server drops the
+        // connections it accepted but has not served yet, and swift-nio traps on each (apple/swift-nio#2637);
+        // that ended the whole test process when Prometheus scraped at the moment a test ended.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
+            logger: logger))
+        let task = Task { try await group.run() }
         var port = 0
         for await value in ports {
             port = value
             break
         }
-        return LiveServer(engine: engine, port: port, key: key, dataDirectory: directory, serverTask: task)
+        return LiveServer(engine: engine, port: port, key: key, dataDirectory: directory, group: group, serverTask: task)
     }
 
     func stop() async {
-        serverTask.cancel()
+        await group.triggerGracefulShutdown()
         _ = try? await serverTask.value
         await engine.shutdown()
         try? FileManager.default.removeItem(atPath: dataDirectory)
