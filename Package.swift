@@ -88,8 +88,8 @@ let package = Package(
 
         // Helpers the test targets share (free ports, running programs, blocking work off the pool).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: swiftSettings),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], swiftSettings: swiftSettings),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "BookendTests", dependencies: ["Bookend", "SQLite", "Supervisor", "CBeneath", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ClientTests", dependencies: ["Client", "BatchModels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

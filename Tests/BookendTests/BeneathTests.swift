@@ -1,10 +1,11 @@
 import CBeneath
 import Foundation
+import TestSupport
 import Testing
 
 /// The descriptor layer under the file API, resource files and folder removal, on a real folder
 /// with real links, both through openat2 and through the O_NOFOLLOW walk older kernels get.
-@Suite(.serialized) struct BeneathTests {
+@Suite(.serialized, .ownThread) struct BeneathTests {
     /// A root with `d/f` and `d/e/f`, links out (absolute, relative, to a folder) and in, and a
     /// canary folder outside it.
     struct Tree {

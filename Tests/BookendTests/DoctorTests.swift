@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// `bookend doctor`: each FAIL made by a real bad set-up, and a sound directory without any.
-@Suite struct DoctorTests {
+@Suite(.ownThread) struct DoctorTests {
     /// A migrated data directory, as `bookend migrate` leaves it.
     static func migrated() throws -> (TemporaryDirectory, String) {
         let directory = try TemporaryDirectory()

@@ -1,8 +1,9 @@
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
-@Suite struct AutoVacuumTests {
+@Suite(.ownThread) struct AutoVacuumTests {
     @Test(arguments: [
         ("PRAGMA auto_vacuum = INCREMENTAL;", AutoVacuum.incremental), ("pragma auto_vacuum=incremental;", .incremental),
         ("-- comment\nPRAGMA auto_vacuum = 2;\nCREATE TABLE t (x);", .incremental), ("PRAGMA auto_vacuum = FULL;", .full),
@@ -45,7 +46,7 @@ import Testing
     }
 }
 
-@Suite struct OnlineBackupTests {
+@Suite(.ownThread) struct OnlineBackupTests {
     /// Commits by another connection between the steps neither restart nor leak into the copy: it is
     /// the snapshot of the moment the backup began.
     @Test func theCopyIsOneSnapshotWhileAnotherConnectionCommits() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 @Suite struct MigrationParsingTests {
@@ -18,7 +19,7 @@ import Testing
     }
 }
 
-@Suite struct MigrationRunnerTests {
+@Suite(.ownThread) struct MigrationRunnerTests {
     let directory: TemporaryDirectory
     let path: String
     let first = Migration(version: 1, name: "a", sql: "CREATE TABLE a (x INTEGER) STRICT; INSERT INTO a VALUES (1);")

@@ -1,10 +1,11 @@
 import Foundation
 import SQLite
+import TestSupport
 import Testing
 
 /// `ReaderPool.remembering`: an answer is served again only while no connection, of this process or
 /// another, has committed since it was read.
-@Suite struct RememberedReadTests {
+@Suite(.ownThread) struct RememberedReadTests {
     /// A pool of one connection, so every call is lent the same one (and its kept answers).
     final class Counted: @unchecked Sendable {
         let pool: ReaderPool

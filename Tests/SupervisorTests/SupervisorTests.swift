@@ -2,11 +2,12 @@ import Dispatch
 import Foundation
 import Glibc
 import Synchronization
+import TestSupport
 import Testing
 @testable import Supervisor
 
 /// Real processes, no mocks. Serialized so the zombie checks see only this suite's children.
-@Suite(.serialized) struct SupervisorTests {
+@Suite(.serialized, .ownThread) struct SupervisorTests {
     @Test func exitCodesLandInStatusFile() throws {
         let s = Scratch(); defer { s.remove() }
         let zero = try launchAndWait(s.request(["/bin/sh", "-c", "exit 0"]))
@@ -414,7 +415,7 @@ import Testing
 
 /// Shims come from the spawn helper (a small re-executed copy of this program), not from a fork of
 /// the caller, yet they are the caller's children: the caller reaps them and reads their exit codes.
-@Suite(.serialized) struct SpawnHelperTests {
+@Suite(.serialized, .ownThread) struct SpawnHelperTests {
     @Test func shimsAreForkedByTheHelperAsChildrenOfTheCaller() throws {
         let s = Scratch(); defer { s.remove() }
         // The command waits for a file, so the shim is still running (and has a command line) when read.

@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import Testing
 
 /// Runs blocking work (waiting for a process, reading a pipe to its end, a synchronous socket) on a
 /// thread of its own and awaits its result. Not on `DispatchQueue.global()`: on Linux that queue's
@@ -54,7 +56,17 @@ public final class OwnThreadExecutor: TaskExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The threads of the executors that run now.
+    private static let threads = Mutex<Set<pthread_t>>([])
+
+    /// Whether the caller runs on the thread of an `OwnThreadExecutor`.
+    public static func isCurrent() -> Bool {
+        threads.withLock { $0.contains(pthread_self()) }
+    }
+
     private func loop() {
+        _ = Self.threads.withLock { $0.insert(pthread_self()) }
+        defer { _ = Self.threads.withLock { $0.remove(pthread_self()) } }
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }
@@ -68,4 +80,28 @@ public final class OwnThreadExecutor: TaskExecutor, @unchecked Sendable {
             for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }
     }
+}
+
+/// Runs each test of the suite (or the one test) it is given to on a thread of its own
+/// (`OwnThreadExecutor`), not on Swift's cooperative pool. For tests that block while they wait
+/// (`waitpid`, `usleep` polls, synchronous sockets): on two cores the pool has about two threads,
+/// and two such tests at once left every other test's engine, server and wait without a thread,
+/// for as long as a minute (CI: "no answer from 127.0.0.1 within 60 s" from an in-process server).
+public struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        // The suite's own scope holds no test body; each test case gets a thread.
+        guard testCase != nil else { return try await function() }
+        let executor = OwnThreadExecutor()
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { try await function() }
+    }
+}
+
+extension Trait where Self == OwnThreadTrait {
+    /// See `OwnThreadTrait`.
+    public static var ownThread: Self { OwnThreadTrait() }
 }
