@@ -451,11 +451,11 @@ extension CrashTests {
         try await h.pool()
         try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
         // The command runs in a group of its own (as a shell with job control would put it), still in
-        // the shim's session, and ends only once the test says `go` (at most 60 s).
+        // the shim's session, and ends only once the test says `go` (at most 5 min, so that a machine slowed by the whole suite does not end it first).
         let go = "\(effects)/go"
         try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("""
             echo start >> \(effects)/runs; perl -e 'setpgrp(0, 0); exec @ARGV' sh -c \
-              'i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo end >> \(effects)/runs'
+              'i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; echo end >> \(effects)/runs'
             """)))
         // Its pid is stored by the pass after its launch: wait for that too.
         let query = "SELECT pid FROM execution WHERE kind = 'task' AND state = 'running' AND pid IS NOT NULL"

@@ -50,7 +50,7 @@ import Testing
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             let command = sh("""
                 perl -e 'setpgrp(0, 0); exec @ARGV' sh -c \
-                  'echo away >> \(effects)/away; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
+                  'echo away >> \(effects)/away; i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
                 echo start >> \(effects)/runs; wait
                 """)
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: command))
@@ -275,8 +275,8 @@ import Testing
             try await h.pool(nodes: 2, slots: 1)
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool"))
             let go = "\(effects)/go"
-            // Each runs until the test says go (at most 60 s); a requeued one runs again and ends at once.
-            let command = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done")
+            // Each runs until the test says go (at most 5 min, so that a machine slowed by the whole suite does not end it first); a requeued one runs again and ends at once.
+            let command = sh("echo $AZ_BATCH_TASK_ID >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done")
             _ = try await h.engine.addTasks(jobID: "job", [TaskSpec(id: "a", commandLine: command), TaskSpec(id: "b", commandLine: command)])
             try await h.engine.wait(timeout: .seconds(60)) { _ in EngineHarness.lines("\(effects)/runs").count == 2 }
             try await h.engine.resizePool(id: "pool", targetDedicatedNodes: 1, nodeDeallocationOption: option)

@@ -150,7 +150,7 @@ import Testing
             let effects = try h.sideEffects()
             try await h.pool(nodes: 1)
             try await h.engine.createJob(JobSpec(id: "job", poolID: "pool",
-                jobPreparationTask: JobPreparationTask(commandLine: sh("i=0; while [ ! -e \(effects)/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"))))
+                jobPreparationTask: JobPreparationTask(commandLine: sh("i=0; while [ ! -e \(effects)/go ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done"))))
             try await h.engine.addTask(jobID: "job", TaskSpec(id: "t", commandLine: sh("echo ran >> \(effects)/t")))
             try await h.engine.wait(timeout: .seconds(60)) { try $0.task(jobID: "job", taskID: "t").state == .preparing }
             try await h.engine.disableJob(id: "job", disableTasks: option)

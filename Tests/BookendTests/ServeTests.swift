@@ -209,9 +209,9 @@ import Testing
         let first = try await Daemon.start(binary: binary, arguments: ["--data-dir", data, "--listen", "127.0.0.1:0"])
         let address = String(first.endpoint.dropFirst("http://".count))
         let environment = ["BOOKEND_ENDPOINT": first.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
-        // The task runs until the test says `go` (at most 60 s), so the job ends only after the restart.
+        // The task runs until the test says `go` (at most 5 min, so that a machine slowed by the whole suite does not end it first), so the job ends only after the restart.
         let go = directory.file("go")
-        let script = "i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
+        let script = "i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done"
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", "/bin/sh -c '\(script)'"]], environment: environment, home: directory.path)
         let log = directory.file("wait.log")
         let waiter = try ChildProcess(binary, ["job", "wait", "j", "--timeout", "120"],
@@ -321,7 +321,7 @@ import Testing
         try await withCleanup({ _ = await daemon.stop() }) {
             let environment = ["BOOKEND_ENDPOINT": daemon.endpoint, "BOOKEND_KEY_FILE": data + "/account.key"]
             let gate = effects + "/go"
-            let block = "/bin/sh -c 'echo run >> \(effects)/block; i=0; while [ ! -e \(gate) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
+            let block = "/bin/sh -c 'echo run >> \(effects)/block; i=0; while [ ! -e \(gate) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done'"
             try await createJobOfOneNodePool(tasks: [
                 ["--id", "block", "--command-line", block],
                 ["--id", "victim", "--command-line", "/bin/sh -c 'echo run >> \(effects)/victim'"],
@@ -407,7 +407,7 @@ import Testing
         let go = effects + "/go"
         let script = effects + "/task.sh"
         try """
-            perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
+            perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; echo leftover >> \(effects)/runs' &
             echo start >> \(effects)/runs
             wait
             """.write(toFile: script, atomically: true, encoding: .utf8)
@@ -440,7 +440,7 @@ import Testing
         let effects = try Self.sideEffects(in: directory)
         let go = effects + "/go"
         defer { FileManager.default.createFile(atPath: go, contents: nil) }
-        let command = "/bin/sh -c 'echo start >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'"
+        let command = "/bin/sh -c 'echo start >> \(effects)/runs; i=0; while [ ! -e \(go) ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done'"
         try await createJobOfOneNodePool(tasks: [["--id", "t", "--command-line", command]], environment: environment, home: directory.path)
         for _ in 0..<600 where EngineHarness.lines(effects + "/runs").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         #expect(EngineHarness.lines(effects + "/runs") == ["start"])
