@@ -2,12 +2,14 @@ import Foundation
 import Testing
 
 @Suite struct FileTests {
-    /// A pool with one node and a completed task that left `wd/out dir/x.txt`, a link out of its
-    /// directory, and a node file in `shared`.
-    func prepare(_ server: LiveServer) async throws -> String {
+    /// A pool with one node and a completed task `ft` of job `fj` that ran `command`; by default one
+    /// that left `wd/out dir/x.txt`, a link out of its directory, and a node file in `shared`.
+    func prepare(
+        _ server: LiveServer,
+        command: String = #"/bin/sh -c 'mkdir -p \"out dir\" && printf 0123456789 > \"out dir/x.txt\" && ln -s / escape && echo shared > $AZ_BATCH_NODE_SHARED_DIR/s.txt && echo done'"#
+    ) async throws -> String {
         #expect(try await server.send(.post, "/pools", body: #"{"id":"fp","vmSize":"small","targetDedicatedNodes":1}"#).status == 201)
         #expect(try await server.send(.post, "/jobs", body: #"{"id":"fj","poolInfo":{"poolId":"fp"}}"#).status == 201)
-        let command = #"/bin/sh -c 'mkdir -p \"out dir\" && printf 0123456789 > \"out dir/x.txt\" && ln -s / escape && echo shared > $AZ_BATCH_NODE_SHARED_DIR/s.txt && echo done'"#
         #expect(try await server.send(.post, "/jobs/fj/tasks", body: #"{"id":"ft","commandLine":"\#(command)"}"#).status == 201)
         #expect(try await eventually {
             (try await server.send(.get, "/jobs/fj/tasks/ft").json["state"] as? String) == "completed"
@@ -21,14 +23,8 @@ import Testing
     /// the same order (case-blind, then exact), each name once; with a `startswith` filter too.
     @Test func fileListingsPageInOrderWithoutGapsOrRepeats() async throws {
         try await withServer { server in
-            #expect(try await server.send(.post, "/pools", body: #"{"id":"fp","vmSize":"small","targetDedicatedNodes":1}"#).status == 201)
-            #expect(try await server.send(.post, "/jobs", body: #"{"id":"fj","poolInfo":{"poolId":"fp"}}"#).status == 201)
-            // 60 files whose names differ in case and length, in two folders.
-            let command = #"/bin/sh -c 'mkdir A b && for n in $(seq 1 20); do touch f$n F$n A/x$n b/X$n; done; touch a B Bb bB'"#
-            #expect(try await server.send(.post, "/jobs/fj/tasks", body: #"{"id":"ft","commandLine":"\#(command)"}"#).status == 201)
-            #expect(try await eventually {
-                (try await server.send(.get, "/jobs/fj/tasks/ft").json["state"] as? String) == "completed"
-            })
+            // 84 files whose names differ in case and length, in two folders.
+            _ = try await prepare(server, command: #"/bin/sh -c 'mkdir A b && for n in $(seq 1 20); do touch f$n F$n A/x$n b/X$n; done; touch a B Bb bB'"#)
             func names(_ page: Reply) -> [String] {
                 (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
             }
