@@ -1,6 +1,8 @@
 # Bookend — run `make help` for the targets.
 SWIFT ?= swift
 BUILD_FLAGS ?=
+# How many tests of `make test` run at once (swift-testing's parallelization width; see the test target).
+TEST_WIDTH ?= 32
 DATA_DIR ?= var/demo
 
 .DEFAULT_GOAL := help
@@ -35,8 +37,10 @@ build: deps ## build everything (debug)
 
 test: deps test-deps ## run the whole test suite (swift test, the official Python SDK against bookend serve, then the dashboard in a browser)
 	# The crash tests start many engines and kill them; they run on their own so that timing-sensitive
-	# tests elsewhere do not share two cores with them.
-	$(SWIFT) test $(BUILD_FLAGS) --skip CrashTests
+	# tests elsewhere do not share two cores with them. At most TEST_WIDTH tests run at once: left
+	# unbounded, swift-testing starts all of them together, and a few hundred engines ticking at once
+	# on two cores left every in-process server without an answer for a minute.
+	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test $(BUILD_FLAGS) --skip CrashTests
 	$(SWIFT) test $(BUILD_FLAGS) --filter CrashTests
 	$(MAKE) sdk-test
 	$(MAKE) ui-test

@@ -63,7 +63,7 @@ import Testing
             await h.engine.shutdown()
 
             FileManager.default.createFile(atPath: gate, contents: nil)
-            let engine = try await Engine.open(dataDirectory: restoredDirectory, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+            let engine = try await Engine.open(dataDirectory: restoredDirectory, configuration: EngineConfiguration(tickInterval: .milliseconds(100)))
             try await withCleanup({ await engine.shutdown() }) {
                 try await engine.waitForTasks(jobID: "job", timeout: .seconds(60))
                 try await engine.waitForTasks(jobID: "later", timeout: .seconds(60))
@@ -145,13 +145,13 @@ import Testing
         #expect(try Backup.backup(dataDirectory: data, to: copy).integrity == ["ok"])
         let restoredDirectory = directory.file("restored")
         _ = try Backup.restore(from: copy, dataDirectory: restoredDirectory)
-        let engine = try await Engine.open(dataDirectory: restoredDirectory, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        let engine = try await Engine.open(dataDirectory: restoredDirectory, configuration: EngineConfiguration(tickInterval: .milliseconds(100)))
         await engine.shutdown()
         #expect(FileManager.default.fileExists(atPath: folder + "/wd/kept.txt"))
         let restored = try Connection(path: DataDirectory.databasePath(restoredDirectory), options: ConnectionOptions(readOnly: true, create: false))
         #expect(try restored.scalar("SELECT count(*) FROM task_folder_removal").int == 0)
         // The same record in the directory it belongs to is acted on at its next start.
-        let original = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        let original = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(100)))
         await original.shutdown()
         #expect(!FileManager.default.fileExists(atPath: folder))
     }

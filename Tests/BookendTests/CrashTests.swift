@@ -579,7 +579,7 @@ extension CrashTests {
         FileManager.default.createFile(atPath: "\(effects)/go", contents: nil)
         // Drain: a second engine asked to drain waits for the task and records it before returning.
         let draining = try await Engine.open(dataDirectory: h.directory,
-            configuration: EngineConfiguration(tickInterval: .milliseconds(20), drainOnShutdown: .seconds(10)))
+            configuration: EngineConfiguration(tickInterval: .milliseconds(100), drainOnShutdown: .seconds(10)))
         await draining.shutdown()
         #expect(EngineHarness.lines("\(effects)/done") == ["done"])
         #expect(try await h.sql("SELECT state, exit_code FROM execution WHERE kind = 'task'") == [["completed", "0"]])

@@ -35,7 +35,7 @@ import Testing
         chmod(base.path, 0o755)
         let nodes = fileSystem.path + "/nodes"
         let configuration = EngineConfiguration(
-            nodesDirectory: nodes, tickInterval: .milliseconds(20), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
+            nodesDirectory: nodes, tickInterval: .milliseconds(100), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
         let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
         let h = EngineHarness(directory: base.file("data"), engine: engine)
         // The gate lives beside the data directory, not in it: the engine makes the data directory
@@ -94,7 +94,7 @@ import Testing
         let base = try TemporaryDirectory()
         chmod(base.path, 0o755)
         let configuration = EngineConfiguration(
-            nodesDirectory: fileSystem.path + "/nodes", tickInterval: .milliseconds(20), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
+            nodesDirectory: fileSystem.path + "/nodes", tickInterval: .milliseconds(100), minFreeDisk: .bytes(UInt64(12 * Self.mebibyte)))
         let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
         let h = EngineHarness(directory: base.file("data"), engine: engine)
         try await withCleanup({
@@ -179,7 +179,7 @@ import Testing
             print("DiskPressureTests skipped: mount -t tmpfs failed (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
             return
         }
-        let configuration = EngineConfiguration(nodesDirectory: mountPoint + "/nodes", tickInterval: .milliseconds(20))
+        let configuration = EngineConfiguration(nodesDirectory: mountPoint + "/nodes", tickInterval: .milliseconds(100))
         let engine = try await Engine.open(dataDirectory: base.file("data"), configuration: configuration)
         let h = EngineHarness(directory: base.file("data"), engine: engine)
         let effects = base.file("effects")

@@ -190,7 +190,7 @@ import Testing
         chmod(closed, 0o700)
         let data = closed + "/data"
         let nodes = directory.file("nodes")
-        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(nodesDirectory: nodes, tickInterval: .milliseconds(20)))
+        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(nodesDirectory: nodes, tickInterval: .milliseconds(100)))
         _ = try await engine.createPool(PoolSpec(id: "p", targetDedicatedNodes: 1))
         try await engine.wait(timeout: .seconds(60)) { try $0.nodes(poolID: "p").first?.state == .idle }
         await engine.shutdown()

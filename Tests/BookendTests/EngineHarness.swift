@@ -8,7 +8,7 @@ struct EngineHarness {
     let directory: String
     let engine: Engine
 
-    static func make(_ name: String = #function, configuration: EngineConfiguration = EngineConfiguration(tickInterval: .milliseconds(20))) async throws -> EngineHarness {
+    static func make(_ name: String = #function, configuration: EngineConfiguration = EngineConfiguration(tickInterval: .milliseconds(100))) async throws -> EngineHarness {
         let base = ProcessInfo.processInfo.environment["BOOKEND_TEST_TMP"] ?? NSTemporaryDirectory()
         let safe = name.filter { $0.isLetter || $0.isNumber }
         let directory = (base as NSString).appendingPathComponent("bookend-\(safe)-\(UUID().uuidString.prefix(8))")
@@ -21,7 +21,7 @@ struct EngineHarness {
 
     /// Reopens the engine on the same directory (after `shutdown`), as a restarted daemon would.
     func reopened() async throws -> EngineHarness {
-        let engine = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        let engine = try await Engine.open(dataDirectory: directory, configuration: EngineConfiguration(tickInterval: .milliseconds(100)))
         return EngineHarness(directory: directory, engine: engine)
     }
 

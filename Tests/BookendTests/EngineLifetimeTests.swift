@@ -49,7 +49,7 @@ import Testing
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let data = directory.file("data")
-        let configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        let configuration = EngineConfiguration(tickInterval: .milliseconds(100))
         await #expect(throws: Stop.self) {
             try await Engine.withEngine(dataDirectory: data, configuration: configuration) { engine in
                 try await engine.createPool(PoolSpec(id: "pool", targetDedicatedNodes: 1, taskSlotsPerNode: 1))

@@ -11,7 +11,7 @@ import Testing
 
     @Test func deletedJobsHistoryIsPrunedAndTheFileShrinks() async throws {
         let h = try await EngineHarness.make(configuration: EngineConfiguration(
-            tickInterval: .milliseconds(20), historyRetention: .milliseconds(200)))
+            tickInterval: .milliseconds(100), historyRetention: .milliseconds(200)))
         try await withCleanup({ await h.finish() }) {
             try await h.pool(nodes: 2, slots: 8)
             let deleted = ["old1", "old2", "old3", "old4"]
@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func historyOfADeletedJobIsKeptWithinTheRetention() async throws {
-        let h = try await EngineHarness.make(configuration: EngineConfiguration(tickInterval: .milliseconds(20), historyRetention: .seconds(3600)))
+        let h = try await EngineHarness.make(configuration: EngineConfiguration(tickInterval: .milliseconds(100), historyRetention: .seconds(3600)))
         try await withCleanup({ await h.finish() }) {
             try await h.pool()
             try await h.engine.createJob(JobSpec(id: "gone", poolID: "pool"))

@@ -149,7 +149,7 @@ import Testing
 
     /// Executions lost (process tree gone, no exit status) are requeued a bounded number of times.
     @Test func lostExecutionsAreRequeuedOnlyUpToTheLimit() async throws {
-        let configuration = EngineConfiguration(tickInterval: .milliseconds(20), maxLostExecutionRequeues: 1)
+        let configuration = EngineConfiguration(tickInterval: .milliseconds(100), maxLostExecutionRequeues: 1)
         var h = try await EngineHarness.make(configuration: configuration)
         let effects = try h.sideEffects()
         try await h.pool()

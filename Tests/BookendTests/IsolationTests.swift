@@ -67,7 +67,7 @@ import Testing
         let free = range.lowerBound + (blocks / 2) * size
         let taken = (0..<blocks).map { range.lowerBound + $0 * size }.filter { $0 != free }
         try Data(taken.map { "\($0) /elsewhere/\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: registry))
-        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(100))
         configuration.taskUIDRegistry = registry
         let h = try await EngineHarness.make(configuration: configuration)
         try await withCleanup({ await h.finish() }) {
@@ -376,7 +376,7 @@ import Testing
 
         // With the node folders on a reachable path the same data directory works, and tasks run.
         let nodes = base.file("nodes")
-        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(nodesDirectory: nodes, tickInterval: .milliseconds(20)))
+        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(nodesDirectory: nodes, tickInterval: .milliseconds(100)))
         try await engine.createPool(PoolSpec(id: "pool", targetDedicatedNodes: 1))
         try await engine.createJob(JobSpec(id: "job", poolID: "pool"))
         try await engine.addTask(jobID: "job", TaskSpec(id: "hello", commandLine: sh("echo hello from $(id -u)")))
@@ -397,7 +397,7 @@ import Testing
         let data = base.file("data")
         #expect(mkdir(data, 0o700) == 0)
         chmod(data, 0o700)
-        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(20)))
+        let engine = try await Engine.open(dataDirectory: data, configuration: EngineConfiguration(tickInterval: .milliseconds(100)))
         try await withCleanup({ await engine.shutdown() }) {
             var info = stat()
             #expect(stat(data, &info) == 0 && info.st_mode & 0o777 == 0o711)
@@ -455,7 +455,7 @@ import Testing
     /// without the cap it only loads the machine instead of taking every pid of it.
     @Test(.enabled(if: geteuid() == 0, "task accounts exist only when Bookend runs as root"))
     func aForkBombStopsAtTheAccountsProcessCapAndEndsWithItsTask() async throws {
-        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(100))
         configuration.taskProcessLimit = 40
         let h = try await EngineHarness.make(configuration: configuration)
         let effects = try h.sideEffects()

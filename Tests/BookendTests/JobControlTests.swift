@@ -217,7 +217,7 @@ import Testing
 
     @Test func rebootingANodeRequeuesItsRunningTasks() async throws {
         // A grace period longer than the test, so only the task itself decides when the reboot can end.
-        let h = try await EngineHarness.make(configuration: EngineConfiguration(tickInterval: .milliseconds(20), killGracePeriod: .seconds(300)))
+        let h = try await EngineHarness.make(configuration: EngineConfiguration(tickInterval: .milliseconds(100), killGracePeriod: .seconds(300)))
         try await withCleanup({ await h.finish() }) {
             let effects = try h.sideEffects()
             let nodes = try await h.pool()

@@ -313,7 +313,7 @@ import Testing
     /// `maxWallClockTime` gets the cap as its limit, a longer one is refused, and one still running at
     /// the cap is ended for its wall clock.
     @Test func aReleaseWithoutItsOwnLimitIsEndedAtTheCap() async throws {
-        var configuration = EngineConfiguration(tickInterval: .milliseconds(20))
+        var configuration = EngineConfiguration(tickInterval: .milliseconds(100))
         configuration.releaseWallClockCap = .seconds(5)
         let h = try await EngineHarness.make(configuration: configuration)
         try await withCleanup({ await h.finish() }) {
