@@ -42,16 +42,23 @@ struct FileController: Sendable {
         }
     }
 
+    /// One page of a listing: the walk reads only the folders on the way to the page and the entries
+    /// it answers with (`FileWalk`), not the whole tree for every page.
     private func list(_ request: APIRequest, _ target: Target) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.files)
         let recursive = try request.bool("recursive") ?? false
         let prefix = try await filesURL(request, target)
-        let files: [NodeFileInfo]
+        let walk: FileWalk
         switch target {
-        case .task(let jobID, let taskID): files = try await engine.taskFiles(jobID: jobID, taskID: taskID, recursive: recursive)
-        case .node(let poolID, let nodeID): files = try await engine.nodeFiles(poolID: poolID, nodeID: nodeID, recursive: recursive)
+        case .task(let jobID, let taskID):
+            walk = try await engine.taskFileWalk(jobID: jobID, taskID: taskID, recursive: recursive, after: query.after)
+        case .node(let poolID, let nodeID):
+            walk = try await engine.nodeFileWalk(poolID: poolID, nodeID: nodeID, recursive: recursive, after: query.after)
         }
-        return try query.page(files.map { (key: $0.name, entity: $0) }, request: request, metadata: "files") { Render.file($0, urlPrefix: prefix) }
+        // The walk goes on from where its last batch ended, which is the cursor `page` passes.
+        return try await query.page(request: request, metadata: "files", fetch: { _, limit in
+            try await walk.page(limit).map { (key: $0.name, entity: $0) }
+        }, render: { files in files.map { Render.file($0, urlPrefix: prefix) } })
     }
 
     func listTask(_ request: APIRequest, _ jobID: String, _ taskID: String) async throws -> Reply {

@@ -25,6 +25,19 @@ extension Engine {
         return try await Engine.walk { try FileAccess.list(root: root, recursive: recursive) }
     }
 
+    /// A paged listing of a task's directory, starting after the path `after` (a page's last entry):
+    /// read with `FileWalk.next(_:)`, a page at a time, reading only what the pages need.
+    public func taskFileWalk(jobID: String, taskID: String, recursive: Bool, after: String?) async throws -> FileWalk {
+        let root = try taskDirectory(jobID: jobID, taskID: taskID)
+        return try await Engine.walk { try FileWalk(root: root, recursive: recursive, after: after) }
+    }
+
+    /// A paged listing of a node's root directory (see `taskFileWalk`).
+    public func nodeFileWalk(poolID: String, nodeID: String, recursive: Bool, after: String?) async throws -> FileWalk {
+        let root = try node(poolID: poolID, nodeID: nodeID).rootDirectory
+        return try await Engine.walk { try FileWalk(root: root, recursive: recursive, after: after) }
+    }
+
     /// Runs a walk of a folder tree on a thread of its own, off the engine's. Why: a task can fill its
     /// folder with hundreds of thousands of files, and walking them on the engine's thread held every
     /// pass and every other request behind it for seconds (GET /pools took 17 s beside four listings).

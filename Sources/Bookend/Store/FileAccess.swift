@@ -160,34 +160,10 @@ public enum FileAccess {
         return data
     }
 
-    /// Regular files and folders beneath `root`, sorted by name within each folder; links and
-    /// special files are not shown, and folders are entered only by descriptor.
-    ///
-    /// A task can nest folders tens of thousands deep: the walk keeps its own stack (a recursion
-    /// overflowed the thread's stack and ended the daemon), holds only the root's descriptor (each
-    /// folder is opened beneath it by its relative path), and leaves out paths of `PATH_MAX` bytes
-    /// or more, which no file request could name anyway; that also bounds the answer's size.
+    /// Regular files and folders beneath `root` (everything beneath it when `recursive`), in listing
+    /// order (`FileWalk`, which a paged listing uses to read only its page).
     static func list(root: String, recursive: Bool) throws -> [NodeFileInfo] {
-        let rootFolder = try openRoot(root)
-        var results: [NodeFileInfo] = []
-        var folders: [(prefix: String, entries: [(String, stat)], next: Int)] = [("", entries(rootFolder), 0)]
-        while let top = folders.indices.last {
-            guard folders[top].next < folders[top].entries.count else {
-                folders.removeLast()
-                continue
-            }
-            let (name, info) = folders[top].entries[folders[top].next]
-            folders[top].next += 1
-            guard isRegular(info) || isDirectory(info) else { continue }
-            let prefix = folders[top].prefix
-            let child = prefix.isEmpty ? name : prefix + "/" + name
-            guard child.utf8.count < Int(PATH_MAX) else { continue }
-            results.append(fileInfo(child, info))
-            guard recursive, isDirectory(info) else { continue }
-            let fd = bk_open_beneath(rootFolder.rawValue, child, O_RDONLY | O_DIRECTORY, 0)
-            if fd >= 0 { folders.append((child, entries(FileDescriptor(fd)), 0)) }
-        }
-        return results
+        try FileWalk(root: root, recursive: recursive).rest()
     }
 
     /// The entries of an open folder with their own status (a link is reported as a link).
@@ -198,7 +174,7 @@ public enum FileAccess {
     /// taken for empty. Each entry's status is read by its name's own bytes.
     static func entries(_ folder: FileDescriptor) -> [(String, stat)] {
         var found: [(String, stat)] = []
-        forEachEntry(folder) { raw, cName in
+        forEachEntry(folder) { raw, cName, _ in
             guard let name = String(validating: raw, as: UTF8.self) else { return true }
             var info = stat()
             guard fstatat(folder.rawValue, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
@@ -211,16 +187,17 @@ public enum FileAccess {
     /// Whether an open folder holds anything besides `.` and `..`, whatever its names are.
     static func hasEntries(_ folder: FileDescriptor) -> Bool {
         var any = false
-        forEachEntry(folder) { _, _ in
+        forEachEntry(folder) { _, _, _ in
             any = true
             return false
         }
         return any
     }
 
-    /// Calls `body` with each entry's name (its bytes, and the same as a C string) but `.` and `..`,
-    /// until it answers false. A folder that cannot be read has no entries.
-    private static func forEachEntry(_ folder: FileDescriptor, _ body: (UnsafeRawBufferPointer, UnsafePointer<CChar>) -> Bool) {
+    /// Calls `body` with each entry's name (its bytes, and the same as a C string) and its `d_type`
+    /// (`DT_UNKNOWN` where the file system does not say) but `.` and `..`, until it answers false. A
+    /// folder that cannot be read has no entries.
+    static func forEachEntry(_ folder: FileDescriptor, _ body: (UnsafeRawBufferPointer, UnsafePointer<CChar>, UInt8) -> Bool) {
         let copy = dup(folder.rawValue)
         guard copy >= 0, let stream = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
@@ -232,7 +209,7 @@ public enum FileAccess {
                 let length = bytes.firstIndex(of: 0) ?? bytes.count
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[..<length])
                 if raw.elementsEqual([UInt8(ascii: ".")]) || raw.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) { return true }
-                return body(raw, bytes.baseAddress!.assumingMemoryBound(to: CChar.self))
+                return body(raw, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), entry.pointee.d_type)
             }
             if !more { return }
         }
