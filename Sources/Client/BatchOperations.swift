@@ -92,8 +92,9 @@ public enum BatchOperations {
     public static func reactivateTask(_ jobId: String, _ taskId: String) -> BatchRequest<NoContent> {
         BatchRequest("POST", "/jobs/\(seg(jobId))/tasks/\(seg(taskId))/reactivate", expect: [204])
     }
-    public static func listTaskFiles(_ jobId: String, _ taskId: String, recursive: Bool = false) -> BatchRequest<BatchNodeFileList> {
-        BatchRequest("GET", "/jobs/\(seg(jobId))/tasks/\(seg(taskId))/files", query: recursive ? [("recursive", "true")] : [], expect: [200])
+    public static func listTaskFiles(_ jobId: String, _ taskId: String, recursive: Bool = false, filter: String? = nil) -> BatchRequest<BatchNodeFileList> {
+        BatchRequest("GET", "/jobs/\(seg(jobId))/tasks/\(seg(taskId))/files",
+            query: (recursive ? [("recursive", "true")] : []) + filterQuery(filter), expect: [200])
     }
     /// A file of the task's directory; `path` may contain `/` (sent as `%2F`).
     public static func getTaskFile(_ jobId: String, _ taskId: String, path: String) -> BatchRequest<Data> {

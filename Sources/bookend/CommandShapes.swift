@@ -106,6 +106,13 @@ struct TaskPath: IdentifiedTarget {
     @Argument(help: "The task id.") var id: String
 }
 
+/// The task whose folder is listed, and how deep.
+struct TaskFolder: ParsableArguments {
+    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The task id.") var id: String
+    @Flag(help: "List what is in its subfolders too (wd/…).") var recursive = false
+}
+
 /// The pool whose nodes are listed.
 struct NodesOfPool: ParsableArguments {
     @Argument(help: "The pool id.") var pool: String

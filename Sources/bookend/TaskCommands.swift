@@ -7,7 +7,7 @@ struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Add, list and control tasks on a running daemon.",
         subcommands: [Add.self, ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Terminate>.self, VerbCommand<Delete>.self, VerbCommand<Reactivate>.self,
-                      File.self])
+                      File.self, ListCommand<Files>.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -107,6 +107,16 @@ struct TaskCommand: AsyncParsableCommand {
     enum Reactivate: VerbDefinition {
         static let verb = Verb<TaskPath>("reactivate", abstract: "Run a failed task again.",
                                         says: "reactivated task") { BatchOperations.reactivateTask($0.job, $0.id) }
+    }
+
+    enum Files: ListDefinition {
+        static var listing: Listing<TaskFolder, BatchNodeFile> {
+            Listing("files", abstract: "List the files of a task's folder (stdout.txt, wd/…).", filterExample: "startswith(name,'wd/')", columns: [
+                Column("NAME") { $0.name }, Column("DIRECTORY") { $0.isDirectory }, Column("SIZE") { $0.properties?.contentLength },
+                Column("MODIFIED") { $0.properties?.lastModified }, Column("MODE") { $0.properties?.fileMode }]) {
+                BatchOperations.listTaskFiles($0.job, $0.id, recursive: $0.recursive, filter: $1)
+            }
+        }
     }
 
     struct File: AsyncParsableCommand {

@@ -172,6 +172,39 @@ import Testing
         }
     }
 
+    /// `task files` lists a task's folder as the API pages it; a name a task chose with an escape
+    /// sequence in it reaches the terminal as text, never as the sequence.
+    @Test func taskFilesAreListedAndTheirNamesCannotDriveTheTerminal() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: BookendCLI.binary), "build bookend first (swift build)")
+        try await withServer { server in
+            _ = try await ok(server, ["pool", "create", "--id", "fp", "--target-dedicated-nodes", "1"])
+            _ = try await ok(server, ["job", "create", "--id", "fj", "--pool-id", "fp"])
+            // A name with ESC [2J (clear the screen) and a bell; 1,200 more files so that the list spans pages.
+            let command = #"/bin/sh -c 'mkdir sub && touch "$(printf "x\033[2Jy\007")" sub/inner && seq 1 1200 | sed s/^/n/ | xargs touch && echo made'"#
+            _ = try await ok(server, ["task", "add", "fj", "--id", "ft", "--command-line", command])
+            #expect(try await eventually(60) { try await ok(server, ["task", "file", "fj", "ft"]) == "made\n" })
+
+            let top = try await ok(server, ["task", "files", "fj", "ft"]).split(separator: "\n").map(String.init)
+            #expect(top.first?.hasPrefix("NAME") == true, "\(top.prefix(3))")
+            #expect(Set(top.dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }) == ["certs", "stderr.txt", "stdout.txt", "wd"])
+            let table = try await bookend(server, ["task", "files", "fj", "ft", "--recursive"])
+            #expect(table.status == 0, "\(table.stderr)")
+            #expect(!table.stdout.utf8.contains(0x1B) && !table.stdout.utf8.contains(0x07))
+            #expect(table.stdout.contains(#"wd/x\u{1B}[2Jy\u{7}"#), "\(table.stdout.prefix(400))")
+            let listed = try decode([BatchNodeFile].self, try await ok(server, ["task", "files", "fj", "ft", "--recursive", "--output", "json"]))
+            // certs, stderr.txt, stdout.txt, wd, the hostile name, sub, sub/inner and the 1,200.
+            let expectedCount = 1_207
+            #expect(listed.count == expectedCount, "\(listed.count)")
+            #expect(listed.contains { $0.name == "wd/x\u{1B}[2Jy\u{7}" && $0.isDirectory == false })
+            #expect(listed.contains { $0.name == "wd/sub/inner" })
+            let filtered = try decode([BatchNodeFile].self, try await ok(server,
+                ["task", "files", "fj", "ft", "--recursive", "--filter", "startswith(name,'wd/sub')", "--output", "json"]))
+            #expect(filtered.map(\.name) == ["wd/sub", "wd/sub/inner"])
+            let missing = try await bookend(server, ["task", "files", "fj", "nope"])
+            #expect(missing.status == 1 && missing.errorLines.count == 1, "\(missing.stderr)")
+        }
+    }
+
     @Test func badInputIsOneLineAndANonZeroExit() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: BookendCLI.binary), "build bookend first (swift build)")
         try await withServer { server in
