@@ -110,7 +110,7 @@ struct TaskPath: IdentifiedTarget {
 struct TaskFolder: ParsableArguments {
     @Argument(help: "The job id.") var job: String
     @Argument(help: "The task id.") var id: String
-    @Flag(help: "List what is in its subfolders too (wd/…).") var recursive = false
+    @Flag(help: "List what is in its subfolders too (wd/...).") var recursive = false
 }
 
 /// The pool whose nodes are listed.

@@ -111,7 +111,7 @@ struct TaskCommand: AsyncParsableCommand {
 
     enum Files: ListDefinition {
         static var listing: Listing<TaskFolder, BatchNodeFile> {
-            Listing("files", abstract: "List the files of a task's folder (stdout.txt, wd/…).", filterExample: "startswith(name,'wd/')", columns: [
+            Listing("files", abstract: "List the files of a task's folder (stdout.txt, wd/...).", filterExample: "startswith(name,'wd/')", columns: [
                 Column("NAME") { $0.name }, Column("DIRECTORY") { $0.isDirectory }, Column("SIZE") { $0.properties?.contentLength },
                 Column("MODIFIED") { $0.properties?.lastModified }, Column("MODE") { $0.properties?.fileMode }]) {
                 BatchOperations.listTaskFiles($0.job, $0.id, recursive: $0.recursive, filter: $1)
