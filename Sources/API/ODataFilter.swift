@@ -50,6 +50,29 @@ indirect enum ODataFilter: Sendable {
         }
     }
 
+    /// The values (lowered) the text property at `path` must hold for an entity to match, when the
+    /// filter says so: `state eq 'completed'`, alone, within an `and`, or in an `or` of such terms.
+    /// Nil when any value may match. A list passes them to its store, which then reads only those
+    /// rows; every row it reads is still matched against the whole filter, so this only narrows.
+    func requiredValues(of path: [String]) -> Set<String>? {
+        switch self {
+        case .compare(let property, "eq", .string(let value)) where property == path:
+            return [value.lowercased()]
+        case .and(let a, let b):
+            switch (a.requiredValues(of: path), b.requiredValues(of: path)) {
+            case (nil, nil): return nil
+            case (let x?, nil): return x
+            case (nil, let y?): return y
+            case (let x?, let y?): return x.intersection(y)
+            }
+        case .or(let a, let b):
+            guard let x = a.requiredValues(of: path), let y = b.requiredValues(of: path) else { return nil }
+            return x.union(y)
+        case .compare, .startsWith, .not:
+            return nil
+        }
+    }
+
     static func value(at path: [String], in object: [String: JSONValue]) -> JSONValue? {
         var current: JSONValue = .object(object)
         for name in path {

@@ -23,10 +23,12 @@ struct TaskController: Sendable {
         // Each batch of rows is one statement on a reader thread (off the cooperative pool); the job's
         // stored id for the URLs comes with it, so the page reads no job entity of its own.
         let expand = try ListQuery.expandsStats(request)
+        // A filter on the state asks for those rows only (stored states are the wire's, lowercase).
+        let states = query.filter?.requiredValues(of: ["state"])
         return try await query.page(request: request, metadata: "tasks") { after, limit in
             // With `$expand=stats`, each task's statistics are read with its page (one more read per task).
             let (page, stats) = try await engine.lookup { engine in
-                let page = try engine.taskPage(jobID: jobID, afterID: after, limit: limit)
+                let page = try engine.taskPage(jobID: jobID, afterID: after, limit: limit, states: states)
                 let stats = expand ? try (0..<page.count).map { try engine.taskStatistics(jobID: page.jobID, taskID: page.id(at: $0)) } : nil
                 return (page, stats)
             }

@@ -234,6 +234,62 @@ import Testing
         }
     }
 
+    /// A filter on `state` is answered by reading only the tasks in those states; whatever the shape
+    /// of the filter, the answer must be the whole list filtered term by term.
+    @Test func stateFiltersGiveWhatTheWholeListFilteredGives() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/pools", body: #"{"id":"sp","vmSize":"standard_d2s_v3","targetDedicatedNodes":1,"taskSlotsPerNode":2}"#).status == 201)
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"sj","poolInfo":{"poolId":"sp"}}"#).status == 201)
+            func add(_ ids: [String], _ command: String) async throws {
+                let body = ids.map { #"{"id":"\#($0)","commandLine":"\#(command)"}"# }.joined(separator: ",")
+                #expect(try await server.send(.post, "/jobs/sj/addtaskcollection", body: #"{"value":[\#(body)]}"#).status == 200)
+            }
+            func states() async throws -> [String: String] {
+                let all = try await server.send(.get, "/jobs/sj/tasks")
+                return Dictionary(uniqueKeysWithValues: (all.json["value"] as? [[String: Any]] ?? []).compactMap { task in
+                    (task["id"] as? String).map { ($0, task["state"] as? String ?? "") }
+                })
+            }
+            try await add(["q1", "Q2", "r3", "q4"], "/bin/true")
+            #expect(try await eventually(60) { try await states().values.allSatisfy { $0 == "completed" } })
+            try await add(["hold1", "hold2"], "/bin/sleep 300")
+            #expect(try await eventually(60) { try await states().values.filter { $0 == "running" }.count == 2 })
+            try await add(["q5", "w6", "Q7"], "/bin/true")
+            let known = try await states()
+            #expect(known.values.sorted() == ["active", "active", "active", "completed", "completed", "completed", "completed", "running", "running"])
+
+            func listed(_ filter: String, pageSize: Int) async throws -> [String] {
+                var query: [(String, String)] = [("maxresults", "\(pageSize)"), ("$filter", filter)]
+                var ids: [String] = []
+                for _ in 0..<20 {
+                    let page = try await server.send(.get, "/jobs/sj/tasks", query: query)
+                    #expect(page.status == 200, "\(filter): \(page.text)")
+                    ids += (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                    guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                    query = (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") }
+                }
+                return ids
+            }
+            let cases: [(String, (String, String) -> Bool)] = [
+                ("state eq 'completed'", { $1 == "completed" }),
+                ("state eq 'COMPLETED'", { $1 == "completed" }),
+                ("state eq 'running' or state eq 'active'", { $1 == "running" || $1 == "active" }),
+                ("state eq 'completed' and startswith(id,'q')", { $1 == "completed" && $0.lowercased().hasPrefix("q") }),
+                ("startswith(id,'q') and (state eq 'active' or state eq 'completed')", { $0.lowercased().hasPrefix("q") && $1 != "running" }),
+                ("state eq 'active' and state eq 'running'", { _, _ in false }),
+                ("not (state eq 'completed')", { $1 != "completed" }),
+                ("state ne 'completed'", { $1 != "completed" }),
+                ("state eq 'active' or id eq 'hold1'", { $1 == "active" || $0 == "hold1" }),
+            ]
+            for (filter, keeps) in cases {
+                let expected = known.filter { keeps($0.key, $0.value) }.keys.sorted { $0.lowercased() < $1.lowercased() }
+                for size in [1, 2, 1000] {
+                    #expect(try await listed(filter, pageSize: size) == expected, "\(filter), pages of \(size)")
+                }
+            }
+        }
+    }
+
     @Test func prepStatusNeedsPrepTask() async throws {
         try await withServer { server in
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"plain","poolInfo":{"poolId":"nopool"}}"#).status == 201)

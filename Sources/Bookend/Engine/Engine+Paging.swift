@@ -32,14 +32,22 @@ extension Engine {
 
     /// `tasks(jobID:afterID:limit:)` with the job's stored id, which a caller building URLs needs and
     /// would otherwise read the whole job for.
-    public nonisolated func taskPage(jobID: String, afterID: String?, limit: Int) throws -> TaskPage {
+    ///
+    /// `states` (stored task states) narrows the page to tasks in one of them: a list filtered on
+    /// `state` reads only those rows instead of rendering every task of the job to test it (a
+    /// `state eq 'completed'` page of a 200,000-task job with none completed took 9.8 s).
+    public nonisolated func taskPage(jobID: String, afterID: String?, limit: Int, states: Set<String>? = nil) throws -> TaskPage {
         try readers.read { db in
             let job = try jobRow(db, jobID)
+            var sql = Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE)"
+            var values: [SQLiteValue] = [job["pk"], afterID.map(SQLiteValue.text) ?? .null, afterID.map(SQLiteValue.text) ?? .null]
+            if let states {
+                let known = states.sorted()
+                sql += " AND t.state IN (" + Array(repeating: "?", count: known.count).joined(separator: ", ") + ")"
+                values += known.map(SQLiteValue.text)
+            }
             // One statement for the whole page: the rows come with their job's and node's ids.
-            let rows = try db.query(
-                Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE) ORDER BY t.id COLLATE NOCASE LIMIT ?",
-                [job["pk"], afterID, afterID, limit]
-            )
+            let rows = try db.query(sql + " ORDER BY t.id COLLATE NOCASE LIMIT ?", values + [.integer(Int64(limit))])
             return TaskPage(jobID: try job.text("id", table: "job"), rows: rows)
         }
     }
