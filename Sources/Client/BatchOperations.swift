@@ -96,6 +96,10 @@ public enum BatchOperations {
         BatchRequest("GET", "/jobs/\(seg(jobId))/tasks/\(seg(taskId))/files",
             query: (recursive ? [("recursive", "true")] : []) + filterQuery(filter), expect: [200])
     }
+    public static func listNodeFiles(_ poolId: String, _ nodeId: String, recursive: Bool = false, filter: String? = nil) -> BatchRequest<BatchNodeFileList> {
+        BatchRequest("GET", "/pools/\(seg(poolId))/nodes/\(seg(nodeId))/files",
+            query: (recursive ? [("recursive", "true")] : []) + filterQuery(filter), expect: [200])
+    }
     /// A file of the task's directory; `path` may contain `/` (sent as `%2F`).
     public static func getTaskFile(_ jobId: String, _ taskId: String, path: String) -> BatchRequest<Data> {
         BatchRequest("GET", "/jobs/\(seg(jobId))/tasks/\(seg(taskId))/files/\(seg(path))", expect: [200])

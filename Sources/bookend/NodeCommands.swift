@@ -4,7 +4,7 @@ import Client
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "List, show and reboot the nodes of a pool.", subcommands: [ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Reboot>.self])
+        commandName: "node", abstract: "List, show and reboot the nodes of a pool.", subcommands: [ListCommand<List>.self, ShowCommand<Show>.self, VerbCommand<Reboot>.self, ListCommand<Files>.self])
 
     enum List: ListDefinition {
         static var listing: Listing<NodesOfPool, BatchNode> {
@@ -23,6 +23,21 @@ struct NodeCommand: AsyncParsableCommand {
                 Column("ID") { $0.id }, Column("STATE") { $0.state }, Column("SCHEDULING") { $0.schedulingState },
                 Column("RUNNING") { $0.runningTasksCount }, Column("RUN") { $0.totalTasksRun }, Column("BOOTED") { $0.lastBootTime }]) {
                 BatchOperations.getNode($0.pool, $0.node)
+            }
+        }
+    }
+
+    enum Files: ListDefinition {
+        struct Target: ParsableArguments {
+            @Argument(help: "The pool id.") var pool: String
+            @Argument(help: "The node id.") var node: String
+            @Flag(help: "List what is in its subfolders too (shared/..., workitems/...).") var recursive = false
+        }
+
+        static var listing: Listing<Target, BatchNodeFile> {
+            Listing("files", abstract: "List the files of a node's folder (shared/, startup/, workitems/).",
+                    filterExample: "startswith(name,'shared/')", columns: TaskCommand.Files.columns) {
+                BatchOperations.listNodeFiles($0.pool, $0.node, recursive: $0.recursive, filter: $1)
             }
         }
     }

@@ -111,12 +111,16 @@ struct TaskCommand: AsyncParsableCommand {
 
     enum Files: ListDefinition {
         static var listing: Listing<TaskFolder, BatchNodeFile> {
-            Listing("files", abstract: "List the files of a task's folder (stdout.txt, wd/...).", filterExample: "startswith(name,'wd/')", columns: [
-                Column("NAME") { $0.name }, Column("DIRECTORY") { $0.isDirectory }, Column("SIZE") { $0.properties?.contentLength },
-                Column("MODIFIED") { $0.properties?.lastModified }, Column("MODE") { $0.properties?.fileMode }]) {
+            Listing("files", abstract: "List the files of a task's folder (stdout.txt, wd/...).", filterExample: "startswith(name,'wd/')",
+                    columns: columns) {
                 BatchOperations.listTaskFiles($0.job, $0.id, recursive: $0.recursive, filter: $1)
             }
         }
+
+        /// A file's row, for task and node folders alike.
+        static let columns: [Column<BatchNodeFile>] = [
+            Column("NAME") { $0.name }, Column("DIRECTORY") { $0.isDirectory }, Column("SIZE") { $0.properties?.contentLength },
+            Column("MODIFIED") { $0.properties?.lastModified }, Column("MODE") { $0.properties?.fileMode }]
     }
 
     struct File: AsyncParsableCommand {

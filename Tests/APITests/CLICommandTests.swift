@@ -202,6 +202,14 @@ import Testing
             #expect(filtered.map(\.name) == ["wd/sub", "wd/sub/inner"])
             let missing = try await bookend(server, ["task", "files", "fj", "nope"])
             #expect(missing.status == 1 && missing.errorLines.count == 1, "\(missing.stderr)")
+
+            // The node's folder holds the task's, under workitems/.
+            let node = try #require(try decode([BatchNode].self, try await ok(server, ["node", "list", "fp", "--output", "json"])).first?.id)
+            let nodeTop = try decode([BatchNodeFile].self, try await ok(server, ["node", "files", "fp", node, "--output", "json"])).map(\.name)
+            #expect(nodeTop.contains("shared") && nodeTop.contains("workitems"), "\(nodeTop)")
+            let inNode = try decode([BatchNodeFile].self, try await ok(server,
+                ["node", "files", "fp", node, "--recursive", "--filter", "startswith(name,'workitems/fj/job-1/ft/wd/sub')", "--output", "json"]))
+            #expect(inNode.map(\.name) == ["workitems/fj/job-1/ft/wd/sub", "workitems/fj/job-1/ft/wd/sub/inner"])
         }
     }
 

@@ -290,6 +290,40 @@ import Testing
         }
     }
 
+    /// A filter that few tasks of a long list match is answered in pages that each read a bounded
+    /// part of the list (short or empty pages with a nextLink), and following them finds every match.
+    @Test func aFilterFewTasksMatchIsAnsweredInBoundedPages() async throws {
+        try await withServer { server in
+            #expect(try await server.send(.post, "/jobs", body: #"{"id":"fj","poolInfo":{"poolId":"nowhere"}}"#).status == 201)
+            let count = 12_000
+            for start in stride(from: 0, to: count, by: 100) {
+                let body = (start..<start + 100).map { #"{"id":"t\#(String(format: "%05d", $0))","commandLine":"/bin/true"}"# }.joined(separator: ",")
+                #expect(try await server.send(.post, "/jobs/fj/addtaskcollection", body: #"{"value":[\#(body)]}"#).status == 200)
+            }
+            // Matches near the start and at the very end.
+            let wanted = ["t00007", "t11999"]
+            let filter = wanted.map { "id eq '\($0)'" }.joined(separator: " or ")
+            var query: [(String, String)] = [("$filter", filter)]
+            var found: [String] = []
+            var pages: [Int] = []
+            for _ in 0..<20 {
+                let page = try await server.send(.get, "/jobs/fj/tasks", query: query)
+                #expect(page.status == 200, "\(page.text.prefix(300))")
+                let ids = (page.json["value"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                found += ids
+                pages.append(ids.count)
+                guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                query = (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") }
+            }
+            #expect(found == wanted)
+            // 10,000 tasks read a request at most: two requests, the last one without a nextLink.
+            #expect(pages == [1, 1], "\(pages)")
+            // Without a filter the page is full as ever.
+            let plain = try await server.send(.get, "/jobs/fj/tasks")
+            #expect((plain.json["value"] as? [Any])?.count == 1000)
+        }
+    }
+
     @Test func prepStatusNeedsPrepTask() async throws {
         try await withServer { server in
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"plain","poolInfo":{"poolId":"nopool"}}"#).status == 201)
