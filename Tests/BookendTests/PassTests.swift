@@ -122,6 +122,42 @@ import Testing
         }
     }
 
+    /// A pass reads only the active jobs it may end: never the many that have nothing due (no wall
+    /// clock, or one far off; terminatejob with tasks left), which it read and decoded ten times a
+    /// second before. The stored timestamps are read by SQLite's own date functions, so the query
+    /// is checked against what the engine stores, and the jobs that are due still end.
+    @Test func aPassReadsOnlyTheActiveJobsItMayEnd() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            // A pool without nodes: tasks stay active.
+            _ = try await h.pool("empty", nodes: 0)
+            try await h.engine.createJob(JobSpec(id: "plain", poolID: "empty"))
+            try await h.engine.createJob(JobSpec(id: "far", poolID: "empty"))
+            try await h.engine.updateJob(id: "far", JobUpdate(constraints: JobConstraints(maxWallClockTime: "P1D")))
+            try await h.engine.createJob(JobSpec(id: "waiting", poolID: "empty"))
+            try await h.engine.addTask(jobID: "waiting", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.engine.updateJob(id: "waiting", JobUpdate(onAllTasksComplete: "terminatejob"))
+            let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
+            let now = Timestamp.string(Date())
+            #expect(try db.query(Engine.activeJobsThatMayEnd, [now]).isEmpty)
+            // SQLite reads the stored form to the millisecond.
+            let stored = Timestamp.string(Date(timeIntervalSince1970: 1_800_000_000.123))
+            let day = try #require(try db.scalar("SELECT julianday(?)", [stored]).double)
+            #expect(abs((day - 2_440_587.5) * 86_400 - 1_800_000_000.123) < 0.001, "\(stored) read as \(day)")
+            // A day from now the far clock is due; so is a job that ends when its (no) tasks are done.
+            let tomorrow = Timestamp.string(Date().addingTimeInterval(86_401))
+            #expect(try db.query(Engine.activeJobsThatMayEnd, [tomorrow]).compactMap { $0["id"].string } == ["far"])
+            try await h.engine.createJob(JobSpec(id: "done", poolID: "empty"))
+            try await h.engine.updateJob(id: "done", JobUpdate(onAllTasksComplete: "terminatejob"))
+            try await h.engine.updateJob(id: "plain", JobUpdate(constraints: JobConstraints(maxWallClockTime: "PT0S")))
+            try await h.waitForJob("done", .completed)
+            try await h.waitForJob("plain", .completed)
+            #expect(try await h.engine.job(id: "plain").executionInfo.terminateReason == "MaxWallClockTimeExpiry")
+            #expect(try await h.engine.job(id: "done").executionInfo.terminateReason == "AllTasksComplete")
+            #expect(try await h.engine.job(id: "far").state == .active && h.engine.job(id: "waiting").state == .active)
+        }
+    }
+
     static func plan(_ h: EngineHarness, _ sql: String) throws -> [String] {
         let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
         let arguments: [any SQLiteBindable] = Array(repeating: 1, count: sql.filter { $0 == "?" }.count)
