@@ -20,17 +20,19 @@ struct JobController: Sendable {
     func list(_ request: APIRequest) async throws -> Reply {
         let query = try ListQuery(request, properties: FilterProperties.jobs)
         let base = request.baseURL
-        var items = try await engine.jobs().map { (key: $0.id, item: Render.job($0, base)) }
-        if try ListQuery.expandsStats(request) {
-            items = try await engine.lookup { [items] engine in
-                try items.map { item in
-                    var job = item.item
-                    job.stats = Render.stats(try engine.jobStatistics(id: item.key), url: Wire.jobURL(base, item.key), job: true)
-                    return (key: item.key, item: job)
+        let expand = try ListQuery.expandsStats(request)
+        // Stored job states are the wire's, lowercase: a filter on the state reads only those rows.
+        let states = query.filter?.requiredValues(of: ["state"])
+        // A page at a time from a reader (never the engine's queue), each job's statistics with it.
+        return try await query.page(request: request, metadata: "jobs") { after, limit in
+            try await engine.lookup { engine in
+                try engine.jobPage(afterID: after, limit: limit, states: states).map { job in
+                    var item = Render.job(job, base)
+                    if expand { item.stats = Render.stats(try engine.jobStatistics(id: job.id), url: Wire.jobURL(base, job.id), job: true) }
+                    return (key: job.id, entity: item)
                 }
             }
-        }
-        return try query.page(items, request: request, metadata: "jobs")
+        } render: { items in Array(items) }
     }
 
     func add(_ request: APIRequest) async throws -> Reply {

@@ -324,6 +324,48 @@ import Testing
         }
     }
 
+    /// The job list pages from the database like the task list: every job once, in id order
+    /// whatever the case, filtered on state, and with `$expand=stats` each job of a page has its own.
+    @Test func jobListsPageInIdOrderAndFilterOnState() async throws {
+        try await withServer { server in
+            let ids = (0..<23).map { String(format: "%@job%02d", $0 % 2 == 0 ? "A" : "a", $0) }
+            for id in ids {
+                #expect(try await server.send(.post, "/jobs", body: #"{"id":"\#(id)","poolInfo":{"poolId":"nowhere"}}"#).status == 201)
+            }
+            for id in ids.prefix(5) {
+                #expect(try await server.send(.post, "/jobs/\(id)/terminate", body: "{}").status == 202)
+            }
+            #expect(try await eventually(60) {
+                let all = try await server.send(.get, "/jobs", query: [("$filter", "state eq 'completed'")])
+                return (all.json["value"] as? [Any])?.count == 5
+            })
+            func follow(_ query: [(String, String)]) async throws -> [[String: Any]] {
+                var query = query
+                var found: [[String: Any]] = []
+                for _ in 0..<50 {
+                    let page = try await server.send(.get, "/jobs", query: query)
+                    #expect(page.status == 200, "\(page.text.prefix(300))")
+                    found += page.json["value"] as? [[String: Any]] ?? []
+                    guard let next = page.json["odata.nextLink"] as? String, let url = URLComponents(string: next) else { break }
+                    query = (url.queryItems ?? []).filter { $0.name != "api-version" }.map { ($0.name, $0.value ?? "") }
+                }
+                return found
+            }
+            let sorted = ids.sorted { $0.lowercased() < $1.lowercased() }
+            #expect(try await follow([("maxresults", "4")]).compactMap { $0["id"] as? String } == sorted)
+            let completed = try await follow([("maxresults", "2"), ("$filter", "state eq 'completed'")])
+            #expect(completed.compactMap { $0["id"] as? String } == Array(ids.prefix(5)).sorted { $0.lowercased() < $1.lowercased() })
+            let active = try await follow([("maxresults", "3"), ("$filter", "state eq 'active' and startswith(id,'a')")])
+            #expect(active.compactMap { $0["id"] as? String } == sorted.filter { !ids.prefix(5).contains($0) })
+            let withStats = try await follow([("maxresults", "5"), ("$expand", "stats")])
+            #expect(withStats.count == ids.count)
+            #expect(withStats.allSatisfy { job in
+                guard let url = job["url"] as? String, let stats = job["stats"] as? [String: Any] else { return false }
+                return stats["url"] as? String == url
+            }, "\(withStats.first ?? [:])")
+        }
+    }
+
     @Test func prepStatusNeedsPrepTask() async throws {
         try await withServer { server in
             #expect(try await server.send(.post, "/jobs", body: #"{"id":"plain","poolInfo":{"poolId":"nopool"}}"#).status == 201)

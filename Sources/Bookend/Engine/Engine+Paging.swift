@@ -51,4 +51,21 @@ extension Engine {
             return TaskPage(jobID: try job.text("id", table: "job"), rows: rows)
         }
     }
+
+    /// Up to `limit` jobs in id order (case-insensitive), after `afterID`, in one statement on a
+    /// reader connection. Why not `jobs()`: that reads every job on the engine's queue, so listing
+    /// 10,000 jobs held the scheduler for about 150 ms per page. `states` (stored job states)
+    /// narrows the page as `taskPage`'s does.
+    public nonisolated func jobPage(afterID: String?, limit: Int, states: Set<String>? = nil) throws -> [Job] {
+        try readers.read { db in
+            var sql = "SELECT * FROM job WHERE (? IS NULL OR id > ? COLLATE NOCASE)"
+            var values: [SQLiteValue] = [afterID.map(SQLiteValue.text) ?? .null, afterID.map(SQLiteValue.text) ?? .null]
+            if let states {
+                let known = states.sorted()
+                sql += " AND state IN (" + Array(repeating: "?", count: known.count).joined(separator: ", ") + ")"
+                values += known.map(SQLiteValue.text)
+            }
+            return try db.query(sql + " ORDER BY id COLLATE NOCASE LIMIT ?", values + [.integer(Int64(limit))]).map(Engine.job)
+        }
+    }
 }
