@@ -158,6 +158,28 @@ import Testing
         }
     }
 
+    /// Dispatch reads only the jobs with a task to place: a job whose tasks all completed (and was
+    /// left active, as Azure's default `noaction` leaves it) is not read on every pass.
+    @Test func dispatchReadsOnlyJobsWithActiveTasks() async throws {
+        let h = try await EngineHarness.make()
+        try await withCleanup({ await h.finish() }) {
+            _ = try await h.pool()
+            _ = try await h.pool("empty", nodes: 0)
+            try await h.engine.createJob(JobSpec(id: "finished", poolID: "pool"))
+            try await h.engine.addTask(jobID: "finished", TaskSpec(id: "t", commandLine: "/bin/true"))
+            try await h.waitForTasks("finished")
+            try await h.engine.createJob(JobSpec(id: "none", poolID: "pool"))
+            try await h.engine.createJob(JobSpec(id: "queued", poolID: "empty"))
+            try await h.engine.addTask(jobID: "queued", TaskSpec(id: "t", commandLine: "/bin/true"))
+            let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
+            #expect(try db.query(Engine.jobsWithTasksToPlace).compactMap { $0["id"].string } == ["queued"])
+            // A new task on the finished job makes it a candidate again, and it runs.
+            try await h.engine.addTask(jobID: "finished", TaskSpec(id: "again", commandLine: "/bin/true"))
+            try await h.waitForTasks("finished")
+            #expect(try await h.engine.task(jobID: "finished", taskID: "again").executionInfo.result == "success")
+        }
+    }
+
     static func plan(_ h: EngineHarness, _ sql: String) throws -> [String] {
         let db = try Connection(path: DataDirectory.databasePath(h.directory), options: ConnectionOptions(readOnly: true, create: false))
         let arguments: [any SQLiteBindable] = Array(repeating: 1, count: sql.filter { $0 == "?" }.count)

@@ -367,6 +367,15 @@ extension Engine {
 
     /// Places active tasks on nodes with free slots (inside the apply transaction): higher job priority
     /// first, then submission order; preparation runs first on a node that has not prepared for the job.
+    /// Active jobs on a live pool with at least one active task (the `active` bucket of `task_count`,
+    /// kept by triggers), highest priority first.
+    static let jobsWithTasksToPlace = """
+        SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j
+        JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL
+        WHERE j.state = 'active' AND EXISTS (SELECT 1 FROM task_count c WHERE c.job_pk = j.pk AND c.bucket = 'active' AND c.tasks > 0)
+        ORDER BY j.priority DESC, j.pk
+        """
+
     func dispatch(_ db: Connection, now: Date, into effects: inout PassEffects) throws {
         let candidates = try db.query(Engine.nodesTakingTasks, [slurmAvailable])
         var freeByPool: [Int64: [NodeSlots]] = [:]
@@ -377,7 +386,10 @@ extension Engine {
                 NodeSlots(pk: try row.int64("pk", table: "node"), free: free, bootCount: Int(try row.int64("boot_count", table: "node"))))
         }
         guard !freeByPool.isEmpty else { return }
-        for job in try db.query("SELECT j.*, p.pk AS live_pool_pk, p.node_fill_type FROM job j JOIN pool p ON p.id = j.pool_id COLLATE NOCASE AND p.deleted_time IS NULL WHERE j.state = 'active' ORDER BY j.priority DESC, j.pk") {
+        // Only jobs with an active task: the others have nothing to place, and reading every active
+        // job (a daemon keeps thousands that finished their tasks but were never terminated) on every
+        // pass with a free slot cost time in proportion to them.
+        for job in try db.query(Engine.jobsWithTasksToPlace) {
             // Each job in a savepoint of its own: a job whose rows do not decode is skipped (and logged),
             // not every job behind it.
             let jobName = (try? job.text("id", table: "job")) ?? "?"
