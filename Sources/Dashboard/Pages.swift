@@ -22,11 +22,17 @@ struct Pages: Sendable {
                 allocationState: pool.allocationState.rawValue, nodeStates: Pages.nodeStates(nodes), nodes: nodes.count,
                 slots: pool.taskSlotsPerNode))
         }
-        let jobs = try await engine.jobs()
-        let jobIDs = jobs.map(\.id)
-        let counts = try await engine.lookup { engine in
+        // Read on a reader, a page at a time, not on the engine's queue: with thousands of jobs the
+        // whole list held the scheduler for as long as it took to read.
+        let (jobs, counts) = try await engine.lookup { engine -> ([Job], [TaskCountsByState?]) in
+            var jobs: [Job] = []
+            while true {
+                let page = try engine.jobPage(afterID: jobs.last?.id, limit: 1000)
+                jobs += page
+                if page.count < 1000 { break }
+            }
             // A job deleted between the two reads shows no counts rather than failing the page.
-            jobIDs.map { id in try? engine.taskCounts(jobID: id).taskCounts }
+            return (jobs, jobs.map { job in try? engine.taskCounts(jobID: job.id).taskCounts })
         }
         let jobRows = zip(jobs, counts).map { job, counts in
             OverviewPage.JobRow(
