@@ -7,6 +7,9 @@ public typealias JobUpdate = BatchJobUpdateOptions
 extension Engine {
     /// The release task may run at most this long (and defaults to it).
     public static let releaseWallClockCap: Int64 = 15 * 60_000
+    /// Tasks a pass deletes of a deleting job, at most (`endJob`): a few tens of milliseconds of
+    /// the pass, which follows with another at once until the job is gone.
+    static let jobDeletionChunk = 2_000
     static let defaultRetention: Int64 = 7 * 86_400_000
 
     /// Creates a job. Its tasks run on the nodes of `poolInfo.poolId` (which may not exist yet).

@@ -20,6 +20,8 @@ struct PassEffects {
     var dispatched = false
     /// Identities of processes spawned since the last pass were stored (`launch.after-record`).
     var recordedLaunches = false
+    /// A deleting job still has tasks to delete: another pass follows at once.
+    var deletingMore = false
 }
 
 extension Engine {
@@ -71,6 +73,7 @@ extension Engine {
             launchDeferred()
             finishAfterCommit()
             removeDeletedJobFolders(effects.deletedJobs)
+            if effects.deletingMore { wake() }
             for root in effects.removedNodeRoots { taskFolders.removeNodeRoot(root) }
             try enforceRetention()
             if failingSteps.removeValue(forKey: Engine.wholePass) != nil { logger.notice("scheduler pass: succeeds again") }

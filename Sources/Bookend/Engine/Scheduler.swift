@@ -202,8 +202,6 @@ extension Engine {
         }
     }
 
-    /// Job lifecycle (inside the apply transaction): wall-clock expiry, all-tasks-complete, disabling,
-    /// enabling, and termination with its release tasks, then completion or deletion.
     /// The active jobs this pass may end (`JobEndDecision` decides): those whose wall clock has run
     /// out by `?1` (the pass's clock, a stored timestamp), within a second's margin and every one
     /// whose creation time SQLite cannot read, and those that end when all their tasks complete and
@@ -219,6 +217,8 @@ extension Engine {
                 SELECT 1 FROM task_count c WHERE c.job_pk = job.pk AND c.bucket IN ('active', 'running') AND c.tasks > 0)))
         """
 
+    /// Job lifecycle (inside the apply transaction): wall-clock expiry, all-tasks-complete, disabling,
+    /// enabling, and termination with its release tasks, then completion or deletion.
     func advanceJobs(_ db: Connection, now: Date, into effects: inout PassEffects) throws {
         let nowText = Timestamp.string(now)
         for job in try db.query(Engine.activeJobsThatMayEnd, [nowText]) {
@@ -319,7 +319,23 @@ extension Engine {
             .map { try JobNodeRecord($0).phase }
         if ReleasePlan.waits(phases) { return }
         if deleting {
-            let roots = try db.query("SELECT DISTINCT n.root_dir FROM execution e JOIN node n ON n.pk = e.node_pk WHERE e.job_pk = ?", [jobPK])
+            // A job of many tasks goes a chunk of tasks per pass: deleting 200,000 task rows (with
+            // their executions, by cascade) in one statement held the pass, and every exit, launch
+            // and request waiting on the engine's queue, for about four seconds. The job stays
+            // `deleting` until its last task is gone; a crash in between leaves it so, and the next
+            // start goes on.
+            if try JobStore.deleteTasks(db, jobPK: jobPK, limit: Engine.jobDeletionChunk) == Engine.jobDeletionChunk {
+                effects.deletingMore = true
+                return
+            }
+            // Where the job's folder may be: the nodes its remaining executions ran on (its task
+            // executions may have gone with an earlier chunk) and every node still in a pool. No
+            // other job can own `workitems/<id>` while this one is deleting (its id is taken).
+            let roots = try db.query(
+                """
+                SELECT DISTINCT n.root_dir FROM node n
+                WHERE n.pk IN (SELECT node_pk FROM execution WHERE job_pk = ?) OR n.removed_time IS NULL
+                """, [jobPK])
                 .map { try $0.text("root_dir", table: "node") }
             try JobStore.delete(db, pk: jobPK)
             try record(db, "job.deleted", pool: poolID, job: jobID, from: "deleting", now: nowText)
@@ -365,8 +381,6 @@ extension Engine {
             AND (n.provider = 'local' OR ?)
         """
 
-    /// Places active tasks on nodes with free slots (inside the apply transaction): higher job priority
-    /// first, then submission order; preparation runs first on a node that has not prepared for the job.
     /// Active jobs on a live pool with at least one active task (the `active` bucket of `task_count`,
     /// kept by triggers), highest priority first.
     static let jobsWithTasksToPlace = """
@@ -376,6 +390,8 @@ extension Engine {
         ORDER BY j.priority DESC, j.pk
         """
 
+    /// Places active tasks on nodes with free slots (inside the apply transaction): higher job priority
+    /// first, then submission order; preparation runs first on a node that has not prepared for the job.
     func dispatch(_ db: Connection, now: Date, into effects: inout PassEffects) throws {
         let candidates = try db.query(Engine.nodesTakingTasks, [slurmAvailable])
         var freeByPool: [Int64: [NodeSlots]] = [:]

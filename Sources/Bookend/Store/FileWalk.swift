@@ -16,11 +16,14 @@ import Foundation
 /// entered when their turn comes, and skipped whole when everything in them lies before the resume
 /// point.
 ///
-/// Safety is `FileAccess.list`'s: only the root is opened by path; every folder is opened beneath it
-/// by its relative path, links refused anywhere in it (`bk_open_beneath`), and every status is read
-/// through a descriptor of its parent opened the same way, never following a link. Links, FIFOs,
-/// sockets and devices are not listed; names that are not UTF-8 are left out (no request could name
-/// them), and so are paths of `PATH_MAX` bytes or more.
+/// Safety is the rest of `FileAccess`'s: only the root is opened by path; every folder is opened
+/// beneath it by its relative path, links refused anywhere in it (`bk_open_beneath`), and every
+/// status is read through a descriptor of its parent opened the same way, never following a link.
+/// Links, FIFOs, sockets and devices are not listed; names that are not UTF-8 are left out (no
+/// request could name them), and so are paths of `PATH_MAX` bytes or more, which also bounds how
+/// deep a walk goes. Nothing recurses (a task can nest folders tens of thousands deep, and a
+/// recursive walk once overflowed the thread's stack and ended the daemon), and at most two
+/// descriptors are open at a time: the root and the folder last looked at.
 public final class FileWalk: @unchecked Sendable {
     /// An entry read from its folder, not yet answered.
     struct Entry {

@@ -132,4 +132,13 @@ extension JobStore {
     static func delete(_ db: Connection, pk: Int64) throws {
         try db.run("DELETE FROM job WHERE pk = ?", [pk])
     }
+
+    /// Deletes up to `limit` of a deleting job's tasks (their executions, dependencies and counts
+    /// go with them, by cascade and trigger); answers how many went.
+    static func deleteTasks(_ db: Connection, jobPK: Int64, limit: Int) throws -> Int {
+        let batch = try db.query("SELECT pk FROM task WHERE job_pk = ? ORDER BY pk LIMIT ?", [jobPK, limit])
+        guard let last = batch.last else { return 0 }
+        try db.run("DELETE FROM task WHERE job_pk = ? AND pk <= ?", [jobPK, try last.int64("pk", table: "task")])
+        return batch.count
+    }
 }
