@@ -1,6 +1,7 @@
 @testable import API
 import BatchModels
 import Foundation
+import TestSupport
 import Testing
 
 /// The task and job types that write their own JSON (`DirectJSON`) must give exactly the bytes their

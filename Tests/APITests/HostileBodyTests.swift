@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Hostile bodies thrown at every create and update route of one live server: every answer must be a

@@ -410,19 +410,6 @@ struct Snapshot: Sendable {
     }
 }
 
-/// A small seeded generator, so random kill times repeat from run to run.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Recovery rules that need a process tree to vanish or a clock to run out while the engine is down.
 extension CrashTests {
     /// `date` as the engine stores times (ISO 8601, UTC, milliseconds), for comparing in SQL.

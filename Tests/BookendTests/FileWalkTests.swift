@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Bookend
@@ -43,7 +44,7 @@ import Testing
     /// Names meant to catch an order that goes folder by folder: characters below `/` (`.`, `-`, space)
     /// after a folder's name, case that differs, names that are prefixes of others, non-ASCII.
     static func makeTree(_ root: String, seed: UInt64) throws {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let pieces = ["a", "A", "b", "wd", "x", "é", "É", "ß", "z"]
         let tails = ["", ".log", "-1", " 2", ".d", "b", "B", "~"]
         var folders = [""]
@@ -130,18 +131,5 @@ import Testing
             after = page.last
         }
         #expect(seen == Self.sortedAsListed((0..<3_000).map { "f\($0)" }))
-    }
-}
-
-/// SplitMix64: the same tree for the same seed, so a failure can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
