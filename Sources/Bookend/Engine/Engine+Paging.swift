@@ -39,15 +39,13 @@ extension Engine {
     public nonisolated func taskPage(jobID: String, afterID: String?, limit: Int, states: Set<String>? = nil) throws -> TaskPage {
         try readers.read { db in
             let job = try jobRow(db, jobID)
-            var sql = Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE)"
-            var values: [SQLiteValue] = [job["pk"], afterID.map(SQLiteValue.text) ?? .null, afterID.map(SQLiteValue.text) ?? .null]
-            if let states {
-                let known = states.sorted()
-                sql += " AND t.state IN (" + Array(repeating: "?", count: known.count).joined(separator: ", ") + ")"
-                values += known.map(SQLiteValue.text)
-            }
+            let after = afterID.map(SQLiteValue.text) ?? .null
+            let narrowed = Engine.inStates(states, column: "t.state")
             // One statement for the whole page: the rows come with their job's and node's ids.
-            let rows = try db.query(sql + " ORDER BY t.id COLLATE NOCASE LIMIT ?", values + [.integer(Int64(limit))])
+            let rows = try db.query(
+                Engine.taskSelect + " WHERE t.job_pk = ? AND (? IS NULL OR t.id > ? COLLATE NOCASE)" + narrowed.sql
+                    + " ORDER BY t.id COLLATE NOCASE LIMIT ?",
+                [job["pk"], after, after] + narrowed.values + [.integer(Int64(limit))])
             return TaskPage(jobID: try job.text("id", table: "job"), rows: rows)
         }
     }
@@ -58,14 +56,18 @@ extension Engine {
     /// narrows the page as `taskPage`'s does.
     public nonisolated func jobPage(afterID: String?, limit: Int, states: Set<String>? = nil) throws -> [Job] {
         try readers.read { db in
-            var sql = "SELECT * FROM job WHERE (? IS NULL OR id > ? COLLATE NOCASE)"
-            var values: [SQLiteValue] = [afterID.map(SQLiteValue.text) ?? .null, afterID.map(SQLiteValue.text) ?? .null]
-            if let states {
-                let known = states.sorted()
-                sql += " AND state IN (" + Array(repeating: "?", count: known.count).joined(separator: ", ") + ")"
-                values += known.map(SQLiteValue.text)
-            }
-            return try db.query(sql + " ORDER BY id COLLATE NOCASE LIMIT ?", values + [.integer(Int64(limit))]).map(Engine.job)
+            let after = afterID.map(SQLiteValue.text) ?? .null
+            let narrowed = Engine.inStates(states, column: "state")
+            return try db.query(
+                "SELECT * FROM job WHERE (? IS NULL OR id > ? COLLATE NOCASE)" + narrowed.sql + " ORDER BY id COLLATE NOCASE LIMIT ?",
+                [after, after] + narrowed.values + [.integer(Int64(limit))]).map(Engine.job)
         }
+    }
+
+    /// ` AND <column> IN (?, …)` with its values, or nothing when `states` is nil (a page not narrowed).
+    private static func inStates(_ states: Set<String>?, column: String) -> (sql: String, values: [SQLiteValue]) {
+        guard let states else { return ("", []) }
+        let known = states.sorted()
+        return (" AND \(column) IN (" + Array(repeating: "?", count: known.count).joined(separator: ", ") + ")", known.map(SQLiteValue.text))
     }
 }
