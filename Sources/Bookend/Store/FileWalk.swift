@@ -31,8 +31,6 @@ public final class FileWalk: @unchecked Sendable {
         var key: String
         /// The path relative to the root, as it is on disk.
         var path: String
-        /// `readdir` said folder (or, when it could not say, `fstatat` did).
-        var isDirectory: Bool
 
         /// Listing order (`ListQuery.precedes` on the paths).
         static func precedes(_ a: Entry, _ b: Entry) -> Bool { a.key != b.key ? a.key < b.key : a.path < b.path }
@@ -54,12 +52,12 @@ public final class FileWalk: @unchecked Sendable {
     init(root: String, recursive: Bool, after: String? = nil) throws {
         self.root = try FileAccess.openRoot(root)
         self.recursive = recursive
-        let start = Entry(key: "", path: "", isDirectory: true)
+        let start = Entry(key: "", path: "")
         guard let after else {
             readFolder(start, resumingAfter: nil)
             return
         }
-        let resume = Entry(key: Self.key(after), path: after, isDirectory: false)
+        let resume = Entry(key: Self.key(after), path: after)
         // The folders on the way to the resume point are read (their entries after it kept, the
         // folders whose contents may still hold entries after it entered); the rest are skipped.
         var pending = [start]
@@ -84,7 +82,11 @@ public final class FileWalk: @unchecked Sendable {
         }
         var enter: [Entry] = []
         var found: [Entry] = []
-        defer { push(found) }
+        defer {
+            push(found)
+            // Its entries' statuses are read through the same descriptor (`status(of:)`), not a second open.
+            if !folder.path.isEmpty { parent = (folder.path, descriptor) }
+        }
         FileAccess.forEachEntry(descriptor) { raw, cName, type in
             guard let name = String(validating: raw, as: UTF8.self) else { return true }
             var isDirectory = type == UInt8(DT_DIR)
@@ -99,7 +101,7 @@ public final class FileWalk: @unchecked Sendable {
             }
             let path = folder.path.isEmpty ? name : folder.path + "/" + name
             guard path.utf8.count < Int(PATH_MAX) else { return true }
-            let entry = Entry(key: folder.path.isEmpty ? name.lowercased() : folder.key + "/" + name.lowercased(), path: path, isDirectory: isDirectory)
+            let entry = Entry(key: folder.path.isEmpty ? name.lowercased() : folder.key + "/" + name.lowercased(), path: path)
             guard let resume, !Entry.precedes(resume, entry) else {
                 found.append(entry)
                 return true
@@ -118,15 +120,15 @@ public final class FileWalk: @unchecked Sendable {
     /// The next `limit` entries at most, in listing order; fewer only at the end.
     func next(_ limit: Int) -> [NodeFileInfo] {
         var found: [NodeFileInfo] = []
-        while found.count < limit, var entry = pop() {
+        while found.count < limit, let entry = pop() {
             guard let info = status(of: entry.path) else { continue }
             // Listed as it is now: a folder swapped for a file (or back) since its name was read.
-            entry.isDirectory = FileAccess.isDirectory(info)
-            guard entry.isDirectory || FileAccess.isRegular(info) else { continue }
+            let isDirectory = FileAccess.isDirectory(info)
+            guard isDirectory || FileAccess.isRegular(info) else { continue }
             found.append(FileAccess.fileInfo(entry.path, info))
             // Everything in a folder comes after it (its paths extend its own), so entering it now
             // keeps the order.
-            if recursive, entry.isDirectory { readFolder(entry, resumingAfter: nil) }
+            if recursive, isDirectory { readFolder(entry, resumingAfter: nil) }
         }
         return found
     }
